@@ -1,0 +1,104 @@
+/**
+ * The Redis key schema: the one place every key is built (STYLE.md 4).
+ *
+ * All keys start with a configurable prefix P (default `gambit`). Hash tags keep every
+ * multi-key script inside one Redis Cluster slot:
+ *
+ * | key                                   | type   | owner      | what |
+ * |---------------------------------------|--------|------------|------|
+ * | P:{run:T:R}:run                       | hash   | scheduler  | run header: tenant, workflow JSON, inputs, status, alpha, created/finished ms, costs (nano-USD) |
+ * | P:{run:T:R}:nodes                     | hash   | scheduler  | node id -> node state JSON (state, epoch, output, attempts) |
+ * | P:{run:T:R}:attempts                  | hash   | worker+sch | attempt id -> attempt JSON (kind, epoch, status, usage, costNanoUsd, estimated) |
+ * | P:{run:T:R}:decisions                 | list   | scheduler  | decision record JSON, in order |
+ * | P:{run:T:R}:outcomes                  | list   | scheduler  | outcome JSON, in order |
+ * | P:{run:T:R}:staging:A                 | list   | worker     | staged effects of attempt A, held until commit |
+ * | P:{run:T:R}:effects                   | list   | scheduler  | released effects, in release order |
+ * | P:{run:T:R}:intents                   | hash   | scheduler  | job id -> job payload JSON not yet confirmed enqueued (outbox) |
+ * | P:{tenant:T}:config                   | hash   | scheduler  | alpha, lambdaUsdPerSec, budgetNanoUsd, posteriorMode, allowDisclosure |
+ * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
+ * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
+ * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
+ * | P:{class:C}:seen                      | set    | estimator  | outcome ids already counted (idempotency) |
+ * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
+ * | P:{class:C}:history                   | hash   | scheduler  | predictor memory: output value -> count, request hash -> output |
+ * | P:{ctl}:classes                       | set    | estimator  | all known edge class ids |
+ * | P:{ctl}:kill                          | hash   | estimator  | kill-switch state: version, global, tenants JSON, classes JSON |
+ * | P:{ctl}:heartbeat                     | hash   | estimator  | estimator id -> last beat ms |
+ * | P:{ctl}:outcomes                      | stream | scheduler  | outcome events for estimators (consumer group `estimators`) |
+ * | P:{ctl}:active                        | zset   | scheduler  | T:R of unfinished runs by last-progress ms (recovery sweep) |
+ * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
+ * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
+ * | channel P:ctl:cancel                  | pubsub | scheduler  | attempt cancellation broadcast to workers |
+ *
+ * BullMQ queues use the prefix `{P:q}` so that all of a queue's keys share one slot.
+ * T = tenant, R = run id, C = edge class id, A = attempt id. Tenants, run ids and class ids must
+ * not contain `{` or `}` (validated at the API).
+ */
+
+export interface KeySpace {
+  readonly prefix: string;
+}
+
+export function runTag(ks: KeySpace, tenant: string, runId: string): string {
+  return `${ks.prefix}:{run:${tenant}:${runId}}`;
+}
+
+export function runKeys(ks: KeySpace, tenant: string, runId: string) {
+  const t = runTag(ks, tenant, runId);
+  return {
+    run: `${t}:run`,
+    nodes: `${t}:nodes`,
+    attempts: `${t}:attempts`,
+    decisions: `${t}:decisions`,
+    outcomes: `${t}:outcomes`,
+    effects: `${t}:effects`,
+    intents: `${t}:intents`,
+    staging: (attemptId: string) => `${t}:staging:${attemptId}`,
+  } as const;
+}
+
+export function tenantKeys(ks: KeySpace, tenant: string) {
+  const t = `${ks.prefix}:{tenant:${tenant}}`;
+  return { config: `${t}:config`, budget: `${t}:budget`, runs: `${t}:runs` } as const;
+}
+
+export function classKeys(ks: KeySpace, classId: string) {
+  const t = `${ks.prefix}:{class:${classId}}`;
+  return { posterior: `${t}:posterior`, seen: `${t}:seen`, window: `${t}:window`, history: `${t}:history` } as const;
+}
+
+export function controlKeys(ks: KeySpace) {
+  const t = `${ks.prefix}:{ctl}`;
+  return {
+    classes: `${t}:classes`,
+    kill: `${t}:kill`,
+    heartbeat: `${t}:heartbeat`,
+    outcomes: `${t}:outcomes`,
+    active: `${t}:active`,
+    sim: `${t}:sim`,
+    alarmsChannel: `${ks.prefix}:ctl:alarms`,
+    cancelChannel: `${ks.prefix}:ctl:cancel`,
+  } as const;
+}
+
+/** BullMQ `prefix` option: a hash tag so each queue's keys stay in one cluster slot. */
+export function queuePrefix(ks: KeySpace): string {
+  return `{${ks.prefix}:q}`;
+}
+
+export const QUEUES = {
+  /** LLM and tool operations, authoritative and speculative (priority). */
+  ops: 'ops',
+  /** Events that advance a run: attempt finished, partial output, recovery. */
+  advance: 'advance',
+} as const;
+
+import { ValidationError } from '../errors.js';
+
+const FORBIDDEN = /[{}\s]/;
+/** Tenant ids, run ids and class ids become parts of keys: no braces, no whitespace. */
+export function assertKeySafe(field: string, value: string): void {
+  if (value.length === 0 || value.length > 128 || FORBIDDEN.test(value)) {
+    throw new ValidationError([{ path: field, message: 'must be 1-128 characters without braces or whitespace' }]);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './redis-server.js';
+export * from './process.js';
+export * from './prefix.js';

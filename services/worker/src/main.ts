@@ -1,0 +1,1 @@
+import { VERSION } from '@gambit/shared'; export const v = VERSION;
