@@ -9,4 +9,5 @@ export * from './logger.js';
 export * from './core/index.js';
 export * from './schemas/workflow.js';
 export * from './schemas/records.js';
+export * from './schemas/jobs.js';
 export * from './providers/types.js';

@@ -1,1 +1,2 @@
-import { VERSION } from '@gambit/shared'; export const v = VERSION;
+// Composition root: wired up by the estimator service implementation.
+export {};

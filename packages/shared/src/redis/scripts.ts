@@ -1,0 +1,54 @@
+/**
+ * Loads Lua scripts from `redis/lua/*.lua` (one script per file, named `verbNoun-<numKeys>.lua`,
+ * each opening with a header listing KEYS, ARGV and return codes, as BullMQ does) and registers
+ * them once on an ioredis client with `defineCommand`. Typed wrappers live next to their owners
+ * (`attempt-scripts.ts`, `run-scripts.ts`, `estimator-scripts.ts`).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Cluster, Redis } from 'ioredis';
+
+export type RedisLike = Redis | Cluster;
+
+const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
+const cache = new Map<string, string>();
+
+/** The source of `lua/<file>`; `file` is e.g. `finishAttempt-2.lua`. */
+export function luaSource(file: string): string {
+  let src = cache.get(file);
+  if (src === undefined) {
+    src = readFileSync(join(LUA_DIR, file), 'utf8');
+    cache.set(file, src);
+  }
+  return src;
+}
+
+/** Command name and key count from a file name `verbNoun-<numKeys>.lua`. */
+export function parseScriptName(file: string): { name: string; numberOfKeys: number } {
+  const m = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
+  if (m === null) throw new Error(`bad Lua script file name ${file}: expected verbNoun-<numKeys>.lua`);
+  return { name: m[1] as string, numberOfKeys: Number(m[2]) };
+}
+
+const defined = new WeakMap<object, Set<string>>();
+
+/** Registers the scripts once per client (idempotent). Call the command as `redis[name](...)`. */
+export function defineScripts(redis: RedisLike, files: readonly string[]): void {
+  let set = defined.get(redis);
+  if (set === undefined) defined.set(redis, (set = new Set()));
+  for (const file of files) {
+    if (set.has(file)) continue;
+    const { name, numberOfKeys } = parseScriptName(file);
+    redis.defineCommand(`gambit_${name}`, { numberOfKeys, lua: luaSource(file) });
+    set.add(file);
+  }
+}
+
+/** Calls a script registered by `defineScripts`. */
+export async function callScript<T = unknown>(redis: RedisLike, file: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> {
+  const { name } = parseScriptName(file);
+  const fn = (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<T>>)[`gambit_${name}`];
+  if (fn === undefined) throw new Error(`Lua script ${file} is not defined on this client: call defineScripts first`);
+  return fn.call(redis, ...keys, ...args);
+}

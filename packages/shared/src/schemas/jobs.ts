@@ -1,0 +1,125 @@
+/**
+ * The protocol between scheduler and worker (ARCHITECTURE.md): BullMQ job payloads, the attempt
+ * record kept in Redis, and the events that advance a run. Every payload is validated with these
+ * schemas where it is received; an invalid one fails the job as non-retryable.
+ */
+import { z } from 'zod';
+import { EFFECTS } from '../core/types.js';
+import { SimulationSchema } from './workflow.js';
+
+export const ATTEMPT_KINDS = ['authoritative', 'speculative'] as const;
+export type AttemptKind = (typeof ATTEMPT_KINDS)[number];
+
+export const ATTEMPT_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'superseded'] as const;
+export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
+
+export const TokenUsageSchema = z.object({
+  inputTokens: z.number().int().nonnegative(),
+  cachedInputTokens: z.number().int().nonnegative(),
+  cacheWriteTokens: z.number().int().nonnegative().optional(),
+  outputTokens: z.number().int().nonnegative(),
+});
+
+/** The operation, fully rendered by the scheduler: the worker needs no run state to execute it. */
+export const OpSpecSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('llm'),
+    provider: z.string(),
+    model: z.string(),
+    system: z.string().optional(),
+    prompt: z.string(),
+    maxTokens: z.number().int().positive(),
+    simulate: SimulationSchema.optional(),
+    /** Deterministic seed for the simulated provider (same input => same output). */
+    seed: z.string(),
+  }),
+  z.object({
+    kind: z.literal('tool'),
+    tool: z.string(),
+    args: z.record(z.string(), z.unknown()),
+    effects: z.enum(EFFECTS),
+    priceUsd: z.number().nonnegative(),
+  }),
+]);
+export type OpSpec = z.infer<typeof OpSpecSchema>;
+
+export const OpJobSchema = z.object({
+  v: z.literal(1),
+  tenant: z.string(),
+  runId: z.string(),
+  workflow: z.string(),
+  nodeId: z.string(),
+  attemptId: z.string(),
+  epoch: z.number().int().nonnegative(),
+  kind: z.enum(ATTEMPT_KINDS),
+  op: OpSpecSchema,
+  /** Upstream outputs this attempt assumed (the guesses, for a speculative attempt). */
+  assumed: z.record(z.string(), z.string()),
+  /** Publish partial output (streaming re-estimation, M8) while running. */
+  streamPartials: z.boolean(),
+  /** W3C trace context carrier, so traces follow the run across processes. */
+  trace: z.record(z.string(), z.string()).optional(),
+  enqueuedAtMs: z.number().int().nonnegative(),
+});
+export type OpJob = z.infer<typeof OpJobSchema>;
+
+/** An attempt as stored in the run's `attempts` hash. Money is integer nano-dollars. */
+export const AttemptRecordSchema = z.object({
+  attemptId: z.string(),
+  nodeId: z.string(),
+  kind: z.enum(ATTEMPT_KINDS),
+  epoch: z.number().int().nonnegative(),
+  status: z.enum(ATTEMPT_STATUSES),
+  /** Upstream outputs this attempt assumed. */
+  assumed: z.record(z.string(), z.string()),
+  decisionId: z.string().optional(),
+  output: z.string().optional(),
+  usage: TokenUsageSchema.optional(),
+  usageEstimated: z.boolean().optional(),
+  costNanoUsd: z.number().int().nonnegative().default(0),
+  createdAtMs: z.number().int().nonnegative(),
+  startedAtMs: z.number().int().nonnegative().optional(),
+  finishedAtMs: z.number().int().nonnegative().optional(),
+  tries: z.number().int().nonnegative().default(0),
+  workerId: z.string().optional(),
+  error: z.string().optional(),
+});
+export type AttemptRecord = z.infer<typeof AttemptRecordSchema>;
+
+/** Events on the `advance` queue; any scheduler may process any of them (idempotent steps). */
+export const AdvanceEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('attempt_finished'),
+    tenant: z.string(),
+    runId: z.string(),
+    nodeId: z.string(),
+    attemptId: z.string(),
+    epoch: z.number().int().nonnegative(),
+  }),
+  z.object({
+    type: z.literal('partial'),
+    tenant: z.string(),
+    runId: z.string(),
+    nodeId: z.string(),
+    attemptId: z.string(),
+    /** The whole output streamed so far (not a delta), so events can be coalesced or reordered. */
+    text: z.string(),
+    seq: z.number().int().nonnegative(),
+  }),
+  z.object({
+    type: z.literal('kick'),
+    tenant: z.string(),
+    runId: z.string(),
+    reason: z.string(),
+  }),
+]);
+export type AdvanceEvent = z.infer<typeof AdvanceEventSchema>;
+
+/** Broadcast on the cancel channel; every worker aborts the attempt if it runs it. */
+export const CancelMessageSchema = z.object({
+  tenant: z.string(),
+  runId: z.string(),
+  attemptId: z.string(),
+  reason: z.string(),
+});
+export type CancelMessage = z.infer<typeof CancelMessageSchema>;
