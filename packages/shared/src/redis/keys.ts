@@ -87,8 +87,10 @@ export function queuePrefix(ks: KeySpace): string {
 }
 
 export const QUEUES = {
-  /** LLM and tool operations, authoritative and speculative (priority). */
+  /** Authoritative LLM and tool operations: their own worker slots, never shared with speculation. */
   ops: 'ops',
+  /** Speculative operations, prioritised by expected value (BullMQ priority 1..2,097,152, lower first). */
+  spec: 'spec',
   /** Events that advance a run: attempt finished, partial output, recovery. */
   advance: 'advance',
 } as const;
