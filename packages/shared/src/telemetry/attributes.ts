@@ -1,0 +1,43 @@
+/** Span attribute names: GenAI semantic conventions where they exist, `gambit.*` otherwise. */
+export const ATTR = {
+  genAiProvider: 'gen_ai.provider.name',
+  genAiOperation: 'gen_ai.operation.name',
+  genAiRequestModel: 'gen_ai.request.model',
+  genAiRequestMaxTokens: 'gen_ai.request.max_tokens',
+  genAiInputTokens: 'gen_ai.usage.input_tokens',
+  genAiOutputTokens: 'gen_ai.usage.output_tokens',
+  genAiCachedInputTokens: 'gen_ai.usage.cache_read.input_tokens',
+  genAiCacheWriteTokens: 'gen_ai.usage.cache_creation.input_tokens',
+  tenant: 'gambit.tenant',
+  runId: 'gambit.run.id',
+  workflow: 'gambit.workflow',
+  nodeId: 'gambit.node.id',
+  attemptId: 'gambit.attempt.id',
+  attemptKind: 'gambit.attempt.kind',
+  attemptOutcome: 'gambit.attempt.outcome',
+  usageEstimated: 'gambit.usage.estimated',
+  costUsd: 'gambit.cost_usd',
+  wasteUsd: 'gambit.waste_usd',
+  decisionId: 'gambit.decision.id',
+  decisionAction: 'gambit.decision.action',
+  decisionReason: 'gambit.decision.reason',
+  decisionP: 'gambit.decision.p',
+  decisionEvUsd: 'gambit.decision.ev_usd',
+  decisionThresholdUsd: 'gambit.decision.threshold_usd',
+  decisionCSpecUsd: 'gambit.decision.c_spec_usd',
+  decisionCFailUsd: 'gambit.decision.c_fail_usd',
+  decisionDeltaTSec: 'gambit.decision.delta_t_s',
+  decisionAlpha: 'gambit.decision.alpha',
+  decisionLambda: 'gambit.decision.lambda_usd_per_s',
+  decisionStage: 'gambit.decision.stage',
+} as const;
+
+/** Span names. */
+export const SPAN = {
+  run: 'gambit.run',
+  node: 'gambit.node',
+  decision: 'gambit.decision',
+  attempt: 'gambit.attempt',
+  llmCall: 'gen_ai.chat',
+  toolCall: 'gambit.tool',
+} as const;
