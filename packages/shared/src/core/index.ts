@@ -1,1 +1,17 @@
+/** The method's decision core (METHOD.md M1-M8) as pure, typed functions. */
 export * from './types.js';
+export * from './money.js';
+export * from './tokens.js';
+export * from './pricing.js';
+export * from './genai-prices.js';
+export * from './snapshot-prices.js';
+export * from './latency.js';
+export * from './dial.js';
+export * from './critical-path.js';
+export * from './waste.js';
+export * from './posterior.js';
+export * from './predictive.js';
+export * from './rule.js';
+export * from './admissibility.js';
+export * from './matching.js';
+export * from './template.js';
