@@ -10,6 +10,8 @@
  * | 500, 502, 504, other 5xx, 408, 409        | RetryableError PROVIDER_UNAVAILABLE           |
  * | timeout                                   | RetryableError PROVIDER_TIMEOUT               |
  * | connection refused/reset, no status       | RetryableError PROVIDER_UNAVAILABLE           |
+ * | error event mid-stream (no status)        | by its type: rate_limit_error → RetryAfter,   |
+ * |                                           | timeout_error → TIMEOUT, else UNAVAILABLE     |
  * | 401, 403                                  | NonRetryableProviderError PROVIDER_AUTH       |
  * | 400, 404, 413, 422, other 4xx             | NonRetryableProviderError PROVIDER_BAD_REQUEST|
  */
@@ -101,7 +103,14 @@ export function mapHttpFailure(f: HttpFailure): GambitError {
   if (s === 529 || s === 503 || f.errorType === 'overloaded_error') {
     return new RetryAfterError('PROVIDER_OVERLOADED', `${where} overloaded`, parseRetryAfterMs(f.headers) ?? DEFAULT_RETRY_AFTER_MS, opts);
   }
-  if (s === undefined) return new RetryableError('PROVIDER_UNAVAILABLE', `${f.provider}: connection failed`, opts);
+  if (s === undefined) {
+    // No HTTP status: a connection failure, or an error event inside an already-open stream.
+    if (f.errorType === 'rate_limit_error') {
+      return new RetryAfterError('PROVIDER_RATE_LIMIT', `${f.provider}: rate limited mid-stream`, DEFAULT_RETRY_AFTER_MS, opts);
+    }
+    if (f.errorType === 'timeout_error') return new RetryableError('PROVIDER_TIMEOUT', `${f.provider}: timed out mid-stream`, opts);
+    return new RetryableError('PROVIDER_UNAVAILABLE', `${f.provider}: connection failed or stream error`, opts);
+  }
   if (s === 401 || s === 403) return new NonRetryableProviderError('PROVIDER_AUTH', `${where} authentication failed`, opts);
   if (s === 408) return new RetryableError('PROVIDER_TIMEOUT', `${where} request timeout`, opts);
   if (s === 409 || s >= 500) return new RetryableError('PROVIDER_UNAVAILABLE', `${where} server error`, opts);

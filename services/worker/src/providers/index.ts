@@ -3,14 +3,27 @@
  * default when no key is configured), OpenAI-compatible endpoints, Anthropic, and a local GGUF
  * model, behind one registry. See docs/providers.md.
  */
+import { AnthropicProvider } from './anthropic.js';
+import { OpenAiCompatibleProvider } from './openai.js';
 import { DefaultProviderRegistry, type ProviderConfig, type ProviderFactory, type ProviderRegistry } from './registry.js';
 
+/**
+ * Builds the registry from configuration. Hosted providers are created on first use. Names
+ * `openai`, `anthropic` and `local` with nothing configured resolve to the simulated provider
+ * (`resolve(name).simulated === true`); see registry.ts.
+ */
 export function createProviderRegistry(config: ProviderConfig = {}): ProviderRegistry {
   const factories = new Map<string, ProviderFactory>();
+  for (const [name, ep] of Object.entries(config.openaiCompatible ?? {})) {
+    factories.set(name, () => new OpenAiCompatibleProvider({ name, ...ep }));
+  }
+  const anthropic = config.anthropic;
+  if (anthropic?.apiKey) factories.set('anthropic', () => new AnthropicProvider({ name: 'anthropic', ...anthropic }));
   return new DefaultProviderRegistry(config.simulated, factories);
 }
 
 export { abortableSleep } from './abortable-sleep.js';
+export { AnthropicProvider, type AnthropicOptions } from './anthropic.js';
 export {
   DEFAULT_RETRY_AFTER_MS,
   type HttpFailure,
@@ -20,6 +33,7 @@ export {
   UnknownProviderError,
 } from './errors.js';
 export { defaultLatencyProfiles, type LatencyProfile, type LatencyProfiles } from './latency.js';
+export { OpenAiCompatibleProvider, type OpenAiCompatibleOptions } from './openai.js';
 export {
   FALLBACK_PROVIDER_NAMES,
   type OpenAiCompatibleEndpoint,

@@ -23,6 +23,8 @@ export interface OpenAiCompatibleEndpoint {
   readonly apiKey?: string;
   /** Per-request timeout in ms (default 600 000). */
   readonly timeoutMs?: number;
+  /** See OpenAiCompatibleOptions.maxTokensField. */
+  readonly maxTokensField?: 'max_tokens' | 'max_completion_tokens';
 }
 
 export interface ProviderConfig {
