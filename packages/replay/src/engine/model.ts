@@ -1,0 +1,162 @@
+/**
+ * A recorded run compiled for replay: operations in topological order with their recorded
+ * durations, the gap each waited after its last dependency (queueing, think time: replayed
+ * unchanged), their cost in integer nano-dollars (recorded, or priced with the price table, M2),
+ * what a speculative attempt of each would cost if cancelled early (M8), the static slack of
+ * each node (M4 critical path over recorded durations) and the opportunities grouped by their
+ * downstream node.
+ */
+import {
+  criticalPath,
+  latencyProfile,
+  llmCostUsd,
+  type ModelProfiles,
+  type ModelRates,
+  type PriceTable,
+  type SpeculativeAttempt,
+  UnknownModelError,
+  usdToNano,
+} from '@gambit/shared';
+import { type Guesser, type Operation, type Opportunity, opEffects, type Run } from '../trace.js';
+
+export interface OpModel {
+  readonly op: Operation;
+  readonly index: number;
+  readonly deps: readonly number[];
+  /** Recorded start minus the end of its last dependency (or its start, for a source), ms. */
+  readonly gapMs: number;
+  readonly durationMs: number;
+  readonly costNano: number;
+  /** Speculative attempt of this op as the waste model sees it (LLM with known rates only). */
+  readonly attempt?: SpeculativeAttempt;
+  /** A tool's per-call price, dollars (spent in full by a speculative call). */
+  readonly toolUsd: number;
+  readonly admissible: boolean;
+  /** Static slack from the critical path over recorded durations (gap included), ms. */
+  readonly slackMs: number;
+}
+
+export interface RunModel {
+  readonly run: Run;
+  /** Topological order (ties by recorded start). */
+  readonly ops: readonly OpModel[];
+  readonly byId: ReadonlyMap<string, OpModel>;
+  /** Opportunities keyed by downstream op id. */
+  readonly oppsByTarget: ReadonlyMap<string, readonly Opportunity[]>;
+  readonly recordedDurationMs: number;
+  readonly recordedCostNano: number;
+}
+
+export interface ModelContext {
+  readonly prices: PriceTable;
+  readonly profiles?: ModelProfiles;
+}
+
+function ratesOrThrow(prices: PriceTable, provider: string, model: string, where: string): ModelRates {
+  const r = prices.rates(provider, model);
+  if (r === undefined) throw new UnknownModelError(`${where}: unknown model "${provider}/${model}": not in the price table and no costNanoUsd recorded`);
+  return r;
+}
+
+function opCostNano(op: Operation, rates: ModelRates | undefined, prices: PriceTable): number {
+  if (op.costNanoUsd !== undefined) return op.costNanoUsd;
+  if (op.kind === 'tool') return usdToNano(prices.toolCallUsd(op['gen_ai.tool.name'] ?? ''));
+  const input = op['gen_ai.usage.input_tokens'];
+  const cached = op['gen_ai.usage.cache_read.input_tokens'];
+  return usdToNano(llmCostUsd(rates!, { inputTokens: input - cached, cachedInputTokens: cached, outputTokens: op['gen_ai.usage.output_tokens'] }));
+}
+
+/** Cost of producing a guess (M10), nano-dollars. */
+export function guesserCostNano(g: Guesser | undefined, prices: PriceTable, where: string): number {
+  if (g === undefined) return 0;
+  if (g.costNanoUsd !== undefined) return g.costNanoUsd;
+  const rates = ratesOrThrow(prices, g['gen_ai.provider.name'], g['gen_ai.request.model'], where);
+  const cached = g['gen_ai.usage.cache_read.input_tokens'];
+  return usdToNano(
+    llmCostUsd(rates, { inputTokens: g['gen_ai.usage.input_tokens'] - cached, cachedInputTokens: cached, outputTokens: g['gen_ai.usage.output_tokens'] }),
+  );
+}
+
+export function compileRun(run: Run, ctx: ModelContext): RunModel {
+  const where = (op: Operation) => `run ${run.runId} op ${op.id}`;
+  const order = topoByStart(run.operations);
+  const indexOf = new Map(order.map((op, i) => [op.id, i]));
+  const endOf = new Map(run.operations.map((op) => [op.id, op.startMs + op.durationMs]));
+  const gaps = order.map((op) => {
+    const lastDepEnd = op.dependencies.reduce((m, d) => Math.max(m, endOf.get(d) ?? 0), 0);
+    return Math.max(0, op.startMs - lastDepEnd);
+  });
+  const cp = criticalPath({
+    nodes: order.map((op, i) => ({ id: op.id, durationMs: gaps[i]! + op.durationMs })),
+    edges: order.flatMap((op) => op.dependencies.map((d) => ({ from: d, to: op.id }))),
+  });
+  const ops: OpModel[] = order.map((op, i) => {
+    const rates =
+      op.kind === 'llm'
+        ? op.costNanoUsd !== undefined
+          ? ctx.prices.rates(op['gen_ai.provider.name']!, op['gen_ai.request.model']!)
+          : ratesOrThrow(ctx.prices, op['gen_ai.provider.name']!, op['gen_ai.request.model']!, where(op))
+        : undefined;
+    const profile = op.kind === 'llm' ? latencyProfile(op['gen_ai.request.model']!, ctx.profiles) : undefined;
+    const cached = op['gen_ai.usage.cache_read.input_tokens'];
+    const attempt: SpeculativeAttempt | undefined =
+      rates !== undefined && profile !== undefined
+        ? {
+            rates,
+            inputTokens: op['gen_ai.usage.input_tokens'] - cached,
+            cachedInputTokens: cached,
+            expectedOutputTokens: op['gen_ai.usage.output_tokens'],
+            ttftMs: profile.ttftMs,
+            tokensPerSec: profile.tokensPerSec,
+          }
+        : undefined;
+    return {
+      op,
+      index: i,
+      deps: op.dependencies.map((d) => indexOf.get(d)!),
+      gapMs: gaps[i]!,
+      durationMs: op.durationMs,
+      costNano: opCostNano(op, rates, ctx.prices),
+      ...(attempt !== undefined ? { attempt } : {}),
+      toolUsd: op.kind === 'tool' ? ctx.prices.toolCallUsd(op['gen_ai.tool.name'] ?? '') : 0,
+      admissible: opEffects(op) !== 'irreversible',
+      slackMs: cp.byNode.get(op.id)?.slackMs ?? 0,
+    };
+  });
+  const oppsByTarget = new Map<string, Opportunity[]>();
+  for (const o of run.opportunities) {
+    const list = oppsByTarget.get(o.to) ?? [];
+    list.push(o);
+    oppsByTarget.set(o.to, list);
+  }
+  let recordedDurationMs = 0;
+  for (const op of run.operations) recordedDurationMs = Math.max(recordedDurationMs, op.startMs + op.durationMs);
+  return {
+    run,
+    ops,
+    byId: new Map(ops.map((m) => [m.op.id, m])),
+    oppsByTarget,
+    recordedDurationMs,
+    recordedCostNano: ops.reduce((s, m) => s + m.costNano, 0),
+  };
+}
+
+/** Kahn's algorithm, ready nodes taken in recorded start order (so replay follows time). */
+function topoByStart(ops: readonly Operation[]): Operation[] {
+  const indeg = new Map(ops.map((o) => [o.id, o.dependencies.length]));
+  const succ = new Map<string, Operation[]>(ops.map((o) => [o.id, []]));
+  for (const o of ops) for (const d of o.dependencies) succ.get(d)?.push(o);
+  const ready = ops.filter((o) => o.dependencies.length === 0);
+  const out: Operation[] = [];
+  while (ready.length > 0) {
+    ready.sort((a, b) => a.startMs - b.startMs);
+    const u = ready.shift()!;
+    out.push(u);
+    for (const w of succ.get(u.id) ?? []) {
+      const d = (indeg.get(w.id) ?? 0) - 1;
+      indeg.set(w.id, d);
+      if (d === 0) ready.push(w);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+/**
+ * M5/M9 stage 1: posteriors learned online, in time order, from the recorded opportunities.
+ * Runs are taken in start order and, within a run, downstream nodes in topological order; each
+ * node's decision sees the posterior of its edge classes before its own outcome is counted.
+ * Every opportunity with a guess is an outcome (a shadow outcome when the policy did not
+ * speculate: M9, posteriors learn at no token cost), so the posteriors, and P, are the same for
+ * every policy. Also the per-type counts that refit the priors (core refitPrior).
+ */
+import {
+  type BetaParams,
+  type ClassCounts,
+  DEPENDENCY_TYPES,
+  type DependencyType,
+  edgeClassId,
+  type PriorOverrides,
+  priorFor,
+  refitPrior,
+  updatePosterior,
+} from '@gambit/shared';
+import { type Opportunity, opportunityClass, type Run } from '../trace.js';
+import type { RunModel } from './model.js';
+
+/** The posterior an opportunity was decided with. */
+export interface EdgeBelief {
+  readonly opportunity: Opportunity;
+  readonly edgeClass: string;
+  readonly posterior: BetaParams;
+}
+
+export function classKey(run: Run, o: Opportunity): string {
+  const cls = opportunityClass(o);
+  return o.edgeClass === undefined ? edgeClassId(run.tenant, run.workflow, o.from, o.to) : `${run.tenant}/${run.workflow}/${cls}`;
+}
+
+/** Posterior snapshots per run and downstream node: `beliefs.get(runId).get(nodeId)`. */
+export type Beliefs = Map<string, Map<string, EdgeBelief[]>>;
+
+/** Learns posteriors online over runs sorted by start (see header). */
+export function learnOnline(models: readonly RunModel[], priors?: PriorOverrides): Beliefs {
+  const counts = new Map<string, { hits: number; misses: number }>();
+  const out: Beliefs = new Map();
+  for (const m of models) {
+    const perNode = new Map<string, EdgeBelief[]>();
+    for (const node of m.ops) {
+      const opps = m.oppsByTarget.get(node.op.id);
+      if (opps === undefined) continue;
+      const beliefs: EdgeBelief[] = [];
+      for (const o of opps) {
+        if (o.guess === null) continue;
+        const cls = classKey(m.run, o);
+        const c = counts.get(cls) ?? { hits: 0, misses: 0 };
+        beliefs.push({ opportunity: o, edgeClass: cls, posterior: updatePosterior(priorFor(o.type, o.k, priors), c.hits, c.misses) });
+      }
+      // Outcomes are counted after the node's decision: they are known only when its upstreams end.
+      for (const b of beliefs) {
+        const c = counts.get(b.edgeClass) ?? { hits: 0, misses: 0 };
+        if (b.opportunity.matched) c.hits++;
+        else c.misses++;
+        counts.set(b.edgeClass, c);
+      }
+      if (beliefs.length > 0) perNode.set(node.op.id, beliefs);
+    }
+    out.set(m.run.runId, perNode);
+  }
+  return out;
+}
+
+export interface RefitResult {
+  readonly type: DependencyType;
+  /** Number of edge classes and outcomes the refit saw. */
+  readonly classes: number;
+  readonly outcomes: number;
+  readonly hitRate: number;
+  readonly prior: BetaParams;
+  /** The M5 default prior (router_k_way: with the most common k). */
+  readonly defaultPrior: BetaParams;
+}
+
+/** M9: refit each dependency type's prior from its edge classes' hit counts (core refitPrior). */
+export function refitPriors(runs: readonly Run[]): RefitResult[] {
+  const perType = new Map<DependencyType, Map<string, ClassCounts & { k?: number }>>();
+  for (const run of runs)
+    for (const o of run.opportunities) {
+      if (o.guess === null) continue;
+      const byClass = perType.get(o.type) ?? new Map();
+      const cls = classKey(run, o);
+      const c = byClass.get(cls) ?? { hits: 0, misses: 0, k: o.k };
+      byClass.set(cls, { hits: c.hits + (o.matched ? 1 : 0), misses: c.misses + (o.matched ? 0 : 1), k: o.k });
+      perType.set(o.type, byClass);
+    }
+  const out: RefitResult[] = [];
+  for (const type of DEPENDENCY_TYPES) {
+    const byClass = perType.get(type);
+    if (byClass === undefined) continue;
+    const classes = [...byClass.values()];
+    const ks = classes.map((c) => c.k).filter((k): k is number => k !== undefined);
+    const defaultPrior = priorFor(type, type === 'router_k_way' ? (mode(ks) ?? 2) : undefined);
+    const outcomes = classes.reduce((s, c) => s + c.hits + c.misses, 0);
+    const hits = classes.reduce((s, c) => s + c.hits, 0);
+    out.push({
+      type,
+      classes: classes.length,
+      outcomes,
+      hitRate: outcomes === 0 ? 0 : hits / outcomes,
+      prior: refitPrior(classes, { fallback: defaultPrior }),
+      defaultPrior,
+    });
+  }
+  return out;
+}
+
+function mode(xs: readonly number[]): number | undefined {
+  const c = new Map<number, number>();
+  let best: number | undefined;
+  let bc = 0;
+  for (const x of xs) {
+    const n = (c.get(x) ?? 0) + 1;
+    c.set(x, n);
+    if (n > bc) [best, bc] = [x, n];
+  }
+  return best;
+}
+
+/** Prior overrides from a refit (router_k_way is left to its per-k default). */
+export function refitOverrides(refit: readonly RefitResult[]): PriorOverrides {
+  const o: Partial<Record<DependencyType, BetaParams>> = {};
+  for (const r of refit) if (r.type !== 'router_k_way') o[r.type] = r.prior;
+  return o;
+}

@@ -1,0 +1,266 @@
+/**
+ * Replays one run as a DAG schedule under one policy (M0, M4, M8, M10).
+ *
+ * Without speculation a node starts `gapMs` after its last dependency ends (so under `never`
+ * every recorded start, duration and cost is reproduced exactly). A node with opportunities is
+ * decided when its speculative start is known: the policy picks the speculated edges S (all
+ * edges with a guess; the oracle only those that matched) and the speculative attempt would
+ * start once every dependency outside S has ended and every guess in S is available (the
+ * upstream's start, plus the guesser's latency when a model produced it), plus the node's gap.
+ * - hit (every guess in S matched): the node starts at its speculative start (never later than
+ *   its normal start); its cost is unchanged, plus the guesses' cost (M10).
+ * - miss: the node starts at its normal start (a miss costs money, never latency, M0); the
+ *   attempt is cancelled when the first missed upstream ends (M8 progressive validation) and
+ *   billed with the core's fractional-waste function (input + output streamed until then); a
+ *   tool attempt costs its full per-call price; the guesses' cost is waste too.
+ * Every decision of every policy goes through the core's `decide` with the same inputs, so each
+ * record carries P, C_spec, C_fail, ΔT, L, EV and the threshold; the policy then chooses the
+ * action: `ev` follows the rule, `always` speculates whenever admissible with a guess,
+ * `threshold` when P ≥ 0.5, `oracle` exactly on hits, `never` never.
+ */
+import {
+  type Decision,
+  type DecideInput,
+  decide,
+  deltaTSec,
+  type Dial,
+  nanoToUsd,
+  type PosteriorMode,
+  pointEstimate,
+  progressiveFailCostUsd,
+  costAtUsd,
+  usdToNano,
+} from '@gambit/shared';
+import { guesserCostNano, type ModelContext, type OpModel, type RunModel } from './model.js';
+import type { EdgeBelief } from './posteriors.js';
+
+export const POLICIES = ['never', 'always', 'threshold', 'ev', 'oracle'] as const;
+export type PolicyName = (typeof POLICIES)[number];
+
+export interface PolicyConfig {
+  readonly policy: PolicyName;
+  readonly dial: Dial;
+  readonly posteriorMode: PosteriorMode;
+  /** P threshold of the `threshold` policy (default 0.5). */
+  readonly fixedThreshold?: number;
+}
+
+/** One replayed decision: the core's inputs and output, the policy's action and the outcome. */
+export interface ReplayDecision {
+  readonly runId: string;
+  readonly node: string;
+  readonly edgeClasses: readonly string[];
+  readonly input: DecideInput;
+  readonly decision: Decision;
+  readonly speculated: boolean;
+  readonly hit: boolean;
+  readonly wasteNano: number;
+  readonly savedMs: number;
+}
+
+export interface RunOutcome {
+  readonly runId: string;
+  readonly durationMs: number;
+  readonly costNano: number;
+  readonly wasteNano: number;
+  readonly speculations: number;
+  readonly hits: number;
+  readonly misses: number;
+  /** Σ (P − outcome)² and the number of terms, over decisions with a guess. */
+  readonly brierSum: number;
+  readonly brierN: number;
+  readonly decisions?: ReplayDecision[];
+}
+
+/** Replays one run; `beliefs` are the posteriors of its nodes' edges (posteriors.ts). */
+export function replayRun(
+  m: RunModel,
+  beliefs: ReadonlyMap<string, readonly EdgeBelief[]>,
+  cfg: PolicyConfig,
+  ctx: ModelContext,
+  keepDecisions = false,
+): RunOutcome {
+  const n = m.ops.length;
+  const start = new Float64Array(n);
+  const end = new Float64Array(n);
+  let costNano = 0;
+  let wasteNano = 0;
+  let speculations = 0;
+  let hits = 0;
+  let misses = 0;
+  let brierSum = 0;
+  let brierN = 0;
+  const decisions: ReplayDecision[] = [];
+  for (const node of m.ops) {
+    const normalStart = normalStartOf(m, node, end);
+    let s = normalStart;
+    costNano += node.costNano;
+    const edges = beliefs.get(node.op.id);
+    if (edges !== undefined && edges.length > 0) {
+      const r = decideNode(m, node, edges, normalStart, start, end, cfg, ctx);
+      brierSum += (r.decision.p - (r.allMatched ? 1 : 0)) ** 2;
+      brierN++;
+      if (r.speculated) {
+        speculations++;
+        if (r.hit) {
+          hits++;
+          s = Math.min(normalStart, r.specStart);
+          costNano += r.guessNano;
+        } else {
+          misses++;
+          wasteNano += r.wasteNano;
+          costNano += r.wasteNano;
+        }
+      }
+      if (keepDecisions)
+        decisions.push({
+          runId: m.run.runId,
+          node: node.op.id,
+          edgeClasses: r.edgeClasses,
+          input: r.input,
+          decision: r.decision,
+          speculated: r.speculated,
+          hit: r.speculated && r.hit,
+          wasteNano: r.speculated && !r.hit ? r.wasteNano : 0,
+          savedMs: normalStart - s,
+        });
+    }
+    start[node.index] = s;
+    end[node.index] = s + node.durationMs;
+  }
+  let durationMs = 0;
+  for (let i = 0; i < n; i++) durationMs = Math.max(durationMs, end[i]!);
+  return {
+    runId: m.run.runId,
+    durationMs,
+    costNano,
+    wasteNano,
+    speculations,
+    hits,
+    misses,
+    brierSum,
+    brierN,
+    ...(keepDecisions ? { decisions } : {}),
+  };
+}
+
+/** Start without speculation: gap after the last dependency (exactly the recorded start when nothing moved). */
+function normalStartOf(m: RunModel, node: OpModel, end: Float64Array): number {
+  if (node.deps.length === 0) return node.op.startMs;
+  let last = 0;
+  let recordedLast = 0;
+  for (const d of node.deps) {
+    last = Math.max(last, end[d]!);
+    const dep = m.ops[d]!;
+    recordedLast = Math.max(recordedLast, dep.op.startMs + dep.op.durationMs);
+  }
+  // Same float as recorded when no dependency moved: `never` reproduces the trace exactly.
+  return last === recordedLast ? node.op.startMs : last + node.gapMs;
+}
+
+interface NodeResult {
+  readonly input: DecideInput;
+  readonly decision: Decision;
+  readonly edgeClasses: string[];
+  readonly speculated: boolean;
+  readonly hit: boolean;
+  readonly allMatched: boolean;
+  readonly specStart: number;
+  readonly wasteNano: number;
+  readonly guessNano: number;
+}
+
+function decideNode(
+  m: RunModel,
+  node: OpModel,
+  edges: readonly EdgeBelief[],
+  normalStart: number,
+  start: Float64Array,
+  end: Float64Array,
+  cfg: PolicyConfig,
+  ctx: ModelContext,
+): NodeResult {
+  const allMatched = edges.every((e) => e.opportunity.matched);
+  // The oracle speculates only on edges whose guess matched; every other policy on all guessed edges.
+  const chosen = cfg.policy === 'oracle' ? edges.filter((e) => e.opportunity.matched) : edges;
+  const inS = new Set(chosen.map((e) => e.opportunity.from));
+  let base = 0;
+  let guessNano = 0;
+  for (const d of node.deps) {
+    const dep = m.ops[d]!;
+    if (inS.has(dep.op.id)) {
+      const e = chosen.find((c) => c.opportunity.from === dep.op.id)!;
+      base = Math.max(base, start[d]! + (e.opportunity.guesser?.durationMs ?? 0));
+      guessNano += guesserCostNano(e.opportunity.guesser, ctx.prices, `run ${m.run.runId} opportunity ${e.opportunity.from}->${e.opportunity.to}`);
+    } else {
+      base = Math.max(base, end[d]!);
+    }
+  }
+  const specStart = node.deps.length === 0 ? normalStart : base + node.gapMs;
+  const pEdges = edges.map((e) => ({ posterior: e.posterior, mode: cfg.posteriorMode }));
+  const predictorUsd = nanoToUsd(guessNano);
+  const cSpecUsd = nanoToUsd(node.costNano) + predictorUsd;
+  const pending = chosen.map((e) => {
+    const up = m.byId.get(e.opportunity.from)!;
+    return { remainingMs: Math.max(0, end[up.index]! - specStart), p: pointEstimate(e.posterior, cfg.posteriorMode) };
+  });
+  const cFailUsd =
+    (node.attempt !== undefined && node.op.kind === 'llm' ? progressiveFailCostUsd(node.attempt, pending) : nanoToUsd(node.costNano)) +
+    predictorUsd;
+  const input: DecideInput = {
+    edges: pEdges,
+    cSpecUsd,
+    predictorUsd,
+    cFailUsd,
+    deltaTSec: deltaTSec({
+      upstreamRemainingMs: Math.max(0, normalStart - specStart),
+      downstreamDurationMs: node.durationMs,
+      downstreamSlackMs: node.slackMs,
+    }),
+    dial: cfg.dial,
+    stage: 'replay',
+    flags: { admissible: node.admissible, killed: false, hasPrediction: true, budgetOk: true, speculationEnabled: true },
+  };
+  const decision = decide(input);
+  let speculated: boolean;
+  switch (cfg.policy) {
+    case 'never':
+      speculated = false;
+      break;
+    case 'always':
+      speculated = node.admissible;
+      break;
+    case 'threshold':
+      speculated = node.admissible && decision.p >= (cfg.fixedThreshold ?? 0.5);
+      break;
+    case 'ev':
+      speculated = decision.action === 'SPECULATE';
+      break;
+    case 'oracle':
+      speculated = node.admissible && chosen.length > 0;
+      break;
+  }
+  const hit = chosen.every((e) => e.opportunity.matched);
+  let wasteNano = 0;
+  if (speculated && !hit) {
+    // The first missed upstream to end reveals the miss and cancels the attempt (M8).
+    let cancelAt = Number.POSITIVE_INFINITY;
+    for (const e of chosen) if (!e.opportunity.matched) cancelAt = Math.min(cancelAt, end[m.byId.get(e.opportunity.from)!.index]!);
+    const elapsed = cancelAt - specStart;
+    // A guess available only after its upstream ended is never used (M10): only the guess is paid.
+    const attemptNano =
+      elapsed <= 0 ? 0 : node.attempt !== undefined && node.op.kind === 'llm' ? usdToNano(costAtUsd(node.attempt, elapsed)) : node.costNano;
+    wasteNano = Math.min(attemptNano, node.costNano) + guessNano;
+  }
+  return {
+    input,
+    decision,
+    edgeClasses: edges.map((e) => e.edgeClass),
+    speculated,
+    hit,
+    allMatched,
+    specStart,
+    wasteNano,
+    guessNano,
+  };
+}
