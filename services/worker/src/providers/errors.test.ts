@@ -1,5 +1,5 @@
 /** Retry-after parsing and the status → retry-group table (docs/providers.md). */
-import { NonRetryableProviderError, RetryableError, RetryAfterError } from '@gambit/shared';
+import type { NonRetryableProviderError, RetryableError, RetryAfterError } from '@gambit/shared';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY_AFTER_MS, mapHttpFailure, parseRetryAfterMs } from './errors.js';
 
@@ -24,7 +24,8 @@ describe('mapHttpFailure', () => {
   const f = (status: number | undefined, extra: object = {}) => mapHttpFailure({ provider: 'p', status, ...extra });
 
   it('maps statuses by retry group', () => {
-    expect(f(429)).toBeInstanceOf(RetryAfterError);
+    expect(f(429).retry).toBe('retry-after');
+    expect(f(429).code).toBe('PROVIDER_RATE_LIMIT');
     expect((f(429) as RetryAfterError).retryAfterMs).toBe(DEFAULT_RETRY_AFTER_MS);
     expect((f(529) as RetryAfterError).code).toBe('PROVIDER_OVERLOADED');
     expect((f(503) as RetryAfterError).code).toBe('PROVIDER_OVERLOADED');

@@ -1,14 +1,13 @@
 /**
  * Latency profiles for the simulated provider: per model, time to first token and decode speed.
- * The registry is handed a `LatencyProfiles` function (the shared core's `latencyProfile`
- * when wired by the worker's composition root); this default is the fallback.
+ * The default is the shared core's `latencyProfile` (core/model-profiles.json), the same table
+ * the scheduler's duration estimates use, so a simulated call lasts what the planner expects:
+ * ttftMs + 1000·outputTokens/tokensPerSec (`expectedLlmDurationMs`).
  */
-export interface LatencyProfile {
-  readonly ttftMs: number;
-  readonly tokensPerSec: number;
-}
+import { type LatencyProfile, latencyProfile } from '@gambit/shared';
+
+export type { LatencyProfile };
 
 export type LatencyProfiles = (model: string) => LatencyProfile;
 
-/** A mid-size hosted model: 500 ms to first token, 60 tokens/s. */
-export const defaultLatencyProfiles: LatencyProfiles = () => ({ ttftMs: 500, tokensPerSec: 60 });
+export const defaultLatencyProfiles: LatencyProfiles = (model) => latencyProfile(model);

@@ -2,7 +2,7 @@
  * Simulated provider (issue 3 item 2): determinism, outcome draws (M5 world model), latency
  * shape, token batching, abort with fractional usage (M8), validation.
  */
-import { StreamAbortedError, ValidationError } from '@gambit/shared';
+import { latencyProfile, StreamAbortedError, ValidationError } from '@gambit/shared';
 import { describe, expect, it } from 'vitest';
 import { ProviderStreamAbortedError } from './errors.js';
 import type { LatencyProfiles } from './latency.js';
@@ -162,13 +162,22 @@ describe('SimulatedProvider latency shape', () => {
     const n = countTokens(output);
     // slow: first token at 2000*0.05 = 100 ms, whole call ≈ (2000 + (n-1)/20*1000) * 0.05 ms
     expect(slow.deltaAtMs[0]!).toBeGreaterThanOrEqual(95);
-    expect(slow.elapsedMs).toBeGreaterThanOrEqual((2000 + ((n - 1) / 20) * 1000) * 0.05 - 5);
+    // and done at the core's duration formula: ttft + 1000·n/tps
+    expect(slow.elapsedMs).toBeGreaterThanOrEqual((2000 + (n / 20) * 1000) * 0.05 - 5);
     // quick: first token at 10 ms, whole call ≈ 10 + (n-1)*0.125 ms
     expect(quick.deltaAtMs[0]!).toBeGreaterThanOrEqual(9);
     expect(quick.elapsedMs).toBeLessThan(slow.deltaAtMs[0]!);
     // slow streams its tokens over time: several deltas, spread out
     expect(slow.deltas.length).toBeGreaterThan(3);
     expect(slow.deltaAtMs.at(-1)! - slow.deltaAtMs[0]!).toBeGreaterThan(((n - 1) / 20) * 1000 * 0.05 * 0.8);
+  });
+
+  it('defaults to the shared core latency profiles (same table as the planner)', () => {
+    const def = new SimulatedProvider();
+    for (const model of ['gpt-4o', 'claude-haiku-4-5', 'unknown-model']) {
+      const plan = def.plan({ ...base, model });
+      expect({ ttftMs: plan.ttftMs, tokensPerSec: plan.tokensPerSec }).toEqual(latencyProfile(model));
+    }
   });
 
   it('req.simulate.ttftMs and tokensPerSec override the profile', async () => {

@@ -6,8 +6,9 @@
  *   same node in the same run draw the same outcome: the draw models the world, not the
  *   attempt); else pseudo-text seeded by (seed, prompt) of about 0.6·maxTokens tokens. Any
  *   output is cut at maxTokens (finishReason 'length').
- * - Latency: token i arrives at ttftMs + i/tokensPerSec (so the call lasts about
- *   ttftMs + outputTokens/tokensPerSec), from the `LatencyProfiles` function, overridden by
+ * - Latency: token i (0-based) arrives at ttftMs + i/tokensPerSec and `done` at
+ *   ttftMs + outputTokens/tokensPerSec, the core's `expectedLlmDurationMs`; profile from the
+ *   `LatencyProfiles` function (default: the core's `latencyProfile`), overridden by
  *   `req.simulate.ttftMs/tokensPerSec`, all multiplied by `timeScale`.
  * - Usage: real o200k_base token counts; cachedInputTokens is a configured share of the input.
  * - Abort (M8): stops at once and throws ProviderStreamAbortedError with the text streamed so
@@ -192,6 +193,10 @@ export class SimulatedProvider implements LlmProvider {
       partial += text;
       yield { type: 'delta', text };
     }
+    // The last token was due at ttft + (n-1)/tps; the call ends one token later (core formula).
+    const endAt = start + ttftMs + plan.outputTokens * perTokenMs;
+    const tail = endAt - performance.now();
+    if (tail > 0) await abortableSleep(tail, signal);
     if (signal.aborted) throw aborted();
     yield {
       type: 'done',
