@@ -11,3 +11,5 @@ export * from './schemas/workflow.js';
 export * from './schemas/records.js';
 export * from './schemas/jobs.js';
 export * from './providers/types.js';
+export * from './calibration/index.js';
+export * from './control/index.js';

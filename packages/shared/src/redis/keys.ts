@@ -17,6 +17,7 @@
  * | P:{tenant:T}:config                   | hash   | scheduler  | alpha, lambdaUsdPerSec, budgetNanoUsd, posteriorMode, allowDisclosure |
  * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
+ * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
  * | P:{class:C}:seen                      | set    | estimator  | outcome ids already counted (idempotency) |
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
@@ -25,8 +26,11 @@
  * | P:{ctl}:kill                          | hash   | estimator  | kill-switch state: version, global, tenants JSON, classes JSON |
  * | P:{ctl}:heartbeat                     | hash   | estimator  | estimator id -> last beat ms |
  * | P:{ctl}:outcomes                      | stream | scheduler  | outcome events for estimators (consumer group `estimators`) |
+ * | P:{ctl}:outcomes:dead                 | stream | estimator  | invalid outcome entries with the reason (dead letters) |
  * | P:{ctl}:active                        | zset   | scheduler  | T:R of unfinished runs by last-progress ms (recovery sweep) |
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
+ * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
+ * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
  * | channel P:ctl:cancel                  | pubsub | scheduler  | attempt cancellation broadcast to workers |
  *
@@ -59,7 +63,13 @@ export function runKeys(ks: KeySpace, tenant: string, runId: string) {
 
 export function tenantKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
-  return { config: `${t}:config`, budget: `${t}:budget`, runs: `${t}:runs` } as const;
+  return { config: `${t}:config`, budget: `${t}:budget`, runs: `${t}:runs`, workflows: `${t}:workflows` } as const;
+}
+
+/** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */
+export function toolKeys(ks: KeySpace, tenant: string) {
+  const t = `${ks.prefix}:{tenant:${tenant}}`;
+  return { kv: (table: string) => `${t}:kv:${table}`, charges: `${t}:charges` } as const;
 }
 
 export function classKeys(ks: KeySpace, classId: string) {
@@ -74,6 +84,7 @@ export function controlKeys(ks: KeySpace) {
     kill: `${t}:kill`,
     heartbeat: `${t}:heartbeat`,
     outcomes: `${t}:outcomes`,
+    outcomesDead: `${t}:outcomes:dead`,
     active: `${t}:active`,
     sim: `${t}:sim`,
     alarmsChannel: `${ks.prefix}:ctl:alarms`,

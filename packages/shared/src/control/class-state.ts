@@ -1,0 +1,32 @@
+/**
+ * An edge class's calibration state as read from its posterior hash (M5, M9): stage, posterior
+ * and counts, and the reason of the last transition. Validated on read (the hash is written by
+ * Lua scripts of another process).
+ */
+import { z } from 'zod';
+
+const num = z.coerce.number();
+
+export const ClassStateSchema = z.object({
+  stage: z.enum(['shadow', 'canary', 'online', 'killed']),
+  a: num.pipe(z.number().positive()),
+  b: num.pipe(z.number().positive()),
+  a0: num.pipe(z.number().positive()),
+  b0: num.pipe(z.number().positive()),
+  hits: num.pipe(z.number().int().nonnegative()),
+  misses: num.pipe(z.number().int().nonnegative()),
+  n: num.pipe(z.number().int().nonnegative()),
+  stageReason: z.string(),
+  stageVersion: num.pipe(z.number().int().nonnegative()),
+  stageAtMs: num,
+  killedUntilMs: num.default(0),
+  depType: z.string().optional(),
+  tenant: z.string().optional(),
+  provisional: z.string().optional(),
+});
+export type ClassState = z.infer<typeof ClassStateSchema>;
+
+export function parseClassHash(h: Record<string, string>): ClassState | undefined {
+  if (Object.keys(h).length === 0) return undefined;
+  return ClassStateSchema.parse(h);
+}
