@@ -15,3 +15,4 @@ export * from './rule.js';
 export * from './admissibility.js';
 export * from './matching.js';
 export * from './template.js';
+export * from './prng.js';
