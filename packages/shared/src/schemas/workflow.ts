@@ -198,7 +198,10 @@ export function parseWorkflow(input: unknown, opts: ParseWorkflowOptions = {}): 
   const upstreams = new Map<string, Set<string>>();
   for (const e of wf.edges) {
     let s = upstreams.get(e.to);
-    if (s === undefined) upstreams.set(e.to, (s = new Set()));
+    if (s === undefined) {
+      s = new Set();
+      upstreams.set(e.to, s);
+    }
     s.add(e.from);
   }
   wf.nodes.forEach((n, i) => {
