@@ -1,2 +1,149 @@
-// Composition root: wired up by the worker service implementation.
-export {};
+/**
+ * Composition root of the worker service (STYLE.md 1, 9): reads the env once, builds the Redis
+ * connections, the price table, the provider and tool registries, the cancel watcher and two
+ * BullMQ workers: `ops` (authoritative, WORKER_CONCURRENCY slots) and `spec` (speculative,
+ * WORKER_SPEC_CONCURRENCY slots of their own, so speculation never takes an authoritative slot:
+ * M10). SIGTERM/SIGINT are handled here and only here.
+ */
+import { createLogger, createPriceTable, type Logger, systemClock } from '@gambit/shared';
+import { defineAttemptScripts, QUEUES, queuePrefix } from '@gambit/shared/redis';
+import { Worker } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
+import { CancelWatcher } from './cancellation.js';
+import { loadEnv, type WorkerEnv } from './env.js';
+import { AdvancePublisher } from './events.js';
+import { createProcessor } from './processor.js';
+import { createProviderRegistry, type ProviderConfig } from './providers/index.js';
+import { createToolRegistry } from './tools/index.js';
+
+function connect(env: WorkerEnv): Redis | Cluster {
+  // BullMQ workers block on their connection: ioredis must never give up on a command.
+  const common = { maxRetriesPerRequest: null, enableReadyCheck: true } as const;
+  if (env.REDIS_CLUSTER_NODES !== undefined) return new Cluster(env.REDIS_CLUSTER_NODES, { redisOptions: common });
+  return new Redis(env.REDIS_URL, common);
+}
+
+function providerConfig(env: WorkerEnv): ProviderConfig {
+  const openaiCompatible: Record<string, { baseUrl: string; apiKey?: string; timeoutMs?: number }> = { ...env.GAMBIT_OPENAI_COMPATIBLE };
+  if (env.OPENAI_API_KEY !== undefined)
+    openaiCompatible.openai = { baseUrl: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: env.OPENAI_API_KEY };
+  return {
+    openaiCompatible,
+    ...(env.ANTHROPIC_API_KEY !== undefined
+      ? { anthropic: { apiKey: env.ANTHROPIC_API_KEY, ...(env.ANTHROPIC_BASE_URL !== undefined ? { baseUrl: env.ANTHROPIC_BASE_URL } : {}) } }
+      : {}),
+    ...(env.GAMBIT_LOCAL_MODEL_PATH !== undefined ? { local: { modelPath: env.GAMBIT_LOCAL_MODEL_PATH } } : {}),
+    simulated: { timeScale: env.GAMBIT_SIM_TIME_SCALE, cachedInputShare: env.GAMBIT_SIM_CACHED_INPUT_SHARE },
+  };
+}
+
+async function main(): Promise<void> {
+  let env: WorkerEnv;
+  try {
+    env = loadEnv();
+  } catch (err) {
+    process.stderr.write(`${JSON.stringify({ level: 50, msg: 'invalid worker configuration', error: String(err) })}\n`);
+    process.exit(1);
+  }
+  const logger: Logger = createLogger({ name: 'worker', level: env.LOG_LEVEL }).child({ workerId: env.WORKER_ID });
+  const ks = { prefix: env.GAMBIT_PREFIX };
+  const redis = connect(env);
+  const subscriber = connect(env);
+  redis.on('error', (err: unknown) => logger.warn({ err }, 'redis error'));
+  subscriber.on('error', (err: unknown) => logger.warn({ err }, 'redis subscriber error'));
+  defineAttemptScripts(redis);
+
+  const prices = createPriceTable(env.GAMBIT_PRICES ?? {});
+  const providers = createProviderRegistry(providerConfig(env));
+  const tools = await createToolRegistry({ kvLatencyMs: env.WORKER_KV_LATENCY_MS, modulePath: env.GAMBIT_TOOLS_MODULE });
+  const events = new AdvancePublisher(redis, ks);
+  const cancels = new CancelWatcher(redis, subscriber, ks, env.WORKER_STATUS_CHECK_MS, logger);
+  await cancels.start();
+
+  const processor = createProcessor({
+    workerId: env.WORKER_ID,
+    redis,
+    ks,
+    providers,
+    prices,
+    tools,
+    events,
+    cancels,
+    partials: { minIntervalMs: env.WORKER_PARTIAL_MIN_INTERVAL_MS, minDeltas: env.WORKER_PARTIAL_MIN_DELTAS },
+    timeScale: env.GAMBIT_SIM_TIME_SCALE,
+    maxTries: env.WORKER_MAX_TRIES,
+    clock: systemClock,
+    nowMs: () => systemClock.nowMs(),
+    logger,
+  });
+  const workerOpts = {
+    connection: redis,
+    prefix: queuePrefix(ks),
+    lockDuration: env.WORKER_LOCK_DURATION_MS,
+    stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: env.WORKER_MAX_STALLED_COUNT,
+    name: env.WORKER_ID,
+  };
+  const ops = new Worker(QUEUES.ops, processor, { ...workerOpts, concurrency: env.WORKER_CONCURRENCY });
+  const spec =
+    env.WORKER_SPEC_CONCURRENCY > 0 ? new Worker(QUEUES.spec, processor, { ...workerOpts, concurrency: env.WORKER_SPEC_CONCURRENCY }) : undefined;
+  for (const [queue, w] of [
+    ['ops', ops],
+    ['spec', spec],
+  ] as const) {
+    w?.on('error', (err) => logger.error({ err, queue }, 'worker error'));
+    w?.on('failed', (job, err) => logger.warn({ queue, jobId: job?.id, error: err.message, attemptsMade: job?.attemptsMade }, 'job failed'));
+  }
+  await Promise.all([ops.waitUntilReady(), spec?.waitUntilReady()]);
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ signal, running: cancels.running }, 'worker stopping');
+      // Stop intake on both queues at once; speculative work is cut short (its partial cost is
+      // billed and the job handed back), authoritative work may finish within the deadline.
+      const specClosed = spec?.close();
+      const opsClosed = ops.close();
+      const abortedSpec = cancels.abortAll((r) => r.kind === 'speculative');
+      await specClosed;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), env.WORKER_DRAIN_TIMEOUT_MS);
+      });
+      const drained = await Promise.race([opsClosed.then(() => 'drained' as const), deadline]);
+      clearTimeout(timer);
+      let abortedOps = 0;
+      if (drained === 'timeout') {
+        abortedOps = cancels.abortAll();
+        await opsClosed;
+      }
+      await cancels.close();
+      await events.close();
+      await providers.close();
+      await Promise.allSettled([subscriber.quit(), redis.quit()]);
+      logger.info({ abortedSpec, abortedOps, drained }, 'worker stopped');
+      process.exit(0);
+    })();
+    return stopping;
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  logger.info(
+    {
+      prefix: ks.prefix,
+      concurrency: env.WORKER_CONCURRENCY,
+      specConcurrency: env.WORKER_SPEC_CONCURRENCY,
+      providers: providers.names(),
+      tools: tools.names(),
+      lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+    },
+    'worker ready',
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 60, msg: 'worker crashed', error: err instanceof Error ? err.stack : String(err) })}\n`);
+  process.exit(1);
+});

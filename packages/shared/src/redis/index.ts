@@ -1,2 +1,3 @@
 export * from './keys.js';
 export * from './scripts.js';
+export * from './attempt-scripts.js';

@@ -81,6 +81,8 @@ export const AttemptRecordSchema = z.object({
   startedAtMs: z.number().int().nonnegative().optional(),
   finishedAtMs: z.number().int().nonnegative().optional(),
   tries: z.number().int().nonnegative().default(0),
+  /** Try numbers whose usage and cost are already billed (finishAttempt/failAttempt: once per try). */
+  billedTries: z.array(z.number().int().positive()).optional(),
   workerId: z.string().optional(),
   error: z.string().optional(),
 });

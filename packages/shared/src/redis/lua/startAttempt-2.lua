@@ -1,0 +1,36 @@
+--[[
+  Starts one execution ("try") of an attempt (M6 fencing). Called by a worker before it runs
+  an operation; a try that is not told OK must not execute anything.
+
+  KEYS[1] the run's attempts hash   P:{run:T:R}:attempts   (field = attempt id, value = record JSON)
+  KEYS[2] the attempt's staging list P:{run:T:R}:staging:A
+  ARGV[1] attempt id
+  ARGV[2] epoch the job carries
+  ARGV[3] worker id
+  ARGV[4] now (ms)
+
+  Returns:
+    { 'OK', tries }             status is now `running`, tries incremented, startedAtMs set once,
+                                staging list cleared (a new try re-stages its effects from scratch:
+                                an earlier try that died mid-way must not leave half its effects)
+    { 'DONE', tries, status }   already `succeeded` or `failed`: do not execute again
+    { 'FENCED', tries, status } `cancelled`, `superseded`, or the job's epoch is not the record's
+    { 'MISSING' }               no such attempt
+]]
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return { 'MISSING' } end
+local rec = cjson.decode(raw)
+local tries = tonumber(rec.tries) or 0
+local status = rec.status
+if status == 'succeeded' or status == 'failed' then return { 'DONE', tries, status } end
+if status == 'cancelled' or status == 'superseded' then return { 'FENCED', tries, status } end
+if tonumber(rec.epoch) ~= tonumber(ARGV[2]) then return { 'FENCED', tries, status } end
+
+tries = tries + 1
+rec.tries = tries
+rec.status = 'running'
+rec.workerId = ARGV[3]
+if rec.startedAtMs == nil or rec.startedAtMs == cjson.null then rec.startedAtMs = tonumber(ARGV[4]) end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+redis.call('DEL', KEYS[2])
+return { 'OK', tries }

@@ -1,0 +1,175 @@
+/**
+ * The BullMQ processor of one operation job (ARCHITECTURE.md worker; M6, M8):
+ * validate the payload → start the try (fenced) → execute under a cancellable lease → record the
+ * result (fenced, billed once per try) → emit `attempt_finished`. Error handling follows the
+ * retry groups of shared/errors.ts: retryable → BullMQ retries with backoff; retry-after → a
+ * delayed retry at the provider's time; non-retryable → the attempt is failed and the job fails
+ * with UnrecoverableError. Every terminal path emits `attempt_finished`, also after FENCED, so
+ * the scheduler can settle what the attempt cost.
+ */
+import {
+  type AdvanceEvent,
+  type Clock,
+  type FieldIssue,
+  isGambitError,
+  type OpJob,
+  OpJobSchema,
+  RetryAfterError,
+  zodIssues,
+} from '@gambit/shared';
+import { failAttempt, finishAttempt, startAttempt } from '@gambit/shared/redis';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import type { CancelWatcher } from './cancellation.js';
+import { type ExecResult, type LlmDeps, runLlm } from './run-llm.js';
+import { runTool, type ToolDeps } from './run-tool.js';
+
+export interface ProcessorDeps extends LlmDeps, ToolDeps {
+  readonly workerId: string;
+  readonly cancels: CancelWatcher;
+  /** Tries (executions) of one attempt before it is failed. */
+  readonly maxTries: number;
+  readonly clock: Clock;
+}
+
+export interface OpJobResult {
+  /** OK: output accepted. FENCED/STALE/DONE: output rejected (or not executed); cost recorded. */
+  readonly code: 'OK' | 'FENCED' | 'STALE' | 'DONE';
+  readonly tries: number;
+}
+
+export type OpProcessor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<OpJobResult>;
+
+function errorText(err: unknown): string {
+  if (isGambitError(err)) return `${err.code}: ${err.message}`;
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}
+
+function formatIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+}
+
+export function createProcessor(deps: ProcessorDeps): OpProcessor {
+  const log = deps.logger;
+
+  const finished = (data: OpJob): Promise<void> => {
+    const ev: AdvanceEvent = {
+      type: 'attempt_finished',
+      tenant: data.tenant,
+      runId: data.runId,
+      nodeId: data.nodeId,
+      attemptId: data.attemptId,
+      epoch: data.epoch,
+    };
+    return deps.events.publish(ev);
+  };
+
+  /** Non-retryable end: record `failed` (fenced), tell the scheduler, fail the job for good. */
+  const failForGood = async (data: OpJob, tryNo: number, err: unknown): Promise<never> => {
+    const text = errorText(err);
+    const res = await failAttempt(deps.redis, deps.ks, {
+      tenant: data.tenant,
+      runId: data.runId,
+      attemptId: data.attemptId,
+      epoch: data.epoch,
+      tryNo,
+      error: text,
+      finishedAtMs: deps.clock.nowMs(),
+    });
+    log.warn({ attemptId: data.attemptId, runId: data.runId, code: res.code, error: text }, 'attempt failed');
+    if (res.code !== 'MISSING') await finished(data);
+    throw new UnrecoverableError(text);
+  };
+
+  /** An invalid payload: fail loudly; if it names an attempt, mark that attempt failed too. */
+  const rejectInvalid = async (raw: unknown, issues: readonly FieldIssue[]): Promise<never> => {
+    const text = `VALIDATION: invalid OpJob payload: ${formatIssues(issues)}`;
+    log.error({ issues, data: raw }, 'invalid op job');
+    const d = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+    const { tenant, runId, attemptId, nodeId, epoch } = d;
+    if (typeof tenant === 'string' && typeof runId === 'string' && typeof attemptId === 'string' && typeof epoch === 'number') {
+      const res = await failAttempt(deps.redis, deps.ks, { tenant, runId, attemptId, epoch, tryNo: 0, error: text, finishedAtMs: deps.clock.nowMs() });
+      if (res.code !== 'MISSING' && typeof nodeId === 'string')
+        await deps.events.publish({ type: 'attempt_finished', tenant, runId, nodeId, attemptId, epoch });
+    }
+    throw new UnrecoverableError(text);
+  };
+
+  return async function processOpJob(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<OpJobResult> {
+    const parsed = OpJobSchema.safeParse(job.data);
+    if (!parsed.success) return rejectInvalid(job.data, zodIssues(parsed.error, 'job.data'));
+    const data = parsed.data;
+    const ref = { tenant: data.tenant, runId: data.runId, attemptId: data.attemptId, epoch: data.epoch };
+
+    const start = await startAttempt(deps.redis, deps.ks, { ...ref, workerId: deps.workerId, nowMs: deps.clock.nowMs() });
+    if (start.code === 'MISSING') throw new UnrecoverableError(`NOT_FOUND: attempt ${data.attemptId} of run ${data.runId} does not exist`);
+    if (start.code === 'DONE' || start.code === 'FENCED') {
+      // Finished by an earlier try (its event may have been lost with that process), or fenced
+      // before it ran: nothing to execute, only re-announce.
+      await finished(data);
+      return { code: start.code, tries: start.tries };
+    }
+    const tryNo = start.tries;
+    if (tryNo > deps.maxTries) return failForGood(data, tryNo, new Error(`gave up after ${tryNo - 1} tries`));
+
+    const lease = deps.cancels.track({ ...ref, kind: data.kind }, signal);
+    let result: ExecResult;
+    try {
+      result =
+        data.op.kind === 'llm'
+          ? await runLlm(deps, data, data.op, tryNo, lease.signal)
+          : await runTool(deps, data, data.op, tryNo, lease.signal);
+    } catch (err) {
+      lease.release();
+      if (isGambitError(err) && err.retry === 'non-retryable') return failForGood(data, tryNo, err);
+      if (err instanceof RetryAfterError && token !== undefined && tryNo < deps.maxTries) {
+        log.info({ attemptId: data.attemptId, retryAfterMs: err.retryAfterMs, code: err.code }, 'retry after');
+        await job.moveToDelayed(deps.clock.nowMs() + err.retryAfterMs, token);
+        throw new DelayedError();
+      }
+      // Retryable (or unknown): BullMQ retries with the job's backoff; the last retry fails for good.
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (lastAttempt || tryNo >= deps.maxTries) return failForGood(data, tryNo, err);
+      log.warn({ attemptId: data.attemptId, error: errorText(err), attemptsMade: job.attemptsMade }, 'retryable error');
+      throw err;
+    }
+    const cause = lease.cause();
+    lease.release();
+
+    const fin = await finishAttempt(deps.redis, deps.ks, {
+      ...ref,
+      tryNo,
+      outcome: result.kind === 'done' ? 'ok' : 'aborted',
+      output: result.kind === 'done' ? result.output : '',
+      usage: result.usage,
+      usageEstimated: result.usageEstimated,
+      costNanoUsd: result.costNanoUsd,
+      finishedAtMs: deps.clock.nowMs(),
+    });
+    log.info(
+      {
+        attemptId: data.attemptId,
+        runId: data.runId,
+        nodeId: data.nodeId,
+        kind: data.kind,
+        code: fin.code,
+        aborted: result.kind === 'aborted' ? cause : undefined,
+        tries: tryNo,
+        usage: result.usage,
+        usageEstimated: result.usageEstimated,
+        costNanoUsd: result.costNanoUsd,
+      },
+      'attempt recorded',
+    );
+    if (fin.code === 'MISSING') throw new UnrecoverableError(`NOT_FOUND: attempt ${data.attemptId} of run ${data.runId} vanished while running`);
+    if (fin.code === 'ABORTED') {
+      // Stopped by shutdown (or a lost lock) while still live: its cost is billed; hand the job
+      // back so another worker runs it. A lost lock means BullMQ already gave the job away.
+      if (cause === 'lost' || token === undefined) throw new Error('job lock lost while running');
+      await job.moveToDelayed(deps.clock.nowMs(), token);
+      throw new DelayedError();
+    }
+    await finished(data);
+    return { code: fin.code, tries: tryNo };
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Built-in tools, one per effects class (M6), so workflows, tests and demos can exercise
+ * admissibility and the commit barrier with real side effects in Redis:
+ * - `echo` (none): returns `args.text`, or the arguments as JSON.
+ * - `sleep` (none): waits `args.ms` real milliseconds (abortable).
+ * - `kv_lookup` (idempotent): reads field `args.key` of the tenant's table `args.table`, after a
+ *   simulated latency; a missing field yields the empty string.
+ * - `send_message` (staged): stages `{ type: 'message', to, body }`; the scheduler releases it.
+ * - `charge_card` (irreversible): appends a charge to the tenant's charges list, so tests can
+ *   prove an irreversible tool never ran speculatively.
+ * - `http_get` (none, discloses): GETs `args.url` (http or https) and returns `{status, body}`.
+ */
+import { AbortedError, RetryableError, ValidationError } from '@gambit/shared';
+import { toolKeys } from '@gambit/shared/redis';
+import { type ToolContext, type ToolRegistry, numberArg, stringArg } from './registry.js';
+
+/** Sleeps `ms`, rejecting with AbortedError when the signal aborts. Clears its timer either way. */
+export function sleepOrAbort(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(new AbortedError('aborted'));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AbortedError('aborted'));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+const HTTP_BODY_LIMIT = 64 * 1024;
+
+export interface BuiltinToolOptions {
+  /** Simulated latency of kv_lookup before the time scale. */
+  readonly kvLatencyMs: number;
+}
+
+export function registerBuiltinTools(registry: ToolRegistry, opts: BuiltinToolOptions): void {
+  registry.register({
+    name: 'echo',
+    effects: 'none',
+    async run(args) {
+      return { output: typeof args.text === 'string' ? args.text : JSON.stringify(args) };
+    },
+  });
+
+  registry.register({
+    name: 'sleep',
+    effects: 'none',
+    async run(args, ctx) {
+      const ms = numberArg(args, 'ms');
+      await sleepOrAbort(ms, ctx.signal);
+      return { output: `slept ${ms} ms` };
+    },
+  });
+
+  registry.register({
+    name: 'kv_lookup',
+    effects: 'idempotent',
+    async run(args, ctx: ToolContext) {
+      const table = stringArg(args, 'table');
+      const key = stringArg(args, 'key');
+      if (/[{}\s]/.test(table)) throw new ValidationError([{ path: 'args.table', message: 'no braces or whitespace' }]);
+      await sleepOrAbort(opts.kvLatencyMs * ctx.timeScale, ctx.signal);
+      const value = await ctx.redis.hget(toolKeys(ctx.ks, ctx.tenant).kv(table), key);
+      return { output: value ?? '' };
+    },
+  });
+
+  registry.register({
+    name: 'send_message',
+    effects: 'staged',
+    async run(args) {
+      const to = stringArg(args, 'to');
+      const body = stringArg(args, 'body');
+      return { output: JSON.stringify({ to, body }), effects: [{ type: 'message', to, body }] };
+    },
+  });
+
+  registry.register({
+    name: 'charge_card',
+    effects: 'irreversible',
+    async run(args, ctx) {
+      const amountCents = numberArg(args, 'amountCents');
+      if (!Number.isInteger(amountCents)) throw new ValidationError([{ path: 'args.amountCents', message: 'must be an integer' }]);
+      const charge = {
+        runId: ctx.runId,
+        nodeId: ctx.nodeId,
+        attemptId: ctx.attemptId,
+        kind: ctx.kind,
+        amountCents,
+        atMs: ctx.nowMs(),
+      };
+      await ctx.redis.rpush(toolKeys(ctx.ks, ctx.tenant).charges, JSON.stringify(charge));
+      return { output: JSON.stringify({ charged: amountCents }) };
+    },
+  });
+
+  registry.register({
+    name: 'http_get',
+    effects: 'none',
+    discloses: true,
+    async run(args, ctx) {
+      const raw = stringArg(args, 'url');
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw new ValidationError([{ path: 'args.url', message: 'must be an absolute URL' }]);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new ValidationError([{ path: 'args.url', message: 'must be http or https' }]);
+      let res: Response;
+      try {
+        res = await fetch(url, { signal: ctx.signal, redirect: 'follow' });
+      } catch (err) {
+        if (ctx.signal.aborted) throw new AbortedError('aborted', { cause: err });
+        throw new RetryableError('PROVIDER_UNAVAILABLE', `http_get ${url.host}: connection failed`, { cause: err });
+      }
+      const body = (await res.text()).slice(0, HTTP_BODY_LIMIT);
+      if (res.status >= 500) throw new RetryableError('PROVIDER_UNAVAILABLE', `http_get ${url.host}: HTTP ${res.status}`);
+      return { output: JSON.stringify({ status: res.status, body }) };
+    },
+  });
+}

@@ -1,0 +1,179 @@
+/**
+ * Helpers for the worker's cross-process tests: create an attempt record and enqueue its job the
+ * way the scheduler does (record first, status `queued`, then the OpJob on `ops` or `spec` with
+ * the queue prefix), start the real worker (`services/worker/dist/main.js`) as a child process,
+ * and poll Redis for results.
+ */
+import { fileURLToPath } from 'node:url';
+import type { AttemptRecord, OpJob } from '@gambit/shared';
+import { type KeySpace, QUEUES, queuePrefix, runKeys } from '@gambit/shared/redis';
+import { type ServiceProcess, startProcess } from '@gambit/testkit';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+export const WORKER_MAIN = fileURLToPath(new URL('../../services/worker/dist/main.js', import.meta.url));
+
+export interface AttemptInit {
+  readonly tenant: string;
+  readonly runId: string;
+  readonly nodeId: string;
+  readonly attemptId: string;
+  readonly kind?: 'authoritative' | 'speculative';
+  readonly epoch?: number;
+}
+
+/** Writes the attempt record as the scheduler does before enqueueing (status `queued`). */
+export async function createAttempt(redis: Redis, ks: KeySpace, a: AttemptInit): Promise<void> {
+  const rec: AttemptRecord = {
+    attemptId: a.attemptId,
+    nodeId: a.nodeId,
+    kind: a.kind ?? 'authoritative',
+    epoch: a.epoch ?? 0,
+    status: 'queued',
+    assumed: {},
+    costNanoUsd: 0,
+    createdAtMs: Date.now(),
+    tries: 0,
+  };
+  await redis.hset(runKeys(ks, a.tenant, a.runId).attempts, a.attemptId, JSON.stringify(rec));
+}
+
+export async function readRecord(redis: Redis, ks: KeySpace, tenant: string, runId: string, attemptId: string): Promise<AttemptRecord> {
+  const raw = await redis.hget(runKeys(ks, tenant, runId).attempts, attemptId);
+  if (raw === null) throw new Error(`no attempt ${attemptId}`);
+  return JSON.parse(raw) as AttemptRecord;
+}
+
+/** Sets an attempt's status as the scheduler's cancel does (the hash is the truth). */
+export async function setStatus(redis: Redis, ks: KeySpace, tenant: string, runId: string, attemptId: string, status: AttemptRecord['status']): Promise<void> {
+  const rec = await readRecord(redis, ks, tenant, runId, attemptId);
+  await redis.hset(runKeys(ks, tenant, runId).attempts, attemptId, JSON.stringify({ ...rec, status }));
+}
+
+export function llmJob(a: AttemptInit & { prompt?: string; output?: string; maxTokens?: number; ttftMs?: number; tokensPerSec?: number; streamPartials?: boolean; workflow?: string }): OpJob {
+  return {
+    v: 1,
+    tenant: a.tenant,
+    runId: a.runId,
+    workflow: a.workflow ?? 'wf',
+    nodeId: a.nodeId,
+    attemptId: a.attemptId,
+    epoch: a.epoch ?? 0,
+    kind: a.kind ?? 'authoritative',
+    op: {
+      kind: 'llm',
+      provider: 'simulated',
+      model: 'gpt-4o-mini',
+      system: 'You are terse.',
+      prompt: a.prompt ?? 'Classify this ticket: my invoice is wrong.',
+      maxTokens: a.maxTokens ?? 64,
+      seed: `${a.runId}/${a.nodeId}`,
+      simulate: {
+        ...(a.output !== undefined ? { output: a.output } : {}),
+        ...(a.ttftMs !== undefined ? { ttftMs: a.ttftMs } : {}),
+        ...(a.tokensPerSec !== undefined ? { tokensPerSec: a.tokensPerSec } : {}),
+      },
+    },
+    assumed: {},
+    streamPartials: a.streamPartials ?? false,
+    enqueuedAtMs: Date.now(),
+  };
+}
+
+export function toolJob(a: AttemptInit & { tool: string; args: Record<string, unknown>; effects: OpJob['op'] extends infer O ? (O extends { kind: 'tool'; effects: infer E } ? E : never) : never; priceUsd?: number }): OpJob {
+  return {
+    v: 1,
+    tenant: a.tenant,
+    runId: a.runId,
+    workflow: 'wf',
+    nodeId: a.nodeId,
+    attemptId: a.attemptId,
+    epoch: a.epoch ?? 0,
+    kind: a.kind ?? 'authoritative',
+    op: { kind: 'tool', tool: a.tool, args: a.args, effects: a.effects, priceUsd: a.priceUsd ?? 0 },
+    assumed: {},
+    streamPartials: false,
+    enqueuedAtMs: Date.now(),
+  };
+}
+
+/** The ops and spec queues of a key space, with the scheduler's prefix. */
+export function opQueues(redis: Redis, ks: KeySpace): { ops: Queue; spec: Queue; advance: Queue; close(): Promise<void> } {
+  const opts = { connection: redis, prefix: queuePrefix(ks) };
+  const ops = new Queue(QUEUES.ops, opts);
+  const spec = new Queue(QUEUES.spec, opts);
+  const advance = new Queue(QUEUES.advance, opts);
+  return {
+    ops,
+    spec,
+    advance,
+    close: async () => {
+      await Promise.all([ops.close(), spec.close(), advance.close()]);
+    },
+  };
+}
+
+/** Enqueues like the scheduler: authoritative on `ops`, speculative on `spec` with a priority. */
+export async function enqueue(queues: { ops: Queue; spec: Queue }, job: OpJob | Record<string, unknown>, opts: { jobId: string; attempts?: number; priority?: number }): Promise<void> {
+  const speculative = (job as { kind?: string }).kind === 'speculative';
+  const q = speculative ? queues.spec : queues.ops;
+  await q.add('op', job, {
+    jobId: opts.jobId,
+    attempts: opts.attempts ?? 3,
+    backoff: { type: 'exponential', delay: 100 },
+    ...(speculative ? { priority: opts.priority ?? 10 } : {}),
+  });
+}
+
+/** Creates the attempt record and enqueues its job (the scheduler's order). */
+export async function submit(redis: Redis, ks: KeySpace, queues: { ops: Queue; spec: Queue }, job: OpJob, opts: { attempts?: number } = {}): Promise<void> {
+  await createAttempt(redis, ks, job);
+  await enqueue(queues, job, { jobId: `${job.runId}-${job.attemptId}`, ...opts });
+}
+
+export interface WorkerOptions {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly env?: Record<string, string>;
+  readonly name?: string;
+}
+
+/** Starts the real worker process and waits for its `worker ready` line. */
+export async function startWorker(o: WorkerOptions): Promise<ServiceProcess> {
+  const proc = startProcess(o.name ?? 'worker', WORKER_MAIN, [], {
+    REDIS_URL: o.redisUrl,
+    GAMBIT_PREFIX: o.prefix,
+    GAMBIT_SIM_TIME_SCALE: '0.05',
+    WORKER_CONCURRENCY: '2',
+    WORKER_SPEC_CONCURRENCY: '1',
+    WORKER_LOCK_DURATION_MS: '2000',
+    WORKER_STALLED_INTERVAL_MS: '500',
+    WORKER_STATUS_CHECK_MS: '200',
+    LOG_LEVEL: 'info',
+    ...o.env,
+  });
+  try {
+    await proc.waitForLine((l) => l.includes('"msg":"worker ready"'), 30_000);
+  } catch (err) {
+    await proc.kill();
+    throw err;
+  }
+  return proc;
+}
+
+/** Polls `read` until `done` holds (never busy-loops: 25 ms between reads). */
+export async function waitFor<T>(read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** All events on the advance queue (any state), oldest first. */
+export async function advanceEvents(advance: Queue): Promise<Array<{ id: string | undefined; data: Record<string, unknown> }>> {
+  const jobs = await advance.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'], 0, -1, true);
+  return jobs.map((j) => ({ id: j.id, data: j.data as Record<string, unknown> }));
+}
