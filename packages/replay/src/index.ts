@@ -14,3 +14,4 @@ export * from './engine/posteriors.js';
 export * from './engine/schedule.js';
 export * from './engine/replay.js';
 export * from './engine/summary.js';
+export * from './archetypes/index.js';
