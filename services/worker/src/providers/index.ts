@@ -4,6 +4,7 @@
  * model, behind one registry. See docs/providers.md.
  */
 import { AnthropicProvider } from './anthropic.js';
+import { LocalGgufProvider } from './local-gguf.js';
 import { OpenAiCompatibleProvider } from './openai.js';
 import { DefaultProviderRegistry, type ProviderConfig, type ProviderFactory, type ProviderRegistry } from './registry.js';
 
@@ -19,6 +20,8 @@ export function createProviderRegistry(config: ProviderConfig = {}): ProviderReg
   }
   const anthropic = config.anthropic;
   if (anthropic?.apiKey) factories.set('anthropic', () => new AnthropicProvider({ name: 'anthropic', ...anthropic }));
+  const local = config.local;
+  if (local?.modelPath) factories.set('local', () => new LocalGgufProvider({ name: 'local', ...local }));
   return new DefaultProviderRegistry(config.simulated, factories);
 }
 
@@ -33,6 +36,7 @@ export {
   UnknownProviderError,
 } from './errors.js';
 export { defaultLatencyProfiles, type LatencyProfile, type LatencyProfiles } from './latency.js';
+export { LocalGgufProvider, type LocalGgufOptions } from './local-gguf.js';
 export { OpenAiCompatibleProvider, type OpenAiCompatibleOptions } from './openai.js';
 export {
   FALLBACK_PROVIDER_NAMES,

@@ -32,7 +32,14 @@ export interface ProviderConfig {
   readonly openaiCompatible?: Readonly<Record<string, OpenAiCompatibleEndpoint>>;
   readonly anthropic?: { readonly apiKey: string; readonly baseUrl?: string; readonly timeoutMs?: number };
   /** Local GGUF model served in-process by node-llama-cpp, under provider name `local`. */
-  readonly local?: { readonly modelPath: string; readonly threads?: number; readonly contextSize?: number };
+  readonly local?: {
+    readonly modelPath: string;
+    readonly threads?: number;
+    readonly contextSize?: number;
+    readonly concurrency?: number;
+    readonly temperature?: number;
+    readonly gpu?: 'auto' | false;
+  };
   readonly simulated?: SimulatedProviderOptions;
 }
 
