@@ -161,6 +161,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       },
       'attempt recorded',
     );
+    if (result.kind === 'aborted') log.debug({ attemptId: data.attemptId, partialText: result.partial }, 'attempt aborted');
     if (fin.code === 'MISSING') throw new UnrecoverableError(`NOT_FOUND: attempt ${data.attemptId} of run ${data.runId} vanished while running`);
     if (fin.code === 'ABORTED') {
       // Stopped by shutdown (or a lost lock) while still live: its cost is billed; hand the job
