@@ -1,2 +1,71 @@
-// Composition root: wired up by the estimator service implementation.
-export {};
+/**
+ * Composition root of the estimator (ARCHITECTURE.md): parses the environment, wires the
+ * consumer, the outcome processor and the periodic duties, and handles SIGTERM/SIGINT in one
+ * place: stop intake, drain the batch in hand under a deadline, remove the heartbeat, close
+ * the connections, exit.
+ */
+import { createLogger, systemClock } from '@gambit/shared';
+import { ESTIMATOR_SCRIPTS } from '@gambit/shared';
+import { controlKeys, defineScripts } from '@gambit/shared/redis';
+import { Redis } from 'ioredis';
+import { StreamConsumer } from './consumer.js';
+import { loadEnv } from './env.js';
+import { Duties } from './heartbeat.js';
+import { OutcomeProcessor } from './processor.js';
+import { TenantConfigs } from './tenant-config.js';
+
+async function main(): Promise<void> {
+  const env = loadEnv();
+  const log = createLogger({ name: 'estimator', level: env.LOG_LEVEL }).child({ estimatorId: env.ESTIMATOR_ID });
+  const ks = { prefix: env.GAMBIT_PREFIX };
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 2 });
+  const blocking = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  for (const r of [redis, blocking]) r.on('error', (err) => log.debug({ err: String(err) }, 'redis connection error'));
+  defineScripts(redis, ESTIMATOR_SCRIPTS);
+
+  const tenants = new TenantConfigs(redis, ks, systemClock, log, {
+    ...(env.ESTIMATOR_CALIBRATION === undefined ? {} : { overrides: env.ESTIMATOR_CALIBRATION }),
+    defaultLambdaUsdPerSec: env.ESTIMATOR_DEFAULT_LAMBDA_USD_PER_SEC,
+    cacheMs: env.ESTIMATOR_TENANT_CACHE_MS,
+  });
+  const processor = new OutcomeProcessor(redis, ks, systemClock, log, tenants, {
+    estimatorId: env.ESTIMATOR_ID,
+    autoGlobal: { classCount: env.ESTIMATOR_AUTO_GLOBAL_CLASSES, windowMs: env.ESTIMATOR_AUTO_GLOBAL_WINDOW_MS },
+    fallbackPrior: { a: 1, b: 1 },
+  });
+  const consumer = new StreamConsumer(redis, blocking, processor, log, {
+    consumer: env.ESTIMATOR_ID,
+    stream: controlKeys(ks).outcomes,
+    batch: env.ESTIMATOR_BATCH,
+    blockMs: env.ESTIMATOR_BLOCK_MS,
+    claimIdleMs: env.ESTIMATOR_CLAIM_IDLE_MS,
+    claimIntervalMs: env.ESTIMATOR_CLAIM_INTERVAL_MS,
+  });
+  const duties = new Duties(redis, ks, systemClock, log, { estimatorId: env.ESTIMATOR_ID, everyMs: env.ESTIMATOR_HEARTBEAT_MS });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      log.info({ signal }, 'estimator stopping');
+      await consumer.stop(env.ESTIMATOR_DRAIN_TIMEOUT_MS);
+      await duties.stop();
+      blocking.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+      log.info({ ...processor.counters }, 'estimator stopped');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  await consumer.start();
+  await duties.start();
+  log.info({ prefix: ks.prefix, defaults: tenants.defaults() }, 'estimator ready');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`estimator failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

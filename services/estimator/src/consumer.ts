@@ -1,0 +1,133 @@
+/**
+ * Reads the outcomes stream through the consumer group `estimators` (ARCHITECTURE.md), so
+ * several estimators share the load: XREADGROUP for new entries (on its own blocking
+ * connection), XAUTOCLAIM for entries another consumer left pending longer than `claimIdleMs`
+ * (its estimator died), XACK after an entry was handled. An entry is acked only after its
+ * effects are in Redis; a crash before the ack means redelivery, which the idempotent Lua
+ * update absorbs.
+ */
+import type { Logger } from '@gambit/shared';
+import type { RedisLike } from '@gambit/shared/redis';
+import type { OutcomeProcessor } from './processor.js';
+
+export const CONSUMER_GROUP = 'estimators';
+
+type Entry = [id: string, fields: string[] | null];
+
+export interface ConsumerOptions {
+  readonly consumer: string;
+  readonly stream: string;
+  readonly batch: number;
+  readonly blockMs: number;
+  readonly claimIdleMs: number;
+  readonly claimIntervalMs: number;
+}
+
+export class StreamConsumer {
+  private stopping = false;
+  private loopP: Promise<void> | undefined;
+  private claimTimer: NodeJS.Timeout | undefined;
+  private claiming = false;
+
+  constructor(
+    /** Commands (acks, claims, Lua). */
+    private readonly redis: RedisLike,
+    /** A dedicated connection for the blocking XREADGROUP. */
+    private readonly blocking: RedisLike,
+    private readonly processor: OutcomeProcessor,
+    private readonly log: Logger,
+    private readonly opts: ConsumerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    try {
+      // From '0': outcomes published before any estimator existed are not lost.
+      await this.redis.xgroup('CREATE', this.opts.stream, CONSUMER_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    }
+    this.loopP = this.loop();
+    this.claimTimer = setInterval(() => void this.claim(), this.opts.claimIntervalMs);
+  }
+
+  private async loop(): Promise<void> {
+    // First our own pending entries (a restart under the same consumer name), then new ones.
+    let cursor = '0';
+    while (!this.stopping) {
+      try {
+        const res = (await this.blocking.xreadgroup(
+          'GROUP', CONSUMER_GROUP, this.opts.consumer,
+          'COUNT', this.opts.batch,
+          'BLOCK', this.opts.blockMs,
+          'STREAMS', this.opts.stream, cursor,
+        )) as Array<[string, Entry[]]> | null;
+        const entries = res?.[0]?.[1] ?? [];
+        if (cursor === '0' && entries.length === 0) cursor = '>';
+        if (entries.length > 0) await this.handle(entries);
+      } catch (err) {
+        if (this.stopping) break;
+        this.log.warn({ err: String(err) }, 'outcome read failed; retrying');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private async claim(): Promise<void> {
+    if (this.claiming || this.stopping) return;
+    this.claiming = true;
+    try {
+      let start = '0-0';
+      for (;;) {
+        const res = (await this.redis.xautoclaim(
+          this.opts.stream, CONSUMER_GROUP, this.opts.consumer, this.opts.claimIdleMs, start, 'COUNT', this.opts.batch,
+        )) as [string, Entry[], string[]?];
+        const entries = res[1] ?? [];
+        if (entries.length > 0) {
+          this.log.info({ claimed: entries.length }, 'took over outcome entries left pending by another estimator');
+          await this.handle(entries);
+        }
+        start = res[0];
+        if (start === '0-0' || this.stopping) break;
+      }
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'XAUTOCLAIM failed');
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  /** Handles entries concurrently (each update is atomic; transitions are compare-and-set), acks the handled ones. */
+  private async handle(entries: Entry[]): Promise<void> {
+    const done: string[] = [];
+    await Promise.all(
+      entries.map(async ([id, fields]) => {
+        try {
+          // A null body: the entry was deleted from the stream while pending. Nothing to apply.
+          if (fields !== null) await this.processor.process(id, fields);
+          done.push(id);
+        } catch (err) {
+          // Not acked: redelivered through XAUTOCLAIM after claimIdleMs (here or elsewhere).
+          this.log.error({ entryId: id, err: String(err) }, 'outcome handling failed; left pending');
+        }
+      }),
+    );
+    if (done.length > 0) await this.redis.xack(this.opts.stream, CONSUMER_GROUP, ...done);
+  }
+
+  /** Stops intake and waits (up to `drainMs`) for the batch in hand. Idempotent. */
+  async stop(drainMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.claimTimer !== undefined) clearInterval(this.claimTimer);
+    if (this.loopP === undefined) return;
+    let t: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.loopP.then(() => false),
+      new Promise<boolean>((r) => {
+        t = setTimeout(() => r(true), drainMs + this.opts.blockMs);
+      }),
+    ]);
+    if (t !== undefined) clearTimeout(t);
+    if (timedOut) this.log.warn({}, 'drain deadline passed; unacked entries will be claimed by another estimator');
+    while (this.claiming) await new Promise((r) => setTimeout(r, 10));
+  }
+}
