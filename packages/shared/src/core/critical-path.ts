@@ -33,47 +33,68 @@ export interface CriticalPathResult {
   readonly byNode: Map<string, NodeTiming>;
 }
 
+/** Adjacency in compressed form: the neighbours of v are `list[offset[v]] … list[offset[v+1]-1]`. */
+function csr(n: number, src: Int32Array, dst: Int32Array): { offset: Int32Array; list: Int32Array } {
+  const offset = new Int32Array(n + 1);
+  for (let j = 0; j < src.length; j++) offset[src[j]! + 1]! += 1;
+  for (let v = 0; v < n; v++) offset[v + 1]! += offset[v]!;
+  const fill = offset.slice(0, n);
+  const list = new Int32Array(src.length);
+  for (let j = 0; j < src.length; j++) list[fill[src[j]!]!++] = dst[j]!;
+  return { offset, list };
+}
+
 /** M4: critical path, makespan and per-node slack. Throws ValidationError on cycles or unknown ids. */
 export function criticalPath(dag: { nodes: readonly CpNode[]; edges: readonly CpEdge[] }): CriticalPathResult {
   const n = dag.nodes.length;
+  const m = dag.edges.length;
   const idx = new Map<string, number>();
   const dur = new Float64Array(n);
-  dag.nodes.forEach((node, i) => {
+  for (let i = 0; i < n; i++) {
+    const node = dag.nodes[i]!;
     if (idx.has(node.id)) throw new ValidationError([{ path: `nodes[${i}].id`, message: `duplicate node id "${node.id}"` }]);
     if (!(node.durationMs >= 0 && Number.isFinite(node.durationMs)))
       throw new ValidationError([{ path: `nodes[${i}].durationMs`, message: 'must be a finite number ≥ 0' }]);
     idx.set(node.id, i);
     dur[i] = node.durationMs;
-  });
-  const succ: number[][] = Array.from({ length: n }, () => []);
-  const pred: number[][] = Array.from({ length: n }, () => []);
-  const indeg = new Int32Array(n);
-  dag.edges.forEach((e, j) => {
+  }
+  const from = new Int32Array(m);
+  const to = new Int32Array(m);
+  for (let j = 0; j < m; j++) {
+    const e = dag.edges[j]!;
     const f = idx.get(e.from);
     const t = idx.get(e.to);
     if (f === undefined) throw new ValidationError([{ path: `edges[${j}].from`, message: `unknown node "${e.from}"` }]);
     if (t === undefined) throw new ValidationError([{ path: `edges[${j}].to`, message: `unknown node "${e.to}"` }]);
-    succ[f]!.push(t);
-    pred[t]!.push(f);
-    indeg[t]! += 1;
-  });
+    from[j] = f;
+    to[j] = t;
+  }
+  const succ = csr(n, from, to);
+  const pred = csr(n, to, from);
   // Kahn's algorithm: a topological order, or a cycle.
-  const order: number[] = [];
-  for (let i = 0; i < n; i++) if (indeg[i] === 0) order.push(i);
-  for (let h = 0; h < order.length; h++) {
-    for (const w of succ[order[h]!]!) {
-      indeg[w]! -= 1;
-      if (indeg[w] === 0) order.push(w);
+  const indeg = new Int32Array(n);
+  for (let v = 0; v < n; v++) indeg[v] = pred.offset[v + 1]! - pred.offset[v]!;
+  const order = new Int32Array(n);
+  let tail = 0;
+  for (let v = 0; v < n; v++) if (indeg[v] === 0) order[tail++] = v;
+  for (let h = 0; h < tail; h++) {
+    const u = order[h]!;
+    for (let k = succ.offset[u]!; k < succ.offset[u + 1]!; k++) {
+      const w = succ.list[k]!;
+      if (--indeg[w]! === 0) order[tail++] = w;
     }
   }
-  if (order.length !== n) throw new ValidationError([{ path: 'edges', message: 'the graph has a cycle' }]);
+  if (tail !== n) throw new ValidationError([{ path: 'edges', message: 'the graph has a cycle' }]);
 
+  // Forward pass, remembering the predecessor that finishes last (to trace one critical path).
   const es = new Float64Array(n);
   const critPred = new Int32Array(n).fill(-1);
-  for (const v of order) {
+  for (let h = 0; h < n; h++) {
+    const v = order[h]!;
     let best = -1;
     let bestEf = 0;
-    for (const u of pred[v]!) {
+    for (let k = pred.offset[v]!; k < pred.offset[v + 1]!; k++) {
+      const u = pred.list[k]!;
       const ef = es[u]! + dur[u]!;
       if (best === -1 || ef > bestEf) {
         best = u;
@@ -92,15 +113,20 @@ export function criticalPath(dag: { nodes: readonly CpNode[]; edges: readonly Cp
       last = i;
     }
   }
+  // Backward pass.
   const lf = new Float64Array(n).fill(makespan);
-  for (let h = order.length - 1; h >= 0; h--) {
+  for (let h = n - 1; h >= 0; h--) {
     const v = order[h]!;
-    for (const w of succ[v]!) lf[v] = Math.min(lf[v]!, lf[w]! - dur[w]!);
+    for (let k = succ.offset[v]!; k < succ.offset[v + 1]!; k++) {
+      const w = succ.list[k]!;
+      const ls = lf[w]! - dur[w]!;
+      if (ls < lf[v]!) lf[v] = ls;
+    }
   }
   const byNode = new Map<string, NodeTiming>();
-  dag.nodes.forEach((node, i) => {
+  for (let i = 0; i < n; i++) {
     const ls = lf[i]! - dur[i]!;
-    byNode.set(node.id, {
+    byNode.set(dag.nodes[i]!.id, {
       earliestStartMs: es[i]!,
       earliestFinishMs: es[i]! + dur[i]!,
       latestStartMs: ls,
@@ -108,7 +134,7 @@ export function criticalPath(dag: { nodes: readonly CpNode[]; edges: readonly Cp
       // Float subtraction can leave −1e-13 on a critical node.
       slackMs: Math.max(0, ls - es[i]!),
     });
-  });
+  }
   const path: string[] = [];
   for (let v = last; v !== -1; v = critPred[v]!) path.push(dag.nodes[v]!.id);
   path.reverse();

@@ -95,6 +95,16 @@ describe('M4 the rule: EV = P·L − (1−P)·C_fail ≥ (1−α)·C_spec', () =
     expect(lcb).toBeGreaterThan(0.5);
   });
 
+  it('rejects negative or non-finite amounts, naming the field', () => {
+    try {
+      decide(input({ cSpecUsd: -1, deltaTSec: Number.NaN }));
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['cSpecUsd', 'deltaTSec']);
+    }
+  });
+
   it('validates the dial, naming the field', () => {
     try {
       decide(input({ dial: { alpha: 1.5, lambdaUsdPerSec: 0.01 } }));

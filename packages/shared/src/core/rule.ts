@@ -11,6 +11,7 @@
  * killed → no_prediction → the rule (below_threshold) → stage (shadow never launches, canary
  * only when sampled) → budget. Every numeric field is computed and recorded even when waiting.
  */
+import { ValidationError } from '../errors.js';
 import { validateDial } from './dial.js';
 import { pointEstimate } from './posterior.js';
 import type { BetaParams, DecisionReason, Dial, PosteriorMode, Stage } from './types.js';
@@ -106,8 +107,21 @@ function stageAllowsLaunch(stage: Stage, canarySampled: boolean): boolean {
   return true;
 }
 
-/** M4: the decision for one downstream node, with every field of its record. */
+function checkAmounts(input: DecideInput): void {
+  const issues: { path: string; message: string }[] = [];
+  for (const field of ['cSpecUsd', 'cFailUsd', 'predictorUsd', 'deltaTSec'] as const) {
+    const v = input[field];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) issues.push({ path: field, message: `must be a finite number ≥ 0, got ${v}` });
+  }
+  if (issues.length > 0) throw new ValidationError(issues);
+}
+
+/**
+ * M4: the decision for one downstream node, with every field of its record. For a cascade
+ * (M8, depth > 1) pass every edge along the speculative chain: P is their product.
+ */
 export function decide(input: DecideInput): Decision {
+  checkAmounts(input);
   const dial = validateDial(input.dial, 'dial');
   const p = jointProbability(input.edges);
   const cSpecUsd = input.cSpecUsd;
