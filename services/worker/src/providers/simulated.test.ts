@@ -247,3 +247,21 @@ describe('SimulatedProvider abort (M8 fractional waste)', () => {
     expect(r.error).toBeInstanceOf(ProviderStreamAbortedError);
   });
 });
+
+describe('SimulatedProvider edge cases', () => {
+  it('an empty scripted output still waits ttft and reports zero output tokens', async () => {
+    const p = new SimulatedProvider({ latencyProfiles: () => ({ ttftMs: 40, tokensPerSec: 10 }) });
+    const r = await collect(p, { ...base, simulate: { output: '' } });
+    expect(r.deltas).toEqual([]);
+    expect(r.done!.text).toBe('');
+    expect(r.done!.usage.outputTokens).toBe(0);
+    expect(r.elapsedMs).toBeGreaterThanOrEqual(39);
+  });
+
+  it('special-token strings in the prompt are counted as text, not rejected', async () => {
+    const p = new SimulatedProvider({ timeScale: 0 });
+    const r = await collect(p, { ...base, prompt: 'quote <|endoftext|> literally', simulate: { output: 'ok' } });
+    expect(r.error).toBeUndefined();
+    expect(r.done!.usage.inputTokens).toBe(countTokens('quote <|endoftext|> literally'));
+  });
+});

@@ -182,14 +182,15 @@ export class SimulatedProvider implements LlmProvider {
       if (dueAt > now) await abortableSleep(wakeAt - now, signal);
       if (signal.aborted) throw aborted();
       const tickAt = performance.now();
-      lastTickAt = tickAt;
       let text = '';
       while (next < plan.pieces.length && start + ttftMs + plan.pieces[next]!.lastToken * perTokenMs <= tickAt) {
         text += plan.pieces[next]!.text;
         streamedTokens = plan.pieces[next]!.lastToken + 1;
         next++;
       }
+      // A timer may fire a fraction of a millisecond early: then nothing is due yet, wait again.
       if (text === '') continue;
+      lastTickAt = tickAt;
       partial += text;
       yield { type: 'delta', text };
     }
