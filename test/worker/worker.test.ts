@@ -3,6 +3,9 @@
  * (ARCHITECTURE.md worker; M2 pricing of every attempt, M6 staging and fencing, M8 cancellation
  * with fractional waste).
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
 import { runKeys, toolKeys } from '@gambit/shared/redis';
 import { type ServiceProcess, uniquePrefix } from '@gambit/testkit';
@@ -30,8 +33,10 @@ describe('worker service (child process)', () => {
 
   it('M2: runs a simulated LLM job and records output, usage and cost from the core price table', async () => {
     const ks = { prefix };
-    procs.push(await startWorker({ redisUrl, prefix }));
-    const job = llmJob({ tenant: 'acme', runId: 'r1', nodeId: 'classify', attemptId: 'a1', output: 'billing' });
+    const tracesFile = join(mkdtempSync(join(tmpdir(), 'gambit-worker-traces-')), 'spans.jsonl');
+    procs.push(await startWorker({ redisUrl, prefix, env: { GAMBIT_TRACES_EXPORTER: 'file', GAMBIT_TRACES_FILE: tracesFile } }));
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const job = { ...llmJob({ tenant: 'acme', runId: 'r1', nodeId: 'classify', attemptId: 'a1', output: 'billing' }), trace: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } };
     await submit(redis, ks, queues, job);
     const rec = await waitFor(
       () => readRecord(redis, ks, 'acme', 'r1', 'a1'),
@@ -60,6 +65,20 @@ describe('worker service (child process)', () => {
     );
     expect(events.map((e) => e.data)).toEqual([{ type: 'attempt_finished', tenant: 'acme', runId: 'r1', nodeId: 'classify', attemptId: 'a1', epoch: 0 }]);
     expect(events[0]?.id).toBe('fin-acme-r1-a1');
+    // The try's span joins the run's trace (W3C context from the job) with GenAI and dollar attributes.
+    const spans = readFileSync(tracesFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { traceId: string; name: string; attributes: Record<string, unknown> });
+    const span = spans.find((s) => s.name === 'gen_ai.chat');
+    expect(span?.traceId).toBe(traceId);
+    expect(span?.attributes).toMatchObject({
+      'gen_ai.request.model': 'gpt-4o-mini',
+      'gen_ai.usage.output_tokens': rec.usage?.outputTokens,
+      'gambit.cost_usd': expectedNano / 1e9,
+      'gambit.attempt.outcome': 'OK',
+    });
+    rmSync(dirname(tracesFile), { recursive: true, force: true });
   });
 
   it('M8: publishes throttled partial output with increasing seq, ending with the whole text', async () => {

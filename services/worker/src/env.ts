@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { ValidationError, zodIssues } from '@gambit/shared';
+import { type TelemetryConfig, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -106,7 +107,11 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
-export type WorkerEnv = z.infer<typeof EnvSchema> & { readonly WORKER_ID: string };
+export type WorkerEnv = z.infer<typeof EnvSchema> & {
+  readonly WORKER_ID: string;
+  /** Traces: GAMBIT_TRACES_EXPORTER (otlp|console|file|none), OTEL_EXPORTER_OTLP_ENDPOINT, GAMBIT_TRACES_FILE. */
+  readonly telemetry: TelemetryConfig;
+};
 
 /** Parses the environment once; throws ValidationError naming each bad variable. */
 export function parseEnv(source: Readonly<Record<string, string | undefined>>): WorkerEnv {
@@ -114,7 +119,13 @@ export function parseEnv(source: Readonly<Record<string, string | undefined>>): 
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, 'env'));
-  return { ...parsed.data, WORKER_ID: parsed.data.WORKER_ID ?? `${hostname()}-${process.pid}` };
+  let telemetry: TelemetryConfig;
+  try {
+    telemetry = telemetryConfigFromEnv(cleaned);
+  } catch (err) {
+    throw new ValidationError([{ path: 'env.GAMBIT_TRACES_EXPORTER', message: String(err) }]);
+  }
+  return { ...parsed.data, WORKER_ID: parsed.data.WORKER_ID ?? `${hostname()}-${process.pid}`, telemetry };
 }
 
 export function loadEnv(): WorkerEnv {

@@ -7,6 +7,7 @@
  */
 import { createLogger, createPriceTable, type Logger, systemClock } from '@gambit/shared';
 import { defineAttemptScripts, QUEUES, queuePrefix } from '@gambit/shared/redis';
+import { initTelemetry } from '@gambit/shared/telemetry';
 import { Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { CancelWatcher } from './cancellation.js';
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
   }
   const logger: Logger = createLogger({ name: 'worker', level: env.LOG_LEVEL }).child({ workerId: env.WORKER_ID });
   const ks = { prefix: env.GAMBIT_PREFIX };
+  const telemetry = initTelemetry('worker', env.telemetry);
   const redis = connect(env);
   const subscriber = connect(env);
   redis.on('error', (err: unknown) => logger.warn({ err }, 'redis error'));
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
     timeScale: env.GAMBIT_SIM_TIME_SCALE,
     maxTries: env.WORKER_MAX_TRIES,
     clock: systemClock,
+    tracer: telemetry.tracer,
     nowMs: () => systemClock.nowMs(),
     logger,
   });
@@ -120,6 +123,7 @@ async function main(): Promise<void> {
       await cancels.close();
       await events.close();
       await providers.close();
+      await telemetry.shutdown();
       await Promise.allSettled([subscriber.quit(), redis.quit()]);
       logger.info({ abortedSpec, abortedOps, drained }, 'worker stopped');
       process.exit(0);

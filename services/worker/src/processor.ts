@@ -12,12 +12,15 @@ import {
   type Clock,
   type FieldIssue,
   isGambitError,
+  nanoToUsd,
   type OpJob,
   OpJobSchema,
   RetryAfterError,
   zodIssues,
 } from '@gambit/shared';
 import { failAttempt, finishAttempt, startAttempt } from '@gambit/shared/redis';
+import { ATTR, extractContext, SPAN } from '@gambit/shared/telemetry';
+import { type Span, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { CancelWatcher } from './cancellation.js';
 import { type ExecResult, type LlmDeps, runLlm } from './run-llm.js';
@@ -29,6 +32,8 @@ export interface ProcessorDeps extends LlmDeps, ToolDeps {
   /** Tries (executions) of one attempt before it is failed. */
   readonly maxTries: number;
   readonly clock: Clock;
+  /** One span per try, joined to the run's trace through the job's W3C carrier. */
+  readonly tracer?: Tracer;
 }
 
 export interface OpJobResult {
@@ -95,10 +100,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     throw new UnrecoverableError(text);
   };
 
-  return async function processOpJob(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<OpJobResult> {
-    const parsed = OpJobSchema.safeParse(job.data);
-    if (!parsed.success) return rejectInvalid(job.data, zodIssues(parsed.error, 'job.data'));
-    const data = parsed.data;
+  const execute = async (job: Job, token: string | undefined, signal: AbortSignal | undefined, data: OpJob, span: Span | undefined): Promise<OpJobResult> => {
     const ref = { tenant: data.tenant, runId: data.runId, attemptId: data.attemptId, epoch: data.epoch };
 
     const start = await startAttempt(deps.redis, deps.ks, { ...ref, workerId: deps.workerId, nowMs: deps.clock.nowMs() });
@@ -161,6 +163,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       },
       'attempt recorded',
     );
+    recordOnSpan(span, result, fin.code);
     if (result.kind === 'aborted') log.debug({ attemptId: data.attemptId, partialText: result.partial }, 'attempt aborted');
     if (fin.code === 'MISSING') throw new UnrecoverableError(`NOT_FOUND: attempt ${data.attemptId} of run ${data.runId} vanished while running`);
     if (fin.code === 'ABORTED') {
@@ -173,4 +176,55 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     await finished(data);
     return { code: fin.code, tries: tryNo };
   };
+
+  return async function processOpJob(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<OpJobResult> {
+    const parsed = OpJobSchema.safeParse(job.data);
+    if (!parsed.success) return rejectInvalid(job.data, zodIssues(parsed.error, 'job.data'));
+    const data = parsed.data;
+    const span = deps.tracer?.startSpan(
+      data.op.kind === 'llm' ? SPAN.llmCall : SPAN.toolCall,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          [ATTR.tenant]: data.tenant,
+          [ATTR.runId]: data.runId,
+          [ATTR.workflow]: data.workflow,
+          [ATTR.nodeId]: data.nodeId,
+          [ATTR.attemptId]: data.attemptId,
+          [ATTR.attemptKind]: data.kind,
+          ...(data.op.kind === 'llm'
+            ? {
+                [ATTR.genAiOperation]: 'chat',
+                [ATTR.genAiProvider]: data.op.provider,
+                [ATTR.genAiRequestModel]: data.op.model,
+                [ATTR.genAiRequestMaxTokens]: data.op.maxTokens,
+              }
+            : {}),
+        },
+      },
+      extractContext(data.trace),
+    );
+    try {
+      const res = await execute(job, token, signal, data, span);
+      span?.setAttribute(ATTR.attemptOutcome, res.code);
+      return res;
+    } catch (err) {
+      if (!(err instanceof DelayedError)) span?.setStatus({ code: SpanStatusCode.ERROR, message: errorText(err) });
+      throw err;
+    } finally {
+      span?.end();
+    }
+  };
+}
+
+function recordOnSpan(span: Span | undefined, result: ExecResult, code: string): void {
+  if (span === undefined) return;
+  span.setAttributes({
+    [ATTR.genAiInputTokens]: result.usage.inputTokens,
+    [ATTR.genAiCachedInputTokens]: result.usage.cachedInputTokens,
+    [ATTR.genAiOutputTokens]: result.usage.outputTokens,
+    [ATTR.usageEstimated]: result.usageEstimated,
+    [ATTR.costUsd]: nanoToUsd(result.costNanoUsd),
+    [ATTR.attemptOutcome]: result.kind === 'aborted' ? `aborted:${code}` : code,
+  });
 }
