@@ -1,2 +1,132 @@
-// Composition root: wired up by the scheduler service implementation.
-export {};
+/**
+ * The scheduler's composition root: reads the environment once, wires Redis (server or
+ * Cluster), the BullMQ queues, the control plane, the run engine, the advance consumer, the
+ * recovery sweep and the HTTP API, and handles SIGTERM in one place: stop HTTP intake, stop the
+ * advance consumer (its in-flight events finish; the rest wait in the queue for other
+ * schedulers), cancel nothing authoritative, close connections, exit 0.
+ */
+import { hostname } from 'node:os';
+import {
+  ConfiguredPriceTable,
+  ControlPlane,
+  createLogger,
+  createPriceTable,
+  DEFAULT_CALIBRATION,
+  type Logger,
+  systemClock,
+} from '@gambit/shared';
+import { defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
+import { Queue } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
+import { AdvanceConsumer } from './advance.js';
+import { ControlPlaneAdapter } from './engine/control.js';
+import { RunEngine } from './engine/engine.js';
+import { Outbox } from './engine/outbox.js';
+import { clusterNodes, loadEnv, type SchedulerEnv } from './env.js';
+import { buildServer, type Operator } from './http/server.js';
+import { cancelSpeculationsInScope } from './kill.js';
+import { PredictorSet } from './predictors/index.js';
+import { RecoverySweeper } from './recovery.js';
+import { RunService } from './runs.js';
+import { TenantStore } from './tenants.js';
+import { WorkflowRegistry } from './workflows.js';
+
+function connect(env: SchedulerEnv, forBull: boolean): RedisLike {
+  const nodes = clusterNodes(env);
+  const opts = forBull ? { maxRetriesPerRequest: null } : {};
+  if (nodes !== undefined) return new Cluster(nodes, { redisOptions: opts, enableReadyCheck: true });
+  return new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', opts);
+}
+
+async function main(): Promise<void> {
+  const env = loadEnv();
+  const schedulerId = env.SCHEDULER_ID ?? `${hostname()}-${process.pid}`;
+  const log: Logger = createLogger({ name: 'scheduler', level: env.LOG_LEVEL }).child({ schedulerId });
+  const ks: KeySpace = { prefix: env.GAMBIT_PREFIX };
+  const clock = systemClock;
+  const cmd = connect(env, false);
+  const bull = connect(env, true);
+  defineRunScripts(cmd);
+  const priceTable = env.GAMBIT_PRICES === undefined ? createPriceTable() : createPriceTable(env.GAMBIT_PRICES);
+  void ConfiguredPriceTable;
+
+  const prefix = queuePrefix(ks);
+  const ops = new Queue(QUEUES.ops, { connection: bull, prefix });
+  const spec = new Queue(QUEUES.spec, { connection: bull, prefix });
+  const advance = new Queue(QUEUES.advance, { connection: bull, prefix });
+  // The control plane takes a plain client or options; on a Cluster it gets the cluster client.
+  const cp = new ControlPlane(cmd as Redis, ks, clock, log.child({ component: 'control' }));
+  await cp.ready();
+  const control = new ControlPlaneAdapter(cp, env.REQUIRE_ESTIMATOR_HEARTBEAT);
+  const tenants = new TenantStore(cmd, ks, {
+    alpha: env.DEFAULT_ALPHA,
+    lambdaUsdPerSec: env.DEFAULT_LAMBDA_USD_PER_SEC,
+    initialStage: env.DEFAULT_INITIAL_STAGE,
+  });
+  const workflows = new WorkflowRegistry(cmd, ks);
+  const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
+  const deps = { redis: cmd, ks, outbox, specQueue: spec, priceTable, predictors: new PredictorSet(), control, tenants, clock, log };
+  const engine = new RunEngine(deps);
+  const runs = new RunService({ redis: cmd, ks, engine, tenants, workflows, control, priceTable, clock, log });
+  control.onKill((scope, id) => {
+    void cancelSpeculationsInScope({ redis: cmd, ks, engine, log }, scope, id).catch((err: unknown) =>
+      log.warn({ err: String(err), scope, id }, 'cancelling speculations after a kill failed'),
+    );
+  });
+  const consumer = new AdvanceConsumer(bull, ks, engine, deps, env.ADVANCE_CONCURRENCY, log);
+  const sweeper = new RecoverySweeper(cmd, ks, outbox, advance, clock, log, { intervalMs: env.RECOVERY_SWEEP_MS, staleMs: env.RECOVERY_STALE_MS });
+  sweeper.start();
+
+  const operator: Operator = {
+    async kill(b) {
+      if (b.scope === 'global') return { version: await cp.killGlobal(b.reason) };
+      if (b.scope === 'tenant') return { version: await cp.killTenant(b.tenant ?? '', b.reason) };
+      return { version: await cp.killClass(b.classId ?? '', b.reason, DEFAULT_CALIBRATION.cooldownMs) };
+    },
+    async revive(b) {
+      const target = b.scope === 'global' ? { scope: 'global' as const } : b.scope === 'tenant' ? { scope: 'tenant' as const, tenant: b.tenant ?? '' } : { scope: 'class' as const, classId: b.classId ?? '' };
+      return { version: await cp.revive(target, b.reason) };
+    },
+    async classInfo(classId) {
+      const st = await cp.classState(classId, { fresh: true });
+      if (st === undefined) return Promise.reject(new (await import('@gambit/shared')).NotFoundError(`class ${classId} not found`));
+      return { classId, ...st, blocked: cp.speculationBlocked(st.tenant ?? '', classId) };
+    },
+    async health() {
+      return { ok: true, schedulerId, heartbeatFresh: cp.heartbeatFresh(), redis: await cmd.ping() };
+    },
+  };
+  const app = buildServer({ runs, tenants, workflows, operator, priceTable, bodyLimitBytes: env.BODY_LIMIT_BYTES, log });
+  await app.listen({ port: env.PORT, host: env.HOST });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : env.PORT;
+  log.info({ port, host: env.HOST }, 'scheduler listening');
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string) => {
+    stopping ??= (async () => {
+      log.info({ signal }, 'scheduler stopping');
+      const deadline = setTimeout(() => {
+        log.error({}, 'shutdown deadline passed: exiting');
+        process.exit(1);
+      }, env.SHUTDOWN_GRACE_MS);
+      deadline.unref();
+      // Intake first, then the consumer (in-flight events finish), then the sweep and connections.
+      await app.close();
+      await consumer.close();
+      await sweeper.close();
+      await Promise.all([ops.close(), spec.close(), advance.close()]);
+      await cp.close();
+      await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined)]);
+      log.info({}, 'scheduler stopped');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 60, msg: 'scheduler failed to start', err: String(err), stack: (err as Error).stack })}\n`);
+  process.exit(1);
+});

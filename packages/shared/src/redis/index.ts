@@ -1,3 +1,4 @@
 export * from './keys.js';
 export * from './scripts.js';
 export * from './attempt-scripts.js';
+export * from './run-scripts.js';

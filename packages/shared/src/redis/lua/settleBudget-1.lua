@@ -1,0 +1,14 @@
+--[[
+  M10: settles a reservation once its speculation has an outcome: the reservation is released
+  and the realized waste (0 on a hit) is added to the tenant's spent waste. Idempotent per
+  settlement id, so an outcome processed twice settles once.
+  KEYS[1] budget hash     P:{tenant:T}:budget
+  ARGV[1] settlement id (run id and attempt id)
+  ARGV[2] reserved amount to release, nano-USD
+  ARGV[3] realized waste, nano-USD
+  Returns: 1 settled, 0 already settled
+]]
+if redis.call('HSETNX', KEYS[1], 'settled:' .. ARGV[1], '1') == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'reservedNanoUsd', -tonumber(ARGV[2]))
+redis.call('HINCRBY', KEYS[1], 'spentNanoUsd', tonumber(ARGV[3]))
+return 1

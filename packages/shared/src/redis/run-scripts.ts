@@ -1,0 +1,336 @@
+/**
+ * Typed wrappers of the scheduler's run-state scripts (M6 fencing, M8 runtime mechanics): create
+ * a run, launch a node, launch / confirm / discard a speculation, complete a node, record a
+ * decision or an outcome once, end a run, and reserve / settle a tenant's speculative budget
+ * (M10). Each script is one Lua file in `lua/` whose header documents KEYS, ARGV and return
+ * codes. Run scripts touch only keys of the run's hash tag; budget scripts only the tenant's.
+ * The node state they share is `NodeStateSchema`, stored as JSON in the run's `nodes` hash.
+ */
+import { z } from 'zod';
+import { RedisScriptError } from '../errors.js';
+import { type KeySpace, runKeys, tenantKeys } from './keys.js';
+import { callScript, defineScripts, type RedisLike } from './scripts.js';
+
+export const RUN_SCRIPT_FILES = [
+  'createRun-3.lua',
+  'launchNode-4.lua',
+  'createSpecAttempt-5.lua',
+  'recordDecision-2.lua',
+  'completeNode-4.lua',
+  'confirmSpeculation-4.lua',
+  'discardSpeculation-3.lua',
+  'recordOutcome-2.lua',
+  'cancelRun-3.lua',
+  'finishRun-2.lua',
+  'reserveBudget-1.lua',
+  'settleBudget-1.lua',
+] as const;
+
+/** Registers the run scripts on a client (idempotent). */
+export function defineRunScripts(redis: RedisLike): void {
+  defineScripts(redis, RUN_SCRIPT_FILES);
+}
+
+export const NODE_STATES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type NodeStateName = (typeof NODE_STATES)[number];
+
+/** cjson writes an empty Lua table as `{}`; maps tolerate that, and absent means empty. */
+const Flags = z.record(z.string(), z.number()).default({});
+
+/** A live speculation of a node: its attempt, the decision, the guesses and which have matched. */
+export const LiveSpecSchema = z.object({
+  /** Speculative attempt id. */
+  a: z.string(),
+  /** Decision id. */
+  d: z.string(),
+  /** Upstream node id -> guessed output (î). */
+  assumed: z.record(z.string(), z.string()),
+  /** Upstream node id -> 1 once its real output matched the guess. */
+  ok: Flags,
+  /** Budget reserved for the launch, nano-USD (M10). */
+  res: z.number().int().nonnegative(),
+  /** Edge classes, comma-separated, in the order of `assumed`'s upstreams (`up=class`). */
+  cls: z.string(),
+  /** Decision time, ms. */
+  at: z.number(),
+  /** 1 once every assumed upstream has matched. */
+  full: z.number().optional(),
+});
+export type LiveSpec = z.infer<typeof LiveSpecSchema>;
+
+/** A speculation that ended (hit, miss, cancelled) and whose outcome may still be unsettled. */
+export const ClosedSpecSchema = z.object({
+  kind: z.enum(['hit', 'miss', 'cancelled']),
+  d: z.string(),
+  res: z.number().int().nonnegative(),
+  cls: z.string(),
+  at: z.number(),
+  /** The upstream whose real output missed, for a miss. */
+  edge: z.string().optional(),
+  ok: Flags.optional(),
+});
+export type ClosedSpec = z.infer<typeof ClosedSpecSchema>;
+
+/** A shadow-stage prediction (M9), scored when its upstreams finish. */
+export const ShadowSchema = z.object({
+  d: z.string(),
+  assumed: z.record(z.string(), z.string()),
+  cls: z.string(),
+});
+
+export const NodeStateSchema = z.object({
+  state: z.enum(NODE_STATES),
+  /** Incremented for every attempt created for the node (authoritative or speculative). */
+  epoch: z.number().int().nonnegative(),
+  /** The attempt whose result is (or will be) the node's output. */
+  auth: z.string().optional(),
+  output: z.string().optional(),
+  source: z.enum(['authoritative', 'speculative']).optional(),
+  error: z.string().optional(),
+  startedAtMs: z.number().optional(),
+  finishedAtMs: z.number().optional(),
+  spec: LiveSpecSchema.optional(),
+  closed: z.record(z.string(), ClosedSpecSchema).default({}),
+  shadow: ShadowSchema.optional(),
+  /** Decision slots already used (`runtime`, `stream`), so each trigger is decided once. */
+  claims: Flags,
+  /** Outcome ids already recorded. */
+  outs: Flags,
+});
+export type NodeState = z.infer<typeof NodeStateSchema>;
+
+export function initialNodeState(): NodeState {
+  return { state: 'pending', epoch: 0, closed: {}, claims: {}, outs: {} };
+}
+
+/** Parses the run's `nodes` hash (HGETALL reply). */
+export function parseNodes(raw: Record<string, string>): Map<string, NodeState> {
+  const out = new Map<string, NodeState>();
+  for (const [id, json] of Object.entries(raw)) out.set(id, NodeStateSchema.parse(JSON.parse(json)));
+  return out;
+}
+
+function bad(file: string, reply: unknown): RedisScriptError {
+  return new RedisScriptError(`${file}: unexpected reply ${JSON.stringify(reply)}`);
+}
+
+export interface RunRef {
+  readonly tenant: string;
+  readonly runId: string;
+}
+
+/** createRun-3.lua: the run header, its nodes' initial state and the plan decisions, at once. */
+export async function createRun(
+  redis: RedisLike,
+  ks: KeySpace,
+  r: RunRef & { header: Record<string, string | number>; nodes: Record<string, NodeState>; planDecisions: readonly object[] },
+): Promise<boolean> {
+  const k = runKeys(ks, r.tenant, r.runId);
+  // cjson decodes `[]` as an empty object; an empty list is sent as `[]` all the same (ipairs of {} is a no-op).
+  const reply = await callScript<number>(
+    redis,
+    'createRun-3.lua',
+    [k.run, k.nodes, k.decisions],
+    [JSON.stringify(r.header), JSON.stringify(r.nodes), JSON.stringify(r.planDecisions)],
+  );
+  return reply === 1;
+}
+
+export type LaunchResult = { readonly ok: true; readonly epoch: number } | { readonly ok: false; readonly reason: string };
+
+function launchReply(file: string, reply: unknown): LaunchResult {
+  if (!Array.isArray(reply)) throw bad(file, reply);
+  if (reply[0] === 1) return { ok: true, epoch: Number(reply[1]) };
+  if (reply[0] === 0) return { ok: false, reason: String(reply[1]) };
+  throw bad(file, reply);
+}
+
+export interface LaunchArgs extends RunRef {
+  readonly nodeId: string;
+  readonly expectedEpoch: number;
+  readonly attemptId: string;
+  readonly attemptJson: string;
+  readonly jobId: string;
+  readonly intentJson: string;
+  readonly nowMs: number;
+}
+
+/** launchNode-4.lua: CAS pending -> running, authoritative attempt and outbox intent at once. */
+export async function launchNode(redis: RedisLike, ks: KeySpace, a: LaunchArgs): Promise<LaunchResult> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript(
+    redis,
+    'launchNode-4.lua',
+    [k.run, k.nodes, k.attempts, k.intents],
+    [a.nodeId, a.expectedEpoch, a.attemptId, a.attemptJson, a.jobId, a.intentJson, a.nowMs],
+  );
+  return launchReply('launchNode-4.lua', reply);
+}
+
+export interface SpecLaunchArgs extends LaunchArgs {
+  readonly claim: string;
+  readonly decisionJson: string;
+  readonly spec: LiveSpec;
+}
+
+/** createSpecAttempt-5.lua: decision, speculative attempt and outbox intent at once. */
+export async function createSpecAttempt(redis: RedisLike, ks: KeySpace, a: SpecLaunchArgs): Promise<LaunchResult> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript(
+    redis,
+    'createSpecAttempt-5.lua',
+    [k.run, k.nodes, k.attempts, k.intents, k.decisions],
+    [a.nodeId, a.expectedEpoch, a.claim, a.attemptId, a.attemptJson, a.jobId, a.intentJson, a.decisionJson, JSON.stringify(a.spec)],
+  );
+  return launchReply('createSpecAttempt-5.lua', reply);
+}
+
+/** recordDecision-2.lua: a decision that launches nothing, once per node and claim. */
+export async function recordDecision(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { nodeId: string; claim: string; decisionJson: string; shadow?: z.infer<typeof ShadowSchema> },
+): Promise<boolean> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<number>(
+    redis,
+    'recordDecision-2.lua',
+    [k.nodes, k.decisions],
+    [a.nodeId, a.claim, a.decisionJson, a.shadow === undefined ? '' : JSON.stringify(a.shadow)],
+  );
+  return reply === 1;
+}
+
+export type CompleteResult =
+  | { readonly code: 'completed'; readonly state: 'succeeded' | 'failed' }
+  | { readonly code: 'duplicate'; readonly state: string }
+  | { readonly code: 'fenced'; readonly reason: string };
+
+/** completeNode-4.lua: accepts only the node's current authoritative attempt (M6 fencing). */
+export async function completeNode(redis: RedisLike, ks: KeySpace, a: RunRef & { nodeId: string; attemptId: string; nowMs: number }): Promise<CompleteResult> {
+  const file = 'completeNode-4.lua';
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<unknown[]>(redis, file, [k.nodes, k.attempts, k.staging(a.attemptId), k.effects], [a.nodeId, a.attemptId, a.nowMs]);
+  if (!Array.isArray(reply)) throw bad(file, reply);
+  if (reply[0] === 1) return { code: 'completed', state: reply[1] as 'succeeded' | 'failed' };
+  if (reply[0] === 2) return { code: 'duplicate', state: String(reply[1]) };
+  if (reply[0] === 0) return { code: 'fenced', reason: String(reply[1]) };
+  throw bad(file, reply);
+}
+
+export type ConfirmResult =
+  | { readonly code: 'not_live' }
+  | { readonly code: 'partial' }
+  | { readonly code: 'waiting' }
+  | { readonly code: 'completed'; readonly releasedEffects: number }
+  | { readonly code: 'attempt_ended'; readonly status: string };
+
+/** confirmSpeculation-4.lua: one upstream matched; completes the node once all have and the attempt succeeded. */
+export async function confirmSpeculation(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { nodeId: string; attemptId: string; upstreamId?: string; nowMs: number },
+): Promise<ConfirmResult> {
+  const file = 'confirmSpeculation-4.lua';
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<unknown[]>(
+    redis,
+    file,
+    [k.nodes, k.attempts, k.staging(a.attemptId), k.effects],
+    [a.nodeId, a.attemptId, a.upstreamId ?? '', a.nowMs],
+  );
+  if (!Array.isArray(reply)) throw bad(file, reply);
+  switch (reply[0]) {
+    case 0:
+      return { code: 'not_live' };
+    case 1:
+      return { code: 'partial' };
+    case 2:
+      return { code: 'waiting' };
+    case 3:
+      return { code: 'completed', releasedEffects: Number(reply[1]) };
+    case 4:
+      return { code: 'attempt_ended', status: String(reply[1]) };
+    default:
+      throw bad(file, reply);
+  }
+}
+
+/** discardSpeculation-3.lua: cancels or supersedes the attempt and deletes its staged effects unreleased. */
+export async function discardSpeculation(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { nodeId: string; attemptId: string; kind: 'miss' | 'cancelled'; edge?: string; nowMs: number },
+): Promise<{ discarded: boolean; previousStatus?: string }> {
+  const file = 'discardSpeculation-3.lua';
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<unknown[]>(
+    redis,
+    file,
+    [k.nodes, k.attempts, k.staging(a.attemptId)],
+    [a.nodeId, a.attemptId, a.kind, a.edge ?? '', a.nowMs],
+  );
+  if (!Array.isArray(reply)) throw bad(file, reply);
+  if (reply[0] === 1) return { discarded: true, previousStatus: String(reply[1]) };
+  if (reply[0] === 0) return { discarded: false };
+  throw bad(file, reply);
+}
+
+/** recordOutcome-2.lua: appends an outcome once per outcome id. */
+export async function recordOutcome(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { nodeId: string; outcomeId: string; outcomeJson: string },
+): Promise<boolean> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<number>(redis, 'recordOutcome-2.lua', [k.nodes, k.outcomes], [a.nodeId, a.outcomeId, a.outcomeJson]);
+  return reply === 1;
+}
+
+/** cancelRun-3.lua: ends a running run; returns the attempts that were running (to broadcast cancels). */
+export async function cancelRun(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { status: 'cancelled' | 'failed'; reason: string; nowMs: number },
+): Promise<{ ended: boolean; runningAttempts: string[]; status?: string }> {
+  const file = 'cancelRun-3.lua';
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<unknown[]>(redis, file, [k.run, k.nodes, k.attempts], [a.status, a.reason, a.nowMs]);
+  if (!Array.isArray(reply)) throw bad(file, reply);
+  if (reply[0] === 1) return { ended: true, runningAttempts: reply.slice(1).map(String) };
+  if (reply[0] === 0) return { ended: false, runningAttempts: [], status: String(reply[1]) };
+  throw bad(file, reply);
+}
+
+/** finishRun-2.lua: marks the run succeeded once every node has. */
+export async function finishRun(redis: RedisLike, ks: KeySpace, a: RunRef & { nowMs: number }): Promise<boolean> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  return (await callScript<number>(redis, 'finishRun-2.lua', [k.run, k.nodes], [a.nowMs])) === 1;
+}
+
+/** reserveBudget-1.lua (M10): reserves a launch's price; false when the budget cannot cover it. */
+export async function reserveBudget(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: { tenant: string; amountNanoUsd: number; limitNanoUsd: number | undefined },
+): Promise<boolean> {
+  const k = tenantKeys(ks, a.tenant);
+  const reply = await callScript<number>(redis, 'reserveBudget-1.lua', [k.budget], [Math.round(a.amountNanoUsd), a.limitNanoUsd === undefined ? -1 : Math.round(a.limitNanoUsd)]);
+  return reply === 1;
+}
+
+/** settleBudget-1.lua (M10): releases a reservation and books the realized waste, once per id. */
+export async function settleBudget(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: { tenant: string; settlementId: string; reservedNanoUsd: number; wasteNanoUsd: number },
+): Promise<boolean> {
+  const k = tenantKeys(ks, a.tenant);
+  const reply = await callScript<number>(
+    redis,
+    'settleBudget-1.lua',
+    [k.budget],
+    [a.settlementId, Math.round(a.reservedNanoUsd), Math.round(a.wasteNanoUsd)],
+  );
+  return reply === 1;
+}

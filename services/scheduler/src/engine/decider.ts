@@ -1,0 +1,266 @@
+/**
+ * Gathers the live numbers of one speculation decision (M1, M2, M4, M5, M6, M8, M9, M10) and
+ * calls the one rule, `decide` from the shared core: guesses from the predictors, P from the
+ * edge classes' posteriors, C_spec from the prompt rendered with the guesses, C_fail with
+ * streaming cancellation, ΔT from the critical path of current estimates, admissibility, the
+ * kill-switch, the class stage, and the tenant's budget. Reads state; launches nothing.
+ */
+import {
+  admissibility,
+  canarySampled,
+  countTokens,
+  type DecisionRecord,
+  type DependencyType,
+  decide,
+  deltaTSec,
+  edgeClassId,
+  expectedCancelWasteUsd,
+  llmCostUsd,
+  type PendingEdge,
+  pointEstimate,
+  type PriceTable,
+  priorFor,
+  progressiveFailCostUsd,
+  renderTemplate,
+  resolveCalibration,
+  resolveDial,
+  type SpeculativeAttempt,
+  type Stage,
+  type WorkflowNode,
+} from '@gambit/shared';
+import type { KeySpace, RedisLike } from '@gambit/shared/redis';
+import { type ClassHistory, loadHistory, type PredictorSet, requestHash } from '../predictors/index.js';
+import type { TenantConfig } from '../tenants.js';
+import type { SpeculationControl } from './control.js';
+import { expectedDurationMs, profileOf, remainingMs, slackMs } from './estimates.js';
+import { renderOp } from './jobs.js';
+import { outputsOf, type RunSnapshot } from './run-view.js';
+
+export interface DecisionResult {
+  readonly record: DecisionRecord;
+  /** Upstream -> guess, for every upstream still running. */
+  readonly assumed: Record<string, string>;
+  /** `up=class` pairs, comma-separated (node state stores it flat). */
+  readonly classes: string;
+  /** Launch price to reserve (M10), nano-USD. */
+  readonly cSpecNanoUsd: number;
+}
+
+export interface DeciderDeps {
+  readonly redis: RedisLike;
+  readonly ks: KeySpace;
+  readonly priceTable: PriceTable;
+  readonly predictors: PredictorSet;
+  readonly control: SpeculationControl;
+}
+
+function stageOf(stages: readonly Stage[]): Stage {
+  if (stages.includes('killed')) return 'killed';
+  if (stages.includes('shadow')) return 'shadow';
+  if (stages.includes('canary')) return 'canary';
+  return 'online';
+}
+
+/** Cost model of the downstream's attempt (M2, M8). */
+function attemptModel(
+  deps: DeciderDeps,
+  node: WorkflowNode,
+  renderedPromptTokens: number,
+  outTokens: number,
+  predictorUsd: number,
+): { cSpecUsd: number; attempt: SpeculativeAttempt | undefined } {
+  if (node.kind !== 'llm') {
+    const price = node.priceUsd > 0 ? node.priceUsd : deps.priceTable.toolCallUsd(node.tool);
+    return { cSpecUsd: price + predictorUsd, attempt: undefined };
+  }
+  const rates = deps.priceTable.rates(node.provider, node.model);
+  if (rates === undefined) return { cSpecUsd: predictorUsd, attempt: undefined };
+  const p = profileOf(node);
+  const cost = llmCostUsd(rates, { inputTokens: renderedPromptTokens, cachedInputTokens: 0, outputTokens: outTokens });
+  return {
+    cSpecUsd: cost + predictorUsd,
+    attempt: {
+      rates,
+      inputTokens: renderedPromptTokens,
+      cachedInputTokens: 0,
+      expectedOutputTokens: outTokens,
+      ttftMs: p.ttftMs,
+      tokensPerSec: p.tokensPerSec,
+      fixedUsd: predictorUsd,
+    },
+  };
+}
+
+/**
+ * Decides node `d` of the run. `settled` holds upstream outputs the stream has already revealed
+ * (M8 WAIT→SPECULATE): they are guesses with P = 1. Returns undefined when `d` cannot be
+ * decided now (an upstream is neither finished nor running: depth-1 speculation only).
+ */
+export async function decideNode(
+  deps: DeciderDeps,
+  s: RunSnapshot,
+  d: WorkflowNode,
+  ctx: { tenantCfg: TenantConfig; phase: 'runtime' | 'stream'; settled?: ReadonlyMap<string, string>; nowMs: number },
+): Promise<DecisionResult | undefined> {
+  const { tenant, runId } = s.header;
+  const wfName = s.workflow.name;
+  const incoming = s.graph.incoming.get(d.id) ?? [];
+  const outputs = outputsOf(s);
+  const pendingEdges = incoming.filter((e) => s.nodes.get(e.from)?.state !== 'succeeded');
+  if (pendingEdges.length === 0) return undefined;
+  if (pendingEdges.some((e) => s.nodes.get(e.from)?.state !== 'running')) return undefined;
+
+  const dial = resolveDial(
+    { alpha: ctx.tenantCfg.alpha, lambdaUsdPerSec: ctx.tenantCfg.lambdaUsdPerSec },
+    {
+      ...(s.header.alpha === undefined ? {} : { alpha: s.header.alpha }),
+      ...(s.header.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: s.header.lambdaUsdPerSec }),
+    },
+  );
+  const decisionId = `${runId}:${d.id}:${ctx.phase}`;
+  const classes = pendingEdges.map((e) => ({ edge: e, classId: edgeClassId(tenant, wfName, e.from, e.to) }));
+  const admissible = admissibility({ effects: d.effects, discloses: d.discloses }, { allowDisclosure: ctx.tenantCfg.allowDisclosure }).ok;
+  const enabled = s.header.speculation && pendingEdges.every((e) => e.speculate);
+  const base = {
+    decisionId,
+    phase: ctx.phase,
+    tenant,
+    workflow: wfName,
+    runId,
+    node: d.id,
+    edgeClasses: classes.map((c) => c.classId),
+    atMs: ctx.nowMs,
+  };
+  const classStr = classes.map((c) => `${c.edge.from}=${c.classId}`).join(',');
+
+  // M6: an irreversible (or disclosing, where not allowed) operation is never evaluated.
+  if (!admissible || !enabled) {
+    const dec = decide({
+      edges: [],
+      cSpecUsd: 0,
+      deltaTSec: 0,
+      dial,
+      stage: 'online',
+      flags: { admissible, killed: false, hasPrediction: false, budgetOk: true, speculationEnabled: enabled },
+    });
+    return { record: { ...base, ...dec, p: 0 }, assumed: {}, classes: classStr, cSpecNanoUsd: 0 };
+  }
+
+  // M5, M9: posterior and stage of every pending edge's class.
+  const stages: Stage[] = [];
+  const edges: PendingEdge[] = [];
+  const assumed: Record<string, string> = {};
+  const pendingRemaining: Array<{ remainingMs: number; p: number; up: string }> = [];
+  let predictorUsd = 0;
+  let hasPrediction = true;
+  let killed = false;
+  let history: ClassHistory | undefined;
+  for (const { edge, classId } of classes) {
+    const prior = priorFor(edge.type as DependencyType, edge.k);
+    const st = await deps.control.classState(classId, {
+      depType: edge.type as DependencyType,
+      ...(edge.k === undefined ? {} : { k: edge.k }),
+      prior,
+      initialStage: ctx.tenantCfg.initialStage,
+      tenant,
+    });
+    stages.push(st?.stage ?? ctx.tenantCfg.initialStage);
+    if (deps.control.blocked(tenant, classId)) killed = true;
+    const h = await loadHistory(deps.redis, deps.ks, classId);
+    history ??= h;
+    const settledValue = ctx.settled?.get(edge.from);
+    const remaining = remainingMs(s, edge.from, ctx.nowMs);
+    if (settledValue !== undefined) {
+      assumed[edge.from] = settledValue;
+      continue;
+    }
+    const upDef = s.graph.byId.get(edge.from);
+    const upOp = upDef === undefined ? undefined : safeRender(upDef, s, outputs);
+    const guess =
+      upOp === undefined
+        ? undefined
+        : deps.predictors.predict({ edge, classId, requestHash: requestHash(upOp), history: h, inputs: s.header.inputs, upstreamOp: upOp });
+    if (guess === undefined) {
+      hasPrediction = false;
+      continue;
+    }
+    assumed[edge.from] = guess.value;
+    predictorUsd += guess.costUsd;
+    const posterior = st !== undefined ? { a: st.a, b: st.b } : prior;
+    const pe: PendingEdge = { posterior, mode: ctx.tenantCfg.posteriorMode };
+    edges.push(pe);
+    pendingRemaining.push({ remainingMs: remaining, p: pointEstimate(posterior, ctx.tenantCfg.posteriorMode), up: edge.from });
+  }
+  const stage = stageOf(stages);
+
+  // M2: C_spec on the prompt rendered with the guesses; N_out from the running mean.
+  let promptTokens = 0;
+  if (hasPrediction && d.kind === 'llm') {
+    try {
+      const tctx = { inputs: s.header.inputs, outputs: { ...outputs, ...assumed } };
+      promptTokens = countTokens(`${d.system === undefined ? '' : renderTemplate(d.system, tctx)}${renderTemplate(d.prompt, tctx)}`);
+    } catch {
+      // The guess does not fit the template (e.g. a JSON path into a non-JSON guess).
+      hasPrediction = false;
+    }
+  }
+  const outTokens = d.kind === 'llm' ? Math.round(history?.meanDownstreamOutputTokens ?? d.expectedOutputTokens) : 0;
+  const { cSpecUsd, attempt } = attemptModel(deps, d, promptTokens, outTokens, predictorUsd);
+
+  // M8: C_fail with streaming cancellation (progressive validation for joins).
+  let cFailUsd = cSpecUsd;
+  if (attempt !== undefined && pendingRemaining.length === 1) cFailUsd = expectedCancelWasteUsd(attempt, pendingRemaining[0]?.remainingMs ?? 0);
+  else if (attempt !== undefined && pendingRemaining.length > 1) cFailUsd = progressiveFailCostUsd(attempt, pendingRemaining);
+
+  // M4: ΔT from the critical path of current estimates, net of d's slack.
+  const upRemaining = Math.max(0, ...pendingEdges.map((e) => remainingMs(s, e.from, ctx.nowMs)));
+  const dt = deltaTSec({
+    upstreamRemainingMs: upRemaining,
+    downstreamDurationMs: expectedDurationMs(d, d.kind === 'llm' ? outTokens : undefined),
+    downstreamSlackMs: slackMs(s, d.id, ctx.nowMs),
+  });
+
+  const cal = resolveCalibration(ctx.tenantCfg.calibration);
+  const flags = {
+    admissible: true,
+    killed,
+    hasPrediction,
+    budgetOk: true,
+    speculationEnabled: true,
+    canarySampled: canarySampled(decisionId, cal.canaryFraction),
+  };
+  const dec = decide({ edges, cSpecUsd, predictorUsd, cFailUsd, deltaTSec: dt, dial, stage, flags });
+  return {
+    record: { ...base, ...dec },
+    assumed: hasPrediction ? assumed : {},
+    classes: classStr,
+    cSpecNanoUsd: Math.ceil(cSpecUsd * 1e9),
+  };
+}
+
+function safeRender(node: WorkflowNode, s: RunSnapshot, outputs: Record<string, string>) {
+  try {
+    return renderOp(node, { runId: s.header.runId, inputs: s.header.inputs, outputs });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The same decision after the budget refused the reservation (M10): the rule's `budget` WAIT. */
+export function withBudgetRefused(r: DecisionResult, deps: { dial: { alpha: number; lambdaUsdPerSec: number } }): DecisionRecord {
+  const rec = r.record;
+  const dec = decide({
+    edges: rec.posteriors.map((p) => ({
+      posterior: { a: p.a, b: p.b },
+      mode: p.mode === 'lcb' ? { kind: 'lower_bound', quantile: p.quantile ?? 0.1 } : { kind: 'mean' },
+    })),
+    cSpecUsd: rec.cSpecUsd,
+    predictorUsd: rec.predictorUsd,
+    cFailUsd: rec.cFailUsd,
+    deltaTSec: rec.deltaTSec,
+    dial: deps.dial,
+    stage: rec.stage,
+    flags: { admissible: true, killed: false, hasPrediction: true, budgetOk: false, speculationEnabled: true, canarySampled: true },
+  });
+  return { ...rec, ...dec };
+}

@@ -1,0 +1,376 @@
+/**
+ * The run engine (M1, M6, M8): advances a run to its next state. `reconcile` is level-triggered
+ * and idempotent: it reads the run, then completes nodes whose authoritative attempt finished,
+ * matches finished upstreams against every speculation that assumed them (hit: confirm and, once
+ * complete, release staged effects; miss: cancel and discard), launches nodes whose upstreams are
+ * all done, makes the runtime decision for nodes whose pending upstreams are all running, and
+ * settles outcomes. Every write is an atomic script guarded by epochs and claims, so any number
+ * of schedulers may reconcile the same run at once: a lost race is a no-op, and each process
+ * re-reads and repeats until it makes no progress.
+ */
+import {
+  type CancelMessage,
+  type Clock,
+  type DecisionRecord,
+  type Logger,
+  edgeClassId,
+  matchOutput,
+  type PriceTable,
+  resolveDial,
+  type WorkflowNode,
+} from '@gambit/shared';
+import {
+  cancelRun,
+  completeNode,
+  confirmSpeculation,
+  controlKeys,
+  createSpecAttempt,
+  discardSpeculation,
+  finishRun,
+  type KeySpace,
+  launchNode,
+  type RedisLike,
+  recordDecision,
+  reserveBudget,
+  settleBudget,
+} from '@gambit/shared/redis';
+import type { Queue } from 'bullmq';
+import {
+  type PredictorSet,
+  recordDownstreamTokens,
+  recordUpstreamOutput,
+  requestHash,
+} from '../predictors/index.js';
+import type { TenantStore } from '../tenants.js';
+import type { SpeculationControl } from './control.js';
+import { type DecisionResult, decideNode, withBudgetRefused } from './decider.js';
+import { jobIdFor, planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import type { Outbox } from './outbox.js';
+import { settleOutcomes } from './outcomes.js';
+import { loadRun, outputsOf, type RunSnapshot } from './run-view.js';
+
+export interface EngineDeps {
+  readonly redis: RedisLike;
+  readonly ks: KeySpace;
+  readonly outbox: Outbox;
+  readonly specQueue: Queue;
+  readonly priceTable: PriceTable;
+  readonly predictors: PredictorSet;
+  readonly control: SpeculationControl;
+  readonly tenants: TenantStore;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+const MAX_ROUNDS = 50;
+
+export class RunEngine {
+  constructor(private readonly deps: EngineDeps) {}
+
+  /** Advances the run until this process can make no more progress. */
+  async reconcile(tenant: string, runId: string): Promise<void> {
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const s = await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
+      if (s === undefined) return;
+      const progressed = await this.step(s);
+      if (!progressed) return;
+    }
+  }
+
+  /** One pass over a snapshot; true when it changed something (the caller re-reads). */
+  private async step(s: RunSnapshot): Promise<boolean> {
+    const now = this.deps.clock.nowMs();
+    const { tenant, runId } = s.header;
+    if (s.header.status !== 'running') {
+      await settleOutcomes(this.deps, s, now);
+      await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
+      return false;
+    }
+    let progressed = false;
+
+    // 1. Nodes whose authoritative attempt has finished.
+    for (const [id, n] of s.nodes) {
+      if (n.state !== 'running' || n.auth === undefined) continue;
+      const a = s.attempts.get(n.auth);
+      if (a?.status !== 'succeeded' && a?.status !== 'failed') continue;
+      const r = await completeNode(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: id, attemptId: n.auth, nowMs: now });
+      if (r.code === 'completed') {
+        progressed = true;
+        if (r.state === 'succeeded') await this.learn(s, id, n.auth, a.output ?? '');
+      }
+    }
+    if (progressed) return true;
+
+    // 2. Speculations: match finished upstreams, complete confirmed ones, drop dead ones.
+    for (const [id, n] of s.nodes) {
+      if (n.spec !== undefined && (await this.checkSpeculation(s, id))) progressed = true;
+    }
+    if (progressed) return true;
+
+    // 3. A node that failed for good ends the run.
+    const failed = [...s.nodes.entries()].find(([, n]) => n.state === 'failed');
+    if (failed !== undefined) {
+      await this.end(tenant, runId, 'failed', `node ${failed[0]} failed: ${failed[1].error ?? ''}`);
+      return true;
+    }
+
+    // 4. Launch every node whose upstreams have all succeeded (and no speculation stands).
+    for (const [id, n] of s.nodes) {
+      if (n.state !== 'pending' || n.spec !== undefined) continue;
+      const ups = s.graph.incoming.get(id) ?? [];
+      if (!ups.every((e) => s.nodes.get(e.from)?.state === 'succeeded')) continue;
+      if (await this.launch(s, id)) progressed = true;
+    }
+    if (progressed) return true;
+
+    // 5. Runtime decisions (M1, M4): nodes whose pending upstreams are all running.
+    if (s.header.speculation) {
+      for (const [id, n] of s.nodes) {
+        if (n.state !== 'pending' || n.spec !== undefined || n.claims.runtime === 1) continue;
+        const ups = s.graph.incoming.get(id) ?? [];
+        if (ups.length === 0) continue;
+        const def = s.graph.byId.get(id);
+        if (def === undefined) continue;
+        const pending = ups.filter((e) => s.nodes.get(e.from)?.state !== 'succeeded');
+        if (pending.length === 0 || !pending.every((e) => s.nodes.get(e.from)?.state === 'running')) continue;
+        if (await this.decideAndAct(s, def, 'runtime')) progressed = true;
+      }
+    }
+
+    // 6. Outcomes due (misses whose cancelled attempt has been billed, hits, shadow scores).
+    await settleOutcomes(this.deps, s, now);
+
+    // 7. Done?
+    if ([...s.nodes.values()].every((n) => n.state === 'succeeded')) {
+      if (await finishRun(this.deps.redis, this.deps.ks, { tenant, runId, nowMs: now })) {
+        this.deps.log.info({ tenant, runId, durationMs: now - s.header.createdAtMs }, 'run succeeded');
+        return true;
+      }
+    }
+    if (progressed) await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
+    return progressed;
+  }
+
+  /** Learns from a node's real output: predictor memory of its out-edges, N_out of its in-edges. */
+  private async learn(s: RunSnapshot, nodeId: string, attemptId: string, output: string): Promise<void> {
+    const def = s.graph.byId.get(nodeId);
+    if (def === undefined) return;
+    try {
+      const op = renderOp(def, { runId: s.header.runId, inputs: s.header.inputs, outputs: outputsOf(s) });
+      const h = requestHash(op);
+      for (const e of s.graph.outgoing.get(nodeId) ?? [])
+        await recordUpstreamOutput(this.deps.redis, this.deps.ks, classOf(s, e.from, e.to), h, output);
+    } catch (err) {
+      this.deps.log.warn({ err: String(err), nodeId }, 'could not record predictor history');
+    }
+    const usage = s.attempts.get(attemptId)?.usage;
+    if (def.kind === 'llm' && usage !== undefined)
+      for (const e of s.graph.incoming.get(nodeId) ?? [])
+        await recordDownstreamTokens(this.deps.redis, this.deps.ks, classOf(s, e.from, e.to), usage.outputTokens);
+  }
+
+  /** Launches a node authoritatively on its upstreams' real outputs. */
+  private async launch(s: RunSnapshot, nodeId: string): Promise<boolean> {
+    const def = s.graph.byId.get(nodeId);
+    const n = s.nodes.get(nodeId);
+    if (def === undefined || n === undefined) return false;
+    const { tenant, runId } = s.header;
+    const now = this.deps.clock.nowMs();
+    let op: ReturnType<typeof renderOp>;
+    try {
+      op = renderOp(def, { runId, inputs: s.header.inputs, outputs: outputsOf(s) });
+    } catch (err) {
+      await this.end(tenant, runId, 'failed', `node ${nodeId} cannot be rendered: ${String(err)}`);
+      return true;
+    }
+    const plan = planLaunch({
+      tenant,
+      runId,
+      workflow: s.workflow.name,
+      node: def,
+      epoch: n.epoch + 1,
+      kind: 'authoritative',
+      op,
+      assumed: {},
+      streamPartials: s.header.speculation && (s.graph.outgoing.get(nodeId) ?? []).some((e) => e.speculate),
+      nowMs: now,
+    });
+    const r = await launchNode(this.deps.redis, this.deps.ks, {
+      tenant,
+      runId,
+      nodeId,
+      expectedEpoch: n.epoch,
+      attemptId: plan.attemptId,
+      attemptJson: JSON.stringify(plan.attempt),
+      jobId: plan.intent.jobId,
+      intentJson: JSON.stringify(plan.intent),
+      nowMs: now,
+    });
+    if (!r.ok) return false;
+    await this.deps.outbox.send(tenant, runId, plan.intent);
+    this.deps.log.debug({ tenant, runId, nodeId, attemptId: plan.attemptId }, 'node launched');
+    return true;
+  }
+
+  /**
+   * Makes and records one decision for `d` (M4) and acts on it: SPECULATE reserves the budget
+   * (M10) and launches the speculative attempt; shadow-stage predictions are kept for scoring.
+   */
+  async decideAndAct(s: RunSnapshot, d: WorkflowNode, phase: 'runtime' | 'stream', settled?: ReadonlyMap<string, string>): Promise<boolean> {
+    const now = this.deps.clock.nowMs();
+    const { tenant, runId } = s.header;
+    const tenantCfg = await this.deps.tenants.get(tenant, now);
+    const res = await decideNode(this.deps, s, d, { tenantCfg, phase, ...(settled === undefined ? {} : { settled }), nowMs: now });
+    if (res === undefined) return false;
+    const n = s.nodes.get(d.id);
+    if (n === undefined) return false;
+    if (res.record.action === 'SPECULATE') {
+      const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: res.record.alpha, lambdaUsdPerSec: res.record.lambdaUsdPerSec });
+      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: res.cSpecNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd });
+      if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
+      const launched = await this.launchSpeculation(s, d, phase, res);
+      if (!launched) {
+        // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: `${runId}:${res.record.decisionId}:unused`, reservedNanoUsd: res.cSpecNanoUsd, wasteNanoUsd: 0 });
+      }
+      return launched;
+    }
+    return this.recordOnly(s, d.id, phase, res.record, res);
+  }
+
+  private async recordOnly(s: RunSnapshot, nodeId: string, phase: string, record: DecisionRecord, res: DecisionResult): Promise<boolean> {
+    const shadow =
+      record.reason === 'stage' && Object.keys(res.assumed).length > 0 ? { d: record.decisionId, assumed: res.assumed, cls: res.classes } : undefined;
+    const ok = await recordDecision(this.deps.redis, this.deps.ks, {
+      tenant: s.header.tenant,
+      runId: s.header.runId,
+      nodeId,
+      claim: phase,
+      decisionJson: JSON.stringify(record),
+      ...(shadow === undefined ? {} : { shadow }),
+    });
+    if (ok) this.logDecision(record);
+    return ok;
+  }
+
+  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult): Promise<boolean> {
+    const n = s.nodes.get(d.id);
+    if (n === undefined) return false;
+    const { tenant, runId } = s.header;
+    const now = this.deps.clock.nowMs();
+    let op: ReturnType<typeof renderOp>;
+    try {
+      op = renderOp(d, { runId, inputs: s.header.inputs, outputs: { ...outputsOf(s), ...res.assumed } });
+    } catch {
+      return false;
+    }
+    const plan = planLaunch({
+      tenant,
+      runId,
+      workflow: s.workflow.name,
+      node: d,
+      epoch: n.epoch + 1,
+      kind: 'speculative',
+      op,
+      assumed: res.assumed,
+      decisionId: res.record.decisionId,
+      streamPartials: false,
+      priority: priorityFromEv(res.record.evUsd),
+      nowMs: now,
+    });
+    const r = await createSpecAttempt(this.deps.redis, this.deps.ks, {
+      tenant,
+      runId,
+      nodeId: d.id,
+      expectedEpoch: n.epoch,
+      claim: phase,
+      attemptId: plan.attemptId,
+      attemptJson: JSON.stringify(plan.attempt),
+      jobId: plan.intent.jobId,
+      intentJson: JSON.stringify(plan.intent),
+      nowMs: now,
+      decisionJson: JSON.stringify(res.record),
+      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: res.cSpecNanoUsd, cls: res.classes, at: now },
+    });
+    if (!r.ok) return false;
+    this.logDecision(res.record);
+    await this.deps.outbox.send(tenant, runId, plan.intent);
+    return true;
+  }
+
+  private logDecision(r: DecisionRecord): void {
+    this.deps.log.info({ decision: r }, 'decision');
+  }
+
+  /** Matches a node's speculation against its finished upstreams (M7) and acts on the verdicts. */
+  private async checkSpeculation(s: RunSnapshot, nodeId: string): Promise<boolean> {
+    const n = s.nodes.get(nodeId);
+    const spec = n?.spec;
+    if (n === undefined || spec === undefined) return false;
+    const { tenant, runId } = s.header;
+    const now = this.deps.clock.nowMs();
+    const ref = { tenant, runId, nodeId, attemptId: spec.a, nowMs: now };
+    for (const [up, guess] of Object.entries(spec.assumed)) {
+      if (spec.ok[up] === 1) continue;
+      const u = s.nodes.get(up);
+      if (u === undefined) continue;
+      if (u.state === 'failed' || u.state === 'cancelled') return this.discard(s, nodeId, spec.a, 'cancelled', up);
+      if (u.state !== 'succeeded' || u.output === undefined) continue;
+      const edge = (s.graph.incoming.get(nodeId) ?? []).find((e) => e.from === up);
+      const m = edge === undefined ? { matched: false } : await matchOutput(edge.match, guess, u.output);
+      if (!m.matched) return this.discard(s, nodeId, spec.a, 'miss', up);
+      const r = await confirmSpeculation(this.deps.redis, this.deps.ks, { ...ref, upstreamId: up });
+      return this.afterConfirm(s, nodeId, spec.a, r.code);
+    }
+    // Every guess confirmed earlier: complete once the attempt is done; drop it if it failed.
+    const a = s.attempts.get(spec.a);
+    if (a?.status === 'failed' || a?.status === 'cancelled' || a?.status === 'superseded' || a === undefined)
+      return spec.full === 1
+        ? this.afterConfirm(s, nodeId, spec.a, (await confirmSpeculation(this.deps.redis, this.deps.ks, ref)).code)
+        : this.discard(s, nodeId, spec.a, 'cancelled', '');
+    if (spec.full === 1 && a.status === 'succeeded')
+      return this.afterConfirm(s, nodeId, spec.a, (await confirmSpeculation(this.deps.redis, this.deps.ks, ref)).code);
+    return false;
+  }
+
+  private async afterConfirm(s: RunSnapshot, nodeId: string, attemptId: string, code: string): Promise<boolean> {
+    if (code === 'completed') {
+      const a = s.attempts.get(attemptId);
+      this.deps.log.info({ tenant: s.header.tenant, runId: s.header.runId, nodeId, attemptId }, 'speculation hit: node completed');
+      await this.learn(s, nodeId, attemptId, a?.output ?? '');
+      return true;
+    }
+    // The guesses were right but the speculative attempt ended without a result: run it for real.
+    if (code === 'attempt_ended') return this.discard(s, nodeId, attemptId, 'cancelled', '');
+    return code === 'partial' || code === 'waiting';
+  }
+
+  /** Discards a speculation (M6, M8): cancel broadcast if it may be running, its queued job removed. */
+  async discard(s: RunSnapshot, nodeId: string, attemptId: string, kind: 'miss' | 'cancelled', edge: string): Promise<boolean> {
+    const { tenant, runId } = s.header;
+    const r = await discardSpeculation(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, attemptId, kind, edge, nowMs: this.deps.clock.nowMs() });
+    if (!r.discarded) return false;
+    this.deps.log.info({ tenant, runId, nodeId, attemptId, kind, edge, previousStatus: r.previousStatus }, 'speculation discarded');
+    if (r.previousStatus === 'running') await this.broadcastCancel({ tenant, runId, attemptId, reason: `speculation ${kind}` });
+    if (r.previousStatus === 'queued') {
+      await this.deps.specQueue.remove(jobIdFor(tenant, runId, attemptId)).catch(() => 0);
+    }
+    return true;
+  }
+
+  async broadcastCancel(msg: CancelMessage): Promise<void> {
+    await this.deps.redis.publish(controlKeys(this.deps.ks).cancelChannel, JSON.stringify(msg));
+  }
+
+  /** Ends a running run (cancel or failure): everything unfinished is cancelled and fenced. */
+  async end(tenant: string, runId: string, status: 'cancelled' | 'failed', reason: string): Promise<boolean> {
+    const r = await cancelRun(this.deps.redis, this.deps.ks, { tenant, runId, status, reason, nowMs: this.deps.clock.nowMs() });
+    for (const attemptId of r.runningAttempts) await this.broadcastCancel({ tenant, runId, attemptId, reason: `run ${status}` });
+    if (r.ended) this.deps.log.info({ tenant, runId, status, reason }, `run ${status}`);
+    return r.ended;
+  }
+}
+
+function classOf(s: RunSnapshot, from: string, to: string): string {
+  return edgeClassId(s.header.tenant, s.workflow.name, from, to);
+}

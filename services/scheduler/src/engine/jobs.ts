@@ -1,0 +1,129 @@
+/**
+ * Builds what a launch writes: the attempt record (status `queued`), the fully rendered job
+ * payload (OpJob: the worker needs no run state), and the outbox intent that names the queue,
+ * the deterministic job id and the options. Deterministic ids make every enqueue idempotent.
+ */
+import {
+  type AttemptKind,
+  type AttemptRecord,
+  type OpJob,
+  type OpSpec,
+  renderTemplate,
+  type WorkflowNode,
+} from '@gambit/shared';
+import { QUEUES } from '@gambit/shared/redis';
+import { z } from 'zod';
+
+/** Attempt ids are unique per node: the epoch that created them, and the kind. */
+export function attemptIdFor(nodeId: string, epoch: number, kind: AttemptKind): string {
+  return `${nodeId}.${kind === 'authoritative' ? 'a' : 's'}${epoch}`;
+}
+
+/** BullMQ job ids may not contain ':'; tenant and run ids are restricted to [A-Za-z0-9_.-]. */
+export function jobIdFor(tenant: string, runId: string, attemptId: string): string {
+  return `${tenant}~${runId}~${attemptId}`;
+}
+
+export const IntentSchema = z.object({
+  queue: z.enum([QUEUES.ops, QUEUES.spec]),
+  jobId: z.string(),
+  name: z.string(),
+  data: z.unknown(),
+  priority: z.number().int().optional(),
+  createdAtMs: z.number(),
+});
+export type Intent = z.infer<typeof IntentSchema>;
+
+/** The operation with templates rendered on `outputs` (real upstream outputs, plus guesses for a speculation). */
+export function renderOp(node: WorkflowNode, ctx: { runId: string; inputs: Record<string, unknown>; outputs: Record<string, string> }): OpSpec {
+  const tctx = { inputs: ctx.inputs, outputs: ctx.outputs };
+  if (node.kind === 'llm') {
+    const simulate =
+      node.simulate === undefined
+        ? undefined
+        : { ...node.simulate, ...(node.simulate.output === undefined ? {} : { output: renderTemplate(node.simulate.output, tctx) }) };
+    return {
+      kind: 'llm',
+      provider: node.provider,
+      model: node.model,
+      ...(node.system === undefined ? {} : { system: renderTemplate(node.system, tctx) }),
+      prompt: renderTemplate(node.prompt, tctx),
+      maxTokens: node.maxTokens,
+      ...(simulate === undefined ? {} : { simulate }),
+      // Same seed for the speculative and the authoritative attempt of a node: both draw the
+      // same simulated world outcome.
+      seed: `${ctx.runId}:${node.id}`,
+    };
+  }
+  const args: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node.args)) args[k] = typeof v === 'string' ? renderTemplate(v, tctx) : v;
+  return { kind: 'tool', tool: node.tool, args, effects: node.effects, priceUsd: node.priceUsd };
+}
+
+export interface LaunchPlan {
+  readonly attemptId: string;
+  readonly attempt: AttemptRecord;
+  readonly job: OpJob;
+  readonly intent: Intent;
+}
+
+export function planLaunch(p: {
+  tenant: string;
+  runId: string;
+  workflow: string;
+  node: WorkflowNode;
+  epoch: number;
+  kind: AttemptKind;
+  op: OpSpec;
+  assumed: Record<string, string>;
+  decisionId?: string;
+  streamPartials: boolean;
+  priority?: number;
+  nowMs: number;
+}): LaunchPlan {
+  const attemptId = attemptIdFor(p.node.id, p.epoch, p.kind);
+  const attempt: AttemptRecord = {
+    attemptId,
+    nodeId: p.node.id,
+    kind: p.kind,
+    epoch: p.epoch,
+    status: 'queued',
+    assumed: p.assumed,
+    ...(p.decisionId === undefined ? {} : { decisionId: p.decisionId }),
+    costNanoUsd: 0,
+    createdAtMs: p.nowMs,
+    tries: 0,
+  };
+  const job: OpJob = {
+    v: 1,
+    tenant: p.tenant,
+    runId: p.runId,
+    workflow: p.workflow,
+    nodeId: p.node.id,
+    attemptId,
+    epoch: p.epoch,
+    kind: p.kind,
+    op: p.op,
+    assumed: p.assumed,
+    streamPartials: p.streamPartials,
+    enqueuedAtMs: p.nowMs,
+  };
+  const intent: Intent = {
+    queue: p.kind === 'authoritative' ? QUEUES.ops : QUEUES.spec,
+    jobId: jobIdFor(p.tenant, p.runId, attemptId),
+    name: p.node.id,
+    data: job,
+    ...(p.priority === undefined ? {} : { priority: p.priority }),
+    createdAtMs: p.nowMs,
+  };
+  return { attemptId, attempt, job, intent };
+}
+
+/** M10: BullMQ priority from EV: higher EV -> lower number (served first), within 1..2,097,152. */
+export function priorityFromEv(evUsd: number): number {
+  const MAX = 2_097_152;
+  if (!(evUsd > 0)) return MAX;
+  // Log scale: $1 of EV or more -> 1; each halving of EV adds ~2^14 steps.
+  const p = Math.round(1 + Math.max(0, -Math.log2(evUsd)) * 16_384);
+  return Math.min(MAX, Math.max(1, p));
+}

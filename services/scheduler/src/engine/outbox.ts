@@ -1,0 +1,59 @@
+/**
+ * The run's `intents` outbox (docs/runtime.md): a launch script writes the job into the run's
+ * `intents` hash in the same atomic step as the state transition; this module adds it to its
+ * BullMQ queue under its deterministic job id (an idempotent add) and only then deletes the
+ * intent. A process that dies in between leaves the intent, and the recovery sweep of any
+ * scheduler re-enqueues it. A duplicate job is harmless: the worker's startAttempt fences it.
+ */
+import type { Logger } from '@gambit/shared';
+import { type KeySpace, QUEUES, type RedisLike, runKeys } from '@gambit/shared/redis';
+import type { JobsOptions, Queue } from 'bullmq';
+import { type Intent, IntentSchema } from './jobs.js';
+
+export interface OpQueues {
+  readonly ops: Queue;
+  readonly spec: Queue;
+}
+
+export class Outbox {
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly ks: KeySpace,
+    private readonly queues: OpQueues,
+    private readonly opsAttempts: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Enqueues one intent and removes it from the outbox. */
+  async send(tenant: string, runId: string, intent: Intent): Promise<void> {
+    const queue = intent.queue === QUEUES.ops ? this.queues.ops : this.queues.spec;
+    const opts: JobsOptions = {
+      jobId: intent.jobId,
+      removeOnComplete: { age: 3600, count: 10_000 },
+      removeOnFail: { age: 24 * 3600 },
+      ...(intent.queue === QUEUES.ops
+        ? { attempts: this.opsAttempts, backoff: { type: 'exponential', delay: 100 } }
+        : { attempts: 1, priority: intent.priority ?? 2_097_152 }),
+    };
+    await queue.add(intent.name, intent.data, opts);
+    await this.redis.hdel(runKeys(this.ks, tenant, runId).intents, intent.jobId);
+  }
+
+  /** Sends every intent of the run older than `minAgeMs` (0: all). Returns how many were sent. */
+  async flush(tenant: string, runId: string, nowMs: number, minAgeMs = 0): Promise<number> {
+    const raw = await this.redis.hgetall(runKeys(this.ks, tenant, runId).intents);
+    let sent = 0;
+    for (const [jobId, json] of Object.entries(raw)) {
+      const parsed = IntentSchema.safeParse(JSON.parse(json));
+      if (!parsed.success) {
+        this.log.error({ tenant, runId, jobId, issues: parsed.error.issues }, 'invalid intent in outbox: dropped');
+        await this.redis.hdel(runKeys(this.ks, tenant, runId).intents, jobId);
+        continue;
+      }
+      if (nowMs - parsed.data.createdAtMs < minAgeMs) continue;
+      await this.send(tenant, runId, parsed.data);
+      sent++;
+    }
+    return sent;
+  }
+}

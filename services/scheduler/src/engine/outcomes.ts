@@ -1,0 +1,136 @@
+/**
+ * Settles the outcomes of speculations (M4, M9, M10): for every closed speculation of a run
+ * (hit, miss, cancelled) and every shadow prediction whose upstream has finished, one outcome
+ * per edge class, joined to its decision by id. A hit's seconds saved compare the node's
+ * availability with the non-speculative schedule; a miss's waste is the attempt's billed cost,
+ * so it is settled only once the worker has recorded the usage of the cancelled attempt.
+ *
+ * Order per outcome, each step idempotent: publish (the estimator dedupes by outcome id),
+ * settle the tenant's budget (once per settlement id), then record it in the run (once per
+ * outcome id). A crash anywhere repeats the steps on the next reconcile, never double counts.
+ */
+import { type Logger, matchOutput, nanoToUsd, type Outcome, type OutcomeKind } from '@gambit/shared';
+import { type KeySpace, type NodeState, type RedisLike, recordOutcome, settleBudget } from '@gambit/shared/redis';
+import type { SpeculationControl } from './control.js';
+import { readyAtMs, type RunSnapshot } from './run-view.js';
+
+export interface OutcomeDeps {
+  readonly redis: RedisLike;
+  readonly ks: KeySpace;
+  readonly control: SpeculationControl;
+  readonly log: Logger;
+}
+
+/** `up=class,up2=class2` -> pairs. */
+export function parseClasses(cls: string): Array<{ up: string; classId: string }> {
+  if (cls === '') return [];
+  return cls.split(',').map((p) => {
+    const i = p.indexOf('=');
+    return { up: p.slice(0, i), classId: p.slice(i + 1) };
+  });
+}
+
+interface Pending {
+  readonly outcome: Outcome;
+  readonly nodeId: string;
+}
+
+/** Seconds by which a speculative result beat the non-speculative schedule (≥ 0). */
+export function secondsSaved(s: RunSnapshot, nodeId: string, attemptId: string): number {
+  const n = s.nodes.get(nodeId);
+  const a = s.attempts.get(attemptId);
+  const ready = readyAtMs(s, nodeId);
+  if (n?.finishedAtMs === undefined || a?.startedAtMs === undefined || a.finishedAtMs === undefined || ready === undefined) return 0;
+  const nonSpeculativeFinish = ready + (a.finishedAtMs - a.startedAtMs);
+  return Math.max(0, nonSpeculativeFinish - n.finishedAtMs) / 1000;
+}
+
+function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: number): Pending[] {
+  const out: Pending[] = [];
+  const { tenant, runId } = s.header;
+  const base = { tenant, workflow: s.workflow.name, runId, fencingViolation: false, atMs: Math.round(nowMs) };
+  for (const [attemptId, c] of Object.entries(n.closed)) {
+    const pairs = parseClasses(c.cls);
+    if (pairs.length === 0) continue;
+    const a = s.attempts.get(attemptId);
+    const mk = (up: string, classId: string, kind: OutcomeKind, wasteUsd: number, saved: number): Pending => ({
+      nodeId,
+      outcome: { ...base, outcomeId: `${runId}:${attemptId}:${up}`, decisionId: c.d, edgeClass: classId, kind, wasteUsd, secondsSaved: saved },
+    });
+    if (c.kind === 'hit') {
+      const saved = secondsSaved(s, nodeId, attemptId) / pairs.length;
+      for (const p of pairs) out.push(mk(p.up, p.classId, 'hit', 0, saved));
+      continue;
+    }
+    // A miss or cancel is settled once the attempt's usage is final (it has finished).
+    if (a !== undefined && a.finishedAtMs === undefined) continue;
+    const wasteUsd = nanoToUsd(a?.costNanoUsd ?? 0);
+    const blamed = c.edge !== undefined && c.edge !== '' ? c.edge : (pairs[0]?.up ?? '');
+    for (const p of pairs) {
+      if (p.up === blamed) out.push(mk(p.up, p.classId, c.kind === 'miss' ? 'miss' : 'cancelled', wasteUsd, 0));
+      else if (c.ok?.[p.up] === 1) out.push(mk(p.up, p.classId, 'hit', 0, 0));
+    }
+  }
+  return out;
+}
+
+async function outcomesOfShadow(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: number): Promise<Pending[]> {
+  const sh = n.shadow;
+  if (sh === undefined) return [];
+  const out: Pending[] = [];
+  const { tenant, runId } = s.header;
+  for (const p of parseClasses(sh.cls)) {
+    const up = s.nodes.get(p.up);
+    const guess = sh.assumed[p.up];
+    if (up?.state !== 'succeeded' || up.output === undefined || guess === undefined) continue;
+    const edge = (s.graph.incoming.get(nodeId) ?? []).find((e) => e.from === p.up);
+    if (edge === undefined) continue;
+    const m = await matchOutput(edge.match, guess, up.output);
+    out.push({
+      nodeId,
+      outcome: {
+        outcomeId: `${runId}:shadow:${nodeId}:${p.up}`,
+        decisionId: sh.d,
+        tenant,
+        workflow: s.workflow.name,
+        runId,
+        edgeClass: p.classId,
+        kind: m.matched ? 'shadow_hit' : 'shadow_miss',
+        wasteUsd: 0,
+        secondsSaved: 0,
+        fencingViolation: false,
+        atMs: Math.round(nowMs),
+      },
+    });
+  }
+  return out;
+}
+
+/** Publishes, settles and records every outcome of the run that is due and not yet recorded. */
+export async function settleOutcomes(deps: OutcomeDeps, s: RunSnapshot, nowMs: number): Promise<number> {
+  let recorded = 0;
+  for (const [nodeId, n] of s.nodes) {
+    const due = [...outcomesOfClosed(s, nodeId, n, nowMs), ...(await outcomesOfShadow(s, nodeId, n, nowMs))];
+    for (const { outcome } of due) {
+      if (n.outs[outcome.outcomeId] === 1) continue;
+      await deps.control.publishOutcome(outcome);
+      // The reservation of the speculation is released once, with its realized waste.
+      const attemptId = outcome.outcomeId.split(':')[1] ?? '';
+      const closed = n.closed[attemptId];
+      if (closed !== undefined) {
+        const wasteNano = closed.kind === 'hit' ? 0 : (s.attempts.get(attemptId)?.costNanoUsd ?? 0);
+        await settleBudget(deps.redis, deps.ks, {
+          tenant: s.header.tenant,
+          settlementId: `${s.header.runId}:${attemptId}`,
+          reservedNanoUsd: closed.res,
+          wasteNanoUsd: wasteNano,
+        });
+      }
+      if (await recordOutcome(deps.redis, deps.ks, { tenant: s.header.tenant, runId: s.header.runId, nodeId, outcomeId: outcome.outcomeId, outcomeJson: JSON.stringify(outcome) })) {
+        recorded++;
+        deps.log.info({ outcome }, 'outcome');
+      }
+    }
+  }
+  return recorded;
+}

@@ -1,0 +1,149 @@
+/**
+ * The plan phase (M8): at submission, every node with upstreams is marked SPECULATE or WAIT from
+ * the edge classes' priors (or current posteriors) and static estimates (declared output tokens,
+ * latency profiles, the critical path of the whole workflow). The runtime may override it both
+ * ways; the plan records say what was expected.
+ */
+import {
+  admissibility,
+  canarySampled,
+  countTokens,
+  criticalPath,
+  type DecisionRecord,
+  type DependencyType,
+  decide,
+  deltaTSec,
+  edgeClassId,
+  expectedCancelWasteUsd,
+  llmCostUsd,
+  type PendingEdge,
+  pointEstimate,
+  type PriceTable,
+  priorFor,
+  progressiveFailCostUsd,
+  resolveCalibration,
+  resolveDial,
+  type Stage,
+  type Workflow,
+  type WorkflowNode,
+} from '@gambit/shared';
+import type { TenantConfig } from '../tenants.js';
+import type { SpeculationControl } from './control.js';
+import { expectedDurationMs, profileOf } from './estimates.js';
+import { graphOf } from './run-view.js';
+
+function combined(stages: readonly Stage[]): Stage {
+  if (stages.includes('killed')) return 'killed';
+  if (stages.includes('shadow')) return 'shadow';
+  if (stages.includes('canary')) return 'canary';
+  return 'online';
+}
+
+/** Prompt tokens with each upstream reference replaced by that upstream's expected output size. */
+function staticPromptTokens(d: WorkflowNode, wf: Workflow): number {
+  if (d.kind !== 'llm') return 0;
+  const byId = graphOf(wf).byId;
+  let extra = 0;
+  const text = `${d.system ?? ''}${d.prompt}`.replace(/\{\{\s*nodes\.([A-Za-z][A-Za-z0-9_-]*)\.output[^}]*\}\}/g, (_m, id: string) => {
+    const up = byId.get(id);
+    extra += up?.kind === 'llm' ? up.expectedOutputTokens : 20;
+    return '';
+  });
+  return countTokens(text) + extra;
+}
+
+export async function planDecisions(p: {
+  tenant: string;
+  runId: string;
+  workflow: Workflow;
+  speculation: boolean;
+  alpha?: number;
+  lambdaUsdPerSec?: number;
+  tenantCfg: TenantConfig;
+  control: SpeculationControl;
+  priceTable: PriceTable;
+  nowMs: number;
+}): Promise<DecisionRecord[]> {
+  const wf = p.workflow;
+  const g = graphOf(wf);
+  const dial = resolveDial(
+    { alpha: p.tenantCfg.alpha, lambdaUsdPerSec: p.tenantCfg.lambdaUsdPerSec },
+    { ...(p.alpha === undefined ? {} : { alpha: p.alpha }), ...(p.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: p.lambdaUsdPerSec }) },
+  );
+  const cp = criticalPath({ nodes: wf.nodes.map((n) => ({ id: n.id, durationMs: expectedDurationMs(n) })), edges: wf.edges });
+  const cal = resolveCalibration(p.tenantCfg.calibration);
+  const out: DecisionRecord[] = [];
+  for (const d of wf.nodes) {
+    const incoming = g.incoming.get(d.id) ?? [];
+    if (incoming.length === 0) continue;
+    const decisionId = `${p.runId}:${d.id}:plan`;
+    const classes = incoming.map((e) => edgeClassId(p.tenant, wf.name, e.from, e.to));
+    const base = { decisionId, phase: 'plan' as const, tenant: p.tenant, workflow: wf.name, runId: p.runId, node: d.id, edgeClasses: classes, atMs: p.nowMs };
+    const admissible = admissibility({ effects: d.effects, discloses: d.discloses }, { allowDisclosure: p.tenantCfg.allowDisclosure }).ok;
+    const enabled = p.speculation && incoming.every((e) => e.speculate);
+    if (!admissible || !enabled) {
+      const dec = decide({
+        edges: [],
+        cSpecUsd: 0,
+        deltaTSec: 0,
+        dial,
+        stage: 'online',
+        flags: { admissible, killed: false, hasPrediction: false, budgetOk: true, speculationEnabled: enabled },
+      });
+      out.push({ ...base, ...dec, p: 0 });
+      continue;
+    }
+    const edges: PendingEdge[] = [];
+    const stages: Stage[] = [];
+    let killed = false;
+    const ups: Array<{ remainingMs: number; p: number }> = [];
+    for (const [i, e] of incoming.entries()) {
+      const classId = classes[i] ?? '';
+      const prior = priorFor(e.type as DependencyType, e.k);
+      const st = await p.control.classState(classId, {
+        depType: e.type as DependencyType,
+        ...(e.k === undefined ? {} : { k: e.k }),
+        prior,
+        initialStage: p.tenantCfg.initialStage,
+        tenant: p.tenant,
+      });
+      stages.push(st?.stage ?? p.tenantCfg.initialStage);
+      if (p.control.blocked(p.tenant, classId)) killed = true;
+      const posterior = st === undefined ? prior : { a: st.a, b: st.b };
+      edges.push({ posterior, mode: p.tenantCfg.posteriorMode });
+      const upDef = g.byId.get(e.from);
+      ups.push({ remainingMs: upDef === undefined ? 0 : expectedDurationMs(upDef), p: pointEstimate(posterior, p.tenantCfg.posteriorMode) });
+    }
+    let cSpecUsd = 0;
+    let cFailUsd = 0;
+    if (d.kind === 'llm') {
+      const rates = p.priceTable.rates(d.provider, d.model);
+      const inputTokens = staticPromptTokens(d, wf);
+      if (rates !== undefined) {
+        cSpecUsd = llmCostUsd(rates, { inputTokens, cachedInputTokens: 0, outputTokens: d.expectedOutputTokens });
+        const prof = profileOf(d);
+        const att = { rates, inputTokens, cachedInputTokens: 0, expectedOutputTokens: d.expectedOutputTokens, ttftMs: prof.ttftMs, tokensPerSec: prof.tokensPerSec };
+        cFailUsd = ups.length === 1 ? expectedCancelWasteUsd(att, ups[0]?.remainingMs ?? 0) : progressiveFailCostUsd(att, ups);
+      }
+    } else {
+      cSpecUsd = d.priceUsd > 0 ? d.priceUsd : p.priceTable.toolCallUsd(d.tool);
+      cFailUsd = cSpecUsd;
+    }
+    const dt = deltaTSec({
+      upstreamRemainingMs: Math.max(0, ...ups.map((u) => u.remainingMs)),
+      downstreamDurationMs: expectedDurationMs(d),
+      downstreamSlackMs: cp.byNode.get(d.id)?.slackMs ?? 0,
+    });
+    const dec = decide({
+      edges,
+      cSpecUsd,
+      cFailUsd,
+      deltaTSec: dt,
+      dial,
+      stage: combined(stages),
+      flags: { admissible: true, killed, hasPrediction: true, budgetOk: true, speculationEnabled: true, canarySampled: canarySampled(decisionId, cal.canaryFraction) },
+    });
+    out.push({ ...base, ...dec });
+  }
+  return out;
+}

@@ -1,0 +1,124 @@
+/**
+ * Reads one run's state from Redis (header, workflow, nodes, attempts) into a validated snapshot,
+ * and the graph helpers the engine uses on it. All keys are in the run's hash tag, so the reads
+ * go to one slot (one pipeline).
+ */
+import {
+  type AttemptRecord,
+  AttemptRecordSchema,
+  type Edge,
+  type Workflow,
+  WorkflowSchema,
+  type WorkflowNode,
+} from '@gambit/shared';
+import { type KeySpace, type NodeState, parseNodes, type RedisLike, runKeys } from '@gambit/shared/redis';
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface RunHeader {
+  readonly tenant: string;
+  readonly runId: string;
+  readonly workflowName: string;
+  readonly status: RunStatus;
+  readonly inputs: Record<string, unknown>;
+  /** Run override of α (M3), or undefined to use the tenant's. */
+  readonly alpha: number | undefined;
+  readonly lambdaUsdPerSec: number | undefined;
+  readonly speculation: boolean;
+  readonly createdAtMs: number;
+  readonly finishedAtMs: number | undefined;
+  readonly reason: string | undefined;
+}
+
+export interface RunSnapshot {
+  readonly header: RunHeader;
+  readonly workflow: Workflow;
+  readonly nodes: Map<string, NodeState>;
+  readonly attempts: Map<string, AttemptRecord>;
+  readonly graph: Graph;
+}
+
+export interface Graph {
+  readonly byId: Map<string, WorkflowNode>;
+  /** node -> incoming edges */
+  readonly incoming: Map<string, Edge[]>;
+  /** node -> outgoing edges */
+  readonly outgoing: Map<string, Edge[]>;
+}
+
+const graphCache = new WeakMap<Workflow, Graph>();
+
+export function graphOf(wf: Workflow): Graph {
+  let g = graphCache.get(wf);
+  if (g !== undefined) return g;
+  const byId = new Map(wf.nodes.map((n) => [n.id, n]));
+  const incoming = new Map<string, Edge[]>(wf.nodes.map((n) => [n.id, []]));
+  const outgoing = new Map<string, Edge[]>(wf.nodes.map((n) => [n.id, []]));
+  for (const e of wf.edges) {
+    incoming.get(e.to)?.push(e);
+    outgoing.get(e.from)?.push(e);
+  }
+  g = { byId, incoming, outgoing };
+  graphCache.set(wf, g);
+  return g;
+}
+
+function num(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Workflows are parsed once per process per run (the definition never changes after submit). */
+const wfCache = new Map<string, Workflow>();
+
+export function parseHeader(h: Record<string, string>): RunHeader {
+  return {
+    tenant: h.tenant ?? '',
+    runId: h.runId ?? '',
+    workflowName: h.workflowName ?? '',
+    status: (h.status ?? 'running') as RunStatus,
+    inputs: JSON.parse(h.inputs ?? '{}') as Record<string, unknown>,
+    alpha: num(h.alpha),
+    lambdaUsdPerSec: num(h.lambdaUsdPerSec),
+    speculation: h.speculation !== '0',
+    createdAtMs: num(h.createdAtMs) ?? 0,
+    finishedAtMs: num(h.finishedAtMs),
+    reason: h.reason,
+  };
+}
+
+/** The run, or undefined when it does not exist. */
+export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, runId: string): Promise<RunSnapshot | undefined> {
+  const k = runKeys(ks, tenant, runId);
+  const [hRaw, nRaw, aRaw] = await Promise.all([redis.hgetall(k.run), redis.hgetall(k.nodes), redis.hgetall(k.attempts)]);
+  if (hRaw.workflow === undefined) return undefined;
+  const cacheKey = `${tenant}/${runId}`;
+  let workflow = wfCache.get(cacheKey);
+  if (workflow === undefined) {
+    workflow = WorkflowSchema.parse(JSON.parse(hRaw.workflow));
+    if (wfCache.size > 10_000) wfCache.clear();
+    wfCache.set(cacheKey, workflow);
+  }
+  const attempts = new Map<string, AttemptRecord>();
+  for (const [id, json] of Object.entries(aRaw)) attempts.set(id, AttemptRecordSchema.parse(JSON.parse(json)));
+  return { header: parseHeader(hRaw), workflow, nodes: parseNodes(nRaw), attempts, graph: graphOf(workflow) };
+}
+
+/** Outputs of the succeeded nodes (the template context's `nodes.X.output`). */
+export function outputsOf(s: RunSnapshot): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [id, n] of s.nodes) if (n.state === 'succeeded' && n.output !== undefined) out[id] = n.output;
+  return out;
+}
+
+/** When the node would have been ready without speculation: its last upstream's finish (ms). */
+export function readyAtMs(s: RunSnapshot, nodeId: string): number | undefined {
+  let t = 0;
+  for (const e of s.graph.incoming.get(nodeId) ?? []) {
+    const u = s.nodes.get(e.from);
+    if (u?.state !== 'succeeded' || u.finishedAtMs === undefined) return undefined;
+    t = Math.max(t, u.finishedAtMs);
+  }
+  return t === 0 ? s.header.createdAtMs : t;
+}

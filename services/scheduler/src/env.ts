@@ -1,0 +1,78 @@
+/**
+ * The scheduler's configuration: the only place that reads `process.env`, parsed once with zod
+ * into a complete, validated object (STYLE.md 1).
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+const EnvSchema = z
+  .object({
+    /** A single Redis server. */
+    REDIS_URL: z.string().url().optional(),
+    /** A Redis Cluster: comma-separated host:port seed nodes (takes precedence over REDIS_URL). */
+    REDIS_CLUSTER_NODES: z.string().optional(),
+    GAMBIT_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]+$/).default('gambit'),
+    /** 0 = a free port; the bound one is logged as {"msg":"scheduler listening","port":N}. */
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().default('127.0.0.1'),
+    /** Largest accepted HTTP body, bytes (413 above). */
+    BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+    /** M3 defaults for tenants without a configured dial. */
+    DEFAULT_ALPHA: z.coerce.number().min(0).max(1).default(0.5),
+    DEFAULT_LAMBDA_USD_PER_SEC: z.coerce.number().nonnegative().default(0.01),
+    /** M9 stage of new edge classes of tenants that configured none. */
+    DEFAULT_INITIAL_STAGE: z.enum(['shadow', 'canary', 'online']).default('shadow'),
+    /** Recovery sweep period and the age after which a run counts as stalled. */
+    RECOVERY_SWEEP_MS: z.coerce.number().int().positive().default(2_000),
+    RECOVERY_STALE_MS: z.coerce.number().int().positive().default(5_000),
+    /** M9.5: no fresh estimator heartbeat stops speculation. `false` only for set-ups without an estimator. */
+    REQUIRE_ESTIMATOR_HEARTBEAT: bool.default(true),
+    ADVANCE_CONCURRENCY: z.coerce.number().int().positive().max(256).default(8),
+    /** BullMQ tries of an authoritative job (a worker killed mid-job is retried). */
+    OPS_JOB_ATTEMPTS: z.coerce.number().int().positive().max(20).default(3),
+    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    SCHEDULER_ID: z.string().min(1).max(64).optional(),
+    /** JSON PriceTableConfig (configured model rates, tool prices), as the worker reads it (M2). */
+    GAMBIT_PRICES: z
+      .string()
+      .transform((s, ctx) => {
+        try {
+          return JSON.parse(s) as { models?: Record<string, { inputPerMTokUsd: number; cachedInputPerMTokUsd?: number; outputPerMTokUsd: number }>; toolPrices?: Record<string, number> };
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    /** Graceful shutdown deadline. */
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+  })
+  .refine((e) => e.REDIS_URL !== undefined || e.REDIS_CLUSTER_NODES !== undefined, {
+    message: 'set REDIS_URL or REDIS_CLUSTER_NODES',
+    path: ['REDIS_URL'],
+  });
+
+export type SchedulerEnv = z.infer<typeof EnvSchema>;
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): SchedulerEnv {
+  // Empty strings mean "unset" (a common shell idiom), not an invalid value.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const r = EnvSchema.safeParse(cleaned);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new Error(`invalid scheduler environment: ${lines.join('; ')}`);
+  }
+  return r.data;
+}
+
+/** Seed nodes of REDIS_CLUSTER_NODES. */
+export function clusterNodes(env: SchedulerEnv): Array<{ host: string; port: number }> | undefined {
+  if (env.REDIS_CLUSTER_NODES === undefined || env.REDIS_CLUSTER_NODES.trim() === '') return undefined;
+  return env.REDIS_CLUSTER_NODES.split(',').map((s) => {
+    const [host, port] = s.trim().split(':');
+    return { host: host ?? '127.0.0.1', port: Number(port) };
+  });
+}

@@ -1,0 +1,207 @@
+/**
+ * Run operations behind the HTTP API: submit (validate, plan, create, launch the roots), read a
+ * run with its dollars, read its decisions, cancel, and turn the dial (M3). Nothing is stored
+ * for invalid input: validation happens before the first write.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type AttemptRecord,
+  type Clock,
+  DecisionRecordSchema,
+  type Logger,
+  NotFoundError,
+  nanoToUsd,
+  OutcomeSchema,
+  parseWorkflow,
+  type PriceTable,
+  type SubmitRunBody,
+  templateRefs,
+  ValidationError,
+  type Workflow,
+} from '@gambit/shared';
+import {
+  assertKeySafe,
+  controlKeys,
+  createRun,
+  initialNodeState,
+  type KeySpace,
+  type NodeState,
+  type RedisLike,
+  runKeys,
+  tenantKeys,
+} from '@gambit/shared/redis';
+import type { SpeculationControl } from './engine/control.js';
+import type { RunEngine } from './engine/engine.js';
+import { planDecisions } from './engine/plan.js';
+import { loadRun } from './engine/run-view.js';
+import type { TenantStore } from './tenants.js';
+import type { WorkflowRegistry } from './workflows.js';
+
+export interface RunServiceDeps {
+  readonly redis: RedisLike;
+  readonly ks: KeySpace;
+  readonly engine: RunEngine;
+  readonly tenants: TenantStore;
+  readonly workflows: WorkflowRegistry;
+  readonly control: SpeculationControl;
+  readonly priceTable: PriceTable;
+  readonly knownTools?: ReadonlySet<string>;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+export function newRunId(nowMs: number): string {
+  return `r${nowMs.toString(36)}${randomBytes(5).toString('hex')}`;
+}
+
+/** Every `{{inputs.X}}` a template uses must be present in the inputs. */
+function checkInputs(wf: Workflow, inputs: Record<string, unknown>): void {
+  const issues: Array<{ path: string; message: string }> = [];
+  wf.nodes.forEach((n) => {
+    const templates = n.kind === 'llm' ? [n.prompt, n.system ?? '', n.simulate?.output ?? ''] : Object.values(n.args).filter((v): v is string => typeof v === 'string');
+    for (const t of templates)
+      for (const ref of templateRefs(t)) {
+        if (!ref.startsWith('inputs.')) continue;
+        const name = ref.slice('inputs.'.length).split('.')[0] ?? '';
+        if (!Object.hasOwn(inputs, name)) issues.push({ path: `inputs.${name}`, message: `required by node "${n.id}"` });
+      }
+  });
+  if (issues.length > 0) throw new ValidationError(issues);
+}
+
+export class RunService {
+  constructor(private readonly deps: RunServiceDeps) {}
+
+  async resolveWorkflow(tenant: string, wf: SubmitRunBody['workflow']): Promise<Workflow> {
+    const opts = { priceTable: this.deps.priceTable, ...(this.deps.knownTools === undefined ? {} : { knownTools: this.deps.knownTools }) };
+    if (typeof wf === 'string') {
+      const def = await this.deps.workflows.get(tenant, wf);
+      if (def === undefined) throw new ValidationError([{ path: 'workflow', message: `no workflow "${wf}" is registered for tenant "${tenant}"` }]);
+      return parseWorkflow(def, opts);
+    }
+    return parseWorkflow(wf, opts);
+  }
+
+  async submit(body: SubmitRunBody): Promise<{ runId: string; created: boolean }> {
+    const { tenant } = body;
+    assertKeySafe('tenant', tenant);
+    const wf = await this.resolveWorkflow(tenant, body.workflow);
+    checkInputs(wf, body.inputs);
+    const now = this.deps.clock.nowMs();
+    const runId = body.runId ?? newRunId(now);
+    assertKeySafe('runId', runId);
+    const tenantCfg = await this.deps.tenants.get(tenant, now);
+    const plan = await planDecisions({
+      tenant,
+      runId,
+      workflow: wf,
+      speculation: body.speculation,
+      ...(body.alpha === undefined ? {} : { alpha: body.alpha }),
+      ...(body.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: body.lambdaUsdPerSec }),
+      tenantCfg,
+      control: this.deps.control,
+      priceTable: this.deps.priceTable,
+      nowMs: now,
+    });
+    const header: Record<string, string | number> = {
+      tenant,
+      runId,
+      workflowName: wf.name,
+      workflow: JSON.stringify(wf),
+      inputs: JSON.stringify(body.inputs),
+      status: 'running',
+      speculation: body.speculation ? 1 : 0,
+      createdAtMs: now,
+      ...(body.alpha === undefined ? {} : { alpha: body.alpha }),
+      ...(body.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: body.lambdaUsdPerSec }),
+    };
+    const nodes: Record<string, NodeState> = {};
+    for (const n of wf.nodes) nodes[n.id] = initialNodeState();
+    // The recovery index first: a run whose creation is interrupted is swept (and dropped if absent).
+    await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
+    await this.deps.redis.zadd(tenantKeys(this.deps.ks, tenant).runs, now, runId);
+    const created = await createRun(this.deps.redis, this.deps.ks, { tenant, runId, header, nodes, planDecisions: plan });
+    if (created) for (const d of plan) this.deps.log.info({ decision: d }, 'decision');
+    await this.deps.engine.reconcile(tenant, runId);
+    return { runId, created };
+  }
+
+  async get(tenant: string, runId: string): Promise<Record<string, unknown>> {
+    const s = await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
+    if (s === undefined) throw new NotFoundError(`run ${tenant}/${runId} not found`);
+    const k = runKeys(this.deps.ks, tenant, runId);
+    const [decisions, outcomes, effects] = await Promise.all([
+      this.deps.redis.lrange(k.decisions, 0, -1),
+      this.deps.redis.lrange(k.outcomes, 0, -1),
+      this.deps.redis.lrange(k.effects, 0, -1),
+    ]);
+    const byNode = new Map<string, AttemptRecord[]>();
+    for (const a of s.attempts.values()) byNode.set(a.nodeId, [...(byNode.get(a.nodeId) ?? []), a]);
+    let total = 0;
+    let speculative = 0;
+    let wasted = 0;
+    for (const a of s.attempts.values()) {
+      total += a.costNanoUsd;
+      if (a.kind !== 'speculative') continue;
+      speculative += a.costNanoUsd;
+      const n = s.nodes.get(a.nodeId);
+      const used = n?.state === 'succeeded' && n.source === 'speculative' && n.auth === a.attemptId;
+      const live = n?.spec?.a === a.attemptId;
+      if (!used && !live) wasted += a.costNanoUsd;
+    }
+    const money = (nano: number) => ({ usd: nanoToUsd(nano), nanoUsd: nano });
+    return {
+      tenant,
+      runId,
+      workflow: s.workflow.name,
+      status: s.header.status,
+      reason: s.header.reason ?? null,
+      speculation: s.header.speculation,
+      alpha: s.header.alpha ?? null,
+      createdAtMs: s.header.createdAtMs,
+      finishedAtMs: s.header.finishedAtMs ?? null,
+      nodes: Object.fromEntries(
+        [...s.nodes.entries()].map(([id, n]) => [
+          id,
+          {
+            state: n.state,
+            output: n.output ?? null,
+            source: n.source ?? null,
+            error: n.error ?? null,
+            startedAtMs: n.startedAtMs ?? null,
+            finishedAtMs: n.finishedAtMs ?? null,
+            speculation: n.spec === undefined ? null : { attemptId: n.spec.a, decisionId: n.spec.d, assumed: n.spec.assumed, confirmed: n.spec.ok },
+            attempts: (byNode.get(id) ?? [])
+              .sort((a, b) => a.epoch - b.epoch)
+              .map((a) => ({ ...a, costUsd: nanoToUsd(a.costNanoUsd) })),
+          },
+        ]),
+      ),
+      decisions: decisions.map((d) => DecisionRecordSchema.parse(JSON.parse(d))),
+      outcomes: outcomes.map((o) => OutcomeSchema.parse(JSON.parse(o))),
+      effects: effects.map((e) => JSON.parse(e) as unknown),
+      dollars: { total: money(total), speculative: money(speculative), wasted: money(wasted) },
+    };
+  }
+
+  async decisions(tenant: string, runId: string): Promise<unknown[]> {
+    const k = runKeys(this.deps.ks, tenant, runId);
+    if ((await this.deps.redis.exists(k.run)) === 0) throw new NotFoundError(`run ${tenant}/${runId} not found`);
+    return (await this.deps.redis.lrange(k.decisions, 0, -1)).map((d) => DecisionRecordSchema.parse(JSON.parse(d)));
+  }
+
+  async cancel(tenant: string, runId: string, reason: string): Promise<{ cancelled: boolean; status: string }> {
+    const k = runKeys(this.deps.ks, tenant, runId);
+    if ((await this.deps.redis.exists(k.run)) === 0) throw new NotFoundError(`run ${tenant}/${runId} not found`);
+    const ended = await this.deps.engine.end(tenant, runId, 'cancelled', reason);
+    await this.deps.engine.reconcile(tenant, runId);
+    return { cancelled: ended, status: (await this.deps.redis.hget(k.run, 'status')) ?? 'unknown' };
+  }
+
+  /** M3: the run's α; the next decision reads it. */
+  async setDial(tenant: string, runId: string, alpha: number): Promise<void> {
+    const k = runKeys(this.deps.ks, tenant, runId);
+    if ((await this.deps.redis.exists(k.run)) === 0) throw new NotFoundError(`run ${tenant}/${runId} not found`);
+    await this.deps.redis.hset(k.run, 'alpha', String(alpha));
+  }
+}
