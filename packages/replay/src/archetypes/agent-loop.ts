@@ -54,9 +54,11 @@ export const agentLoop: Archetype = {
             purpose: 'Airline agent turn: decide the next tool call.',
             input: { fixed: 3000 },
             output: { fixed: 40 },
+            // The majority call with the measured rate; the rest spread over six other calls, so the
+            // majority call stays the heaviest outcome (the one the predictor guesses).
             outcomes: [
               { value: '{"name":"get_reservation_details","arguments":{"reservation_id":"usual"}}', weight: TAU_MAJORITY_HIT_RATE },
-              { value: '{"name":"other_call"}', weight: 1 - TAU_MAJORITY_HIT_RATE },
+              ...Array.from({ length: 6 }, (_, i) => ({ value: `{"name":"other_call_${i}"}`, weight: (1 - TAU_MAJORITY_HIT_RATE) / 6 })),
             ],
           },
           { id: 'tool', kind: 'tool', tool: 'get_reservation_details', deps: ['agent'], purpose: 'Read-only airline tool.', durationMedianMs: 200, effects: 'none' },

@@ -77,8 +77,10 @@ export function plannerSpec(n: number): ArchetypeSpec {
 
 const specs = new Map<number, ArchetypeSpec>();
 function specOf(n: number): ArchetypeSpec {
-  let s = specs.get(n);
-  if (s === undefined) specs.set(n, (s = plannerSpec(n)));
+  const cached = specs.get(n);
+  if (cached !== undefined) return cached;
+  const s = plannerSpec(n);
+  specs.set(n, s);
   return s;
 }
 

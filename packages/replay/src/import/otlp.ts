@@ -24,7 +24,7 @@
  *   get no opportunity. Type: `gambit.dependency.type` on B, else `tool_args` into a tool and
  *   `free_text` into an LLM call.
  */
-import { DEPENDENCY_TYPES, type DependencyType, EFFECTS, type Effects, ValidationError } from '@gambit/shared';
+import { DEPENDENCY_TYPES, type DependencyType, EFFECTS, type Effects, ValidationError, zodIssues } from '@gambit/shared';
 import { type Operation, type Opportunity, type Run, RunSchema } from '../trace.js';
 import { canonicalJson } from './canonical.js';
 
@@ -239,6 +239,8 @@ export function importOtlp(docs: readonly OtlpExport[], opts: OtlpImportOptions 
       counts.set(value, (counts.get(value) ?? 0) + 1);
       history.set(cls, counts);
     }
-    return RunSchema.parse({ ...run, opportunities });
+    const parsed = RunSchema.safeParse({ ...run, opportunities });
+    if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, `trace ${run.runId}`));
+    return parsed.data;
   });
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the `gambit` CLI. Each command is one module under commands/ with a
+ * `register(program)`; to add a command, import its register and append it to COMMANDS.
+ */
+import { reportError } from './commands/errors.js';
+import { register as generate } from './commands/generate.js';
+import { register as importTraces } from './commands/import.js';
+import { register as replay } from './commands/replay.js';
+import { buildProgram, type RegisterCommand } from './program.js';
+
+const COMMANDS: RegisterCommand[] = [replay, importTraces, generate];
+
+buildProgram(COMMANDS)
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.exitCode = reportError(err);
+  });

@@ -1,0 +1,29 @@
+/**
+ * How the CLI shows errors: a trace with bad lines prints `line N: field: reason` for each; any
+ * other typed error prints its code and message. Returns the exit code (always non-zero).
+ */
+import { isGambitError, ValidationError } from '@gambit/shared';
+import { TraceFormatError } from '@gambit/replay';
+
+export function reportError(err: unknown): number {
+  if (err instanceof TraceFormatError) {
+    process.stderr.write(`error: invalid trace (${err.lineIssues.length} problem${err.lineIssues.length === 1 ? '' : 's'})\n`);
+    for (const i of err.lineIssues) process.stderr.write(`  line ${i.line}: ${i.path}: ${i.message}\n`);
+    return 1;
+  }
+  if (err instanceof ValidationError) {
+    process.stderr.write('error: invalid input\n');
+    for (const i of err.issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+    return 1;
+  }
+  if (isGambitError(err)) {
+    process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof Error && 'code' in err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 2;
+}

@@ -1,0 +1,246 @@
+/**
+ * M4, M5, M8, M9 stage 1, M11: the replay engine. `never` reproduces every recorded run exactly;
+ * the policies keep the method's invariants (a miss costs money, never latency; the oracle never
+ * wastes; `always` wastes most); every EV decision is the core's `decide` on the recorded inputs.
+ */
+import {
+  ConfiguredPriceTable,
+  costAtUsd,
+  decide,
+  llmCostUsd,
+  loadSnapshotPriceTable,
+  nanoToUsd,
+  priorFor,
+  usdToNano,
+} from '@gambit/shared';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ARCHETYPES } from '../archetypes/index.js';
+import { importTauBench, loadTauBenchData } from '../import/tau-bench.js';
+import { type Run, type RunInput, RunSchema, runDurationMs } from '../trace.js';
+import { compileRun } from './model.js';
+import { replay } from './replay.js';
+import { POLICIES, type PolicyName } from './schedule.js';
+import { headroom, summarize } from './summary.js';
+
+const prices = loadSnapshotPriceTable();
+const dial = { alpha: 0.5, lambdaUsdPerSec: 0.01 };
+
+let tau: Run[];
+beforeAll(() => {
+  tau = importTauBench(loadTauBenchData());
+});
+
+function byPolicy(result: ReturnType<typeof replay>, p: PolicyName) {
+  return result.policies.find((x) => x.policy === p)!.runs;
+}
+
+describe('M9 stage 1: replay under `never` reproduces the recorded runs', () => {
+  it('tau-bench and every archetype: same duration and same cost, exactly', () => {
+    const traces = [tau, ...ARCHETYPES.map((a) => a.generate({ seed: 7, runs: 40 }))];
+    for (const runs of traces) {
+      const result = replay(runs, { policies: ['never'], dial, prices });
+      const never = byPolicy(result, 'never');
+      const ordered = [...runs].sort((a, b) => a.startUnixMs - b.startUnixMs);
+      never.forEach((r, k) => {
+        const run = ordered[k]!;
+        expect(r.runId).toBe(run.runId);
+        expect(r.durationMs).toBe(runDurationMs(run));
+        expect(r.costNano).toBe(compileRun(run, { prices }).recordedCostNano);
+        expect(r.wasteNano).toBe(0);
+        expect(r.speculations).toBe(0);
+      });
+    }
+  });
+
+  it('recorded costs are used as recorded, and gaps (queueing, think time) are replayed unchanged', () => {
+    const run: RunInput = {
+      v: 1,
+      runId: 'g',
+      tenant: 't',
+      workflow: 'w',
+      startUnixMs: 0,
+      operations: [
+        { id: 'a', kind: 'llm', 'gen_ai.provider.name': 'x', 'gen_ai.request.model': 'unpriced', startMs: 5, durationMs: 100, costNanoUsd: 123 },
+        { id: 'b', kind: 'tool', 'gen_ai.tool.name': 'lookup', dependencies: ['a'], startMs: 150.5, durationMs: 10, costNanoUsd: 7 },
+      ],
+    };
+    const [r] = byPolicy(replay([RunSchema.parse(run)], { policies: ['never'], dial, prices }), 'never');
+    expect(r!.durationMs).toBe(160.5);
+    expect(r!.costNano).toBe(130);
+  });
+});
+
+/** A two-step chain: classify (1 s) → draft (3 s), gpt-4o-mini then gpt-4o, with one opportunity. */
+function chain(runId: string, startUnixMs: number, matched: boolean): Run {
+  return RunSchema.parse({
+    v: 1,
+    runId,
+    tenant: 't',
+    workflow: 'auto',
+    startUnixMs,
+    operations: [
+      {
+        id: 'classify',
+        kind: 'llm',
+        'gen_ai.provider.name': 'openai',
+        'gen_ai.request.model': 'gpt-4o-mini',
+        startMs: 0,
+        durationMs: 1000,
+        'gen_ai.usage.input_tokens': 1000,
+        'gen_ai.usage.output_tokens': 2,
+      },
+      {
+        id: 'draft',
+        kind: 'llm',
+        'gen_ai.provider.name': 'openai',
+        'gen_ai.request.model': 'gpt-4o',
+        dependencies: ['classify'],
+        startMs: 1000,
+        durationMs: 3000,
+        'gen_ai.usage.input_tokens': 2000,
+        'gen_ai.usage.output_tokens': 300,
+      },
+    ],
+    opportunities: [{ from: 'classify', to: 'draft', type: 'router_k_way', k: 4, guess: 'billing', matched }],
+  });
+}
+
+describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
+  it('a hit starts the downstream at the upstream start; a miss keeps the recorded latency and bills fractional waste', () => {
+    const runs = [chain('hit', 0, true), chain('miss', 1, false)];
+    const result = replay(runs, { policies: ['never', 'always'], dial, prices, keepDecisions: true });
+    const [hit, miss] = byPolicy(result, 'always');
+    expect(hit!.durationMs).toBe(3000);
+    expect(hit!.wasteNano).toBe(0);
+    expect(miss!.durationMs).toBe(4000);
+    const gpt4o = prices.rates('openai', 'gpt-4o')!;
+    const d = compileRun(runs[1]!, { prices }).byId.get('draft')!;
+    // Cancelled when classify ends, 1 s after the speculative draft started (M8).
+    expect(miss!.wasteNano).toBe(usdToNano(costAtUsd(d.attempt!, 1000)));
+    expect(miss!.wasteNano).toBeLessThan(usdToNano(llmCostUsd(gpt4o, { inputTokens: 2000, cachedInputTokens: 0, outputTokens: 300 })));
+    expect(miss!.costNano).toBe(byPolicy(result, 'never')[1]!.costNano + miss!.wasteNano);
+    // The record: ΔT = min(T_up, T_down) = 1 s on a chain; C_spec = the draft's cost.
+    const rec = hit!.decisions![0]!;
+    expect(rec.input.deltaTSec).toBe(1);
+    expect(rec.input.cSpecUsd).toBeCloseTo(nanoToUsd(d.costNano), 12);
+    expect(rec.decision.p).toBeCloseTo(0.25, 12); // Beta(1, 3): router_k_way prior with k = 4 (M5)
+  });
+
+  it('M5: posteriors learn online in time order, from every outcome (shadow outcomes included)', () => {
+    const runs = [chain('r0', 0, true), chain('r1', 10, true), chain('r2', 20, false), chain('r3', 30, true)];
+    const result = replay([...runs].reverse(), { policies: ['never'], dial, prices, keepDecisions: true });
+    const posts = byPolicy(result, 'never').map((r) => r.decisions![0]!.decision.posteriors[0]!);
+    const prior = priorFor('router_k_way', 4);
+    expect(posts.map((p) => [p.a, p.b])).toEqual([
+      [prior.a, prior.b],
+      [prior.a + 1, prior.b],
+      [prior.a + 2, prior.b],
+      [prior.a + 2, prior.b + 1],
+    ]);
+  });
+
+  it('a guess produced by a model is priced (M10) and the downstream cannot start before it is available', () => {
+    const base = chain('g', 0, true);
+    const run = RunSchema.parse({
+      ...base,
+      opportunities: [
+        {
+          ...base.opportunities[0]!,
+          guesser: { 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini', durationMs: 400, 'gen_ai.usage.input_tokens': 500, 'gen_ai.usage.output_tokens': 2, costNanoUsd: 90_000 },
+        },
+      ],
+    });
+    const result = replay([run], { policies: ['never', 'always'], dial, prices, keepDecisions: true });
+    const [r] = byPolicy(result, 'always');
+    expect(r!.durationMs).toBe(3400);
+    expect(r!.costNano).toBe(byPolicy(result, 'never')[0]!.costNano + 90_000);
+    expect(r!.decisions![0]!.input.predictorUsd).toBeCloseTo(90_000e-9, 15);
+  });
+
+  it('irreversible downstreams are never speculated, even by the oracle (M6)', () => {
+    const base = chain('irr', 0, true);
+    const run = RunSchema.parse({
+      ...base,
+      operations: [base.operations[0], { id: 'draft', kind: 'tool', 'gen_ai.tool.name': 'charge_card', dependencies: ['classify'], startMs: 1000, durationMs: 300 }],
+    });
+    const result = replay([run], { policies: POLICIES, dial: { alpha: 1, lambdaUsdPerSec: 1 }, prices, keepDecisions: true });
+    for (const p of result.policies) {
+      expect(p.runs[0]!.speculations).toBe(0);
+      if (p.policy !== 'never') expect(p.runs[0]!.decisions![0]!.decision.reason).toBe('inadmissible');
+    }
+  });
+});
+
+describe('policy invariants on every archetype and on tau-bench', () => {
+  const traces = (): Array<[string, Run[]]> => [['tau-bench', tau], ...ARCHETYPES.map((a): [string, Run[]] => [a.name, a.generate({ seed: 3, runs: 150 })])];
+
+  it('never is slowest, the oracle fastest and free of waste, always wastes most (M0, M11)', () => {
+    for (const [name, runs] of traces()) {
+      const result = replay(runs, { policies: POLICIES, dial, prices });
+      const never = byPolicy(result, 'never');
+      const oracle = byPolicy(result, 'oracle');
+      for (const p of result.policies)
+        p.runs.forEach((r, k) => {
+          expect(r.durationMs, `${name} ${p.policy}`).toBeLessThanOrEqual(never[k]!.durationMs + 1e-9);
+          expect(oracle[k]!.durationMs, `${name} ${p.policy}`).toBeLessThanOrEqual(r.durationMs + 1e-9);
+        });
+      expect(oracle.every((r) => r.wasteNano === 0 && r.misses === 0)).toBe(true);
+      const waste = (p: PolicyName) => byPolicy(result, p).reduce((s, r) => s + r.wasteNano, 0);
+      const specs = (p: PolicyName) => byPolicy(result, p).reduce((s, r) => s + r.speculations, 0);
+      for (const p of ['threshold', 'ev'] as const) {
+        expect(waste('always'), `${name} always vs ${p}`).toBeGreaterThanOrEqual(waste(p));
+        expect(specs('always'), `${name} always vs ${p}`).toBeGreaterThanOrEqual(specs(p));
+      }
+      const s = summarize(result);
+      const share = s.find((x) => x.policy === 'ev')!.oracleShareCaptured;
+      if (share !== null) expect(share).toBeLessThanOrEqual(1 + 1e-9);
+    }
+  });
+
+  it('every EV decision is the core decide() on its recorded inputs, and the policy follows its action', () => {
+    for (const [name, runs] of traces()) {
+      const result = replay(runs, { policies: ['ev', 'threshold'], dial, prices, keepDecisions: true });
+      const evDecisions = byPolicy(result, 'ev').flatMap((r) => r.decisions ?? []);
+      expect(evDecisions.length, name).toBeGreaterThan(0);
+      for (const d of evDecisions) {
+        expect(decide(d.input), name).toEqual(d.decision);
+        expect(d.speculated).toBe(d.decision.action === 'SPECULATE');
+      }
+      for (const d of byPolicy(result, 'threshold').flatMap((r) => r.decisions ?? []))
+        expect(d.speculated).toBe(d.decision.reason !== 'inadmissible' && d.decision.p >= 0.5);
+    }
+  });
+
+  it('the EV rule speculates more as λ or α grows (M3)', () => {
+    const runs = ARCHETYPES.find((a) => a.name === 'retrieval-answer')!.generate({ seed: 5, runs: 200 });
+    const specs = (alpha: number, lambda: number) =>
+      byPolicy(replay(runs, { policies: ['ev'], dial: { alpha, lambdaUsdPerSec: lambda }, prices }), 'ev').reduce((s, r) => s + r.speculations, 0);
+    const lambdas = [0.0001, 0.001, 0.01, 0.1].map((l) => specs(0.5, l));
+    for (let k = 1; k < lambdas.length; k++) expect(lambdas[k]!).toBeGreaterThanOrEqual(lambdas[k - 1]!);
+    expect(lambdas[3]!).toBeGreaterThan(lambdas[0]!);
+    expect(specs(1, 0.001)).toBeGreaterThanOrEqual(specs(0, 0.001));
+  });
+
+  it('M11 headroom: little on the tau-bench agent loop, real on the extraction pipeline', () => {
+    const tauRoom = headroom(replay(tau, { policies: POLICIES, dial, prices }))!;
+    expect(tauRoom.oracleSavingPct).toBeLessThan(5);
+    expect(tauRoom.verdict.startsWith('little headroom')).toBe(true);
+    const ex = ARCHETYPES.find((a) => a.name === 'extraction-pipeline')!.generate({ seed: 5, runs: 200 });
+    const exRoom = headroom(replay(ex, { policies: POLICIES, dial, prices }))!;
+    expect(exRoom.oracleSavingPct).toBeGreaterThan(15);
+    expect(exRoom.evSavingMs).toBeGreaterThan(0);
+  });
+
+  it('refits the type priors from the data (core refitPrior)', () => {
+    const result = replay(tau, { policies: ['never'], dial, prices });
+    const toolArgs = result.refit.find((r) => r.type === 'tool_args')!;
+    expect(toolArgs.outcomes).toBe(1023);
+    expect(toolArgs.prior.a / (toolArgs.prior.a + toolArgs.prior.b)).toBeCloseTo(469 / 1023, 3);
+    expect(toolArgs.defaultPrior).toEqual({ a: 2, b: 5 });
+  });
+
+  it('names the run and op when a model has no price', () => {
+    const run = chain('u', 0, true);
+    expect(() => replay([run], { policies: ['never'], dial, prices: new ConfiguredPriceTable() })).toThrow(/run u op classify: unknown model/);
+  });
+});
