@@ -11,7 +11,7 @@ import { runKeys, toolKeys } from '@gambit/shared/redis';
 import { type ServiceProcess, uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { advanceEvents, llmJob, opQueues, readRecord, startWorker, submit, toolJob, waitFor } from './helpers.js';
+import { advanceEvents, createAttempt, llmJob, opQueues, readRecord, startWorker, submit, toolJob, waitFor } from './helpers.js';
 
 describe('worker service (child process)', () => {
   const redisUrl = inject('redisUrl');
@@ -191,5 +191,18 @@ describe('worker service (child process)', () => {
     const rec = await readRecord(redis, ks, 'acme', 'r5', 'a1');
     expect(rec.status).toBe('failed');
     expect(rec.error).toContain('op.maxTokens');
+
+    // M10: a speculative attempt enqueued on the authoritative queue would take an authoritative slot.
+    const misplaced = llmJob({ tenant: 'acme', runId: 'r5', nodeId: 'n', attemptId: 's1', kind: 'speculative' });
+    await createAttempt(redis, ks, misplaced);
+    await queues.ops.add('op', misplaced, { jobId: 'r5-s1', attempts: 3 });
+    const failed = await waitFor(
+      async () => queues.ops.getJob('r5-s1'),
+      (j) => typeof j?.failedReason === 'string' && j.finishedOn !== undefined,
+      20_000,
+      'misplaced job failed',
+    );
+    expect(failed?.failedReason).toContain('job.data.kind');
+    expect((await readRecord(redis, ks, 'acme', 'r5', 's1')).status).toBe('failed');
   });
 });

@@ -18,7 +18,7 @@ import {
   RetryAfterError,
   zodIssues,
 } from '@gambit/shared';
-import { failAttempt, finishAttempt, startAttempt } from '@gambit/shared/redis';
+import { failAttempt, finishAttempt, QUEUES, startAttempt } from '@gambit/shared/redis';
 import { ATTR, extractContext, SPAN } from '@gambit/shared/telemetry';
 import { type Span, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
@@ -181,6 +181,10 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     const parsed = OpJobSchema.safeParse(job.data);
     if (!parsed.success) return rejectInvalid(job.data, zodIssues(parsed.error, 'job.data'));
     const data = parsed.data;
+    // M10: speculative work runs only in speculative slots, authoritative work only in its own.
+    const expectedQueue = data.kind === 'speculative' ? QUEUES.spec : QUEUES.ops;
+    if (job.queueName !== expectedQueue)
+      return rejectInvalid(job.data, [{ path: 'job.data.kind', message: `a ${data.kind} attempt must be enqueued on "${expectedQueue}", not "${job.queueName}"` }]);
     const span = deps.tracer?.startSpan(
       data.op.kind === 'llm' ? SPAN.llmCall : SPAN.toolCall,
       {

@@ -1,0 +1,60 @@
+/** M6: the tool registry and the built-ins' declared effects. */
+import { AbortedError, silentLogger, UnknownToolError, ValidationError } from '@gambit/shared';
+import { describe, expect, it } from 'vitest';
+import { createToolRegistry, type ToolContext } from './index.js';
+
+function ctx(signal: AbortSignal = new AbortController().signal): ToolContext {
+  return {
+    signal,
+    tenant: 't',
+    runId: 'r',
+    nodeId: 'n',
+    attemptId: 'a',
+    kind: 'speculative',
+    // The built-ins used here touch no Redis.
+    redis: undefined as never,
+    ks: { prefix: 'unit' },
+    logger: silentLogger,
+    timeScale: 1,
+    nowMs: () => 0,
+  };
+}
+
+describe('ToolRegistry (M6)', () => {
+  it('declares each built-in with its effects class', async () => {
+    const r = await createToolRegistry({ kvLatencyMs: 0 });
+    expect(r.names()).toEqual(['charge_card', 'echo', 'http_get', 'kv_lookup', 'send_message', 'sleep']);
+    expect(r.get('echo').effects).toBe('none');
+    expect(r.get('kv_lookup').effects).toBe('idempotent');
+    expect(r.get('send_message').effects).toBe('staged');
+    expect(r.get('charge_card').effects).toBe('irreversible');
+    expect(r.get('http_get').discloses).toBe(true);
+  });
+
+  it('rejects unknown and duplicate tools', async () => {
+    const r = await createToolRegistry({ kvLatencyMs: 0 });
+    expect(() => r.get('nope')).toThrow(UnknownToolError);
+    expect(() => r.register({ name: 'echo', effects: 'none', run: async () => ({ output: '' }) })).toThrow(ValidationError);
+  });
+
+  it('send_message returns its effect for staging instead of sending', async () => {
+    const r = await createToolRegistry({ kvLatencyMs: 0 });
+    const res = await r.get('send_message').run({ to: 'bob', body: 'hi' }, ctx());
+    expect(res.effects).toEqual([{ type: 'message', to: 'bob', body: 'hi' }]);
+    await expect(r.get('send_message').run({ to: 'bob' }, ctx())).rejects.toThrow(/args.body/);
+  });
+
+  it('sleep stops at once when its attempt is aborted', async () => {
+    const r = await createToolRegistry({ kvLatencyMs: 0 });
+    const ac = new AbortController();
+    const started = Date.now();
+    const p = r.get('sleep').run({ ms: 10_000 }, ctx(ac.signal));
+    setTimeout(() => ac.abort(), 20);
+    await expect(p).rejects.toBeInstanceOf(AbortedError);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a tools module without register() is refused, naming the variable', async () => {
+    await expect(createToolRegistry({ kvLatencyMs: 0, modulePath: new URL('./registry.ts', import.meta.url).pathname })).rejects.toThrow(/GAMBIT_TOOLS_MODULE/);
+  });
+});
