@@ -6,6 +6,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
+  DEFAULT_CALIBRATION,
+  PH_INITIAL,
+  pageHinkleyStep,
   controlClearKill,
   controlEnsureClass,
   controlSetKill,
@@ -37,6 +40,7 @@ const base = (classId: string, outcomeId: string, kind: ApplyOutcomeArgs['kind']
   fallbackPrior: { a: 1, b: 1 },
   fallbackStage: 'shadow',
   tenant: 't1',
+  phDelta: 0.05,
 });
 
 describe('M5 estimatorApplyOutcome-3.lua', () => {
@@ -59,6 +63,20 @@ describe('M5 estimatorApplyOutcome-3.lua', () => {
     let last: Awaited<ReturnType<typeof estimatorApplyOutcome>>;
     for (const [i, k] of kinds.entries()) last = await estimatorApplyOutcome(redis, ks, base('c1', `o${i}`, k));
     expect(last).toMatchObject({ a: 6, b: 7, stageN: 6, stageRealN: 1, stageWasteNanoUsd: 1500, stageSavedMs: 0, window: '01110' });
+  });
+
+  it('keeps the Page-Hinkley state exactly as the pure pageHinkleyStep computes it', async () => {
+    const ks = { prefix: uniquePrefix('lua-ph') };
+    await controlEnsureClass(redis, ks, { classId: 'c1', prior: { a: 9, b: 1 }, depType: 'passthrough', initialStage: 'online', nowMs: 1, tenant: 't1' });
+    const seq = '1111111110111111101111111111011111000100010000100000'.split('');
+    let want = PH_INITIAL;
+    let got: Awaited<ReturnType<typeof estimatorApplyOutcome>>;
+    for (const [i, c] of seq.entries()) {
+      want = pageHinkleyStep(want, c === '1' ? 1 : 0, DEFAULT_CALIBRATION.pageHinkley).state;
+      got = await estimatorApplyOutcome(redis, ks, { ...base('c1', `o${i}`, c === '1' ? 'hit' : 'miss'), windowCap: 200 });
+    }
+    expect(got?.ph.n).toBe(want.n);
+    for (const f of ['mean', 'cum', 'max'] as const) expect(got?.ph[f]).toBeCloseTo(want[f], 12);
   });
 
   it('creates a provisional class for an outcome that arrives before ensureClass, and ensureClass completes it', async () => {

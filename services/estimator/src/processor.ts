@@ -69,6 +69,7 @@ export class OutcomeProcessor {
       fallbackPrior: this.opts.fallbackPrior,
       fallbackStage: 'shadow',
       tenant: o.tenant,
+      phDelta: cfg.pageHinkley.delta,
     });
     if (snap === undefined) {
       this.counters.duplicates++;
@@ -86,6 +87,7 @@ export class OutcomeProcessor {
         stageSavedMs: snap.stageSavedMs,
         stageWasteNanoUsd: snap.stageWasteNanoUsd,
         stageFencing: snap.stageFencing,
+        ph: snap.ph,
       },
       cfg,
       lambdaUsdPerSec,

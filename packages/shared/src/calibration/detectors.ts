@@ -5,6 +5,8 @@
  *
  * A hit sequence is a string of '1' (hit) and '0' (miss), oldest first: the form the estimator
  * keeps in Redis (`classKeys().window`), so the same bytes are tested live and in simulation.
+ * The Page-Hinkley state is updated incrementally, one outcome at a time, by the estimator's
+ * outcome script (estimatorApplyOutcome-3.lua mirrors `pageHinkleyStep`; a test checks they agree).
  */
 import type { BetaParams } from '../core/types.js';
 import { betaBinomialCdf } from './beta.js';
@@ -80,18 +82,11 @@ export function pageHinkleyStep(
   return { state: { n, mean, cum, max }, stat, alarm: n >= p.minN && stat > p.lambda };
 }
 
-/** Page-Hinkley over a whole hit sequence (oldest first); alarm reflects the last step. */
-export function pageHinkleyScan(seq: string, p: PageHinkleyParams): { alarm: boolean; stat: number; n: number } {
-  let s = PH_INITIAL;
-  let stat = 0;
-  let alarm = false;
-  for (let i = 0; i < seq.length; i++) {
-    const r = pageHinkleyStep(s, seq.charCodeAt(i) === 49 ? 1 : 0, p);
-    s = r.state;
-    stat = r.stat;
-    alarm = r.alarm;
-  }
-  return { alarm, stat, n: s.n };
+/** Page-Hinkley state after a whole hit sequence (oldest first), from `from`. */
+export function pageHinkleyScan(seq: string, p: PageHinkleyParams, from: PageHinkleyState = PH_INITIAL): PageHinkleyState {
+  let s = from;
+  for (let i = 0; i < seq.length; i++) s = pageHinkleyStep(s, seq.charCodeAt(i) === 49 ? 1 : 0, p).state;
+  return s;
 }
 
 export interface DriftParams {
@@ -101,23 +96,33 @@ export interface DriftParams {
 
 export interface DriftVerdict {
   readonly alarm: boolean;
-  /** Which detector fired first in the check order (tail, then Page-Hinkley), with numbers. */
+  /** Which detector fired (tail test checked first), with its numbers. */
   readonly reason?: string;
   readonly tail: TailTestResult;
   readonly pageHinkley: { alarm: boolean; stat: number; n: number };
 }
 
-/** Runs both detectors on a class's posterior and stored window. */
-export function detectDrift(posterior: BetaParams, seq: string, p: DriftParams): DriftVerdict {
+/** The Page-Hinkley verdict of a state: alarm when n ≥ minN and M_t − m_t > λ. */
+export function pageHinkleyVerdict(s: PageHinkleyState, p: PageHinkleyParams): { alarm: boolean; stat: number; n: number } {
+  const stat = s.max - s.cum;
+  return { alarm: s.n >= p.minN && stat > p.lambda, stat, n: s.n };
+}
+
+/**
+ * Runs both detectors on a class: the tail test on its posterior and stored window, Page-Hinkley
+ * on its incremental state (kept since the class last (re)entered shadow, so the running mean
+ * carries the class's whole recent history, not just one window).
+ */
+export function detectDrift(posterior: BetaParams, seq: string, ph: PageHinkleyState, p: DriftParams): DriftVerdict {
   const tail = tailTest(posterior, seq, p.tail);
-  const ph = pageHinkleyScan(seq, p.pageHinkley);
+  const phv = pageHinkleyVerdict(ph, p.pageHinkley);
   let reason: string | undefined;
   if (tail.alarm) {
     reason =
       `drift: tail test P(H<=${tail.hits} of ${tail.n} | Beta(${tail.before.a.toFixed(1)},${tail.before.b.toFixed(1)}))` +
       `=${tail.pValue.toExponential(2)} < ${p.tail.threshold}`;
-  } else if (ph.alarm) {
-    reason = `drift: page-hinkley stat ${ph.stat.toFixed(2)} > ${p.pageHinkley.lambda} over ${ph.n} outcomes`;
+  } else if (phv.alarm) {
+    reason = `drift: page-hinkley stat ${phv.stat.toFixed(2)} > ${p.pageHinkley.lambda} after ${phv.n} outcomes`;
   }
-  return { alarm: tail.alarm || ph.alarm, ...(reason === undefined ? {} : { reason }), tail, pageHinkley: ph };
+  return { alarm: tail.alarm || phv.alarm, ...(reason === undefined ? {} : { reason }), tail, pageHinkley: phv };
 }

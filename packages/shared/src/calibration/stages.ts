@@ -7,7 +7,7 @@
 import type { BetaParams, Stage } from '../core/types.js';
 import { betaBinomialInterval } from './beta.js';
 import type { CalibrationConfig } from './config.js';
-import { detectDrift } from './detectors.js';
+import { detectDrift, type PageHinkleyState } from './detectors.js';
 
 /** Stages a live class can be in (`replay` is offline only). */
 export type LiveStage = Exclude<Stage, 'replay'>;
@@ -26,6 +26,8 @@ export interface ClassSnapshot {
   readonly stageSavedMs: number;
   readonly stageWasteNanoUsd: number;
   readonly stageFencing: number;
+  /** Page-Hinkley state since the class last (re)entered shadow. */
+  readonly ph: PageHinkleyState;
 }
 
 export interface Transition {
@@ -63,7 +65,7 @@ export function realizedNetUsd(s: ClassSnapshot, lambdaUsdPerSec: number): numbe
  */
 export function nextTransition(s: ClassSnapshot, cfg: CalibrationConfig, lambdaUsdPerSec: number): Transition | null {
   if (s.stage === 'canary' || s.stage === 'online') {
-    const v = detectDrift(s.posterior, s.window, cfg);
+    const v = detectDrift(s.posterior, s.window, s.ph, cfg);
     if (v.alarm) return { from: s.stage, to: 'killed', reason: v.reason ?? 'drift', alarm: true };
   }
   if (s.stage === 'shadow' && s.stageN >= cfg.nMin) {

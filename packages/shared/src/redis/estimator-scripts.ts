@@ -34,6 +34,8 @@ export interface ApplyOutcomeArgs {
   readonly fallbackPrior: { readonly a: number; readonly b: number };
   readonly fallbackStage: LiveStageName;
   readonly tenant: string;
+  /** Page-Hinkley δ of the class's tenant. */
+  readonly phDelta: number;
 }
 
 export interface AppliedSnapshot {
@@ -49,6 +51,7 @@ export interface AppliedSnapshot {
   readonly window: string;
   readonly killedUntilMs: number;
   readonly tenant: string;
+  readonly ph: { readonly n: number; readonly mean: number; readonly cum: number; readonly max: number };
 }
 
 /** Applies an outcome; `undefined` when the outcome id was already counted (duplicate delivery). */
@@ -70,6 +73,7 @@ export async function estimatorApplyOutcome(redis: RedisLike, ks: KeySpace, x: A
       x.fallbackPrior.b,
       x.fallbackStage,
       x.tenant,
+      x.phDelta,
     ],
   );
   if (Number(r[0]) === 0) return undefined;
@@ -87,6 +91,7 @@ export async function estimatorApplyOutcome(redis: RedisLike, ks: KeySpace, x: A
     window: String(r[10] ?? ''),
     killedUntilMs: num(11),
     tenant: String(r[12] ?? ''),
+    ph: { n: num(13), mean: num(14), cum: num(15), max: num(16) },
   };
 }
 

@@ -16,9 +16,13 @@
   ARGV[7] nowMs
   ARGV[8] fallback a0, ARGV[9] fallback b0, ARGV[10] fallback stage (hash created before ensureClass)
   ARGV[11] tenant
+  ARGV[12] Page-Hinkley delta
   Returns: { 0 } duplicate, or
            { 1, stage, stageVersion, a, b, stageN, stageRealN, stageSavedMs, stageWasteNanoUsd,
-             stageFencing, window, killedUntilMs, tenant } (numbers as strings: a, b are floats)
+             stageFencing, window, killedUntilMs, tenant, phN, phMean, phCum, phMax }
+           (floats as strings)
+  The Page-Hinkley step mirrors calibration/detectors.ts `pageHinkleyStep` (a test checks it):
+    n = n + 1; mean = mean + (x - mean) / n; cum = cum + (x - mean + delta); max = max(max, cum)
 ]]
 local post, seen, win = KEYS[1], KEYS[2], KEYS[3]
 local kind = ARGV[2]
@@ -44,6 +48,14 @@ if x ~= nil then
   local hits = tonumber(redis.call('HGET', post, 'hits'))
   local misses = tonumber(redis.call('HGET', post, 'misses'))
   redis.call('HSET', post, 'a', tostring(a0 + hits), 'b', tostring(b0 + misses))
+  local ph = redis.call('HMGET', post, 'phN', 'phMean', 'phCum', 'phMax')
+  local n = tonumber(ph[1] or '0') + 1
+  local mean = tonumber(ph[2] or '0')
+  mean = mean + (x - mean) / n
+  local cum = tonumber(ph[3] or '0') + (x - mean + tonumber(ARGV[12]))
+  local mx = math.max(tonumber(ph[4] or '0'), cum)
+  redis.call('HSET', post, 'phN', n, 'phMean', string.format('%.17g', mean), 'phCum', string.format('%.17g', cum),
+    'phMax', string.format('%.17g', mx))
   redis.call('RPUSH', win, x)
   redis.call('LTRIM', win, -tonumber(ARGV[6]), -1)
 end
@@ -58,6 +70,6 @@ end
 redis.call('HSET', post, 'lastOutcomeMs', ARGV[7])
 
 local h = redis.call('HMGET', post, 'stage', 'stageVersion', 'a', 'b', 'stageN', 'stageRealN', 'stageSavedMs',
-  'stageWasteNanoUsd', 'stageFencing', 'killedUntilMs', 'tenant')
+  'stageWasteNanoUsd', 'stageFencing', 'killedUntilMs', 'tenant', 'phN', 'phMean', 'phCum', 'phMax')
 local window = table.concat(redis.call('LRANGE', win, 0, -1))
-return { 1, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], window, h[10], h[11] }
+return { 1, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], window, h[10], h[11], h[12], h[13], h[14], h[15] }

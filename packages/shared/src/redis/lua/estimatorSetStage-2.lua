@@ -11,7 +11,7 @@
   ARGV[4] reason
   ARGV[5] nowMs
   ARGV[6] killedUntilMs (0 = none)
-  ARGV[7] reset (1|0)
+  ARGV[7] reset (1|0): also restarts Page-Hinkley
   Returns: { 1, stageVersion } applied; { 0, stage } precondition failed; { -1 } no such class
 ]]
 local post, win = KEYS[1], KEYS[2]
@@ -32,6 +32,7 @@ redis.call('HSET', post, 'stage', newStage, 'stageVersion', ver, 'stageReason', 
 redis.call('HINCRBY', post, 'transitions', 1)
 if ARGV[7] == '1' then
   redis.call('HSET', post, 'hits', 0, 'misses', 0, 'n', 0, 'a', redis.call('HGET', post, 'a0'), 'b', redis.call('HGET', post, 'b0'))
+  redis.call('HDEL', post, 'phN', 'phMean', 'phCum', 'phMax')
   redis.call('DEL', win)
 end
 return { 1, ver }
