@@ -6,10 +6,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { AttemptRecord, OpJob } from '@gambit/shared';
-import { type KeySpace, QUEUES, queuePrefix, runKeys } from '@gambit/shared/redis';
+import { type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys } from '@gambit/shared/redis';
 import { type ServiceProcess, startProcess } from '@gambit/testkit';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 export const WORKER_MAIN = fileURLToPath(new URL('../../services/worker/dist/main.js', import.meta.url));
 
@@ -23,7 +22,7 @@ export interface AttemptInit {
 }
 
 /** Writes the attempt record as the scheduler does before enqueueing (status `queued`). */
-export async function createAttempt(redis: Redis, ks: KeySpace, a: AttemptInit): Promise<void> {
+export async function createAttempt(redis: RedisLike, ks: KeySpace, a: AttemptInit): Promise<void> {
   const rec: AttemptRecord = {
     attemptId: a.attemptId,
     nodeId: a.nodeId,
@@ -38,14 +37,14 @@ export async function createAttempt(redis: Redis, ks: KeySpace, a: AttemptInit):
   await redis.hset(runKeys(ks, a.tenant, a.runId).attempts, a.attemptId, JSON.stringify(rec));
 }
 
-export async function readRecord(redis: Redis, ks: KeySpace, tenant: string, runId: string, attemptId: string): Promise<AttemptRecord> {
+export async function readRecord(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, attemptId: string): Promise<AttemptRecord> {
   const raw = await redis.hget(runKeys(ks, tenant, runId).attempts, attemptId);
   if (raw === null) throw new Error(`no attempt ${attemptId}`);
   return JSON.parse(raw) as AttemptRecord;
 }
 
 /** Sets an attempt's status as the scheduler's cancel does (the hash is the truth). */
-export async function setStatus(redis: Redis, ks: KeySpace, tenant: string, runId: string, attemptId: string, status: AttemptRecord['status']): Promise<void> {
+export async function setStatus(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, attemptId: string, status: AttemptRecord['status']): Promise<void> {
   const rec = await readRecord(redis, ks, tenant, runId, attemptId);
   await redis.hset(runKeys(ks, tenant, runId).attempts, attemptId, JSON.stringify({ ...rec, status }));
 }
@@ -98,7 +97,7 @@ export function toolJob(a: AttemptInit & { tool: string; args: Record<string, un
 }
 
 /** The ops and spec queues of a key space, with the scheduler's prefix. */
-export function opQueues(redis: Redis, ks: KeySpace): { ops: Queue; spec: Queue; advance: Queue; close(): Promise<void> } {
+export function opQueues(redis: RedisLike, ks: KeySpace): { ops: Queue; spec: Queue; advance: Queue; close(): Promise<void> } {
   const opts = { connection: redis, prefix: queuePrefix(ks) };
   const ops = new Queue(QUEUES.ops, opts);
   const spec = new Queue(QUEUES.spec, opts);
@@ -126,7 +125,7 @@ export async function enqueue(queues: { ops: Queue; spec: Queue }, job: OpJob | 
 }
 
 /** Creates the attempt record and enqueues its job (the scheduler's order). */
-export async function submit(redis: Redis, ks: KeySpace, queues: { ops: Queue; spec: Queue }, job: OpJob, opts: { attempts?: number } = {}): Promise<void> {
+export async function submit(redis: RedisLike, ks: KeySpace, queues: { ops: Queue; spec: Queue }, job: OpJob, opts: { attempts?: number } = {}): Promise<void> {
   await createAttempt(redis, ks, job);
   await enqueue(queues, job, { jobId: `${job.runId}-${job.attemptId}`, ...opts });
 }

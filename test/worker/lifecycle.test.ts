@@ -73,6 +73,35 @@ describe('worker process lifecycle', () => {
     expect(Number(run.costNanoUsd)).toBe(rec.costNanoUsd);
   });
 
+  it('a stalled attempt past WORKER_MAX_TRIES is failed and announced by the worker, not left running', async () => {
+    const ks = { prefix };
+    const env = { GAMBIT_SIM_TIME_SCALE: '1', WORKER_LOCK_DURATION_MS: '1500', WORKER_STALLED_INTERVAL_MS: '300', WORKER_MAX_TRIES: '1' };
+    const first = await startWorker({ redisUrl, prefix, env, name: 'worker-1' });
+    procs.push(first);
+    const job = llmJob({ tenant: 'acme', runId: 'r3', nodeId: 'draft', attemptId: 'a1', output: TEXT, ttftMs: 10, tokensPerSec: 40, maxTokens: 500 });
+    await submit(redis, ks, queues, job);
+    await waitFor(
+      () => readRecord(redis, ks, 'acme', 'r3', 'a1'),
+      (r) => r.status === 'running',
+      15_000,
+      'attempt running',
+    );
+    await first.kill();
+    procs.push(await startWorker({ redisUrl, prefix, env, name: 'worker-2' }));
+    const rec = await waitFor(
+      () => readRecord(redis, ks, 'acme', 'r3', 'a1'),
+      (r) => r.status === 'failed',
+      30_000,
+      'attempt failed',
+    );
+    expect(rec.tries).toBe(2);
+    expect(rec.error).toContain('gave up after 1 tries');
+    const bullJob = await queues.ops.getJob('r3-a1');
+    expect(await bullJob?.getState()).toBe('failed');
+    const finished = (await advanceEvents(queues.advance)).filter((e) => e.data.type === 'attempt_finished');
+    expect(finished).toHaveLength(1);
+  });
+
   it('SIGTERM: finishes the authoritative job, hands the speculative one back billed, exits 0', async () => {
     const ks = { prefix };
     const env = { GAMBIT_SIM_TIME_SCALE: '1', WORKER_DRAIN_TIMEOUT_MS: '15000', LOG_LEVEL: 'debug' };

@@ -75,9 +75,12 @@ const EnvSchema = z.object({
   WORKER_LOCK_DURATION_MS: int(30_000, 100),
   /** How often BullMQ looks for stalled jobs. */
   WORKER_STALLED_INTERVAL_MS: int(15_000, 100),
-  /** Stalls tolerated before BullMQ fails a job. */
-  WORKER_MAX_STALLED_COUNT: int(2, 0),
-  /** Executions (tries) of one attempt before it is failed (bounds retry-after loops). */
+  /**
+   * Executions (tries) of one attempt before it is failed, whatever ended the earlier ones
+   * (stalls, retry-after delays, shutdown hand-backs). BullMQ's own stall limit is set to twice
+   * this, only as a backstop, so that an attempt is failed by the worker (recorded, announced)
+   * rather than by BullMQ (which never reaches the processor and would leave it `running`).
+   */
   WORKER_MAX_TRIES: int(10, 1),
   /** On SIGTERM, how long running authoritative jobs may take before they are handed back. */
   WORKER_DRAIN_TIMEOUT_MS: int(20_000, 0),

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     prefix: queuePrefix(ks),
     lockDuration: env.WORKER_LOCK_DURATION_MS,
     stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
-    maxStalledCount: env.WORKER_MAX_STALLED_COUNT,
+    maxStalledCount: 2 * env.WORKER_MAX_TRIES,
     name: env.WORKER_ID,
   };
   const ops = new Worker(QUEUES.ops, processor, { ...workerOpts, concurrency: env.WORKER_CONCURRENCY });
