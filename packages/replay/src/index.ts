@@ -15,3 +15,4 @@ export * from './engine/schedule.js';
 export * from './engine/replay.js';
 export * from './engine/summary.js';
 export * from './archetypes/index.js';
+export * from './engine/estimates.js';

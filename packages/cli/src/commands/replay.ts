@@ -37,6 +37,7 @@ interface ReplayCliOptions {
   prices: 'snapshot' | 'live';
   posteriorMode: PosteriorMode;
   refitPriors: boolean;
+  estimates: 'history' | 'recorded';
   json: boolean;
 }
 
@@ -52,6 +53,11 @@ export function register(program: Command): void {
     .addOption(
       new Option('--posterior-mode <mode>', 'P from the posterior: mean or lcb:<quantile>').argParser(parsePosteriorMode).default({ kind: 'mean' }, 'mean'),
     )
+    .addOption(
+      new Option('--estimates <source>', 'durations and output tokens decisions use: running means of earlier runs, or each run\'s own (perfect)')
+        .choices(['history', 'recorded'])
+        .default('history'),
+    )
     .option('--refit-priors', 'use the priors refit from this trace (in-sample) instead of the M5 defaults', false)
     .option('--json', 'machine-readable output', false)
     .action(async (trace: string, opts: ReplayCliOptions) => {
@@ -64,6 +70,7 @@ export function register(program: Command): void {
         prices,
         posteriorMode: opts.posteriorMode,
         useRefitPriors: opts.refitPriors,
+        estimates: opts.estimates,
       });
       const all = summarize(result);
       const room = headroom(result, all);
@@ -79,6 +86,7 @@ export function register(program: Command): void {
               posteriorMode: result.posteriorMode,
               prices: opts.prices,
               usedRefitPriors: result.usedRefitPriors,
+              estimates: result.estimates,
               refitPriors: result.refit,
               policies: shown,
               headroom: room,
@@ -90,7 +98,7 @@ export function register(program: Command): void {
         return;
       }
       const out: string[] = [];
-      out.push(`${runs.length} runs from ${trace}; α=${opts.alpha}, λ=$${opts.lambda}/s, prices=${opts.prices}, P=${formatMode(opts.posteriorMode)}`);
+      out.push(`${runs.length} runs from ${trace}; α=${opts.alpha}, λ=$${opts.lambda}/s, prices=${opts.prices}, P=${formatMode(opts.posteriorMode)}, estimates=${opts.estimates}`);
       out.push('');
       out.push(`Type priors refit from the trace (M9; ${result.usedRefitPriors ? 'used' : 'not used, the M5 defaults are'}):`);
       for (const r of result.refit)

@@ -2,12 +2,10 @@
  * A recorded run compiled for replay: operations in topological order with their recorded
  * durations, the gap each waited after its last dependency (queueing, think time: replayed
  * unchanged), their cost in integer nano-dollars (recorded, or priced with the price table, M2),
- * what a speculative attempt of each would cost if cancelled early (M8), the static slack of
- * each node (M4 critical path over recorded durations) and the opportunities grouped by their
- * downstream node.
+ * what a speculative attempt of each would cost if cancelled early (M8), and the
+ * opportunities grouped by their downstream node.
  */
 import {
-  criticalPath,
   latencyProfile,
   llmCostUsd,
   type ModelProfiles,
@@ -32,8 +30,6 @@ export interface OpModel {
   /** A tool's per-call price, dollars (spent in full by a speculative call). */
   readonly toolUsd: number;
   readonly admissible: boolean;
-  /** Static slack from the critical path over recorded durations (gap included), ms. */
-  readonly slackMs: number;
 }
 
 export interface RunModel {
@@ -86,10 +82,6 @@ export function compileRun(run: Run, ctx: ModelContext): RunModel {
     const lastDepEnd = op.dependencies.reduce((m, d) => Math.max(m, endOf.get(d) ?? 0), 0);
     return Math.max(0, op.startMs - lastDepEnd);
   });
-  const cp = criticalPath({
-    nodes: order.map((op, i) => ({ id: op.id, durationMs: gaps[i]! + op.durationMs })),
-    edges: order.flatMap((op) => op.dependencies.map((d) => ({ from: d, to: op.id }))),
-  });
   const ops: OpModel[] = order.map((op, i) => {
     const rates =
       op.kind === 'llm'
@@ -120,7 +112,6 @@ export function compileRun(run: Run, ctx: ModelContext): RunModel {
       ...(attempt !== undefined ? { attempt } : {}),
       toolUsd: op.kind === 'tool' ? ctx.prices.toolCallUsd(op['gen_ai.tool.name'] ?? '') : 0,
       admissible: opEffects(op) !== 'irreversible',
-      slackMs: cp.byNode.get(op.id)?.slackMs ?? 0,
     };
   });
   const oppsByTarget = new Map<string, Opportunity[]>();

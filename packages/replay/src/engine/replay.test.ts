@@ -122,7 +122,8 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
     // The record: ΔT = min(T_up, T_down) = 1 s on a chain; C_spec = the draft's cost.
     const rec = hit!.decisions![0]!;
     expect(rec.input.deltaTSec).toBe(1);
-    expect(rec.input.cSpecUsd).toBeCloseTo(nanoToUsd(d.costNano), 12);
+    expect(rec.input.cSpecUsd).toBeCloseTo(llmCostUsd(gpt4o, { inputTokens: 2000, cachedInputTokens: 0, outputTokens: 300 }), 12);
+    expect(Math.abs(rec.input.cSpecUsd - nanoToUsd(d.costNano))).toBeLessThan(1e-9);
     expect(rec.decision.p).toBeCloseTo(0.25, 12); // Beta(1, 3): router_k_way prior with k = 4 (M5)
   });
 
@@ -137,6 +138,30 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
       [prior.a + 2, prior.b],
       [prior.a + 2, prior.b + 1],
     ]);
+  });
+
+  it('M2/M4: decisions use running-mean estimates of earlier runs, not the run\'s own future', () => {
+    const slow = RunSchema.parse({
+      ...chain('slow', 10, true),
+      operations: [
+        { ...chain('x', 0, true).operations[0]!, durationMs: 3000 },
+        { ...chain('x', 0, true).operations[1]!, startMs: 3000, durationMs: 2000, 'gen_ai.usage.output_tokens': 100 },
+      ],
+    });
+    const runs = [chain('first', 0, true), slow];
+    const history = replay(runs, { policies: ['ev', 'always'], dial, prices, keepDecisions: true });
+    const [first, second] = byPolicy(history, 'ev').map((r) => r.decisions![0]!);
+    // First run: no history, its recorded values; second: the first run's (1 s upstream, 3 s draft, 300 tokens).
+    expect(first!.input.deltaTSec).toBe(1);
+    expect(second!.input.deltaTSec).toBe(1);
+    const gpt4o = prices.rates('openai', 'gpt-4o')!;
+    expect(second!.input.cSpecUsd).toBeCloseTo(llmCostUsd(gpt4o, { inputTokens: 2000, cachedInputTokens: 0, outputTokens: 300 }), 12);
+    const perfect = replay(runs, { policies: ['ev'], dial, prices, keepDecisions: true, estimates: 'recorded' });
+    const p2 = byPolicy(perfect, 'ev')[1]!.decisions![0]!;
+    expect(p2.input.deltaTSec).toBe(2); // min(3 s upstream, 2 s draft)
+    expect(p2.input.cSpecUsd).toBeCloseTo(llmCostUsd(gpt4o, { inputTokens: 2000, cachedInputTokens: 0, outputTokens: 100 }), 12);
+    // The realized schedule uses the real durations: the hit starts the draft at 0, classify still takes 3 s.
+    expect(byPolicy(history, 'always')[1]!.durationMs).toBe(3000);
   });
 
   it('a guess produced by a model is priced (M10) and the downstream cannot start before it is available', () => {

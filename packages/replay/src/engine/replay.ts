@@ -7,6 +7,7 @@
 import type { Dial, ModelProfiles, PosteriorMode, PriceTable, PriorOverrides } from '@gambit/shared';
 import { validateDial } from '@gambit/shared';
 import type { Run } from '../trace.js';
+import { type EstimateMode, learnEstimates } from './estimates.js';
 import { compileRun, type RunModel } from './model.js';
 import { learnOnline, type RefitResult, refitOverrides, refitPriors } from './posteriors.js';
 import { type PolicyName, replayRun, type RunOutcome } from './schedule.js';
@@ -22,6 +23,11 @@ export interface ReplayOptions {
   /** Use the priors refit from these same traces instead (in-sample: for exploration). */
   readonly useRefitPriors?: boolean;
   readonly fixedThreshold?: number;
+  /**
+   * Duration and output-token estimates decisions use: running means over earlier runs
+   * (`history`, default, what the live scheduler knows) or each run's own values (`recorded`).
+   */
+  readonly estimates?: EstimateMode;
   /** Keep every decision record in the result (tests, audits). */
   readonly keepDecisions?: boolean;
 }
@@ -36,6 +42,7 @@ export interface ReplayResult {
   readonly posteriorMode: PosteriorMode;
   readonly refit: RefitResult[];
   readonly usedRefitPriors: boolean;
+  readonly estimates: EstimateMode;
   /** Recorded duration and cost of each run (the trace as it happened). */
   readonly recorded: Array<{ runId: string; durationMs: number; costNano: number }>;
   readonly policies: PolicyReplay[];
@@ -50,12 +57,14 @@ export function replay(runs: readonly Run[], opts: ReplayOptions): ReplayResult 
   const refit = refitPriors(ordered);
   const priors = opts.useRefitPriors === true ? { ...refitOverrides(refit), ...(opts.priors ?? {}) } : opts.priors;
   const beliefs = learnOnline(models, priors);
+  const estimates = learnEstimates(models, opts.estimates ?? 'history');
   const policies = opts.policies.map((policy) => ({
     policy,
     runs: models.map((m) =>
       replayRun(
         m,
         beliefs.get(m.run.runId) ?? new Map(),
+        estimates.get(m.run.runId) ?? new Map(),
         { policy, dial, posteriorMode, ...(opts.fixedThreshold !== undefined ? { fixedThreshold: opts.fixedThreshold } : {}) },
         ctx,
         opts.keepDecisions ?? false,
@@ -67,6 +76,7 @@ export function replay(runs: readonly Run[], opts: ReplayOptions): ReplayResult 
     posteriorMode,
     refit,
     usedRefitPriors: opts.useRefitPriors === true,
+    estimates: opts.estimates ?? 'history',
     recorded: models.map((m) => ({ runId: m.run.runId, durationMs: m.recordedDurationMs, costNano: m.recordedCostNano })),
     policies,
   };

@@ -29,8 +29,10 @@ import {
   pointEstimate,
   progressiveFailCostUsd,
   costAtUsd,
+  llmCostUsd,
   usdToNano,
 } from '@gambit/shared';
+import type { OpEstimate } from './estimates.js';
 import { guesserCostNano, type ModelContext, type OpModel, type RunModel } from './model.js';
 import type { EdgeBelief } from './posteriors.js';
 
@@ -72,10 +74,14 @@ export interface RunOutcome {
   readonly decisions?: ReplayDecision[];
 }
 
-/** Replays one run; `beliefs` are the posteriors of its nodes' edges (posteriors.ts). */
+/**
+ * Replays one run; `beliefs` are the posteriors of its nodes' edges (posteriors.ts), `estimates`
+ * the duration and output-token estimates a decision may use (estimates.ts).
+ */
 export function replayRun(
   m: RunModel,
   beliefs: ReadonlyMap<string, readonly EdgeBelief[]>,
+  estimates: ReadonlyMap<string, OpEstimate>,
   cfg: PolicyConfig,
   ctx: ModelContext,
   keepDecisions = false,
@@ -97,7 +103,7 @@ export function replayRun(
     costNano += node.costNano;
     const edges = beliefs.get(node.op.id);
     if (edges !== undefined && edges.length > 0) {
-      const r = decideNode(m, node, edges, normalStart, start, end, cfg, ctx);
+      const r = decideNode(m, node, edges, estimates, normalStart, start, end, cfg, ctx);
       brierSum += (r.decision.p - (r.allMatched ? 1 : 0)) ** 2;
       brierN++;
       if (r.speculated) {
@@ -174,6 +180,7 @@ function decideNode(
   m: RunModel,
   node: OpModel,
   edges: readonly EdgeBelief[],
+  estimates: ReadonlyMap<string, OpEstimate>,
   normalStart: number,
   start: Float64Array,
   end: Float64Array,
@@ -197,25 +204,38 @@ function decideNode(
     }
   }
   const specStart = node.deps.length === 0 ? normalStart : base + node.gapMs;
+  // What the scheduler knows at specStart: a dependency that has ended, its real end; one still
+  // running, its start plus its estimated duration (M4 uses estimates, not the future).
+  const est = (op: OpModel) => estimates.get(op.op.id) ?? { durationMs: op.durationMs, outputTokens: op.op['gen_ai.usage.output_tokens'], slackMs: 0 };
+  const expectedEnd = (d: number) => (end[d]! <= specStart ? end[d]! : start[d]! + est(m.ops[d]!).durationMs);
+  let expectedLast = 0;
+  for (const d of node.deps) expectedLast = Math.max(expectedLast, expectedEnd(d));
+  const expectedNormalStart = node.deps.length === 0 ? normalStart : expectedLast + node.gapMs;
+  const own = est(node);
   const pEdges = edges.map((e) => ({ posterior: e.posterior, mode: cfg.posteriorMode }));
   const predictorUsd = nanoToUsd(guessNano);
-  const cSpecUsd = nanoToUsd(node.costNano) + predictorUsd;
+  const attempt = node.attempt !== undefined && node.op.kind === 'llm' ? { ...node.attempt, expectedOutputTokens: own.outputTokens } : undefined;
+  // M2: C_spec from the rendered prompt's tokens and the expected output (running mean).
+  const attemptUsd =
+    attempt !== undefined && node.op.costNanoUsd === undefined
+      ? llmCostUsd(attempt.rates, { inputTokens: attempt.inputTokens, cachedInputTokens: attempt.cachedInputTokens, outputTokens: attempt.expectedOutputTokens })
+      : nanoToUsd(node.costNano);
+  const cSpecUsd = attemptUsd + predictorUsd;
   const pending = chosen.map((e) => {
     const up = m.byId.get(e.opportunity.from)!;
-    return { remainingMs: Math.max(0, end[up.index]! - specStart), p: pointEstimate(e.posterior, cfg.posteriorMode) };
+    return { remainingMs: Math.max(0, expectedEnd(up.index) - specStart), p: pointEstimate(e.posterior, cfg.posteriorMode) };
   });
-  const cFailUsd =
-    (node.attempt !== undefined && node.op.kind === 'llm' ? progressiveFailCostUsd(node.attempt, pending) : nanoToUsd(node.costNano)) +
-    predictorUsd;
+  // M4/M8: C_fail is the expected waste up to the first miss (progressive validation).
+  const cFailUsd = (attempt !== undefined ? Math.min(attemptUsd, progressiveFailCostUsd(attempt, pending)) : attemptUsd) + predictorUsd;
   const input: DecideInput = {
     edges: pEdges,
     cSpecUsd,
     predictorUsd,
     cFailUsd,
     deltaTSec: deltaTSec({
-      upstreamRemainingMs: Math.max(0, normalStart - specStart),
-      downstreamDurationMs: node.durationMs,
-      downstreamSlackMs: node.slackMs,
+      upstreamRemainingMs: Math.max(0, expectedNormalStart - specStart),
+      downstreamDurationMs: own.durationMs,
+      downstreamSlackMs: own.slackMs,
     }),
     dial: cfg.dial,
     stage: 'replay',
