@@ -126,12 +126,11 @@ export async function createRun(
   r: RunRef & { header: Record<string, string | number>; nodes: Record<string, NodeState>; planDecisions: readonly object[] },
 ): Promise<boolean> {
   const k = runKeys(ks, r.tenant, r.runId);
-  // cjson decodes `[]` as an empty object; an empty list is sent as `[]` all the same (ipairs of {} is a no-op).
   const reply = await callScript<number>(
     redis,
     'createRun-3.lua',
     [k.run, k.nodes, k.decisions],
-    [JSON.stringify(r.header), JSON.stringify(r.nodes), JSON.stringify(r.planDecisions)],
+    [JSON.stringify(r.header), JSON.stringify(r.nodes), ...r.planDecisions.map((d) => JSON.stringify(d))],
   );
   return reply === 1;
 }

@@ -6,7 +6,8 @@
   KEYS[3] decisions list  P:{run:T:R}:decisions
   ARGV[1] header JSON object (field -> string value)
   ARGV[2] nodes JSON object (node id -> node state object)
-  ARGV[3] plan decisions JSON array (decision record objects)
+  ARGV[3..] plan decision record JSON, one per argument (stored verbatim: cjson would turn an
+            empty array into an object)
   Returns: 1 created, 0 already existed
 ]]
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -16,7 +17,7 @@ end
 for id, st in pairs(cjson.decode(ARGV[2])) do
   redis.call('HSET', KEYS[2], id, cjson.encode(st))
 end
-for _, d in ipairs(cjson.decode(ARGV[3])) do
-  redis.call('RPUSH', KEYS[3], cjson.encode(d))
+for i = 3, #ARGV do
+  redis.call('RPUSH', KEYS[3], ARGV[i])
 end
 return 1

@@ -1,0 +1,156 @@
+/**
+ * End-to-end harness: real scheduler and worker processes (services/*\/dist/main.js) on a real
+ * Redis (a single server, or a local three-master Redis Cluster), talking only through Redis and
+ * BullMQ, driven over the scheduler's HTTP API. `stop()` closes everything it opened.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ServiceProcess, startProcess, uniquePrefix } from '@gambit/testkit';
+import { Cluster, Redis } from 'ioredis';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SCHEDULER_MAIN = join(ROOT, 'services', 'scheduler', 'dist', 'main.js');
+export const WORKER_MAIN = join(ROOT, 'services', 'worker', 'dist', 'main.js');
+
+export type Backend = { kind: 'single'; url: string } | { kind: 'cluster'; nodes: ReadonlyArray<{ host: string; port: number }> };
+
+export interface Stack {
+  readonly prefix: string;
+  readonly redis: Redis | Cluster;
+  readonly schedulers: ServiceProcess[];
+  readonly workers: ServiceProcess[];
+  /** Base URLs of the schedulers' APIs. */
+  readonly urls: string[];
+  startWorker(name: string, extraEnv?: Record<string, string>): Promise<ServiceProcess>;
+  startScheduler(name: string, extraEnv?: Record<string, string>): Promise<{ proc: ServiceProcess; url: string }>;
+  stop(): Promise<void>;
+}
+
+function backendEnv(b: Backend): Record<string, string | undefined> {
+  return b.kind === 'single'
+    ? { REDIS_URL: b.url, REDIS_CLUSTER_NODES: undefined }
+    : { REDIS_CLUSTER_NODES: b.nodes.map((n) => `${n.host}:${n.port}`).join(','), REDIS_URL: undefined };
+}
+
+export function redisClient(b: Backend): Redis | Cluster {
+  return b.kind === 'single' ? new Redis(b.url) : new Cluster([...b.nodes]);
+}
+
+export async function startStack(
+  backend: Backend,
+  opts: { schedulers?: number; workers?: number; label?: string; schedulerEnv?: Record<string, string>; workerEnv?: Record<string, string> } = {},
+): Promise<Stack> {
+  const prefix = uniquePrefix(opts.label ?? 'e2e').replace(/:/g, '_');
+  const common = { ...backendEnv(backend), GAMBIT_PREFIX: prefix, LOG_LEVEL: 'info', GAMBIT_TEST_ECHO: undefined };
+  const schedulers: ServiceProcess[] = [];
+  const workers: ServiceProcess[] = [];
+  const urls: string[] = [];
+  const redis = redisClient(backend);
+  const stack: Stack = {
+    prefix,
+    redis,
+    schedulers,
+    workers,
+    urls,
+    async startWorker(name, extraEnv = {}) {
+      const w = startProcess(name, WORKER_MAIN, [], {
+        ...common,
+        WORKER_CONCURRENCY: '8',
+        WORKER_SPEC_CONCURRENCY: '4',
+        WORKER_LOCK_DURATION_MS: '2000',
+        WORKER_STALLED_INTERVAL_MS: '1000',
+        WORKER_STATUS_CHECK_MS: '100',
+        WORKER_PARTIAL_MIN_INTERVAL_MS: '20',
+        WORKER_PARTIAL_MIN_DELTAS: '1',
+        ...opts.workerEnv,
+        ...extraEnv,
+      });
+      workers.push(w);
+      await w.waitForLine((l) => l.includes('"worker ready"'), 30_000);
+      return w;
+    },
+    async startScheduler(name, extraEnv = {}) {
+      const s = startProcess(name, SCHEDULER_MAIN, [], {
+        ...common,
+        PORT: '0',
+        REQUIRE_ESTIMATOR_HEARTBEAT: 'false',
+        RECOVERY_SWEEP_MS: '500',
+        RECOVERY_STALE_MS: '2000',
+        ...opts.schedulerEnv,
+        ...extraEnv,
+      });
+      schedulers.push(s);
+      const line = await s.waitForLine((l) => l.includes('"scheduler listening"'), 30_000);
+      const port = (JSON.parse(line) as { port: number }).port;
+      const url = `http://127.0.0.1:${port}`;
+      urls.push(url);
+      return { proc: s, url };
+    },
+    async stop() {
+      await Promise.all([...schedulers, ...workers].map((p) => p.stop(8_000)));
+      redis.disconnect();
+    },
+  };
+  try {
+    for (let i = 0; i < (opts.schedulers ?? 1); i++) await stack.startScheduler(`scheduler-${i}`);
+    for (let i = 0; i < (opts.workers ?? 1); i++) await stack.startWorker(`worker-${i}`);
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return stack;
+}
+
+export interface HttpResult<T = Record<string, unknown>> {
+  readonly status: number;
+  readonly body: T;
+}
+
+export async function http<T = Record<string, unknown>>(url: string, method: string, path: string, body?: unknown): Promise<HttpResult<T>> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as T };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: run views are checked field by field in tests
+export type RunView = any;
+
+/** Polls a run until it is no longer running (or the timeout passes). */
+export async function waitForRun(url: string, tenant: string, runId: string, timeoutMs = 30_000): Promise<RunView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await http<RunView>(url, 'GET', `/v1/runs/${tenant}/${runId}`);
+    if (r.status === 200 && r.body.status !== 'running') return r.body;
+    if (Date.now() > deadline) throw new Error(`run ${tenant}/${runId} still ${r.body.status} after ${timeoutMs} ms: ${JSON.stringify(r.body).slice(0, 3000)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** Polls until `pred` holds on the run view. */
+export async function waitForView(url: string, tenant: string, runId: string, pred: (v: RunView) => boolean, timeoutMs = 30_000): Promise<RunView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await http<RunView>(url, 'GET', `/v1/runs/${tenant}/${runId}`);
+    if (r.status === 200 && pred(r.body)) return r.body;
+    if (Date.now() > deadline) throw new Error(`run ${tenant}/${runId}: condition not met in ${timeoutMs} ms: ${JSON.stringify(r.body).slice(0, 3000)}`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
+let tenantSeq = 0;
+export function newTenant(label: string): string {
+  tenantSeq++;
+  return `${label}-${process.pid}-${tenantSeq}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** A tenant that speculates whenever the rule allows: online stage, latency first. */
+export async function eagerTenant(url: string, label: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const tenant = newTenant(label);
+  const r = await http(url, 'PUT', `/v1/tenants/${tenant}/config`, { alpha: 1, lambdaUsdPerSec: 10, initialStage: 'online', ...extra });
+  if (r.status !== 200) throw new Error(`tenant config failed: ${JSON.stringify(r.body)}`);
+  return tenant;
+}

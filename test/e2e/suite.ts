@@ -1,0 +1,274 @@
+/**
+ * The end-to-end suite (M1, M4, M6, M7, M8, M10), defined once and run against a single Redis
+ * server (single.test.ts) and a three-master Redis Cluster (cluster.test.ts). Scheduler and
+ * worker are separate child processes; the simulated provider has fixed, scaled-down latencies.
+ */
+import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
+import { runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Backend, eagerTenant, http, type RunView, type Stack, startStack, waitForRun, waitForView } from './harness.js';
+import { llm, MODEL, routerChain } from './workflows.js';
+
+const LABEL_BILLING = 'billing: route this conversation to the billing team for a follow-up call tomorrow';
+const LABEL_REFUND = 'refund: send this conversation to the refunds team and close the ticket after review';
+
+async function submit(url: string, body: Record<string, unknown>): Promise<string> {
+  const r = await http(url, 'POST', '/v1/runs', body);
+  if (r.status !== 201) throw new Error(`submit failed ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body.runId as string;
+}
+
+function runDurationMs(v: RunView): number {
+  return (v.finishedAtMs as number) - (v.createdAtMs as number);
+}
+
+function attemptsOf(v: RunView, node: string): RunView[] {
+  return v.nodes[node].attempts as RunView[];
+}
+
+export function defineE2eSuite(name: string, backend: () => Backend): void {
+  describe(`end to end (${name})`, () => {
+    let stack: Stack;
+    let url: string;
+    beforeAll(async () => {
+      stack = await startStack(backend(), { label: `e2e-${name}`, schedulers: 2, workers: 1 });
+      url = stack.urls[0] as string;
+    }, 120_000);
+    afterAll(async () => {
+      await stack?.stop();
+    });
+
+    it('M1/M4 a hit saves time against the same run with speculation off and costs the attempt its tokens', async () => {
+      const tenant = await eagerTenant(url, 'hit');
+      const wf = routerChain('hitwf', 'billing', 'billing');
+      const off = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'q1' }, speculation: false }));
+      const on = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'q1' } }));
+      expect(off.status).toBe('succeeded');
+      expect(on.status).toBe('succeeded');
+      expect(on.nodes.answer.output).toBe(off.nodes.answer.output);
+      expect(on.nodes.answer.source).toBe('speculative');
+      // The router takes ~700 ms; the downstream ran during it instead of after it.
+      expect(runDurationMs(on)).toBeLessThan(runDurationMs(off) - 300);
+      const spec = attemptsOf(on, 'answer').find((a) => a.kind === 'speculative');
+      expect(spec.status).toBe('succeeded');
+      expect(spec.usage.outputTokens).toBeGreaterThan(0);
+      const rates = createPriceTable().rates('simulated', MODEL);
+      expect(rates).toBeDefined();
+      if (rates !== undefined) expect(spec.costNanoUsd).toBe(usdToNano(llmCostUsd(rates, spec.usage)));
+      expect(on.dollars.speculative.nanoUsd).toBe(spec.costNanoUsd);
+      expect(on.dollars.wasted.nanoUsd).toBe(0);
+      const hit = on.outcomes.find((o: RunView) => o.kind === 'hit');
+      expect(hit.secondsSaved).toBeGreaterThan(0.3);
+      expect(off.decisions.every((d: RunView) => d.action === 'WAIT' && d.reason === 'disabled')).toBe(true);
+      expect(off.nodes.answer.attempts.every((a: RunView) => a.kind === 'authoritative')).toBe(true);
+    });
+
+    it('M4/M8 a miss adds no latency beyond the non-speculative schedule and its waste is recorded', async () => {
+      const tenant = await eagerTenant(url, 'miss');
+      const wf = routerChain('misswf', 'refund', 'billing');
+      const off = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'q2' }, speculation: false }));
+      const on = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'q2' } }));
+      expect(on.status).toBe('succeeded');
+      expect(on.nodes.answer.output).toBe('answer for refund');
+      expect(on.nodes.answer.source).toBe('authoritative');
+      // The re-execution starts when it would have started anyway (scheduling noise allowed).
+      expect(runDurationMs(on)).toBeLessThan(runDurationMs(off) + 400);
+      const spec = attemptsOf(on, 'answer').find((a) => a.kind === 'speculative');
+      expect(['cancelled', 'superseded']).toContain(spec.status);
+      // Fencing: the speculative attempt's output never became the node's.
+      expect(on.nodes.answer.output).not.toBe('answer for billing');
+      const miss = await waitForView(url, tenant, on.runId, (v) => v.outcomes.some((o: RunView) => o.kind === 'miss'));
+      const outcome = miss.outcomes.find((o: RunView) => o.kind === 'miss');
+      const specAfter = attemptsOf(miss, 'answer').find((a) => a.kind === 'speculative');
+      expect(outcome.wasteUsd).toBeCloseTo(specAfter.costNanoUsd / 1e9, 12);
+      expect(miss.dollars.wasted.nanoUsd).toBe(specAfter.costNanoUsd);
+      expect(attemptsOf(miss, 'answer').filter((a) => a.kind === 'authoritative')).toHaveLength(1);
+    });
+
+    it('M6 an irreversible tool never runs speculatively (the rule is not evaluated)', async () => {
+      const tenant = await eagerTenant(url, 'irrev');
+      const wf = {
+        name: 'chargewf',
+        nodes: [
+          llm('route', 'Classify {{inputs.q}}', { output: 'charge', ttftMs: 300 }, { expectedOutputTokens: 2, maxTokens: 8 }),
+          { id: 'charge', kind: 'tool', tool: 'charge_card', args: { amountCents: 500, note: '{{nodes.route.output}}' } },
+        ],
+        edges: [{ from: 'route', to: 'charge', type: 'validation_gate', predictor: { kind: 'fixed', value: 'charge' } }],
+      };
+      const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'pay' } }));
+      expect(v.status).toBe('succeeded');
+      expect(attemptsOf(v, 'charge').map((a) => a.kind)).toEqual(['authoritative']);
+      const runtime = v.decisions.filter((d: RunView) => d.node === 'charge');
+      expect(runtime.length).toBeGreaterThan(0);
+      expect(runtime.every((d: RunView) => d.action === 'WAIT' && d.reason === 'inadmissible' && d.cSpecUsd === 0)).toBe(true);
+      const charges = (await stack.redis.lrange(toolKeys({ prefix: stack.prefix }, tenant).charges, 0, -1)).map((c) => JSON.parse(c));
+      expect(charges).toHaveLength(1);
+      expect(charges[0].kind).toBe('authoritative');
+    });
+
+    it('M6 a staged effect of a mismatched speculation is never released; a matched one is released once', async () => {
+      const tenant = await eagerTenant(url, 'staged');
+      const wf = (actual: string) => ({
+        name: 'stagedwf',
+        nodes: [
+          llm('route', 'Classify {{inputs.q}}', { output: actual, ttftMs: 500 }, { expectedOutputTokens: 2, maxTokens: 8 }),
+          { id: 'notify', kind: 'tool', tool: 'send_message', effects: 'staged', args: { to: 'customer', body: 'routed to {{nodes.route.output}}' }, expectedDurationMs: 50 },
+        ],
+        edges: [{ from: 'route', to: 'notify', type: 'router_k_way', k: 2, predictor: { kind: 'fixed', value: 'billing' } }],
+      });
+      const miss = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf('refund'), inputs: { q: 'x' } }));
+      expect(miss.status).toBe('succeeded');
+      const specMiss = attemptsOf(miss, 'notify').find((a) => a.kind === 'speculative');
+      expect(specMiss).toBeDefined();
+      expect(miss.effects).toEqual([{ type: 'message', to: 'customer', body: 'routed to refund' }]);
+      expect(await stack.redis.exists(runKeys({ prefix: stack.prefix }, tenant, miss.runId).staging(specMiss.attemptId))).toBe(0);
+
+      const hit = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf('billing'), inputs: { q: 'y' } }));
+      expect(hit.nodes.notify.source).toBe('speculative');
+      expect(hit.effects).toEqual([{ type: 'message', to: 'customer', body: 'routed to billing' }]);
+    });
+
+    it('M8 a speculation ruled out by the upstream stream is cancelled mid-stream and billed only for what it consumed', async () => {
+      const tenant = await eagerTenant(url, 'streamcut');
+      const longAnswer = Array.from({ length: 80 }, (_, i) => `word${i}`).join(' ');
+      const wf = {
+        name: 'streamcutwf',
+        nodes: [
+          llm('route', 'Classify {{inputs.q}}', { output: LABEL_REFUND, ttftMs: 900, tokensPerSec: 10 }, { expectedOutputTokens: 20, maxTokens: 64 }),
+          llm('answer', 'Write a reply for {{nodes.route.output}}', { output: longAnswer, ttftMs: 50, tokensPerSec: 25 }, { expectedOutputTokens: 200, maxTokens: 400 }),
+        ],
+        edges: [{ from: 'route', to: 'answer', type: 'router_k_way', k: 2, predictor: { kind: 'fixed', value: LABEL_BILLING } }],
+      };
+      const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'z' } }), 60_000);
+      expect(v.status).toBe('succeeded');
+      const done = await waitForView(url, tenant, v.runId, (x) => x.outcomes.some((o: RunView) => o.kind === 'miss'));
+      const spec = attemptsOf(done, 'answer').find((a) => a.kind === 'speculative');
+      const routeAttempt = attemptsOf(done, 'route')[0];
+      expect(spec.status).toBe('cancelled');
+      // Cancelled on the stream's first tokens, long before the router finished.
+      expect(spec.finishedAtMs).toBeLessThan(routeAttempt.finishedAtMs - 500);
+      const fullTokens = countTokens(longAnswer);
+      expect(spec.usage.outputTokens).toBeGreaterThan(0);
+      expect(spec.usage.outputTokens).toBeLessThan(fullTokens / 2);
+      expect(spec.usageEstimated).toBe(true);
+      const rates = createPriceTable().rates('simulated', MODEL);
+      if (rates !== undefined) expect(spec.costNanoUsd).toBe(usdToNano(llmCostUsd(rates, spec.usage)));
+      const miss = done.outcomes.find((o: RunView) => o.kind === 'miss');
+      expect(miss.wasteUsd).toBeCloseTo(spec.costNanoUsd / 1e9, 12);
+    });
+
+    it('M8 an answer settled early by the stream launches the waiting downstream before the upstream ends', async () => {
+      const tenant = await eagerTenant(url, 'settle');
+      const wf = {
+        name: 'settlewf',
+        nodes: [
+          llm(
+            'route',
+            'Classify {{inputs.q}}',
+            { outcomes: [{ value: LABEL_BILLING, weight: 1 }, { value: LABEL_REFUND, weight: 1 }], ttftMs: 300, tokensPerSec: 10 },
+            { expectedOutputTokens: 20, maxTokens: 64 },
+          ),
+          llm('answer', 'Reply for {{nodes.route.output}}', { output: 'done', ttftMs: 300 }, { expectedOutputTokens: 4, maxTokens: 16 }),
+        ],
+        // No history and no fallback: at run time there is no guess, so the runtime decision WAITs.
+        edges: [{ from: 'route', to: 'answer', type: 'router_k_way', k: 2, predictor: { kind: 'most_frequent' } }],
+      };
+      const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 's' } }), 60_000);
+      expect(v.status).toBe('succeeded');
+      const runtime = v.decisions.find((d: RunView) => d.phase === 'runtime');
+      expect(runtime.action).toBe('WAIT');
+      expect(runtime.reason).toBe('no_prediction');
+      const stream = v.decisions.find((d: RunView) => d.phase === 'stream');
+      expect(stream.action).toBe('SPECULATE');
+      const spec = attemptsOf(v, 'answer').find((a) => a.kind === 'speculative');
+      const routeAttempt = attemptsOf(v, 'route')[0];
+      expect(spec.createdAtMs).toBeLessThan(routeAttempt.finishedAtMs - 500);
+      expect(v.nodes.answer.source).toBe('speculative');
+    });
+
+    it('M7 two schedulers serving the same runs never execute an authoritative node twice', async () => {
+      const tenant = await eagerTenant(url, 'two');
+      const wf = {
+        name: 'fanwf',
+        nodes: [
+          llm('a', 'A {{inputs.q}}', { output: 'x', ttftMs: 20 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+          llm('b', 'B {{nodes.a.output}}', { output: 'y', ttftMs: 20 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+          llm('c', 'C {{nodes.a.output}}', { output: 'z', ttftMs: 20 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+          llm('d', 'D {{nodes.b.output}} {{nodes.c.output}}', { output: 'w', ttftMs: 20 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+        ],
+        edges: [
+          { from: 'a', to: 'b', type: 'passthrough', predictor: { kind: 'fixed', value: 'x' } },
+          { from: 'a', to: 'c', type: 'passthrough', predictor: { kind: 'fixed', value: 'nope' } },
+          { from: 'b', to: 'd', type: 'passthrough', predictor: { kind: 'fixed', value: 'y' } },
+          { from: 'c', to: 'd', type: 'passthrough', predictor: { kind: 'fixed', value: 'z' } },
+        ],
+      };
+      const ids: string[] = [];
+      for (let i = 0; i < 12; i++) ids.push(await submit(stack.urls[i % stack.urls.length] as string, { tenant, workflow: wf, inputs: { q: String(i) } }));
+      for (const id of ids) {
+        const v = await waitForRun(stack.urls[1] as string, tenant, id);
+        expect(v.status).toBe('succeeded');
+        for (const node of ['a', 'b', 'c', 'd']) {
+          const auth = attemptsOf(v, node).filter((a) => a.kind === 'authoritative');
+          expect(auth.length).toBeLessThanOrEqual(1);
+          if (v.nodes[node].source === 'authoritative') expect(auth).toHaveLength(1);
+        }
+        expect(v.nodes.d.output).toBe('w');
+      }
+    });
+
+    it('M10 a budget that cannot cover C_spec makes the rule WAIT for budget', async () => {
+      const tenant = await eagerTenant(url, 'budget', { budgetUsd: 0 });
+      const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: routerChain('budgetwf', 'billing', 'billing'), inputs: { q: 'b' } }));
+      expect(v.status).toBe('succeeded');
+      const runtime = v.decisions.find((d: RunView) => d.phase === 'runtime');
+      expect(runtime.action).toBe('WAIT');
+      expect(runtime.reason).toBe('budget');
+      expect(attemptsOf(v, 'answer').every((a) => a.kind === 'authoritative')).toBe(true);
+    });
+
+    it('cancelling a run fences every unfinished attempt', async () => {
+      const tenant = await eagerTenant(url, 'cancel');
+      const id = await submit(url, { tenant, workflow: routerChain('cancelwf', 'billing', 'billing', { routerTtftMs: 3000, downTtftMs: 3000 }), inputs: { q: 'c' } });
+      await waitForView(url, tenant, id, (v) => v.nodes.route.state === 'running');
+      const r = await http(url, 'POST', `/v1/runs/${tenant}/${id}/cancel`, {});
+      expect(r.status).toBe(200);
+      expect(r.body.status).toBe('cancelled');
+      const v = await waitForView(url, tenant, id, (x) => Object.values(x.nodes).every((n: RunView) => n.attempts.every((a: RunView) => a.finishedAtMs !== undefined)));
+      expect(v.status).toBe('cancelled');
+      for (const n of Object.values(v.nodes) as RunView[]) {
+        expect(n.state).toBe('cancelled');
+        for (const a of n.attempts) expect(a.status).toBe('cancelled');
+      }
+    });
+
+    it('bad input gets a 4xx naming the field, and nothing is stored for it', async () => {
+      const tenant = await eagerTenant(url, 'bad');
+      const base = routerChain('badwf', 'billing', 'billing');
+      const cases: Array<[unknown, number, string]> = [
+        [{ tenant, workflow: { ...base, nodes: [] }, inputs: { q: 1 } }, 400, 'workflow.nodes'],
+        [{ tenant, workflow: { ...base, edges: [...base.edges, { from: 'answer', to: 'route', type: 'passthrough' }] }, inputs: { q: 1 } }, 400, 'workflow.edges'],
+        [{ tenant, workflow: { ...base, nodes: [{ ...base.nodes[0], model: 'no-such-model-xyz' }, base.nodes[1]] }, inputs: { q: 1 } }, 400, 'workflow.nodes[0].model'],
+        [{ tenant, workflow: { ...base, nodes: [{ ...base.nodes[0], maxTokens: 'ten' }, base.nodes[1]] }, inputs: { q: 1 } }, 400, 'workflow.nodes[0].maxTokens'],
+        [{ tenant, workflow: base, inputs: {} }, 400, 'inputs.q'],
+        [{ tenant: 'bad tenant{', workflow: base, inputs: { q: 1 } }, 400, 'tenant'],
+        [{ tenant, workflow: base, inputs: { q: 1 }, alpha: 2 }, 400, 'alpha'],
+        [{ tenant, workflow: 'not-registered', inputs: { q: 1 } }, 400, 'workflow'],
+      ];
+      for (const [body, status, path] of cases) {
+        const r = await http<RunView>(url, 'POST', '/v1/runs', body);
+        expect(r.status, JSON.stringify(r.body)).toBe(status);
+        expect(r.body.error.issues.map((i: RunView) => i.path)).toContain(path);
+      }
+      const big = await http<RunView>(url, 'POST', '/v1/runs', { tenant, workflow: base, inputs: { q: 'x'.repeat(2_000_000) } });
+      expect(big.status).toBe(413);
+      expect(big.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+      const badJson = await http<RunView>(url, 'POST', '/v1/runs', '{"tenant": ');
+      expect(badJson.status).toBe(400);
+      const dial = await http<RunView>(url, 'PUT', `/v1/runs/${tenant}/nope/dial`, { alpha: 'high' });
+      expect(dial.status).toBe(400);
+      expect(dial.body.error.issues[0].path).toBe('alpha');
+      expect(await stack.redis.zcard(tenantKeys({ prefix: stack.prefix }, tenant).runs)).toBe(0);
+    });
+  });
+}
