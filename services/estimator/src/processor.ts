@@ -95,12 +95,14 @@ export class OutcomeProcessor {
     if (t === null) return 'applied';
     const log = { classId: o.edgeClass, tenant: o.tenant, from: t.from, to: t.to, reason: t.reason };
     if (t.alarm) {
-      const untilMs = now + cfg.cooldownMs;
+      // The kill's own timestamp: taken now, not when the outcome arrived (a batch may queue).
+      const alarmAtMs = this.clock.nowMs();
+      const untilMs = alarmAtMs + cfg.cooldownMs;
       const k = await controlSetKill(this.redis, this.ks, {
         scope: 'class',
         id: o.edgeClass,
         reason: t.reason,
-        nowMs: now,
+        nowMs: alarmAtMs,
         untilMs,
         autoGlobal: this.opts.autoGlobal,
         source: 'estimator',
@@ -110,7 +112,7 @@ export class OutcomeProcessor {
         expected: '*',
         to: 'killed',
         reason: t.reason,
-        nowMs: now,
+        nowMs: alarmAtMs,
         killedUntilMs: untilMs,
       });
       if (k.changed) this.counters.alarms++;

@@ -1,0 +1,171 @@
+// Drift benchmark (METHOD.md M9.5, docs/estimator.md):
+//  1. Alarm → pause: a real estimator process detects drift on an online class (30 misses in a
+//     row) and sets the kill switch (key write + PUBLISH in one Lua script); 4 ControlPlane child
+//     processes report when they applied it. Latency = (last child's apply time) − (the kill
+//     entry's atMs, the estimator's Date.now() just before the script). Wall-clock ms on one
+//     machine; atMs is whole ms, so latencies may read up to 1 ms high. Repeated ≥ 30 times.
+//  2. Throughput: N outcomes XADDed in pipelined batches; time until every entry is acked by one
+//     estimator (validation + Lua update + detectors + stage machine), next to a baseline in the
+//     same run: the same XADD + XREADGROUP + XACK loop without any of that work.
+//
+//   pnpm exec turbo run build && node bench/drift/run.mjs [--alarms 40] [--outcomes 20000]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ControlPlane, mulberry32, silentLogger, systemClock } from '@gambit/shared';
+import { controlKeys } from '@gambit/shared/redis';
+import { startProcess, startRedis } from '@gambit/testkit';
+import { Redis } from 'ioredis';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const ALARMS = arg('alarms', 40);
+const OUTCOMES = arg('outcomes', 20_000);
+const CHILDREN = 4;
+const ESTIMATOR = join(root, 'services', 'estimator', 'dist', 'main.js');
+
+const q = (xs, f) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(f * s.length) - 1))];
+};
+const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(pred, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timeout waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const ownRedis = process.env.REDIS_URL === undefined ? await startRedis() : undefined;
+const url = process.env.REDIS_URL ?? ownRedis.url;
+const redis = new Redis(url);
+const procs = [];
+const cleanup = async () => {
+  await Promise.all(procs.map((p) => p.stop()));
+  await redis.quit();
+  await ownRedis?.stop();
+};
+
+let seq = 0;
+function outcome(classId, kind) {
+  seq++;
+  return JSON.stringify({
+    outcomeId: `o${seq}`, decisionId: `d${seq}`, tenant: 'bench', workflow: 'w', runId: `r${seq}`, edgeClass: classId,
+    kind, wasteUsd: kind === 'miss' ? 0.001 : 0, secondsSaved: kind === 'hit' ? 1 : 0, fencingViolation: false, atMs: Date.now(),
+  });
+}
+
+try {
+  // ---- 1. alarm → pause ---------------------------------------------------------------------
+  const prefix = `bench:drift:${process.pid}`;
+  const ks = { prefix };
+  const est = startProcess('estimator', ESTIMATOR, [], {
+    REDIS_URL: url, GAMBIT_PREFIX: prefix, ESTIMATOR_ID: 'bench-est', ESTIMATOR_AUTO_GLOBAL_CLASSES: '0', LOG_LEVEL: 'error',
+  });
+  procs.push(est);
+  const kids = Array.from({ length: CHILDREN }, (_, i) => {
+    const p = startProcess(`cp${i}`, join(here, 'cp-child.mjs'), [], { REDIS_URL: url, GAMBIT_PREFIX: prefix });
+    procs.push(p);
+    return p;
+  });
+  await Promise.all(kids.map((k) => k.waitForLine((l) => l.includes('"type":"ready"'), 20_000)));
+  const cp = new ControlPlane(url, ks, systemClock, silentLogger);
+  await cp.ready();
+  const seen = (p, id) => p.lines.map((l) => (l.startsWith('{') ? JSON.parse(l) : {})).find((o) => o.type === 'kill' && o.id === id);
+  const latencies = [];
+  const perChild = [];
+  for (let i = 0; i < ALARMS; i++) {
+    const id = `c${i}`;
+    await cp.ensureClass(id, { depType: 'passthrough', prior: { a: 180, b: 20 }, initialStage: 'online', tenant: 'bench' });
+    const pipe = redis.pipeline();
+    for (let j = 0; j < 30; j++) pipe.xadd(controlKeys(ks).outcomes, '*', 'outcome', outcome(id, 'miss'));
+    await pipe.exec();
+    await until(() => kids.every((k) => seen(k, id) !== undefined), 20_000, `kill of ${id} seen by all children`);
+    const entry = JSON.parse((await redis.hget(controlKeys(ks).kill, 'classes')) ?? '{}')[id];
+    const ts = kids.map((k) => seen(k, id).t - entry.atMs);
+    if (!kids.every((k) => seen(k, id).blocked)) throw new Error(`a child applied ${id} but did not report blocked`);
+    latencies.push(Math.max(...ts));
+    perChild.push(...ts);
+    await sleep(20);
+  }
+  await cp.close();
+  await est.stop();
+
+  // ---- 2. throughput --------------------------------------------------------------------------
+  async function drain(stream, consumerGroupReady) {
+    await consumerGroupReady;
+    const rnd = mulberry32(42); // same stationary 90% hit sequence for both runs
+    const t0 = performance.now();
+    for (let sent = 0; sent < OUTCOMES; sent += 1000) {
+      const pipe = redis.pipeline();
+      for (let j = 0; j < Math.min(1000, OUTCOMES - sent); j++) {
+        const c = `t${(sent + j) % 20}`;
+        pipe.xadd(stream, '*', 'outcome', outcome(c, rnd() < 0.9 ? 'hit' : 'miss'));
+      }
+      await pipe.exec();
+    }
+    await until(async () => {
+      const groups = await redis.xinfo('GROUPS', stream);
+      const g = groups[0];
+      const get = (k) => g[g.indexOf(k) + 1];
+      return Number(get('entries-read')) >= OUTCOMES && Number(get('pending')) === 0;
+    }, 600_000, 'all entries acked');
+    return performance.now() - t0;
+  }
+  // Baseline: raw read/ack loop.
+  const rawStream = `${prefix}:raw:{s}`;
+  const raw = startProcess('raw', join(here, 'raw-consumer.mjs'), [], { REDIS_URL: url, STREAM: rawStream, BATCH: '100' });
+  procs.push(raw);
+  const rawMs = await drain(rawStream, raw.waitForLine((l) => l.includes('"type":"ready"'), 20_000));
+  await raw.stop();
+  // Estimator: 20 online classes at a stationary 90% hit rate (detectors run on every outcome).
+  const prefix2 = `${prefix}:tp`;
+  const cp2 = new ControlPlane(url, { prefix: prefix2 }, systemClock, silentLogger);
+  for (let c = 0; c < 20; c++) await cp2.ensureClass(`t${c}`, { depType: 'passthrough', prior: { a: 180, b: 20 }, initialStage: 'online', tenant: 'bench' });
+  await cp2.close();
+  const est2 = startProcess('estimator-tp', ESTIMATOR, [], {
+    REDIS_URL: url, GAMBIT_PREFIX: prefix2, ESTIMATOR_ID: 'bench-tp', ESTIMATOR_BATCH: '100', LOG_LEVEL: 'info',
+  });
+  procs.push(est2);
+  const estMs = await drain(controlKeys({ prefix: prefix2 }).outcomes, est2.waitForLine((l) => l.includes('estimator ready'), 20_000));
+  const killed = await redis.hget(controlKeys({ prefix: prefix2 }).kill, 'version');
+  await est2.stop();
+
+  const result = {
+    benchmark: 'drift',
+    at: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg() },
+    clock: 'wall-clock ms on one machine (Date.now for the kill entry atMs, performance.timeOrigin+now in the children)',
+    alarmToPause: {
+      alarms: ALARMS,
+      children: CHILDREN,
+      lastChildMs: { p50: round(q(latencies, 0.5)), p99: round(q(latencies, 0.99)), max: round(Math.max(...latencies)) },
+      anyChildMs: { p50: round(q(perChild, 0.5)), p99: round(q(perChild, 0.99)) },
+    },
+    throughput: {
+      outcomes: OUTCOMES,
+      estimatorOutcomesPerSec: Math.round(OUTCOMES / (estMs / 1000)),
+      baselineRawReadAckPerSec: Math.round(OUTCOMES / (rawMs / 1000)),
+      ratioEstimatorToBaseline: round(rawMs / estMs, 3),
+      estimatorMs: Math.round(estMs),
+      baselineMs: Math.round(rawMs),
+      falseAlarmsDuringThroughput: Number(killed ?? 0),
+    },
+  };
+  result.headline = [
+    `alarm → last of ${CHILDREN} schedulers paused: p50 ${result.alarmToPause.lastChildMs.p50} ms, p99 ${result.alarmToPause.lastChildMs.p99} ms over ${ALARMS} alarms`,
+    `one estimator absorbs ${result.throughput.estimatorOutcomesPerSec} outcomes/s vs ${result.throughput.baselineRawReadAckPerSec}/s raw XREADGROUP+XACK (ratio ${result.throughput.ratioEstimatorToBaseline})`,
+  ];
+  console.log(JSON.stringify(result, null, 2));
+  mkdirSync(join(here, '..', 'results'), { recursive: true });
+  writeFileSync(join(here, '..', 'results', 'drift.json'), `${JSON.stringify(result, null, 2)}\n`);
+} finally {
+  await cleanup();
+}
