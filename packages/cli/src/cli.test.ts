@@ -1,6 +1,6 @@
 /** M9 stage 1: the built `gambit` CLI as a child process: replay, import, generate, and errors naming line and field. */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,13 +41,17 @@ describe('gambit CLI', () => {
   it('--json gives machine-readable output for one policy', async () => {
     const trace = join(dir, 'code.jsonl');
     expect((await gambit(['generate', 'code-agent', '--runs', '30', '-o', trace])).code).toBe(0);
-    const r = await gambit(['replay', trace, '--policy', 'ev', '--json', '--posterior-mode', 'lcb:0.1', '--alpha', '1']);
+    const decisions = join(dir, 'decisions.jsonl');
+    const r = await gambit(['replay', trace, '--policy', 'ev', '--json', '--posterior-mode', 'lcb:0.1', '--alpha', '1', '--decisions', decisions]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { runs: number; policies: Array<{ policy: string; runs: number }>; posteriorMode: unknown; headroom: { verdict: string } };
     expect(out.runs).toBe(30);
     expect(out.policies.map((p) => p.policy)).toEqual(['ev']);
     expect(out.posteriorMode).toEqual({ kind: 'lower_bound', quantile: 0.1 });
     expect(typeof out.headroom.verdict).toBe('string');
+    const lines = (await readFile(decisions, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { policy: string; record: { decisionId: string; posteriors: Array<{ mode: string }> } });
+    expect(lines).toHaveLength(30); // one decision (test → fix) per run
+    expect(lines.every((l) => l.policy === 'ev' && l.record.posteriors[0]!.mode === 'lcb')).toBe(true);
   });
 
   it('imports the tau-bench trajectories and reports the majority-vote hit rate', async () => {

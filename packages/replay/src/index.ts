@@ -16,3 +16,4 @@ export * from './engine/replay.js';
 export * from './engine/summary.js';
 export * from './archetypes/index.js';
 export * from './engine/estimates.js';
+export * from './engine/records.js';

@@ -3,7 +3,7 @@
  * chosen policies through the core's decision rule, prints the refit priors, the summary table
  * and the headroom verdict, or all of it as JSON with --json.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import {
   createPriceTable,
   loadSnapshotPriceTable,
@@ -11,7 +11,7 @@ import {
   type PriceTable,
   ValidationError,
 } from '@gambit/shared';
-import { formatTable, headroom, POLICIES, type PolicyName, parseTrace, replay, summarize } from '@gambit/replay';
+import { formatTable, headroom, POLICIES, type PolicyName, parseTrace, replay, summarize, toDecisionRecord } from '@gambit/replay';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 function parseUnit(name: string, lo: number, hi: number) {
@@ -38,6 +38,7 @@ interface ReplayCliOptions {
   posteriorMode: PosteriorMode;
   refitPriors: boolean;
   estimates: 'history' | 'recorded';
+  decisions?: string;
   json: boolean;
 }
 
@@ -59,6 +60,7 @@ export function register(program: Command): void {
         .default('history'),
     )
     .option('--refit-priors', 'use the priors refit from this trace (in-sample) instead of the M5 defaults', false)
+    .option('--decisions <file>', 'also write every decision record and its outcome (JSON lines) of the reported policies')
     .option('--json', 'machine-readable output', false)
     .action(async (trace: string, opts: ReplayCliOptions) => {
       const runs = parseTrace(await readFile(trace, 'utf8'));
@@ -71,11 +73,22 @@ export function register(program: Command): void {
         posteriorMode: opts.posteriorMode,
         useRefitPriors: opts.refitPriors,
         estimates: opts.estimates,
+        keepDecisions: opts.decisions !== undefined,
       });
       const all = summarize(result);
       const room = headroom(result, all);
       const shown = opts.policy === 'all' ? all : all.filter((s) => s.policy === opts.policy);
       if (shown.length === 0) throw new ValidationError([{ path: '--policy', message: 'no such policy' }]);
+      if (opts.decisions !== undefined) {
+        const byId = new Map(runs.map((r) => [r.runId, r]));
+        const lines: string[] = [];
+        for (const p of result.policies) {
+          if (!shown.some((s) => s.policy === p.policy)) continue;
+          for (const r of p.runs)
+            for (const d of r.decisions ?? []) lines.push(JSON.stringify({ policy: p.policy, ...toDecisionRecord(byId.get(r.runId)!, p.policy, d) }));
+        }
+        await writeFile(opts.decisions, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+      }
       if (opts.json) {
         process.stdout.write(
           `${JSON.stringify(

@@ -6,6 +6,7 @@
 import {
   ConfiguredPriceTable,
   costAtUsd,
+  DecisionRecordSchema,
   decide,
   llmCostUsd,
   loadSnapshotPriceTable,
@@ -18,6 +19,7 @@ import { ARCHETYPES } from '../archetypes/index.js';
 import { importTauBench, loadTauBenchData } from '../import/tau-bench.js';
 import { type Run, type RunInput, RunSchema, runDurationMs } from '../trace.js';
 import { compileRun } from './model.js';
+import { toDecisionRecord } from './records.js';
 import { replay } from './replay.js';
 import { POLICIES, type PolicyName } from './schedule.js';
 import { headroom, summarize } from './summary.js';
@@ -234,6 +236,27 @@ describe('policy invariants on every archetype and on tau-bench', () => {
       for (const d of byPolicy(result, 'threshold').flatMap((r) => r.decisions ?? []))
         expect(d.speculated).toBe(d.decision.reason !== 'inadmissible' && d.decision.p >= 0.5);
     }
+  });
+
+  it('M4: replayed decisions are the project\'s decision records, with outcomes joined by decision id', () => {
+    const runs = ARCHETYPES.find((a) => a.name === 'code-agent')!.generate({ seed: 2, runs: 60 });
+    const result = replay(runs, { policies: ['ev'], dial, prices, keepDecisions: true });
+    const byId = new Map(runs.map((r) => [r.runId, r]));
+    let outcomes = 0;
+    for (const r of byPolicy(result, 'ev'))
+      for (const d of r.decisions!) {
+        const { record, outcome } = toDecisionRecord(byId.get(r.runId)!, 'ev', d);
+        expect(DecisionRecordSchema.parse(record)).toEqual(record);
+        expect(record.action).toBe(d.decision.action);
+        expect(record.p).toBe(d.decision.p);
+        if (outcome !== null) {
+          outcomes++;
+          expect(outcome.decisionId).toBe(record.decisionId);
+          expect(outcome.kind).toBe(d.hit ? 'hit' : 'miss');
+          expect(outcome.wasteUsd).toBeCloseTo(d.wasteNano / 1e9, 15);
+        }
+      }
+    expect(outcomes).toBe(byPolicy(result, 'ev').reduce((s, r) => s + r.speculations, 0));
   });
 
   it('the EV rule speculates more as λ or α grows (M3)', () => {

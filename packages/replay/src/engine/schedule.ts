@@ -58,6 +58,8 @@ export interface ReplayDecision {
   readonly hit: boolean;
   readonly wasteNano: number;
   readonly savedMs: number;
+  /** When the decision was made: the speculative start, ms after the run's start. */
+  readonly atMs: number;
 }
 
 export interface RunOutcome {
@@ -129,6 +131,7 @@ export function replayRun(
           hit: r.speculated && r.hit,
           wasteNano: r.speculated && !r.hit ? r.wasteNano : 0,
           savedMs: normalStart - s,
+          atMs: Math.min(r.specStart, normalStart),
         });
     }
     start[node.index] = s;
