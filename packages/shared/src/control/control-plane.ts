@@ -5,7 +5,7 @@
  * heartbeat freshness (no fresh heartbeat → speculation paused; authoritative work is never
  * affected). Also: class creation and state, outcome publishing, operator kill/revive.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.js';
 import type { BetaParams, DependencyType } from '../core/types.js';
 import { ValidationError } from '../errors.js';
@@ -45,8 +45,8 @@ export interface ControlPlaneOptions {
 export type RevokeTarget = { scope: 'global' } | { scope: 'tenant'; tenant: string } | { scope: 'class'; classId: string };
 
 export class ControlPlane {
-  private readonly cmd: Redis;
-  private readonly sub: Redis;
+  private readonly cmd: Redis | Cluster;
+  private readonly sub: Redis | Cluster;
   private readonly ownsCmd: boolean;
   private readonly keys: ReturnType<typeof controlKeys>;
   private readonly pollMs: number;
@@ -64,7 +64,7 @@ export class ControlPlane {
   private lastPollErrorLogMs = 0;
 
   constructor(
-    redis: Redis | RedisOptions | string,
+    redis: Redis | Cluster | RedisOptions | string,
     private readonly ks: KeySpace,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -74,7 +74,8 @@ export class ControlPlane {
     this.cacheMs = opts.classStateCacheMs ?? 500;
     this.hb = new HeartbeatTracker(opts.heartbeatStaleMs ?? 3000);
     this.keys = controlKeys(ks);
-    if (redis instanceof Redis) {
+    // A Redis Cluster client works as is: every control key shares the {ctl} hash tag.
+    if (redis instanceof Redis || redis instanceof Cluster) {
       this.cmd = redis;
       this.ownsCmd = false;
     } else {
@@ -83,7 +84,7 @@ export class ControlPlane {
     }
     defineEstimatorScripts(this.cmd);
     // A subscriber connection cannot run other commands: always a dedicated one, always ours.
-    this.sub = this.cmd.duplicate();
+    this.sub = this.cmd instanceof Cluster ? this.cmd.duplicate() : this.cmd.duplicate();
     this.sub.on('error', (err) => this.log.debug({ err: String(err) }, 'control-plane subscriber error'));
     this.sub.on('message', (_ch: string, msg: string) => this.onMessage(msg));
     // ioredis resubscribes after a reconnect; re-read the hash too, messages may have been missed.
