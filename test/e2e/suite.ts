@@ -4,7 +4,7 @@
  * worker are separate child processes; the simulated provider has fixed, scaled-down latencies.
  */
 import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
-import { runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
+import { classKeys, runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Backend, eagerTenant, http, type RunView, type Stack, startStack, waitForRun, waitForView } from './harness.js';
 import { llm, MODEL, routerChain } from './workflows.js';
@@ -61,6 +61,9 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
       expect(hit.secondsSaved).toBeGreaterThan(0.3);
       expect(off.decisions.every((d: RunView) => d.action === 'WAIT' && d.reason === 'disabled')).toBe(true);
       expect(off.nodes.answer.attempts.every((a: RunView) => a.kind === 'authoritative')).toBe(true);
+      // M9: the edge class was created with its prior where every process sees it.
+      const classId = on.decisions.find((d: RunView) => d.phase === 'runtime').edgeClasses[0];
+      expect(await stack.redis.hget(classKeys({ prefix: stack.prefix }, classId).posterior, 'stage')).toBe('online');
     });
 
     it('M4/M8 a miss adds no latency beyond the non-speculative schedule and its waste is recorded', async () => {

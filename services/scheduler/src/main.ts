@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const spec = new Queue(QUEUES.spec, { connection: bull, prefix });
   const advance = new Queue(QUEUES.advance, { connection: bull, prefix });
   // The control plane takes a plain client or options; on a Cluster it gets the cluster client.
-  const cp = new ControlPlane(cmd as Redis, ks, clock, log.child({ component: 'control' }));
+  const cp = new ControlPlane(cmd, ks, clock, log.child({ component: 'control' }));
   await cp.ready();
   const control = new ControlPlaneAdapter(cp, env.REQUIRE_ESTIMATOR_HEARTBEAT);
   const tenants = new TenantStore(cmd, ks, {

@@ -119,9 +119,12 @@ export function planLaunch(p: {
   return { attemptId, attempt, job, intent };
 }
 
-/** M10: BullMQ priority from EV: higher EV -> lower number (served first), within 1..2,097,152. */
+/** BullMQ's largest priority. */
+export const MAX_PRIORITY = 2_097_151;
+
+/** M10: BullMQ priority from EV: higher EV -> lower number (served first), within 1..MAX_PRIORITY. */
 export function priorityFromEv(evUsd: number): number {
-  const MAX = 2_097_152;
+  const MAX = MAX_PRIORITY;
   if (!(evUsd > 0)) return MAX;
   // Log scale: $1 of EV or more -> 1; each halving of EV adds ~2^14 steps.
   const p = Math.round(1 + Math.max(0, -Math.log2(evUsd)) * 16_384);

@@ -8,7 +8,7 @@
 import type { Logger } from '@gambit/shared';
 import { type KeySpace, QUEUES, type RedisLike, runKeys } from '@gambit/shared/redis';
 import type { JobsOptions, Queue } from 'bullmq';
-import { type Intent, IntentSchema } from './jobs.js';
+import { type Intent, IntentSchema, MAX_PRIORITY } from './jobs.js';
 
 export interface OpQueues {
   readonly ops: Queue;
@@ -33,7 +33,7 @@ export class Outbox {
       removeOnFail: { age: 24 * 3600 },
       ...(intent.queue === QUEUES.ops
         ? { attempts: this.opsAttempts, backoff: { type: 'exponential', delay: 100 } }
-        : { attempts: 1, priority: intent.priority ?? 2_097_152 }),
+        : { attempts: 1, priority: Math.min(MAX_PRIORITY, Math.max(1, intent.priority ?? MAX_PRIORITY)) }),
     };
     await queue.add(intent.name, intent.data, opts);
     await this.redis.hdel(runKeys(this.ks, tenant, runId).intents, intent.jobId);
@@ -51,8 +51,13 @@ export class Outbox {
         continue;
       }
       if (nowMs - parsed.data.createdAtMs < minAgeMs) continue;
-      await this.send(tenant, runId, parsed.data);
-      sent++;
+      try {
+        await this.send(tenant, runId, parsed.data);
+        sent++;
+      } catch (err) {
+        // One intent that cannot be sent must not block the others; it stays for the next sweep.
+        this.log.warn({ tenant, runId, jobId, err: String(err) }, 'outbox intent not sent');
+      }
     }
     return sent;
   }

@@ -9,6 +9,7 @@
   Returns: 1 settled, 0 already settled
 ]]
 if redis.call('HSETNX', KEYS[1], 'settled:' .. ARGV[1], '1') == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'reservedNanoUsd', -tonumber(ARGV[2]))
+-- `0 - x`, not `-x`: -0 would reach Redis as "-0", which HINCRBY rejects.
+redis.call('HINCRBY', KEYS[1], 'reservedNanoUsd', 0 - tonumber(ARGV[2]))
 redis.call('HINCRBY', KEYS[1], 'spentNanoUsd', tonumber(ARGV[3]))
 return 1
