@@ -129,6 +129,33 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
     expect(rec.decision.p).toBeCloseTo(0.25, 12); // Beta(1, 3): router_k_way prior with k = 4 (M5)
   });
 
+  it('M8: downstreams consume a speculative result only once its guess is confirmed (no cascades)', () => {
+    const llm = (id: string, deps: string[], startMs: number, durationMs: number) => ({
+      id,
+      kind: 'llm' as const,
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      dependencies: deps,
+      startMs,
+      durationMs,
+      'gen_ai.usage.input_tokens': 100,
+      'gen_ai.usage.output_tokens': 10,
+    });
+    const run = RunSchema.parse({
+      v: 1,
+      runId: 'c',
+      tenant: 't',
+      workflow: 'w',
+      startUnixMs: 0,
+      operations: [llm('a', [], 0, 3000), llm('b', ['a'], 3000, 1000), llm('c', ['b'], 4000, 500)],
+      opportunities: [{ from: 'a', to: 'b', type: 'passthrough', guess: 'x', matched: true }],
+    });
+    const result = replay([run], { policies: ['never', 'always'], dial, prices });
+    expect(byPolicy(result, 'never')[0]!.durationMs).toBe(4500);
+    // b runs 0..1000 on the guess, but its output is confirmed only when a ends at 3000.
+    expect(byPolicy(result, 'always')[0]!.durationMs).toBe(3500);
+  });
+
   it('M5: posteriors learn online in time order, from every outcome (shadow outcomes included)', () => {
     const runs = [chain('r0', 0, true), chain('r1', 10, true), chain('r2', 20, false), chain('r3', 30, true)];
     const result = replay([...runs].reverse(), { policies: ['never'], dial, prices, keepDecisions: true });

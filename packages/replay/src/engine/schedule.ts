@@ -1,16 +1,18 @@
 /**
  * Replays one run as a DAG schedule under one policy (M0, M4, M8, M10).
  *
- * Without speculation a node starts `gapMs` after its last dependency ends (so under `never`
- * every recorded start, duration and cost is reproduced exactly). A node with opportunities is
- * decided when its speculative start is known: the policy picks the speculated edges S (all
- * edges with a guess; the oracle only those that matched) and the speculative attempt would
- * start once every dependency outside S has ended and every guess in S is available (the
- * upstream's start, plus the guesser's latency when a model produced it), plus the node's gap.
+ * Without speculation a node starts `gapMs` after its last dependency's output is confirmed (so
+ * under `never` every recorded start, duration and cost is reproduced exactly). A node with
+ * opportunities is decided when its speculative start is known: the policy picks the speculated
+ * edges S (all edges with a guess; the oracle only those that matched) and the speculative
+ * attempt would start once every dependency outside S is confirmed and every guess in S is
+ * available (the upstream's start, plus the guesser's latency when a model produced it), plus
+ * the node's gap.
  * - hit (every guess in S matched): the node starts at its speculative start (never later than
- *   its normal start); its cost is unchanged, plus the guesses' cost (M10).
+ *   its normal start); its output is confirmed when it has ended and every upstream in S has
+ *   produced its real output; its cost is unchanged, plus the guesses' cost (M10).
  * - miss: the node starts at its normal start (a miss costs money, never latency, M0); the
- *   attempt is cancelled when the first missed upstream ends (M8 progressive validation) and
+ *   attempt is cancelled when the first missed upstream is confirmed (M8 progressive validation) and
  *   billed with the core's fractional-waste function (input + output streamed until then); a
  *   tool attempt costs its full per-call price; the guesses' cost is waste too.
  * Every decision of every policy goes through the core's `decide` with the same inputs, so each
@@ -90,7 +92,11 @@ export function replayRun(
 ): RunOutcome {
   const n = m.ops.length;
   const start = new Float64Array(n);
-  const end = new Float64Array(n);
+  // When each node's output is authoritative: its end, or for a speculative hit the later of its
+  // end and the moment its guesses were confirmed. Downstreams consume only confirmed outputs,
+  // so a speculation is only ever launched on a predictor's guess, never on another
+  // speculation's unconfirmed result (no cascades, M8).
+  const confirmed = new Float64Array(n);
   let costNano = 0;
   let wasteNano = 0;
   let speculations = 0;
@@ -100,12 +106,13 @@ export function replayRun(
   let brierN = 0;
   const decisions: ReplayDecision[] = [];
   for (const node of m.ops) {
-    const normalStart = normalStartOf(m, node, end);
+    const normalStart = normalStartOf(m, node, confirmed);
     let s = normalStart;
+    let resolvedAt = 0;
     costNano += node.costNano;
     const edges = beliefs.get(node.op.id);
     if (edges !== undefined && edges.length > 0) {
-      const r = decideNode(m, node, edges, estimates, normalStart, start, end, cfg, ctx);
+      const r = decideNode(m, node, edges, estimates, normalStart, start, confirmed, cfg, ctx);
       brierSum += (r.decision.p - (r.allMatched ? 1 : 0)) ** 2;
       brierN++;
       if (r.speculated) {
@@ -113,6 +120,7 @@ export function replayRun(
         if (r.hit) {
           hits++;
           s = Math.min(normalStart, r.specStart);
+          resolvedAt = r.resolvedAt;
           costNano += r.guessNano;
         } else {
           misses++;
@@ -135,10 +143,10 @@ export function replayRun(
         });
     }
     start[node.index] = s;
-    end[node.index] = s + node.durationMs;
+    confirmed[node.index] = Math.max(s + node.durationMs, resolvedAt);
   }
   let durationMs = 0;
-  for (let i = 0; i < n; i++) durationMs = Math.max(durationMs, end[i]!);
+  for (let i = 0; i < n; i++) durationMs = Math.max(durationMs, confirmed[i]!);
   return {
     runId: m.run.runId,
     durationMs,
@@ -153,7 +161,10 @@ export function replayRun(
   };
 }
 
-/** Start without speculation: gap after the last dependency (exactly the recorded start when nothing moved). */
+/**
+ * Start without speculation: the gap after the last dependency's output is confirmed (exactly
+ * the recorded start when nothing moved).
+ */
 function normalStartOf(m: RunModel, node: OpModel, end: Float64Array): number {
   if (node.deps.length === 0) return node.op.startMs;
   let last = 0;
@@ -175,6 +186,8 @@ interface NodeResult {
   readonly hit: boolean;
   readonly allMatched: boolean;
   readonly specStart: number;
+  /** When every guess in S was confirmed by its upstream's real output. */
+  readonly resolvedAt: number;
   readonly wasteNano: number;
   readonly guessNano: number;
 }
@@ -186,6 +199,7 @@ function decideNode(
   estimates: ReadonlyMap<string, OpEstimate>,
   normalStart: number,
   start: Float64Array,
+  /** Confirmation times of the nodes decided so far (see replayRun). */
   end: Float64Array,
   cfg: PolicyConfig,
   ctx: ModelContext,
@@ -283,6 +297,7 @@ function decideNode(
     hit,
     allMatched,
     specStart,
+    resolvedAt: chosen.reduce((t, e) => Math.max(t, end[m.byId.get(e.opportunity.from)!.index]!), 0),
     wasteNano,
     guessNano,
   };
