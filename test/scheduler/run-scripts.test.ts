@@ -1,0 +1,265 @@
+/**
+ * The scheduler's run-state Lua scripts against a real redis-server (M6 fencing, M8 runtime
+ * mechanics, M10 budgets), together with the worker's attempt scripts where they meet.
+ */
+import type { AttemptRecord } from '@gambit/shared';
+import {
+  cancelRun,
+  completeNode,
+  confirmSpeculation,
+  createRun,
+  createSpecAttempt,
+  defineAttemptScripts,
+  defineRunScripts,
+  discardSpeculation,
+  finishAttempt,
+  initialNodeState,
+  type KeySpace,
+  launchNode,
+  parseNodes,
+  recordDecision,
+  recordOutcome,
+  reserveBudget,
+  runKeys,
+  settleBudget,
+  stageEffects,
+  startAttempt,
+  tenantKeys,
+} from '@gambit/shared/redis';
+import { uniquePrefix } from '@gambit/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
+
+const redis = new Redis(inject('redisUrl'));
+defineRunScripts(redis);
+defineAttemptScripts(redis);
+afterAll(async () => {
+  await redis.quit();
+});
+
+const tenant = 't1';
+let ks: KeySpace;
+let runId: string;
+
+function attempt(id: string, nodeId: string, kind: 'authoritative' | 'speculative', epoch: number, assumed: Record<string, string> = {}): AttemptRecord {
+  return { attemptId: id, nodeId, kind, epoch, status: 'queued', assumed, costNanoUsd: 0, createdAtMs: 1, tries: 0 };
+}
+
+async function nodes() {
+  return parseNodes(await redis.hgetall(runKeys(ks, tenant, runId).nodes));
+}
+
+async function launch(nodeId: string, expectedEpoch: number) {
+  const id = `${nodeId}.a${expectedEpoch + 1}`;
+  return launchNode(redis, ks, {
+    tenant,
+    runId,
+    nodeId,
+    expectedEpoch,
+    attemptId: id,
+    attemptJson: JSON.stringify(attempt(id, nodeId, 'authoritative', expectedEpoch + 1)),
+    jobId: `job-${id}`,
+    intentJson: '{}',
+    nowMs: 10,
+  });
+}
+
+async function speculate(nodeId: string, expectedEpoch: number, assumed: Record<string, string>, claim = 'runtime') {
+  const id = `${nodeId}.s${expectedEpoch + 1}`;
+  const r = await createSpecAttempt(redis, ks, {
+    tenant,
+    runId,
+    nodeId,
+    expectedEpoch,
+    claim,
+    attemptId: id,
+    attemptJson: JSON.stringify(attempt(id, nodeId, 'speculative', expectedEpoch + 1, assumed)),
+    jobId: `job-${id}`,
+    intentJson: '{}',
+    nowMs: 11,
+    decisionJson: JSON.stringify({ decisionId: `d-${id}`, posteriors: [] }),
+    spec: { a: id, d: `d-${id}`, assumed, ok: {}, res: 500, cls: Object.keys(assumed).map((u) => `${u}=c-${u}`).join(','), at: 11 },
+  });
+  return { r, id };
+}
+
+/** Runs a try of an attempt through the worker's scripts and finishes it with `output`. */
+async function work(attemptId: string, epoch: number, output: string, effects: Array<{ type: string; [k: string]: unknown }> = []) {
+  const s = await startAttempt(redis, ks, { tenant, runId, attemptId, epoch, workerId: 'w1', nowMs: 20 });
+  if (s.code !== 'OK') return { start: s.code, finish: undefined };
+  if (effects.length > 0) await stageEffects(redis, ks, { tenant, runId, attemptId, epoch, tryNo: s.tries, effects });
+  const f = await finishAttempt(redis, ks, {
+    tenant,
+    runId,
+    attemptId,
+    epoch,
+    tryNo: s.tries,
+    outcome: 'ok',
+    output,
+    usage: { inputTokens: 10, cachedInputTokens: 0, outputTokens: 5 },
+    usageEstimated: false,
+    costNanoUsd: 1234,
+    finishedAtMs: 30,
+  });
+  return { start: s.code, finish: f.code };
+}
+
+beforeEach(async () => {
+  ks = { prefix: uniquePrefix('runscripts') };
+  runId = `r${Math.random().toString(36).slice(2, 8)}`;
+  const created = await createRun(redis, ks, {
+    tenant,
+    runId,
+    header: { tenant, runId, status: 'running', workflow: '{}' },
+    nodes: { a: initialNodeState(), b: initialNodeState(), c: initialNodeState() },
+    planDecisions: [{ decisionId: 'p1', posteriors: [] }],
+  });
+  expect(created).toBe(true);
+});
+
+describe('run scripts (M6, M8)', () => {
+  it('createRun is idempotent and stores plan decisions verbatim (empty arrays stay arrays)', async () => {
+    const again = await createRun(redis, ks, { tenant, runId, header: { status: 'x' }, nodes: {}, planDecisions: [] });
+    expect(again).toBe(false);
+    expect(await redis.hget(runKeys(ks, tenant, runId).run, 'status')).toBe('running');
+    expect(await redis.lrange(runKeys(ks, tenant, runId).decisions, 0, -1)).toEqual(['{"decisionId":"p1","posteriors":[]}']);
+  });
+
+  it('launchNode twice -> one attempt; concurrent launches -> exactly one wins', async () => {
+    expect(await launch('a', 0)).toEqual({ ok: true, epoch: 1 });
+    expect(await launch('a', 0)).toEqual({ ok: false, reason: 'state' });
+    const both = await Promise.all([launch('b', 0), launch('b', 0), launch('b', 0)]);
+    expect(both.filter((r) => r.ok)).toHaveLength(1);
+    const k = runKeys(ks, tenant, runId);
+    expect(Object.keys(await redis.hgetall(k.attempts)).sort()).toEqual(['a.a1', 'b.a1']);
+    expect(Object.keys(await redis.hgetall(k.intents)).sort()).toEqual(['job-a.a1', 'job-b.a1']);
+  });
+
+  it('completeNode accepts only the current authoritative attempt, and only once', async () => {
+    await launch('a', 0);
+    expect((await completeNode(redis, ks, { tenant, runId, nodeId: 'a', attemptId: 'a.a1', nowMs: 40 })).code).toBe('fenced');
+    await work('a.a1', 1, 'out-a');
+    expect(await completeNode(redis, ks, { tenant, runId, nodeId: 'a', attemptId: 'a.a1', nowMs: 40 })).toEqual({ code: 'completed', state: 'succeeded' });
+    expect(await completeNode(redis, ks, { tenant, runId, nodeId: 'a', attemptId: 'a.a1', nowMs: 41 })).toEqual({ code: 'duplicate', state: 'succeeded' });
+    expect((await nodes()).get('a')).toMatchObject({ state: 'succeeded', output: 'out-a', source: 'authoritative' });
+  });
+
+  it('a late result of a cancelled speculative attempt is rejected and its staged effects never released', async () => {
+    await launch('a', 0);
+    const { r, id } = await speculate('b', 0, { a: 'guess' });
+    expect(r).toEqual({ ok: true, epoch: 1 });
+    // The worker starts the attempt and stages an effect; then the guess turns out wrong.
+    const s = await startAttempt(redis, ks, { tenant, runId, attemptId: id, epoch: 1, workerId: 'w1', nowMs: 20 });
+    expect(s.code).toBe('OK');
+    await stageEffects(redis, ks, { tenant, runId, attemptId: id, epoch: 1, tryNo: 1, effects: [{ type: 'message', body: 'wrong' }] });
+    expect(await discardSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: id, kind: 'miss', edge: 'a', nowMs: 25 })).toEqual({
+      discarded: true,
+      previousStatus: 'running',
+    });
+    // The late result arrives: billed, not accepted.
+    const late = await finishAttempt(redis, ks, {
+      tenant,
+      runId,
+      attemptId: id,
+      epoch: 1,
+      tryNo: 1,
+      outcome: 'ok',
+      output: 'late',
+      usage: { inputTokens: 3, cachedInputTokens: 0, outputTokens: 2 },
+      usageEstimated: true,
+      costNanoUsd: 99,
+      finishedAtMs: 50,
+    });
+    expect(late.code).toBe('FENCED');
+    expect((await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: id, upstreamId: 'a', nowMs: 51 })).code).toBe('not_live');
+    expect((await completeNode(redis, ks, { tenant, runId, nodeId: 'b', attemptId: id, nowMs: 52 })).code).toBe('fenced');
+    const k = runKeys(ks, tenant, runId);
+    expect(await redis.exists(k.staging(id))).toBe(0);
+    expect(await redis.llen(k.effects)).toBe(0);
+    const rec = JSON.parse((await redis.hget(k.attempts, id)) ?? '{}');
+    expect(rec).toMatchObject({ status: 'cancelled', costNanoUsd: 99, finishedAtMs: 50 });
+    expect(rec.output).toBeUndefined();
+    const b = (await nodes()).get('b');
+    expect(b?.state).toBe('pending');
+    expect(b?.spec).toBeUndefined();
+    expect(b?.closed[id]).toMatchObject({ kind: 'miss', edge: 'a', res: 500 });
+    // The node now runs for real on the real input, under a newer epoch.
+    expect(await launch('b', 1)).toEqual({ ok: true, epoch: 2 });
+  });
+
+  it('a confirmed speculation completes the node and releases its staged effects exactly once', async () => {
+    await launch('a', 0);
+    await launch('b', 0);
+    const { id } = await speculate('c', 0, { a: 'x', b: 'y' });
+    await work(id, 1, 'out-c', [{ type: 'message', body: 'hello' }]);
+    // Only one upstream matched so far: nothing is released.
+    expect((await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: id, upstreamId: 'a', nowMs: 60 })).code).toBe('partial');
+    expect(await launch('c', 1)).toEqual({ ok: false, reason: 'spec' });
+    const k = runKeys(ks, tenant, runId);
+    expect(await redis.llen(k.effects)).toBe(0);
+    expect(await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: id, upstreamId: 'b', nowMs: 61 })).toEqual({ code: 'completed', releasedEffects: 1 });
+    expect(await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: id, upstreamId: 'b', nowMs: 62 })).toEqual({ code: 'not_live' });
+    expect(await redis.lrange(k.effects, 0, -1)).toEqual(['{"type":"message","body":"hello"}']);
+    expect((await nodes()).get('c')).toMatchObject({ state: 'succeeded', output: 'out-c', source: 'speculative', auth: id });
+  });
+
+  it('a fully confirmed speculation still running waits for its attempt', async () => {
+    await launch('a', 0);
+    const { id } = await speculate('b', 0, { a: 'x' });
+    expect((await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: id, upstreamId: 'a', nowMs: 60 })).code).toBe('waiting');
+    await work(id, 1, 'out-b');
+    expect((await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: id, nowMs: 70 })).code).toBe('completed');
+  });
+
+  it('createSpecAttempt is refused once the assumed upstream finished, and each claim decides once', async () => {
+    await launch('a', 0);
+    await work('a.a1', 1, 'real');
+    await completeNode(redis, ks, { tenant, runId, nodeId: 'a', attemptId: 'a.a1', nowMs: 40 });
+    expect((await speculate('b', 0, { a: 'guess' })).r).toEqual({ ok: false, reason: 'upstream' });
+    const rec = { tenant, runId, nodeId: 'c', claim: 'runtime', decisionJson: '{"decisionId":"w","posteriors":[]}' };
+    expect(await recordDecision(redis, ks, rec)).toBe(true);
+    expect(await recordDecision(redis, ks, rec)).toBe(false);
+    await launch('b', 0);
+    expect((await speculate('c', 0, { b: 'g' }, 'runtime')).r).toEqual({ ok: false, reason: 'claimed' });
+  });
+
+  it('recordOutcome records an outcome id once', async () => {
+    const o = { tenant, runId, nodeId: 'a', outcomeId: 'o1', outcomeJson: '{"kind":"hit"}' };
+    expect(await recordOutcome(redis, ks, o)).toBe(true);
+    expect(await recordOutcome(redis, ks, o)).toBe(false);
+    expect(await redis.llen(runKeys(ks, tenant, runId).outcomes)).toBe(1);
+  });
+
+  it('cancelRun fences every unfinished attempt and reports the running ones', async () => {
+    await launch('a', 0);
+    await launch('b', 0);
+    await startAttempt(redis, ks, { tenant, runId, attemptId: 'a.a1', epoch: 1, workerId: 'w', nowMs: 5 });
+    const { id } = await speculate('c', 0, { a: 'x' });
+    const r = await cancelRun(redis, ks, { tenant, runId, status: 'cancelled', reason: 'user', nowMs: 99 });
+    expect(r.ended).toBe(true);
+    expect(r.runningAttempts).toEqual(['a.a1']);
+    expect((await cancelRun(redis, ks, { tenant, runId, status: 'cancelled', reason: 'again', nowMs: 100 })).ended).toBe(false);
+    const all = await nodes();
+    expect([...all.values()].every((n) => n.state === 'cancelled')).toBe(true);
+    expect(all.get('c')?.closed[id]?.kind).toBe('cancelled');
+    expect((await startAttempt(redis, ks, { tenant, runId, attemptId: 'b.a1', epoch: 1, workerId: 'w', nowMs: 101 })).code).toBe('FENCED');
+    expect(await launch('b', 1)).toEqual({ ok: false, reason: 'run' });
+  });
+});
+
+describe('budget scripts (M10)', () => {
+  it('reserves within the limit and settles each reservation once', async () => {
+    const t = `bt-${runId}`;
+    const ref = { tenant: t, limitNanoUsd: 1000 };
+    expect(await reserveBudget(redis, ks, { ...ref, amountNanoUsd: 600 })).toBe(true);
+    expect(await reserveBudget(redis, ks, { ...ref, amountNanoUsd: 600 })).toBe(false);
+    expect(await settleBudget(redis, ks, { tenant: t, settlementId: 's1', reservedNanoUsd: 600, wasteNanoUsd: 250 })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant: t, settlementId: 's1', reservedNanoUsd: 600, wasteNanoUsd: 250 })).toBe(false);
+    expect(await redis.hmget(tenantKeys(ks, t).budget, 'reservedNanoUsd', 'spentNanoUsd')).toEqual(['0', '250']);
+    // Spent waste counts against the limit; zero amounts settle cleanly.
+    expect(await reserveBudget(redis, ks, { ...ref, amountNanoUsd: 800 })).toBe(false);
+    expect(await reserveBudget(redis, ks, { ...ref, amountNanoUsd: 0 })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant: t, settlementId: 's2', reservedNanoUsd: 0, wasteNanoUsd: 0 })).toBe(true);
+    expect(await reserveBudget(redis, ks, { tenant: t, limitNanoUsd: undefined, amountNanoUsd: 10 ** 12 })).toBe(true);
+  });
+});
