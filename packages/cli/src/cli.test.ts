@@ -61,6 +61,62 @@ describe('gambit CLI', () => {
     expect(r.stderr).toContain('imported 200 runs; majority-vote guesses match 469 of 1164 tool calls (40.3%)');
   });
 
+  it('imports OTLP/JSON spans (one export per line) and replays them', async () => {
+    const ns = (ms: number) => String(BigInt(1_700_000_000_000 + ms) * 1_000_000n);
+    const s = (v: string) => ({ stringValue: v });
+    const doc = (traceId: string, at: number) => ({
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId,
+                  spanId: `${traceId}1`,
+                  name: 'chat gpt-4o',
+                  startTimeUnixNano: ns(at),
+                  endTimeUnixNano: ns(at + 900),
+                  attributes: [
+                    { key: 'gen_ai.operation.name', value: s('chat') },
+                    { key: 'gen_ai.provider.name', value: s('openai') },
+                    { key: 'gen_ai.request.model', value: s('gpt-4o') },
+                    { key: 'gen_ai.usage.input_tokens', value: { intValue: '800' } },
+                    { key: 'gen_ai.usage.output_tokens', value: { intValue: '40' } },
+                  ],
+                },
+                {
+                  traceId,
+                  spanId: `${traceId}2`,
+                  name: 'execute_tool lookup',
+                  startTimeUnixNano: ns(at + 900),
+                  endTimeUnixNano: ns(at + 1400),
+                  attributes: [
+                    { key: 'gen_ai.operation.name', value: s('execute_tool') },
+                    { key: 'gen_ai.tool.name', value: s('lookup') },
+                    { key: 'gen_ai.tool.call.arguments', value: s('{"id":7}') },
+                    { key: 'gambit.effects', value: s('none') },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const otlp = join(dir, 'spans.jsonl');
+    await writeFile(otlp, `${JSON.stringify(doc('t1', 0))}\n${JSON.stringify(doc('t2', 5000))}\n${JSON.stringify(doc('t3', 9000))}\n`);
+    const trace = join(dir, 'otlp-trace.jsonl');
+    const imp = await gambit(['import', 'otlp', otlp, '-o', trace, '--tenant', 'acme']);
+    expect(imp.code).toBe(0);
+    expect(imp.stderr).toContain('imported 3 runs, 3 opportunities');
+    const r = await gambit(['replay', trace, '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { runs: number; policies: Array<{ policy: string; hits: number; speculations: number }> };
+    expect(out.runs).toBe(3);
+    // The first run has no history to guess from; the other two guess the repeated call and hit.
+    expect(out.policies.find((p) => p.policy === 'oracle')!.hits).toBe(2);
+  });
+
   it('a bad trace: prints `line N: field: reason` for each bad line and exits non-zero', async () => {
     const trace = join(dir, 'bad.jsonl');
     const good = {

@@ -1,4 +1,5 @@
 /** M9 stage 1: importing a user's own OpenTelemetry GenAI spans (OTLP/JSON) into the trace format. */
+import { ValidationError } from '@gambit/shared';
 import { describe, expect, it } from 'vitest';
 import { type OtlpExport, importOtlp } from './otlp.js';
 
@@ -84,6 +85,17 @@ describe('OTLP/JSON importer', () => {
     expect(toolOpp(2)).toMatchObject({ matched: false });
     // No recorded output on the chat spans: the tool → chat edge has no opportunity.
     expect(runs[0]!.opportunities).toHaveLength(1);
+  });
+
+  it('rejects a malformed export with the path of the bad field', () => {
+    const doc = trace('m', 0, 'Paris');
+    (doc.resourceSpans![0]!.scopeSpans![0]!.spans![1] as { startTimeUnixNano: unknown }).startTimeUnixNano = 'soon';
+    expect(() => importOtlp([doc])).toThrow(ValidationError);
+    try {
+      importOtlp([doc]);
+    } catch (err) {
+      expect((err as ValidationError).issues[0]!.path).toBe('otlp[0].resourceSpans[0].scopeSpans[0].spans[1].startTimeUnixNano');
+    }
   });
 
   it('uses recorded gambit.* attributes for dependencies and guesses when present', () => {

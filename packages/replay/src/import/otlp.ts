@@ -25,6 +25,7 @@
  *   `free_text` into an LLM call.
  */
 import { DEPENDENCY_TYPES, type DependencyType, EFFECTS, type Effects, ValidationError, zodIssues } from '@gambit/shared';
+import { z } from 'zod';
 import { type Operation, type Opportunity, type Run, RunSchema } from '../trace.js';
 import { canonicalJson } from './canonical.js';
 
@@ -36,22 +37,41 @@ type AnyValue = {
   arrayValue?: { values?: AnyValue[] };
   kvlistValue?: { values?: Array<{ key: string; value: AnyValue }> };
 };
-type KeyValue = { key: string; value: AnyValue };
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  startTimeUnixNano: string | number;
-  endTimeUnixNano: string | number;
-  attributes?: KeyValue[];
-}
-export interface OtlpExport {
-  resourceSpans?: Array<{
-    resource?: { attributes?: KeyValue[] };
-    scopeSpans?: Array<{ spans?: OtlpSpan[] }>;
-  }>;
-}
+const AnyValueSchema: z.ZodType<AnyValue> = z.lazy(() =>
+  z.object({
+    stringValue: z.string().optional(),
+    intValue: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).optional(),
+    doubleValue: z.number().optional(),
+    boolValue: z.boolean().optional(),
+    arrayValue: z.object({ values: z.array(AnyValueSchema).optional() }).optional(),
+    kvlistValue: z.object({ values: z.array(z.object({ key: z.string(), value: AnyValueSchema })).optional() }).optional(),
+  }),
+);
+const KeyValueSchema = z.object({ key: z.string(), value: AnyValueSchema });
+const NanosSchema = z.union([z.string().regex(/^\d+$/, 'must be an integer count of nanoseconds'), z.number().int().nonnegative()]);
+const SpanSchema = z.object({
+  traceId: z.string().min(1),
+  spanId: z.string().min(1),
+  parentSpanId: z.string().optional(),
+  name: z.string(),
+  startTimeUnixNano: NanosSchema,
+  endTimeUnixNano: NanosSchema,
+  attributes: z.array(KeyValueSchema).optional(),
+});
+/** The OTLP/JSON trace export shape this importer reads (other fields are ignored). */
+export const OtlpExportSchema = z.object({
+  resourceSpans: z
+    .array(
+      z.object({
+        resource: z.object({ attributes: z.array(KeyValueSchema).optional() }).optional(),
+        scopeSpans: z.array(z.object({ spans: z.array(SpanSchema).optional() })).optional(),
+      }),
+    )
+    .optional(),
+});
+export type OtlpExport = z.infer<typeof OtlpExportSchema>;
+type KeyValue = z.infer<typeof KeyValueSchema>;
+type OtlpSpan = z.infer<typeof SpanSchema>;
 
 function fromAny(v: AnyValue | undefined): unknown {
   if (v === undefined) return undefined;
@@ -157,9 +177,14 @@ export interface OtlpImportOptions {
 }
 
 /** Converts OTLP/JSON exports (one or many documents) to runs, sorted by start time. */
-export function importOtlp(docs: readonly OtlpExport[], opts: OtlpImportOptions = {}): Run[] {
+export function importOtlp(docs: readonly unknown[], opts: OtlpImportOptions = {}): Run[] {
   const byTrace = new Map<string, Span[]>();
-  for (const doc of docs)
+  const valid = docs.map((doc, i) => {
+    const parsed = OtlpExportSchema.safeParse(doc);
+    if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, `otlp[${i}]`));
+    return parsed.data;
+  });
+  for (const doc of valid)
     for (const rs of doc.resourceSpans ?? []) {
       const resource = attrs(rs.resource?.attributes);
       for (const ss of rs.scopeSpans ?? [])
