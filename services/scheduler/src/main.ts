@@ -7,12 +7,12 @@
  */
 import { hostname } from 'node:os';
 import {
-  ConfiguredPriceTable,
   ControlPlane,
   createLogger,
   createPriceTable,
   DEFAULT_CALIBRATION,
   type Logger,
+  NotFoundError,
   systemClock,
 } from '@gambit/shared';
 import { defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
@@ -48,7 +48,6 @@ async function main(): Promise<void> {
   const bull = connect(env, true);
   defineRunScripts(cmd);
   const priceTable = env.GAMBIT_PRICES === undefined ? createPriceTable() : createPriceTable(env.GAMBIT_PRICES);
-  void ConfiguredPriceTable;
 
   const prefix = queuePrefix(ks);
   const ops = new Queue(QUEUES.ops, { connection: bull, prefix });
@@ -89,7 +88,7 @@ async function main(): Promise<void> {
     },
     async classInfo(classId) {
       const st = await cp.classState(classId, { fresh: true });
-      if (st === undefined) return Promise.reject(new (await import('@gambit/shared')).NotFoundError(`class ${classId} not found`));
+      if (st === undefined) throw new NotFoundError(`class ${classId} not found`);
       return { classId, ...st, blocked: cp.speculationBlocked(st.tenant ?? '', classId) };
     },
     async health() {
@@ -102,9 +101,11 @@ async function main(): Promise<void> {
   const port = typeof addr === 'object' && addr !== null ? addr.port : env.PORT;
   log.info({ port, host: env.HOST }, 'scheduler listening');
 
-  let stopping: Promise<void> | undefined;
+  let stopping = false;
   const shutdown = (signal: string) => {
-    stopping ??= (async () => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
       log.info({ signal }, 'scheduler stopping');
       const deadline = setTimeout(() => {
         log.error({}, 'shutdown deadline passed: exiting');

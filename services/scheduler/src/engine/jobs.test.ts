@@ -1,0 +1,64 @@
+import { parseWorkflow } from '@gambit/shared';
+import { describe, expect, it } from 'vitest';
+import { attemptIdFor, jobIdFor, MAX_PRIORITY, planLaunch, priorityFromEv, renderOp } from './jobs.js';
+
+const wf = parseWorkflow({
+  name: 'w',
+  nodes: [
+    { id: 'a', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: 'Q {{inputs.q}}', expectedOutputTokens: 2, maxTokens: 4 },
+    {
+      id: 'b',
+      kind: 'llm',
+      provider: 'simulated',
+      model: 'gpt-4o-mini',
+      system: 'sys {{inputs.q}}',
+      prompt: 'Use {{nodes.a.output}}',
+      expectedOutputTokens: 2,
+      maxTokens: 4,
+      simulate: { output: 'reply to {{nodes.a.output}}' },
+    },
+    { id: 't', kind: 'tool', tool: 'send_message', effects: 'staged', args: { to: 'x', body: 'got {{nodes.a.output}}', n: 3 } },
+  ],
+  edges: [
+    { from: 'a', to: 'b', type: 'router_k_way', k: 2 },
+    { from: 'a', to: 't', type: 'passthrough' },
+  ],
+});
+const node = (id: string) => wf.nodes.find((n) => n.id === id) ?? wf.nodes[0]!;
+
+describe('jobs (M8 launch payloads, M10 priority)', () => {
+  it('renders prompts, system, simulated outputs and tool args on the given outputs, seeded by run and node', () => {
+    const op = renderOp(node('b'), { runId: 'r1', inputs: { q: 'hi' }, outputs: { a: 'billing' } });
+    expect(op).toMatchObject({ kind: 'llm', system: 'sys hi', prompt: 'Use billing', seed: 'r1:b', simulate: { output: 'reply to billing' } });
+    const tool = renderOp(node('t'), { runId: 'r1', inputs: {}, outputs: { a: 'refund' } });
+    expect(tool).toEqual({ kind: 'tool', tool: 'send_message', args: { to: 'x', body: 'got refund', n: 3 }, effects: 'staged', priceUsd: 0 });
+  });
+
+  it('fails loudly when an upstream output is missing', () => {
+    expect(() => renderOp(node('b'), { runId: 'r', inputs: { q: 1 }, outputs: {} })).toThrow();
+  });
+
+  it('builds a queued attempt, its job and a deterministic, colon-free job id on the right queue', () => {
+    const op = renderOp(node('a'), { runId: 'r1', inputs: { q: 'x' }, outputs: {} });
+    const auth = planLaunch({ tenant: 't', runId: 'r1', workflow: 'w', node: node('a'), epoch: 3, kind: 'authoritative', op, assumed: {}, streamPartials: true, nowMs: 5 });
+    expect(auth.attemptId).toBe(attemptIdFor('a', 3, 'authoritative'));
+    expect(auth.attempt).toMatchObject({ status: 'queued', epoch: 3, kind: 'authoritative', costNanoUsd: 0 });
+    expect(auth.intent).toMatchObject({ queue: 'ops', jobId: jobIdFor('t', 'r1', auth.attemptId) });
+    expect(auth.intent.jobId).not.toContain(':');
+    const spec = planLaunch({ tenant: 't', runId: 'r1', workflow: 'w', node: node('a'), epoch: 4, kind: 'speculative', op, assumed: { z: 'g' }, decisionId: 'd', streamPartials: false, priority: 7, nowMs: 5 });
+    expect(spec.intent).toMatchObject({ queue: 'spec', priority: 7 });
+    expect(spec.job.assumed).toEqual({ z: 'g' });
+    expect(spec.attemptId).not.toBe(auth.attemptId);
+  });
+
+  it('M10: higher EV gets a lower (earlier) priority, always within BullMQ bounds', () => {
+    const evs = [1, 0.1, 1e-3, 1e-6, 1e-12];
+    const ps = evs.map(priorityFromEv);
+    for (let i = 1; i < ps.length; i++) expect(ps[i]).toBeGreaterThan(ps[i - 1] as number);
+    expect(priorityFromEv(100)).toBe(1);
+    expect(priorityFromEv(0)).toBe(MAX_PRIORITY);
+    expect(priorityFromEv(-5)).toBe(MAX_PRIORITY);
+    expect(priorityFromEv(Number.NaN)).toBe(MAX_PRIORITY);
+    expect(priorityFromEv(1e-300)).toBe(MAX_PRIORITY);
+  });
+});

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { clusterNodes, loadEnv } from './env.js';
+
+describe('scheduler environment', () => {
+  it('needs a Redis, fills defaults, and treats empty strings as unset', () => {
+    expect(() => loadEnv({})).toThrow(/REDIS_URL/);
+    const env = loadEnv({ REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', DEFAULT_ALPHA: '', REQUIRE_ESTIMATOR_HEARTBEAT: 'false' });
+    expect(env).toMatchObject({ PORT: 0, DEFAULT_ALPHA: 0.5, GAMBIT_PREFIX: 'gambit', REQUIRE_ESTIMATOR_HEARTBEAT: false });
+    expect(clusterNodes(env)).toBeUndefined();
+  });
+
+  it('parses cluster seeds and names bad variables', () => {
+    const env = loadEnv({ REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001' });
+    expect(clusterNodes(env)).toEqual([
+      { host: '127.0.0.1', port: 7000 },
+      { host: '127.0.0.1', port: 7001 },
+    ]);
+    expect(() => loadEnv({ REDIS_URL: 'redis://x:1', DEFAULT_ALPHA: '2' })).toThrow(/DEFAULT_ALPHA/);
+    expect(() => loadEnv({ REDIS_URL: 'redis://x:1', GAMBIT_PRICES: '{not json' })).toThrow(/GAMBIT_PRICES/);
+  });
+});
