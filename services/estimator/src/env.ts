@@ -21,8 +21,27 @@ const jsonOf = <T extends z.ZodType>(schema: T) =>
     })
     .pipe(schema);
 
+const ClusterNodes = z
+  .string()
+  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== ''))
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .regex(/^[^:\s]+:\d+$/, 'each node must be host:port')
+          .transform((p) => {
+            const i = p.lastIndexOf(':');
+            return { host: p.slice(0, i), port: Number(p.slice(i + 1)) };
+          }),
+      )
+      .min(1),
+  );
+
 const EnvSchema = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Comma-separated host:port seeds; when set, the estimator talks to a Redis Cluster. */
+  REDIS_CLUSTER_NODES: ClusterNodes.optional(),
   GAMBIT_PREFIX: z
     .string()
     .regex(/^[^{}\s]+$/, 'no braces or whitespace')

@@ -7,19 +7,25 @@
 import { createLogger, systemClock } from '@gambit/shared';
 import { ESTIMATOR_SCRIPTS } from '@gambit/shared';
 import { controlKeys, defineScripts } from '@gambit/shared/redis';
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StreamConsumer } from './consumer.js';
-import { loadEnv } from './env.js';
+import { type EstimatorEnv, loadEnv } from './env.js';
 import { Duties } from './heartbeat.js';
 import { OutcomeProcessor } from './processor.js';
 import { TenantConfigs } from './tenant-config.js';
+
+function connect(env: EstimatorEnv, opts: RedisOptions): Redis | Cluster {
+  if (env.REDIS_CLUSTER_NODES !== undefined) return new Cluster(env.REDIS_CLUSTER_NODES, { redisOptions: opts });
+  return new Redis(env.REDIS_URL, opts);
+}
 
 async function main(): Promise<void> {
   const env = loadEnv();
   const log = createLogger({ name: 'estimator', level: env.LOG_LEVEL }).child({ estimatorId: env.ESTIMATOR_ID });
   const ks = { prefix: env.GAMBIT_PREFIX };
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 2 });
-  const blocking = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = connect(env, { maxRetriesPerRequest: 2 });
+  // XREADGROUP BLOCK holds its connection: a client of its own, so commands never wait behind it.
+  const blocking = connect(env, { maxRetriesPerRequest: null });
   for (const r of [redis, blocking]) r.on('error', (err) => log.debug({ err: String(err) }, 'redis connection error'));
   defineScripts(redis, ESTIMATOR_SCRIPTS);
 
