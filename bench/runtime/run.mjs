@@ -1,0 +1,184 @@
+// Runtime benchmark (docs/runtime.md): throughput of the whole system (scheduler + worker
+// processes, real Redis, BullMQ) on zero-latency simulated operations, next to raw BullMQ
+// add-and-process of the same number of jobs measured in the same run (the ratio), and the
+// scheduling latency the system adds per node: node ready (its last upstream's attempt finished,
+// or the run was created) -> its job started (attempt.startedAtMs), p50 and p99.
+//
+// Usage: node bench/runtime/run.mjs [--runs 150] [--chain 3] [--workers 1] [--concurrency 8]
+// Writes bench/results/runtime.json. Needs `pnpm exec turbo run build` first.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { queuePrefix, runKeys } from '@gambit/shared/redis';
+import { startProcess, startRedis, uniquePrefix } from '@gambit/testkit';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? dflt : Number(process.argv[i + 1]);
+};
+const RUNS = arg('runs', 150);
+const CHAIN = arg('chain', 3);
+const WORKERS = arg('workers', 1);
+const CONCURRENCY = arg('concurrency', 8);
+const OPS = RUNS * CHAIN;
+
+const pct = (xs, p) => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function chainWorkflow(n) {
+  const nodes = [];
+  const edges = [];
+  for (let i = 0; i < n; i++) {
+    nodes.push({
+      id: `n${i}`,
+      kind: 'llm',
+      provider: 'simulated',
+      model: 'gpt-4o-mini',
+      prompt: i === 0 ? 'start {{inputs.q}}' : `next {{nodes.n${i - 1}.output}}`,
+      expectedOutputTokens: 1,
+      maxTokens: 4,
+      simulate: { output: `out${i}`, ttftMs: 0 },
+    });
+    if (i > 0) edges.push({ from: `n${i - 1}`, to: `n${i}`, type: 'passthrough' });
+  }
+  return { name: 'benchchain', nodes, edges };
+}
+
+async function rawBullmq(redisUrl, jobs) {
+  const ks = { prefix: uniquePrefix('bench-raw').replace(/:/g, '_') };
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue('raw', { connection, prefix: queuePrefix(ks) });
+  let done = 0;
+  let resolveAll;
+  const all = new Promise((r) => {
+    resolveAll = r;
+  });
+  const worker = new Worker(
+    'raw',
+    async () => {
+      done++;
+      if (done === jobs) resolveAll();
+    },
+    { connection, prefix: queuePrefix(ks), concurrency: CONCURRENCY * WORKERS, removeOnComplete: { count: 0 } },
+  );
+  await worker.waitUntilReady();
+  const t0 = performance.now();
+  for (let i = 0; i < jobs; i += 100) {
+    const batch = [];
+    for (let j = i; j < Math.min(jobs, i + 100); j++) batch.push(queue.add('op', { i: j }, { jobId: `raw-${j}` }));
+    await Promise.all(batch);
+  }
+  await all;
+  const ms = performance.now() - t0;
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await connection.quit();
+  return { jobs, durationMs: ms, opsPerSec: (jobs * 1000) / ms };
+}
+
+async function system(redisUrl) {
+  const prefix = uniquePrefix('bench-rt').replace(/:/g, '_');
+  const env = { REDIS_URL: redisUrl, GAMBIT_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  const procs = [];
+  const scheduler = startProcess('scheduler', join(ROOT, 'services/scheduler/dist/main.js'), [], {
+    ...env,
+    LOG_LEVEL: 'info',
+    PORT: '0',
+    REQUIRE_ESTIMATOR_HEARTBEAT: 'false',
+    ADVANCE_CONCURRENCY: String(CONCURRENCY),
+  });
+  procs.push(scheduler);
+  try {
+    const line = await scheduler.waitForLine((l) => l.includes('"scheduler listening"'), 30_000);
+    const url = `http://127.0.0.1:${JSON.parse(line).port}`;
+    for (let i = 0; i < WORKERS; i++) {
+      const w = startProcess(`worker-${i}`, join(ROOT, 'services/worker/dist/main.js'), [], {
+        ...env,
+        LOG_LEVEL: 'info',
+        GAMBIT_SIM_TIME_SCALE: '0',
+        WORKER_CONCURRENCY: String(CONCURRENCY),
+        WORKER_SPEC_CONCURRENCY: '0',
+      });
+      procs.push(w);
+      await w.waitForLine((l) => l.includes('"worker ready"'), 30_000);
+    }
+    const tenant = 'bench';
+    const wf = chainWorkflow(CHAIN);
+    const reg = await fetch(`${url}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant, workflow: wf }) });
+    if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${await reg.text()}`);
+    const redis = new Redis(redisUrl);
+    const ids = [];
+    const t0 = performance.now();
+    let next = 0;
+    const submitOne = async () => {
+      while (next < RUNS) {
+        const i = next++;
+        const r = await fetch(`${url}/v1/runs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ tenant, workflow: 'benchchain', inputs: { q: String(i) }, speculation: false }),
+        });
+        if (r.status !== 201) throw new Error(`submit failed: ${r.status} ${await r.text()}`);
+        ids.push((await r.json()).runId);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, submitOne));
+    const ks = { prefix };
+    for (;;) {
+      const pipe = redis.pipeline();
+      for (const id of ids) pipe.hget(runKeys(ks, tenant, id).run, 'status');
+      const statuses = (await pipe.exec()).map(([, v]) => v);
+      const failed = statuses.filter((s) => s === 'failed' || s === 'cancelled').length;
+      if (failed > 0) throw new Error(`${failed} runs did not succeed`);
+      if (statuses.every((s) => s === 'succeeded')) break;
+      if (performance.now() - t0 > 300_000) throw new Error('runs did not finish in 300 s');
+      await sleep(20);
+    }
+    const ms = performance.now() - t0;
+    // Scheduling latency per node: ready -> started.
+    const latencies = [];
+    for (const id of ids) {
+      const k = runKeys(ks, tenant, id);
+      const [created, attemptsRaw] = await Promise.all([redis.hget(k.run, 'createdAtMs'), redis.hgetall(k.attempts)]);
+      const byNode = new Map(Object.values(attemptsRaw).map((j) => JSON.parse(j)).map((a) => [a.nodeId, a]));
+      for (let i = 0; i < CHAIN; i++) {
+        const a = byNode.get(`n${i}`);
+        const ready = i === 0 ? Number(created) : byNode.get(`n${i - 1}`)?.finishedAtMs;
+        if (a?.startedAtMs !== undefined && ready !== undefined) latencies.push(a.startedAtMs - ready);
+      }
+    }
+    await redis.quit();
+    return { runs: RUNS, ops: OPS, durationMs: ms, opsPerSec: (OPS * 1000) / ms, latencies };
+  } finally {
+    await Promise.all(procs.map((p) => p.stop(10_000)));
+  }
+}
+
+const redisSrv = await startRedis();
+try {
+  const sys = await system(redisSrv.url);
+  const raw = await rawBullmq(redisSrv.url, OPS);
+  const result = {
+    headline: `${sys.opsPerSec.toFixed(0)} ops/s through scheduler+worker vs ${raw.opsPerSec.toFixed(0)} ops/s raw BullMQ (ratio ${(sys.opsPerSec / raw.opsPerSec).toFixed(3)}); scheduling latency p50 ${pct(sys.latencies, 50)} ms, p99 ${pct(sys.latencies, 99)} ms per node`,
+    config: { runs: RUNS, chainLength: CHAIN, workers: WORKERS, workerConcurrency: CONCURRENCY, advanceConcurrency: CONCURRENCY, simTimeScale: 0 },
+    system: { ops: sys.ops, durationMs: Math.round(sys.durationMs), opsPerSec: Number(sys.opsPerSec.toFixed(1)) },
+    rawBullmq: { jobs: raw.jobs, durationMs: Math.round(raw.durationMs), opsPerSec: Number(raw.opsPerSec.toFixed(1)) },
+    ratio: Number((sys.opsPerSec / raw.opsPerSec).toFixed(4)),
+    schedulingLatencyMs: { n: sys.latencies.length, p50: pct(sys.latencies, 50), p99: pct(sys.latencies, 99), max: pct(sys.latencies, 100) },
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+  };
+  console.log(JSON.stringify(result, null, 2));
+  const out = join(ROOT, 'bench', 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'runtime.json'), `${JSON.stringify(result, null, 2)}\n`);
+} finally {
+  await redisSrv.stop();
+}
