@@ -4,8 +4,27 @@
  * tau-bench airline trajectories.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { importOtlp, importTauBench, loadTauBenchData, majorityVoteHitRate, type OtlpExport, toJsonLines } from '@gambit/replay';
+import { importOtlp, importTauBench, loadTauBenchData, majorityVoteHitRate, toJsonLines } from '@gambit/replay';
+import { ValidationError } from '@gambit/shared';
 import type { Command } from 'commander';
+
+/** One OTLP/JSON document, or one per line (what file exporters write); errors name the file and line. */
+function parseOtlpFile(file: string, text: string): unknown[] {
+  try {
+    return [JSON.parse(text)];
+  } catch {
+    const docs: unknown[] = [];
+    text.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      try {
+        docs.push(JSON.parse(line));
+      } catch (err) {
+        throw new ValidationError([{ path: `${file} line ${i + 1}`, message: `not valid JSON (${(err as Error).message})` }]);
+      }
+    });
+    return docs;
+  }
+}
 
 async function emit(text: string, out: string | undefined): Promise<void> {
   if (out === undefined) process.stdout.write(text);
@@ -21,11 +40,9 @@ export function register(program: Command): void {
     .option('-o, --out <file>', 'write the trace here instead of stdout')
     .option('--tenant <tenant>', 'tenant for runs without a gambit.tenant attribute')
     .action(async (files: string[], opts: { out?: string; tenant?: string }) => {
-      const docs: OtlpExport[] = [];
+      const docs: unknown[] = [];
       for (const f of files) {
-        const text = (await readFile(f, 'utf8')).trim();
-        if (text.startsWith('{') && text.includes('\n{')) for (const line of text.split('\n')) docs.push(JSON.parse(line) as OtlpExport);
-        else docs.push(JSON.parse(text) as OtlpExport);
+        docs.push(...parseOtlpFile(f, await readFile(f, 'utf8')));
       }
       const runs = importOtlp(docs, opts.tenant !== undefined ? { defaultTenant: opts.tenant } : {});
       await emit(toJsonLines(runs), opts.out);
