@@ -139,6 +139,40 @@ describe('M5 estimator service: stream consumption', () => {
   });
 });
 
+describe('estimator service: stream trimming and shutdown', () => {
+  it('trims only entries every consumer group has acknowledged', async () => {
+    const prefix = uniquePrefix('est-trim');
+    const r = client();
+    const c = controlKeys({ prefix });
+    for (let i = 0; i < 50; i++) await r.xadd(c.outcomes, '*', 'outcome', JSON.stringify(outcome('a', 'shadow_hit')));
+    // Another group (e.g. an audit reader) that has read 10 entries and acked none.
+    await r.xgroup('CREATE', c.outcomes, 'audit', '0');
+    const read = (await r.xreadgroup('GROUP', 'audit', 'a1', 'COUNT', 10, 'STREAMS', c.outcomes, '>')) as Array<[string, Array<[string, string[]]>]>;
+    const auditIds = (read[0]?.[1] ?? []).map((e) => e[0]);
+    const e = estimator('e1', prefix, { ESTIMATOR_TRIM_INTERVAL_MS: '200' });
+    await estimatorReady(e);
+    await waitFor(async () => (await r.hget(classKeys({ prefix }, 'a').posterior, 'n')) === '50', 15_000, 'applied');
+    await new Promise((res) => setTimeout(res, 800));
+    expect(await r.xlen(c.outcomes)).toBe(50);
+    await r.xack(c.outcomes, 'audit', ...auditIds);
+    await waitFor(async () => (await r.xlen(c.outcomes)) === 41, 10_000, 'trimmed up to the audit group');
+    await r.xgroup('DESTROY', c.outcomes, 'audit');
+    await waitFor(async () => (await r.xlen(c.outcomes)) === 1, 10_000, 'trimmed up to the estimators group');
+  });
+
+  it('SIGTERM: exits 0, removes its heartbeat at once and reports its counters', async () => {
+    const prefix = uniquePrefix('est-term');
+    const r = client();
+    const e = estimator('e1', prefix);
+    await estimatorReady(e);
+    expect(await r.hexists(controlKeys({ prefix }).heartbeat, 'e1')).toBe(1);
+    await e.stop();
+    expect(await e.exited()).toBe(0);
+    expect(await r.hexists(controlKeys({ prefix }).heartbeat, 'e1')).toBe(0);
+    expect(e.lines.some((l) => l.includes('estimator stopped') && l.includes('"applied":0'))).toBe(true);
+  });
+});
+
 describe('M9 estimator service: stages and the kill switch', () => {
   it('moves a class shadow → canary → online → killed → shadow, each with a reason, and announces the kill', async () => {
     const prefix = uniquePrefix('est-stages');

@@ -56,6 +56,8 @@ const EnvSchema = z.object({
   ESTIMATOR_CLAIM_INTERVAL_MS: int(2_000, 10),
   /** Heartbeat period (ControlPlane pauses speculation when beats stop advancing). */
   ESTIMATOR_HEARTBEAT_MS: int(1_000, 10),
+  /** How often acknowledged entries are trimmed from the outcomes stream (0 = never). */
+  ESTIMATOR_TRIM_INTERVAL_MS: int(10_000, 0),
   /** JSON CalibrationOverrides applied over the documented defaults for every tenant. */
   ESTIMATOR_CALIBRATION: jsonOf(CalibrationOverridesSchema).optional(),
   /** Automatic global kill: this many distinct classes alarming within the window (0 = off). */

@@ -3,7 +3,8 @@
  * estimator id → ms, every `everyMs`), and the cooldown sweep that moves a killed class back
  * to shadow (M9) and clears its kill entry. Shadow is set before the entry is cleared, so no
  * scheduler sees the class unkilled in its old stage; both steps are idempotent, so several
- * estimators sweeping at once, or one dying between the steps, is safe.
+ * estimators sweeping at once, or one dying between the steps, is safe. Every `trimEveryMs` the
+ * outcomes stream is trimmed of entries all groups have acknowledged.
  */
 import {
   type Clock,
@@ -14,18 +15,20 @@ import {
   parseKillHash,
 } from '@gambit/shared';
 import { controlKeys, type KeySpace, type RedisLike } from '@gambit/shared/redis';
+import { trimAcknowledged } from './trim.js';
 
 export class Duties {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped: Promise<void> | undefined;
+  private lastTrimMs = 0;
 
   constructor(
     private readonly redis: RedisLike,
     private readonly ks: KeySpace,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly opts: { estimatorId: string; everyMs: number },
+    private readonly opts: { estimatorId: string; everyMs: number; trimEveryMs: number },
   ) {}
 
   async start(): Promise<void> {
@@ -40,6 +43,12 @@ export class Duties {
       const c = controlKeys(this.ks);
       await this.redis.hset(c.heartbeat, this.opts.estimatorId, String(this.clock.nowMs()));
       await this.sweep();
+      const now = this.clock.nowMs();
+      if (this.opts.trimEveryMs > 0 && now - this.lastTrimMs >= this.opts.trimEveryMs) {
+        this.lastTrimMs = now;
+        const removed = await trimAcknowledged(this.redis, c.outcomes);
+        if (removed > 0) this.log.debug({ removed }, 'outcomes stream trimmed');
+      }
     } catch (err) {
       this.log.warn({ err: String(err) }, 'heartbeat/sweep failed');
     } finally {

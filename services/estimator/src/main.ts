@@ -47,7 +47,11 @@ async function main(): Promise<void> {
     claimIdleMs: env.ESTIMATOR_CLAIM_IDLE_MS,
     claimIntervalMs: env.ESTIMATOR_CLAIM_INTERVAL_MS,
   });
-  const duties = new Duties(redis, ks, systemClock, log, { estimatorId: env.ESTIMATOR_ID, everyMs: env.ESTIMATOR_HEARTBEAT_MS });
+  const duties = new Duties(redis, ks, systemClock, log, {
+    estimatorId: env.ESTIMATOR_ID,
+    everyMs: env.ESTIMATOR_HEARTBEAT_MS,
+    trimEveryMs: env.ESTIMATOR_TRIM_INTERVAL_MS,
+  });
 
   let stopping = false;
   const stop = (signal: string) => {
