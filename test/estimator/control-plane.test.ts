@@ -90,6 +90,20 @@ describe('M9.5 ControlPlane', () => {
     await expect(cp.publishOutcome({ ...outcome, kind: 'bogus' as never })).rejects.toBeInstanceOf(ValidationError);
   });
 
+  it('follows a kill hash that was deleted (version went back) after two consistent reads', async () => {
+    const { ks, redis, cp } = setup('cp-reset');
+    const stop = fakeBeat(redis, ks);
+    closers.push(stop);
+    await cp.ready();
+    await cp.killGlobal('incident');
+    expect(cp.speculationBlocked('t', 'c').scope).toBe('global');
+    await redis.del(controlKeys(ks).kill);
+    await waitFor(() => !cp.speculationBlocked('t', 'c').blocked, 5000, 'reset followed');
+    expect(cp.killState().version).toBe(0);
+    await cp.killTenant('t', 'again');
+    expect(cp.speculationBlocked('t', 'c').scope).toBe('tenant');
+  });
+
   it('close() is idempotent', async () => {
     const { cp } = setup('cp-close');
     await cp.ready();

@@ -62,6 +62,8 @@ export class ControlPlane {
   private closed: Promise<void> | undefined;
   private readonly readyP: Promise<void>;
   private lastPollErrorLogMs = 0;
+  /** Consecutive polls that read a version below the local one (the hash was reset). */
+  private lowerReads = 0;
 
   constructor(
     redis: Redis | Cluster | RedisOptions | string,
@@ -154,10 +156,10 @@ export class ControlPlane {
     }
   }
 
-  private async fetchKillState(): Promise<void> {
+  private async fetchKillState(allowLower = false): Promise<void> {
     const h = await this.cmd.hgetall(this.keys.kill);
     const next = parseKillHash(h);
-    if (next.version > this.state.version || (next.version === this.state.version && next.version === 0)) this.setState(next);
+    if (next.version > this.state.version || (allowLower && next.version < this.state.version)) this.setState(next);
   }
 
   /** The periodic check: kill-hash version and heartbeats in one round trip. */
@@ -169,6 +171,14 @@ export class ControlPlane {
       const version = Number((res?.[0]?.[1] as string | null) ?? 0);
       this.hb.observe((res?.[1]?.[1] as Record<string, string> | null) ?? {}, this.clock.nowMs());
       if (version > this.state.version) await this.fetchKillState();
+      // A lower version means the hash was deleted or reset. One such read can be a read that
+      // raced a kill we already applied from pub/sub; two in a row cannot, so only then follow it.
+      this.lowerReads = version < this.state.version ? this.lowerReads + 1 : 0;
+      if (this.lowerReads >= 2) {
+        this.log.warn({ local: this.state.version, remote: version }, 'kill hash version went back: following it');
+        await this.fetchKillState(true);
+        this.lowerReads = 0;
+      }
     } catch (err) {
       const now = this.clock.nowMs();
       if (now - this.lastPollErrorLogMs > 5000) {
