@@ -96,16 +96,17 @@ export class RunEngine {
       const r = await completeNode(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: id, attemptId: n.auth, nowMs: now });
       if (r.code === 'completed') {
         progressed = true;
+        // The snapshot goes on with what this script wrote (the next pass re-reads anyway): the
+        // downstream launch then happens in this pass, one Redis read earlier.
+        s.nodes.set(id, { ...n, state: r.state, ...(r.state === 'succeeded' ? { output: a.output ?? '', source: 'authoritative' as const } : {}), finishedAtMs: a.finishedAtMs ?? now });
         if (r.state === 'succeeded') await this.learn(s, id, n.auth, a.output ?? '');
       }
     }
-    if (progressed) return true;
 
     // 2. Speculations: match finished upstreams, complete confirmed ones, drop dead ones.
     for (const [id, n] of s.nodes) {
       if (n.spec !== undefined && (await this.checkSpeculation(s, id))) progressed = true;
     }
-    if (progressed) return true;
 
     // 3. A node that failed for good ends the run.
     const failed = [...s.nodes.entries()].find(([, n]) => n.state === 'failed');
@@ -121,7 +122,6 @@ export class RunEngine {
       if (!ups.every((e) => s.nodes.get(e.from)?.state === 'succeeded')) continue;
       if (await this.launch(s, id)) progressed = true;
     }
-    if (progressed) return true;
 
     // 5. Runtime decisions (M1, M4): nodes whose pending upstreams are all running.
     if (s.header.speculation) {
@@ -207,6 +207,8 @@ export class RunEngine {
       nowMs: now,
     });
     if (!r.ok) return false;
+    s.nodes.set(nodeId, { ...n, state: 'running', epoch: r.epoch, auth: plan.attemptId, startedAtMs: now });
+    s.attempts.set(plan.attemptId, plan.attempt);
     await this.deps.outbox.send(tenant, runId, plan.intent);
     this.deps.log.debug({ tenant, runId, nodeId, attemptId: plan.attemptId }, 'node launched');
     return true;
