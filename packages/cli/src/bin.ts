@@ -4,12 +4,13 @@
  * `register(program)`; to add a command, import its register and append it to COMMANDS.
  */
 import { reportError } from './commands/errors.js';
+import { register as demo } from './commands/demo.js';
 import { register as generate } from './commands/generate.js';
 import { register as importTraces } from './commands/import.js';
 import { register as replay } from './commands/replay.js';
 import { buildProgram, type RegisterCommand } from './program.js';
 
-const COMMANDS: RegisterCommand[] = [replay, importTraces, generate];
+const COMMANDS: RegisterCommand[] = [demo, replay, importTraces, generate];
 
 buildProgram(COMMANDS)
   .parseAsync(process.argv)

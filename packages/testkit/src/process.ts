@@ -36,7 +36,7 @@ export function startProcess(
       if (process.env.GAMBIT_TEST_ECHO === '1') process.stderr.write(`[${name}] ${line}\n`);
       for (let i = waiters.length - 1; i >= 0; i--) {
         const w = waiters[i];
-        if (w !== undefined && w.pred(line)) {
+        if (w?.pred(line)) {
           waiters.splice(i, 1);
           w.resolve(line);
         }

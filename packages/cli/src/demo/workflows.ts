@@ -55,7 +55,7 @@ export function demoWorkflows(provider: string): DemoWorkflow[] {
                 { value: 'account', weight: 0.05 },
                 { value: 'other', weight: 0.03 },
               ],
-              ttftMs: 900,
+              ttftMs: 1800,
               tokensPerSec: 8,
             },
           ),
@@ -80,28 +80,38 @@ export function demoWorkflows(provider: string): DemoWorkflow[] {
       },
     },
     {
-      description: 'validation_gate: generate, check, then stage the message (released only on a match)',
+      description: 'validation_gate: write, check (predicted "pass"), polish the approved text, stage the send',
       inputs: (i) => ({ topic: `order #${1000 + i} shipping update` }),
       workflow: {
         name: 'gated-send',
         version: 1,
         nodes: [
-          llm('write', 'gpt-5-mini', 'Write a two-sentence customer notification about: {{inputs.topic}}', 80),
+          llm('write', 'gpt-5-mini', 'Write a two-sentence customer notification about: {{inputs.topic}}', 60),
           llm(
             'check',
-            'gpt-5-nano',
+            'gpt-5',
             'Does this notification follow the style policy (polite, no promises of dates)? Answer pass or fail.\n\n{{nodes.write.output}}',
             2,
-            { outcomes: [
+            {
+              outcomes: [
                 { value: 'pass', weight: 0.9 },
                 { value: 'fail', weight: 0.1 },
-              ], ttftMs: 700, tokensPerSec: 10 },
+              ],
+              ttftMs: 2500,
+              tokensPerSec: 10,
+            },
+          ),
+          llm(
+            'polish',
+            'gpt-5-mini',
+            'The policy check said "{{nodes.check.output}}". Rewrite the notification accordingly, in the brand voice:\n\n{{nodes.write.output}}',
+            120,
           ),
           {
             id: 'send',
             kind: 'tool' as const,
             tool: 'send_message',
-            args: { to: 'customer@example.com', body: '{{nodes.write.output}}', verdict: '{{nodes.check.output}}' },
+            args: { to: 'customer@example.com', body: '{{nodes.polish.output}}' },
             effects: 'staged' as const,
             discloses: false,
             priceUsd: 0.0001,
@@ -110,15 +120,16 @@ export function demoWorkflows(provider: string): DemoWorkflow[] {
         ],
         edges: [
           { from: 'write', to: 'check', type: 'free_text', speculate: false, match: { tier: 1, caseInsensitive: false, threshold: 0.95, allowFuzzyForLlm: false } },
-          { from: 'write', to: 'send', type: 'passthrough', speculate: false, match: { tier: 1, caseInsensitive: false, threshold: 0.95, allowFuzzyForLlm: false } },
+          { from: 'write', to: 'polish', type: 'passthrough', speculate: false, match: { tier: 1, caseInsensitive: false, threshold: 0.95, allowFuzzyForLlm: false } },
           {
             from: 'check',
-            to: 'send',
+            to: 'polish',
             type: 'validation_gate',
             predictor: { kind: 'fixed', value: 'pass' },
             match: { tier: 1, caseInsensitive: true, threshold: 0.95, allowFuzzyForLlm: false },
             speculate: true,
           },
+          { from: 'polish', to: 'send', type: 'free_text', speculate: false, match: { tier: 1, caseInsensitive: false, threshold: 0.95, allowFuzzyForLlm: false } },
         ],
       },
     },
@@ -141,7 +152,7 @@ export function demoWorkflows(provider: string): DemoWorkflow[] {
             id: 'charge',
             kind: 'tool' as const,
             tool: 'charge_card',
-            args: { customer: '42', request: '{{nodes.extract.output}}' },
+            args: { customer: '42', amountCents: 1500, request: '{{nodes.extract.output}}' },
             effects: 'irreversible' as const,
             discloses: false,
             priceUsd: 0.0002,
@@ -168,14 +179,14 @@ export function demoWorkflows(provider: string): DemoWorkflow[] {
         version: 1,
         nodes: [
           llm('summarise', 'gpt-5-mini', 'Summarise in one sentence: {{inputs.doc}}', 40),
-          llm('translate', 'gpt-5-mini', 'Translate into French: {{nodes.summarise.output}}', 50),
+          llm('translate', 'gpt-5', 'Translate into French, keeping the register of a financial report: {{nodes.summarise.output}}', 200),
         ],
         edges: [
           {
             from: 'summarise',
             to: 'translate',
             type: 'free_text',
-            predictor: { kind: 'memo' },
+            predictor: { kind: 'most_frequent', fallback: 'Revenue grew, churn fell and two regions launched.' },
             match: { tier: 1, caseInsensitive: false, threshold: 0.95, allowFuzzyForLlm: false },
             speculate: true,
           },

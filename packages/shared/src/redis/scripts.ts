@@ -36,7 +36,10 @@ const defined = new WeakMap<object, Set<string>>();
 /** Registers the scripts once per client (idempotent). Call the command as `redis[name](...)`. */
 export function defineScripts(redis: RedisLike, files: readonly string[]): void {
   let set = defined.get(redis);
-  if (set === undefined) defined.set(redis, (set = new Set()));
+  if (set === undefined) {
+    set = new Set();
+    defined.set(redis, set);
+  }
   for (const file of files) {
     if (set.has(file)) continue;
     const { name, numberOfKeys } = parseScriptName(file);
