@@ -4,7 +4,7 @@
  * worker are separate child processes; the simulated provider has fixed, scaled-down latencies.
  */
 import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
-import { classKeys, runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
+import { classKeys, controlKeys, runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Backend, eagerTenant, http, type RunView, type Stack, startStack, waitForRun, waitForView } from './harness.js';
 import { llm, MODEL, routerChain } from './workflows.js';
@@ -218,6 +218,46 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
         }
         expect(v.nodes.d.output).toBe('w');
       }
+    });
+
+    it('M9 shadow stage: predicts and decides but launches nothing, then scores the guess at no token cost', async () => {
+      const tenant = await eagerTenant(url, 'shadow', { initialStage: 'shadow' });
+      const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: routerChain('shadowwf', 'billing', 'billing'), inputs: { q: 's' } }));
+      expect(v.status).toBe('succeeded');
+      expect(attemptsOf(v, 'answer').map((a) => a.kind)).toEqual(['authoritative']);
+      const runtime = v.decisions.find((d: RunView) => d.phase === 'runtime');
+      expect(runtime).toMatchObject({ action: 'WAIT', reason: 'stage', stage: 'shadow' });
+      const scored = await waitForView(url, tenant, v.runId, (x) => x.outcomes.some((o: RunView) => o.kind === 'shadow_hit'));
+      const outcome = scored.outcomes.find((o: RunView) => o.kind === 'shadow_hit');
+      expect(outcome).toMatchObject({ decisionId: runtime.decisionId, wasteUsd: 0, edgeClass: runtime.edgeClasses[0] });
+      expect(scored.dollars.speculative.nanoUsd).toBe(0);
+      // Published to the estimators' stream.
+      const entries = await stack.redis.xrange(controlKeys({ prefix: stack.prefix }).outcomes, '-', '+');
+      expect(entries.some(([, fields]) => (fields[1] ?? '').includes(outcome.outcomeId))).toBe(true);
+    });
+
+    it('M9 a class kill cancels its in-flight speculation at once; the node then runs for real', async () => {
+      const tenant = await eagerTenant(url, 'killsw');
+      const wf = routerChain('killwf', 'billing', 'billing', { routerTtftMs: 2500, downTtftMs: 3000 });
+      const id = await submit(url, { tenant, workflow: wf, inputs: { q: 'k' } });
+      const running = await waitForView(url, tenant, id, (v) => attemptsOf(v, 'answer').some((a) => a.kind === 'speculative' && a.status === 'running'));
+      const classId = running.decisions.find((d: RunView) => d.phase === 'runtime').edgeClasses[0] as string;
+      const k = await http(stack.urls[1] as string, 'POST', '/v1/kill', { scope: 'class', classId, reason: 'test' });
+      expect(k.status).toBe(200);
+      const cancelled = await waitForView(url, tenant, id, (v) => attemptsOf(v, 'answer').some((a) => a.kind === 'speculative' && a.status === 'cancelled'), 5_000);
+      expect(cancelled.status).toBe('running');
+      const cls = await http(url, 'GET', `/v1/classes/${encodeURIComponent(classId)}`);
+      expect(cls.status).toBe(200);
+      expect(cls.body.stage).toBe('killed');
+      const done = await waitForRun(url, tenant, id, 30_000);
+      expect(done.status).toBe('succeeded');
+      expect(done.nodes.answer.source).toBe('authoritative');
+      const settled = await waitForView(url, tenant, id, (v) => v.outcomes.some((o: RunView) => o.kind === 'cancelled'));
+      expect(settled.outcomes.find((o: RunView) => o.kind === 'cancelled').wasteUsd).toBeGreaterThanOrEqual(0);
+      // Later decisions of the class see the kill.
+      const next = await waitForRun(url, tenant, await submit(url, { tenant, workflow: routerChain('killwf', 'billing', 'billing', { routerTtftMs: 200, downTtftMs: 200 }), inputs: { q: 'k2' } }));
+      expect(next.decisions.find((d: RunView) => d.phase === 'runtime')).toMatchObject({ action: 'WAIT', reason: 'killed' });
+      expect((await http(url, 'GET', '/v1/classes/no-such-class')).status).toBe(404);
     });
 
     it('M10 a budget that cannot cover C_spec makes the rule WAIT for budget', async () => {
