@@ -49,7 +49,7 @@ describe('M8 cancellation of a running attempt in a worker process', () => {
     // Let some tokens stream (partials are published), then cancel as the scheduler does.
     await waitFor(
       async () => (await queues.advance.getJobCounts('waiting')).waiting,
-      (n) => n >= 2,
+      (n) => (n ?? 0) >= 2,
       15_000,
       'partial events',
     );

@@ -3,12 +3,12 @@ import { ValidationError } from '../errors.js';
 import { GenaiPriceTable } from './genai-prices.js';
 import { ConfiguredPriceTable, LayeredPriceTable, createPriceTable, llmCostUsd } from './pricing.js';
 import { loadSnapshotPriceTable } from './snapshot-prices.js';
-import type { ModelRates } from './types.js';
+import type { ModelRates, PriceTable } from './types.js';
 
 const genai = new GenaiPriceTable();
 const snapshot = loadSnapshotPriceTable();
 
-function rates(provider: string, model: string, table = genai): ModelRates {
+function rates(provider: string, model: string, table: PriceTable = genai): ModelRates {
   const r = table.rates(provider, model);
   if (r === undefined) throw new Error(`no rates for ${provider}/${model}`);
   return r;
