@@ -4,16 +4,31 @@
  */
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { ControlPlane, silentLogger, systemClock, ValidationError, type KillEvent } from '@gambit/shared';
+import {
+  ControlPlane,
+  controlSetKill,
+  defineEstimatorScripts,
+  type KillEvent,
+  silentLogger,
+  systemClock,
+  ValidationError,
+} from '@gambit/shared';
 import { classKeys, controlKeys } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { fakeBeat, waitFor } from './helpers.js';
+import { startTcpProxy } from './tcp-proxy.js';
 
 const url = inject('redisUrl');
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   while (closers.length > 0) await closers.pop()?.();
 });
+
+/** Kills class c1 directly with the script, as an estimator would. */
+async function controlPlaneKillClass(redis: Redis, ks: { prefix: string }): Promise<void> {
+  defineEstimatorScripts(redis);
+  await controlSetKill(redis, ks, { scope: 'class', id: 'c1', reason: 'drift', nowMs: Date.now(), untilMs: Date.now() + 60_000, source: 'estimator' });
+}
 
 function setup(label: string, opts = {}) {
   const ks = { prefix: uniquePrefix(label) };
@@ -102,6 +117,31 @@ describe('M9.5 ControlPlane', () => {
     expect(cp.killState().version).toBe(0);
     await cp.killTenant('t', 'again');
     expect(cp.speculationBlocked('t', 'c').scope).toBe('tenant');
+  });
+
+  it('starts while Redis is unreachable without crashing, stays blocked, and syncs once Redis answers', async () => {
+    const ks = { prefix: uniquePrefix('cp-late') };
+    const redis = new Redis(url);
+    closers.push(() => redis.quit());
+    const stop = fakeBeat(redis, ks);
+    closers.push(stop);
+    await controlPlaneKillClass(redis, ks);
+    const u = new URL(url);
+    const proxy = await startTcpProxy(u.hostname, Number(u.port));
+    closers.push(() => proxy.close());
+    proxy.cut();
+    const cp = new ControlPlane(`redis://127.0.0.1:${proxy.port}`, ks, systemClock, silentLogger, { pollMs: 100, heartbeatStaleMs: 600 });
+    closers.push(() => cp.close());
+    let ready = false;
+    void cp.ready().then(() => {
+      ready = true;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(ready).toBe(false);
+    expect(cp.speculationBlocked('t1', 'c1')).toEqual({ blocked: true, scope: 'heartbeat' });
+    proxy.restore();
+    await waitFor(() => ready, 10_000, 'ready after Redis came back');
+    await waitFor(() => cp.speculationBlocked('t1', 'c1').scope === 'class', 5000, 'class kill synced');
   });
 
   it('close() is idempotent', async () => {

@@ -83,6 +83,8 @@ export class ControlPlane {
     } else {
       this.cmd = typeof redis === 'string' ? new Redis(redis, { maxRetriesPerRequest: 1 }) : new Redis({ maxRetriesPerRequest: 1, ...redis });
       this.ownsCmd = true;
+      // Connection errors surface as failed polls (logged, throttled); ioredis reconnects.
+      this.cmd.on('error', (err) => this.log.debug({ err: String(err) }, 'control-plane connection error'));
     }
     defineEstimatorScripts(this.cmd);
     // A subscriber connection cannot run other commands: always a dedicated one, always ours.
@@ -92,6 +94,7 @@ export class ControlPlane {
     // ioredis resubscribes after a reconnect; re-read the hash too, messages may have been missed.
     this.sub.on('ready', () => void this.poll());
     this.readyP = this.start();
+    this.readyP.catch(() => undefined);
   }
 
   /** Resolves after the first read of the kill state and the subscription are in place. */
@@ -99,13 +102,25 @@ export class ControlPlane {
     return this.readyP;
   }
 
+  /**
+   * The version check starts at once and never stops; the subscription is retried until Redis
+   * answers (a scheduler may start while Redis is briefly away: it stays fail-safe meanwhile,
+   * blocked by the heartbeat check, and never crashes on it).
+   */
   private async start(): Promise<void> {
-    await this.sub.subscribe(this.keys.alarmsChannel);
-    await this.poll();
-    if (this.closed === undefined) {
-      this.timer = setInterval(() => void this.poll(), this.pollMs);
-      this.timer.unref?.();
+    this.timer = setInterval(() => void this.poll(), this.pollMs);
+    this.timer.unref?.();
+    for (;;) {
+      if (this.closed !== undefined) return;
+      try {
+        await this.sub.subscribe(this.keys.alarmsChannel);
+        break;
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'alarm subscription failed; retrying');
+        await new Promise((r) => setTimeout(r, this.pollMs));
+      }
     }
+    await this.poll();
   }
 
   private onMessage(raw: string): void {
