@@ -260,6 +260,63 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
       expect((await http(url, 'GET', '/v1/classes/no-such-class')).status).toBe(404);
     });
 
+    it('M8 progressive validation: a join speculated on two upstreams is cancelled at the first miss', async () => {
+      const tenant = await eagerTenant(url, 'join');
+      const wf = {
+        name: 'joinwf',
+        nodes: [
+          llm('fast', 'F {{inputs.q}}', { output: 'red', ttftMs: 400 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+          llm('slow', 'S {{inputs.q}}', { output: 'square', ttftMs: 2500 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+          llm('join', 'J {{nodes.fast.output}} {{nodes.slow.output}}', { output: 'joined', ttftMs: 3000 }, { expectedOutputTokens: 4, maxTokens: 8 }),
+        ],
+        edges: [
+          { from: 'fast', to: 'join', type: 'router_k_way', k: 2, predictor: { kind: 'fixed', value: 'blue' } },
+          { from: 'slow', to: 'join', type: 'router_k_way', k: 2, predictor: { kind: 'fixed', value: 'square' } },
+        ],
+      };
+      const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'j' } }), 60_000);
+      expect(v.status).toBe('succeeded');
+      const runtime = v.decisions.find((d: RunView) => d.phase === 'runtime');
+      expect(runtime.action).toBe('SPECULATE');
+      expect(runtime.edgeClasses).toHaveLength(2);
+      expect(runtime.p).toBeCloseTo(0.25, 10);
+      const spec = attemptsOf(v, 'join').find((a) => a.kind === 'speculative');
+      const slow = attemptsOf(v, 'slow')[0];
+      expect(spec.assumed).toEqual({ fast: 'blue', slow: 'square' });
+      expect(spec.status).toBe('cancelled');
+      // Cancelled when the fast upstream missed, without waiting for the slow one.
+      expect(spec.finishedAtMs).toBeLessThan(slow.finishedAtMs - 1000);
+      expect(v.nodes.join.source).toBe('authoritative');
+      const miss = await waitForView(url, tenant, v.runId, (x) => x.outcomes.some((o: RunView) => o.kind === 'miss'));
+      expect(miss.outcomes.filter((o: RunView) => o.kind === 'miss').map((o: RunView) => o.edgeClass)).toEqual([runtime.edgeClasses[0]]);
+    });
+
+    it('a node that fails for good fails the run; a registered workflow runs by name; a client run id is idempotent', async () => {
+      const tenant = await eagerTenant(url, 'misc');
+      const broken = {
+        name: 'brokenwf',
+        nodes: [{ id: 'x', kind: 'tool', tool: 'no_such_tool', effects: 'none', args: {} }],
+      };
+      const failed = await waitForRun(url, tenant, await submit(url, { tenant, workflow: broken }), 60_000);
+      expect(failed.status).toBe('failed');
+      expect(failed.nodes.x.state).toBe('failed');
+      const reg = await http(url, 'POST', '/v1/workflows', { tenant, workflow: routerChain('named', 'billing', 'billing') });
+      expect(reg.status).toBe(201);
+      const list = await http<RunView>(stack.urls[1] as string, 'GET', `/v1/workflows?tenant=${tenant}`);
+      expect(list.body.workflows.map((w: RunView) => w.name)).toEqual(['named']);
+      const first = await http(url, 'POST', '/v1/runs', { tenant, workflow: 'named', inputs: { q: 'n' }, runId: 'client-run-1' });
+      expect(first.status).toBe(201);
+      const again = await http(stack.urls[1] as string, 'POST', '/v1/runs', { tenant, workflow: 'named', inputs: { q: 'other' }, runId: 'client-run-1' });
+      expect(again.status).toBe(200);
+      const v = await waitForRun(url, tenant, 'client-run-1');
+      expect(v.status).toBe('succeeded');
+      expect(attemptsOf(v, 'route').filter((a) => a.kind === 'authoritative')).toHaveLength(1);
+      expect(v.nodes.answer.output).toBe('answer for billing');
+      const decisions = await http<RunView>(url, 'GET', `/v1/runs/${tenant}/client-run-1/decisions`);
+      expect(decisions.body.decisions.map((d: RunView) => d.phase)).toEqual(['plan', 'runtime']);
+      expect((await http(url, 'GET', `/v1/runs/${tenant}/nope`)).status).toBe(404);
+    });
+
     it('M10 a budget that cannot cover C_spec makes the rule WAIT for budget', async () => {
       const tenant = await eagerTenant(url, 'budget', { budgetUsd: 0 });
       const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: routerChain('budgetwf', 'billing', 'billing'), inputs: { q: 'b' } }));
