@@ -1,0 +1,102 @@
+// Drives one archetype's live workflow through the running services over HTTP (docs/api.md):
+// registers it for two fresh tenants (`<tenant>-on`, `<tenant>-off`) configured with the dial
+// (α, λ) and initialStage 'online', then submits N runs with speculation on and N with it off,
+// interleaved (on i, off i, on i+1, …) so both see the same load, `concurrency` runs in flight,
+// and returns the finished run views in pairs.
+// Why two tenants: run i is submitted with the same runId (`r<i>`) on both, and the simulated
+// provider seeds each node by `runId:nodeId` (scheduler jobs.ts), so the on and off runs of a
+// pair draw the same outcomes and the same pseudo-text (same tokens): the pair differs only by
+// what speculation did. Run keys and job ids include the tenant, so the two never collide.
+import { SchedulerClient } from '../../packages/cli/dist/demo/client.js';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function runToEnd(client, tenant, body, timeoutMs) {
+  const { runId } = await client.submit(body);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const view = await client.run(tenant, runId);
+    if (view.status !== 'running') return view;
+    if (Date.now() > deadline) throw new Error(`run ${runId} did not finish within ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}
+
+/**
+ * @param {string} baseUrl
+ * @param {{ tenant: string, workflow: object, runs: number, concurrency: number, alpha: number,
+ *   lambdaUsdPerSec: number, runTimeoutMs: number }} opts
+ * @returns {Promise<Array<{ i: number, on: object, off: object }>>}
+ */
+export async function runLive(baseUrl, opts) {
+  const client = new SchedulerClient(baseUrl);
+  const tenantOf = (speculation) => `${opts.tenant}-${speculation ? 'on' : 'off'}`;
+  for (const speculation of [true, false]) {
+    await client.configureTenant(tenantOf(speculation), {
+      alpha: opts.alpha,
+      lambdaUsdPerSec: opts.lambdaUsdPerSec,
+      initialStage: 'online',
+      budgetUsd: 1_000,
+    });
+    await client.request('POST', '/v1/workflows', { tenant: tenantOf(speculation), workflow: opts.workflow });
+  }
+  const jobs = [];
+  for (let i = 0; i < opts.runs; i++) for (const speculation of [true, false]) jobs.push({ i, speculation });
+  const views = new Map();
+  let next = 0;
+  const lane = async () => {
+    for (;;) {
+      const job = jobs[next++];
+      if (job === undefined) return;
+      const tenant = tenantOf(job.speculation);
+      const view = await runToEnd(
+        client,
+        tenant,
+        { tenant, runId: `r${job.i}`, workflow: opts.workflow.name, inputs: { request: `customer request #${job.i}` }, speculation: job.speculation },
+        opts.runTimeoutMs,
+      );
+      if (view.status !== 'succeeded') throw new Error(`run ${view.runId} ended ${view.status}: ${view.reason}`);
+      views.set(`${job.i}:${job.speculation}`, view);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, lane));
+  return Array.from({ length: opts.runs }, (_, i) => ({ i, on: views.get(`${i}:true`), off: views.get(`${i}:false`) }));
+}
+
+/** Per-archetype measurements of the live runs, latencies scaled back to real seconds. */
+export function measure(pairs, timeScale) {
+  const sec = (v) => (v.finishedAtMs - v.createdAtMs) / 1000 / timeScale;
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const on = pairs.map((p) => p.on);
+  const off = pairs.map((p) => p.off);
+  let speculations = 0;
+  let hits = 0;
+  let misses = 0;
+  let cancels = 0;
+  for (const v of on) {
+    for (const n of Object.values(v.nodes)) speculations += n.attempts.filter((a) => a.kind === 'speculative').length;
+    for (const o of v.outcomes) {
+      if (o.kind === 'hit') hits++;
+      else if (o.kind === 'miss') misses++;
+      else if (o.kind === 'cancelled') cancels++;
+    }
+  }
+  const latOn = on.map(sec);
+  const latOff = off.map(sec);
+  return {
+    runs: pairs.length,
+    meanOnSec: mean(latOn),
+    meanOffSec: mean(latOff),
+    latencyRatio: mean(latOn) / mean(latOff),
+    latOnSec: latOn,
+    latOffSec: latOff,
+    usdPerRunOn: mean(on.map((v) => v.dollars.total.usd)),
+    usdPerRunOff: mean(off.map((v) => v.dollars.total.usd)),
+    costOnUsd: on.map((v) => v.dollars.total.usd),
+    wastedUsdPerRun: mean(on.map((v) => v.dollars.wasted.usd)),
+    speculations,
+    hits,
+    misses,
+    cancels,
+  };
+}

@@ -1,0 +1,97 @@
+// Offline replay predictions for the agreement benchmark (M9 stage 1 checked against the live
+// system). Two predictions per archetype:
+//  - "live config": a replay trace built from the live speculation-off runs (each node's
+//    measured start, duration and token usage, time scaled back to real ms; LLM ops priced by
+//    replay from their tokens with the same createPriceTable() rates the services use), with each
+//    opportunity's hit or miss taken from the paired speculation-on run (same realised outcomes,
+//    so the comparison is not blurred by binomial sampling of hits). This is what replay of your
+//    own recorded traces predicts; the measured speculation-on runs are the test.
+//  - "archetype": replay of the archetype's own generated traces (its token-size and latency
+//    distributions, docs/replay.md §5), to show how far the live simulated workload is from it.
+import { createPriceTable } from '@gambit/shared';
+import { replay, summarize } from '../../packages/replay/dist/index.js';
+
+function successful(node) {
+  const ok = node.attempts.filter((a) => a.status === 'succeeded');
+  return ok.find((a) => a.kind === 'authoritative') ?? ok[0];
+}
+
+/** A replay Run (trace-format.md) from one speculation-off view, outcomes from its paired on view. */
+export function traceRun(workflow, off, on, timeScale) {
+  const t0 = off.createdAtMs;
+  const operations = workflow.nodes.map((n) => {
+    const a = successful(off.nodes[n.id]);
+    if (a === undefined) throw new Error(`run ${off.runId}: node ${n.id} has no successful attempt`);
+    const startMs = (a.startedAtMs - t0) / timeScale;
+    const durationMs = (a.finishedAtMs - a.startedAtMs) / timeScale;
+    const dependencies = workflow.edges.filter((e) => e.to === n.id).map((e) => e.from);
+    if (n.kind === 'tool')
+      return { id: n.id, kind: 'tool', 'gen_ai.tool.name': n.tool, dependencies, startMs, durationMs, costNanoUsd: a.costNanoUsd ?? 0, effects: n.effects };
+    const u = a.usage;
+    return {
+      id: n.id,
+      kind: 'llm',
+      'gen_ai.provider.name': n.provider,
+      'gen_ai.request.model': n.model,
+      dependencies,
+      startMs,
+      durationMs,
+      'gen_ai.usage.input_tokens': u.inputTokens + u.cachedInputTokens,
+      'gen_ai.usage.cache_read.input_tokens': u.cachedInputTokens,
+      'gen_ai.usage.output_tokens': u.outputTokens,
+      effects: n.effects,
+    };
+  });
+  const opportunities = workflow.edges
+    .filter((e) => e.speculate !== false && e.predictor !== undefined)
+    .map((e) => {
+      const guess = e.predictor.kind === 'fixed' ? e.predictor.value : e.predictor.fallback;
+      const actual = String(on.nodes[e.from].output ?? '');
+      return { from: e.from, to: e.to, type: e.type, ...(e.k !== undefined ? { k: e.k } : {}), guess, actual, matched: actual.trim() === guess.trim() };
+    });
+  return { v: 1, runId: off.runId, tenant: off.tenant, workflow: workflow.name, startUnixMs: on.createdAtMs, operations, opportunities };
+}
+
+function pick(summaries, policy) {
+  const s = summaries.find((x) => x.policy === policy);
+  return s;
+}
+
+/** Replay prediction from the live runs (see the header). */
+export function predictFromLive(workflow, pairs, timeScale, dial, prices = createPriceTable()) {
+  const runs = pairs.map((p) => traceRun(workflow, p.off, p.on, timeScale));
+  const result = replay(runs, { policies: ['never', 'ev'], dial, prices });
+  const sums = summarize(result);
+  const never = pick(sums, 'never');
+  const ev = pick(sums, 'ev');
+  return {
+    meanOffSec: never.meanLatencyMs / 1000,
+    meanOnSec: ev.meanLatencyMs / 1000,
+    latencyRatio: ev.meanVsNever,
+    usdPerRunOff: never.dollarsPerRun,
+    usdPerRunOn: ev.dollarsPerRun,
+    wastedUsdPerRun: ev.wastedUsdPerRun,
+    speculations: ev.speculations,
+    hits: ev.hits,
+    misses: ev.misses,
+    perRunOnSec: result.policies.find((p) => p.policy === 'ev').runs.map((r) => r.durationMs / 1000),
+  };
+}
+
+/** Replay of the archetype's own generated traces (designed token and latency distributions). */
+export function predictFromArchetype(archetype, runs, dial, prices = createPriceTable()) {
+  const result = replay(archetype.generate({ seed: 1, runs }), { policies: ['never', 'ev'], dial, prices });
+  const sums = summarize(result);
+  const never = pick(sums, 'never');
+  const ev = pick(sums, 'ev');
+  return {
+    meanOffSec: never.meanLatencyMs / 1000,
+    meanOnSec: ev.meanLatencyMs / 1000,
+    latencyRatio: ev.meanVsNever,
+    usdPerRunOff: never.dollarsPerRun,
+    usdPerRunOn: ev.dollarsPerRun,
+    wastedUsdPerRun: ev.wastedUsdPerRun,
+    speculations: ev.speculations,
+    hits: ev.hits,
+  };
+}

@@ -1,0 +1,103 @@
+// Live agreement benchmark (GitHub issue 6 item 5): do offline replay's predictions (M9 stage 1)
+// match what the real services measure? For each archetype: N runs with speculation on and N
+// off through scheduler + workers + estimator processes on the simulated provider (time-scaled),
+// then replay of the same runs (see predict.mjs) with the same α, λ and price table; compares the
+// latency ratio on/off and dollars per run against the tolerances in compare.mjs.
+//
+// Usage: node bench/agreement/run.mjs [--runs 20] [--scale 0.1] [--concurrency 8]
+//          [--alpha 0.5] [--lambda 0.05] [--archetypes auto-reply,code-agent]
+// Writes bench/results/agreement.json; exits non-zero if an archetype misses its tolerance.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { startRedis, uniquePrefix } from '@gambit/testkit';
+import { ARCHETYPES } from '../../packages/replay/dist/index.js';
+import { compare, formatTable, ratioStdErr, TOLERANCE } from './compare.mjs';
+import { measure, runLive } from './live.mjs';
+import { predictFromArchetype, predictFromLive } from './predict.mjs';
+import { startServices } from './stack.mjs';
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : process.argv[i + 1];
+};
+
+/** Runs the whole comparison against a Redis URL; used by run.mjs and test/agreement. */
+export async function runAgreement(opts) {
+  const services = await startServices({ redisUrl: opts.redisUrl, prefix: opts.prefix, workers: opts.workers ?? 2, timeScale: opts.timeScale });
+  const rows = [];
+  try {
+    for (const a of opts.archetypes) {
+      const t0 = performance.now();
+      const workflow = a.workflow();
+      const dial = { alpha: opts.alpha, lambdaUsdPerSec: opts.lambdaUsdPerSec };
+      const pairs = await runLive(services.baseUrl, {
+        tenant: `agr-${a.name}`,
+        workflow,
+        runs: opts.runs,
+        concurrency: opts.concurrency,
+        alpha: opts.alpha,
+        lambdaUsdPerSec: opts.lambdaUsdPerSec,
+        runTimeoutMs: opts.runTimeoutMs ?? 120_000,
+      });
+      const m = measure(pairs, opts.timeScale);
+      const measured = { ...m, latencyRatioSE: ratioStdErr(m.latOnSec, m.latOffSec) };
+      const predicted = predictFromLive(workflow, pairs, opts.timeScale, dial);
+      const archetypeReplay = opts.archetypeRuns > 0 ? predictFromArchetype(a, opts.archetypeRuns, dial) : undefined;
+      const comparison = compare(measured, predicted);
+      const { latOnSec, latOffSec, costOnUsd, ...measuredSummary } = measured;
+      const { perRunOnSec, ...predictedSummary } = predicted;
+      rows.push({ archetype: a.name, measured: measuredSummary, predicted: predictedSummary, archetypeReplay, comparison, wallSec: (performance.now() - t0) / 1000 });
+      opts.onProgress?.(`${a.name}: ${opts.runs} on + ${opts.runs} off in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await services.stop();
+  }
+  return rows;
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*bench\//, 'bench/'));
+if (isMain) {
+  const names = arg('archetypes', ARCHETYPES.map((a) => a.name).join(',')).split(',');
+  const archetypes = names.map((n) => {
+    const a = ARCHETYPES.find((x) => x.name === n);
+    if (a === undefined) throw new Error(`unknown archetype ${n}`);
+    return a;
+  });
+  const opts = {
+    runs: Number(arg('runs', '20')),
+    timeScale: Number(arg('scale', '0.1')),
+    concurrency: Number(arg('concurrency', '8')),
+    alpha: Number(arg('alpha', '0.5')),
+    lambdaUsdPerSec: Number(arg('lambda', '0.05')),
+    archetypeRuns: Number(arg('archetype-runs', '500')),
+  };
+  const redis = await startRedis();
+  const t0 = performance.now();
+  let rows;
+  try {
+    rows = await runAgreement({ ...opts, archetypes, redisUrl: redis.url, prefix: uniquePrefix('agr'), onProgress: (s) => process.stdout.write(`${s}\n`) });
+  } finally {
+    await redis.stop();
+  }
+  process.stdout.write(`\n${formatTable(rows)}\n`);
+  process.stdout.write('\narchetype replay (designed token/latency distributions, not the live workload):\n');
+  for (const r of rows)
+    process.stdout.write(
+      `  ${r.archetype.padEnd(20)} ratio ${r.archetypeReplay.latencyRatio.toFixed(3)}  $/run on ${r.archetypeReplay.usdPerRunOn.toFixed(6)}  off ${r.archetypeReplay.usdPerRunOff.toFixed(6)}  mean off ${r.archetypeReplay.meanOffSec.toFixed(2)} s\n`,
+    );
+  const passed = rows.filter((r) => r.comparison.pass).length;
+  const out = {
+    headline: `${passed}/${rows.length} archetypes: replay from live config within tolerance (latency ratio ±${TOLERANCE.latencyRatioAbs}, $/run on ±${100 * TOLERANCE.usdOnRel}%, off ±${100 * TOLERANCE.usdOffRel}%)`,
+    config: { ...opts, workers: 2, archetypes: names },
+    tolerance: TOLERANCE,
+    passed,
+    total: rows.length,
+    wallSec: (performance.now() - t0) / 1000,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
+    archetypes: rows,
+  };
+  mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
+  writeFileSync(new URL('../results/agreement.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`\n${out.headline}\nwrote bench/results/agreement.json\n`);
+  if (passed < rows.length) process.exitCode = 1;
+}
