@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clusterNodes, loadEnv } from './env.js';
+import { clusterNodes, knownTools, loadEnv } from './env.js';
 
 describe('scheduler environment', () => {
   it('needs a Redis, fills defaults, and treats empty strings as unset', () => {
@@ -7,6 +7,8 @@ describe('scheduler environment', () => {
     const env = loadEnv({ REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', DEFAULT_ALPHA: '', REQUIRE_ESTIMATOR_HEARTBEAT: 'false' });
     expect(env).toMatchObject({ PORT: 0, DEFAULT_ALPHA: 0.5, GAMBIT_PREFIX: 'gambit', REQUIRE_ESTIMATOR_HEARTBEAT: false });
     expect(clusterNodes(env)).toBeUndefined();
+    expect(knownTools(env)).toBeUndefined();
+    expect([...(knownTools(loadEnv({ REDIS_URL: 'redis://x:1', KNOWN_TOOLS: 'echo, send_message,,' })) ?? [])]).toEqual(['echo', 'send_message']);
   });
 
   it('parses cluster seeds and names bad variables', () => {

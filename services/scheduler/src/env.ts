@@ -47,6 +47,8 @@ const EnvSchema = z
         }
       })
       .optional(),
+    /** Comma-separated tool names the workers serve; when set, workflows naming others are rejected (4xx). */
+    KNOWN_TOOLS: z.string().optional(),
     /** Graceful shutdown deadline. */
     SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
   })
@@ -75,4 +77,14 @@ export function clusterNodes(env: SchedulerEnv): Array<{ host: string; port: num
     const [host, port] = s.trim().split(':');
     return { host: host ?? '127.0.0.1', port: Number(port) };
   });
+}
+
+/** KNOWN_TOOLS as a set, or undefined when not configured (no check). */
+export function knownTools(env: SchedulerEnv): ReadonlySet<string> | undefined {
+  if (env.KNOWN_TOOLS === undefined) return undefined;
+  return new Set(
+    env.KNOWN_TOOLS.split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
+  );
 }

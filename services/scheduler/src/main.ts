@@ -22,7 +22,7 @@ import { AdvanceConsumer } from './advance.js';
 import { ControlPlaneAdapter } from './engine/control.js';
 import { RunEngine } from './engine/engine.js';
 import { Outbox } from './engine/outbox.js';
-import { clusterNodes, loadEnv, type SchedulerEnv } from './env.js';
+import { clusterNodes, knownTools, loadEnv, type SchedulerEnv } from './env.js';
 import { buildServer, type Operator } from './http/server.js';
 import { cancelSpeculationsInScope } from './kill.js';
 import { PredictorSet } from './predictors/index.js';
@@ -66,7 +66,8 @@ async function main(): Promise<void> {
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
   const deps = { redis: cmd, ks, outbox, specQueue: spec, priceTable, predictors: new PredictorSet(), control, tenants, clock, log };
   const engine = new RunEngine(deps);
-  const runs = new RunService({ redis: cmd, ks, engine, tenants, workflows, control, priceTable, clock, log });
+  const tools = knownTools(env);
+  const runs = new RunService({ redis: cmd, ks, engine, tenants, workflows, control, priceTable, ...(tools === undefined ? {} : { knownTools: tools }), clock, log });
   control.onKill((scope, id) => {
     void cancelSpeculationsInScope({ redis: cmd, ks, engine, log }, scope, id).catch((err: unknown) =>
       log.warn({ err: String(err), scope, id }, 'cancelling speculations after a kill failed'),
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
       return { ok: true, schedulerId, heartbeatFresh: cp.heartbeatFresh(), redis: await cmd.ping() };
     },
   };
-  const app = buildServer({ runs, tenants, workflows, operator, priceTable, bodyLimitBytes: env.BODY_LIMIT_BYTES, log });
+  const app = buildServer({ runs, tenants, workflows, operator, priceTable, ...(tools === undefined ? {} : { knownTools: tools }), bodyLimitBytes: env.BODY_LIMIT_BYTES, log });
   await app.listen({ port: env.PORT, host: env.HOST });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : env.PORT;

@@ -41,6 +41,7 @@ export interface HttpDeps {
   readonly workflows: WorkflowRegistry;
   readonly operator: Operator;
   readonly priceTable: PriceTable;
+  readonly knownTools?: ReadonlySet<string>;
   readonly bodyLimitBytes: number;
   readonly log: Logger;
 }
@@ -113,7 +114,7 @@ export function buildServer(deps: HttpDeps): FastifyInstance {
   });
   app.post('/v1/workflows', async (req, reply) => {
     const b = parse(RegisterWorkflowBodySchema, req.body, '');
-    const wf = parseWorkflow(b.workflow, { priceTable: deps.priceTable });
+    const wf = parseWorkflow(b.workflow, { priceTable: deps.priceTable, ...(deps.knownTools === undefined ? {} : { knownTools: deps.knownTools }) });
     await deps.workflows.put(b.tenant, wf);
     return reply.status(201).send({ tenant: b.tenant, name: wf.name, version: wf.version });
   });
