@@ -73,7 +73,10 @@ export function measure(pairs, timeScale) {
   let hits = 0;
   let misses = 0;
   let cancels = 0;
+  /** Runtime (non-plan) decisions of the on runs by action and reason, to explain differences. */
+  const decisions = {};
   for (const v of on) {
+    for (const d of v.decisions) if (d.phase !== 'plan') decisions[`${d.action}:${d.reason}`] = (decisions[`${d.action}:${d.reason}`] ?? 0) + 1;
     for (const n of Object.values(v.nodes)) speculations += n.attempts.filter((a) => a.kind === 'speculative').length;
     for (const o of v.outcomes) {
       if (o.kind === 'hit') hits++;
@@ -98,5 +101,6 @@ export function measure(pairs, timeScale) {
     hits,
     misses,
     cancels,
+    decisions,
   };
 }
