@@ -211,6 +211,21 @@ describe('run scripts (M6, M8)', () => {
     expect((await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: id, nowMs: 70 })).code).toBe('completed');
   });
 
+  it('discard onlyIfQueued drops a speculation that never started, and leaves a running one alone', async () => {
+    await launch('a', 0);
+    const { id } = await speculate('b', 0, { a: 'x' });
+    await startAttempt(redis, ks, { tenant, runId, attemptId: id, epoch: 1, workerId: 'w', nowMs: 20 });
+    expect(await discardSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: id, kind: 'cancelled', nowMs: 30, onlyIfQueued: true })).toEqual({ discarded: false });
+    expect((await nodes()).get('b')?.spec?.a).toBe(id);
+    const q = await speculate('c', 0, { a: 'y' });
+    expect(q.r.ok).toBe(true);
+    expect(await discardSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: q.id, kind: 'cancelled', nowMs: 31, onlyIfQueued: true })).toEqual({ discarded: true, previousStatus: 'queued' });
+    // Never started, so it is finished (nothing spent) and its worker would be fenced.
+    const rec = JSON.parse((await redis.hget(runKeys(ks, tenant, runId).attempts, q.id)) ?? '{}');
+    expect(rec).toMatchObject({ status: 'cancelled', finishedAtMs: 31, costNanoUsd: 0 });
+    expect((await startAttempt(redis, ks, { tenant, runId, attemptId: q.id, epoch: 1, workerId: 'w', nowMs: 32 })).code).toBe('FENCED');
+  });
+
   it('createSpecAttempt is refused once the assumed upstream finished, and each claim decides once', async () => {
     await launch('a', 0);
     await work('a.a1', 1, 'real');

@@ -255,11 +255,14 @@ export async function confirmSpeculation(
   }
 }
 
-/** discardSpeculation-3.lua: cancels or supersedes the attempt and deletes its staged effects unreleased. */
+/**
+ * discardSpeculation-3.lua: cancels or supersedes the attempt and deletes its staged effects
+ * unreleased. `onlyIfQueued`: only a speculation whose attempt never started (else no-op).
+ */
 export async function discardSpeculation(
   redis: RedisLike,
   ks: KeySpace,
-  a: RunRef & { nodeId: string; attemptId: string; kind: 'miss' | 'cancelled'; edge?: string; nowMs: number },
+  a: RunRef & { nodeId: string; attemptId: string; kind: 'miss' | 'cancelled'; edge?: string; nowMs: number; onlyIfQueued?: boolean },
 ): Promise<{ discarded: boolean; previousStatus?: string }> {
   const file = 'discardSpeculation-3.lua';
   const k = runKeys(ks, a.tenant, a.runId);
@@ -267,7 +270,7 @@ export async function discardSpeculation(
     redis,
     file,
     [k.nodes, k.attempts, k.staging(a.attemptId)],
-    [a.nodeId, a.attemptId, a.kind, a.edge ?? '', a.nowMs],
+    [a.nodeId, a.attemptId, a.kind, a.edge ?? '', a.nowMs, a.onlyIfQueued === true ? '1' : ''],
   );
   if (!Array.isArray(reply)) throw bad(file, reply);
   if (reply[0] === 1) return { discarded: true, previousStatus: String(reply[1]) };

@@ -47,7 +47,8 @@ import { type DecisionResult, decideNode, withBudgetRefused } from './decider.js
 import { jobIdFor, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
-import { loadRun, outputsOf, type RunSnapshot } from './run-view.js';
+import { expectedDurationMs } from './estimates.js';
+import { loadRun, outputsOf, readyAtMs, type RunSnapshot } from './run-view.js';
 
 export interface EngineDeps {
   readonly redis: RedisLike;
@@ -332,6 +333,18 @@ export class RunEngine {
         : this.discard(s, nodeId, spec.a, 'cancelled', '');
     if (spec.full === 1 && a.status === 'succeeded')
       return this.afterConfirm(s, nodeId, spec.a, (await confirmSpeculation(this.deps.redis, this.deps.ks, ref)).code);
+    if (spec.full === 1 && a.status === 'queued') {
+      // Every guess was right but the attempt never got a speculative slot: waiting for it would
+      // delay real work (M10), so the node runs for real now.
+      return this.discard(s, nodeId, spec.a, 'cancelled', '', true);
+    }
+    if (spec.full === 1 && a.status === 'running') {
+      // A confirmed attempt that overstays (its worker died and the job was lost) is given up.
+      const def = s.graph.byId.get(nodeId);
+      const ready = readyAtMs(s, nodeId);
+      const patienceMs = Math.max(5_000, 3 * (def === undefined ? 0 : expectedDurationMs(def)));
+      if (ready !== undefined && now - ready > patienceMs) return this.discard(s, nodeId, spec.a, 'cancelled', '');
+    }
     return false;
   }
 
@@ -348,9 +361,9 @@ export class RunEngine {
   }
 
   /** Discards a speculation (M6, M8): cancel broadcast if it may be running, its queued job removed. */
-  async discard(s: RunSnapshot, nodeId: string, attemptId: string, kind: 'miss' | 'cancelled', edge: string): Promise<boolean> {
+  async discard(s: RunSnapshot, nodeId: string, attemptId: string, kind: 'miss' | 'cancelled', edge: string, onlyIfQueued = false): Promise<boolean> {
     const { tenant, runId } = s.header;
-    const r = await discardSpeculation(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, attemptId, kind, edge, nowMs: this.deps.clock.nowMs() });
+    const r = await discardSpeculation(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, attemptId, kind, edge, nowMs: this.deps.clock.nowMs(), onlyIfQueued });
     if (!r.discarded) return false;
     this.deps.log.info({ tenant, runId, nodeId, attemptId, kind, edge, previousStatus: r.previousStatus }, 'speculation discarded');
     if (r.previousStatus === 'running') await this.broadcastCancel({ tenant, runId, attemptId, reason: `speculation ${kind}` });

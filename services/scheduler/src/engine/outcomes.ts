@@ -65,7 +65,11 @@ function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: n
     // A miss or cancel is settled once the attempt's usage is final (it has finished).
     if (a !== undefined && a.finishedAtMs === undefined) continue;
     const wasteUsd = nanoToUsd(a?.costNanoUsd ?? 0);
-    const blamed = c.edge !== undefined && c.edge !== '' ? c.edge : (pairs[0]?.up ?? '');
+    // The miss (or cancel) is charged to the edge that caused it; a cancel with every guess
+    // matched (its attempt never ran in time) is a hit of each edge, charged to none unless it
+    // had already spent money.
+    const unmatched = pairs.find((p) => c.ok?.[p.up] !== 1)?.up;
+    const blamed = c.edge !== undefined && c.edge !== '' ? c.edge : (unmatched ?? (wasteUsd > 0 ? (pairs[0]?.up ?? '') : ''));
     for (const p of pairs) {
       if (p.up === blamed) out.push(mk(p.up, p.classId, c.kind === 'miss' ? 'miss' : 'cancelled', wasteUsd, 0));
       else if (c.ok?.[p.up] === 1) out.push(mk(p.up, p.classId, 'hit', 0, 0));

@@ -11,8 +11,10 @@
   ARGV[3] outcome kind: miss | cancelled
   ARGV[4] upstream whose real output missed the guess, or ''
   ARGV[5] now ms
+  ARGV[6] '1': discard only if the attempt is still `queued` (never started), else ''
   Returns: {1, previousAttemptStatus} discarded
            {0} the attempt is not the node's live speculation (already handled)
+           {0, status} ARGV[6] = '1' and the attempt is no longer queued
 ]]
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {0} end
@@ -23,6 +25,7 @@ local prev = 'missing'
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
 if araw then
   local a = cjson.decode(araw)
+  if ARGV[6] == '1' and a.status ~= 'queued' then return {0, a.status} end
   prev = a.status
   if a.status == 'queued' or a.status == 'running' then
     -- A queued attempt never started, so it spent nothing: it is finished now. A running one
