@@ -78,4 +78,22 @@ describe('process crashes (single redis)', () => {
       }
     }
   });
+
+  it('SIGTERM stops a scheduler cleanly (exit 0) without touching authoritative work in flight', async () => {
+    const extra = await stack.startScheduler('scheduler-extra');
+    const survivor = stack.urls[1] as string;
+    const tenant = await eagerTenant(extra.url, 'term');
+    const wf = {
+      name: 'termwf',
+      nodes: [llm('a', 'A {{inputs.q}}', { output: 'x', ttftMs: 1500 }, { expectedOutputTokens: 1, maxTokens: 4 })],
+    };
+    const r = await http(extra.url, 'POST', '/v1/runs', { tenant, workflow: wf, inputs: { q: 't' } });
+    expect(r.status).toBe(201);
+    await extra.proc.stop(10_000);
+    expect(await extra.proc.exited()).toBe(0);
+    expect(extra.proc.lines.some((l) => l.includes('"scheduler stopped"'))).toBe(true);
+    const v = await waitForRun(survivor, tenant, r.body.runId as string, 30_000);
+    expect(v.status).toBe('succeeded');
+    expect((v.nodes.a.attempts as RunView[]).map((a) => [a.kind, a.status])).toEqual([['authoritative', 'succeeded']]);
+  });
 });
