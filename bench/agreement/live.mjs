@@ -69,20 +69,20 @@ export function measure(pairs, timeScale) {
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const on = pairs.map((p) => p.on);
   const off = pairs.map((p) => p.off);
+  // Node level, as replay counts: a launch is a speculative attempt, a hit a node whose output
+  // came from one. Edge-level outcome records (a join has one per guessed edge) are kept apart.
   let speculations = 0;
   let hits = 0;
-  let misses = 0;
-  let cancels = 0;
+  const edgeOutcomes = {};
   /** Runtime (non-plan) decisions of the on runs by action and reason, to explain differences. */
   const decisions = {};
   for (const v of on) {
     for (const d of v.decisions) if (d.phase !== 'plan') decisions[`${d.action}:${d.reason}`] = (decisions[`${d.action}:${d.reason}`] ?? 0) + 1;
-    for (const n of Object.values(v.nodes)) speculations += n.attempts.filter((a) => a.kind === 'speculative').length;
-    for (const o of v.outcomes) {
-      if (o.kind === 'hit') hits++;
-      else if (o.kind === 'miss') misses++;
-      else if (o.kind === 'cancelled') cancels++;
+    for (const n of Object.values(v.nodes)) {
+      speculations += n.attempts.filter((a) => a.kind === 'speculative').length;
+      if (n.source === 'speculative') hits++;
     }
+    for (const o of v.outcomes) edgeOutcomes[o.kind] = (edgeOutcomes[o.kind] ?? 0) + 1;
   }
   const latOn = on.map(sec);
   const latOff = off.map(sec);
@@ -99,8 +99,60 @@ export function measure(pairs, timeScale) {
     wastedUsdPerRun: mean(on.map((v) => v.dollars.wasted.usd)),
     speculations,
     hits,
-    misses,
-    cancels,
+    edgeOutcomes,
     decisions,
   };
+}
+
+const avg = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/**
+ * Per downstream node of the on runs: speculative launches, hits, and the runtime decisions
+ * (count by action:reason, mean P, C_spec, ΔT), to set beside replay's (predict.mjs).
+ */
+export function liveNodeDiagnostics(pairs) {
+  const out = {};
+  for (const { on } of pairs) {
+    for (const d of on.decisions) {
+      if (d.phase === 'plan') continue;
+      const n = (out[d.node] ??= { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] });
+      n.decisions[`${d.action}:${d.reason}`] = (n.decisions[`${d.action}:${d.reason}`] ?? 0) + 1;
+      n.p.push(d.p);
+      n.cSpecUsd.push(d.cSpecUsd);
+      n.deltaTSec.push(d.deltaTSec);
+    }
+    for (const [id, node] of Object.entries(on.nodes)) {
+      const spec = node.attempts.filter((a) => a.kind === 'speculative').length;
+      if (spec === 0) continue;
+      const n = (out[id] ??= { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] });
+      n.launched += spec;
+      if (node.source === 'speculative') n.hits++;
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(out).map(([id, n]) => [id, { launched: n.launched, hits: n.hits, decisions: n.decisions, meanP: avg(n.p), meanCSpecUsd: avg(n.cSpecUsd), meanDeltaTSec: avg(n.deltaTSec) }]),
+  );
+}
+
+/**
+ * Scheduling overhead of the speculation-off runs, in wall-clock ms (not scaled): per node, the
+ * time from its last dependency's end (the run's creation, for a source) to its authoritative
+ * attempt's start, and the run's end minus its last node's end. Scaled back to real time these
+ * are multiplied by 1/timeScale, which is why they are reported separately.
+ */
+export function schedulingOverhead(workflow, pairs) {
+  const gaps = [];
+  const tails = [];
+  for (const { off } of pairs) {
+    const att = (id) => off.nodes[id].attempts.find((a) => a.status === 'succeeded' && a.kind === 'authoritative');
+    let lastEnd = 0;
+    for (const n of workflow.nodes) {
+      const a = att(n.id);
+      const deps = workflow.edges.filter((e) => e.to === n.id).map((e) => att(e.from).finishedAtMs);
+      gaps.push(a.startedAtMs - Math.max(off.createdAtMs, ...deps));
+      lastEnd = Math.max(lastEnd, a.finishedAtMs);
+    }
+    tails.push(off.finishedAtMs - lastEnd);
+  }
+  return { meanNodeGapMs: avg(gaps), meanRunTailMs: avg(tails), nodes: workflow.nodes.length };
 }

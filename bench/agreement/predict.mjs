@@ -45,7 +45,10 @@ export function traceRun(workflow, off, on, timeScale) {
   const opportunities = workflow.edges
     .filter((e) => e.speculate !== false && e.predictor !== undefined)
     .map((e) => {
-      const guess = e.predictor.kind === 'fixed' ? e.predictor.value : e.predictor.fallback;
+      // The guess the live predictor made where it launched (a most_frequent predictor may guess
+      // another value than its fallback until its counts converge); else the designed one.
+      const spec = on.nodes[e.to].attempts.find((a) => a.kind === 'speculative' && a.assumed?.[e.from] !== undefined);
+      const guess = spec?.assumed[e.from] ?? (e.predictor.kind === 'fixed' ? e.predictor.value : e.predictor.fallback);
       const actual = String(on.nodes[e.from].output ?? '');
       return { from: e.from, to: e.to, type: e.type, ...(e.k !== undefined ? { k: e.k } : {}), guess, actual, matched: actual.trim() === guess.trim() };
     });
@@ -57,14 +60,36 @@ function pick(summaries, policy) {
   return s;
 }
 
+const avg = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** Per downstream node: replay's launches, hits and decisions (same shape as liveNodeDiagnostics). */
+function replayNodeDiagnostics(runs) {
+  const out = {};
+  for (const r of runs)
+    for (const d of r.decisions ?? []) {
+      const n = (out[d.node] ??= { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] });
+      if (d.speculated) n.launched++;
+      if (d.hit) n.hits++;
+      const key = `${d.speculated ? 'SPECULATE' : 'WAIT'}:${d.decision.reason}`;
+      n.decisions[key] = (n.decisions[key] ?? 0) + 1;
+      n.p.push(d.decision.p);
+      n.cSpecUsd.push(d.decision.cSpecUsd);
+      n.deltaTSec.push(d.decision.deltaTSec);
+    }
+  return Object.fromEntries(
+    Object.entries(out).map(([id, n]) => [id, { launched: n.launched, hits: n.hits, decisions: n.decisions, meanP: avg(n.p), meanCSpecUsd: avg(n.cSpecUsd), meanDeltaTSec: avg(n.deltaTSec) }]),
+  );
+}
+
 /** Replay prediction from the live runs (see the header). */
 export function predictFromLive(workflow, pairs, timeScale, dial, prices = createPriceTable()) {
   const runs = pairs.map((p) => traceRun(workflow, p.off, p.on, timeScale));
-  const result = replay(runs, { policies: ['never', 'ev'], dial, prices });
+  const result = replay(runs, { policies: ['never', 'ev'], dial, prices, keepDecisions: true });
   const sums = summarize(result);
   const never = pick(sums, 'never');
   const ev = pick(sums, 'ev');
   return {
+    nodes: replayNodeDiagnostics(result.policies.find((p) => p.policy === 'ev').runs),
     meanOffSec: never.meanLatencyMs / 1000,
     meanOnSec: ev.meanLatencyMs / 1000,
     latencyRatio: ev.meanVsNever,

@@ -12,7 +12,7 @@ import { cpus, loadavg } from 'node:os';
 import { startRedis, uniquePrefix } from '@gambit/testkit';
 import { ARCHETYPES } from '../../packages/replay/dist/index.js';
 import { compare, formatTable, ratioStdErr, TOLERANCE } from './compare.mjs';
-import { measure, runLive } from './live.mjs';
+import { liveNodeDiagnostics, measure, runLive, schedulingOverhead } from './live.mjs';
 import { predictFromArchetype, predictFromLive } from './predict.mjs';
 import { startServices } from './stack.mjs';
 
@@ -40,7 +40,7 @@ export async function runAgreement(opts) {
         runTimeoutMs: opts.runTimeoutMs ?? 120_000,
       });
       const m = measure(pairs, opts.timeScale);
-      const measured = { ...m, latencyRatioSE: ratioStdErr(m.latOnSec, m.latOffSec) };
+      const measured = { ...m, latencyRatioSE: ratioStdErr(m.latOnSec, m.latOffSec), nodes: liveNodeDiagnostics(pairs), overhead: schedulingOverhead(workflow, pairs) };
       const predicted = predictFromLive(workflow, pairs, opts.timeScale, dial);
       const archetypeReplay = opts.archetypeRuns > 0 ? predictFromArchetype(a, opts.archetypeRuns, dial) : undefined;
       const comparison = compare(measured, predicted);
