@@ -2,6 +2,7 @@
  * The scheduler's configuration: the only place that reads `process.env`, parsed once with zod
  * into a complete, validated object (STYLE.md 1).
  */
+import { type TelemetryConfig, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
 
 const bool = z
@@ -57,7 +58,8 @@ const EnvSchema = z
     path: ['REDIS_URL'],
   });
 
-export type SchedulerEnv = z.infer<typeof EnvSchema>;
+/** Traces: GAMBIT_TRACES_EXPORTER (otlp|console|file|none), OTEL_EXPORTER_OTLP_ENDPOINT, GAMBIT_TRACES_FILE. */
+export type SchedulerEnv = z.infer<typeof EnvSchema> & { readonly telemetry: TelemetryConfig };
 
 export function loadEnv(source: NodeJS.ProcessEnv = process.env): SchedulerEnv {
   // Empty strings mean "unset" (a common shell idiom), not an invalid value.
@@ -67,7 +69,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): SchedulerEnv {
     const lines = r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new Error(`invalid scheduler environment: ${lines.join('; ')}`);
   }
-  return r.data;
+  return { ...r.data, telemetry: telemetryConfigFromEnv(cleaned) };
 }
 
 /** Seed nodes of REDIS_CLUSTER_NODES. */

@@ -16,6 +16,7 @@ import {
   systemClock,
 } from '@gambit/shared';
 import { defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
+import { initTelemetry } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { AdvanceConsumer } from './advance.js';
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
   const log: Logger = createLogger({ name: 'scheduler', level: env.LOG_LEVEL }).child({ schedulerId });
   const ks: KeySpace = { prefix: env.GAMBIT_PREFIX };
   const clock = systemClock;
+  const telemetry = initTelemetry('scheduler', env.telemetry);
+  const tracer = telemetry.tracer;
   const cmd = connect(env, false);
   const bull = connect(env, true);
   defineRunScripts(cmd);
@@ -64,10 +67,10 @@ async function main(): Promise<void> {
   });
   const workflows = new WorkflowRegistry(cmd, ks);
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
-  const deps = { redis: cmd, ks, outbox, specQueue: spec, priceTable, predictors: new PredictorSet(), control, tenants, clock, log };
+  const deps = { redis: cmd, ks, outbox, specQueue: spec, priceTable, predictors: new PredictorSet(), control, tenants, clock, log, tracer };
   const engine = new RunEngine(deps);
   const tools = knownTools(env);
-  const runs = new RunService({ redis: cmd, ks, engine, tenants, workflows, control, priceTable, ...(tools === undefined ? {} : { knownTools: tools }), clock, log });
+  const runs = new RunService({ redis: cmd, ks, engine, tenants, workflows, control, priceTable, ...(tools === undefined ? {} : { knownTools: tools }), clock, log, tracer });
   control.onKill((scope, id) => {
     void cancelSpeculationsInScope({ redis: cmd, ks, engine, log }, scope, id).catch((err: unknown) =>
       log.warn({ err: String(err), scope, id }, 'cancelling speculations after a kill failed'),
@@ -119,6 +122,7 @@ async function main(): Promise<void> {
       await sweeper.close();
       await Promise.all([ops.close(), spec.close(), advance.close()]);
       await cp.close();
+      await telemetry.shutdown();
       await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined)]);
       log.info({}, 'scheduler stopped');
       process.exit(0);

@@ -30,10 +30,12 @@ import {
   runKeys,
   tenantKeys,
 } from '@gambit/shared/redis';
+import type { Tracer } from '@opentelemetry/api';
 import type { SpeculationControl } from './engine/control.js';
 import type { RunEngine } from './engine/engine.js';
 import { planDecisions } from './engine/plan.js';
 import { loadRun } from './engine/run-view.js';
+import { traceRun } from './engine/tracing.js';
 import type { TenantStore } from './tenants.js';
 import type { WorkflowRegistry } from './workflows.js';
 
@@ -48,6 +50,7 @@ export interface RunServiceDeps {
   readonly knownTools?: ReadonlySet<string>;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly tracer?: Tracer;
 }
 
 export function newRunId(nowMs: number): string {
@@ -103,6 +106,7 @@ export class RunService {
       priceTable: this.deps.priceTable,
       nowMs: now,
     });
+    const span = traceRun(this.deps.tracer, tenant, runId, wf.name);
     const header: Record<string, string | number> = {
       tenant,
       runId,
@@ -114,6 +118,7 @@ export class RunService {
       createdAtMs: now,
       ...(body.alpha === undefined ? {} : { alpha: body.alpha }),
       ...(body.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: body.lambdaUsdPerSec }),
+      ...(span.carrier === undefined ? {} : { trace: JSON.stringify(span.carrier) }),
     };
     const nodes: Record<string, NodeState> = {};
     for (const n of wf.nodes) nodes[n.id] = initialNodeState();
@@ -122,7 +127,11 @@ export class RunService {
     await this.deps.redis.zadd(tenantKeys(this.deps.ks, tenant).runs, now, runId);
     const created = await createRun(this.deps.redis, this.deps.ks, { tenant, runId, header, nodes, planDecisions: plan });
     if (created) for (const d of plan) this.deps.log.info({ decision: d }, 'decision');
-    await this.deps.engine.reconcile(tenant, runId);
+    try {
+      await this.deps.engine.reconcile(tenant, runId);
+    } finally {
+      span.end();
+    }
     return { runId, created };
   }
 

@@ -34,6 +34,7 @@ import {
   reserveBudget,
   settleBudget,
 } from '@gambit/shared/redis';
+import type { Tracer } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 import {
   type PredictorSet,
@@ -44,9 +45,10 @@ import {
 import type { TenantStore } from '../tenants.js';
 import type { SpeculationControl } from './control.js';
 import { type DecisionResult, decideNode, withBudgetRefused } from './decider.js';
-import { jobIdFor, planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import { attemptIdFor, jobIdFor, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
+import { traceDecision, traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
 import { loadRun, outputsOf, readyAtMs, type RunSnapshot } from './run-view.js';
 
@@ -61,6 +63,7 @@ export interface EngineDeps {
   readonly tenants: TenantStore;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly tracer?: Tracer;
 }
 
 const MAX_ROUNDS = 50;
@@ -184,16 +187,19 @@ export class RunEngine {
       await this.end(tenant, runId, 'failed', `node ${nodeId} cannot be rendered: ${String(err)}`);
       return true;
     }
+    const epoch = n.epoch + 1;
+    const carrier = traceLaunch(this.deps.tracer, s.header, nodeId, attemptIdFor(nodeId, epoch, 'authoritative'));
     const plan = planLaunch({
       tenant,
       runId,
       workflow: s.workflow.name,
       node: def,
-      epoch: n.epoch + 1,
+      epoch,
       kind: 'authoritative',
       op,
       assumed: {},
       streamPartials: s.header.speculation && (s.graph.outgoing.get(nodeId) ?? []).some((e) => e.speculate),
+      ...(carrier === undefined ? {} : { trace: carrier }),
       nowMs: now,
     });
     const r = await launchNode(this.deps.redis, this.deps.ks, {
@@ -252,7 +258,10 @@ export class RunEngine {
       decisionJson: JSON.stringify(record),
       ...(shadow === undefined ? {} : { shadow }),
     });
-    if (ok) this.logDecision(record);
+    if (ok) {
+      this.logDecision(record);
+      traceDecision(this.deps.tracer, s.header, record);
+    }
     return ok;
   }
 
@@ -267,6 +276,7 @@ export class RunEngine {
     } catch {
       return false;
     }
+    const carrier = traceDecision(this.deps.tracer, s.header, res.record);
     const plan = planLaunch({
       tenant,
       runId,
@@ -279,6 +289,7 @@ export class RunEngine {
       decisionId: res.record.decisionId,
       streamPartials: false,
       priority: priorityFromEv(res.record.evUsd),
+      ...(carrier === undefined ? {} : { trace: carrier }),
       nowMs: now,
     });
     const r = await createSpecAttempt(this.deps.redis, this.deps.ks, {

@@ -79,6 +79,8 @@ export function planLaunch(p: {
   decisionId?: string;
   streamPartials: boolean;
   priority?: number;
+  /** W3C carrier, so the worker's spans join the run's trace. */
+  trace?: Record<string, string>;
   nowMs: number;
 }): LaunchPlan {
   const attemptId = attemptIdFor(p.node.id, p.epoch, p.kind);
@@ -106,6 +108,7 @@ export function planLaunch(p: {
     op: p.op,
     assumed: p.assumed,
     streamPartials: p.streamPartials,
+    ...(p.trace === undefined ? {} : { trace: p.trace }),
     enqueuedAtMs: p.nowMs,
   };
   const intent: Intent = {

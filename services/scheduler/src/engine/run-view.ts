@@ -28,6 +28,8 @@ export interface RunHeader {
   readonly createdAtMs: number;
   readonly finishedAtMs: number | undefined;
   readonly reason: string | undefined;
+  /** W3C trace-context carrier of the run's root span (one trace per run). */
+  readonly trace: Record<string, string> | undefined;
 }
 
 export interface RunSnapshot {
@@ -85,6 +87,7 @@ export function parseHeader(h: Record<string, string>): RunHeader {
     createdAtMs: num(h.createdAtMs) ?? 0,
     finishedAtMs: num(h.finishedAtMs),
     reason: h.reason,
+    trace: h.trace === undefined ? undefined : (JSON.parse(h.trace) as Record<string, string>),
   };
 }
 
