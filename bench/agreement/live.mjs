@@ -104,6 +104,12 @@ export function measure(pairs, timeScale) {
   };
 }
 
+/** The diagnostics accumulator of one node, created on first use. */
+function slot(out, id) {
+  if (out[id] === undefined) out[id] = { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] };
+  return out[id];
+}
+
 const avg = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 /**
@@ -115,7 +121,7 @@ export function liveNodeDiagnostics(pairs) {
   for (const { on } of pairs) {
     for (const d of on.decisions) {
       if (d.phase === 'plan') continue;
-      const n = (out[d.node] ??= { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] });
+      const n = slot(out, d.node);
       n.decisions[`${d.action}:${d.reason}`] = (n.decisions[`${d.action}:${d.reason}`] ?? 0) + 1;
       n.p.push(d.p);
       n.cSpecUsd.push(d.cSpecUsd);
@@ -124,7 +130,7 @@ export function liveNodeDiagnostics(pairs) {
     for (const [id, node] of Object.entries(on.nodes)) {
       const spec = node.attempts.filter((a) => a.kind === 'speculative').length;
       if (spec === 0) continue;
-      const n = (out[id] ??= { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] });
+      const n = slot(out, id);
       n.launched += spec;
       if (node.source === 'speculative') n.hits++;
     }

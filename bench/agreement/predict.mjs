@@ -60,6 +60,12 @@ function pick(summaries, policy) {
   return s;
 }
 
+/** The diagnostics accumulator of one node, created on first use. */
+function slot(out, id) {
+  if (out[id] === undefined) out[id] = { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] };
+  return out[id];
+}
+
 const avg = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 /** Per downstream node: replay's launches, hits and decisions (same shape as liveNodeDiagnostics). */
@@ -67,7 +73,7 @@ function replayNodeDiagnostics(runs) {
   const out = {};
   for (const r of runs)
     for (const d of r.decisions ?? []) {
-      const n = (out[d.node] ??= { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] });
+      const n = slot(out, d.node);
       if (d.speculated) n.launched++;
       if (d.hit) n.hits++;
       const key = `${d.speculated ? 'SPECULATE' : 'WAIT'}:${d.decision.reason}`;

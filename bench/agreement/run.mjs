@@ -4,7 +4,7 @@
 // then replay of the same runs (see predict.mjs) with the same α, λ and price table; compares the
 // latency ratio on/off and dollars per run against the tolerances in compare.mjs.
 //
-// Usage: node bench/agreement/run.mjs [--runs 20] [--scale 0.1] [--concurrency 8]
+// Usage: node bench/agreement/run.mjs [--runs 40] [--scale 0.1] [--concurrency 8]
 //          [--alpha 0.5] [--lambda 0.05] [--archetypes auto-reply,code-agent]
 // Writes bench/results/agreement.json; exits non-zero if an archetype misses its tolerance.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -64,7 +64,7 @@ if (isMain) {
     return a;
   });
   const opts = {
-    runs: Number(arg('runs', '20')),
+    runs: Number(arg('runs', '40')),
     timeScale: Number(arg('scale', '0.1')),
     concurrency: Number(arg('concurrency', '8')),
     alpha: Number(arg('alpha', '0.5')),
