@@ -320,6 +320,41 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
       expect((await http(url, 'GET', `/v1/runs/${tenant}/nope`)).status).toBe(404);
     });
 
+    it('M3 turning the dial mid-run takes effect on the next decision', async () => {
+      // Tool downstreams with C_spec = C_fail = $0.01, ΔT = their declared 1 s, P = 0.9
+      // (passthrough prior), λ = $0.005/s: EV = 0.9·0.005 − 0.1·0.01 = $0.0035, which passes at
+      // α = 1 (threshold 0) and fails at α = 0 (threshold $0.01).
+      const tenant = await eagerTenant(url, 'dial', { alpha: 1, lambdaUsdPerSec: 0.005 });
+      const echo = (id: string, from: string) => ({ id, kind: 'tool', tool: 'echo', effects: 'none', priceUsd: 0.01, expectedDurationMs: 1000, args: { text: `{{nodes.${from}.output}}` } });
+      const wf = {
+        name: 'dialwf',
+        nodes: [
+          llm('a', 'A {{inputs.q}}', { output: 'x', ttftMs: 2500 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+          echo('t1', 'a'),
+          llm('b', 'B {{nodes.t1.output}}', { output: 'y', ttftMs: 2500 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+          echo('t2', 'b'),
+        ],
+        edges: [
+          { from: 'a', to: 't1', type: 'passthrough', predictor: { kind: 'fixed', value: 'x' } },
+          { from: 't1', to: 'b', type: 'passthrough', speculate: false },
+          { from: 'b', to: 't2', type: 'passthrough', predictor: { kind: 'fixed', value: 'y' } },
+        ],
+      };
+      const id = await submit(url, { tenant, workflow: wf, inputs: { q: 'd' } });
+      const first = await waitForView(url, tenant, id, (v) => v.decisions.some((d: RunView) => d.phase === 'runtime' && d.node === 't1'));
+      expect(first.decisions.find((d: RunView) => d.phase === 'runtime' && d.node === 't1')).toMatchObject({ action: 'SPECULATE', alpha: 1 });
+      expect(first.nodes.b.state).toBe('pending');
+      const dial = await http(stack.urls[1] as string, 'PUT', `/v1/runs/${tenant}/${id}/dial`, { alpha: 0 });
+      expect(dial.status).toBe(200);
+      const v = await waitForRun(url, tenant, id, 30_000);
+      expect(v.status).toBe('succeeded');
+      const t2 = v.decisions.find((d: RunView) => d.phase === 'runtime' && d.node === 't2');
+      expect(t2).toMatchObject({ action: 'WAIT', reason: 'below_threshold', alpha: 0 });
+      expect(t2.evUsd).toBeGreaterThan(0);
+      expect(t2.evUsd).toBeLessThan(t2.thresholdUsd);
+      expect(v.alpha).toBe(0);
+    });
+
     it('M10 a budget that cannot cover C_spec makes the rule WAIT for budget', async () => {
       const tenant = await eagerTenant(url, 'budget', { budgetUsd: 0 });
       const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: routerChain('budgetwf', 'billing', 'billing'), inputs: { q: 'b' } }));
