@@ -4,7 +4,8 @@
  * worker are separate child processes; the simulated provider has fixed, scaled-down latencies.
  */
 import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
-import { classKeys, controlKeys, runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
+import { classKeys, controlKeys, QUEUES, queuePrefix, runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Backend, eagerTenant, http, type RunView, type Stack, startStack, waitForRun, waitForView } from './harness.js';
 import { llm, MODEL, routerChain } from './workflows.js';
@@ -355,6 +356,31 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
       expect(v.alpha).toBe(0);
     });
 
+    it('predictors learn from history: most frequent label (router) and identical past request (lookup)', async () => {
+      const tenant = await eagerTenant(url, 'learn');
+      await stack.redis.hset(toolKeys({ prefix: stack.prefix }, tenant).kv('customers'), 'c42', 'gold');
+      const wf = {
+        name: 'learnwf',
+        nodes: [
+          llm('route', 'Classify {{inputs.q}}', { output: 'billing', ttftMs: 400 }, { expectedOutputTokens: 2, maxTokens: 8 }),
+          { id: 'tier', kind: 'tool', tool: 'kv_lookup', effects: 'idempotent', args: { table: 'customers', key: '{{inputs.customer}}' }, expectedDurationMs: 400 },
+          llm('answer', 'Answer the {{nodes.route.output}} question for a {{nodes.tier.output}} customer', { output: 'ok', ttftMs: 400 }, { expectedOutputTokens: 4, maxTokens: 8 }),
+        ],
+        edges: [
+          { from: 'route', to: 'answer', type: 'router_k_way', k: 2, predictor: { kind: 'most_frequent' } },
+          { from: 'tier', to: 'answer', type: 'lookup' },
+        ],
+      };
+      const first = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'a', customer: 'c42' } }));
+      expect(first.status).toBe('succeeded');
+      expect(first.decisions.find((d: RunView) => d.phase === 'runtime')).toMatchObject({ action: 'WAIT', reason: 'no_prediction' });
+      const second = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf, inputs: { q: 'a', customer: 'c42' } }));
+      expect(second.decisions.find((d: RunView) => d.phase === 'runtime')).toMatchObject({ action: 'SPECULATE' });
+      const spec = attemptsOf(second, 'answer').find((a) => a.kind === 'speculative');
+      expect(spec.assumed).toEqual({ route: 'billing', tier: 'gold' });
+      expect(second.nodes.answer.source).toBe('speculative');
+    });
+
     it('M10 a budget that cannot cover C_spec makes the rule WAIT for budget', async () => {
       const tenant = await eagerTenant(url, 'budget', { budgetUsd: 0 });
       const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: routerChain('budgetwf', 'billing', 'billing'), inputs: { q: 'b' } }));
@@ -378,6 +404,28 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
         expect(n.state).toBe('cancelled');
         for (const a of n.attempts) expect(a.status).toBe('cancelled');
       }
+    });
+
+    it('an invalid advance event fails loudly (non-retryable, with the reason), and the scheduler keeps serving', async () => {
+      const q = new Queue(QUEUES.advance, { connection: stack.redis, prefix: queuePrefix({ prefix: stack.prefix }) });
+      try {
+        const job = await q.add('attempt_finished', { type: 'attempt_finished', tenant: 't', runId: 'r' }, { jobId: `bad-${Date.now()}` });
+        const deadline = Date.now() + 15_000;
+        let state = await job.getState();
+        while (state !== 'failed' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+          state = await job.getState();
+        }
+        expect(state).toBe('failed');
+        const failed = await q.getJob(job.id as string);
+        expect(failed?.failedReason).toMatch(/invalid advance event: event\.(nodeId|attemptId|epoch)/);
+        expect(failed?.attemptsMade).toBe(1);
+      } finally {
+        await q.close();
+      }
+      const tenant = await eagerTenant(url, 'afterbad');
+      const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: routerChain('afterbadwf', 'billing', 'billing', { routerTtftMs: 50, downTtftMs: 50 }), inputs: { q: 'x' } }));
+      expect(v.status).toBe('succeeded');
     });
 
     it('bad input gets a 4xx naming the field, and nothing is stored for it', async () => {

@@ -45,6 +45,7 @@ export class ControlPlaneAdapter implements SpeculationControl {
         initialStage: init.initialStage,
         tenant: init.tenant,
       });
+      if (this.ensured.size > 100_000) this.ensured.clear();
       this.ensured.add(classId);
     }
     return this.cp.classState(classId);

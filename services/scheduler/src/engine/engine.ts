@@ -163,7 +163,7 @@ export class RunEngine {
       const op = renderOp(def, { runId: s.header.runId, inputs: s.header.inputs, outputs: outputsOf(s) });
       const h = requestHash(op);
       for (const e of s.graph.outgoing.get(nodeId) ?? [])
-        await recordUpstreamOutput(this.deps.redis, this.deps.ks, classOf(s, e.from, e.to), h, output);
+        await recordUpstreamOutput(this.deps.redis, this.deps.ks, classOf(s, e.from, e.to), e, h, output);
     } catch (err) {
       this.deps.log.warn({ err: String(err), nodeId }, 'could not record predictor history');
     }

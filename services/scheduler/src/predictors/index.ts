@@ -43,6 +43,7 @@ export interface Predictor {
 export type PredictorFunction = (ctx: PredictContext) => string | undefined;
 
 const MAX_VALUE_CHARS = 4_000;
+const MAX_LABEL_CHARS = 256;
 
 /** The most frequent past output of the edge class (labels, routes, gates). */
 export const mostFrequent: Predictor = {
@@ -143,10 +144,23 @@ export async function loadHistory(redis: RedisLike, ks: KeySpace, classId: strin
 }
 
 /** Learns from an upstream's real output (called once, when the node completes). */
-export async function recordUpstreamOutput(redis: RedisLike, ks: KeySpace, classId: string, reqHash: string, output: string): Promise<void> {
+export async function recordUpstreamOutput(
+  redis: RedisLike,
+  ks: KeySpace,
+  classId: string,
+  edge: Pick<Edge, 'type' | 'predictor'>,
+  reqHash: string,
+  output: string,
+): Promise<void> {
   if (output.length > MAX_VALUE_CHARS) return;
   const k = classKeys(ks, classId).history;
-  await Promise.all([redis.hincrby(k, `v:${output}`, 1), redis.hset(k, `m:${reqHash}`, output)]);
+  const writes: Array<Promise<unknown>> = [];
+  // Counts only for label-sized outputs (routes, gates, short fields): long free text is never
+  // the most frequent answer, and counting it would grow the hash without bound.
+  if (output.length <= MAX_LABEL_CHARS) writes.push(redis.hincrby(k, `v:${output}`, 1));
+  // Request memory only where a memo guess is used.
+  if (edge.type === 'lookup' || edge.predictor?.kind === 'memo') writes.push(redis.hset(k, `m:${reqHash}`, output));
+  await Promise.all(writes);
 }
 
 /** Learns the downstream's output tokens for the running mean of N_out (M2). */
