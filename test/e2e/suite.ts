@@ -381,6 +381,49 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
       expect(second.nodes.answer.source).toBe('speculative');
     });
 
+    it('M8 cascade (depth 2): a speculative result feeds a further speculation; an upstream miss cancels the subtree', async () => {
+      const tenant = await eagerTenant(url, 'cascade');
+      const wf = (actual: string) => ({
+        name: 'cascadewf',
+        nodes: [
+          llm('route', 'Classify {{inputs.q}}', { output: actual, ttftMs: 1800 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+          llm('draft', 'Draft for {{nodes.route.output}}', { output: `draft for ${actual}`, ttftMs: 250 }, { expectedOutputTokens: 4, maxTokens: 16 }),
+          llm('polish', 'Polish: {{nodes.draft.output}}', { output: `polished ${actual}`, ttftMs: 250 }, { expectedOutputTokens: 4, maxTokens: 16 }),
+        ],
+        edges: [
+          { from: 'route', to: 'draft', type: 'router_k_way', k: 2, predictor: { kind: 'fixed', value: 'billing' } },
+          { from: 'draft', to: 'polish', type: 'free_text' },
+        ],
+      });
+      const hit = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf('billing'), inputs: { q: 'c' } }), 60_000);
+      expect(hit.status).toBe('succeeded');
+      const route = attemptsOf(hit, 'route')[0];
+      const polishSpec = attemptsOf(hit, 'polish').find((a) => a.kind === 'speculative');
+      expect(polishSpec.assumed).toEqual({ draft: 'draft for billing' });
+      // Launched on the draft's speculative result, before the router finished.
+      expect(polishSpec.createdAtMs).toBeLessThan(route.finishedAtMs);
+      expect(hit.nodes.draft.source).toBe('speculative');
+      expect(hit.nodes.polish.source).toBe('speculative');
+      expect(hit.nodes.polish.output).toBe('polished billing');
+      const decision = hit.decisions.find((d: RunView) => d.phase === 'runtime' && d.node === 'polish');
+      // P of the cascade is the upstream speculation's (router, k = 2: 1/2), not the free-text prior.
+      expect(decision).toMatchObject({ action: 'SPECULATE', edgeClasses: [`${tenant}/cascadewf/draft->polish`] });
+      expect(decision.p).toBeCloseTo(0.5, 10);
+      // Without speculation draft and polish would each still need their 250 ms after the router.
+      expect(hit.nodes.polish.finishedAtMs).toBeLessThan(route.finishedAtMs + 500);
+
+      const miss = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf('refund'), inputs: { q: 'c2' } }), 60_000);
+      expect(miss.status).toBe('succeeded');
+      expect(miss.nodes.polish.output).toBe('polished refund');
+      expect(miss.nodes.polish.source).toBe('authoritative');
+      const cancelledPolish = attemptsOf(miss, 'polish').find((a) => a.kind === 'speculative');
+      const missRoute = attemptsOf(miss, 'route')[0];
+      expect(['cancelled', 'superseded']).toContain(cancelledPolish.status);
+      expect(miss.nodes.polish.attempts.filter((a: RunView) => a.kind === 'authoritative')).toHaveLength(1);
+      const authDraft = attemptsOf(miss, 'draft').find((a) => a.kind === 'authoritative');
+      expect(authDraft.createdAtMs).toBeGreaterThanOrEqual(missRoute.finishedAtMs);
+    });
+
     it('M10 a budget that cannot cover C_spec makes the rule WAIT for budget', async () => {
       const tenant = await eagerTenant(url, 'budget', { budgetUsd: 0 });
       const v = await waitForRun(url, tenant, await submit(url, { tenant, workflow: routerChain('budgetwf', 'billing', 'billing'), inputs: { q: 'b' } }));

@@ -55,6 +55,8 @@ export const LiveSpecSchema = z.object({
   at: z.number(),
   /** 1 once every assumed upstream has matched. */
   full: z.number().optional(),
+  /** 1 for a cascade (depth 2): a guess is another node's speculative result. */
+  cas: z.number().optional(),
 });
 export type LiveSpec = z.infer<typeof LiveSpecSchema>;
 

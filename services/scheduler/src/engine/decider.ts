@@ -28,11 +28,12 @@ import {
   type Stage,
   type WorkflowNode,
 } from '@gambit/shared';
-import type { KeySpace, RedisLike } from '@gambit/shared/redis';
+import type { KeySpace, LiveSpec, RedisLike } from '@gambit/shared/redis';
 import { type ClassHistory, loadHistory, type PredictorSet, requestHash } from '../predictors/index.js';
 import type { TenantConfig } from '../tenants.js';
 import type { SpeculationControl } from './control.js';
 import { expectedDurationMs, profileOf, remainingMs, slackMs } from './estimates.js';
+import { parseClasses } from './outcomes.js';
 import { renderOp } from './jobs.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
 
@@ -44,6 +45,28 @@ export interface DecisionResult {
   readonly classes: string;
   /** Launch price to reserve (M10), nano-USD. */
   readonly cSpecNanoUsd: number;
+  /** A guess is another node's speculative result (depth-2 cascade, M8). */
+  readonly cascade: boolean;
+}
+
+/**
+ * M8 cascades (depth 2): a pending upstream whose own speculation has finished, whose guesses
+ * are all on authoritative upstreams still running, and which is not itself a cascade. Its
+ * speculative result is the guess; it is right exactly when that speculation hits.
+ */
+export function cascadeSource(s: RunSnapshot, upId: string): { output: string; spec: LiveSpec } | undefined {
+  const u = s.nodes.get(upId);
+  if (u?.state !== 'pending' || u.spec === undefined || u.spec.cas === 1) return undefined;
+  const a = s.attempts.get(u.spec.a);
+  if (a?.status !== 'succeeded' || a.output === undefined) return undefined;
+  for (const up of Object.keys(u.spec.assumed)) if (u.spec.ok[up] !== 1 && s.nodes.get(up)?.state !== 'running') return undefined;
+  return { output: a.output, spec: u.spec };
+}
+
+/** Whether `d` can be decided now: every unfinished upstream runs, or is a cascade source. */
+export function decidable(s: RunSnapshot, nodeId: string): boolean {
+  const pending = (s.graph.incoming.get(nodeId) ?? []).filter((e) => s.nodes.get(e.from)?.state !== 'succeeded');
+  return pending.length > 0 && pending.every((e) => s.nodes.get(e.from)?.state === 'running' || cascadeSource(s, e.from) !== undefined);
 }
 
 export interface DeciderDeps {
@@ -94,7 +117,7 @@ function attemptModel(
 /**
  * Decides node `d` of the run. `settled` holds upstream outputs the stream has already revealed
  * (M8 WAIT→SPECULATE): they are guesses with P = 1. Returns undefined when `d` cannot be
- * decided now (an upstream is neither finished nor running: depth-1 speculation only).
+ * decided now (an upstream is neither finished, running, nor a cascade source).
  */
 export async function decideNode(
   deps: DeciderDeps,
@@ -107,8 +130,7 @@ export async function decideNode(
   const incoming = s.graph.incoming.get(d.id) ?? [];
   const outputs = outputsOf(s);
   const pendingEdges = incoming.filter((e) => s.nodes.get(e.from)?.state !== 'succeeded');
-  if (pendingEdges.length === 0) return undefined;
-  if (pendingEdges.some((e) => s.nodes.get(e.from)?.state !== 'running')) return undefined;
+  if (!decidable(s, d.id)) return undefined;
 
   const dial = resolveDial(
     { alpha: ctx.tenantCfg.alpha, lambdaUsdPerSec: ctx.tenantCfg.lambdaUsdPerSec },
@@ -143,7 +165,7 @@ export async function decideNode(
       stage: 'online',
       flags: { admissible, killed: false, hasPrediction: false, budgetOk: true, speculationEnabled: enabled },
     });
-    return { record: { ...base, ...dec, p: 0 }, assumed: {}, classes: classStr, cSpecNanoUsd: 0 };
+    return { record: { ...base, ...dec, p: 0 }, assumed: {}, classes: classStr, cSpecNanoUsd: 0, cascade: false };
   }
 
   // M5, M9: posterior and stage of every pending edge's class.
@@ -155,6 +177,8 @@ export async function decideNode(
   let hasPrediction = true;
   let killed = false;
   let history: ClassHistory | undefined;
+  let cascade = false;
+  const upRemaining: number[] = [];
   for (const { edge, classId } of classes) {
     const prior = priorFor(edge.type as DependencyType, edge.k);
     const st = await deps.control.classState(classId, {
@@ -172,8 +196,39 @@ export async function decideNode(
     const remaining = remainingMs(s, edge.from, ctx.nowMs);
     if (settledValue !== undefined) {
       assumed[edge.from] = settledValue;
+      upRemaining.push(remaining);
       continue;
     }
+    const src = s.nodes.get(edge.from)?.state === 'pending' ? cascadeSource(s, edge.from) : undefined;
+    if (src !== undefined) {
+      // Cascade: the guess is the upstream's speculative result; P is that speculation's hit
+      // probability (its still-unconfirmed guesses), and it resolves when their upstreams end.
+      cascade = true;
+      assumed[edge.from] = src.output;
+      const upIncoming = s.graph.incoming.get(edge.from) ?? [];
+      let srcRemaining = 0;
+      for (const p2 of parseClasses(src.spec.cls)) {
+        if (src.spec.ok[p2.up] === 1) continue;
+        const e2 = upIncoming.find((e) => e.from === p2.up);
+        if (e2 === undefined) continue;
+        const prior2 = priorFor(e2.type as DependencyType, e2.k);
+        const st2 = await deps.control.classState(p2.classId, {
+          depType: e2.type as DependencyType,
+          ...(e2.k === undefined ? {} : { k: e2.k }),
+          prior: prior2,
+          initialStage: ctx.tenantCfg.initialStage,
+          tenant,
+        });
+        const posterior2 = st2 !== undefined ? { a: st2.a, b: st2.b } : prior2;
+        edges.push({ posterior: posterior2, mode: ctx.tenantCfg.posteriorMode });
+        const r2 = remainingMs(s, p2.up, ctx.nowMs);
+        srcRemaining = Math.max(srcRemaining, r2);
+        pendingRemaining.push({ remainingMs: r2, p: pointEstimate(posterior2, ctx.tenantCfg.posteriorMode), up: edge.from });
+      }
+      upRemaining.push(srcRemaining);
+      continue;
+    }
+    upRemaining.push(remaining);
     const upDef = s.graph.byId.get(edge.from);
     const upOp = upDef === undefined ? undefined : safeRender(upDef, s, outputs);
     const guess =
@@ -213,9 +268,8 @@ export async function decideNode(
   else if (attempt !== undefined && pendingRemaining.length > 1) cFailUsd = progressiveFailCostUsd(attempt, pendingRemaining);
 
   // M4: ΔT from the critical path of current estimates, net of d's slack.
-  const upRemaining = Math.max(0, ...pendingEdges.map((e) => remainingMs(s, e.from, ctx.nowMs)));
   const dt = deltaTSec({
-    upstreamRemainingMs: upRemaining,
+    upstreamRemainingMs: Math.max(0, ...upRemaining),
     downstreamDurationMs: expectedDurationMs(d, d.kind === 'llm' ? outTokens : undefined),
     downstreamSlackMs: slackMs(s, d.id, ctx.nowMs),
   });
@@ -235,6 +289,7 @@ export async function decideNode(
     assumed: hasPrediction ? assumed : {},
     classes: classStr,
     cSpecNanoUsd: Math.ceil(cSpecUsd * 1e9),
+    cascade,
   };
 }
 

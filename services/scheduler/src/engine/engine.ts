@@ -44,7 +44,7 @@ import {
 } from '../predictors/index.js';
 import type { TenantStore } from '../tenants.js';
 import type { SpeculationControl } from './control.js';
-import { type DecisionResult, decideNode, withBudgetRefused } from './decider.js';
+import { type DecisionResult, decidable, decideNode, withBudgetRefused } from './decider.js';
 import { attemptIdFor, jobIdFor, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
@@ -135,8 +135,7 @@ export class RunEngine {
         if (ups.length === 0) continue;
         const def = s.graph.byId.get(id);
         if (def === undefined) continue;
-        const pending = ups.filter((e) => s.nodes.get(e.from)?.state !== 'succeeded');
-        if (pending.length === 0 || !pending.every((e) => s.nodes.get(e.from)?.state === 'running')) continue;
+        if (!decidable(s, id)) continue;
         if (await this.decideAndAct(s, def, 'runtime')) progressed = true;
       }
     }
@@ -304,7 +303,7 @@ export class RunEngine {
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,
       decisionJson: JSON.stringify(res.record),
-      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: res.cSpecNanoUsd, cls: res.classes, at: now },
+      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: res.cSpecNanoUsd, cls: res.classes, at: now, ...(res.cascade ? { cas: 1 } : {}) },
     });
     if (!r.ok) return false;
     this.logDecision(res.record);
@@ -380,6 +379,11 @@ export class RunEngine {
     if (r.previousStatus === 'running') await this.broadcastCancel({ tenant, runId, attemptId, reason: `speculation ${kind}` });
     if (r.previousStatus === 'queued') {
       await this.deps.specQueue.remove(jobIdFor(tenant, runId, attemptId)).catch(() => 0);
+    }
+    // M8: a cascade built on this speculation's result goes with it (the whole subtree).
+    for (const e of s.graph.outgoing.get(nodeId) ?? []) {
+      const child = s.nodes.get(e.to)?.spec;
+      if (child?.cas === 1 && child.assumed[nodeId] !== undefined && child.ok[nodeId] !== 1) await this.discard(s, e.to, child.a, 'cancelled', nodeId);
     }
     return true;
   }
