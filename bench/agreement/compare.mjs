@@ -53,6 +53,21 @@ export function compare(measured, predicted, tol = TOLERANCE) {
   return { ratioDiff, usdOnRel, usdOffRel, checks, pass: Object.values(checks).every(Boolean) };
 }
 
+/**
+ * Nodes whose speculative launches differ between live and replay by more than
+ * max(2, 10% of runs): a difference in behaviour (which decisions are made), reported beside the
+ * pass/fail checks because the latency tolerance alone can absorb one (docs/benchmarks.md).
+ */
+export function launchDivergence(liveNodes, replayNodes, runs) {
+  const out = [];
+  for (const id of new Set([...Object.keys(liveNodes), ...Object.keys(replayNodes)])) {
+    const live = liveNodes[id]?.launched ?? 0;
+    const rep = replayNodes[id]?.launched ?? 0;
+    if (Math.abs(live - rep) > Math.max(2, 0.1 * runs)) out.push({ node: id, liveLaunches: live, replayLaunches: rep, liveDecisions: liveNodes[id]?.decisions ?? {} });
+  }
+  return out;
+}
+
 export function formatTable(rows) {
   const head = ['archetype', 'off s', 'on s', 'ratio meas', '±SE', 'ratio pred', 'Δ', '$/run on meas', '$/run on pred', 'Δ%', '$/run off Δ%', 'waste $/run', 'spec', 'hits', 'pred spec/hits', 'ok'];
   const body = rows.map((r) => [

@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { startRedis, uniquePrefix } from '@gambit/testkit';
 import { ARCHETYPES } from '../../packages/replay/dist/index.js';
-import { compare, formatTable, ratioStdErr, TOLERANCE } from './compare.mjs';
+import { compare, formatTable, launchDivergence, ratioStdErr, TOLERANCE } from './compare.mjs';
 import { liveNodeDiagnostics, measure, runLive, schedulingOverhead } from './live.mjs';
 import { predictFromArchetype, predictFromLive } from './predict.mjs';
 import { startServices } from './stack.mjs';
@@ -43,7 +43,7 @@ export async function runAgreement(opts) {
       const measured = { ...m, latencyRatioSE: ratioStdErr(m.latOnSec, m.latOffSec), nodes: liveNodeDiagnostics(pairs), overhead: schedulingOverhead(workflow, pairs) };
       const predicted = predictFromLive(workflow, pairs, opts.timeScale, dial);
       const archetypeReplay = opts.archetypeRuns > 0 ? predictFromArchetype(a, opts.archetypeRuns, dial) : undefined;
-      const comparison = compare(measured, predicted);
+      const comparison = { ...compare(measured, predicted), launchDivergence: launchDivergence(measured.nodes, predicted.nodes, opts.runs) };
       const { latOnSec, latOffSec, costOnUsd, ...measuredSummary } = measured;
       const { perRunOnSec, ...predictedSummary } = predicted;
       rows.push({ archetype: a.name, measured: measuredSummary, predicted: predictedSummary, archetypeReplay, comparison, wallSec: (performance.now() - t0) / 1000 });
@@ -85,6 +85,10 @@ if (isMain) {
     process.stdout.write(
       `  ${r.archetype.padEnd(20)} ratio ${r.archetypeReplay.latencyRatio.toFixed(3)}  $/run on ${r.archetypeReplay.usdPerRunOn.toFixed(6)}  off ${r.archetypeReplay.usdPerRunOff.toFixed(6)}  mean off ${r.archetypeReplay.meanOffSec.toFixed(2)} s\n`,
     );
+  process.stdout.write('\nnodes whose launches differ between live and replay (> max(2, 10% of runs)):\n');
+  for (const r of rows)
+    for (const d of r.comparison.launchDivergence)
+      process.stdout.write(`  ${r.archetype}/${d.node}: live ${d.liveLaunches}, replay ${d.replayLaunches}; live decisions ${JSON.stringify(d.liveDecisions)}\n`);
   const passed = rows.filter((r) => r.comparison.pass).length;
   const out = {
     headline: `${passed}/${rows.length} archetypes: replay from live config within tolerance (latency ratio ±${TOLERANCE.latencyRatioAbs}, $/run on ±${100 * TOLERANCE.usdOnRel}%, off ±${100 * TOLERANCE.usdOffRel}%)`,
