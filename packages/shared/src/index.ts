@@ -10,6 +10,7 @@ export * from './core/index.js';
 export * from './schemas/workflow.js';
 export * from './schemas/records.js';
 export * from './schemas/jobs.js';
+export * from './schemas/env.js';
 export * from './schemas/http.js';
 export * from './providers/types.js';
 export * from './calibration/index.js';

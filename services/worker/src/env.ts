@@ -4,54 +4,9 @@
  * with the variable named.
  */
 import { hostname } from 'node:os';
-import { ValidationError, zodIssues } from '@gambit/shared';
+import { ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, PriceConfigSchema, ValidationError, zodIssues } from '@gambit/shared';
 import { type TelemetryConfig, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
-
-const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
-const jsonOf = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((s, ctx) => {
-      try {
-        return JSON.parse(s) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
-
-const ClusterNodes = z
-  .string()
-  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== ''))
-  .pipe(
-    z
-      .array(
-        z
-          .string()
-          .regex(/^[^:\s]+:\d+$/, 'each node must be host:port')
-          .transform((p) => {
-            const i = p.lastIndexOf(':');
-            return { host: p.slice(0, i), port: Number(p.slice(i + 1)) };
-          }),
-      )
-      .min(1),
-  );
-
-const PriceConfig = z.object({
-  models: z
-    .record(
-      z.string(),
-      z.object({
-        inputPerMTokUsd: z.number().nonnegative(),
-        cachedInputPerMTokUsd: z.number().nonnegative().optional(),
-        outputPerMTokUsd: z.number().nonnegative(),
-      }),
-    )
-    .optional(),
-  toolPrices: z.record(z.string(), z.number().nonnegative()).optional(),
-});
 
 const OpenAiCompatible = z.record(
   z.string(),
@@ -61,37 +16,34 @@ const OpenAiCompatible = z.record(
 const EnvSchema = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Comma-separated host:port seeds; when set, the worker talks to a Redis Cluster. */
-  REDIS_CLUSTER_NODES: ClusterNodes.optional(),
-  GAMBIT_PREFIX: z
-    .string()
-    .regex(/^[^{}\s]+$/, 'no braces or whitespace')
-    .default('gambit'),
+  REDIS_CLUSTER_NODES: ClusterNodesSchema.optional(),
+  GAMBIT_PREFIX: KeyPrefixSchema,
   WORKER_ID: z.string().min(1).optional(),
   /** Authoritative slots (queue `ops`). */
-  WORKER_CONCURRENCY: int(4, 1),
+  WORKER_CONCURRENCY: envInt(4, 1),
   /** Speculative slots (queue `spec`), separate so speculation never takes an authoritative slot (M10). */
-  WORKER_SPEC_CONCURRENCY: int(2, 0),
+  WORKER_SPEC_CONCURRENCY: envInt(2, 0),
   /** BullMQ lock duration: a job whose worker died is seen as stalled after this long. */
-  WORKER_LOCK_DURATION_MS: int(30_000, 100),
+  WORKER_LOCK_DURATION_MS: envInt(30_000, 100),
   /** How often BullMQ looks for stalled jobs. */
-  WORKER_STALLED_INTERVAL_MS: int(15_000, 100),
+  WORKER_STALLED_INTERVAL_MS: envInt(15_000, 100),
   /**
    * Executions (tries) of one attempt before it is failed, whatever ended the earlier ones
    * (stalls, retry-after delays, shutdown hand-backs). BullMQ's own stall limit is set to twice
    * this, only as a backstop, so that an attempt is failed by the worker (recorded, announced)
    * rather than by BullMQ (which never reaches the processor and would leave it `running`).
    */
-  WORKER_MAX_TRIES: int(10, 1),
+  WORKER_MAX_TRIES: envInt(10, 1),
   /** On SIGTERM, how long running authoritative jobs may take before they are handed back. */
-  WORKER_DRAIN_TIMEOUT_MS: int(20_000, 0),
+  WORKER_DRAIN_TIMEOUT_MS: envInt(20_000, 0),
   /** How often a running attempt's status is re-read (pub/sub can drop a cancel). */
-  WORKER_STATUS_CHECK_MS: int(500, 10),
+  WORKER_STATUS_CHECK_MS: envInt(500, 10),
   /** Partial output (M8): at most one event per this many ms ... */
-  WORKER_PARTIAL_MIN_INTERVAL_MS: int(100, 0),
+  WORKER_PARTIAL_MIN_INTERVAL_MS: envInt(100, 0),
   /** ... unless this many stream deltas arrived since the last one. */
-  WORKER_PARTIAL_MIN_DELTAS: int(16, 1),
+  WORKER_PARTIAL_MIN_DELTAS: envInt(16, 1),
   /** Simulated latency of the built-in kv_lookup tool (ms, before the time scale). */
-  WORKER_KV_LATENCY_MS: int(20, 0),
+  WORKER_KV_LATENCY_MS: envInt(20, 0),
   /** Multiplies simulated delays (provider and tools): 0.01 runs 100x faster. */
   GAMBIT_SIM_TIME_SCALE: z.coerce.number().nonnegative().default(1),
   /** Share of simulated input tokens reported as cached. */
@@ -102,9 +54,9 @@ const EnvSchema = z.object({
   ANTHROPIC_BASE_URL: z.string().url().optional(),
   GAMBIT_LOCAL_MODEL_PATH: z.string().min(1).optional(),
   /** JSON: extra OpenAI-compatible endpoints by provider name, e.g. {"vllm":{"baseUrl":"http://..."}}. */
-  GAMBIT_OPENAI_COMPATIBLE: jsonOf(OpenAiCompatible).optional(),
+  GAMBIT_OPENAI_COMPATIBLE: envJson(OpenAiCompatible).optional(),
   /** JSON PriceTableConfig: configured model rates and per-call tool prices (M2). */
-  GAMBIT_PRICES: jsonOf(PriceConfig).optional(),
+  GAMBIT_PRICES: envJson(PriceConfigSchema).optional(),
   /** Path of an ES module exporting `register(registry)` to add user tools. */
   GAMBIT_TOOLS_MODULE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

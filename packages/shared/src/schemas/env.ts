@@ -1,0 +1,69 @@
+/**
+ * zod building blocks for the services' `env.ts` modules (each service still reads
+ * `process.env` in exactly one place): integers with defaults, JSON-valued variables, Redis
+ * Cluster seed lists, the key prefix, and the price configuration (M2) that scheduler and worker
+ * must read identically.
+ */
+import { z } from 'zod';
+
+/** An integer variable with a default and a minimum. */
+export const envInt = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+/** A variable holding JSON, validated by `schema` (a bad value names the variable and says why). */
+export const envJson = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+/** `host:port,host:port` seeds of a Redis Cluster. */
+export const ClusterNodesSchema = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
+  )
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .regex(/^[^:\s]+:\d+$/, 'each node must be host:port')
+          .transform((p) => {
+            const i = p.lastIndexOf(':');
+            return { host: p.slice(0, i), port: Number(p.slice(i + 1)) };
+          }),
+      )
+      .min(1),
+  );
+
+/** GAMBIT_PREFIX: the key prefix every process of one deployment shares. */
+export const KeyPrefixSchema = z
+  .string()
+  .regex(/^[^{}\s]+$/, 'no braces or whitespace')
+  .default('gambit');
+
+/** GAMBIT_PRICES: configured rates for self-hosted models and per-call tool prices (M2). */
+export const PriceConfigSchema = z.object({
+  models: z
+    .record(
+      z.string(),
+      z.object({
+        inputPerMTokUsd: z.number().nonnegative(),
+        cachedInputPerMTokUsd: z.number().nonnegative().optional(),
+        outputPerMTokUsd: z.number().nonnegative(),
+      }),
+    )
+    .optional(),
+  toolPrices: z.record(z.string(), z.number().nonnegative()).optional(),
+});
+export type PriceConfig = z.infer<typeof PriceConfigSchema>;
