@@ -10,7 +10,6 @@
  */
 import { uniquePrefix } from '@gambit/testkit';
 import { describe, expect, inject, it } from 'vitest';
-// @ts-expect-error: plain ES module of the benchmark (no type declarations).
 import { ARCHETYPES } from '../../packages/replay/dist/index.js';
 // @ts-expect-error: plain ES module of the benchmark (no type declarations).
 import { TOLERANCE } from '../../bench/agreement/compare.mjs';
