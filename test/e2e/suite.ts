@@ -391,8 +391,9 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
         name: 'cascadewf',
         nodes: [
           llm('route', 'Classify {{inputs.q}}', { output: actual, ttftMs: 1800 }, { expectedOutputTokens: 1, maxTokens: 4 }),
-          llm('draft', 'Draft for {{nodes.route.output}}', { output: `draft for ${actual}`, ttftMs: 250 }, { expectedOutputTokens: 4, maxTokens: 16 }),
-          llm('polish', 'Polish: {{nodes.draft.output}}', { output: `polished ${actual}`, ttftMs: 250 }, { expectedOutputTokens: 4, maxTokens: 16 }),
+          // Simulated outputs follow the inputs, so an attempt on a wrong guess produces a wrong result.
+          llm('draft', 'Draft for {{nodes.route.output}}', { output: 'draft for {{nodes.route.output}}', ttftMs: 250 }, { expectedOutputTokens: 4, maxTokens: 16 }),
+          llm('polish', 'Polish: {{nodes.draft.output}}', { output: 'polished {{nodes.draft.output}}', ttftMs: 250 }, { expectedOutputTokens: 4, maxTokens: 16 }),
         ],
         edges: [
           { from: 'route', to: 'draft', type: 'router_k_way', k: 2, predictor: { kind: 'fixed', value: 'billing' } },
@@ -408,7 +409,7 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
       expect(polishSpec.createdAtMs).toBeLessThan(route.finishedAtMs);
       expect(hit.nodes.draft.source).toBe('speculative');
       expect(hit.nodes.polish.source).toBe('speculative');
-      expect(hit.nodes.polish.output).toBe('polished billing');
+      expect(hit.nodes.polish.output).toBe('polished draft for billing');
       const decision = hit.decisions.find((d: RunView) => d.phase === 'runtime' && d.node === 'polish');
       // P of the cascade is the upstream speculation's (router, k = 2: 1/2), not the free-text prior.
       expect(decision).toMatchObject({ action: 'SPECULATE', edgeClasses: [`${tenant}/cascadewf/draft->polish`] });
@@ -418,7 +419,7 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
 
       const miss = await waitForRun(url, tenant, await submit(url, { tenant, workflow: wf('refund'), inputs: { q: 'c2' } }), 60_000);
       expect(miss.status).toBe('succeeded');
-      expect(miss.nodes.polish.output).toBe('polished refund');
+      expect(miss.nodes.polish.output).toBe('polished draft for refund');
       expect(miss.nodes.polish.source).toBe('authoritative');
       const cancelledPolish = attemptsOf(miss, 'polish').find((a) => a.kind === 'speculative');
       const missRoute = attemptsOf(miss, 'route')[0];

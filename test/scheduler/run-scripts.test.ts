@@ -238,6 +238,32 @@ describe('run scripts (M6, M8)', () => {
     expect((await speculate('c', 0, { b: 'g' }, 'runtime')).r).toEqual({ ok: false, reason: 'claimed' });
   });
 
+  it('M8 a cascade is refused once the speculation it stands on has been discarded', async () => {
+    await launch('a', 0);
+    const b = await speculate('b', 0, { a: 'x' });
+    expect(b.r.ok).toBe(true);
+    const cascade = async () => {
+      const id = 'c.s1';
+      return createSpecAttempt(redis, ks, {
+        tenant,
+        runId,
+        nodeId: 'c',
+        expectedEpoch: 0,
+        claim: 'runtime',
+        attemptId: id,
+        attemptJson: JSON.stringify(attempt(id, 'c', 'speculative', 1, { b: 'out-b' })),
+        jobId: `job-${id}`,
+        intentJson: '{}',
+        nowMs: 12,
+        decisionJson: '{}',
+        spec: { a: id, d: 'dc', assumed: { b: 'out-b' }, ok: {}, res: 0, cls: 'b=c-b', at: 12, cas: 1, src: { b: b.id } },
+      });
+    };
+    await discardSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: b.id, kind: 'miss', edge: 'a', nowMs: 13 });
+    expect(await cascade()).toEqual({ ok: false, reason: 'upstream' });
+    expect((await nodes()).get('c')?.claims.runtime).toBeUndefined();
+  });
+
   it('recordOutcome records an outcome id once', async () => {
     const o = { tenant, runId, nodeId: 'a', outcomeId: 'o1', outcomeJson: '{"kind":"hit"}' };
     expect(await recordOutcome(redis, ks, o)).toBe(true);

@@ -57,6 +57,8 @@ export const LiveSpecSchema = z.object({
   full: z.number().optional(),
   /** 1 for a cascade (depth 2): a guess is another node's speculative result. */
   cas: z.number().optional(),
+  /** Cascade: upstream -> the speculative attempt whose result is the guess (must stay live). */
+  src: z.record(z.string(), z.string()).optional(),
 });
 export type LiveSpec = z.infer<typeof LiveSpecSchema>;
 

@@ -45,8 +45,8 @@ export interface DecisionResult {
   readonly classes: string;
   /** Launch price to reserve (M10), nano-USD. */
   readonly cSpecNanoUsd: number;
-  /** A guess is another node's speculative result (depth-2 cascade, M8). */
-  readonly cascade: boolean;
+  /** Cascade sources (depth 2, M8): upstream -> the speculative attempt whose result is the guess. */
+  readonly cascadeFrom: Record<string, string>;
 }
 
 /**
@@ -165,7 +165,7 @@ export async function decideNode(
       stage: 'online',
       flags: { admissible, killed: false, hasPrediction: false, budgetOk: true, speculationEnabled: enabled },
     });
-    return { record: { ...base, ...dec, p: 0 }, assumed: {}, classes: classStr, cSpecNanoUsd: 0, cascade: false };
+    return { record: { ...base, ...dec, p: 0 }, assumed: {}, classes: classStr, cSpecNanoUsd: 0, cascadeFrom: {} };
   }
 
   // M5, M9: posterior and stage of every pending edge's class.
@@ -177,7 +177,7 @@ export async function decideNode(
   let hasPrediction = true;
   let killed = false;
   let history: ClassHistory | undefined;
-  let cascade = false;
+  const cascadeFrom: Record<string, string> = {};
   const upRemaining: number[] = [];
   for (const { edge, classId } of classes) {
     const prior = priorFor(edge.type as DependencyType, edge.k);
@@ -203,7 +203,7 @@ export async function decideNode(
     if (src !== undefined) {
       // Cascade: the guess is the upstream's speculative result; P is that speculation's hit
       // probability (its still-unconfirmed guesses), and it resolves when their upstreams end.
-      cascade = true;
+      cascadeFrom[edge.from] = src.spec.a;
       assumed[edge.from] = src.output;
       const upIncoming = s.graph.incoming.get(edge.from) ?? [];
       let srcRemaining = 0;
@@ -289,7 +289,7 @@ export async function decideNode(
     assumed: hasPrediction ? assumed : {},
     classes: classStr,
     cSpecNanoUsd: Math.ceil(cSpecUsd * 1e9),
-    cascade,
+    cascadeFrom,
   };
 }
 

@@ -11,12 +11,10 @@
 import {
   type CancelMessage,
   type Clock,
-  type DecisionRecord,
   type Logger,
   edgeClassId,
   matchOutput,
   type PriceTable,
-  resolveDial,
   type WorkflowNode,
 } from '@gambit/shared';
 import {
@@ -24,15 +22,11 @@ import {
   completeNode,
   confirmSpeculation,
   controlKeys,
-  createSpecAttempt,
   discardSpeculation,
   finishRun,
   type KeySpace,
   launchNode,
   type RedisLike,
-  recordDecision,
-  reserveBudget,
-  settleBudget,
 } from '@gambit/shared/redis';
 import type { Tracer } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
@@ -44,11 +38,12 @@ import {
 } from '../predictors/index.js';
 import type { TenantStore } from '../tenants.js';
 import type { SpeculationControl } from './control.js';
-import { type DecisionResult, decidable, decideNode, withBudgetRefused } from './decider.js';
-import { attemptIdFor, jobIdFor, planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import { decidable } from './decider.js';
+import { Decisions } from './decisions.js';
+import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
-import { traceDecision, traceLaunch } from './tracing.js';
+import { traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
 import { loadRun, outputsOf, readyAtMs, type RunSnapshot } from './run-view.js';
 
@@ -69,7 +64,11 @@ export interface EngineDeps {
 const MAX_ROUNDS = 50;
 
 export class RunEngine {
-  constructor(private readonly deps: EngineDeps) {}
+  private readonly decisions: Decisions;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.decisions = new Decisions(deps);
+  }
 
   /** Advances the run until this process can make no more progress. */
   async reconcile(tenant: string, runId: string): Promise<void> {
@@ -220,99 +219,9 @@ export class RunEngine {
     return true;
   }
 
-  /**
-   * Makes and records one decision for `d` (M4) and acts on it: SPECULATE reserves the budget
-   * (M10) and launches the speculative attempt; shadow-stage predictions are kept for scoring.
-   */
-  async decideAndAct(s: RunSnapshot, d: WorkflowNode, phase: 'runtime' | 'stream', settled?: ReadonlyMap<string, string>): Promise<boolean> {
-    const now = this.deps.clock.nowMs();
-    const { tenant, runId } = s.header;
-    const tenantCfg = await this.deps.tenants.get(tenant, now);
-    const res = await decideNode(this.deps, s, d, { tenantCfg, phase, ...(settled === undefined ? {} : { settled }), nowMs: now });
-    if (res === undefined) return false;
-    const n = s.nodes.get(d.id);
-    if (n === undefined) return false;
-    if (res.record.action === 'SPECULATE') {
-      const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: res.record.alpha, lambdaUsdPerSec: res.record.lambdaUsdPerSec });
-      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: res.cSpecNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd });
-      if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
-      const launched = await this.launchSpeculation(s, d, phase, res);
-      if (!launched) {
-        // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: `${runId}:${res.record.decisionId}:unused`, reservedNanoUsd: res.cSpecNanoUsd, wasteNanoUsd: 0 });
-      }
-      return launched;
-    }
-    return this.recordOnly(s, d.id, phase, res.record, res);
-  }
-
-  private async recordOnly(s: RunSnapshot, nodeId: string, phase: string, record: DecisionRecord, res: DecisionResult): Promise<boolean> {
-    const shadow =
-      record.reason === 'stage' && Object.keys(res.assumed).length > 0 ? { d: record.decisionId, assumed: res.assumed, cls: res.classes } : undefined;
-    const ok = await recordDecision(this.deps.redis, this.deps.ks, {
-      tenant: s.header.tenant,
-      runId: s.header.runId,
-      nodeId,
-      claim: phase,
-      decisionJson: JSON.stringify(record),
-      ...(shadow === undefined ? {} : { shadow }),
-    });
-    if (ok) {
-      this.logDecision(record);
-      traceDecision(this.deps.tracer, s.header, record);
-    }
-    return ok;
-  }
-
-  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult): Promise<boolean> {
-    const n = s.nodes.get(d.id);
-    if (n === undefined) return false;
-    const { tenant, runId } = s.header;
-    const now = this.deps.clock.nowMs();
-    let op: ReturnType<typeof renderOp>;
-    try {
-      op = renderOp(d, { runId, inputs: s.header.inputs, outputs: { ...outputsOf(s), ...res.assumed } });
-    } catch {
-      return false;
-    }
-    const carrier = traceDecision(this.deps.tracer, s.header, res.record);
-    const plan = planLaunch({
-      tenant,
-      runId,
-      workflow: s.workflow.name,
-      node: d,
-      epoch: n.epoch + 1,
-      kind: 'speculative',
-      op,
-      assumed: res.assumed,
-      decisionId: res.record.decisionId,
-      streamPartials: false,
-      priority: priorityFromEv(res.record.evUsd),
-      ...(carrier === undefined ? {} : { trace: carrier }),
-      nowMs: now,
-    });
-    const r = await createSpecAttempt(this.deps.redis, this.deps.ks, {
-      tenant,
-      runId,
-      nodeId: d.id,
-      expectedEpoch: n.epoch,
-      claim: phase,
-      attemptId: plan.attemptId,
-      attemptJson: JSON.stringify(plan.attempt),
-      jobId: plan.intent.jobId,
-      intentJson: JSON.stringify(plan.intent),
-      nowMs: now,
-      decisionJson: JSON.stringify(res.record),
-      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: res.cSpecNanoUsd, cls: res.classes, at: now, ...(res.cascade ? { cas: 1 } : {}) },
-    });
-    if (!r.ok) return false;
-    this.logDecision(res.record);
-    await this.deps.outbox.send(tenant, runId, plan.intent);
-    return true;
-  }
-
-  private logDecision(r: DecisionRecord): void {
-    this.deps.log.info({ decision: r }, 'decision');
+  /** Makes, records and acts on one decision for `d` (M4); see decisions.ts. */
+  decideAndAct(s: RunSnapshot, d: WorkflowNode, phase: 'runtime' | 'stream', settled?: ReadonlyMap<string, string>): Promise<boolean> {
+    return this.decisions.decideAndAct(s, d, phase, settled);
   }
 
   /** Matches a node's speculation against its finished upstreams (M7) and acts on the verdicts. */
@@ -323,6 +232,13 @@ export class RunEngine {
     const { tenant, runId } = s.header;
     const now = this.deps.clock.nowMs();
     const ref = { tenant, runId, nodeId, attemptId: spec.a, nowMs: now };
+    // M8: a cascade whose source speculation was discarded (and did not become the upstream's
+    // result) goes too, even if it was launched on a read from before the discard.
+    for (const [up, srcAttempt] of Object.entries(spec.src ?? {})) {
+      const u = s.nodes.get(up);
+      const live = u?.spec?.a === srcAttempt || (u?.state === 'succeeded' && u.auth === srcAttempt);
+      if (!live && spec.ok[up] !== 1) return this.discard(s, nodeId, spec.a, 'cancelled', up);
+    }
     for (const [up, guess] of Object.entries(spec.assumed)) {
       if (spec.ok[up] === 1) continue;
       const u = s.nodes.get(up);

@@ -17,7 +17,8 @@
   ARGV[6] job id
   ARGV[7] intent JSON
   ARGV[8] decision record JSON
-  ARGV[9] spec JSON object {a, d, assumed, ok, res, cls, at}
+  ARGV[9] spec JSON object {a, d, assumed, ok, res, cls, at, cas?, src?}; `src` (cascades) maps
+          an upstream to the speculative attempt whose result was taken as its guess
   Returns: {1, epoch} launched
            {0, reason} with reason in run|state|epoch|spec|claimed|upstream
 ]]
@@ -36,6 +37,14 @@ for up, _ in pairs(spec.assumed) do
   if not uraw then return {0, 'upstream'} end
   local u = cjson.decode(uraw)
   if u.state ~= 'pending' and u.state ~= 'running' then return {0, 'upstream'} end
+end
+-- A cascade stands only on a speculation that is still live: one discarded meanwhile (its
+-- upstream missed) takes its subtree with it, including a cascade decided on a stale read.
+if type(spec.src) == 'table' then
+  for up, attempt in pairs(spec.src) do
+    local u = cjson.decode(redis.call('HGET', KEYS[2], up))
+    if type(u.spec) ~= 'table' or u.spec.a ~= attempt then return {0, 'upstream'} end
+  end
 end
 n.claims[ARGV[3]] = 1
 n.epoch = n.epoch + 1

@@ -1,0 +1,113 @@
+/**
+ * Acting on a decision (M4, M9, M10): makes the decision with the shared rule (decider.ts),
+ * records it once per node and trigger, and acts on it: SPECULATE reserves the launch's price in
+ * the tenant's budget, then launches the speculative attempt (decision, attempt and outbox
+ * intent in one script); a budget refusal becomes the rule's `budget` WAIT; a shadow-stage
+ * prediction is kept on the node to be scored when its upstreams finish.
+ */
+import { type DecisionRecord, resolveDial, type WorkflowNode } from '@gambit/shared';
+import { createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
+import { type DecisionResult, decideNode, withBudgetRefused } from './decider.js';
+import type { EngineDeps } from './engine.js';
+import { planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import { outputsOf, type RunSnapshot } from './run-view.js';
+import { traceDecision } from './tracing.js';
+
+export class Decisions {
+  constructor(private readonly deps: EngineDeps) {}
+
+  /**
+   * Makes and records one decision for `d` (M4) and acts on it: SPECULATE reserves the budget
+   * (M10) and launches the speculative attempt; shadow-stage predictions are kept for scoring.
+   */
+  async decideAndAct(s: RunSnapshot, d: WorkflowNode, phase: 'runtime' | 'stream', settled?: ReadonlyMap<string, string>): Promise<boolean> {
+    const now = this.deps.clock.nowMs();
+    const { tenant, runId } = s.header;
+    const tenantCfg = await this.deps.tenants.get(tenant, now);
+    const res = await decideNode(this.deps, s, d, { tenantCfg, phase, ...(settled === undefined ? {} : { settled }), nowMs: now });
+    if (res === undefined) return false;
+    const n = s.nodes.get(d.id);
+    if (n === undefined) return false;
+    if (res.record.action === 'SPECULATE') {
+      const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: res.record.alpha, lambdaUsdPerSec: res.record.lambdaUsdPerSec });
+      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: res.cSpecNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd });
+      if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
+      const launched = await this.launchSpeculation(s, d, phase, res);
+      if (!launched) {
+        // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: `${runId}:${res.record.decisionId}:unused`, reservedNanoUsd: res.cSpecNanoUsd, wasteNanoUsd: 0 });
+      }
+      return launched;
+    }
+    return this.recordOnly(s, d.id, phase, res.record, res);
+  }
+
+  private async recordOnly(s: RunSnapshot, nodeId: string, phase: string, record: DecisionRecord, res: DecisionResult): Promise<boolean> {
+    const shadow =
+      record.reason === 'stage' && Object.keys(res.assumed).length > 0 ? { d: record.decisionId, assumed: res.assumed, cls: res.classes } : undefined;
+    const ok = await recordDecision(this.deps.redis, this.deps.ks, {
+      tenant: s.header.tenant,
+      runId: s.header.runId,
+      nodeId,
+      claim: phase,
+      decisionJson: JSON.stringify(record),
+      ...(shadow === undefined ? {} : { shadow }),
+    });
+    if (ok) {
+      this.logDecision(record);
+      traceDecision(this.deps.tracer, s.header, record);
+    }
+    return ok;
+  }
+
+  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult): Promise<boolean> {
+    const n = s.nodes.get(d.id);
+    if (n === undefined) return false;
+    const { tenant, runId } = s.header;
+    const now = this.deps.clock.nowMs();
+    let op: ReturnType<typeof renderOp>;
+    try {
+      op = renderOp(d, { runId, inputs: s.header.inputs, outputs: { ...outputsOf(s), ...res.assumed } });
+    } catch {
+      return false;
+    }
+    const carrier = traceDecision(this.deps.tracer, s.header, res.record);
+    const plan = planLaunch({
+      tenant,
+      runId,
+      workflow: s.workflow.name,
+      node: d,
+      epoch: n.epoch + 1,
+      kind: 'speculative',
+      op,
+      assumed: res.assumed,
+      decisionId: res.record.decisionId,
+      streamPartials: false,
+      priority: priorityFromEv(res.record.evUsd),
+      ...(carrier === undefined ? {} : { trace: carrier }),
+      nowMs: now,
+    });
+    const r = await createSpecAttempt(this.deps.redis, this.deps.ks, {
+      tenant,
+      runId,
+      nodeId: d.id,
+      expectedEpoch: n.epoch,
+      claim: phase,
+      attemptId: plan.attemptId,
+      attemptJson: JSON.stringify(plan.attempt),
+      jobId: plan.intent.jobId,
+      intentJson: JSON.stringify(plan.intent),
+      nowMs: now,
+      decisionJson: JSON.stringify(res.record),
+      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: res.cSpecNanoUsd, cls: res.classes, at: now, ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
+    });
+    if (!r.ok) return false;
+    this.logDecision(res.record);
+    await this.deps.outbox.send(tenant, runId, plan.intent);
+    return true;
+  }
+
+  private logDecision(r: DecisionRecord): void {
+    this.deps.log.info({ decision: r }, 'decision');
+  }
+}
