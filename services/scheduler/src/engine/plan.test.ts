@@ -87,4 +87,23 @@ describe('plan phase (M8) over the one rule (M4)', () => {
     expect(hi?.thresholdUsd).toBe(0);
     expect(hi?.evUsd).toBeCloseTo(lo?.evUsd ?? 0, 12);
   });
+
+  it('M6 disclosure follows the tenant policy; M5 a lower credible bound gives a lower P than the mean', async () => {
+    const wf = parseWorkflow({
+      name: 'd',
+      nodes: [
+        { id: 'u', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: 'u', expectedOutputTokens: 2, maxTokens: 4 },
+        { id: 'get', kind: 'tool', tool: 'http_get', effects: 'none', discloses: true, args: { url: 'https://example.test/{{nodes.u.output}}' } },
+      ],
+      edges: [{ from: 'u', to: 'get', type: 'lookup' }],
+    });
+    const [deny] = await planDecisions({ ...base, workflow: wf, tenantCfg: cfg(), control: staticControl('online') });
+    expect(deny).toMatchObject({ action: 'WAIT', reason: 'inadmissible' });
+    const [allow] = await planDecisions({ ...base, workflow: wf, tenantCfg: cfg({ allowDisclosure: true }), control: staticControl('online') });
+    expect(allow?.reason).not.toBe('inadmissible');
+    const [mean] = await planDecisions({ ...base, workflow: router(3), tenantCfg: cfg(), control: staticControl('online') });
+    const [lcb] = await planDecisions({ ...base, workflow: router(3), tenantCfg: cfg({ posteriorMode: { kind: 'lower_bound', quantile: 0.1 } }), control: staticControl('online') });
+    expect(lcb?.p).toBeLessThan(mean?.p ?? 0);
+    expect(lcb?.posteriors[0]).toMatchObject({ mode: 'lcb', quantile: 0.1 });
+  });
 });
