@@ -94,6 +94,9 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
       expect(outcome.wasteUsd).toBeCloseTo(specAfter.costNanoUsd / 1e9, 12);
       expect(miss.dollars.wasted.nanoUsd).toBe(specAfter.costNanoUsd);
       expect(attemptsOf(miss, 'answer').filter((a) => a.kind === 'authoritative')).toHaveLength(1);
+      // M10: the launch's reservation is released and the realized waste booked to the tenant.
+      const cfg = await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/config`);
+      expect(cfg.body.budget).toEqual({ reservedNanoUsd: 0, spentNanoUsd: specAfter.costNanoUsd });
     });
 
     it('M6 an irreversible tool never runs speculatively (the rule is not evaluated)', async () => {
