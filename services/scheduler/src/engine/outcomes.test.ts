@@ -20,7 +20,7 @@ function snapshot(upFinishedMs: number, spec: { startedAtMs: number; finishedAtM
   ]);
   const a: AttemptRecord = { attemptId: 'd.s1', nodeId: 'd', kind: 'speculative', epoch: 1, status: 'succeeded', assumed: { u: 'x' }, costNanoUsd: 5, createdAtMs: 0, tries: 1, ...spec };
   return {
-    header: { tenant: 't', runId: 'r', workflowName: 'w', status: 'succeeded', inputs: {}, alpha: undefined, lambdaUsdPerSec: undefined, speculation: true, createdAtMs: 0, finishedAtMs: undefined, reason: undefined },
+    header: { tenant: 't', runId: 'r', workflowName: 'w', status: 'succeeded', inputs: {}, alpha: undefined, lambdaUsdPerSec: undefined, speculation: true, createdAtMs: 0, finishedAtMs: undefined, reason: undefined, trace: undefined },
     workflow: wf,
     nodes,
     attempts: new Map([['d.s1', a]]),
