@@ -96,9 +96,21 @@ describe('worker process lifecycle', () => {
     );
     expect(rec.tries).toBe(2);
     expect(rec.error).toContain('gave up after 1 tries');
-    const bullJob = await queues.ops.getJob('r3-a1');
-    expect(await bullJob?.getState()).toBe('failed');
-    const finished = (await advanceEvents(queues.advance)).filter((e) => e.data.type === 'attempt_finished');
+    // The worker marks the attempt failed and announces it, then throws UnrecoverableError:
+    // BullMQ moves the job to `failed` a moment after the record changed, so wait for it.
+    const state = await waitFor(
+      async () => (await queues.ops.getJob('r3-a1'))?.getState(),
+      (st) => st === 'failed',
+      10_000,
+      'job failed',
+    );
+    expect(state).toBe('failed');
+    const finished = await waitFor(
+      async () => (await advanceEvents(queues.advance)).filter((e) => e.data.type === 'attempt_finished'),
+      (f) => f.length >= 1,
+      10_000,
+      'attempt_finished event',
+    );
     expect(finished).toHaveLength(1);
   });
 
