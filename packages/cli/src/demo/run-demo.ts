@@ -48,19 +48,25 @@ interface Done {
   error?: string;
 }
 
+const tenantFor = (opts: DemoOptions, speculation: boolean) => `${opts.tenant}-${speculation ? 'on' : 'off'}`;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function runOne(client: SchedulerClient, opts: DemoOptions, job: Job): Promise<Done> {
   try {
+    // Paired runs: the same run id on two tenants, so the simulated provider (seeded by run and
+    // node) draws the same outcomes and token counts with and without speculation.
+    const tenant = tenantFor(opts, job.speculation);
     const { runId } = await client.submit({
-      tenant: opts.tenant,
+      tenant,
+      runId: `${job.wf.workflow.name}-${job.i}`,
       workflow: job.wf.workflow.name,
       inputs: job.wf.inputs(job.i),
       speculation: job.speculation,
     });
     const deadline = Date.now() + opts.runTimeoutMs;
     for (;;) {
-      const view = await client.run(opts.tenant, runId);
+      const view = await client.run(tenant, runId);
       if (view.status !== 'running') return { job, view };
       if (Date.now() > deadline) return { job, view, error: `run ${runId} did not finish within ${opts.runTimeoutMs} ms` };
       await sleep(50);
@@ -84,13 +90,11 @@ export async function runDemo(
   opts: DemoOptions,
   progress: (done: number, total: number, failed: number) => void,
 ): Promise<WorkflowSummary[]> {
-  await client.configureTenant(opts.tenant, {
-    alpha: opts.alpha,
-    lambdaUsdPerSec: opts.lambdaUsdPerSec,
-    initialStage: 'online',
-    budgetUsd: 5,
-  });
-  for (const wf of workflows) await client.request('POST', '/v1/workflows', { tenant: opts.tenant, workflow: wf.workflow });
+  for (const speculation of [true, false]) {
+    const tenant = tenantFor(opts, speculation);
+    await client.configureTenant(tenant, { alpha: opts.alpha, lambdaUsdPerSec: opts.lambdaUsdPerSec, initialStage: 'online', budgetUsd: 5 });
+    for (const wf of workflows) await client.request('POST', '/v1/workflows', { tenant, workflow: wf.workflow });
+  }
 
   const jobs: Job[] = [];
   for (let i = 0; i < opts.runs; i++)
