@@ -212,5 +212,22 @@ export class RunService {
     const k = runKeys(this.deps.ks, tenant, runId);
     if ((await this.deps.redis.exists(k.run)) === 0) throw new NotFoundError(`run ${tenant}/${runId} not found`);
     await this.deps.redis.hset(k.run, 'alpha', String(alpha));
+    // M8: live speculations are re-decided with the new α now, not at the run's next event.
+    await this.deps.engine.reconcile(tenant, runId);
+  }
+
+  /**
+   * M8: after a tenant's configuration changed (α, λ, budget), its active runs are reconciled
+   * so that their live speculations are re-decided with the new numbers at once.
+   */
+  async reconcileTenant(tenant: string): Promise<number> {
+    const members = await this.deps.redis.zrange(controlKeys(this.deps.ks).active, '0', '-1');
+    let n = 0;
+    for (const m of members) {
+      if (!m.startsWith(`${tenant}:`)) continue;
+      await this.deps.engine.reconcile(tenant, m.slice(tenant.length + 1));
+      n++;
+    }
+    return n;
   }
 }

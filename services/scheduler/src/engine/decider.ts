@@ -69,6 +69,31 @@ export function decidable(s: RunSnapshot, nodeId: string): boolean {
   return pending.length > 0 && pending.every((e) => s.nodes.get(e.from)?.state === 'running' || cascadeSource(s, e.from) !== undefined);
 }
 
+/**
+ * WAIT reasons that say "not now" rather than "no" (M8): another in-edge is not done yet
+ * (`disabled` on a non-speculable pending edge), no guess yet, the budget, a kill. Such a WAIT
+ * must not use up the node's `runtime` claim: it claims only the current set of pending
+ * upstreams (`transientClaim`), so the node is decided again once that set changes (e.g. the
+ * non-speculable upstream has finished and the speculable one still runs).
+ */
+export const TRANSIENT_REASONS: ReadonlySet<string> = new Set(['disabled', 'no_prediction', 'budget', 'killed']);
+
+/** The claim of a transient runtime WAIT: the unfinished upstreams and how each is pending. */
+export function transientClaim(s: RunSnapshot, nodeId: string): string {
+  const parts: string[] = [];
+  for (const e of s.graph.incoming.get(nodeId) ?? []) {
+    const u = s.nodes.get(e.from);
+    if (u === undefined || u.state === 'succeeded') continue;
+    parts.push(u.state === 'running' ? e.from : `${e.from}*`);
+  }
+  return `runtime~${parts.sort().join('+')}`;
+}
+
+/** The claim a runtime decision with this reason uses: `runtime` (final) or a transient one. */
+export function runtimeClaimFor(s: RunSnapshot, nodeId: string, reason: string): string {
+  return TRANSIENT_REASONS.has(reason) ? transientClaim(s, nodeId) : 'runtime';
+}
+
 export interface DeciderDeps {
   readonly redis: RedisLike;
   readonly ks: KeySpace;

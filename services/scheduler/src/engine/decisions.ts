@@ -7,7 +7,7 @@
  */
 import { type DecisionRecord, resolveDial, type WorkflowNode } from '@gambit/shared';
 import { createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
-import { type DecisionResult, decideNode, withBudgetRefused } from './decider.js';
+import { type DecisionResult, decideNode, runtimeClaimFor, withBudgetRefused } from './decider.js';
 import type { EngineDeps } from './engine.js';
 import { planLaunch, priorityFromEv, renderOp } from './jobs.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
@@ -42,14 +42,18 @@ export class Decisions {
     return this.recordOnly(s, d.id, phase, res.record, res);
   }
 
-  private async recordOnly(s: RunSnapshot, nodeId: string, phase: string, record: DecisionRecord, res: DecisionResult): Promise<boolean> {
+  private async recordOnly(s: RunSnapshot, nodeId: string, phase: string, decided: DecisionRecord, res: DecisionResult): Promise<boolean> {
+    // M8: a transient WAIT (another in-edge not done, no guess, budget, kill) claims only the
+    // current set of pending upstreams, so the node is decided again when that set changes.
+    const claim = phase === 'runtime' ? runtimeClaimFor(s, nodeId, decided.reason) : phase;
+    const record = claim === phase ? decided : { ...decided, decisionId: `${s.header.runId}:${nodeId}:${claim}` };
     const shadow =
       record.reason === 'stage' && Object.keys(res.assumed).length > 0 ? { d: record.decisionId, assumed: res.assumed, cls: res.classes } : undefined;
     const ok = await recordDecision(this.deps.redis, this.deps.ks, {
       tenant: s.header.tenant,
       runId: s.header.runId,
       nodeId,
-      claim: phase,
+      claim,
       decisionJson: JSON.stringify(record),
       ...(shadow === undefined ? {} : { shadow }),
     });

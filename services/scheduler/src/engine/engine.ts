@@ -38,11 +38,12 @@ import {
 } from '../predictors/index.js';
 import type { TenantStore } from '../tenants.js';
 import type { SpeculationControl } from './control.js';
-import { decidable } from './decider.js';
+import { decidable, transientClaim } from './decider.js';
 import { Decisions } from './decisions.js';
 import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
+import { Redecider } from './redecide.js';
 import { traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
 import { loadRun, outputsOf, readyAtMs, type RunSnapshot } from './run-view.js';
@@ -65,9 +66,11 @@ const MAX_ROUNDS = 50;
 
 export class RunEngine {
   private readonly decisions: Decisions;
+  private readonly redecider: Redecider;
 
   constructor(private readonly deps: EngineDeps) {
     this.decisions = new Decisions(deps);
+    this.redecider = new Redecider(deps);
   }
 
   /** Advances the run until this process can make no more progress. */
@@ -111,6 +114,9 @@ export class RunEngine {
       if (n.spec !== undefined && (await this.checkSpeculation(s, id))) progressed = true;
     }
 
+    // 2b. M8 SPECULATE→cancel: live speculations re-decided with the current α, λ, posteriors, budget.
+    if (await this.redecider.run(s, (snap, nodeId, attemptId) => this.discard(snap, nodeId, attemptId, 'cancelled', ''))) progressed = true;
+
     // 3. A node that failed for good ends the run.
     const failed = [...s.nodes.entries()].find(([, n]) => n.state === 'failed');
     if (failed !== undefined) {
@@ -135,6 +141,8 @@ export class RunEngine {
         const def = s.graph.byId.get(id);
         if (def === undefined) continue;
         if (!decidable(s, id)) continue;
+        // A transient WAIT already recorded for this set of pending upstreams (see decider.ts).
+        if (n.claims[transientClaim(s, id)] === 1) continue;
         if (await this.decideAndAct(s, def, 'runtime')) progressed = true;
       }
     }

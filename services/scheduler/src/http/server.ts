@@ -105,7 +105,10 @@ export function buildServer(deps: HttpDeps): FastifyInstance {
   app.put('/v1/tenants/:tenant/config', async (req) => {
     const p = parse(TenantParamsSchema, req.params, '');
     const b = parse(TenantConfigBodySchema, req.body, '');
-    return tenantConfigView(await deps.tenants.put(p.tenant, b));
+    const cfg = await deps.tenants.put(p.tenant, b);
+    // M8: the tenant's live speculations are re-decided with the new configuration.
+    void deps.runs.reconcileTenant(p.tenant).catch((err: unknown) => deps.log.warn({ err: String(err), tenant: p.tenant }, 'reconciling after a config change failed'));
+    return tenantConfigView(cfg);
   });
   app.get('/v1/tenants/:tenant/config', async (req) => {
     const p = parse(TenantParamsSchema, req.params, '');
