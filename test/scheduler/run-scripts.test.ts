@@ -7,6 +7,7 @@ import {
   cancelRun,
   completeNode,
   confirmSpeculation,
+  createGuessAttempt,
   createRun,
   createSpecAttempt,
   defineAttemptScripts,
@@ -262,6 +263,39 @@ describe('run scripts (M6, M8)', () => {
     await discardSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: b.id, kind: 'miss', edge: 'a', nowMs: 13 });
     expect(await cascade()).toEqual({ ok: false, reason: 'upstream' });
     expect((await nodes()).get('c')?.claims.runtime).toBeUndefined();
+  });
+
+  it('M10 createGuessAttempt buys a guess once per edge, only while the upstream runs, and the worker runs it fenced', async () => {
+    const buy = (claim = 'guess-a') =>
+      createGuessAttempt(redis, ks, {
+        tenant,
+        runId,
+        nodeId: 'b',
+        upstreamId: 'a',
+        claim,
+        attemptId: 'b.g-a',
+        attemptJson: JSON.stringify(attempt('b.g-a', 'b', 'speculative', 0)),
+        jobId: 'job-b.g-a',
+        intentJson: '{}',
+        decisionJson: '{"decisionId":"buy","posteriors":[]}',
+      });
+    // The upstream is still pending: a guess of it would not be bought ahead of its launch.
+    expect(await buy()).toBe(false);
+    await launch('a', 0);
+    expect(await buy()).toBe(true);
+    expect(await buy()).toBe(false);
+    expect(await buy('guess-a-other')).toBe(false);
+    const k = runKeys(ks, tenant, runId);
+    expect((await nodes()).get('b')?.claims).toEqual({ 'guess-a': 1 });
+    expect(await redis.hexists(k.intents, 'job-b.g-a')).toBe(1);
+    expect(await redis.lrange(k.decisions, -1, -1)).toEqual(['{"decisionId":"buy","posteriors":[]}']);
+    // The node's own state is untouched: no epoch bump, no speculation.
+    expect((await nodes()).get('b')).toMatchObject({ state: 'pending', epoch: 0 });
+    expect(await work('b.g-a', 0, 'guess')).toEqual({ start: 'OK', finish: 'OK' });
+    await work('a.a1', 1, 'real');
+    await completeNode(redis, ks, { tenant, runId, nodeId: 'a', attemptId: 'a.a1', nowMs: 40 });
+    await redis.hdel(k.attempts, 'b.g-a');
+    expect(await buy('guess-a-late')).toBe(false);
   });
 
   it('recordOutcome records an outcome id once', async () => {

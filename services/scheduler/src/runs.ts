@@ -34,6 +34,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { SpeculationControl } from './engine/control.js';
 import type { RunEngine } from './engine/engine.js';
 import { planDecisions } from './engine/plan.js';
+import { guessedUpstream } from './predictors/llm.js';
 import { loadRun } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
 import type { TenantStore } from './tenants.js';
@@ -72,17 +73,35 @@ function checkInputs(wf: Workflow, inputs: Record<string, unknown>): void {
   if (issues.length > 0) throw new ValidationError(issues);
 }
 
+/** An `llm` predictor (M10) needs a provider, a model with known rates (its price) and a prompt. */
+function checkLlmPredictors(wf: Workflow, priceTable: PriceTable): void {
+  const issues: Array<{ path: string; message: string }> = [];
+  wf.edges.forEach((e, i) => {
+    const p = e.predictor;
+    if (p?.kind !== 'llm') return;
+    const path = `workflow.edges[${i}].predictor`;
+    if (p.provider === undefined) issues.push({ path: `${path}.provider`, message: 'an llm predictor needs a provider' });
+    if (p.model === undefined) issues.push({ path: `${path}.model`, message: 'an llm predictor needs a model' });
+    if (p.prompt === undefined) issues.push({ path: `${path}.prompt`, message: 'an llm predictor needs a prompt' });
+    if (p.provider !== undefined && p.model !== undefined && priceTable.rates(p.provider, p.model) === undefined)
+      issues.push({ path: `${path}.model`, message: `unknown model "${p.model}" for provider "${p.provider}": its guess cannot be priced` });
+  });
+  if (issues.length > 0) throw new ValidationError(issues);
+}
+
 export class RunService {
   constructor(private readonly deps: RunServiceDeps) {}
 
   async resolveWorkflow(tenant: string, wf: SubmitRunBody['workflow']): Promise<Workflow> {
     const opts = { priceTable: this.deps.priceTable, ...(this.deps.knownTools === undefined ? {} : { knownTools: this.deps.knownTools }) };
+    let parsed: Workflow;
     if (typeof wf === 'string') {
       const def = await this.deps.workflows.get(tenant, wf);
       if (def === undefined) throw new ValidationError([{ path: 'workflow', message: `no workflow "${wf}" is registered for tenant "${tenant}"` }]);
-      return parseWorkflow(def, opts);
-    }
-    return parseWorkflow(wf, opts);
+      parsed = parseWorkflow(def, opts);
+    } else parsed = parseWorkflow(wf, opts);
+    checkLlmPredictors(parsed, this.deps.priceTable);
+    return parsed;
   }
 
   async submit(body: SubmitRunBody): Promise<{ runId: string; created: boolean }> {
@@ -154,6 +173,14 @@ export class RunService {
       if (a.kind !== 'speculative') continue;
       speculative += a.costNanoUsd;
       const n = s.nodes.get(a.nodeId);
+      const up = guessedUpstream(a.attemptId);
+      if (up !== undefined) {
+        // M10: a paid guess is waste unless the speculation it enabled hit (or is still live).
+        const enabled = (attemptId: string | undefined) => attemptId !== undefined && a.output !== undefined && s.attempts.get(attemptId)?.assumed[up] === a.output;
+        const guessUsed = (n?.state === 'succeeded' && n.source === 'speculative' && enabled(n.auth)) || enabled(n?.spec?.a);
+        if (!guessUsed) wasted += a.costNanoUsd;
+        continue;
+      }
       const used = n?.state === 'succeeded' && n.source === 'speculative' && n.auth === a.attemptId;
       const live = n?.spec?.a === a.attemptId;
       if (!used && !live) wasted += a.costNanoUsd;

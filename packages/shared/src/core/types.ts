@@ -94,5 +94,6 @@ export const DECISION_REASONS = [
   'budget', // tenant's speculative budget cannot cover C_spec
   'no_prediction', // no guess available for an upstream
   'disabled', // speculation turned off for the run or edge
+  'predictor', // M10 stage 1: the guess of a paid predictor (a cheap model) is not worth buying
 ] as const;
 export type DecisionReason = (typeof DECISION_REASONS)[number];

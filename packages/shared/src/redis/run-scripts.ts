@@ -24,6 +24,7 @@ export const RUN_SCRIPT_FILES = [
   'finishRun-2.lua',
   'reserveBudget-1.lua',
   'settleBudget-1.lua',
+  'createGuessAttempt-5.lua',
 ] as const;
 
 /** Registers the run scripts on a client (idempotent). */
@@ -186,6 +187,22 @@ export async function createSpecAttempt(redis: RedisLike, ks: KeySpace, a: SpecL
     [a.nodeId, a.expectedEpoch, a.claim, a.attemptId, a.attemptJson, a.jobId, a.intentJson, a.decisionJson, JSON.stringify(a.spec)],
   );
   return launchReply('createSpecAttempt-5.lua', reply);
+}
+
+/** createGuessAttempt-5.lua: M10 stage 1, the buy decision, the predictor's attempt and its outbox intent at once. */
+export async function createGuessAttempt(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { nodeId: string; upstreamId: string; claim: string; attemptId: string; attemptJson: string; jobId: string; intentJson: string; decisionJson: string },
+): Promise<boolean> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<number>(
+    redis,
+    'createGuessAttempt-5.lua',
+    [k.run, k.nodes, k.attempts, k.intents, k.decisions],
+    [a.nodeId, a.upstreamId, a.claim, a.attemptId, a.attemptJson, a.jobId, a.intentJson, a.decisionJson],
+  );
+  return reply === 1;
 }
 
 /** recordDecision-2.lua: a decision that launches nothing, once per node and claim. */

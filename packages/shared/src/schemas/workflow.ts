@@ -85,6 +85,12 @@ export const PredictorSchema = z
     provider: z.string().optional(),
     model: z.string().optional(),
     prompt: z.string().optional(),
+    /** `llm` predictor: expected output tokens of the guess (M10 price; default 16). */
+    expectedOutputTokens: z.number().int().positive().max(1_000_000).optional(),
+    /** `llm` predictor: largest output of the guess (default 64). */
+    maxTokens: z.number().int().positive().max(1_000_000).optional(),
+    /** `llm` predictor on the simulated provider: how it produces the guess. */
+    simulate: SimulationSchema.optional(),
     /** Used until the edge class has history. */
     fallback: z.string().optional(),
   })

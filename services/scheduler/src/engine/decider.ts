@@ -12,6 +12,7 @@ import {
   type DecisionRecord,
   type DependencyType,
   decide,
+  type OpSpec,
   deltaTSec,
   edgeClassId,
   expectedCancelWasteUsd,
@@ -30,6 +31,7 @@ import {
 } from '@gambit/shared';
 import type { KeySpace, LiveSpec, RedisLike } from '@gambit/shared/redis';
 import { type ClassHistory, loadHistory, type PredictorSet, requestHash } from '../predictors/index.js';
+import { arrivedGuess, guessAttemptId, guessClaim, guessOp, guessPriceUsd, isLlmPredictor, standInOutput } from '../predictors/llm.js';
 import type { TenantConfig } from '../tenants.js';
 import type { SpeculationControl } from './control.js';
 import { expectedDurationMs, profileOf, remainingMs, slackMs } from './estimates.js';
@@ -47,6 +49,18 @@ export interface DecisionResult {
   readonly cSpecNanoUsd: number;
   /** Cascade sources (depth 2, M8): upstream -> the speculative attempt whose result is the guess. */
   readonly cascadeFrom: Record<string, string>;
+  /**
+   * M10 stage 1: paid guesses to buy first. When set, the record decides whether they are worth
+   * buying (C_spec includes their price) and `assumed` holds stand-ins, never launched on.
+   */
+  readonly buy?: readonly GuessToBuy[];
+}
+
+/** A paid (`llm`) predictor's guess that the decision would buy (M10). */
+export interface GuessToBuy {
+  readonly up: string;
+  readonly op: OpSpec;
+  readonly priceUsd: number;
 }
 
 /**
@@ -84,7 +98,9 @@ export function transientClaim(s: RunSnapshot, nodeId: string): string {
   for (const e of s.graph.incoming.get(nodeId) ?? []) {
     const u = s.nodes.get(e.from);
     if (u === undefined || u.state === 'succeeded') continue;
-    parts.push(u.state === 'running' ? e.from : `${e.from}*`);
+    // A paid guess that has arrived changes what can be decided (M10 stage 2).
+    const guess = u.state === 'running' && arrivedGuess(s, nodeId, e.from) !== undefined ? '#g' : '';
+    parts.push(u.state === 'running' ? `${e.from}${guess}` : `${e.from}*`);
   }
   return `runtime~${parts.sort().join('+')}`;
 }
@@ -199,6 +215,7 @@ export async function decideNode(
   const assumed: Record<string, string> = {};
   const pendingRemaining: Array<{ remainingMs: number; p: number; up: string }> = [];
   let predictorUsd = 0;
+  const buy: GuessToBuy[] = [];
   let hasPrediction = true;
   let killed = false;
   let history: ClassHistory | undefined;
@@ -254,6 +271,34 @@ export async function decideNode(
       continue;
     }
     upRemaining.push(remaining);
+    if (isLlmPredictor(edge)) {
+      // M10 two-stage purchase of a paid guess (predictors/llm.ts).
+      const posterior = st !== undefined ? { a: st.a, b: st.b } : prior;
+      const got = arrivedGuess(s, d.id, edge.from);
+      const bought = s.attempts.get(guessAttemptId(d.id, edge.from));
+      if (got !== undefined) {
+        // Stage 2: the guess has arrived while the upstream runs; its price is sunk (not in C_spec).
+        assumed[edge.from] = got.output ?? '';
+      } else if (bought !== undefined || s.nodes.get(d.id)?.claims[guessClaim(edge.from)] === 1) {
+        // In flight (or failed, or judged not worth buying): no guess yet.
+        hasPrediction = false;
+        continue;
+      } else {
+        // Stage 1: priced as if bought, on a stand-in of the upstream's expected size.
+        const op = guessOp(s, edge, d.id, outputs);
+        const priceUsd = op === undefined ? undefined : guessPriceUsd(deps.priceTable, edge, op);
+        if (op === undefined || priceUsd === undefined) {
+          hasPrediction = false;
+          continue;
+        }
+        buy.push({ up: edge.from, op, priceUsd });
+        assumed[edge.from] = standInOutput(s, edge.from);
+        predictorUsd += priceUsd;
+      }
+      edges.push({ posterior, mode: ctx.tenantCfg.posteriorMode });
+      pendingRemaining.push({ remainingMs: remaining, p: pointEstimate(posterior, ctx.tenantCfg.posteriorMode), up: edge.from });
+      continue;
+    }
     const upDef = s.graph.byId.get(edge.from);
     const upOp = upDef === undefined ? undefined : safeRender(upDef, s, outputs);
     const guess =
@@ -315,6 +360,7 @@ export async function decideNode(
     classes: classStr,
     cSpecNanoUsd: Math.ceil(cSpecUsd * 1e9),
     cascadeFrom,
+    ...(hasPrediction && buy.length > 0 ? { buy } : {}),
   };
 }
 

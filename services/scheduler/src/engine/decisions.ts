@@ -6,10 +6,11 @@
  * prediction is kept on the node to be scored when its upstreams finish.
  */
 import { type DecisionRecord, resolveDial, type WorkflowNode } from '@gambit/shared';
-import { createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
-import { type DecisionResult, decideNode, runtimeClaimFor, withBudgetRefused } from './decider.js';
+import { createGuessAttempt, createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
+import { guessClaim } from '../predictors/llm.js';
+import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
 import type { EngineDeps } from './engine.js';
-import { planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import { planGuess, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
 import { traceDecision } from './tracing.js';
 
@@ -28,6 +29,7 @@ export class Decisions {
     if (res === undefined) return false;
     const n = s.nodes.get(d.id);
     if (n === undefined) return false;
+    if (res.buy !== undefined && phase === 'runtime') return this.buyGuesses(s, d, res, res.buy);
     if (res.record.action === 'SPECULATE') {
       const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: res.record.alpha, lambdaUsdPerSec: res.record.lambdaUsdPerSec });
       const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: res.cSpecNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd });
@@ -40,6 +42,51 @@ export class Decisions {
       return launched;
     }
     return this.recordOnly(s, d.id, phase, res.record, res);
+  }
+
+  /**
+   * M10 stage 1: whether the paid guesses are worth buying, priced into C_spec (their price is
+   * `predictorUsd`). SPECULATE buys each (a speculative-queue job whose output is the guess);
+   * a rule WAIT is recorded with reason `predictor` and buys nothing; any other gate is recorded
+   * as the node's runtime decision. The launch itself is decided again when the guess arrives.
+   */
+  private async buyGuesses(s: RunSnapshot, d: WorkflowNode, res: DecisionResult, buy: readonly GuessToBuy[]): Promise<boolean> {
+    const { tenant, runId } = s.header;
+    const base = res.record;
+    if (base.action === 'WAIT' && base.reason !== 'below_threshold') return this.recordOnly(s, d.id, 'runtime', base, { ...res, assumed: {} });
+    let progressed = false;
+    const now = this.deps.clock.nowMs();
+    for (const g of buy) {
+      const claim = guessClaim(g.up);
+      const decisionId = `${runId}:${d.id}:${claim}`;
+      if (base.action === 'WAIT') {
+        const record: DecisionRecord = { ...base, reason: 'predictor', decisionId };
+        if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: d.id, claim, decisionJson: JSON.stringify(record) })) {
+          this.logDecision(record);
+          progressed = true;
+        }
+        continue;
+      }
+      const record: DecisionRecord = { ...base, decisionId };
+      const plan = planGuess({ tenant, runId, workflow: s.workflow.name, nodeId: d.id, upstream: g.up, op: g.op, decisionId, priority: priorityFromEv(base.evUsd), nowMs: now });
+      const ok = await createGuessAttempt(this.deps.redis, this.deps.ks, {
+        tenant,
+        runId,
+        nodeId: d.id,
+        upstreamId: g.up,
+        claim,
+        attemptId: plan.attemptId,
+        attemptJson: JSON.stringify(plan.attempt),
+        jobId: plan.intent.jobId,
+        intentJson: JSON.stringify(plan.intent),
+        decisionJson: JSON.stringify(record),
+      });
+      if (!ok) continue;
+      this.logDecision(record);
+      await this.deps.outbox.send(tenant, runId, plan.intent);
+      progressed = true;
+    }
+    return progressed;
   }
 
   private async recordOnly(s: RunSnapshot, nodeId: string, phase: string, decided: DecisionRecord, res: DecisionResult): Promise<boolean> {

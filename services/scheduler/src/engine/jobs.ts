@@ -13,6 +13,7 @@ import {
 } from '@gambit/shared';
 import { QUEUES } from '@gambit/shared/redis';
 import { z } from 'zod';
+import { guessAttemptId } from '../predictors/llm.js';
 
 /** Attempt ids are unique per node: the epoch that created them, and the kind. */
 export function attemptIdFor(nodeId: string, epoch: number, kind: AttemptKind): string {
@@ -117,6 +118,60 @@ export function planLaunch(p: {
     name: p.node.id,
     data: job,
     ...(p.priority === undefined ? {} : { priority: p.priority }),
+    createdAtMs: p.nowMs,
+  };
+  return { attemptId, attempt, job, intent };
+}
+
+/**
+ * M10: the job of a paid predictor's guess: an attempt of the downstream node (id
+ * `<node>.g-<upstream>`, epoch 0, fenced and billed like any attempt) on the speculative queue,
+ * whose output is the guess.
+ */
+export function planGuess(p: {
+  tenant: string;
+  runId: string;
+  workflow: string;
+  nodeId: string;
+  upstream: string;
+  op: OpSpec;
+  decisionId: string;
+  priority: number;
+  nowMs: number;
+}): LaunchPlan {
+  const attemptId = guessAttemptId(p.nodeId, p.upstream);
+  const attempt: AttemptRecord = {
+    attemptId,
+    nodeId: p.nodeId,
+    kind: 'speculative',
+    epoch: 0,
+    status: 'queued',
+    assumed: {},
+    decisionId: p.decisionId,
+    costNanoUsd: 0,
+    createdAtMs: p.nowMs,
+    tries: 0,
+  };
+  const job: OpJob = {
+    v: 1,
+    tenant: p.tenant,
+    runId: p.runId,
+    workflow: p.workflow,
+    nodeId: p.nodeId,
+    attemptId,
+    epoch: 0,
+    kind: 'speculative',
+    op: p.op,
+    assumed: {},
+    streamPartials: false,
+    enqueuedAtMs: p.nowMs,
+  };
+  const intent: Intent = {
+    queue: QUEUES.spec,
+    jobId: jobIdFor(p.tenant, p.runId, attemptId),
+    name: `${p.nodeId}.guess`,
+    data: job,
+    priority: p.priority,
     createdAtMs: p.nowMs,
   };
   return { attemptId, attempt, job, intent };

@@ -11,6 +11,7 @@
  */
 import { type Logger, matchOutput, nanoToUsd, type Outcome, type OutcomeKind } from '@gambit/shared';
 import { type KeySpace, type NodeState, type RedisLike, recordOutcome, settleBudget } from '@gambit/shared/redis';
+import { guessAttemptId } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
 import { readyAtMs, type RunSnapshot } from './run-view.js';
 
@@ -64,7 +65,13 @@ function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: n
     }
     // A miss or cancel is settled once the attempt's usage is final (it has finished).
     if (a !== undefined && a.finishedAtMs === undefined) continue;
-    const wasteUsd = nanoToUsd(a?.costNanoUsd ?? 0);
+    // M10: the paid guesses this speculation was launched on are wasted with it.
+    let guessNano = 0;
+    for (const [up, value] of Object.entries(a?.assumed ?? {})) {
+      const g = s.attempts.get(guessAttemptId(nodeId, up));
+      if (g?.output === value) guessNano += g.costNanoUsd;
+    }
+    const wasteUsd = nanoToUsd((a?.costNanoUsd ?? 0) + guessNano);
     // The miss (or cancel) is charged to the edge that caused it; a cancel with every guess
     // matched (its attempt never ran in time) is a hit of each edge, charged to none unless it
     // had already spent money.

@@ -97,8 +97,8 @@ export class PredictorSet {
   /**
    * The guess for one edge: its declared predictor, else by dependency type (`lookup`: memo,
    * then most frequent; `validation_gate`: most frequent, falling back to "pass"; others: most
-   * frequent). `llm` predictors are not run (a cheap-model guess would need its own job): no
-   * prediction, recorded as such.
+   * frequent). `llm` predictors are not answered here: a cheap model's guess is bought as a
+   * job of its own and used once it has arrived (M10 two-stage purchase, see llm.ts).
    */
   predict(ctx: PredictContext): Prediction | undefined {
     const spec = ctx.edge.predictor;
