@@ -43,6 +43,19 @@ describe('M10 llm predictor: two-stage guess purchase (end to end)', () => {
     await stack?.stop();
   });
 
+  it('an llm predictor without a model, or with a model that has no price, is rejected naming the field', async () => {
+    const tenant = await eagerTenant(url, 'guessbad');
+    const noModel = guessedChain('guessbadwf', {}, 100);
+    (noModel.edges[0]?.predictor as Record<string, unknown>).model = undefined;
+    const r1 = await http<RunView>(url, 'POST', '/v1/runs', { tenant, workflow: noModel, inputs: { q: 'x' } });
+    expect(r1.status).toBe(400);
+    expect(r1.body.error.issues.map((i: RunView) => i.path)).toContain('workflow.edges[0].predictor.model');
+    const unknown = guessedChain('guessbadwf', { model: 'no-such-model' }, 100);
+    const r2 = await http<RunView>(url, 'POST', '/v1/workflows', { tenant, workflow: unknown });
+    expect(r2.status).toBe(400);
+    expect(r2.body.error.issues.map((i: RunView) => i.path)).toContain('workflow.edges[0].predictor.model');
+  });
+
   it('M10 a matching guess is bought, the downstream launches on it and hits; the run pays for the guess', async () => {
     const tenant = await eagerTenant(url, 'guesshit');
     const wf = guessedChain('guesshitwf', { simulate: { output: 'billing', ttftMs: 50 } }, 1500);

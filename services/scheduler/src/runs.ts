@@ -74,7 +74,7 @@ function checkInputs(wf: Workflow, inputs: Record<string, unknown>): void {
 }
 
 /** An `llm` predictor (M10) needs a provider, a model with known rates (its price) and a prompt. */
-function checkLlmPredictors(wf: Workflow, priceTable: PriceTable): void {
+export function checkLlmPredictors(wf: Workflow, priceTable: PriceTable): void {
   const issues: Array<{ path: string; message: string }> = [];
   wf.edges.forEach((e, i) => {
     const p = e.predictor;

@@ -24,7 +24,7 @@ import {
 } from '@gambit/shared';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { z } from 'zod';
-import type { RunService } from '../runs.js';
+import { checkLlmPredictors, type RunService } from '../runs.js';
 import { type TenantStore, tenantConfigView } from '../tenants.js';
 import type { WorkflowRegistry } from '../workflows.js';
 
@@ -118,6 +118,7 @@ export function buildServer(deps: HttpDeps): FastifyInstance {
   app.post('/v1/workflows', async (req, reply) => {
     const b = parse(RegisterWorkflowBodySchema, req.body, '');
     const wf = parseWorkflow(b.workflow, { priceTable: deps.priceTable, ...(deps.knownTools === undefined ? {} : { knownTools: deps.knownTools }) });
+    checkLlmPredictors(wf, deps.priceTable);
     await deps.workflows.put(b.tenant, wf);
     return reply.status(201).send({ tenant: b.tenant, name: wf.name, version: wf.version });
   });
