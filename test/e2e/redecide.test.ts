@@ -154,4 +154,33 @@ describe('M8 runtime re-decisions (end to end)', () => {
     expect(outcome.wasteUsd).toBeCloseTo(specAfter.costNanoUsd / 1e9, 12);
     expect(settled.dollars.wasted.nanoUsd).toBe(specAfter.costNanoUsd);
   }, 90_000);
+
+  it('M8/M10 SPECULATE→cancel: lowering the tenant budget below a live reservation cancels it with a budget WAIT', async () => {
+    const tenant = await eagerTenant(url, 'rebudget', { budgetUsd: 1 });
+    const wf = {
+      name: 'rebudgetwf',
+      nodes: [
+        llm('route', 'Classify: {{inputs.q}}', { output: 'billing', ttftMs: 3500 }, { expectedOutputTokens: 1, maxTokens: 4 }),
+        llm('answer', 'Answer the {{nodes.route.output}} question', { output: 'fine', ttftMs: 3000 }, { expectedOutputTokens: 4, maxTokens: 16 }),
+      ],
+      edges: [{ from: 'route', to: 'answer', type: 'router_k_way', k: 2, predictor: { kind: 'fixed', value: 'billing' } }],
+    };
+    const id = await submit(url, { tenant, workflow: wf, inputs: { q: 'b' } });
+    await waitForView(url, tenant, id, (x) => attemptsOf(x, 'answer').some((a) => a.kind === 'speculative' && a.status === 'running'));
+    expect((await http(url, 'PUT', `/v1/tenants/${tenant}/config`, { budgetUsd: 0 })).status).toBe(200);
+    const cancelled = await waitForView(url, tenant, id, (x) => attemptsOf(x, 'answer').some((a) => a.kind === 'speculative' && a.status === 'cancelled'), 10_000);
+    const route = attemptsOf(cancelled, 'route')[0];
+    expect(route.finishedAtMs).toBeUndefined();
+    const spec = attemptsOf(cancelled, 'answer').find((a) => a.kind === 'speculative');
+    const cancel = decisionsOf(cancelled, 'answer').find((d: RunView) => d.action === 'WAIT');
+    expect(cancel).toMatchObject({ reason: 'budget', decisionId: `${id}:answer:cancel:${spec.attemptId}` });
+    const v = await waitForRun(url, tenant, id, 60_000);
+    expect(v.status).toBe('succeeded');
+    expect(v.nodes.answer.source).toBe('authoritative');
+    // The reservation is released and the realized waste booked (M10).
+    const settled = await waitForView(url, tenant, id, (x) => x.outcomes.some((o: RunView) => o.kind === 'cancelled'));
+    const specAfter = attemptsOf(settled, 'answer').find((a) => a.kind === 'speculative');
+    const cfg = await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/config`);
+    expect(cfg.body.budget).toEqual({ reservedNanoUsd: 0, spentNanoUsd: specAfter.costNanoUsd });
+  }, 90_000);
 });
