@@ -33,4 +33,11 @@ describe('gambit demo (the main command)', () => {
     expect(p.lines.find((l) => l.startsWith('extract-charge '))).toMatch(/inadmissible \d+/);
     expect(out).not.toMatch(/FAILED/);
   }, 120_000);
+
+  it('rejects a bad flag with an error naming it, before starting anything', async () => {
+    const p = startProcess('demo-bad', bin, ['demo', '--alpha', '2'], { REDIS_URL: inject('redisUrl') });
+    expect(await p.exited()).toBe(1);
+    expect(p.lines).toContain('  --alpha: must be a number in [0, 1], got "2"');
+    expect(p.lines.join('\n')).not.toMatch(/redis-server|services are up/);
+  });
 });

@@ -6,6 +6,7 @@
  * the services stay up for use over HTTP until Ctrl-C.
  */
 import { writeFileSync } from 'node:fs';
+import { ValidationError } from '@gambit/shared';
 import type { Command } from 'commander';
 import { SchedulerClient } from '../demo/client.js';
 import { formatTable, runDemo } from '../demo/run-demo.js';
@@ -26,7 +27,7 @@ interface DemoFlags {
 
 function num(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number in [${min}, ${max}], got "${v}"`);
+  if (!Number.isFinite(n) || n < min || n > max) throw new ValidationError([{ path: `--${name}`, message: `must be a number in [${min}, ${max}], got "${v}"` }]);
   return n;
 }
 
