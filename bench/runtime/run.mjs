@@ -6,7 +6,7 @@
 //
 // Usage: node bench/runtime/run.mjs [--runs 150] [--chain 3] [--workers 1] [--concurrency 8] [--idle-runs 20]
 // Writes bench/results/runtime.json. Needs `pnpm exec turbo run build` first.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { queuePrefix, runKeys } from '@gambit/shared/redis';
@@ -25,6 +25,7 @@ const WORKERS = arg('workers', 1);
 const CONCURRENCY = arg('concurrency', 8);
 const OPS = RUNS * CHAIN;
 const IDLE_RUNS = arg('idle-runs', 20);
+const MONITOR = process.argv.includes('--monitor');
 
 const pct = (xs, p) => {
   if (xs.length === 0) return null;
@@ -52,6 +53,40 @@ function chainWorkflow(n) {
   return { name: 'benchchain', nodes, edges };
 }
 
+/** CPU time (ms, user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Redis `INFO commandstats` as { command: calls } (every client of the server, all processes). */
+async function commandStats(redis) {
+  const out = {};
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Redis commands per operation between two snapshots (the bench's own status polling included). */
+function perOp(before, after, ops) {
+  const d = {};
+  let total = 0;
+  for (const [k, v] of Object.entries(after)) {
+    const n = v - (before[k] ?? 0);
+    if (n > 0) {
+      d[k] = Number((n / ops).toFixed(2));
+      total += n;
+    }
+  }
+  return { total: Number((total / ops).toFixed(1)), byCommand: Object.fromEntries(Object.entries(d).sort((a, b) => b[1] - a[1])) };
+}
+
 async function rawBullmq(redisUrl, jobs) {
   const ks = { prefix: uniquePrefix('bench-raw').replace(/:/g, '_') };
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -70,6 +105,7 @@ async function rawBullmq(redisUrl, jobs) {
     { connection, prefix: queuePrefix(ks), concurrency: CONCURRENCY * WORKERS, removeOnComplete: { count: 0 } },
   );
   await worker.waitUntilReady();
+  const statsBefore = await commandStats(connection);
   const t0 = performance.now();
   for (let i = 0; i < jobs; i += 100) {
     const batch = [];
@@ -78,11 +114,12 @@ async function rawBullmq(redisUrl, jobs) {
   }
   await all;
   const ms = performance.now() - t0;
+  const commandsPerOp = perOp(statsBefore, await commandStats(connection), jobs);
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
   await connection.quit();
-  return { jobs, durationMs: ms, opsPerSec: (jobs * 1000) / ms };
+  return { jobs, durationMs: ms, opsPerSec: (jobs * 1000) / ms, commandsPerOp };
 }
 
 async function system(redisUrl) {
@@ -117,6 +154,26 @@ async function system(redisUrl) {
     if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${await reg.text()}`);
     const redis = new Redis(redisUrl);
     const ids = [];
+    const statsBefore = await commandStats(redis);
+    const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+    const cpuPids = { scheduler: scheduler.proc.pid, workers: procs.slice(1).map((p) => p.proc.pid), redis: redisPid };
+    const cpuOf = () => ({
+      scheduler: cpuMs(cpuPids.scheduler),
+      workers: cpuPids.workers.reduce((a, pid) => a + (cpuMs(pid) ?? 0), 0),
+      redis: cpuMs(cpuPids.redis),
+      bench: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
+    });
+    const cpuBefore = cpuOf();
+    // --monitor: every command the services send (not the bench's own polling), client vs Lua.
+    const monConn = MONITOR ? redis.duplicate() : undefined;
+    const monitor = monConn === undefined ? undefined : await monConn.monitor();
+    const monitored = new Map();
+    monitor?.on('monitor', (_t, args, source) => {
+      const cmd = String(args[0]).toLowerCase();
+      const first = cmd === 'evalsha' ? ` ${String(args[1]).slice(0, 8)} ${String(args[3] ?? '').replace(/^[^:]*:/, '').replace(/[0-9a-f-]{8,}|\{[^}]*\}/g, '*')}` : '';
+      const k = `${source === 'lua' ? 'lua   ' : 'client'} ${cmd}${first}${cmd === 'hget' && args[2] === 'status' ? ' (status poll)' : ''}`;
+      monitored.set(k, (monitored.get(k) ?? 0) + 1);
+    });
     const t0 = performance.now();
     let next = 0;
     const submitOne = async () => {
@@ -144,6 +201,17 @@ async function system(redisUrl) {
       await sleep(20);
     }
     const ms = performance.now() - t0;
+    const commandsPerOp = perOp(statsBefore, await commandStats(redis), OPS);
+    const cpuAfter = cpuOf();
+    // CPU each process used during the loaded phase, as a share of its wall time (1 = one core).
+    const cpuShare = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, cpuAfter[k] === undefined ? null : Number(((cpuAfter[k] - cpuBefore[k]) / ms).toFixed(2))]));
+    // ... and per operation (ms of CPU): less sensitive than ops/s to other load on the machine.
+    const cpuMsPerOp = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, cpuAfter[k] === undefined ? null : Number(((cpuAfter[k] - cpuBefore[k]) / OPS).toFixed(2))]));
+    if (monitor !== undefined) {
+      monitor.disconnect();
+      monConn?.disconnect();
+      console.error([...monitored].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${(v / OPS).toFixed(2).padStart(7)} ${k}`).join('\n'));
+    }
     // Scheduling latency per node: ready -> started.
     const latencies = [];
     for (const id of ids) {
@@ -176,7 +244,7 @@ async function system(redisUrl) {
       }
     }
     await redis.quit();
-    return { runs: RUNS, ops: OPS, durationMs: ms, opsPerSec: (OPS * 1000) / ms, latencies, idle };
+    return { runs: RUNS, ops: OPS, durationMs: ms, opsPerSec: (OPS * 1000) / ms, latencies, idle, commandsPerOp, cpuShare, cpuMsPerOp };
   } finally {
     await Promise.all(procs.map((p) => p.stop(10_000)));
   }
@@ -189,8 +257,8 @@ try {
   const result = {
     headline: `${sys.opsPerSec.toFixed(0)} ops/s through scheduler+worker vs ${raw.opsPerSec.toFixed(0)} ops/s raw BullMQ (ratio ${(sys.opsPerSec / raw.opsPerSec).toFixed(3)}); scheduling latency per node p50 ${pct(sys.latencies, 50)} ms, p99 ${pct(sys.latencies, 99)} ms under load (${RUNS} runs at once), p50 ${pct(sys.idle, 50)} ms, p99 ${pct(sys.idle, 99)} ms one run at a time`,
     config: { runs: RUNS, chainLength: CHAIN, workers: WORKERS, workerConcurrency: CONCURRENCY, advanceConcurrency: CONCURRENCY, simTimeScale: 0 },
-    system: { ops: sys.ops, durationMs: Math.round(sys.durationMs), opsPerSec: Number(sys.opsPerSec.toFixed(1)) },
-    rawBullmq: { jobs: raw.jobs, durationMs: Math.round(raw.durationMs), opsPerSec: Number(raw.opsPerSec.toFixed(1)) },
+    system: { ops: sys.ops, durationMs: Math.round(sys.durationMs), opsPerSec: Number(sys.opsPerSec.toFixed(1)), cpuShare: sys.cpuShare, cpuMsPerOp: sys.cpuMsPerOp, redisCommandsPerOp: sys.commandsPerOp },
+    rawBullmq: { jobs: raw.jobs, durationMs: Math.round(raw.durationMs), opsPerSec: Number(raw.opsPerSec.toFixed(1)), redisCommandsPerOp: raw.commandsPerOp },
     ratio: Number((sys.opsPerSec / raw.opsPerSec).toFixed(4)),
     schedulingLatencyMs: { n: sys.latencies.length, p50: pct(sys.latencies, 50), p99: pct(sys.latencies, 99), max: pct(sys.latencies, 100) },
     schedulingLatencyOneRunAtATimeMs: { n: sys.idle.length, p50: pct(sys.idle, 50), p99: pct(sys.idle, 99), max: pct(sys.idle, 100) },
