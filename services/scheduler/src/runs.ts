@@ -90,15 +90,27 @@ export function checkLlmPredictors(wf: Workflow, priceTable: PriceTable): void {
 }
 
 export class RunService {
+  /** Parsed registered workflows by their stored JSON (see resolveWorkflow). */
+  private readonly registered = new Map<string, Workflow>();
+
   constructor(private readonly deps: RunServiceDeps) {}
 
   async resolveWorkflow(tenant: string, wf: SubmitRunBody['workflow']): Promise<Workflow> {
     const opts = { priceTable: this.deps.priceTable, ...(this.deps.knownTools === undefined ? {} : { knownTools: this.deps.knownTools }) };
     let parsed: Workflow;
     if (typeof wf === 'string') {
-      const def = await this.deps.workflows.get(tenant, wf);
-      if (def === undefined) throw new ValidationError([{ path: 'workflow', message: `no workflow "${wf}" is registered for tenant "${tenant}"` }]);
-      parsed = parseWorkflow(def, opts);
+      const json = await this.deps.workflows.getJson(tenant, wf);
+      if (json === undefined) throw new ValidationError([{ path: 'workflow', message: `no workflow "${wf}" is registered for tenant "${tenant}"` }]);
+      // A registered definition is validated once per process per stored text (the price table
+      // and known tools it is checked against are fixed for the process); re-registering changes
+      // the text and so parses again.
+      let cached = this.registered.get(json);
+      if (cached === undefined) {
+        cached = parseWorkflow(JSON.parse(json) as unknown, opts);
+        if (this.registered.size > 1_000) this.registered.clear();
+        this.registered.set(json, cached);
+      }
+      parsed = cached;
     } else parsed = parseWorkflow(wf, opts);
     checkLlmPredictors(parsed, this.deps.priceTable);
     return parsed;

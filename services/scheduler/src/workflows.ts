@@ -17,8 +17,14 @@ export class WorkflowRegistry {
 
   /** The stored definition (already validated), or undefined. */
   async get(tenant: string, name: string): Promise<unknown> {
+    const raw = await this.getJson(tenant, name);
+    return raw === undefined ? undefined : (JSON.parse(raw) as unknown);
+  }
+
+  /** The stored definition as its JSON text, or undefined. */
+  async getJson(tenant: string, name: string): Promise<string | undefined> {
     const raw = await this.redis.hget(tenantKeys(this.ks, tenant).workflows, name);
-    return raw === null ? undefined : (JSON.parse(raw) as unknown);
+    return raw ?? undefined;
   }
 
   async list(tenant: string): Promise<Array<{ name: string; version: number; nodes: number; edges: number }>> {

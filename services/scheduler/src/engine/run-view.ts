@@ -71,7 +71,11 @@ function num(v: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Workflows are parsed once per process per run (the definition never changes after submit). */
+/**
+ * Workflows are parsed once per process per definition, keyed by the stored JSON: a run's
+ * definition never changes after submit, and the runs of one workflow share one parse (and one
+ * graph). Never edited in place.
+ */
 const wfCache = new Map<string, Workflow>();
 
 export function parseHeader(h: Record<string, string>): RunHeader {
@@ -91,20 +95,36 @@ export function parseHeader(h: Record<string, string>): RunHeader {
   };
 }
 
+/**
+ * Parsed attempt records by their stored JSON. An attempt's JSON only changes when a script
+ * rewrites it, so an unchanged record (most of a run's attempts on most reads) is validated once,
+ * not on every reconcile. The records are frozen: the engine replaces, never edits, them.
+ */
+const attemptCache = new Map<string, AttemptRecord>();
+
+function parseAttempt(json: string): AttemptRecord {
+  let a = attemptCache.get(json);
+  if (a === undefined) {
+    a = Object.freeze(AttemptRecordSchema.parse(JSON.parse(json)));
+    if (attemptCache.size > 20_000) attemptCache.clear();
+    attemptCache.set(json, a);
+  }
+  return a;
+}
+
 /** The run, or undefined when it does not exist. */
 export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, runId: string): Promise<RunSnapshot | undefined> {
   const k = runKeys(ks, tenant, runId);
   const [hRaw, nRaw, aRaw] = await Promise.all([redis.hgetall(k.run), redis.hgetall(k.nodes), redis.hgetall(k.attempts)]);
   if (hRaw.workflow === undefined) return undefined;
-  const cacheKey = `${tenant}/${runId}`;
-  let workflow = wfCache.get(cacheKey);
+  let workflow = wfCache.get(hRaw.workflow);
   if (workflow === undefined) {
     workflow = WorkflowSchema.parse(JSON.parse(hRaw.workflow));
-    if (wfCache.size > 10_000) wfCache.clear();
-    wfCache.set(cacheKey, workflow);
+    if (wfCache.size > 1_000) wfCache.clear();
+    wfCache.set(hRaw.workflow, workflow);
   }
   const attempts = new Map<string, AttemptRecord>();
-  for (const [id, json] of Object.entries(aRaw)) attempts.set(id, AttemptRecordSchema.parse(JSON.parse(json)));
+  for (const [id, json] of Object.entries(aRaw)) attempts.set(id, parseAttempt(json));
   return { header: parseHeader(hRaw), workflow, nodes: parseNodes(nRaw), attempts, graph: graphOf(workflow) };
 }
 
