@@ -25,6 +25,7 @@ export const RUN_SCRIPT_FILES = [
   'reserveBudget-1.lua',
   'settleBudget-1.lua',
   'createGuessAttempt-5.lua',
+  'readRun-3.lua',
 ] as const;
 
 /** Registers the run scripts on a client (idempotent). */
@@ -356,4 +357,27 @@ export async function settleBudget(
     [a.settlementId, Math.round(a.reservedNanoUsd), Math.round(a.wasteNanoUsd)],
   );
   return reply === 1;
+}
+
+/** The three hashes of a run as `readRun-3.lua` returns them (HGETALL replies as objects). */
+export interface RunHashes {
+  readonly run: Record<string, string>;
+  readonly nodes: Record<string, string>;
+  readonly attempts: Record<string, string>;
+}
+
+function fieldsOf(flat: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(flat)) return out;
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
+}
+
+/** readRun-3.lua: a run's header, nodes and attempts in one round trip (one consistent read). */
+export async function readRun(redis: RedisLike, ks: KeySpace, a: RunRef): Promise<RunHashes> {
+  defineScripts(redis, ['readRun-3.lua']);
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<unknown>(redis, 'readRun-3.lua', [k.run, k.nodes, k.attempts], []);
+  if (!Array.isArray(reply) || reply.length !== 3) throw bad('readRun-3.lua', reply);
+  return { run: fieldsOf(reply[0]), nodes: fieldsOf(reply[1]), attempts: fieldsOf(reply[2]) };
 }

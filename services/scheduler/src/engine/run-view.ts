@@ -1,7 +1,7 @@
 /**
  * Reads one run's state from Redis (header, workflow, nodes, attempts) into a validated snapshot,
- * and the graph helpers the engine uses on it. All keys are in the run's hash tag, so the reads
- * go to one slot (one pipeline).
+ * and the graph helpers the engine uses on it. All keys are in the run's hash tag, so the three
+ * hashes are read by one script (one round trip, one slot).
  */
 import {
   type AttemptRecord,
@@ -11,7 +11,7 @@ import {
   WorkflowSchema,
   type WorkflowNode,
 } from '@gambit/shared';
-import { type KeySpace, type NodeState, parseNodes, type RedisLike, runKeys } from '@gambit/shared/redis';
+import { type KeySpace, type NodeState, parseNodes, type RedisLike, readRun } from '@gambit/shared/redis';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -114,8 +114,7 @@ function parseAttempt(json: string): AttemptRecord {
 
 /** The run, or undefined when it does not exist. */
 export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, runId: string): Promise<RunSnapshot | undefined> {
-  const k = runKeys(ks, tenant, runId);
-  const [hRaw, nRaw, aRaw] = await Promise.all([redis.hgetall(k.run), redis.hgetall(k.nodes), redis.hgetall(k.attempts)]);
+  const { run: hRaw, nodes: nRaw, attempts: aRaw } = await readRun(redis, ks, { tenant, runId });
   if (hRaw.workflow === undefined) return undefined;
   let workflow = wfCache.get(hRaw.workflow);
   if (workflow === undefined) {
