@@ -75,7 +75,9 @@ async function main(): Promise<void> {
     timeScale: env.GAMBIT_SIM_TIME_SCALE,
     maxTries: env.WORKER_MAX_TRIES,
     clock: systemClock,
-    tracer: telemetry.tracer,
+    // With no exporter a span is built and dropped (attributes, ids, context extraction on every
+    // job): the worker's spans are leaves that nothing else reads, so none are made.
+    ...(env.telemetry.exporter === 'none' ? {} : { tracer: telemetry.tracer }),
     nowMs: () => systemClock.nowMs(),
     logger,
   });
