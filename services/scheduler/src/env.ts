@@ -50,6 +50,8 @@ const EnvSchema = z
       .optional(),
     /** Comma-separated tool names the workers serve; when set, workflows naming others are rejected (4xx). */
     KNOWN_TOOLS: z.string().optional(),
+    /** Retention: keys of a run expire this many seconds after it ended (0 = keep forever). */
+    RUN_RETENTION_SEC: z.coerce.number().int().nonnegative().default(7 * 24 * 3600),
     /** Graceful shutdown deadline. */
     SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
   })

@@ -67,10 +67,36 @@ async function main(): Promise<void> {
   });
   const workflows = new WorkflowRegistry(cmd, ks);
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
-  const deps = { redis: cmd, ks, outbox, specQueue: spec, priceTable, predictors: new PredictorSet(), control, tenants, clock, log, tracer };
+  const deps = {
+    redis: cmd,
+    ks,
+    outbox,
+    specQueue: spec,
+    priceTable,
+    predictors: new PredictorSet(),
+    control,
+    tenants,
+    clock,
+    log,
+    tracer,
+    ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
+  };
   const engine = new RunEngine(deps);
   const tools = knownTools(env);
-  const runs = new RunService({ redis: cmd, ks, engine, tenants, workflows, control, priceTable, ...(tools === undefined ? {} : { knownTools: tools }), clock, log, tracer });
+  const runs = new RunService({
+    redis: cmd,
+    ks,
+    engine,
+    tenants,
+    workflows,
+    control,
+    priceTable,
+    ...(tools === undefined ? {} : { knownTools: tools }),
+    clock,
+    log,
+    tracer,
+    ...(deps.runRetentionMs === undefined ? {} : { runRetentionMs: deps.runRetentionMs }),
+  });
   control.onKill((scope, id) => {
     void cancelSpeculationsInScope({ redis: cmd, ks, engine, log }, scope, id).catch((err: unknown) =>
       log.warn({ err: String(err), scope, id }, 'cancelling speculations after a kill failed'),

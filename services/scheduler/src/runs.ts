@@ -52,6 +52,8 @@ export interface RunServiceDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly tracer?: Tracer;
+  /** Retention of ended runs (see RunEngine); also bounds the tenant's run index. */
+  readonly runRetentionMs?: number;
 }
 
 export function newRunId(nowMs: number): string {
@@ -155,7 +157,10 @@ export class RunService {
     for (const n of wf.nodes) nodes[n.id] = initialNodeState();
     // The recovery index first: a run whose creation is interrupted is swept (and dropped if absent).
     await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
-    await this.deps.redis.zadd(tenantKeys(this.deps.ks, tenant).runs, now, runId);
+    const runsIndex = tenantKeys(this.deps.ks, tenant).runs;
+    await this.deps.redis.zadd(runsIndex, now, runId);
+    // Index entries older than the retention point at runs whose keys have expired.
+    if (this.deps.runRetentionMs !== undefined) await this.deps.redis.zremrangebyscore(runsIndex, '-inf', now - 2 * this.deps.runRetentionMs);
     const created = await createRun(this.deps.redis, this.deps.ks, { tenant, runId, header, nodes, planDecisions: plan });
     if (created) for (const d of plan) this.deps.log.info({ decision: d }, 'decision');
     try {

@@ -26,6 +26,7 @@ export const RUN_SCRIPT_FILES = [
   'settleBudget-1.lua',
   'createGuessAttempt-5.lua',
   'readRun-3.lua',
+  'expireRun-7.lua',
 ] as const;
 
 /** Registers the run scripts on a client (idempotent). */
@@ -330,6 +331,16 @@ export async function cancelRun(
 export async function finishRun(redis: RedisLike, ks: KeySpace, a: RunRef & { nowMs: number }): Promise<boolean> {
   const k = runKeys(ks, a.tenant, a.runId);
   return (await callScript<number>(redis, 'finishRun-2.lua', [k.run, k.nodes], [a.nowMs])) === 1;
+}
+
+/**
+ * expireRun-7.lua (retention): gives every key of an ended run a TTL. Returns false when the run
+ * is missing or still running.
+ */
+export async function expireRun(redis: RedisLike, ks: KeySpace, a: RunRef & { ttlMs: number }): Promise<boolean> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const keys = [k.run, k.nodes, k.attempts, k.decisions, k.outcomes, k.effects, k.intents];
+  return (await callScript<number>(redis, 'expireRun-7.lua', keys, [Math.max(1, Math.round(a.ttlMs))])) >= 0;
 }
 
 /** reserveBudget-1.lua (M10): reserves a launch's price; false when the budget cannot cover it. */

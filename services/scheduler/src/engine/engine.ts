@@ -23,6 +23,7 @@ import {
   confirmSpeculation,
   controlKeys,
   discardSpeculation,
+  expireRun,
   finishRun,
   type KeySpace,
   launchNode,
@@ -60,6 +61,8 @@ export interface EngineDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly tracer?: Tracer;
+  /** Retention: an ended run's keys expire this long after it ended (undefined: kept forever). */
+  readonly runRetentionMs?: number;
 }
 
 const MAX_ROUNDS = 50;
@@ -154,6 +157,7 @@ export class RunEngine {
     if ([...s.nodes.values()].every((n) => n.state === 'succeeded')) {
       if (await finishRun(this.deps.redis, this.deps.ks, { tenant, runId, nowMs: now })) {
         this.deps.log.info({ tenant, runId, durationMs: now - s.header.createdAtMs }, 'run succeeded');
+        await this.expire(tenant, runId);
         return true;
       }
     }
@@ -320,8 +324,17 @@ export class RunEngine {
   async end(tenant: string, runId: string, status: 'cancelled' | 'failed', reason: string): Promise<boolean> {
     const r = await cancelRun(this.deps.redis, this.deps.ks, { tenant, runId, status, reason, nowMs: this.deps.clock.nowMs() });
     for (const attemptId of r.runningAttempts) await this.broadcastCancel({ tenant, runId, attemptId, reason: `run ${status}` });
-    if (r.ended) this.deps.log.info({ tenant, runId, status, reason }, `run ${status}`);
+    if (r.ended) {
+      this.deps.log.info({ tenant, runId, status, reason }, `run ${status}`);
+      await this.expire(tenant, runId);
+    }
     return r.ended;
+  }
+
+  /** Retention: an ended run's keys get a TTL (late writes, e.g. a cancelled attempt's usage, keep it). */
+  private async expire(tenant: string, runId: string): Promise<void> {
+    if (this.deps.runRetentionMs === undefined) return;
+    await expireRun(this.deps.redis, this.deps.ks, { tenant, runId, ttlMs: this.deps.runRetentionMs });
   }
 }
 

@@ -1,0 +1,42 @@
+/**
+ * Retention: keys of an ended run expire RUN_RETENTION_SEC after it ended, so finished runs do
+ * not accumulate in Redis; while it runs nothing expires.
+ */
+import { runKeys } from '@gambit/shared/redis';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eagerTenant, http, type Stack, startStack, waitForRun } from './harness.js';
+import { routerChain } from './workflows.js';
+
+describe('run retention (single redis)', () => {
+  let stack: Stack;
+  const redis = new Redis(inject('redisUrl'));
+  beforeAll(async () => {
+    stack = await startStack({ kind: 'single', url: inject('redisUrl') }, { label: 'e2e-retain', schedulers: 1, workers: 1, schedulerEnv: { RUN_RETENTION_SEC: '2' } });
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await redis.quit();
+  });
+
+  it('an ended run keeps its keys with a TTL, then they are gone and the API answers 404', async () => {
+    const url = stack.urls[0] as string;
+    const tenant = await eagerTenant(url, 'retain');
+    const r = await http(url, 'POST', '/v1/runs', { tenant, workflow: routerChain('retainwf', 'billing', 'billing', { routerTtftMs: 100, downTtftMs: 100 }), inputs: { q: 'r' } });
+    const runId = r.body.runId as string;
+    const keys = runKeys({ prefix: stack.prefix }, tenant, runId);
+    // While the run is running its header has no TTL.
+    expect(await redis.pttl(keys.run)).toBe(-1);
+    const v = await waitForRun(url, tenant, runId);
+    expect(v.status).toBe('succeeded');
+    for (const k of [keys.run, keys.nodes, keys.attempts, keys.decisions]) {
+      const ttl = await redis.pttl(k);
+      expect(ttl, k).toBeGreaterThan(0);
+      expect(ttl, k).toBeLessThanOrEqual(2_000);
+    }
+    await new Promise((res) => setTimeout(res, 2_300));
+    expect(await redis.exists(keys.run, keys.nodes, keys.attempts, keys.decisions, keys.outcomes)).toBe(0);
+    const after = await http(url, 'GET', `/v1/runs/${tenant}/${runId}`);
+    expect(after.status).toBe(404);
+  });
+});
