@@ -34,6 +34,9 @@
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
  * | channel P:ctl:cancel                  | pubsub | scheduler  | attempt cancellation broadcast to workers |
  *
+ * The run-scoped keys (P:{run:T:R}:*) get a TTL when the run ends (expireRun-7.lua,
+ * RUN_RETENTION_SEC on the scheduler).
+ *
  * BullMQ queues use the prefix `{P:q}` so that all of a queue's keys share one slot.
  * T = tenant, R = run id, C = edge class id, A = attempt id. Tenants, run ids and class ids must
  * not contain `{` or `}` (validated at the API).
