@@ -56,6 +56,17 @@ describe('M5 estimatorApplyOutcome-3.lua', () => {
     expect(h).toMatchObject({ a: '10', b: '2', hits: '1', misses: '1', n: '2', stageWasteNanoUsd: '1500' });
   });
 
+  it('remembers outcome ids for the dedupe window only, so the seen set stays bounded', async () => {
+    const ks = { prefix: uniquePrefix('lua-dedupe') };
+    const seen = classKeys(ks, 'c1').seen;
+    const at = (id: string, nowMs: number) => estimatorApplyOutcome(redis, ks, { ...base('c1', id, 'hit'), nowMs, dedupeWindowMs: 10_000 });
+    expect(await at('old', 1_000)).toBeDefined();
+    expect(await at('old', 9_000)).toBeUndefined(); // a redelivery inside the window counts once
+    expect(await at('new', 20_000)).toBeDefined(); // trims ids older than 20_000 - 10_000
+    expect(await redis.zrange(seen, '0', '-1')).toEqual(['new']);
+    expect(await at('new', 25_000)).toBeUndefined();
+  });
+
   it('learns from shadow outcomes at zero cost; cancelled adds cost, not evidence; window is capped', async () => {
     const ks = { prefix: uniquePrefix('lua-shadow') };
     await controlEnsureClass(redis, ks, { classId: 'c1', prior: { a: 2, b: 5 }, depType: 'tool_args', initialStage: 'shadow', nowMs: 1, tenant: 't1' });

@@ -22,6 +22,9 @@ export function defineEstimatorScripts(redis: RedisLike): void {
 export type KillScope = 'global' | 'tenant' | 'class';
 export type LiveStageName = 'shadow' | 'canary' | 'online' | 'killed';
 
+/** Redeliveries (XAUTOCLAIM, retries) arrive within minutes; ids are kept a day. */
+export const DEFAULT_DEDUPE_WINDOW_MS = 24 * 3600 * 1000;
+
 export interface ApplyOutcomeArgs {
   readonly classId: string;
   readonly outcomeId: string;
@@ -36,6 +39,8 @@ export interface ApplyOutcomeArgs {
   readonly tenant: string;
   /** Page-Hinkley δ of the class's tenant. */
   readonly phDelta: number;
+  /** Outcome ids are remembered this long for deduplication (default 24 h). */
+  readonly dedupeWindowMs?: number;
 }
 
 export interface AppliedSnapshot {
@@ -74,6 +79,7 @@ export async function estimatorApplyOutcome(redis: RedisLike, ks: KeySpace, x: A
       x.fallbackStage,
       x.tenant,
       x.phDelta,
+      x.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS,
     ],
   );
   if (Number(r[0]) === 0) return undefined;

@@ -19,7 +19,7 @@
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
- * | P:{class:C}:seen                      | set    | estimator  | outcome ids already counted (idempotency) |
+ * | P:{class:C}:seen                      | zset   | estimator  | outcome ids already counted, by ms (idempotency; trimmed to 24 h) |
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
  * | P:{class:C}:history                   | hash   | scheduler  | predictor memory: output value -> count, request hash -> output |
  * | P:{ctl}:classes                       | set    | estimator  | all known edge class ids |

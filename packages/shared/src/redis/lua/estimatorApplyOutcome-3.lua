@@ -5,7 +5,7 @@
   add to the stage's value counters. Returns the class snapshot the detectors and the stage
   machine need, read in the same atomic step.
   KEYS[1] posterior hash (classKeys().posterior)
-  KEYS[2] seen set of outcome ids (classKeys().seen)
+  KEYS[2] seen: sorted set of outcome ids scored by ms (classKeys().seen), trimmed to ARGV[13]
   KEYS[3] window list of '1'/'0', oldest first (classKeys().window)
   ARGV[1] outcomeId
   ARGV[2] kind: hit | miss | cancelled | shadow_hit | shadow_miss
@@ -17,6 +17,7 @@
   ARGV[8] fallback a0, ARGV[9] fallback b0, ARGV[10] fallback stage (hash created before ensureClass)
   ARGV[11] tenant
   ARGV[12] Page-Hinkley delta
+  ARGV[13] dedupe window ms: ids older than this are forgotten (redeliveries come within minutes)
   Returns: { 0 } duplicate, or
            { 1, stage, stageVersion, a, b, stageN, stageRealN, stageSavedMs, stageWasteNanoUsd,
              stageFencing, window, killedUntilMs, tenant, phN, phMean, phCum, phMax }
@@ -26,7 +27,8 @@
 ]]
 local post, seen, win = KEYS[1], KEYS[2], KEYS[3]
 local kind = ARGV[2]
-if redis.call('SADD', seen, ARGV[1]) == 0 then return { 0 } end
+if redis.call('ZADD', seen, 'NX', ARGV[7], ARGV[1]) == 0 then return { 0 } end
+redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. (tonumber(ARGV[7]) - tonumber(ARGV[13])))
 
 if redis.call('EXISTS', post) == 0 then
   redis.call('HSET', post, 'a0', ARGV[8], 'b0', ARGV[9], 'a', ARGV[8], 'b', ARGV[9], 'hits', 0, 'misses', 0,
