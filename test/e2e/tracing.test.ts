@@ -69,5 +69,16 @@ describe('traces across scheduler and worker (single redis)', () => {
     for (const w of work) expect(schedIds.has(w.parentSpanId ?? '')).toBe(true);
     const specSpan = work.find((s) => s.attributes['gambit.attempt.kind'] === 'speculative');
     expect(specSpan?.parentSpanId).toBe(decision?.spanId);
+    // Every LLM call span carries the GenAI attributes and its dollars (issue 4 item 3).
+    for (const w of work) {
+      expect(w.name).toBe('gen_ai.chat');
+      expect(w.attributes['gen_ai.provider.name']).toBe('simulated');
+      expect(typeof w.attributes['gen_ai.request.model']).toBe('string');
+      expect(w.attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
+      expect(w.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+      expect(w.attributes['gen_ai.usage.cache_read.input_tokens']).toBe(0);
+      expect(w.attributes['gambit.cost_usd']).toBeGreaterThan(0);
+    }
+    for (const key of ['p', 'ev_usd', 'threshold_usd', 'alpha', 'lambda_usd_per_s']) expect(typeof decision?.attributes[`gambit.decision.${key}`], key).toBe('number');
   });
 });
