@@ -19,6 +19,17 @@ async function submit(url: string, body: Record<string, unknown>): Promise<strin
 }
 
 const attemptsOf = (v: RunView, node: string): RunView[] => v.nodes[node].attempts as RunView[];
+
+/** M10: the tenant's budget once no reservation is open (every launch and guess settled). */
+async function settledBudget(url: string, tenant: string, spentNanoUsd: number): Promise<{ reservedNanoUsd: number; spentNanoUsd: number }> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const cfg = await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/config`);
+    const b = cfg.body.budget;
+    if ((b.reservedNanoUsd === 0 && b.spentNanoUsd === spentNanoUsd) || Date.now() > deadline) return b;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
 const GUESS_PROMPT = 'Guess the route of: {{inputs.q}}';
 
 function guessedChain(name: string, predictor: Record<string, unknown>, routerTtftMs: number) {
@@ -89,6 +100,8 @@ describe('M10 llm predictor: two-stage guess purchase (end to end)', () => {
     expect(v.dollars.total.nanoUsd).toBe(all.reduce((sum, a) => sum + (a.costNanoUsd as number), 0));
     expect(v.dollars.speculative.nanoUsd).toBe(spec.costNanoUsd + guess.costNanoUsd);
     expect(v.dollars.wasted.nanoUsd).toBe(0);
+    // M10: the guess's reservation and the launch's are both released; a hit wastes nothing.
+    expect(await settledBudget(url, tenant, 0)).toEqual({ reservedNanoUsd: 0, spentNanoUsd: 0 });
   }, 90_000);
 
   it('M10 a wrong guess: the speculation it enabled misses, and the guess is wasted with it', async () => {
@@ -106,6 +119,9 @@ describe('M10 llm predictor: two-stage guess purchase (end to end)', () => {
     const miss = settled.outcomes.find((o: RunView) => o.kind === 'miss');
     expect(miss.wasteUsd).toBeCloseTo((spec.costNanoUsd + guess.costNanoUsd) / 1e9, 12);
     expect(settled.dollars.wasted.nanoUsd).toBe(spec.costNanoUsd + guess.costNanoUsd);
+    // M10: the tenant's speculative waste is the missed launch plus the guess it was launched on.
+    const waste = spec.costNanoUsd + guess.costNanoUsd;
+    expect(await settledBudget(url, tenant, waste)).toEqual({ reservedNanoUsd: 0, spentNanoUsd: waste });
   }, 90_000);
 
   it('M10 a guess that arrives after the upstream finished is not used and delays nothing', async () => {
@@ -129,6 +145,29 @@ describe('M10 llm predictor: two-stage guess purchase (end to end)', () => {
     // Bought and not used: billed to the run as waste.
     expect(guess.costNanoUsd).toBeGreaterThan(0);
     expect(done.dollars.wasted.nanoUsd).toBe(guess.costNanoUsd);
+    // M10: the unused guess's reservation is settled as the tenant's waste.
+    expect(await settledBudget(url, tenant, guess.costNanoUsd)).toEqual({ reservedNanoUsd: 0, spentNanoUsd: guess.costNanoUsd });
+  }, 90_000);
+
+  it('M10 a guess the tenant budget cannot cover is not bought: the rule WAITs with reason budget and nothing is enqueued', async () => {
+    const tenant = await eagerTenant(url, 'guessbudget', { budgetUsd: 0 });
+    const wf = guessedChain('guessbudgetwf', { simulate: { output: 'billing', ttftMs: 50 } }, 600);
+    const id = await submit(url, { tenant, workflow: wf, inputs: { q: 'q5' } });
+    const v = await waitForRun(url, tenant, id, 60_000);
+    expect(v.status).toBe('succeeded');
+    const refused = v.decisions.filter((d: RunView) => d.node === 'answer' && d.phase === 'runtime');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]).toMatchObject({ action: 'WAIT', reason: 'budget' });
+    expect(refused.some((d: RunView) => d.action === 'SPECULATE')).toBe(false);
+    expect(attemptsOf(v, 'answer').map((a) => a.kind)).toEqual(['authoritative']);
+    const q = new Queue(QUEUES.spec, { connection: stack.redis, prefix: queuePrefix({ prefix: stack.prefix }) });
+    try {
+      expect(await q.getJob(`${tenant}~${id}~answer.g-route`)).toBeUndefined();
+    } finally {
+      await q.close();
+    }
+    const cfg = await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/config`);
+    expect(cfg.body.budget).toEqual({ reservedNanoUsd: 0, spentNanoUsd: 0 });
   }, 90_000);
 
   it('M10 a guess not worth buying (huge predictor prompt, tiny value) WAITs with reason predictor and enqueues nothing', async () => {

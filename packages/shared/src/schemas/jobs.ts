@@ -77,6 +77,8 @@ export const AttemptRecordSchema = z.object({
   usage: TokenUsageSchema.optional(),
   usageEstimated: z.boolean().optional(),
   costNanoUsd: z.number().int().nonnegative().default(0),
+  /** M10: price reserved in the tenant's budget for this attempt (a paid guess), settled once under `<run>:<attempt>`. */
+  reservedNanoUsd: z.number().int().nonnegative().optional(),
   createdAtMs: z.number().int().nonnegative(),
   startedAtMs: z.number().int().nonnegative().optional(),
   finishedAtMs: z.number().int().nonnegative().optional(),

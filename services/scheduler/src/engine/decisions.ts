@@ -5,7 +5,8 @@
  * intent in one script); a budget refusal becomes the rule's `budget` WAIT; a shadow-stage
  * prediction is kept on the node to be scored when its upstreams finish.
  */
-import { type DecisionRecord, resolveDial, type WorkflowNode } from '@gambit/shared';
+import { randomUUID } from 'node:crypto';
+import { type DecisionRecord, resolveDial, usdToNano, type WorkflowNode } from '@gambit/shared';
 import { createGuessAttempt, createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
 import { guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
@@ -56,6 +57,7 @@ export class Decisions {
     if (base.action === 'WAIT' && base.reason !== 'below_threshold') return this.recordOnly(s, d.id, 'runtime', base, { ...res, assumed: {} });
     let progressed = false;
     const now = this.deps.clock.nowMs();
+    const tenantCfg = await this.deps.tenants.get(tenant, now);
     for (const g of buy) {
       const claim = guessClaim(g.up);
       const decisionId = `${runId}:${d.id}:${claim}`;
@@ -67,8 +69,15 @@ export class Decisions {
         }
         continue;
       }
+      // M10: a paid guess is a launch: its price is reserved before it is created and enqueued,
+      // and settled under `<run>:<attempt>` when it is used or not (outcomes.ts settleGuesses).
+      const priceNano = usdToNano(g.priceUsd);
+      if (!(await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: priceNano, limitNanoUsd: tenantCfg.budgetNanoUsd }))) {
+        const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: base.alpha, lambdaUsdPerSec: base.lambdaUsdPerSec });
+        return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
+      }
       const record: DecisionRecord = { ...base, decisionId };
-      const plan = planGuess({ tenant, runId, workflow: s.workflow.name, nodeId: d.id, upstream: g.up, op: g.op, decisionId, priority: priorityFromEv(base.evUsd), nowMs: now });
+      const plan = planGuess({ tenant, runId, workflow: s.workflow.name, nodeId: d.id, upstream: g.up, op: g.op, decisionId, priority: priorityFromEv(base.evUsd), reservedNanoUsd: priceNano, nowMs: now });
       const ok = await createGuessAttempt(this.deps.redis, this.deps.ks, {
         tenant,
         runId,
@@ -81,7 +90,12 @@ export class Decisions {
         intentJson: JSON.stringify(plan.intent),
         decisionJson: JSON.stringify(record),
       });
-      if (!ok) continue;
+      if (!ok) {
+        // Lost the race (claim taken, upstream ended): release this reservation. Its id is unique
+        // because several losers of one claim each hold a reservation of their own.
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: `${runId}:${plan.attemptId}:unused:${randomUUID()}`, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
+        continue;
+      }
       this.logDecision(record);
       await this.deps.outbox.send(tenant, runId, plan.intent);
       progressed = true;

@@ -137,6 +137,8 @@ export function planGuess(p: {
   op: OpSpec;
   decisionId: string;
   priority: number;
+  /** M10: the guess's price reserved in the tenant's budget. */
+  reservedNanoUsd: number;
   nowMs: number;
 }): LaunchPlan {
   const attemptId = guessAttemptId(p.nodeId, p.upstream);
@@ -149,6 +151,7 @@ export function planGuess(p: {
     assumed: {},
     decisionId: p.decisionId,
     costNanoUsd: 0,
+    reservedNanoUsd: p.reservedNanoUsd,
     createdAtMs: p.nowMs,
     tries: 0,
   };

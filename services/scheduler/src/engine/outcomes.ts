@@ -11,7 +11,7 @@
  */
 import { type Logger, matchOutput, nanoToUsd, type Outcome, type OutcomeKind } from '@gambit/shared';
 import { type KeySpace, type NodeState, type RedisLike, recordOutcome, settleBudget } from '@gambit/shared/redis';
-import { guessAttemptId } from '../predictors/llm.js';
+import { guessAttemptId, isLlmPredictor } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
 import { readyAtMs, type RunSnapshot } from './run-view.js';
 
@@ -117,9 +117,47 @@ async function outcomesOfShadow(s: RunSnapshot, nodeId: string, n: NodeState, no
   return out;
 }
 
+/**
+ * M10: the budget settlement of a paid guess, once it is due: undefined while the guess may still
+ * be used or still bills (not finished; its speculation live; its upstream still running and
+ * nothing launched on it). A guess whose speculation hit wasted nothing; one whose speculation
+ * missed or was cancelled, or that was never used, wasted its billed cost.
+ */
+export function guessSettlement(s: RunSnapshot, nodeId: string, up: string): { attemptId: string; reservedNano: number; wasteNano: number } | undefined {
+  const attemptId = guessAttemptId(nodeId, up);
+  const g = s.attempts.get(attemptId);
+  const n = s.nodes.get(nodeId);
+  if (g?.reservedNanoUsd === undefined || n === undefined) return undefined;
+  // Final usage: finished, or fenced before it ever started (startAttempt never starts it then).
+  const final = g.finishedAtMs !== undefined || ((g.status === 'cancelled' || g.status === 'superseded') && g.startedAtMs === undefined);
+  if (!final) return undefined;
+  const out = { attemptId, reservedNano: g.reservedNanoUsd };
+  const usedBy = (a: string): boolean => g.output !== undefined && s.attempts.get(a)?.assumed[up] === g.output;
+  if (n.spec !== undefined && usedBy(n.spec.a)) return undefined;
+  for (const [a, c] of Object.entries(n.closed)) {
+    if (usedBy(a)) return { ...out, wasteNano: c.kind === 'hit' ? 0 : g.costNanoUsd };
+  }
+  // Not used (yet): final once the upstream's real output is known or the run has ended; a
+  // speculation on it is refused from then on (createSpecAttempt), so the snapshot has them all.
+  if (s.header.status === 'running' && s.nodes.get(up)?.state === 'running') return undefined;
+  return { ...out, wasteNano: g.costNanoUsd };
+}
+
+async function settleGuesses(deps: OutcomeDeps, s: RunSnapshot): Promise<void> {
+  for (const [nodeId, edges] of s.graph.incoming) {
+    for (const e of edges) {
+      if (!isLlmPredictor(e)) continue;
+      const due = guessSettlement(s, nodeId, e.from);
+      if (due === undefined) continue;
+      await settleBudget(deps.redis, deps.ks, { tenant: s.header.tenant, settlementId: `${s.header.runId}:${due.attemptId}`, reservedNanoUsd: due.reservedNano, wasteNanoUsd: due.wasteNano });
+    }
+  }
+}
+
 /** Publishes, settles and records every outcome of the run that is due and not yet recorded. */
 export async function settleOutcomes(deps: OutcomeDeps, s: RunSnapshot, nowMs: number): Promise<number> {
   let recorded = 0;
+  await settleGuesses(deps, s);
   for (const [nodeId, n] of s.nodes) {
     const due = [...outcomesOfClosed(s, nodeId, n, nowMs), ...(await outcomesOfShadow(s, nodeId, n, nowMs))];
     for (const { outcome } of due) {
