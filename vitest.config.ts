@@ -10,6 +10,8 @@ export default defineConfig({
     ],
     exclude: ['**/node_modules/**', '**/dist/**'],
     globalSetup: ['test/setup/global-redis.ts'],
+    // STYLE.md 10: a file that leaves a connection, worker, child process or timer open fails.
+    setupFiles: ['test/setup/leak-check.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
