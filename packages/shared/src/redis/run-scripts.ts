@@ -25,6 +25,7 @@ export const RUN_SCRIPT_FILES = [
   'reserveBudget-1.lua',
   'settleBudget-1.lua',
   'createGuessAttempt-5.lua',
+  'cancelGuess-2.lua',
   'readRun-3.lua',
   'expireRun-7.lua',
 ] as const;
@@ -276,6 +277,24 @@ export async function confirmSpeculation(
     default:
       throw bad(file, reply);
   }
+}
+
+/**
+ * cancelGuess-2.lua (M10): a paid guess whose upstream is no longer running becomes `cancelled`
+ * (queued: finished now; running: the caller broadcasts the cancel).
+ */
+export async function cancelGuess(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { upstreamId: string; attemptId: string; nowMs: number },
+): Promise<{ cancelled: boolean; previousStatus?: string }> {
+  const file = 'cancelGuess-2.lua';
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<unknown[]>(redis, file, [k.nodes, k.attempts], [a.upstreamId, a.attemptId, a.nowMs]);
+  if (!Array.isArray(reply)) throw bad(file, reply);
+  if (reply[0] === 1) return { cancelled: true, previousStatus: String(reply[1]) };
+  if (reply[0] === 0) return { cancelled: false };
+  throw bad(file, reply);
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type WorkflowNode,
 } from '@gambit/shared';
 import {
+  cancelGuess,
   cancelRun,
   completeNode,
   confirmSpeculation,
@@ -38,6 +39,7 @@ import {
   requestHash,
 } from '../predictors/index.js';
 import type { TenantStore } from '../tenants.js';
+import { guessAttemptId, isLlmPredictor } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
 import { decidable, transientClaim } from './decider.js';
 import { Decisions } from './decisions.js';
@@ -111,6 +113,9 @@ export class RunEngine {
         if (r.state === 'succeeded') await this.learn(s, id, n.auth, a.output ?? '');
       }
     }
+
+    // 1b. M10: a paid guess whose upstream has ended can no longer be used: cancel it.
+    await this.cancelLateGuesses(s);
 
     // 2. Speculations: match finished upstreams, complete confirmed ones, drop dead ones.
     for (const [id, n] of s.nodes) {
@@ -314,6 +319,28 @@ export class RunEngine {
       if (child?.cas === 1 && child.assumed[nodeId] !== undefined && child.ok[nodeId] !== 1) await this.discard(s, e.to, child.a, 'cancelled', nodeId);
     }
     return true;
+  }
+
+  /**
+   * M10: cancels every paid guess still queued or running whose upstream is no longer running
+   * (status + cancel broadcast, as misses), so only the tokens it consumed are billed.
+   */
+  private async cancelLateGuesses(s: RunSnapshot): Promise<void> {
+    const { tenant, runId } = s.header;
+    for (const [nodeId, edges] of s.graph.incoming) {
+      for (const e of edges) {
+        if (!isLlmPredictor(e) || s.nodes.get(e.from)?.state === 'running') continue;
+        const attemptId = guessAttemptId(nodeId, e.from);
+        const g = s.attempts.get(attemptId);
+        if (g?.status !== 'queued' && g?.status !== 'running') continue;
+        const r = await cancelGuess(this.deps.redis, this.deps.ks, { tenant, runId, upstreamId: e.from, attemptId, nowMs: this.deps.clock.nowMs() });
+        if (!r.cancelled) continue;
+        this.deps.log.info({ tenant, runId, nodeId, attemptId, previousStatus: r.previousStatus }, 'late guess cancelled');
+        // Whatever its status was, a worker may hold the job: broadcast, and drop a queued job.
+        await this.broadcastCancel({ tenant, runId, attemptId, reason: 'guess not used' });
+        if (r.previousStatus === 'queued') await this.deps.specQueue.remove(jobIdFor(tenant, runId, attemptId)).catch(() => 0);
+      }
+    }
   }
 
   async broadcastCancel(msg: CancelMessage): Promise<void> {

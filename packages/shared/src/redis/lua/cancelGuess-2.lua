@@ -1,0 +1,25 @@
+--[[
+  M10: cancels a paid guess that arrived too late: its upstream is no longer running, so the
+  guess can no longer be used. A queued guess never started and spent nothing (finished now); a
+  running one is finished by its worker after the caller's cancel broadcast, which bills only the
+  tokens it consumed. Fenced like any cancelled attempt (startAttempt/finishAttempt).
+  KEYS[1] nodes hash      P:{run:T:R}:nodes
+  KEYS[2] attempts hash   P:{run:T:R}:attempts
+  ARGV[1] upstream id (whose output the guess guesses)
+  ARGV[2] guess attempt id
+  ARGV[3] now ms
+  Returns: {1, previousAttemptStatus} cancelled
+           {0} not cancelled (no such attempt, already ended, or the upstream still runs)
+]]
+local uraw = redis.call('HGET', KEYS[1], ARGV[1])
+if uraw and cjson.decode(uraw).state == 'running' then return {0} end
+local araw = redis.call('HGET', KEYS[2], ARGV[2])
+if not araw then return {0} end
+local a = cjson.decode(araw)
+if a.status ~= 'queued' and a.status ~= 'running' then return {0} end
+local prev = a.status
+if prev == 'queued' then a.finishedAtMs = tonumber(ARGV[3]) end
+a.status = 'cancelled'
+a.error = 'guess not used: upstream ended'
+redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(a))
+return {1, prev}
