@@ -3,12 +3,18 @@
  * `active` index that made no progress for a while, re-enqueues outbox intents that were written
  * but never confirmed enqueued (a scheduler died in between), and adds a `kick` event so some
  * scheduler reconciles the run (a scheduler died between two steps of an advance). Runs that
- * ended or never got created are dropped from the index. Every action here is idempotent.
+ * ended or never got created are dropped from the index. It also settles budget reservations
+ * (M10) left open by a scheduler that died between reserving and launching. Every action here is
+ * idempotent.
  */
 import type { Clock, Logger } from '@gambit/shared';
-import { controlKeys, type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
+import { controlKeys, type KeySpace, type RedisLike, runKeys, settleBudget, tenantKeys } from '@gambit/shared/redis';
+import { z } from 'zod';
 import type { Queue } from 'bullmq';
 import type { Outbox } from './engine/outbox.js';
+
+/** An open reservation as reserveBudget-1 records it (`open:<id>` in the tenant's budget hash). */
+const OpenReservationSchema = z.object({ run: z.string(), a: z.string(), amt: z.number().int().nonnegative(), at: z.number() });
 
 export class RecoverySweeper {
   private timer: NodeJS.Timeout | undefined;
@@ -30,6 +36,7 @@ export class RecoverySweeper {
     this.timer = setInterval(() => {
       if (this.running !== undefined) return;
       this.running = this.sweep()
+        .then(() => this.sweepReservations())
         .then(() => undefined)
         .catch((err: unknown) => this.log.warn({ err: String(err) }, 'recovery sweep failed'))
         .finally(() => {
@@ -64,6 +71,56 @@ export class RecoverySweeper {
       if (status !== 'running') this.log.debug({ tenant, runId, status }, 'settling a finished run');
     }
     return kicked;
+  }
+
+  /**
+   * M10: settles reservations whose launch never happened. A reservation older than `staleMs`
+   * whose attempt exists in its run was launched (the scheduler died before closing the record):
+   * the record is dropped and the launch's outcome settles it. One whose attempt does not exist
+   * was never launched: it is released under its own id, which is the id the reserving scheduler
+   * would settle it under, so the two settle it once. Returns the number released.
+   */
+  async sweepReservations(): Promise<number> {
+    const now = this.clock.nowMs();
+    const index = controlKeys(this.ks).reservations;
+    const due = await this.redis.zrangebyscore(index, '-inf', now - this.opts.staleMs, 'LIMIT', 0, 100);
+    let released = 0;
+    for (const tenant of due) {
+      const budget = tenantKeys(this.ks, tenant).budget;
+      let oldest = Number.POSITIVE_INFINITY;
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.redis.hscan(budget, cursor, 'MATCH', 'open:*', 'COUNT', 200);
+        cursor = next;
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          const field = flat[i] as string;
+          const id = field.slice('open:'.length);
+          const parsed = OpenReservationSchema.safeParse(JSON.parse(flat[i + 1] as string));
+          if (!parsed.success) {
+            this.log.warn({ tenant, field, issues: parsed.error.issues }, 'invalid open reservation dropped');
+            await this.redis.hdel(budget, field);
+            continue;
+          }
+          const r = parsed.data;
+          if (now - r.at < this.opts.staleMs) {
+            oldest = Math.min(oldest, r.at);
+            continue;
+          }
+          if ((await this.redis.hexists(runKeys(this.ks, tenant, r.run).attempts, r.a)) === 1) {
+            await this.redis.hdel(budget, field);
+            continue;
+          }
+          if (await settleBudget(this.redis, this.ks, { tenant, settlementId: id, reservedNanoUsd: r.amt, wasteNanoUsd: 0 })) {
+            released++;
+            this.log.info({ tenant, reservationId: id, amountNanoUsd: r.amt }, 'unlaunched reservation released');
+          }
+        }
+      } while (cursor !== '0');
+      // Why not ZREM when none is left: a reservation recorded between the scan and the ZREM would
+      // lose its index entry. An idle tenant is looked at again after ten stale periods instead.
+      await this.redis.zadd(index, Number.isFinite(oldest) ? oldest : now + 10 * this.opts.staleMs, tenant);
+    }
+    return released;
   }
 
   async close(): Promise<void> {

@@ -28,6 +28,7 @@
  * | P:{ctl}:outcomes                      | stream | scheduler  | outcome events for estimators (consumer group `estimators`) |
  * | P:{ctl}:outcomes:dead                 | stream | estimator  | invalid outcome entries with the reason (dead letters) |
  * | P:{ctl}:active                        | zset   | scheduler  | T:R of unfinished runs by last-progress ms (recovery sweep) |
+ * | P:{ctl}:reservations                  | zset   | scheduler  | tenants that may hold open budget reservations, by when to sweep them (ms) |
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
@@ -89,6 +90,7 @@ export function controlKeys(ks: KeySpace) {
     outcomes: `${t}:outcomes`,
     outcomesDead: `${t}:outcomes:dead`,
     active: `${t}:active`,
+    reservations: `${t}:reservations`,
     sim: `${t}:sim`,
     alarmsChannel: `${ks.prefix}:ctl:alarms`,
     cancelChannel: `${ks.prefix}:ctl:cancel`,

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { RedisScriptError } from '../errors.js';
-import { type KeySpace, runKeys, tenantKeys } from './keys.js';
+import { controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
 export const RUN_SCRIPT_FILES = [
@@ -362,15 +362,41 @@ export async function expireRun(redis: RedisLike, ks: KeySpace, a: RunRef & { tt
   return (await callScript<number>(redis, 'expireRun-7.lua', keys, [Math.max(1, Math.round(a.ttlMs))])) >= 0;
 }
 
-/** reserveBudget-1.lua (M10): reserves a launch's price; false when the budget cannot cover it. */
+/**
+ * reserveBudget-1.lua (M10): reserves a launch's price; false when the budget cannot cover it.
+ * With `open`, the reservation is recorded as open under `open.id` (its settlement id when it
+ * is not launched) for the recovery sweep; the tenant is indexed in `{ctl}:reservations` first
+ * (a separate slot, so before the reservation exists). Close it with `closeReservation` once the
+ * launch is visible in the run, or settle it under `open.id`.
+ */
 export async function reserveBudget(
   redis: RedisLike,
   ks: KeySpace,
-  a: { tenant: string; amountNanoUsd: number; limitNanoUsd: number | undefined },
+  a: { tenant: string; amountNanoUsd: number; limitNanoUsd: number | undefined; open?: { id: string; runId: string; attemptId: string; atMs: number } },
 ): Promise<boolean> {
   const k = tenantKeys(ks, a.tenant);
-  const reply = await callScript<number>(redis, 'reserveBudget-1.lua', [k.budget], [Math.round(a.amountNanoUsd), a.limitNanoUsd === undefined ? -1 : Math.round(a.limitNanoUsd)]);
+  const o = a.open;
+  if (o !== undefined) await redis.zadd(controlKeys(ks).reservations, 'LT', Math.round(o.atMs), a.tenant);
+  const record = o === undefined ? '' : JSON.stringify({ run: o.runId, a: o.attemptId, amt: Math.round(a.amountNanoUsd), at: Math.round(o.atMs) });
+  const reply = await callScript<number>(redis, 'reserveBudget-1.lua', [k.budget], [
+    Math.round(a.amountNanoUsd),
+    a.limitNanoUsd === undefined ? -1 : Math.round(a.limitNanoUsd),
+    o?.id ?? '',
+    record,
+  ]);
   return reply === 1;
+}
+
+/**
+ * M10: the reservation's launch succeeded: it is no longer open (its outcome settles it). If the
+ * recovery sweep released it meanwhile (this scheduler stalled past the grace period), it is taken
+ * again, unconditionally, so the outcome's settlement releases what is reserved. The sweep never
+ * releases a reservation whose attempt exists, so after the launch that check is final.
+ */
+export async function closeReservation(redis: RedisLike, ks: KeySpace, a: { tenant: string; id: string; amountNanoUsd: number }): Promise<void> {
+  const budget = tenantKeys(ks, a.tenant).budget;
+  await redis.hdel(budget, `open:${a.id}`);
+  if ((await redis.hexists(budget, `settled:${a.id}`)) === 1) await reserveBudget(redis, ks, { tenant: a.tenant, amountNanoUsd: a.amountNanoUsd, limitNanoUsd: undefined });
 }
 
 /** settleBudget-1.lua (M10): releases a reservation and books the realized waste, once per id. */

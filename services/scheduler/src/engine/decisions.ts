@@ -7,11 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type DecisionRecord, resolveDial, usdToNano, type WorkflowNode } from '@gambit/shared';
-import { createGuessAttempt, createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
-import { guessClaim } from '../predictors/llm.js';
+import { closeReservation, createGuessAttempt, createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
+import { guessAttemptId, guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
 import type { EngineDeps } from './engine.js';
-import { planGuess, planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import { attemptIdFor, planGuess, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
 import { traceDecision } from './tracing.js';
 
@@ -33,12 +33,17 @@ export class Decisions {
     if (res.buy !== undefined && phase === 'runtime') return this.buyGuesses(s, d, res, res.buy);
     if (res.record.action === 'SPECULATE') {
       const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: res.record.alpha, lambdaUsdPerSec: res.record.lambdaUsdPerSec });
-      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: res.cSpecNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd });
+      // The reservation is recorded as open (with the attempt id the launch would create) so the
+      // recovery sweep can release it if this process dies before launching (docs/runtime.md).
+      const attemptId = attemptIdFor(d.id, n.epoch + 1, 'speculative');
+      const open = { id: `${runId}:${attemptId}:unused:${randomUUID()}`, runId, attemptId, atMs: now };
+      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: res.cSpecNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
       if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
       const launched = await this.launchSpeculation(s, d, phase, res);
-      if (!launched) {
+      if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd: res.cSpecNanoUsd });
+      else {
         // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: `${runId}:${res.record.decisionId}:unused`, reservedNanoUsd: res.cSpecNanoUsd, wasteNanoUsd: 0 });
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: res.cSpecNanoUsd, wasteNanoUsd: 0 });
       }
       return launched;
     }
@@ -72,7 +77,9 @@ export class Decisions {
       // M10: a paid guess is a launch: its price is reserved before it is created and enqueued,
       // and settled under `<run>:<attempt>` when it is used or not (outcomes.ts settleGuesses).
       const priceNano = usdToNano(g.priceUsd);
-      if (!(await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: priceNano, limitNanoUsd: tenantCfg.budgetNanoUsd }))) {
+      const attemptId = guessAttemptId(d.id, g.up);
+      const open = { id: `${runId}:${attemptId}:unused:${randomUUID()}`, runId, attemptId, atMs: now };
+      if (!(await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: priceNano, limitNanoUsd: tenantCfg.budgetNanoUsd, open }))) {
         const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: base.alpha, lambdaUsdPerSec: base.lambdaUsdPerSec });
         return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
       }
@@ -93,9 +100,10 @@ export class Decisions {
       if (!ok) {
         // Lost the race (claim taken, upstream ended): release this reservation. Its id is unique
         // because several losers of one claim each hold a reservation of their own.
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: `${runId}:${plan.attemptId}:unused:${randomUUID()}`, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
         continue;
       }
+      await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd: priceNano });
       this.logDecision(record);
       await this.deps.outbox.send(tenant, runId, plan.intent);
       progressed = true;

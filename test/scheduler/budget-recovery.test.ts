@@ -1,0 +1,113 @@
+/**
+ * M10: a budget reservation left open by a scheduler that died between reserving and launching
+ * is released by the recovery sweep after a grace period (real Redis, real BullMQ queues). The
+ * sweep tells an unlaunched reservation from a launched one by the attempt id in the run state;
+ * it settles under the reservation's own id, so the scheduler's late release and a repeated
+ * sweep count nothing twice.
+ */
+import { ManualClock, parseWorkflow, silentLogger } from '@gambit/shared';
+import { closeReservation, controlKeys, createRun, defineRunScripts, initialNodeState, launchNode, QUEUES, queuePrefix, reserveBudget, settleBudget, tenantKeys } from '@gambit/shared/redis';
+import { uniquePrefix } from '@gambit/testkit';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { planLaunch, renderOp } from '../../services/scheduler/src/engine/jobs.js';
+import { Outbox } from '../../services/scheduler/src/engine/outbox.js';
+import { RecoverySweeper } from '../../services/scheduler/src/recovery.js';
+
+const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+defineRunScripts(redis);
+const ks = { prefix: uniquePrefix('budgetrec') };
+const queues = {
+  ops: new Queue(QUEUES.ops, { connection: redis, prefix: queuePrefix(ks) }),
+  spec: new Queue(QUEUES.spec, { connection: redis, prefix: queuePrefix(ks) }),
+  advance: new Queue(QUEUES.advance, { connection: redis, prefix: queuePrefix(ks) }),
+};
+afterAll(async () => {
+  await Promise.all(Object.values(queues).map((q) => q.close()));
+  await redis.quit();
+});
+
+const wf = parseWorkflow({
+  name: 'w',
+  nodes: [{ id: 'a', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: 'hi {{inputs.q}}', expectedOutputTokens: 1, maxTokens: 2 }],
+});
+
+async function budgetOf(tenant: string): Promise<Record<string, string>> {
+  return redis.hgetall(tenantKeys(ks, tenant).budget);
+}
+
+describe('M10 recovery of open budget reservations', () => {
+  it('releases a reservation whose launch never happened, once, and keeps one whose launch is visible', async () => {
+    const clock = new ManualClock(2_000_000);
+    const tenant = 'bt';
+    const runId = 'r1';
+    await createRun(redis, ks, { tenant, runId, header: { tenant, runId, status: 'running', workflow: JSON.stringify(wf) }, nodes: { a: initialNodeState() }, planDecisions: [] });
+    const node = wf.nodes[0];
+    if (node === undefined) throw new Error('no node');
+    const plan = planLaunch({ tenant, runId, workflow: 'w', node, epoch: 1, kind: 'authoritative', op: renderOp(node, { runId, inputs: { q: 1 }, outputs: {} }), assumed: {}, streamPartials: false, nowMs: clock.nowMs() });
+    const launchedId = `${runId}:${plan.attemptId}:unused:x1`;
+    const orphanId = `${runId}:a.s9:unused:x2`;
+    // Both reserved; the first one's launch happens (the scheduler dies before closing its
+    // record), the second one's scheduler dies before launching.
+    expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 300, limitNanoUsd: 1_000, open: { id: launchedId, runId, attemptId: plan.attemptId, atMs: clock.nowMs() } })).toBe(true);
+    expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 500, limitNanoUsd: 1_000, open: { id: orphanId, runId, attemptId: 'a.s9', atMs: clock.nowMs() } })).toBe(true);
+    const launched = await launchNode(redis, ks, {
+      tenant,
+      runId,
+      nodeId: 'a',
+      expectedEpoch: 0,
+      attemptId: plan.attemptId,
+      attemptJson: JSON.stringify(plan.attempt),
+      jobId: plan.intent.jobId,
+      intentJson: JSON.stringify(plan.intent),
+      nowMs: clock.nowMs(),
+    });
+    expect(launched.ok).toBe(true);
+    // The budget is full: a third launch cannot be covered while the orphan holds its share.
+    expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 400, limitNanoUsd: 1_000 })).toBe(false);
+    expect(Number(await redis.zscore(controlKeys(ks).reservations, tenant))).toBe(clock.nowMs());
+
+    const outbox = new Outbox(redis, ks, queues, 3, silentLogger);
+    const sweeper = new RecoverySweeper(redis, ks, outbox, queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
+    // Within the grace period nothing is touched (the scheduler may still be launching).
+    expect(await sweeper.sweepReservations()).toBe(0);
+    expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '800' });
+    clock.advance(6_000);
+    expect(await sweeper.sweepReservations()).toBe(1);
+    const after = await budgetOf(tenant);
+    // The orphan is released with no waste; the launched one stays reserved for its outcome.
+    expect(after).toMatchObject({ reservedNanoUsd: '300', [`settled:${orphanId}`]: '1' });
+    expect(after.spentNanoUsd ?? '0').toBe('0');
+    expect(Object.keys(after).filter((f) => f.startsWith('open:'))).toEqual([]);
+    expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 400, limitNanoUsd: 1_000 })).toBe(true);
+    // Idempotent: a second sweep, and the dead scheduler's own late release, settle nothing again.
+    clock.advance(60_000);
+    expect(await sweeper.sweepReservations()).toBe(0);
+    expect(await settleBudget(redis, ks, { tenant, settlementId: orphanId, reservedNanoUsd: 500, wasteNanoUsd: 0 })).toBe(false);
+    expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '700' });
+    await sweeper.close();
+  });
+
+  it('a stalled scheduler that launches after the sweep released its reservation takes it again', async () => {
+    const clock = new ManualClock(3_000_000);
+    const tenant = 'bt2';
+    const id = 'r2:a.s1:unused:y';
+    expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 250, limitNanoUsd: 1_000, open: { id, runId: 'r2', attemptId: 'a.s1', atMs: clock.nowMs() } })).toBe(true);
+    const sweeper = new RecoverySweeper(redis, ks, new Outbox(redis, ks, queues, 3, silentLogger), queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
+    clock.advance(6_000);
+    expect(await sweeper.sweepReservations()).toBe(1);
+    expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '0' });
+    // Its launch succeeded after all: the launch's outcome will release 250, so it is held again.
+    await closeReservation(redis, ks, { tenant, id, amountNanoUsd: 250 });
+    expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '250' });
+    // A normal close (not swept) leaves the reservation as it is and the record closed.
+    const id2 = 'r2:a.s2:unused:z';
+    expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 100, limitNanoUsd: 1_000, open: { id: id2, runId: 'r2', attemptId: 'a.s2', atMs: clock.nowMs() } })).toBe(true);
+    await closeReservation(redis, ks, { tenant, id: id2, amountNanoUsd: 100 });
+    const b = await budgetOf(tenant);
+    expect(b).toMatchObject({ reservedNanoUsd: '350' });
+    expect(Object.keys(b).filter((f) => f.startsWith('open:'))).toEqual([]);
+    await sweeper.close();
+  });
+});
