@@ -1,7 +1,7 @@
 import { type AttemptRecord, parseWorkflow } from '@gambit/shared';
 import { initialNodeState, type NodeState } from '@gambit/shared/redis';
 import { describe, expect, it } from 'vitest';
-import { parseClasses, secondsSaved } from './outcomes.js';
+import { guessSettlement, parseClasses, secondsSaved } from './outcomes.js';
 import { graphOf, type RunSnapshot } from './run-view.js';
 
 const wf = parseWorkflow({
@@ -44,5 +44,54 @@ describe('outcomes (M4)', () => {
     expect(secondsSaved(snapshot(1000, { startedAtMs: 600, finishedAtMs: 1400 }, 1400), 'd', 'd.s1')).toBeCloseTo(0.4, 9);
     // Never negative.
     expect(secondsSaved(snapshot(1000, { startedAtMs: 1000, finishedAtMs: 1100 }, 1300), 'd', 'd.s1')).toBe(0);
+  });
+});
+
+const guessed = parseWorkflow({
+  name: 'g',
+  nodes: [
+    { id: 'u', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: 'p', expectedOutputTokens: 1, maxTokens: 2 },
+    { id: 'd', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: '{{nodes.u.output}}', expectedOutputTokens: 1, maxTokens: 2 },
+  ],
+  edges: [{ from: 'u', to: 'd', type: 'router_k_way', k: 2, predictor: { kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: 'guess' } }],
+});
+
+/** A run whose `d` bought the guess `d.g-u` (reserved 40, billed 30) and maybe launched `d.s1` on it. */
+function guessSnapshot(o: { upState: 'running' | 'succeeded'; guess: Partial<AttemptRecord>; spec?: 'live' | 'hit' | 'miss'; specAssumed?: string }): RunSnapshot {
+  const d: NodeState = { ...initialNodeState() };
+  const spec = { a: 'd.s1', d: 'r:d:runtime', assumed: { u: o.specAssumed ?? 'billing' }, ok: {}, res: 7, cls: 'u=c', at: 0 };
+  if (o.spec === 'live') d.spec = spec;
+  else if (o.spec !== undefined) d.closed = { 'd.s1': { kind: o.spec, d: spec.d, res: 7, cls: 'u=c', at: 0 } };
+  const g: AttemptRecord = { attemptId: 'd.g-u', nodeId: 'd', kind: 'speculative', epoch: 0, status: 'succeeded', assumed: {}, output: 'billing', costNanoUsd: 30, reservedNanoUsd: 40, createdAtMs: 0, tries: 1, startedAtMs: 1, finishedAtMs: 2, ...o.guess };
+  const attempts = new Map<string, AttemptRecord>([['d.g-u', g]]);
+  if (o.spec !== undefined) attempts.set('d.s1', { attemptId: 'd.s1', nodeId: 'd', kind: 'speculative', epoch: 1, status: 'running', assumed: spec.assumed, costNanoUsd: 0, createdAtMs: 3, tries: 1 });
+  return {
+    header: { tenant: 't', runId: 'r', workflowName: 'g', status: 'running', inputs: {}, alpha: undefined, lambdaUsdPerSec: undefined, speculation: true, createdAtMs: 0, finishedAtMs: undefined, reason: undefined, trace: undefined },
+    workflow: guessed,
+    nodes: new Map<string, NodeState>([
+      ['u', { ...initialNodeState(), state: o.upState }],
+      ['d', d],
+    ]),
+    attempts,
+    graph: graphOf(guessed),
+  };
+}
+
+describe('M10 paid guess settlement', () => {
+  const settled = (waste: number) => ({ attemptId: 'd.g-u', reservedNano: 40, wasteNano: waste });
+  it('waits while the guess still bills or may still be used', () => {
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: { status: 'running', finishedAtMs: undefined } }), 'd', 'u')).toBeUndefined();
+    expect(guessSettlement(guessSnapshot({ upState: 'running', guess: {} }), 'd', 'u')).toBeUndefined();
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'live' }), 'd', 'u')).toBeUndefined();
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: { reservedNanoUsd: undefined } }), 'd', 'u')).toBeUndefined();
+  });
+  it('a guess whose speculation hit wastes nothing; a miss, or no use, wastes its billed cost', () => {
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'hit' }), 'd', 'u')).toEqual(settled(0));
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'miss' }), 'd', 'u')).toEqual(settled(30));
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {} }), 'd', 'u')).toEqual(settled(30));
+    // A speculation launched on another value (e.g. a streamed prefix) did not use the guess.
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'hit', specAssumed: 'refund' }), 'd', 'u')).toEqual(settled(30));
+    // Cancelled before it started: final, with what it billed (nothing).
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: { status: 'cancelled', startedAtMs: undefined, finishedAtMs: undefined, output: undefined, costNanoUsd: 0 } }), 'd', 'u')).toEqual(settled(0));
   });
 });
