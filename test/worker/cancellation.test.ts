@@ -6,36 +6,19 @@
  */
 import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
 import { controlKeys, runKeys } from '@gambit/shared/redis';
-import { type ServiceProcess, uniquePrefix } from '@gambit/testkit';
-import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { llmJob, opQueues, readRecord, setStatus, startWorker, submit, waitFor } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { llmJob, readRecord, setStatus, startWorker, submit, waitFor, useWorkerFixture } from './helpers.js';
 
 const LONG_TEXT = Array.from({ length: 120 }, (_, i) => `word${i}`).join(' ');
 
 describe('M8 cancellation of a running attempt in a worker process', () => {
-  const redisUrl = inject('redisUrl');
-  let redis: Redis;
-  let prefix: string;
-  let queues: ReturnType<typeof opQueues>;
-  const procs: ServiceProcess[] = [];
-
-  beforeEach(() => {
-    redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    prefix = uniquePrefix('cancel');
-    queues = opQueues(redis, { prefix });
-  });
-  afterEach(async () => {
-    await Promise.all(procs.splice(0).map((p) => p.stop(5_000)));
-    await queues.close();
-    await redis.quit();
-  });
+  const fx = useWorkerFixture('cancel');
 
   async function runAndCancel(via: 'broadcast' | 'recheck'): Promise<void> {
-    const ks = { prefix };
+    const ks = { prefix: fx.prefix };
     const worker = await startWorker({
-      redisUrl,
-      prefix,
+      redisUrl: fx.redisUrl,
+      prefix: fx.prefix,
       env: {
         GAMBIT_SIM_TIME_SCALE: '1',
         LOG_LEVEL: 'debug',
@@ -43,19 +26,19 @@ describe('M8 cancellation of a running attempt in a worker process', () => {
         WORKER_STATUS_CHECK_MS: via === 'broadcast' ? '60000' : '150',
       },
     });
-    procs.push(worker);
+    fx.procs.push(worker);
     const job = llmJob({ tenant: 'acme', runId: 'r1', nodeId: 'draft', attemptId: 's1', kind: 'speculative', output: LONG_TEXT, ttftMs: 10, tokensPerSec: 60, maxTokens: 1000, streamPartials: true });
-    await submit(redis, ks, queues, job);
+    await submit(fx.redis, ks, fx.queues, job);
     // Let some tokens stream (partials are published), then cancel as the scheduler does.
     await waitFor(
-      async () => (await queues.advance.getJobCounts('waiting')).waiting,
+      async () => (await fx.queues.advance.getJobCounts('waiting')).waiting,
       (n) => (n ?? 0) >= 2,
       15_000,
       'partial events',
     );
-    await setStatus(redis, ks, 'acme', 'r1', 's1', 'cancelled');
+    await setStatus(fx.redis, ks, 'acme', 'r1', 's1', 'cancelled');
     if (via === 'broadcast') {
-      const receivers = await redis.publish(controlKeys(ks).cancelChannel, JSON.stringify({ tenant: 'acme', runId: 'r1', attemptId: 's1', reason: 'miss' }));
+      const receivers = await fx.redis.publish(controlKeys(ks).cancelChannel, JSON.stringify({ tenant: 'acme', runId: 'r1', attemptId: 's1', reason: 'miss' }));
       expect(receivers).toBeGreaterThanOrEqual(1);
       await worker.waitForLine((l) => l.includes('attempt cancelled by broadcast'), 5_000);
     } else {
@@ -64,7 +47,7 @@ describe('M8 cancellation of a running attempt in a worker process', () => {
     const abortedLine = await worker.waitForLine((l) => l.includes('"msg":"attempt aborted"'), 10_000);
     const partialText = (JSON.parse(abortedLine) as { partialText: string }).partialText;
     const rec = await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r1', 's1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r1', 's1'),
       (r) => r.usage !== undefined,
       10_000,
       'usage recorded',
@@ -81,12 +64,12 @@ describe('M8 cancellation of a running attempt in a worker process', () => {
     const rates = createPriceTable().rates('simulated', 'gpt-4o-mini')!;
     const nano = usdToNano(llmCostUsd(rates, rec.usage!));
     expect(rec.costNanoUsd).toBe(nano);
-    const run = await redis.hgetall(runKeys(ks, 'acme', 'r1').run);
+    const run = await fx.redis.hgetall(runKeys(ks, 'acme', 'r1').run);
     expect(Number(run.costNanoUsd)).toBe(nano);
     expect(Number(run.specCostNanoUsd)).toBe(nano);
     // The scheduler still hears about it, to settle the waste.
     const fin = await waitFor(
-      () => queues.advance.getJob('fin-acme-r1-s1'),
+      () => fx.queues.advance.getJob('fin-acme-r1-s1'),
       (j) => j !== undefined,
       5_000,
       'attempt_finished',

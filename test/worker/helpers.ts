@@ -7,8 +7,10 @@
 import { fileURLToPath } from 'node:url';
 import type { AttemptRecord, OpJob } from '@gambit/shared';
 import { type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys } from '@gambit/shared/redis';
-import { type ServiceProcess, startProcess } from '@gambit/testkit';
+import { type ServiceProcess, startProcess, uniquePrefix } from '@gambit/testkit';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, inject } from 'vitest';
 
 export const WORKER_MAIN = fileURLToPath(new URL('../../services/worker/dist/main.js', import.meta.url));
 
@@ -175,4 +177,53 @@ export async function waitFor<T>(read: () => Promise<T>, done: (v: T) => boolean
 export async function advanceEvents(advance: Queue): Promise<Array<{ id: string | undefined; data: Record<string, unknown> }>> {
   const jobs = await advance.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'], 0, -1, true);
   return jobs.map((j) => ({ id: j.id, data: j.data as Record<string, unknown> }));
+}
+
+/** Per-test Redis client, key prefix, queues and worker processes, all closed after each test. */
+export interface WorkerFixture {
+  readonly redisUrl: string;
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly ks: KeySpace;
+  readonly queues: ReturnType<typeof opQueues>;
+  readonly procs: ServiceProcess[];
+}
+
+/** Registers beforeEach/afterEach in the calling describe block; read the fields inside tests. */
+export function useWorkerFixture(label: string): WorkerFixture {
+  const redisUrl = inject('redisUrl');
+  const procs: ServiceProcess[] = [];
+  let current: { redis: Redis; prefix: string; queues: ReturnType<typeof opQueues> } | undefined;
+  const get = () => {
+    if (current === undefined) throw new Error('worker fixture used outside a test');
+    return current;
+  };
+  beforeEach(() => {
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const prefix = uniquePrefix(label);
+    current = { redis, prefix, queues: opQueues(redis, { prefix }) };
+  });
+  afterEach(async () => {
+    const c = get();
+    await Promise.all(procs.splice(0).map((p) => p.stop(5_000)));
+    await c.queues.close();
+    await c.redis.quit();
+    current = undefined;
+  });
+  return {
+    redisUrl,
+    procs,
+    get redis() {
+      return get().redis;
+    },
+    get prefix() {
+      return get().prefix;
+    },
+    get ks() {
+      return { prefix: get().prefix };
+    },
+    get queues() {
+      return get().queues;
+    },
+  };
 }

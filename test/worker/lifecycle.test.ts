@@ -5,52 +5,35 @@
  * back with its partial cost billed, and exits 0.
  */
 import { runKeys } from '@gambit/shared/redis';
-import { type ServiceProcess, uniquePrefix } from '@gambit/testkit';
-import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { advanceEvents, llmJob, opQueues, readRecord, startWorker, submit, waitFor } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { advanceEvents, llmJob, readRecord, startWorker, submit, waitFor, useWorkerFixture } from './helpers.js';
 
 const TEXT = Array.from({ length: 60 }, (_, i) => `token${i}`).join(' ');
 
 describe('worker process lifecycle', () => {
-  const redisUrl = inject('redisUrl');
-  let redis: Redis;
-  let prefix: string;
-  let queues: ReturnType<typeof opQueues>;
-  const procs: ServiceProcess[] = [];
-
-  beforeEach(() => {
-    redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    prefix = uniquePrefix('life');
-    queues = opQueues(redis, { prefix });
-  });
-  afterEach(async () => {
-    await Promise.all(procs.splice(0).map((p) => p.stop(5_000)));
-    await queues.close();
-    await redis.quit();
-  });
+  const fx = useWorkerFixture('life');
 
   it('SIGKILL mid-job: a second worker picks the stalled job up and the attempt completes exactly once (tries = 2)', async () => {
-    const ks = { prefix };
+    const ks = { prefix: fx.prefix };
     const env = { GAMBIT_SIM_TIME_SCALE: '1', WORKER_LOCK_DURATION_MS: '1500', WORKER_STALLED_INTERVAL_MS: '300' };
-    const first = await startWorker({ redisUrl, prefix, env, name: 'worker-1' });
-    procs.push(first);
+    const first = await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix, env, name: 'worker-1' });
+    fx.procs.push(first);
     // ~60 tokens at 40 tok/s: about 1.5 s, long enough to be killed in the middle.
     const job = llmJob({ tenant: 'acme', runId: 'r1', nodeId: 'draft', attemptId: 'a1', output: TEXT, ttftMs: 10, tokensPerSec: 40, maxTokens: 500 });
-    await submit(redis, ks, queues, job);
+    await submit(fx.redis, ks, fx.queues, job);
     await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r1', 'a1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r1', 'a1'),
       (r) => r.status === 'running',
       15_000,
       'attempt running',
     );
     await first.kill();
-    expect((await readRecord(redis, ks, 'acme', 'r1', 'a1')).status).toBe('running');
+    expect((await readRecord(fx.redis, ks, 'acme', 'r1', 'a1')).status).toBe('running');
 
-    const second = await startWorker({ redisUrl, prefix, env, name: 'worker-2' });
-    procs.push(second);
+    const second = await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix, env, name: 'worker-2' });
+    fx.procs.push(second);
     const rec = await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r1', 'a1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r1', 'a1'),
       (r) => r.status === 'succeeded',
       30_000,
       'attempt succeeded on the second worker',
@@ -59,37 +42,37 @@ describe('worker process lifecycle', () => {
     expect(rec.tries).toBe(2);
     expect(rec.billedTries).toEqual([2]);
     const bullJob = await waitFor(
-      () => queues.ops.getJob('r1-a1'),
+      () => fx.queues.ops.getJob('r1-a1'),
       (j) => j?.finishedOn !== undefined,
       10_000,
       'job completed',
     );
     expect(await bullJob?.getState()).toBe('completed');
     expect(bullJob?.returnvalue).toEqual({ code: 'OK', tries: 2 });
-    const finished = (await advanceEvents(queues.advance)).filter((e) => e.data.type === 'attempt_finished');
+    const finished = (await advanceEvents(fx.queues.advance)).filter((e) => e.data.type === 'attempt_finished');
     expect(finished).toHaveLength(1);
     // Cost counted once, for the try that finished (the killed try could report nothing).
-    const run = await redis.hgetall(runKeys(ks, 'acme', 'r1').run);
+    const run = await fx.redis.hgetall(runKeys(ks, 'acme', 'r1').run);
     expect(Number(run.costNanoUsd)).toBe(rec.costNanoUsd);
   });
 
   it('a stalled attempt past WORKER_MAX_TRIES is failed and announced by the worker, not left running', async () => {
-    const ks = { prefix };
+    const ks = { prefix: fx.prefix };
     const env = { GAMBIT_SIM_TIME_SCALE: '1', WORKER_LOCK_DURATION_MS: '1500', WORKER_STALLED_INTERVAL_MS: '300', WORKER_MAX_TRIES: '1' };
-    const first = await startWorker({ redisUrl, prefix, env, name: 'worker-1' });
-    procs.push(first);
+    const first = await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix, env, name: 'worker-1' });
+    fx.procs.push(first);
     const job = llmJob({ tenant: 'acme', runId: 'r3', nodeId: 'draft', attemptId: 'a1', output: TEXT, ttftMs: 10, tokensPerSec: 40, maxTokens: 500 });
-    await submit(redis, ks, queues, job);
+    await submit(fx.redis, ks, fx.queues, job);
     await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r3', 'a1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r3', 'a1'),
       (r) => r.status === 'running',
       15_000,
       'attempt running',
     );
     await first.kill();
-    procs.push(await startWorker({ redisUrl, prefix, env, name: 'worker-2' }));
+    fx.procs.push(await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix, env, name: 'worker-2' }));
     const rec = await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r3', 'a1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r3', 'a1'),
       (r) => r.status === 'failed',
       30_000,
       'attempt failed',
@@ -99,14 +82,14 @@ describe('worker process lifecycle', () => {
     // The worker marks the attempt failed and announces it, then throws UnrecoverableError:
     // BullMQ moves the job to `failed` a moment after the record changed, so wait for it.
     const state = await waitFor(
-      async () => (await queues.ops.getJob('r3-a1'))?.getState(),
+      async () => (await fx.queues.ops.getJob('r3-a1'))?.getState(),
       (st) => st === 'failed',
       10_000,
       'job failed',
     );
     expect(state).toBe('failed');
     const finished = await waitFor(
-      async () => (await advanceEvents(queues.advance)).filter((e) => e.data.type === 'attempt_finished'),
+      async () => (await advanceEvents(fx.queues.advance)).filter((e) => e.data.type === 'attempt_finished'),
       (f) => f.length >= 1,
       10_000,
       'attempt_finished event',
@@ -115,10 +98,10 @@ describe('worker process lifecycle', () => {
   });
 
   it('SIGTERM: finishes the authoritative job, hands the speculative one back billed, exits 0', async () => {
-    const ks = { prefix };
+    const ks = { prefix: fx.prefix };
     const env = { GAMBIT_SIM_TIME_SCALE: '1', WORKER_DRAIN_TIMEOUT_MS: '15000', LOG_LEVEL: 'debug' };
-    const worker = await startWorker({ redisUrl, prefix, env });
-    procs.push(worker);
+    const worker = await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix, env });
+    fx.procs.push(worker);
     const auth = llmJob({ tenant: 'acme', runId: 'r2', nodeId: 'answer', attemptId: 'a1', output: TEXT, ttftMs: 10, tokensPerSec: 60, maxTokens: 500 });
     const spec = llmJob({
       tenant: 'acme',
@@ -131,34 +114,34 @@ describe('worker process lifecycle', () => {
       tokensPerSec: 30,
       maxTokens: 2000,
     });
-    await submit(redis, ks, queues, auth);
-    await submit(redis, ks, queues, spec);
+    await submit(fx.redis, ks, fx.queues, auth);
+    await submit(fx.redis, ks, fx.queues, spec);
     await waitFor(
-      async () => [await readRecord(redis, ks, 'acme', 'r2', 'a1'), await readRecord(redis, ks, 'acme', 'r2', 's1')],
+      async () => [await readRecord(fx.redis, ks, 'acme', 'r2', 'a1'), await readRecord(fx.redis, ks, 'acme', 'r2', 's1')],
       ([a, s]) => a?.status === 'running' && s?.status === 'running',
       15_000,
       'both attempts running',
     );
     worker.proc.kill('SIGTERM');
     expect(await worker.exited()).toBe(0);
-    const a = await readRecord(redis, ks, 'acme', 'r2', 'a1');
+    const a = await readRecord(fx.redis, ks, 'acme', 'r2', 'a1');
     expect(a.status).toBe('succeeded');
     expect(a.output).toBe(TEXT);
     // The speculative attempt was cut short: still live (not failed), its partial cost billed.
-    const s = await readRecord(redis, ks, 'acme', 'r2', 's1');
+    const s = await readRecord(fx.redis, ks, 'acme', 'r2', 's1');
     expect(s.status).toBe('running');
     expect(s.usageEstimated).toBe(true);
     expect(s.costNanoUsd).toBeGreaterThan(0);
     expect(s.billedTries).toEqual([1]);
     expect(worker.lines.some((l) => l.includes('"msg":"worker stopped"'))).toBe(true);
-    const state = await (await queues.spec.getJob('r2-s1'))?.getState();
+    const state = await (await fx.queues.spec.getJob('r2-s1'))?.getState();
     expect(['delayed', 'waiting', 'prioritized']).toContain(state);
 
     // A new worker finishes the handed-back job; both tries' costs are on the record.
-    const next = await startWorker({ redisUrl, prefix, env: { GAMBIT_SIM_TIME_SCALE: '0.05' } });
-    procs.push(next);
+    const next = await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix, env: { GAMBIT_SIM_TIME_SCALE: '0.05' } });
+    fx.procs.push(next);
     const done = await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r2', 's1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r2', 's1'),
       (r) => r.status === 'succeeded',
       30_000,
       'speculative attempt finished by the next worker',
@@ -166,7 +149,7 @@ describe('worker process lifecycle', () => {
     expect(done.tries).toBe(2);
     expect(done.billedTries).toEqual([1, 2]);
     expect(done.costNanoUsd).toBeGreaterThan(s.costNanoUsd);
-    const run = await redis.hgetall(runKeys(ks, 'acme', 'r2').run);
+    const run = await fx.redis.hgetall(runKeys(ks, 'acme', 'r2').run);
     expect(Number(run.specCostNanoUsd)).toBe(done.costNanoUsd);
     expect(Number(run.costNanoUsd)).toBe(done.costNanoUsd + a.costNanoUsd);
   });

@@ -8,38 +8,21 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
 import { runKeys, toolKeys } from '@gambit/shared/redis';
-import { type ServiceProcess, uniquePrefix } from '@gambit/testkit';
-import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { advanceEvents, createAttempt, llmJob, opQueues, readRecord, startWorker, submit, toolJob, waitFor } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { advanceEvents, createAttempt, llmJob, readRecord, startWorker, submit, toolJob, waitFor, useWorkerFixture } from './helpers.js';
 
 describe('worker service (child process)', () => {
-  const redisUrl = inject('redisUrl');
-  let redis: Redis;
-  let prefix: string;
-  let queues: ReturnType<typeof opQueues>;
-  const procs: ServiceProcess[] = [];
-
-  beforeEach(() => {
-    redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    prefix = uniquePrefix('worker');
-    queues = opQueues(redis, { prefix });
-  });
-  afterEach(async () => {
-    await Promise.all(procs.splice(0).map((p) => p.stop(5_000)));
-    await queues.close();
-    await redis.quit();
-  });
+  const fx = useWorkerFixture('worker');
 
   it('M2: runs a simulated LLM job and records output, usage and cost from the core price table', async () => {
-    const ks = { prefix };
+    const ks = { prefix: fx.prefix };
     const tracesFile = join(mkdtempSync(join(tmpdir(), 'gambit-worker-traces-')), 'spans.jsonl');
-    procs.push(await startWorker({ redisUrl, prefix, env: { GAMBIT_TRACES_EXPORTER: 'file', GAMBIT_TRACES_FILE: tracesFile } }));
+    fx.procs.push(await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix, env: { GAMBIT_TRACES_EXPORTER: 'file', GAMBIT_TRACES_FILE: tracesFile } }));
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const job = { ...llmJob({ tenant: 'acme', runId: 'r1', nodeId: 'classify', attemptId: 'a1', output: 'billing' }), trace: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } };
-    await submit(redis, ks, queues, job);
+    await submit(fx.redis, ks, fx.queues, job);
     const rec = await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r1', 'a1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r1', 'a1'),
       (r) => r.status === 'succeeded',
       20_000,
       'attempt succeeded',
@@ -54,11 +37,11 @@ describe('worker service (child process)', () => {
     const expectedNano = usdToNano(llmCostUsd(rates!, rec.usage!));
     expect(expectedNano).toBeGreaterThan(0);
     expect(rec.costNanoUsd).toBe(expectedNano);
-    const run = await redis.hgetall(runKeys(ks, 'acme', 'r1').run);
+    const run = await fx.redis.hgetall(runKeys(ks, 'acme', 'r1').run);
     expect(Number(run.costNanoUsd)).toBe(expectedNano);
     expect(run.specCostNanoUsd).toBeUndefined();
     const events = await waitFor(
-      () => advanceEvents(queues.advance),
+      () => advanceEvents(fx.queues.advance),
       (e) => e.length >= 1,
       10_000,
       'attempt_finished event',
@@ -82,20 +65,20 @@ describe('worker service (child process)', () => {
   });
 
   it('M8: publishes throttled partial output with increasing seq, ending with the whole text', async () => {
-    const ks = { prefix };
-    procs.push(
-      await startWorker({ redisUrl, prefix, env: { GAMBIT_SIM_TIME_SCALE: '1', WORKER_PARTIAL_MIN_INTERVAL_MS: '50', WORKER_PARTIAL_MIN_DELTAS: '1000' } }),
+    const ks = { prefix: fx.prefix };
+    fx.procs.push(
+      await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix, env: { GAMBIT_SIM_TIME_SCALE: '1', WORKER_PARTIAL_MIN_INTERVAL_MS: '50', WORKER_PARTIAL_MIN_DELTAS: '1000' } }),
     );
     const text = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen';
     const job = llmJob({ tenant: 'acme', runId: 'r2', nodeId: 'draft', attemptId: 'a1', output: text, ttftMs: 10, tokensPerSec: 100, streamPartials: true });
-    await submit(redis, ks, queues, job);
+    await submit(fx.redis, ks, fx.queues, job);
     await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r2', 'a1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r2', 'a1'),
       (r) => r.status === 'succeeded',
       20_000,
       'attempt succeeded',
     );
-    const partials = (await advanceEvents(queues.advance)).filter((e) => e.data.type === 'partial').map((e) => e.data as { seq: number; text: string });
+    const partials = (await advanceEvents(fx.queues.advance)).filter((e) => e.data.type === 'partial').map((e) => e.data as { seq: number; text: string });
     partials.sort((a, b) => a.seq - b.seq);
     // 16 tokens at 100 tok/s is ~160 ms: throttled to every 50 ms, so a few events, not 16.
     expect(partials.length).toBeGreaterThanOrEqual(2);
@@ -108,8 +91,8 @@ describe('worker service (child process)', () => {
   });
 
   it('M6: a staged tool in a speculative attempt writes only to its staging list', async () => {
-    const ks = { prefix };
-    procs.push(await startWorker({ redisUrl, prefix }));
+    const ks = { prefix: fx.prefix };
+    fx.procs.push(await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix }));
     const job = toolJob({
       tenant: 'acme',
       runId: 'r3',
@@ -121,26 +104,26 @@ describe('worker service (child process)', () => {
       effects: 'staged',
       priceUsd: 0.001,
     });
-    await submit(redis, ks, queues, job);
+    await submit(fx.redis, ks, fx.queues, job);
     const rec = await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r3', 's1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r3', 's1'),
       (r) => r.status === 'succeeded',
       20_000,
       'attempt succeeded',
     );
     const keys = runKeys(ks, 'acme', 'r3');
-    const staged = (await redis.lrange(keys.staging('s1'), 0, -1)).map((s) => JSON.parse(s));
+    const staged = (await fx.redis.lrange(keys.staging('s1'), 0, -1)).map((s) => JSON.parse(s));
     expect(staged).toEqual([{ type: 'message', to: 'bob@example.com', body: 'your refund is approved' }]);
-    expect(await redis.exists(keys.effects)).toBe(0);
+    expect(await fx.redis.exists(keys.effects)).toBe(0);
     expect(rec.costNanoUsd).toBe(1_000_000);
-    const run = await redis.hgetall(keys.run);
+    const run = await fx.redis.hgetall(keys.run);
     expect(Number(run.costNanoUsd)).toBe(1_000_000);
     expect(Number(run.specCostNanoUsd)).toBe(1_000_000);
   });
 
   it('M6: an irreversible tool is refused in a speculative attempt and never runs', async () => {
-    const ks = { prefix };
-    procs.push(await startWorker({ redisUrl, prefix }));
+    const ks = { prefix: fx.prefix };
+    fx.procs.push(await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix }));
     const job = toolJob({
       tenant: 'acme',
       runId: 'r4',
@@ -151,36 +134,36 @@ describe('worker service (child process)', () => {
       args: { amountCents: 500 },
       effects: 'irreversible',
     });
-    await submit(redis, ks, queues, job);
+    await submit(fx.redis, ks, fx.queues, job);
     const rec = await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r4', 's1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r4', 's1'),
       (r) => r.status === 'failed',
       20_000,
       'attempt failed',
     );
     expect(rec.error).toMatch(/^CONFLICT:/);
-    expect(await redis.llen(toolKeys(ks, 'acme').charges)).toBe(0);
+    expect(await fx.redis.llen(toolKeys(ks, 'acme').charges)).toBe(0);
     // The same tool in an authoritative attempt does run.
-    await submit(redis, ks, queues, { ...job, kind: 'authoritative', attemptId: 'a1' });
+    await submit(fx.redis, ks, fx.queues, { ...job, kind: 'authoritative', attemptId: 'a1' });
     await waitFor(
-      () => readRecord(redis, ks, 'acme', 'r4', 'a1'),
+      () => readRecord(fx.redis, ks, 'acme', 'r4', 'a1'),
       (r) => r.status === 'succeeded',
       20_000,
       'authoritative charge',
     );
-    const charges = (await redis.lrange(toolKeys(ks, 'acme').charges, 0, -1)).map((s) => JSON.parse(s));
+    const charges = (await fx.redis.lrange(toolKeys(ks, 'acme').charges, 0, -1)).map((s) => JSON.parse(s));
     expect(charges).toHaveLength(1);
     expect(charges[0]).toMatchObject({ kind: 'authoritative', attemptId: 'a1', amountCents: 500 });
   });
 
   it('rejects an invalid payload non-retryably, naming the field', async () => {
-    const ks = { prefix };
-    procs.push(await startWorker({ redisUrl, prefix }));
+    const ks = { prefix: fx.prefix };
+    fx.procs.push(await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix }));
     const good = llmJob({ tenant: 'acme', runId: 'r5', nodeId: 'n', attemptId: 'a1' });
     const bad = { ...good, op: { ...good.op, maxTokens: -3 } };
-    await submit(redis, ks, queues, bad as never, { attempts: 5 });
+    await submit(fx.redis, ks, fx.queues, bad as never, { attempts: 5 });
     const job = await waitFor(
-      async () => queues.ops.getJob('r5-a1'),
+      async () => fx.queues.ops.getJob('r5-a1'),
       (j) => j?.failedReason !== undefined && j.failedReason !== null && j.finishedOn !== undefined,
       20_000,
       'job failed',
@@ -188,21 +171,21 @@ describe('worker service (child process)', () => {
     expect(job?.failedReason).toContain('job.data.op.maxTokens');
     expect(job?.attemptsMade).toBe(1);
     expect(await job?.getState()).toBe('failed');
-    const rec = await readRecord(redis, ks, 'acme', 'r5', 'a1');
+    const rec = await readRecord(fx.redis, ks, 'acme', 'r5', 'a1');
     expect(rec.status).toBe('failed');
     expect(rec.error).toContain('op.maxTokens');
 
     // M10: a speculative attempt enqueued on the authoritative queue would take an authoritative slot.
     const misplaced = llmJob({ tenant: 'acme', runId: 'r5', nodeId: 'n', attemptId: 's1', kind: 'speculative' });
-    await createAttempt(redis, ks, misplaced);
-    await queues.ops.add('op', misplaced, { jobId: 'r5-s1', attempts: 3 });
+    await createAttempt(fx.redis, ks, misplaced);
+    await fx.queues.ops.add('op', misplaced, { jobId: 'r5-s1', attempts: 3 });
     const failed = await waitFor(
-      async () => queues.ops.getJob('r5-s1'),
+      async () => fx.queues.ops.getJob('r5-s1'),
       (j) => typeof j?.failedReason === 'string' && j.finishedOn !== undefined,
       20_000,
       'misplaced job failed',
     );
     expect(failed?.failedReason).toContain('job.data.kind');
-    expect((await readRecord(redis, ks, 'acme', 'r5', 's1')).status).toBe('failed');
+    expect((await readRecord(fx.redis, ks, 'acme', 'r5', 's1')).status).toBe('failed');
   });
 });
