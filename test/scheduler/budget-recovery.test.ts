@@ -6,25 +6,21 @@
  * sweep count nothing twice.
  */
 import { ManualClock, parseWorkflow, silentLogger } from '@gambit/shared';
-import { closeReservation, controlKeys, createRun, defineRunScripts, initialNodeState, launchNode, QUEUES, queuePrefix, reserveBudget, settleBudget, tenantKeys } from '@gambit/shared/redis';
+import { closeReservation, controlKeys, createRun, defineRunScripts, initialNodeState, launchNode, reserveBudget, settleBudget, tenantKeys } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { planLaunch, renderOp } from '../../services/scheduler/src/engine/jobs.js';
 import { Outbox } from '../../services/scheduler/src/engine/outbox.js';
 import { RecoverySweeper } from '../../services/scheduler/src/recovery.js';
+import { opQueues } from '../worker/helpers.js';
 
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
 defineRunScripts(redis);
 const ks = { prefix: uniquePrefix('budgetrec') };
-const queues = {
-  ops: new Queue(QUEUES.ops, { connection: redis, prefix: queuePrefix(ks) }),
-  spec: new Queue(QUEUES.spec, { connection: redis, prefix: queuePrefix(ks) }),
-  advance: new Queue(QUEUES.advance, { connection: redis, prefix: queuePrefix(ks) }),
-};
+const queues = opQueues(redis, ks);
 afterAll(async () => {
-  await Promise.all(Object.values(queues).map((q) => q.close()));
+  await queues.close();
   await redis.quit();
 });
 
