@@ -114,6 +114,11 @@ export class StreamConsumer {
     if (done.length > 0) await this.redis.xack(this.opts.stream, CONSUMER_GROUP, ...done);
   }
 
+  /** For /readyz: the read loop is started and not stopping. */
+  running(): boolean {
+    return this.loopP !== undefined && !this.stopping;
+  }
+
   /** Stops intake and waits (up to `drainMs`) for the batch in hand. Idempotent. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;

@@ -5,9 +5,15 @@
  */
 import { hostname } from 'node:os';
 import { CalibrationOverridesSchema, ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, ValidationError, zodIssues } from '@gambit/shared';
+import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
 
-const EnvSchema = z.object({
+/** Every variable the estimator reads (docs/configuration.md is checked against this). */
+export const EnvSchema = z.object({
+  ...OpsEnvShape,
+  ...TelemetryEnvShape,
+  /** Cardinality cap of the per-class posterior gauges (the classes with the most outcomes). */
+  GAMBIT_METRICS_MAX_CLASSES: envInt(50, 0),
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Comma-separated host:port seeds; when set, the estimator talks to a Redis Cluster. */
   REDIS_CLUSTER_NODES: ClusterNodesSchema.optional(),
@@ -38,14 +44,14 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
-export type EstimatorEnv = z.infer<typeof EnvSchema> & { readonly ESTIMATOR_ID: string };
+export type EstimatorEnv = z.infer<typeof EnvSchema> & { readonly ESTIMATOR_ID: string; readonly telemetry: TelemetryConfig };
 
 /** Parses the environment once; throws ValidationError naming each bad variable. */
 export function parseEnv(source: Readonly<Record<string, string | undefined>>): EstimatorEnv {
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, 'env'));
-  return { ...parsed.data, ESTIMATOR_ID: parsed.data.ESTIMATOR_ID ?? `${hostname()}-${process.pid}` };
+  return { ...parsed.data, ESTIMATOR_ID: parsed.data.ESTIMATOR_ID ?? `${hostname()}-${process.pid}`, telemetry: telemetryConfigFromEnv(parsed.data, 'gambit-estimator') };
 }
 
 export function loadEnv(): EstimatorEnv {

@@ -7,10 +7,12 @@
 import { createLogger, systemClock } from '@gambit/shared';
 import { ESTIMATOR_SCRIPTS } from '@gambit/shared';
 import { controlKeys, defineScripts } from '@gambit/shared/redis';
+import { initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StreamConsumer } from './consumer.js';
 import { type EstimatorEnv, loadEnv } from './env.js';
 import { Duties } from './heartbeat.js';
+import { estimatorReadiness, observeEstimator } from './observe.js';
 import { OutcomeProcessor } from './processor.js';
 import { TenantConfigs } from './tenant-config.js';
 
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
   const env = loadEnv();
   const log = createLogger({ name: 'estimator', level: env.LOG_LEVEL }).child({ estimatorId: env.ESTIMATOR_ID });
   const ks = { prefix: env.GAMBIT_PREFIX };
+  const telemetry = initTelemetry(env.telemetry, { instanceId: env.ESTIMATOR_ID });
   const redis = connect(env, { maxRetriesPerRequest: 2 });
   // XREADGROUP BLOCK holds its connection: a client of its own, so commands never wait behind it.
   const blocking = connect(env, { maxRetriesPerRequest: null });
@@ -38,6 +41,7 @@ async function main(): Promise<void> {
     estimatorId: env.ESTIMATOR_ID,
     autoGlobal: { classCount: env.ESTIMATOR_AUTO_GLOBAL_CLASSES, windowMs: env.ESTIMATOR_AUTO_GLOBAL_WINDOW_MS },
     fallbackPrior: { a: 1, b: 1 },
+    metrics: telemetry.metrics,
   });
   const consumer = new StreamConsumer(redis, blocking, processor, log, {
     consumer: env.ESTIMATOR_ID,
@@ -53,6 +57,10 @@ async function main(): Promise<void> {
     trimEveryMs: env.ESTIMATOR_TRIM_INTERVAL_MS,
   });
 
+  observeEstimator(telemetry.meter, { redis, ks, counters: processor.counters, maxClasses: env.GAMBIT_METRICS_MAX_CLASSES }, log);
+  const readiness = estimatorReadiness(redis, blocking, () => consumer.running());
+  const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { estimatorId: env.ESTIMATOR_ID } });
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -61,6 +69,8 @@ async function main(): Promise<void> {
       log.info({ signal }, 'estimator stopping');
       await consumer.stop(env.ESTIMATOR_DRAIN_TIMEOUT_MS);
       await duties.stop();
+      await opsServer.close();
+      await telemetry.shutdown();
       blocking.disconnect();
       await redis.quit().catch(() => redis.disconnect());
       log.info({ ...processor.counters }, 'estimator stopped');

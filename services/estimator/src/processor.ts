@@ -17,6 +17,7 @@ import {
   zodIssues,
 } from '@gambit/shared';
 import { assertKeySafe, controlKeys, type KeySpace, type RedisLike } from '@gambit/shared/redis';
+import type { Metrics } from '@gambit/shared/telemetry';
 import type { TenantConfigs } from './tenant-config.js';
 
 export type EntryResult = 'applied' | 'duplicate' | 'dead';
@@ -25,6 +26,7 @@ export interface ProcessorOptions {
   readonly estimatorId: string;
   readonly autoGlobal: { readonly classCount: number; readonly windowMs: number };
   readonly fallbackPrior: { readonly a: number; readonly b: number };
+  readonly metrics?: Metrics;
 }
 
 export interface ProcessorCounters {
@@ -76,6 +78,7 @@ export class OutcomeProcessor {
       return 'duplicate';
     }
     this.counters.applied++;
+    this.opts.metrics?.outcomeApplied(o, lambdaUsdPerSec);
     if (snap.stage === 'killed') return 'applied';
     const t = nextTransition(
       {

@@ -54,6 +54,11 @@ export class AdvanceConsumer {
     await this.worker.waitUntilReady();
   }
 
+  /** For /readyz: consuming, not closing. */
+  running(): boolean {
+    return this.closing === undefined && this.worker.isRunning();
+  }
+
   close(): Promise<void> {
     this.closing ??= this.worker.close();
     return this.closing;

@@ -2,15 +2,18 @@
  * The scheduler's configuration: the only place that reads `process.env`, parsed once with zod
  * into a complete, validated object (STYLE.md 1).
  */
-import { type TelemetryConfig, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
+import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1');
 
-const EnvSchema = z
+/** Every variable the scheduler reads (docs/configuration.md is checked against this). */
+export const EnvSchema = z
   .object({
+    ...OpsEnvShape,
+    ...TelemetryEnvShape,
     /** A single Redis server. */
     REDIS_URL: z.string().url().optional(),
     /** A Redis Cluster: comma-separated host:port seed nodes (takes precedence over REDIS_URL). */
@@ -60,7 +63,7 @@ const EnvSchema = z
     path: ['REDIS_URL'],
   });
 
-/** Traces: GAMBIT_TRACES_EXPORTER (otlp|console|file|none), OTEL_EXPORTER_OTLP_ENDPOINT, GAMBIT_TRACES_FILE. */
+/** Traces and metrics: the OTEL_* variables (shared/telemetry/config.ts). */
 export type SchedulerEnv = z.infer<typeof EnvSchema> & { readonly telemetry: TelemetryConfig };
 
 export function loadEnv(source: NodeJS.ProcessEnv = process.env): SchedulerEnv {
@@ -71,7 +74,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): SchedulerEnv {
     const lines = r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new Error(`invalid scheduler environment: ${lines.join('; ')}`);
   }
-  return { ...r.data, telemetry: telemetryConfigFromEnv(cleaned) };
+  return { ...r.data, telemetry: telemetryConfigFromEnv(r.data, 'gambit-scheduler') };
 }
 
 /** Seed nodes of REDIS_CLUSTER_NODES. */

@@ -16,7 +16,7 @@ import {
   systemClock,
 } from '@gambit/shared';
 import { defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
-import { initTelemetry } from '@gambit/shared/telemetry';
+import { healthAnswer, initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { AdvanceConsumer } from './advance.js';
@@ -25,7 +25,9 @@ import { RunEngine } from './engine/engine.js';
 import { Outbox } from './engine/outbox.js';
 import { clusterNodes, knownTools, loadEnv, type SchedulerEnv } from './env.js';
 import { buildServer, type Operator } from './http/server.js';
+import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
+import { observeScheduler, schedulerReadiness } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
 import { RunService } from './runs.js';
@@ -45,8 +47,8 @@ async function main(): Promise<void> {
   const log: Logger = createLogger({ name: 'scheduler', level: env.LOG_LEVEL }).child({ schedulerId });
   const ks: KeySpace = { prefix: env.GAMBIT_PREFIX };
   const clock = systemClock;
-  const telemetry = initTelemetry('scheduler', env.telemetry);
-  const tracer = telemetry.tracer;
+  const telemetry = initTelemetry(env.telemetry, { instanceId: schedulerId });
+  const { tracer, metrics } = telemetry;
   const cmd = connect(env, false);
   const bull = connect(env, true);
   defineRunScripts(cmd);
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
     clock,
     log,
     tracer,
+    metrics,
     ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
   };
   const engine = new RunEngine(deps);
@@ -95,6 +98,7 @@ async function main(): Promise<void> {
     clock,
     log,
     tracer,
+    metrics,
     ...(deps.runRetentionMs === undefined ? {} : { runRetentionMs: deps.runRetentionMs }),
   });
   control.onKill((scope, id) => {
@@ -121,11 +125,20 @@ async function main(): Promise<void> {
       if (st === undefined) throw new NotFoundError(`class ${classId} not found`);
       return { classId, ...st, blocked: cp.speculationBlocked(st.tenant ?? '', classId) };
     },
+    // Liveness only (no Redis round trip: it must answer while Redis is down); /readyz checks Redis.
     async health() {
-      return { ok: true, schedulerId, heartbeatFresh: cp.heartbeatFresh(), redis: await cmd.ping() };
+      return { ok: true, status: 'alive', schedulerId, heartbeatFresh: cp.heartbeatFresh() };
     },
   };
   const app = buildServer({ runs, tenants, workflows, operator, priceTable, ...(tools === undefined ? {} : { knownTools: tools }), bodyLimitBytes: env.BODY_LIMIT_BYTES, log });
+  const readiness = schedulerReadiness(cmd, bull, () => consumer.running());
+  instrumentHttp(app, { tracer, meter: telemetry.meter });
+  app.get('/readyz', async (_req, reply) => {
+    const a = await healthAnswer('/readyz', readiness, { schedulerId });
+    return reply.status(a.status).send(a.body);
+  });
+  observeScheduler(telemetry.meter, { queues: [ops, spec, advance], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
+  const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { schedulerId } });
   await app.listen({ port: env.PORT, host: env.HOST });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : env.PORT;
@@ -145,6 +158,7 @@ async function main(): Promise<void> {
       // Intake first, then the consumer (in-flight events finish), then the sweep and connections.
       await app.close();
       await consumer.close();
+      await opsServer.close();
       await sweeper.close();
       await Promise.all([ops.close(), spec.close(), advance.close()]);
       await cp.close();

@@ -30,6 +30,7 @@ import {
   runKeys,
   tenantKeys,
 } from '@gambit/shared/redis';
+import type { Metrics } from '@gambit/shared/telemetry';
 import type { Tracer } from '@opentelemetry/api';
 import type { SpeculationControl } from './engine/control.js';
 import type { RunEngine } from './engine/engine.js';
@@ -52,6 +53,7 @@ export interface RunServiceDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly tracer?: Tracer;
+  readonly metrics?: Metrics;
   /** Retention of ended runs (see RunEngine); also bounds the tenant's run index. */
   readonly runRetentionMs?: number;
 }
@@ -162,7 +164,11 @@ export class RunService {
     // Index entries older than the retention point at runs whose keys have expired.
     if (this.deps.runRetentionMs !== undefined) await this.deps.redis.zremrangebyscore(runsIndex, '-inf', now - 2 * this.deps.runRetentionMs);
     const created = await createRun(this.deps.redis, this.deps.ks, { tenant, runId, header, nodes, planDecisions: plan });
-    if (created) for (const d of plan) this.deps.log.info({ decision: d }, 'decision');
+    if (created)
+      for (const d of plan) {
+        this.deps.log.info({ decision: d }, 'decision');
+        this.deps.metrics?.decision(d);
+      }
     try {
       await this.deps.engine.reconcile(tenant, runId);
     } finally {

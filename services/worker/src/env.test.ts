@@ -12,7 +12,7 @@ describe('worker env', () => {
     expect(env.WORKER_SPEC_CONCURRENCY).toBe(2);
     expect(env.GAMBIT_SIM_TIME_SCALE).toBe(1);
     expect(env.WORKER_ID).toMatch(/-\d+$/);
-    expect(env.telemetry.exporter).toBe('none');
+    expect(env.telemetry.traces.exporter).toBe('none');
   });
 
   it('parses numbers, cluster seeds and JSON prices; empty strings count as unset', () => {

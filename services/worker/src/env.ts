@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, PriceConfigSchema, ValidationError, zodIssues } from '@gambit/shared';
-import { type TelemetryConfig, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
+import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
 
 const OpenAiCompatible = z.record(
@@ -13,7 +13,10 @@ const OpenAiCompatible = z.record(
   z.object({ baseUrl: z.string().url(), apiKey: z.string().optional(), timeoutMs: z.number().int().positive().optional() }),
 );
 
-const EnvSchema = z.object({
+/** Every variable the worker reads (docs/configuration.md is checked against this). */
+export const EnvSchema = z.object({
+  ...OpsEnvShape,
+  ...TelemetryEnvShape,
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Comma-separated host:port seeds; when set, the worker talks to a Redis Cluster. */
   REDIS_CLUSTER_NODES: ClusterNodesSchema.optional(),
@@ -64,7 +67,7 @@ const EnvSchema = z.object({
 
 export type WorkerEnv = z.infer<typeof EnvSchema> & {
   readonly WORKER_ID: string;
-  /** Traces: GAMBIT_TRACES_EXPORTER (otlp|console|file|none), OTEL_EXPORTER_OTLP_ENDPOINT, GAMBIT_TRACES_FILE. */
+  /** Traces and metrics: the OTEL_* variables (shared/telemetry/config.ts). */
   readonly telemetry: TelemetryConfig;
 };
 
@@ -74,12 +77,7 @@ export function parseEnv(source: Readonly<Record<string, string | undefined>>): 
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, 'env'));
-  let telemetry: TelemetryConfig;
-  try {
-    telemetry = telemetryConfigFromEnv(cleaned);
-  } catch (err) {
-    throw new ValidationError([{ path: 'env.GAMBIT_TRACES_EXPORTER', message: String(err) }]);
-  }
+  const telemetry = telemetryConfigFromEnv(parsed.data, 'gambit-worker');
   return { ...parsed.data, WORKER_ID: parsed.data.WORKER_ID ?? `${hostname()}-${process.pid}`, telemetry };
 }
 

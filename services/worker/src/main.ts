@@ -6,8 +6,8 @@
  * M10). SIGTERM/SIGINT are handled here and only here.
  */
 import { createLogger, createPriceTable, type Logger, systemClock } from '@gambit/shared';
-import { defineAttemptScripts, QUEUES, queuePrefix } from '@gambit/shared/redis';
-import { initTelemetry } from '@gambit/shared/telemetry';
+import { ATTEMPT_SCRIPT_FILES, defineAttemptScripts, QUEUES, queuePrefix } from '@gambit/shared/redis';
+import { initTelemetry, Readiness, redisCheck, runningCheck, scriptsCheck, startOpsServer } from '@gambit/shared/telemetry';
 import { Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { CancelWatcher } from './cancellation.js';
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   }
   const logger: Logger = createLogger({ name: 'worker', level: env.LOG_LEVEL }).child({ workerId: env.WORKER_ID });
   const ks = { prefix: env.GAMBIT_PREFIX };
-  const telemetry = initTelemetry('worker', env.telemetry);
+  const telemetry = initTelemetry(env.telemetry, { instanceId: env.WORKER_ID });
   const redis = connect(env);
   const subscriber = connect(env);
   redis.on('error', (err: unknown) => logger.warn({ err }, 'redis error'));
@@ -77,7 +77,8 @@ async function main(): Promise<void> {
     clock: systemClock,
     // With no exporter a span is built and dropped (attributes, ids, context extraction on every
     // job): the worker's spans are leaves that nothing else reads, so none are made.
-    ...(env.telemetry.exporter === 'none' ? {} : { tracer: telemetry.tracer }),
+    ...(telemetry.tracing ? { tracer: telemetry.tracer } : {}),
+    metrics: telemetry.metrics,
     nowMs: () => systemClock.nowMs(),
     logger,
   });
@@ -100,8 +101,19 @@ async function main(): Promise<void> {
     w?.on('failed', (job, err) => logger.warn({ queue, jobId: job?.id, error: err.message, attemptsMade: job?.attemptsMade }, 'job failed'));
   }
   await Promise.all([ops.waitUntilReady(), spec?.waitUntilReady()]);
-
   let stopping: Promise<void> | undefined;
+  const readiness = new Readiness([
+    redisCheck('redis', redis),
+    redisCheck('redis_subscriber', subscriber),
+    scriptsCheck(redis, ATTEMPT_SCRIPT_FILES),
+    runningCheck('ops_consumer', () => stopping === undefined && ops.isRunning()),
+    ...(spec === undefined ? [] : [runningCheck('spec_consumer', () => stopping === undefined && spec.isRunning())]),
+  ]);
+  telemetry.meter
+    .createObservableGauge('gambit.worker.running', { description: 'Attempts this worker is running now (under a cancellable lease)' })
+    .addCallback((r) => r.observe(cancels.running));
+  const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log: logger, identity: { workerId: env.WORKER_ID } });
+
   const shutdown = (signal: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ signal, running: cancels.running }, 'worker stopping');
@@ -123,6 +135,7 @@ async function main(): Promise<void> {
         await opsClosed;
       }
       await cancels.close();
+      await opsServer.close();
       await events.close();
       await providers.close();
       await telemetry.shutdown();

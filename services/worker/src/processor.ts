@@ -12,19 +12,19 @@ import {
   type Clock,
   type FieldIssue,
   isGambitError,
-  nanoToUsd,
   type OpJob,
   OpJobSchema,
   RetryAfterError,
   zodIssues,
 } from '@gambit/shared';
 import { failAttempt, finishAttempt, QUEUES, startAttempt } from '@gambit/shared/redis';
-import { ATTR, extractContext, SPAN } from '@gambit/shared/telemetry';
-import { type Span, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import type { Metrics } from '@gambit/shared/telemetry';
+import type { Tracer } from '@opentelemetry/api';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { CancelWatcher } from './cancellation.js';
 import { type ExecResult, type LlmDeps, runLlm } from './run-llm.js';
 import { runTool, type ToolDeps } from './run-tool.js';
+import { type OpObservation, observeOp } from './tracing.js';
 
 export interface ProcessorDeps extends LlmDeps, ToolDeps {
   readonly workerId: string;
@@ -34,6 +34,7 @@ export interface ProcessorDeps extends LlmDeps, ToolDeps {
   readonly clock: Clock;
   /** One span per try, joined to the run's trace through the job's W3C carrier. */
   readonly tracer?: Tracer;
+  readonly metrics?: Metrics;
 }
 
 export interface OpJobResult {
@@ -100,7 +101,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     throw new UnrecoverableError(text);
   };
 
-  const execute = async (job: Job, token: string | undefined, signal: AbortSignal | undefined, data: OpJob, span: Span | undefined): Promise<OpJobResult> => {
+  const execute = async (job: Job, token: string | undefined, signal: AbortSignal | undefined, data: OpJob, obs: OpObservation): Promise<OpJobResult> => {
     const ref = { tenant: data.tenant, runId: data.runId, attemptId: data.attemptId, epoch: data.epoch };
 
     const start = await startAttempt(deps.redis, deps.ks, { ...ref, workerId: deps.workerId, nowMs: deps.clock.nowMs() });
@@ -163,7 +164,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       },
       'attempt recorded',
     );
-    recordOnSpan(span, result, fin.code);
+    if (fin.code !== 'MISSING') obs.billed(result, fin.code);
     if (result.kind === 'aborted') log.debug({ attemptId: data.attemptId, partialText: result.partial }, 'attempt aborted');
     if (fin.code === 'MISSING') throw new UnrecoverableError(`NOT_FOUND: attempt ${data.attemptId} of run ${data.runId} vanished while running`);
     if (fin.code === 'ABORTED') {
@@ -185,50 +186,8 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     const expectedQueue = data.kind === 'speculative' ? QUEUES.spec : QUEUES.ops;
     if (job.queueName !== expectedQueue)
       return rejectInvalid(job.data, [{ path: 'job.data.kind', message: `a ${data.kind} attempt must be enqueued on "${expectedQueue}", not "${job.queueName}"` }]);
-    const span = deps.tracer?.startSpan(
-      data.op.kind === 'llm' ? SPAN.llmCall : SPAN.toolCall,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          [ATTR.tenant]: data.tenant,
-          [ATTR.runId]: data.runId,
-          [ATTR.workflow]: data.workflow,
-          [ATTR.nodeId]: data.nodeId,
-          [ATTR.attemptId]: data.attemptId,
-          [ATTR.attemptKind]: data.kind,
-          ...(data.op.kind === 'llm'
-            ? {
-                [ATTR.genAiOperation]: 'chat',
-                [ATTR.genAiProvider]: data.op.provider,
-                [ATTR.genAiRequestModel]: data.op.model,
-                [ATTR.genAiRequestMaxTokens]: data.op.maxTokens,
-              }
-            : {}),
-        },
-      },
-      extractContext(data.trace),
-    );
-    try {
-      const res = await execute(job, token, signal, data, span);
-      span?.setAttribute(ATTR.attemptOutcome, res.code);
-      return res;
-    } catch (err) {
-      if (!(err instanceof DelayedError)) span?.setStatus({ code: SpanStatusCode.ERROR, message: errorText(err) });
-      throw err;
-    } finally {
-      span?.end();
-    }
+    const obs = observeOp(deps, data);
+    return obs.run(() => execute(job, token, signal, data, obs));
   };
 }
 
-function recordOnSpan(span: Span | undefined, result: ExecResult, code: string): void {
-  if (span === undefined) return;
-  span.setAttributes({
-    [ATTR.genAiInputTokens]: result.usage.inputTokens,
-    [ATTR.genAiCachedInputTokens]: result.usage.cachedInputTokens,
-    [ATTR.genAiOutputTokens]: result.usage.outputTokens,
-    [ATTR.usageEstimated]: result.usageEstimated,
-    [ATTR.costUsd]: nanoToUsd(result.costNanoUsd),
-    [ATTR.attemptOutcome]: result.kind === 'aborted' ? `aborted:${code}` : code,
-  });
-}

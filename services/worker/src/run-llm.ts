@@ -24,7 +24,7 @@ import { type PartialThrottle, PartialPublisher } from './partials.js';
 import { readSimOverride } from './sim-overrides.js';
 
 export type ExecResult =
-  | { readonly kind: 'done'; readonly output: string; readonly usage: TokenUsage; readonly usageEstimated: boolean; readonly costNanoUsd: number }
+  | { readonly kind: 'done'; readonly output: string; readonly usage: TokenUsage; readonly usageEstimated: boolean; readonly costNanoUsd: number; readonly finishReason?: string }
   | { readonly kind: 'aborted'; readonly partial: string; readonly usage: TokenUsage; readonly usageEstimated: boolean; readonly costNanoUsd: number };
 
 export interface LlmDeps {
@@ -75,6 +75,7 @@ export async function runLlm(deps: LlmDeps, job: OpJob, op: LlmOp, tryNo: number
           usage: ev.usage,
           usageEstimated: ev.usageEstimated,
           costNanoUsd: usdToNano(llmCostUsd(rates, ev.usage)),
+          finishReason: ev.finishReason,
         };
       }
     }

@@ -1,24 +1,55 @@
-/** Span attribute names: GenAI semantic conventions where they exist, `gambit.*` otherwise. */
+/**
+ * Span and metric attribute names and span names: the OpenTelemetry semantic conventions where
+ * they exist (GenAI, HTTP, `error.type`), `gambit.*` for dollars, decisions and run structure.
+ */
 export const ATTR = {
   genAiProvider: 'gen_ai.provider.name',
   genAiOperation: 'gen_ai.operation.name',
   genAiRequestModel: 'gen_ai.request.model',
   genAiRequestMaxTokens: 'gen_ai.request.max_tokens',
+  genAiRequestSeed: 'gen_ai.request.seed',
+  genAiResponseModel: 'gen_ai.response.model',
+  genAiResponseFinishReasons: 'gen_ai.response.finish_reasons',
   genAiInputTokens: 'gen_ai.usage.input_tokens',
   genAiOutputTokens: 'gen_ai.usage.output_tokens',
   genAiCachedInputTokens: 'gen_ai.usage.cache_read.input_tokens',
   genAiCacheWriteTokens: 'gen_ai.usage.cache_creation.input_tokens',
+  genAiTokenType: 'gen_ai.token.type',
+  genAiToolName: 'gen_ai.tool.name',
+  genAiToolType: 'gen_ai.tool.type',
+  genAiToolCallId: 'gen_ai.tool.call.id',
+  errorType: 'error.type',
+  httpMethod: 'http.request.method',
+  httpRoute: 'http.route',
+  httpStatus: 'http.response.status_code',
+  urlPath: 'url.path',
+  urlScheme: 'url.scheme',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  clientAddress: 'client.address',
+  userAgent: 'user_agent.original',
   tenant: 'gambit.tenant',
   runId: 'gambit.run.id',
+  runStatus: 'gambit.run.status',
+  runReason: 'gambit.run.reason',
   workflow: 'gambit.workflow',
+  /** JSON [{from, to, type, k?}] of the workflow's edges (on the run span; read by the OTLP importer). */
+  workflowEdges: 'gambit.workflow.edges',
   nodeId: 'gambit.node.id',
+  /** Upstream node ids of a node (on launch and operation spans). */
+  dependencies: 'gambit.dependencies',
+  effects: 'gambit.effects',
   attemptId: 'gambit.attempt.id',
   attemptKind: 'gambit.attempt.kind',
   attemptOutcome: 'gambit.attempt.outcome',
+  attemptResult: 'gambit.attempt.result',
+  attemptTry: 'gambit.attempt.try',
   usageEstimated: 'gambit.usage.estimated',
   costUsd: 'gambit.cost_usd',
+  costNanoUsd: 'gambit.cost_nano_usd',
   wasteUsd: 'gambit.waste_usd',
   decisionId: 'gambit.decision.id',
+  decisionPhase: 'gambit.decision.phase',
   decisionAction: 'gambit.decision.action',
   decisionReason: 'gambit.decision.reason',
   decisionP: 'gambit.decision.p',
@@ -30,14 +61,20 @@ export const ATTR = {
   decisionAlpha: 'gambit.decision.alpha',
   decisionLambda: 'gambit.decision.lambda_usd_per_s',
   decisionStage: 'gambit.decision.stage',
+  edgeClass: 'gambit.edge.class',
+  edgeFrom: 'gambit.edge.from',
+  edgeTo: 'gambit.edge.to',
+  outcomeId: 'gambit.outcome.id',
+  outcomeKind: 'gambit.outcome.kind',
+  secondsSaved: 'gambit.seconds_saved',
 } as const;
 
-/** Span names. */
+/** Span names. LLM and tool spans follow the GenAI conventions: `chat {model}`, `execute_tool {name}`. */
 export const SPAN = {
   run: 'gambit.run',
   node: 'gambit.node',
   decision: 'gambit.decision',
-  attempt: 'gambit.attempt',
-  llmCall: 'gen_ai.chat',
-  toolCall: 'gambit.tool',
+  outcome: 'gambit.outcome',
+  llmCall: (model: string) => `chat ${model}`,
+  toolCall: (tool: string) => `execute_tool ${tool}`,
 } as const;

@@ -1,43 +1,25 @@
 /**
- * A span exporter that appends one JSON line per finished span to a file. Each process writes
- * its own file; merging the files of one run's processes gives the whole trace (used by tests
- * and by operators without a collector).
+ * A span exporter that appends each batch of finished spans to a file as one line of OTLP/JSON
+ * (an `ExportTraceServiceRequest`: `{"resourceSpans":[...]}`), the format the OpenTelemetry
+ * Collector's file exporter writes. Each process writes its own file (or appends to a shared
+ * one); `gambit import otlp` and `gambit replay` read the files as they are, and so does any tool
+ * that reads OTLP/JSON.
  */
 import { appendFileSync } from 'node:fs';
-import { ExportResultCode, hrTimeToMilliseconds, type ExportResult } from '@opentelemetry/core';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
-export interface SpanLine {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startMs: number;
-  endMs: number;
-  service: string;
-  status: { code: number; message?: string };
-  attributes: Record<string, unknown>;
+const decoder = new TextDecoder();
+
+/** One OTLP/JSON line for a batch of spans. */
+export function spansToOtlpJson(spans: ReadableSpan[]): string {
+  const bytes = JsonTraceSerializer.serializeRequest(spans);
+  if (bytes === undefined) throw new Error('OTLP/JSON serialisation failed');
+  return decoder.decode(bytes);
 }
 
-export function spanToLine(span: ReadableSpan): SpanLine {
-  const ctx = span.spanContext();
-  const parent = span.parentSpanContext?.spanId;
-  return {
-    traceId: ctx.traceId,
-    spanId: ctx.spanId,
-    ...(parent !== undefined ? { parentSpanId: parent } : {}),
-    name: span.name,
-    kind: span.kind,
-    startMs: hrTimeToMilliseconds(span.startTime),
-    endMs: hrTimeToMilliseconds(span.endTime),
-    service: String(span.resource.attributes['service.name'] ?? ''),
-    status: { code: span.status.code, ...(span.status.message !== undefined ? { message: span.status.message } : {}) },
-    attributes: { ...span.attributes },
-  };
-}
-
-export class JsonLinesFileSpanExporter implements SpanExporter {
+export class OtlpJsonLinesFileSpanExporter implements SpanExporter {
   private closed = false;
   constructor(private readonly path: string) {}
 
@@ -47,8 +29,7 @@ export class JsonLinesFileSpanExporter implements SpanExporter {
       return;
     }
     try {
-      const text = spans.map((s) => JSON.stringify(spanToLine(s))).join('\n');
-      if (text.length > 0) appendFileSync(this.path, `${text}\n`);
+      if (spans.length > 0) appendFileSync(this.path, `${spansToOtlpJson(spans)}\n`);
       resultCallback({ code: ExportResultCode.SUCCESS });
     } catch (error) {
       resultCallback({ code: ExportResultCode.FAILED, error: error as Error });

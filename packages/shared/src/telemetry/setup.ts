@@ -1,68 +1,107 @@
 /**
- * One tracer provider per process. The exporter is configuration: `otlp` (HTTP, to
- * OTEL_EXPORTER_OTLP_ENDPOINT or `otlpUrl`), `console`, `file` (JSON lines at `filePath`), or
- * `none` (spans are created but dropped: near-zero cost). `shutdown()` flushes and is idempotent.
+ * One tracer provider and one meter provider per process, configured from `TelemetryConfig`
+ * (config.ts): the resource by the conventions (service.name from OTEL_SERVICE_NAME or the
+ * service's default, service.namespace `gambit`, service.version, service.instance.id, host and
+ * process, then OTEL_RESOURCE_ATTRIBUTES); traces to OTLP (http/protobuf or http/json), the
+ * console, an OTLP/JSON-lines file, or nowhere; metrics always readable as Prometheus text (the
+ * ops listener's /metrics) and pushed over OTLP or to the console when configured. The provider
+ * is registered globally so the W3C propagator and the AsyncLocalStorage context manager work
+ * for `context.with` (the logger's trace ids). `shutdown()` flushes both and is idempotent.
  */
-import { trace, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { hostname } from 'node:os';
+import type { Meter, Tracer } from '@opentelemetry/api';
+import { OTLPMetricExporter as OtlpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OtlpProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter as OtlpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OtlpProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  SimpleSpanProcessor,
-  type SpanExporter,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { ConsoleMetricExporter, type MetricReader, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { z } from 'zod';
-import { JsonLinesFileSpanExporter } from './file-exporter.js';
+import type { OtlpTarget, TelemetryConfig } from './config.js';
+import { OtlpJsonLinesFileSpanExporter } from './file-exporter.js';
+import { createMetrics, type MeteredMetrics } from './metrics.js';
+import { GambitTracer, PresetIdGenerator } from './run-span.js';
 
-export const TelemetryConfigSchema = z.object({
-  exporter: z.enum(['otlp', 'console', 'file', 'none']).default('none'),
-  otlpUrl: z.string().url().optional(),
-  filePath: z.string().optional(),
-});
-export type TelemetryConfig = z.infer<typeof TelemetryConfigSchema>;
+export const GAMBIT_VERSION = '0.1.0';
 
 export interface Telemetry {
+  /** The process's tracer (spans are built even with no exporter; see `tracing`). */
   readonly tracer: Tracer;
+  /** True when spans go somewhere (an exporter other than `none`). */
+  readonly tracing: boolean;
+  readonly meter: Meter;
+  readonly metrics: MeteredMetrics;
+  /** Reads the meter as Prometheus text (served on the ops listener's /metrics). */
+  readonly prometheus: PrometheusExporter;
   shutdown(): Promise<void>;
 }
 
-export function initTelemetry(serviceName: string, config: TelemetryConfig): Telemetry {
+function traceExporter(t: OtlpTarget): SpanExporter {
+  const opts = { url: t.url, headers: t.headers };
+  return t.protocol === 'http/json' ? new OtlpJsonTraceExporter(opts) : new OtlpProtoTraceExporter(opts);
+}
+
+function metricReaders(config: TelemetryConfig): MetricReader[] {
+  const readers: MetricReader[] = [];
+  for (const push of config.metrics.push) {
+    const t = config.metrics.otlp;
+    const exporter =
+      push === 'console'
+        ? new ConsoleMetricExporter()
+        : t?.protocol === 'http/json'
+          ? new OtlpJsonMetricExporter({ url: t.url, headers: t.headers })
+          : new OtlpProtoMetricExporter({ url: t?.url, headers: t?.headers ?? {} });
+    readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: config.metrics.intervalMs, exportTimeoutMillis: Math.min(30_000, config.metrics.intervalMs) }));
+  }
+  return readers;
+}
+
+/** `instanceId` becomes service.instance.id (the scheduler, worker or estimator id). */
+export function initTelemetry(config: TelemetryConfig, identity: { instanceId: string }): Telemetry {
+  const resource = resourceFromAttributes({
+    'service.namespace': 'gambit',
+    'service.version': GAMBIT_VERSION,
+    'service.instance.id': identity.instanceId,
+    'host.name': hostname(),
+    'process.pid': process.pid,
+    'process.runtime.name': 'nodejs',
+    'process.runtime.version': process.versions.node,
+    ...config.resourceAttributes,
+    // OTEL_SERVICE_NAME wins over a service.name in OTEL_RESOURCE_ATTRIBUTES (the specification's order).
+    'service.name': config.serviceName,
+  });
+
   let exporter: SpanExporter | undefined;
-  if (config.exporter === 'otlp') exporter = new OTLPTraceExporter(config.otlpUrl !== undefined ? { url: config.otlpUrl } : {});
-  else if (config.exporter === 'console') exporter = new ConsoleSpanExporter();
-  else if (config.exporter === 'file') {
-    if (config.filePath === undefined) throw new Error('telemetry exporter "file" needs filePath (OTEL_FILE_PATH)');
-    exporter = new JsonLinesFileSpanExporter(config.filePath);
+  if (config.traces.exporter === 'otlp' && config.traces.otlp !== undefined) exporter = traceExporter(config.traces.otlp);
+  else if (config.traces.exporter === 'console') exporter = new ConsoleSpanExporter();
+  else if (config.traces.exporter === 'file') {
+    if (config.traces.filePath === undefined) throw new Error('traces exporter "file" needs GAMBIT_TRACES_FILE');
+    exporter = new OtlpJsonLinesFileSpanExporter(config.traces.filePath);
   }
   const spanProcessors: SpanProcessor[] = [];
-  if (exporter !== undefined) {
-    // The file exporter is synchronous and local: export each span as it ends so nothing is lost
-    // when a process is killed; network exporters batch.
-    spanProcessors.push(config.exporter === 'file' ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter));
-  }
-  const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': serviceName, 'service.namespace': 'gambit', 'process.pid': process.pid }),
-    spanProcessors,
-  });
-  provider.register();
+  // The file exporter is synchronous and local: each span is written as it ends, so nothing is
+  // lost when a process is killed; network exporters batch.
+  if (exporter !== undefined) spanProcessors.push(config.traces.exporter === 'file' ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter));
+  const ids = new PresetIdGenerator();
+  const tracerProvider = new NodeTracerProvider({ resource, spanProcessors, idGenerator: ids });
+  tracerProvider.register();
+
+  const prometheus = new PrometheusExporter({ preventServerStart: true });
+  const meterProvider = new MeterProvider({ resource, readers: [prometheus, ...metricReaders(config)] });
+  const meter = meterProvider.getMeter('gambit', GAMBIT_VERSION);
+
   let done: Promise<void> | undefined;
   return {
-    tracer: trace.getTracer('gambit', '0.1.0'),
+    tracer: new GambitTracer(tracerProvider.getTracer('gambit', GAMBIT_VERSION), ids),
+    tracing: exporter !== undefined,
+    meter,
+    metrics: createMetrics(meter, { maxTenants: config.metrics.maxTenants }),
+    prometheus,
     shutdown() {
-      done ??= provider.shutdown();
+      done ??= Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]).then(() => undefined);
       return done;
     },
   };
-}
-
-/** Reads telemetry configuration from the standard OTEL_* variables (called from a service's env.ts). */
-export function telemetryConfigFromEnv(env: Record<string, string | undefined>): TelemetryConfig {
-  return TelemetryConfigSchema.parse({
-    exporter: env.GAMBIT_TRACES_EXPORTER ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined ? 'otlp' : 'none'),
-    otlpUrl: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces` : undefined),
-    filePath: env.GAMBIT_TRACES_FILE,
-  });
 }

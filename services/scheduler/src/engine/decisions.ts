@@ -182,5 +182,6 @@ export class Decisions {
 
   private logDecision(r: DecisionRecord): void {
     this.deps.log.info({ decision: r }, 'decision');
+    this.deps.metrics?.decision(r);
   }
 }

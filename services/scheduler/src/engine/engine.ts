@@ -30,6 +30,7 @@ import {
   launchNode,
   type RedisLike,
 } from '@gambit/shared/redis';
+import type { Metrics } from '@gambit/shared/telemetry';
 import type { Tracer } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 import {
@@ -47,7 +48,7 @@ import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
 import { Redecider } from './redecide.js';
-import { traceLaunch } from './tracing.js';
+import { runEnded, runEndedById, traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
 import { loadRun, outputsOf, readyAtMs, type RunSnapshot } from './run-view.js';
 
@@ -63,6 +64,7 @@ export interface EngineDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly tracer?: Tracer;
+  readonly metrics?: Metrics;
   /** Retention: an ended run's keys expire this long after it ended (undefined: kept forever). */
   readonly runRetentionMs?: number;
 }
@@ -162,6 +164,7 @@ export class RunEngine {
     if ([...s.nodes.values()].every((n) => n.state === 'succeeded')) {
       if (await finishRun(this.deps.redis, this.deps.ks, { tenant, runId, nowMs: now })) {
         this.deps.log.info({ tenant, runId, durationMs: now - s.header.createdAtMs }, 'run succeeded');
+        runEnded(this.deps, s, 'succeeded', now);
         await this.expire(tenant, runId);
         return true;
       }
@@ -353,6 +356,7 @@ export class RunEngine {
     for (const attemptId of r.runningAttempts) await this.broadcastCancel({ tenant, runId, attemptId, reason: `run ${status}` });
     if (r.ended) {
       this.deps.log.info({ tenant, runId, status, reason }, `run ${status}`);
+      await runEndedById(this.deps, tenant, runId, status, this.deps.clock.nowMs(), reason);
       await this.expire(tenant, runId);
     }
     return r.ended;

@@ -14,12 +14,17 @@ import { type KeySpace, type NodeState, type RedisLike, recordOutcome, settleBud
 import { guessAttemptId, isLlmPredictor } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
 import { readyAtMs, type RunSnapshot } from './run-view.js';
+import { traceOutcome } from './tracing.js';
+import type { Metrics } from '@gambit/shared/telemetry';
+import type { Tracer } from '@opentelemetry/api';
 
 export interface OutcomeDeps {
   readonly redis: RedisLike;
   readonly ks: KeySpace;
   readonly control: SpeculationControl;
   readonly log: Logger;
+  readonly metrics?: Metrics;
+  readonly tracer?: Tracer;
 }
 
 /** `up=class,up2=class2` -> pairs. */
@@ -178,6 +183,8 @@ export async function settleOutcomes(deps: OutcomeDeps, s: RunSnapshot, nowMs: n
       if (await recordOutcome(deps.redis, deps.ks, { tenant: s.header.tenant, runId: s.header.runId, nodeId, outcomeId: outcome.outcomeId, outcomeJson: JSON.stringify(outcome) })) {
         recorded++;
         deps.log.info({ outcome }, 'outcome');
+        deps.metrics?.outcome(outcome);
+        traceOutcome(deps.tracer, s.header, outcome);
       }
     }
   }

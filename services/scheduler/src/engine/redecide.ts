@@ -33,7 +33,7 @@ export function cancelClaim(attemptId: string): string {
   return `cancel:${attemptId}`;
 }
 
-export interface RedecideDeps extends Pick<EngineDeps, 'redis' | 'ks' | 'control' | 'tenants' | 'clock' | 'log'> {}
+export interface RedecideDeps extends Pick<EngineDeps, 'redis' | 'ks' | 'control' | 'tenants' | 'clock' | 'log' | 'metrics'> {}
 
 type Discard = (s: RunSnapshot, nodeId: string, attemptId: string) => Promise<boolean>;
 
@@ -102,8 +102,10 @@ export class Redecider {
     const record: DecisionRecord = { ...rec, ...dec, phase: 'runtime', decisionId: `${runId}:${nodeId}:${claim}`, atMs: Math.round(now) };
     // Recorded first (once per attempt), then discarded: a crash in between is finished by the
     // next reconcile (the claim is there), and two schedulers record it once.
-    if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, claim, decisionJson: JSON.stringify(record) }))
+    if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, claim, decisionJson: JSON.stringify(record) })) {
       this.deps.log.info({ decision: record, cancels: spec.a }, 'decision');
+      this.deps.metrics?.decision(record);
+    }
     this.checked.delete(spec.a);
     return discard(s, nodeId, spec.a);
   }

@@ -1,12 +1,17 @@
 /**
- * OpenTelemetry spans of the scheduler, joined into one trace per run across processes: the run's
- * W3C carrier is stored in its header at submission; every decision and launch span is a child
- * of it, and each job carries its launch span's carrier so the worker's spans join the trace.
+ * OpenTelemetry spans and run-level metrics of the scheduler, one trace per run across
+ * processes (issue 12 item 4). At submission the run span's ids are chosen (run-span.ts: its
+ * parent is the HTTP server span, itself the caller's child when a `traceparent` came in) and
+ * stored in the run header; every decision, launch and outcome span is its child, and each job
+ * carries its launch or decision span's carrier so the worker's spans join the trace. When the
+ * run ends, the scheduler that ends it emits the run span (submission to end) with the
+ * workflow's edges, which the OTLP importer reads back (`gambit import otlp`).
  */
-import type { DecisionRecord } from '@gambit/shared';
-import { ATTR, extractContext, injectContext, SPAN } from '@gambit/shared/telemetry';
+import type { DecisionRecord, Outcome } from '@gambit/shared';
+import type { KeySpace, RedisLike } from '@gambit/shared/redis';
+import { ATTR, beginRunSpan, endRunSpan, extractContext, injectContext, type Metrics, SPAN } from '@gambit/shared/telemetry';
 import { type Tracer, trace } from '@opentelemetry/api';
-import type { RunHeader } from './run-view.js';
+import { loadRun, type RunHeader, type RunSnapshot } from './run-view.js';
 
 /** A decision span (money in dollars, as in the record); returns the carrier of its context. */
 export function traceDecision(tracer: Tracer | undefined, h: RunHeader, r: DecisionRecord): Record<string, string> | undefined {
@@ -21,6 +26,7 @@ export function traceDecision(tracer: Tracer | undefined, h: RunHeader, r: Decis
         [ATTR.workflow]: r.workflow,
         [ATTR.nodeId]: r.node,
         [ATTR.decisionId]: r.decisionId,
+        [ATTR.decisionPhase]: r.phase,
         [ATTR.decisionAction]: r.action,
         [ATTR.decisionReason]: r.reason,
         [ATTR.decisionP]: r.p,
@@ -55,9 +61,77 @@ export function traceLaunch(tracer: Tracer | undefined, h: RunHeader, nodeId: st
   return carrier;
 }
 
-/** The run's root span at submission; returns its carrier, stored in the run header. */
-export function traceRun(tracer: Tracer | undefined, tenant: string, runId: string, workflow: string): { carrier: Record<string, string> | undefined; end: () => void } {
+/** An outcome span (M4): the edge, hit/miss/cancelled/shadow, waste and seconds saved. */
+export function traceOutcome(tracer: Tracer | undefined, h: RunHeader, o: Outcome): void {
+  if (tracer === undefined) return;
+  const [from, to] = edgeOfClass(o.edgeClass);
+  tracer
+    .startSpan(
+      SPAN.outcome,
+      {
+        attributes: {
+          [ATTR.tenant]: h.tenant,
+          [ATTR.runId]: h.runId,
+          [ATTR.workflow]: o.workflow,
+          [ATTR.outcomeId]: o.outcomeId,
+          [ATTR.decisionId]: o.decisionId,
+          [ATTR.edgeClass]: o.edgeClass,
+          ...(from !== undefined && to !== undefined ? { [ATTR.edgeFrom]: from, [ATTR.edgeTo]: to } : {}),
+          [ATTR.outcomeKind]: o.kind,
+          [ATTR.wasteUsd]: o.wasteUsd,
+          [ATTR.secondsSaved]: o.secondsSaved,
+        },
+      },
+      extractContext(h.trace),
+    )
+    .end();
+}
+
+/** `tenant/workflow/from->to` (edgeClassId) -> [from, to]. */
+function edgeOfClass(classId: string): [string | undefined, string | undefined] {
+  const last = classId.slice(classId.lastIndexOf('/') + 1);
+  const i = last.indexOf('->');
+  return i < 0 ? [undefined, undefined] : [last.slice(0, i), last.slice(i + 2)];
+}
+
+/**
+ * The run's span ids, chosen at submission under the active (HTTP server) span; `end` does
+ * nothing: the span is emitted when the run ends (`runEnded`).
+ */
+export function traceRun(tracer: Tracer | undefined, _tenant: string, _runId: string, _workflow: string): { carrier: Record<string, string> | undefined; end: () => void } {
   if (tracer === undefined) return { carrier: undefined, end: () => {} };
-  const span = tracer.startSpan(SPAN.run, { attributes: { [ATTR.tenant]: tenant, [ATTR.runId]: runId, [ATTR.workflow]: workflow } });
-  return { carrier: injectContext(trace.setSpan(extractContext(undefined), span)), end: () => span.end() };
+  return { carrier: beginRunSpan(), end: () => {} };
+}
+
+export interface RunEndDeps {
+  readonly redis: RedisLike;
+  readonly ks: KeySpace;
+  readonly tracer?: Tracer;
+  readonly metrics?: Metrics;
+}
+
+/** A run ended (by this process): the run span (submission to end) and the run metrics. */
+export function runEnded(deps: RunEndDeps, s: RunSnapshot, status: string, endMs: number, reason?: string): void {
+  const h = s.header;
+  deps.metrics?.runEnded({ tenant: h.tenant, status, durationSec: Math.max(0, endMs - h.createdAtMs) / 1000 });
+  if (deps.tracer === undefined || h.trace === undefined) return;
+  endRunSpan(deps.tracer, h.trace, SPAN.run, {
+    startMs: h.createdAtMs,
+    endMs,
+    attributes: {
+      [ATTR.tenant]: h.tenant,
+      [ATTR.runId]: h.runId,
+      [ATTR.workflow]: h.workflowName,
+      [ATTR.runStatus]: status,
+      ...(reason !== undefined ? { [ATTR.runReason]: reason } : {}),
+      [ATTR.workflowEdges]: JSON.stringify(s.workflow.edges.map((e) => ({ from: e.from, to: e.to, type: e.type, ...(e.k !== undefined ? { k: e.k } : {}) }))),
+    },
+    ...(status === 'failed' ? { error: reason ?? 'run failed' } : {}),
+  });
+}
+
+/** `runEnded` for a run ended without a snapshot in hand (cancel, failure): reads it first. */
+export async function runEndedById(deps: RunEndDeps, tenant: string, runId: string, status: string, endMs: number, reason: string): Promise<void> {
+  const s = await loadRun(deps.redis, deps.ks, tenant, runId);
+  if (s !== undefined) runEnded(deps, s, status, endMs, reason);
 }
