@@ -24,118 +24,13 @@
  *   get no opportunity. Type: `gambit.dependency.type` on B, else `tool_args` into a tool and
  *   `free_text` into an LLM call.
  */
-import { DEPENDENCY_TYPES, type DependencyType, EFFECTS, type Effects, ValidationError, zodIssues } from '@gambit/shared';
-import { z } from 'zod';
-import { type Operation, type Opportunity, type Run, RunSchema } from '../trace.js';
+import { DEPENDENCY_TYPES, type DependencyType, ValidationError, zodIssues } from '@gambit/shared';
+import { type Opportunity, type Run, RunSchema } from '../trace.js';
 import { canonicalJson } from './canonical.js';
+import { importGambitTrace, isGambitRunSpan } from './otlp-gambit.js';
+import { asText, type Op, type OtlpImportOptions, otlpSpansByTrace, type Span, str, toOperation } from './otlp-spans.js';
 
-type AnyValue = {
-  stringValue?: string;
-  intValue?: string | number;
-  doubleValue?: number;
-  boolValue?: boolean;
-  arrayValue?: { values?: AnyValue[] };
-  kvlistValue?: { values?: Array<{ key: string; value: AnyValue }> };
-};
-const AnyValueSchema: z.ZodType<AnyValue> = z.lazy(() =>
-  z.object({
-    stringValue: z.string().optional(),
-    intValue: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).optional(),
-    doubleValue: z.number().optional(),
-    boolValue: z.boolean().optional(),
-    arrayValue: z.object({ values: z.array(AnyValueSchema).optional() }).optional(),
-    kvlistValue: z.object({ values: z.array(z.object({ key: z.string(), value: AnyValueSchema })).optional() }).optional(),
-  }),
-);
-const KeyValueSchema = z.object({ key: z.string(), value: AnyValueSchema });
-const NanosSchema = z.union([z.string().regex(/^\d+$/, 'must be an integer count of nanoseconds'), z.number().int().nonnegative()]);
-const SpanSchema = z.object({
-  traceId: z.string().min(1),
-  spanId: z.string().min(1),
-  parentSpanId: z.string().optional(),
-  name: z.string(),
-  startTimeUnixNano: NanosSchema,
-  endTimeUnixNano: NanosSchema,
-  attributes: z.array(KeyValueSchema).optional(),
-});
-/** The OTLP/JSON trace export shape this importer reads (other fields are ignored). */
-export const OtlpExportSchema = z.object({
-  resourceSpans: z
-    .array(
-      z.object({
-        resource: z.object({ attributes: z.array(KeyValueSchema).optional() }).optional(),
-        scopeSpans: z.array(z.object({ spans: z.array(SpanSchema).optional() })).optional(),
-      }),
-    )
-    .optional(),
-});
-export type OtlpExport = z.infer<typeof OtlpExportSchema>;
-type KeyValue = z.infer<typeof KeyValueSchema>;
-type OtlpSpan = z.infer<typeof SpanSchema>;
-
-function fromAny(v: AnyValue | undefined): unknown {
-  if (v === undefined) return undefined;
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.intValue !== undefined) return Number(v.intValue);
-  if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  if (v.arrayValue !== undefined) return (v.arrayValue.values ?? []).map(fromAny);
-  if (v.kvlistValue !== undefined) return Object.fromEntries((v.kvlistValue.values ?? []).map((kv) => [kv.key, fromAny(kv.value)]));
-  return undefined;
-}
-
-function attrs(list: KeyValue[] | undefined): Map<string, unknown> {
-  return new Map((list ?? []).map((kv) => [kv.key, fromAny(kv.value)]));
-}
-
-const LLM_OPERATIONS = new Set(['chat', 'text_completion', 'generate_content', 'embeddings']);
-
-interface Span {
-  readonly raw: OtlpSpan;
-  readonly a: Map<string, unknown>;
-  readonly resource: Map<string, unknown>;
-  readonly startNs: bigint;
-  readonly endNs: bigint;
-}
-
-interface Op {
-  readonly span: Span;
-  readonly op: Operation;
-}
-
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-const int = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
-const asText = (v: unknown): string | undefined => (v === undefined ? undefined : typeof v === 'string' ? v : canonicalJson(v));
-
-function toOperation(s: Span, id: string, runStartNs: bigint, where: string): Operation | undefined {
-  const kind = str(s.a.get('gen_ai.operation.name'));
-  if (kind === undefined) return undefined;
-  const startMs = Number(s.startNs - runStartNs) / 1e6;
-  const durationMs = Math.max(0, Number(s.endNs - s.startNs) / 1e6);
-  const effects = str(s.a.get('gambit.effects'));
-  const cost = s.a.get('gambit.cost_nano_usd');
-  const common = {
-    id,
-    dependencies: [] as string[],
-    startMs,
-    durationMs,
-    'gen_ai.usage.input_tokens': int(s.a.get('gen_ai.usage.input_tokens')),
-    'gen_ai.usage.cache_read.input_tokens': int(s.a.get('gen_ai.usage.cache_read.input_tokens')),
-    'gen_ai.usage.output_tokens': int(s.a.get('gen_ai.usage.output_tokens')),
-    ...(typeof cost === 'number' ? { costNanoUsd: int(cost) } : {}),
-    ...(effects !== undefined && (EFFECTS as readonly string[]).includes(effects) ? { effects: effects as Effects } : {}),
-  };
-  if (kind === 'execute_tool') {
-    const tool = str(s.a.get('gen_ai.tool.name')) ?? s.raw.name;
-    return { ...common, kind: 'tool', 'gen_ai.tool.name': tool };
-  }
-  if (!LLM_OPERATIONS.has(kind)) return undefined;
-  const provider = str(s.a.get('gen_ai.provider.name')) ?? str(s.a.get('gen_ai.system'));
-  const model = str(s.a.get('gen_ai.request.model')) ?? str(s.a.get('gen_ai.response.model'));
-  if (provider === undefined || model === undefined)
-    throw new ValidationError([{ path: `${where}.attributes`, message: 'an LLM span needs gen_ai.provider.name (or gen_ai.system) and gen_ai.request.model' }]);
-  return { ...common, kind: 'llm', 'gen_ai.provider.name': provider, 'gen_ai.request.model': model };
-}
+export { type FlatSpan, flattenOtlp, type OtlpExport, OtlpExportSchema, type OtlpImportOptions, otlpSpansByTrace } from './otlp-spans.js';
 
 /** Immediate temporal predecessors: A ended before B started, with no operation wholly between them. */
 function inferDependencies(ops: readonly Op[]): void {
@@ -172,32 +67,18 @@ function dependencyType(b: Op): { type: DependencyType; k?: number } {
   return { type: b.op.kind === 'tool' ? 'tool_args' : 'free_text' };
 }
 
-export interface OtlpImportOptions {
-  readonly defaultTenant?: string;
-}
 
 /** Converts OTLP/JSON exports (one or many documents) to runs, sorted by start time. */
 export function importOtlp(docs: readonly unknown[], opts: OtlpImportOptions = {}): Run[] {
-  const byTrace = new Map<string, Span[]>();
-  const valid = docs.map((doc, i) => {
-    const parsed = OtlpExportSchema.safeParse(doc);
-    if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, `otlp[${i}]`));
-    return parsed.data;
-  });
-  for (const doc of valid)
-    for (const rs of doc.resourceSpans ?? []) {
-      const resource = attrs(rs.resource?.attributes);
-      for (const ss of rs.scopeSpans ?? [])
-        for (const raw of ss.spans ?? []) {
-          const span: Span = { raw, a: attrs(raw.attributes), resource, startNs: BigInt(raw.startTimeUnixNano), endNs: BigInt(raw.endTimeUnixNano) };
-          const list = byTrace.get(raw.traceId) ?? [];
-          list.push(span);
-          byTrace.set(raw.traceId, list);
-        }
-    }
-  const runs: Array<{ run: Omit<Run, 'opportunities'>; ops: Op[] }> = [];
+  const byTrace = otlpSpansByTrace(docs);
+  const runs: Array<{ run: Omit<Run, 'opportunities'>; ops: Op[]; recorded?: Opportunity[] }> = [];
   for (const [traceId, spans] of byTrace) {
-    spans.sort((x, y) => (x.startNs < y.startNs ? -1 : x.startNs > y.startNs ? 1 : 0));
+    // Gambit's own export: one run span per trace, with the workflow's edges and the outcomes.
+    if (spans.some(isGambitRunSpan)) {
+      const g = importGambitTrace(traceId, spans, opts);
+      if (g !== undefined) runs.push(g);
+      continue;
+    }
     const runStartNs = spans[0]!.startNs;
     const ids = new Set(spans.map((s) => s.raw.spanId));
     const root = spans.find((s) => s.raw.parentSpanId === undefined || s.raw.parentSpanId === '' || !ids.has(s.raw.parentSpanId));
@@ -232,7 +113,12 @@ export function importOtlp(docs: readonly unknown[], opts: OtlpImportOptions = {
   runs.sort((x, y) => x.run.startUnixMs - y.run.startUnixMs);
   // most_frequent predictor per (tenant, workflow, edge), fed in time order.
   const history = new Map<string, Map<string, number>>();
-  return runs.map(({ run, ops }) => {
+  return runs.map(({ run, ops, recorded }) => {
+    if (recorded !== undefined) {
+      const parsed = RunSchema.safeParse({ ...run, opportunities: recorded });
+      if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, `trace ${run.runId}`));
+      return parsed.data;
+    }
     const byId = new Map(ops.map((o) => [o.op.id, o]));
     const opportunities: Opportunity[] = [];
     const observed: Array<[string, string]> = [];
