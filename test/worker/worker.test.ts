@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
 import { runKeys, toolKeys } from '@gambit/shared/redis';
+import { flattenOtlp } from '@gambit/replay';
 import { describe, expect, it } from 'vitest';
 import { advanceEvents, createAttempt, llmJob, readRecord, startWorker, submit, toolJob, waitFor, useWorkerFixture } from './helpers.js';
 
@@ -48,12 +49,15 @@ describe('worker service (child process)', () => {
     );
     expect(events.map((e) => e.data)).toEqual([{ type: 'attempt_finished', tenant: 'acme', runId: 'r1', nodeId: 'classify', attemptId: 'a1', epoch: 0 }]);
     expect(events[0]?.id).toBe('fin-acme-r1-a1');
-    // The try's span joins the run's trace (W3C context from the job) with GenAI and dollar attributes.
-    const spans = readFileSync(tracesFile, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { traceId: string; name: string; attributes: Record<string, unknown> });
-    const span = spans.find((s) => s.name === 'gen_ai.chat');
+    // The try's span joins the run's trace (W3C context from the job) with GenAI and dollar
+    // attributes; the file holds OTLP/JSON lines, and the span is named by the GenAI conventions.
+    const spans = flattenOtlp(
+      readFileSync(tracesFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown),
+    );
+    const span = spans.find((s) => s.name === 'chat gpt-4o-mini');
     expect(span?.traceId).toBe(traceId);
     expect(span?.attributes).toMatchObject({
       'gen_ai.request.model': 'gpt-4o-mini',
