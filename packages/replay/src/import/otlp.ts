@@ -28,7 +28,7 @@ import { DEPENDENCY_TYPES, type DependencyType, ValidationError, zodIssues } fro
 import { type Opportunity, type Run, RunSchema } from '../trace.js';
 import { canonicalJson } from './canonical.js';
 import { importGambitTrace, isGambitRunSpan } from './otlp-gambit.js';
-import { asText, type Op, type OtlpImportOptions, otlpSpansByTrace, type Span, str, toOperation } from './otlp-spans.js';
+import { asText, type Op, type OtlpImportOptions, otlpSpansByTrace, str, toOperation } from './otlp-spans.js';
 
 export { type FlatSpan, flattenOtlp, type OtlpExport, OtlpExportSchema, type OtlpImportOptions, otlpSpansByTrace } from './otlp-spans.js';
 
