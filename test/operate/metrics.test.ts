@@ -6,14 +6,31 @@
  * dollars billed per attempt kind to the nano-dollar, tokens, runs ended, and the estimator's
  * λ-valued savings.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ServiceProcess } from '@gambit/testkit';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eagerTenant, http, type RunView, type Stack, startStack, waitForRun } from '../e2e/harness.js';
 import { routerChain } from '../e2e/workflows.js';
 import { estimatorReady, startEstimator } from '../estimator/procs.js';
 import { opsPort, scrape, sum, until } from './helpers.js';
+import { ROOT } from './manifests.js';
 
 const LAMBDA = 10;
+
+/** The PromQL of infra/prometheus/alerts.yml and of the Grafana dashboard. */
+function queriedExpressions(): string[] {
+  const alerts = parse(readFileSync(join(ROOT, 'infra', 'prometheus', 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ expr: string }> }> };
+  const dash = JSON.parse(readFileSync(join(ROOT, 'infra', 'grafana', 'dashboards', 'gambit.json'), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+  return [...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)), ...dash.panels.flatMap((p) => p.targets.map((t) => t.expr))];
+}
+
+/** Metric names in a PromQL expression (label matchers and `by (...)` lists removed). */
+function metricNames(expr: string): string[] {
+  const bare = expr.replace(/\{[^}]*\}/g, '').replace(/\b(by|without)\s*\([^)]*\)/g, '');
+  return [...bare.matchAll(/\b(?:gambit|gen_ai|http_server)_[a-z0-9_]+\b/g)].map((m) => m[0]);
+}
 const RUNS_PER_KIND = 4;
 
 interface Outcome {
@@ -45,7 +62,7 @@ describe('metrics against the run records (2 schedulers, 2 workers, 1 estimator)
 
   it('counters equal the records: hits, misses, waste and spend to the nano-dollar, decisions, runs', async () => {
     const [u0, u1] = stack.urls as [string, string];
-    const tenant = await eagerTenant(u0, 'metrics', { lambdaUsdPerSec: LAMBDA });
+    const tenant = await eagerTenant(u0, 'metrics', { lambdaUsdPerSec: LAMBDA, budgetUsd: 1000 });
     const submitted: Array<{ url: string; runId: string }> = [];
     for (let i = 0; i < RUNS_PER_KIND; i++) {
       for (const [wf, guess] of [
@@ -92,7 +109,8 @@ describe('metrics against the run records (2 schedulers, 2 workers, 1 estimator)
     const estPort = await opsPort(estimator as ServiceProcess);
     // The estimator consumes outcomes asynchronously: wait until it has applied every one.
     await until('estimator applied every outcome', async () => (sum(await scrape(estPort), 'gambit_estimator_outcomes_applied_total') === outcomes.length ? true : undefined), 20_000, 200);
-    const sched = (await Promise.all(schedPorts.map((p) => scrape(p)))).join('\n');
+    const schedTexts = await Promise.all(schedPorts.map((p) => scrape(p)));
+    const sched = schedTexts.join('\n');
     const work = (await Promise.all(workerPorts.map((p) => scrape(p)))).join('\n');
     const est = await scrape(estPort);
 
@@ -126,5 +144,12 @@ describe('metrics against the run records (2 schedulers, 2 workers, 1 estimator)
     expect(sum(est, 'gambit_classes_total')).toBeGreaterThanOrEqual(2);
     expect(sum(est, 'gambit_estimator_stream_lag')).toBe(0);
     expect(est).toContain('gambit_class_posterior_mean{');
+    // Redis-derived gauges: each scheduler reports the same value (aggregate with max, not sum).
+    expect(Math.max(...schedTexts.map((t) => sum(t, 'gambit_tenant_budget_limit_nano_usd', { gambit_tenant: tenant })))).toBe(1000 * 1e9);
+
+    // Every metric the alerts and the dashboard query is one the services export.
+    const exported = new Set([sched, work, est].flatMap((t) => t.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0])));
+    for (const expr of queriedExpressions())
+      for (const name of metricNames(expr)) expect(exported.has(name), `${name} (in ${expr}) is exported`).toBe(true);
   });
 });
