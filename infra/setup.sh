@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: redis-server (Debian package) if missing, pnpm at the
-# pinned version, dependencies from the lockfile, and a build of every package.
+# Idempotent set-up for a fresh machine: redis-server (Debian package) if missing, iproute2 (`ip`,
+# for the multi-host test in network namespaces) if missing, pnpm at the pinned version,
+# dependencies from the lockfile, and a build of every package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,15 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+
+if ! command -v ip >/dev/null 2>&1; then
+  echo "setup: installing iproute2 from Debian's packages"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq iproute2 >/dev/null
 fi
 
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then

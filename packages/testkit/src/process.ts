@@ -21,8 +21,16 @@ export function startProcess(
   args: string[],
   env: Record<string, string | undefined>,
 ): ServiceProcess {
-  const proc = spawn(process.execPath, [script, ...args], {
-    env: { ...process.env, ...env },
+  return startCommand(name, process.execPath, [script, ...args], { ...process.env, ...env });
+}
+
+/**
+ * Runs any command (e.g. `ip netns exec <ns> node main.js`) with exactly `env` (nothing
+ * inherited), with the same line capture and stop semantics as `startProcess`.
+ */
+export function startCommand(name: string, command: string, args: string[], env: Record<string, string | undefined>): ServiceProcess {
+  const proc = spawn(command, args, {
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
