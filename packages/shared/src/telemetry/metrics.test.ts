@@ -50,7 +50,7 @@ describe('metrics through the ops listener', () => {
 
   it('counts decisions, outcomes and billed dollars exactly, with GenAI histograms', async () => {
     const m = tel.metrics;
-    m.decision(decision('acme', 'SPECULATE', 'ev_positive'));
+    m.decision(decision('acme', 'SPECULATE', 'ev'));
     m.decision(decision('acme', 'WAIT', 'below_threshold'));
     m.decision(decision('acme', 'WAIT', 'below_threshold'));
     // Waste amounts whose float dollars are not exact: the counter is still exact in nano-dollars.
