@@ -30,21 +30,18 @@ export class PresetIdGenerator implements IdGenerator {
   private preset: { traceId?: string; spanId?: string } | undefined;
 
   generateTraceId(): string {
-    const id = this.preset?.traceId;
-    if (id !== undefined && this.preset !== undefined) {
-      this.preset.traceId = undefined;
-      return id;
-    }
-    return hex(16);
+    return this.take('traceId') ?? hex(16);
   }
 
   generateSpanId(): string {
-    const id = this.preset?.spanId;
-    if (id !== undefined && this.preset !== undefined) {
-      this.preset.spanId = undefined;
-      return id;
-    }
-    return hex(8);
+    return this.take('spanId') ?? hex(8);
+  }
+
+  /** The preset id, once. */
+  private take(which: 'traceId' | 'spanId'): string | undefined {
+    const id = this.preset?.[which];
+    if (this.preset !== undefined) this.preset[which] = undefined;
+    return id;
   }
 
   /** Runs `fn` (which must start exactly one span, synchronously) with these ids. */

@@ -13,6 +13,11 @@ import { ATTR, beginRunSpan, endRunSpan, extractContext, injectContext, type Met
 import { type Tracer, trace } from '@opentelemetry/api';
 import { loadRun, type RunHeader, type RunSnapshot } from './run-view.js';
 
+/** The attributes every span of a run carries. */
+function runAttrs(h: RunHeader, workflow = h.workflowName) {
+  return { [ATTR.tenant]: h.tenant, [ATTR.runId]: h.runId, [ATTR.workflow]: workflow };
+}
+
 /** A decision span (money in dollars, as in the record); returns the carrier of its context. */
 export function traceDecision(tracer: Tracer | undefined, h: RunHeader, r: DecisionRecord): Record<string, string> | undefined {
   if (tracer === undefined) return undefined;
@@ -21,9 +26,7 @@ export function traceDecision(tracer: Tracer | undefined, h: RunHeader, r: Decis
     SPAN.decision,
     {
       attributes: {
-        [ATTR.tenant]: h.tenant,
-        [ATTR.runId]: h.runId,
-        [ATTR.workflow]: r.workflow,
+        ...runAttrs(h, r.workflow),
         [ATTR.nodeId]: r.node,
         [ATTR.decisionId]: r.decisionId,
         [ATTR.decisionPhase]: r.phase,
@@ -53,7 +56,7 @@ export function traceLaunch(tracer: Tracer | undefined, h: RunHeader, nodeId: st
   const parent = extractContext(h.trace);
   const span = tracer.startSpan(
     SPAN.node,
-    { attributes: { [ATTR.tenant]: h.tenant, [ATTR.runId]: h.runId, [ATTR.workflow]: h.workflowName, [ATTR.nodeId]: nodeId, [ATTR.attemptId]: attemptId, [ATTR.attemptKind]: 'authoritative' } },
+    { attributes: { ...runAttrs(h), [ATTR.nodeId]: nodeId, [ATTR.attemptId]: attemptId, [ATTR.attemptKind]: 'authoritative' } },
     parent,
   );
   const carrier = injectContext(trace.setSpan(parent, span));
@@ -70,9 +73,7 @@ export function traceOutcome(tracer: Tracer | undefined, h: RunHeader, o: Outcom
       SPAN.outcome,
       {
         attributes: {
-          [ATTR.tenant]: h.tenant,
-          [ATTR.runId]: h.runId,
-          [ATTR.workflow]: o.workflow,
+          ...runAttrs(h, o.workflow),
           [ATTR.outcomeId]: o.outcomeId,
           [ATTR.decisionId]: o.decisionId,
           [ATTR.edgeClass]: o.edgeClass,
@@ -119,9 +120,7 @@ export function runEnded(deps: RunEndDeps, s: RunSnapshot, status: string, endMs
     startMs: h.createdAtMs,
     endMs,
     attributes: {
-      [ATTR.tenant]: h.tenant,
-      [ATTR.runId]: h.runId,
-      [ATTR.workflow]: h.workflowName,
+      ...runAttrs(h),
       [ATTR.runStatus]: status,
       ...(reason !== undefined ? { [ATTR.runReason]: reason } : {}),
       [ATTR.workflowEdges]: JSON.stringify(s.workflow.edges.map((e) => ({ from: e.from, to: e.to, type: e.type, ...(e.k !== undefined ? { k: e.k } : {}) }))),
