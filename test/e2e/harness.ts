@@ -154,3 +154,13 @@ export async function eagerTenant(url: string, label: string, extra: Record<stri
   if (r.status !== 200) throw new Error(`tenant config failed: ${JSON.stringify(r.body)}`);
   return tenant;
 }
+
+/** Submits a run for `body.tenant`; answers the API's reply (one place for the submit path). */
+export function submitRun<T = Record<string, unknown>>(url: string, body: unknown): Promise<HttpResult<T>> {
+  return http<T>(url, 'POST', '/v1/runs', body);
+}
+
+/** Reads a run's view (one place for the run path). */
+export function getRun<T = RunView>(url: string, tenant: string, runId: string): Promise<HttpResult<T>> {
+  return http<T>(url, 'GET', `/v1/runs/${tenant}/${runId}`);
+}

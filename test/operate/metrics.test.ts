@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { ServiceProcess } from '@gambit/testkit';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { eagerTenant, http, type RunView, type Stack, startStack, waitForRun } from '../e2e/harness.js';
+import { eagerTenant, getRun, type RunView, type Stack, startStack, submitRun, waitForRun } from '../e2e/harness.js';
 import { routerChain } from '../e2e/workflows.js';
 import { estimatorReady, startEstimator } from '../estimator/procs.js';
 import { opsPort, scrape, sum, until } from './helpers.js';
@@ -70,7 +70,7 @@ describe('metrics against the run records (2 schedulers, 2 workers, 1 estimator)
         ['mmiss', 'refund'],
       ] as const) {
         const url = submitted.length % 2 === 0 ? u0 : u1;
-        const r = await http(url, 'POST', '/v1/runs', { tenant, workflow: routerChain(wf, 'billing', guess, { routerTtftMs: 200, downTtftMs: 800 }), inputs: { q: `${wf}-${i}` } });
+        const r = await submitRun(url, { tenant, workflow: routerChain(wf, 'billing', guess, { routerTtftMs: 200, downTtftMs: 800 }), inputs: { q: `${wf}-${i}` } });
         expect(r.status).toBe(201);
         submitted.push({ url, runId: r.body.runId as string });
       }
@@ -81,7 +81,7 @@ describe('metrics against the run records (2 schedulers, 2 workers, 1 estimator)
     const views: RunView[] = await until(
       'runs settled',
       async () => {
-        const vs = await Promise.all(submitted.map(async (s) => (await http<RunView>(s.url, 'GET', `/v1/runs/${tenant}/${s.runId}`)).body));
+        const vs = await Promise.all(submitted.map(async (s) => (await getRun(s.url, tenant, s.runId)).body));
         for (const v of vs) {
           const attempts = Object.values(v.nodes).flatMap((n) => (n as { attempts: Attempt[] }).attempts);
           // One edge per workflow: each speculative attempt is scored once (hit, miss or cancelled).

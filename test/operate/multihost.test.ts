@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { ServiceProcess } from '@gambit/testkit';
 import { redisServerBinary } from '@gambit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eagerTenant, http, type RunView, SCHEDULER_MAIN, WORKER_MAIN, waitForRun } from '../e2e/harness.js';
+import { eagerTenant, getRun, type RunView, SCHEDULER_MAIN, submitRun, WORKER_MAIN, waitForRun } from '../e2e/harness.js';
 import { routerChain } from '../e2e/workflows.js';
 import { ESTIMATOR_MAIN } from '../estimator/procs.js';
 import { scrape, sum, until } from './helpers.js';
@@ -93,7 +93,7 @@ describe('multi-host: Redis, 2 schedulers, 3 workers and an estimator as separat
     for (let i = 0; i < 6; i++) {
       const [to, readFrom] = i % 2 === 0 ? [s1, s2] : [s2, s1];
       const wf = routerChain(i % 3 === 2 ? 'netmiss' : 'nethit', 'billing', i % 3 === 2 ? 'refund' : 'billing', { routerTtftMs: 200, downTtftMs: 600 });
-      const r = await http(to, 'POST', '/v1/runs', { tenant, workflow: wf, inputs: { q: `q${i}` } });
+      const r = await submitRun(to, { tenant, workflow: wf, inputs: { q: `q${i}` } });
       expect(r.status).toBe(201);
       submitted.push({ runId: r.body.runId as string, readFrom });
     }
@@ -111,7 +111,7 @@ describe('multi-host: Redis, 2 schedulers, 3 workers and an estimator as separat
     const outcomes = await until(
       'outcomes recorded',
       async () => {
-        const vs = await Promise.all(submitted.map(async (s) => (await http<RunView>(s.readFrom, 'GET', `/v1/runs/${tenant}/${s.runId}`)).body));
+        const vs = await Promise.all(submitted.map(async (s) => (await getRun(s.readFrom, tenant, s.runId)).body));
         const os = vs.flatMap((v) => v.outcomes as Array<{ kind: string }>);
         return os.some((o) => o.kind === 'hit') && os.some((o) => o.kind === 'miss') ? os : undefined;
       },
