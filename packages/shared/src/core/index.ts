@@ -8,6 +8,8 @@ export * from './snapshot-prices.js';
 export * from './latency.js';
 export * from './dial.js';
 export * from './critical-path.js';
+export * from './duration.js';
+export * from './timing.js';
 export * from './waste.js';
 export * from './posterior.js';
 export * from './predictive.js';
