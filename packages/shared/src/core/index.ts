@@ -6,6 +6,10 @@ export * from './pricing.js';
 export * from './genai-prices.js';
 export * from './snapshot-prices.js';
 export * from './latency.js';
+/** Log-histogram distributions (M4): `Distribution.mean / quantile / conditionalRemaining / ...`. */
+export * as Distribution from './distribution.js';
+export { type LogHistogram, EMPTY_HISTOGRAM, histogramOf, conditionalRemaining } from './distribution.js';
+export * from './operation-class.js';
 export * from './dial.js';
 export * from './critical-path.js';
 export * from './waste.js';
