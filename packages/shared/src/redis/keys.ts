@@ -18,6 +18,8 @@
  * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
+ * | P:{op:T:K}:dist                       | hash   | scheduler  | learned distributions of operation class K (M4): d/f/o:{n,sum,<bin>} (core/operation-class.ts) |
+ * | P:{tenant:T}:opclasses                | set    | scheduler  | operation class ids the tenant has observed |
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
  * | P:{class:C}:seen                      | zset   | estimator  | outcome ids already counted, by ms (idempotency; trimmed to 24 h) |
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
@@ -41,7 +43,7 @@
  * RUN_RETENTION_SEC on the scheduler).
  *
  * BullMQ queues use the prefix `{P:q}` so that all of a queue's keys share one slot.
- * T = tenant, R = run id, C = edge class id, A = attempt id. Tenants, run ids and class ids must
+ * T = tenant, R = run id, C = edge class id, K = operation class id, A = attempt id. Tenants, run ids and class ids must
  * not contain `{` or `}` (validated at the API).
  */
 
@@ -69,13 +71,28 @@ export function runKeys(ks: KeySpace, tenant: string, runId: string) {
 
 export function tenantKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
-  return { config: `${t}:config`, budget: `${t}:budget`, runs: `${t}:runs`, workflows: `${t}:workflows` } as const;
+  return {
+    config: `${t}:config`,
+    budget: `${t}:budget`,
+    runs: `${t}:runs`,
+    workflows: `${t}:workflows`,
+    opClasses: `${t}:opclasses`,
+  } as const;
 }
 
 /** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */
 export function toolKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
   return { kv: (table: string) => `${t}:kv:${table}`, charges: `${t}:charges`, chargeKeys: `${t}:charges:keys` } as const;
+}
+
+/**
+ * Keys of an operation class's learned estimates (M4), shared across the runs of a tenant.
+ * K is an operation class id (core/operation-class.ts); it holds no braces or whitespace.
+ */
+export function opClassKeys(ks: KeySpace, tenant: string, opClass: string) {
+  const t = `${ks.prefix}:{op:${tenant}:${opClass}}`;
+  return { dist: `${t}:dist` } as const;
 }
 
 export function classKeys(ks: KeySpace, classId: string) {
