@@ -7,6 +7,7 @@
 // Usage: node bench/runtime/run.mjs [--runs 150] [--chain 3] [--workers 1] [--concurrency 8] [--idle-runs 20]
 //        [--warmup-runs 0] [--monitor]
 // Writes bench/results/runtime.json. Needs `pnpm exec turbo run build` first.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,8 +129,13 @@ async function system(redisUrl) {
   const prefix = uniquePrefix('bench-rt').replace(/:/g, '_');
   const env = { REDIS_URL: redisUrl, GAMBIT_PREFIX: prefix, LOG_LEVEL: 'warn' };
   const procs = [];
+  // The scheduler's API secrets (docs/security.md); the benchmark acts as the operator.
+  const adminKey = `adm_${randomBytes(32).toString('base64url')}`;
+  const auth = { authorization: `Bearer ${adminKey}` };
   const scheduler = startProcess('scheduler', join(ROOT, 'services/scheduler/dist/main.js'), [], {
     ...env,
+    GAMBIT_ADMIN_KEY: adminKey,
+    GAMBIT_KEY_HMAC_SECRET: randomBytes(32).toString('hex'),
     LOG_LEVEL: 'info',
     PORT: '0',
     REQUIRE_ESTIMATOR_HEARTBEAT: 'false',
@@ -152,7 +158,7 @@ async function system(redisUrl) {
     }
     const tenant = 'bench';
     const wf = chainWorkflow(CHAIN);
-    const reg = await fetch(`${url}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant, workflow: wf }) });
+    const reg = await fetch(`${url}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ tenant, workflow: wf }) });
     if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${await reg.text()}`);
     const redis = new Redis(redisUrl);
     const ks = { prefix };
@@ -164,7 +170,7 @@ async function system(redisUrl) {
         batch.push(
           fetch(`${url}/v1/runs`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...auth },
             body: JSON.stringify({ tenant, workflow: 'benchchain', inputs: { q: `warm${j}` }, speculation: false }),
           }).then(async (r) => (await r.json()).runId),
         );
@@ -199,7 +205,7 @@ async function system(redisUrl) {
         const i = next++;
         const r = await fetch(`${url}/v1/runs`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...auth },
           body: JSON.stringify({ tenant, workflow: 'benchchain', inputs: { q: String(i) }, speculation: false }),
         });
         if (r.status !== 201) throw new Error(`submit failed: ${r.status} ${await r.text()}`);
@@ -246,7 +252,7 @@ async function system(redisUrl) {
     for (let i = 0; i < IDLE_RUNS; i++) {
       const r = await fetch(`${url}/v1/runs`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...auth },
         body: JSON.stringify({ tenant, workflow: 'benchchain', inputs: { q: `idle${i}` }, speculation: false }),
       });
       const id = (await r.json()).runId;
