@@ -127,6 +127,9 @@ export function registerAdminKey(url: string, adminKey: string): void {
   adminKeys.set(url, adminKey);
 }
 
+/** Operator-only routes (docs/api.md): the harness calls them with the operator key. */
+const OPERATOR_ROUTE = /^\/v1\/(admin\/|kill\b|revive\b|classes\/|attention\b)|\/nodes\/[^/]+\/attention$/;
+
 /** The tenant a request acts for, as a client names it: the path, the body or the query. */
 function tenantOfRequest(path: string, body: unknown): string | undefined {
   const m = /^\/v1\/(?:runs|tenants)\/([^/?]+)/.exec(path);
@@ -170,7 +173,7 @@ async function keyFor(url: string, path: string, body: unknown, auth: string | n
   const admin = adminKeys.get(url);
   if (admin === undefined) return undefined;
   const tenant = tenantOfRequest(path, typeof body === 'string' ? undefined : body);
-  if (tenant === undefined || path.startsWith('/v1/admin/')) return admin;
+  if (tenant === undefined || OPERATOR_ROUTE.test(path)) return admin;
   return (await tenantKey(url, tenant)) ?? admin;
 }
 

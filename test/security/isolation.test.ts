@@ -91,6 +91,8 @@ describe('tenant isolation and authentication (real scheduler process)', () => {
     ['GET', `/v1/admin/tenants/${victim}/keys`, undefined],
     ['DELETE', `/v1/admin/tenants/${victim}/keys/k0000000000000000`, undefined],
     ['POST', `/v1/admin/tenants/${victim}/keys/k0000000000000000/rotate`, undefined],
+    ['GET', `/v1/attention?tenant=${victim}`, undefined],
+    ['POST', `/v1/runs/${victim}/${victimRun}/nodes/route/attention`, { resolution: 'failed', error: 'attack' }],
   ];
 
   async function victimState(): Promise<unknown> {
@@ -99,7 +101,7 @@ describe('tenant isolation and authentication (real scheduler process)', () => {
     const wfs = await call(url, 'GET', '/v1/workflows', victimKey);
     const keys = await call(url, 'GET', `/v1/admin/tenants/${victim}/keys`, stack.adminKey);
     const kill = await call(url, 'GET', '/healthz', undefined);
-    return { status: run.body.status, alpha: run.body.alpha, cfg: cfg.body, wfs: wfs.body, keys: keys.body, runs: await stack.redis.zrange(`${stack.prefix}:{tenant:${victim}}:runs`, 0, -1), health: kill.status };
+    return { status: run.body.status, alpha: run.body.alpha, cfg: cfg.body, wfs: wfs.body, keys: keys.body, runs: await stack.redis.zrange(`${stack.prefix}:{tenant:${victim}}:runs`, '0', '-1'), health: kill.status };
   }
 
   it('without a key, with a malformed key and with a revoked key: 401 everywhere, nothing changes', async () => {

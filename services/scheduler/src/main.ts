@@ -23,6 +23,7 @@ import { AdvanceConsumer } from './advance.js';
 import { ControlPlaneAdapter } from './engine/control.js';
 import { RunEngine } from './engine/engine.js';
 import { Outbox } from './engine/outbox.js';
+import { AttentionService } from './attention.js';
 import { clusterNodes, knownTools, loadEnv, type SchedulerEnv } from './env.js';
 import { KeyStore } from './http/auth.js';
 import { buildServer, type Operator } from './http/server.js';
@@ -132,6 +133,8 @@ async function main(): Promise<void> {
     },
   };
   const keys = new KeyStore(cmd, ks, { adminKey: env.GAMBIT_ADMIN_KEY, hmacSecret: env.GAMBIT_KEY_HMAC_SECRET });
+  // Issue 11 D2: nodes whose irreversible tool waits for an operator (operator-only routes).
+  const attention = new AttentionService({ redis: cmd, ks, engine, clock, log: log.child({ component: 'attention' }) });
   const readiness = schedulerReadiness(cmd, bull, () => consumer.running());
   const app = buildServer({
     runs,
@@ -139,6 +142,7 @@ async function main(): Promise<void> {
     workflows,
     operator,
     keys,
+    attention,
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,

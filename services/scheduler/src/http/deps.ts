@@ -7,6 +7,7 @@ import type { KillBodySchema, Logger, PriceTable } from '@gambit/shared';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import type { AttentionService } from '../attention.js';
 import type { RunService } from '../runs.js';
 import type { TenantStore } from '../tenants.js';
 import type { WorkflowRegistry } from '../workflows.js';
@@ -28,6 +29,8 @@ export interface HttpDeps {
   readonly workflows: WorkflowRegistry;
   readonly operator: Operator;
   readonly keys: KeyStore;
+  /** Issue 11 D2: nodes waiting for an operator; absent = the attention routes are not served. */
+  readonly attention?: AttentionService;
   readonly priceTable: PriceTable;
   readonly knownTools?: ReadonlySet<string>;
   readonly bodyLimitBytes: number;

@@ -11,6 +11,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { installAuth } from './auth.js';
 import type { App, HttpDeps } from './deps.js';
 import { toHttpError } from './errors.js';
+import { registerAttentionRoutes } from './routes/attention.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerKeyRoutes } from './routes/keys.js';
 import { registerOperatorRoutes } from './routes/operator.js';
@@ -54,5 +55,6 @@ export function buildServer(deps: HttpDeps): App {
   registerWorkflowRoutes(app, deps);
   registerOperatorRoutes(app, deps);
   registerKeyRoutes(app, deps);
+  registerAttentionRoutes(app, deps);
   return app;
 }
