@@ -34,6 +34,8 @@
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
+ * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
+ * | P:{ctl}:attention                     | zset   | worker+sch | T|R|N of nodes whose attempt needs an operator, by ms (an index; the attempt is the truth) |
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
  * | channel P:ctl:cancel                  | pubsub | scheduler  | attempt cancellation broadcast to workers |
  *
@@ -81,7 +83,7 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
 /** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */
 export function toolKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
-  return { kv: (table: string) => `${t}:kv:${table}`, charges: `${t}:charges` } as const;
+  return { kv: (table: string) => `${t}:kv:${table}`, charges: `${t}:charges`, chargeKeys: `${t}:charges:keys` } as const;
 }
 
 /**
@@ -109,6 +111,7 @@ export function controlKeys(ks: KeySpace) {
     active: `${t}:active`,
     reservations: `${t}:reservations`,
     sim: `${t}:sim`,
+    attention: `${t}:attention`,
     alarmsChannel: `${ks.prefix}:ctl:alarms`,
     cancelChannel: `${ks.prefix}:ctl:cancel`,
   } as const;
