@@ -12,6 +12,7 @@
 // log. When every accepted run has ended, the history checker (checker.mjs) reads Redis, the
 // effect logs and the API. Everything started is stopped and every namespace deleted at the end,
 // on error, and on SIGINT/SIGTERM.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -55,6 +56,10 @@ export async function runCampaign(input) {
   const rnd = prng(o.seed);
   const prefix = `chaos${o.seed}`;
   const tenant = `chaos-${o.seed}`;
+  // The operator's key and the HMAC secret of tenant keys (issue 10 auth), new per campaign.
+  const adminKey = randomBytes(32).toString('base64url');
+  const hmacSecret = randomBytes(32).toString('base64url');
+  let tenantKey;
   const dataDir = mkdtempSync(join(tmpdir(), 'gambit-chaos-aof-'));
   const effectDir = mkdtempSync(join(tmpdir(), 'gambit-chaos-effects-'));
   const procs = new Map(); // host -> { role, proc, state, gen }
@@ -111,7 +116,7 @@ export async function runCampaign(input) {
     const envOf = (role, host, gen) => {
       const common = { PATH: process.env.PATH, REDIS_URL: redisUrl, GAMBIT_PREFIX: prefix, LOG_LEVEL: 'info' };
       if (role === 'scheduler')
-        return { ...common, PORT: String(API_PORT), HOST: addr(host), SCHEDULER_ID: `${host}-${gen}`, RECOVERY_SWEEP_MS: '500', RECOVERY_STALE_MS: '2000', REQUIRE_ESTIMATOR_HEARTBEAT: 'false' };
+        return { ...common, GAMBIT_ADMIN_KEY: adminKey, GAMBIT_KEY_HMAC_SECRET: hmacSecret, PORT: String(API_PORT), HOST: addr(host), SCHEDULER_ID: `${host}-${gen}`, RECOVERY_SWEEP_MS: '500', RECOVERY_STALE_MS: '2000', REQUIRE_ESTIMATOR_HEARTBEAT: 'false' };
       if (role === 'worker')
         return {
           ...common,
@@ -144,7 +149,8 @@ export async function runCampaign(input) {
     // The API, through whichever scheduler is up.
     const schedulers = HOSTS.filter((h) => h.role === 'scheduler').map((h) => h.host);
     let rr = 0;
-    const api = async (method, path, body, timeoutMs = 3000) => {
+    /** A request with the tenant's key (the operator's for operator routes), retried until answered below 500. */
+    const api = async (method, path, body, timeoutMs = 3000, key = tenantKey ?? adminKey) => {
       for (let tries = 0; ; tries++) {
         const up = schedulers.filter((h) => procs.get(h)?.state === 'up');
         const host = up[rr++ % Math.max(1, up.length)];
@@ -152,7 +158,7 @@ export async function runCampaign(input) {
           try {
             const res = await fetch(`http://${addr(host)}:${API_PORT}${path}`, {
               method,
-              headers: body === undefined ? {} : { 'content-type': 'application/json' },
+              headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
               body: body === undefined ? undefined : JSON.stringify(body),
               signal: AbortSignal.timeout(timeoutMs),
             });
@@ -167,6 +173,9 @@ export async function runCampaign(input) {
         await sleep(100);
       }
     };
+    const created = await api('POST', `/v1/admin/tenants/${tenant}/keys`, { label: 'chaos campaign' }, 3000, adminKey);
+    if (created.status !== 201) throw new Error(`chaos: creating the tenant key failed: ${JSON.stringify(created.body)}`);
+    tenantKey = created.body.key;
     const cfg = await api('PUT', `/v1/tenants/${tenant}/config`, { alpha: 1, lambdaUsdPerSec: 10, initialStage: 'online' });
     if (cfg.status !== 200) throw new Error(`chaos: tenant config failed: ${JSON.stringify(cfg.body)}`);
     const reg = await api('POST', '/v1/workflows', { tenant, workflow: chaosWorkflow() });
@@ -288,13 +297,13 @@ export async function runCampaign(input) {
       });
     };
     const operator = async () => {
-      const r = await api('GET', `/v1/attention?tenant=${tenant}`, undefined, 2000);
+      const r = await api('GET', `/v1/attention?tenant=${tenant}`, undefined, 2000, adminKey);
       if (r.status !== 200) return;
       const log2 = readEffectLogs(effectDir);
       for (const item of r.body.attention ?? []) {
         const shipped = log2.find((e) => e.tool === 'ship_parcel' && e.runId === item.runId && e.nodeId === item.nodeId);
         const body = shipped === undefined ? { resolution: 'failed', error: 'operator: the carrier has no record of this parcel' } : { resolution: 'succeeded', output: `shipped ${shipped.parcel}` };
-        const res = await api('POST', `/v1/runs/${tenant}/${item.runId}/nodes/${item.nodeId}/attention`, body, 3000);
+        const res = await api('POST', `/v1/runs/${tenant}/${item.runId}/nodes/${item.nodeId}/attention`, body, 3000, adminKey);
         if (res.status === 200) attention[shipped === undefined ? 'resolvedFailed' : 'resolvedOk']++;
       }
     };
