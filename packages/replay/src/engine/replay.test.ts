@@ -10,6 +10,7 @@ import {
   decide,
   llmCostUsd,
   loadSnapshotPriceTable,
+  mulberry32,
   nanoToUsd,
   priorFor,
   usdToNano,
@@ -322,10 +323,7 @@ describe('policy invariants on every archetype and on tau-bench', () => {
 
 describe('M9.5 replay runs the live drift detector and kill', () => {
   it('kills a class whose hit rate drops from 0.9 to 0.1, stops speculating on it, and re-learns after the cooldown', () => {
-    const rnd = (() => {
-      let x = 12345;
-      return () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
-    })();
+    const rnd = mulberry32(12345);
     // 300 runs at 0.9, then 100 at 0.1; a run every 10 s; the cooldown is 200 s (20 runs).
     const runs = Array.from({ length: 400 }, (_, i) => chain(`r${i}`, i * 10_000, rnd() < (i < 300 ? 0.9 : 0.1)));
     const res = replay(runs, { policies: ['ev'], dial: { alpha: 1, lambdaUsdPerSec: 10 }, prices: loadSnapshotPriceTable(), keepDecisions: true, calibration: { cooldownMs: 200_000, nMin: 30 } });
