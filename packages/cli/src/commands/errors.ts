@@ -4,6 +4,8 @@
  */
 import { isGambitError, ValidationError } from '@gambit/shared';
 import { TraceFormatError } from '@gambit/replay';
+import { InvalidArgumentError } from 'commander';
+import { ApiError } from './api.js';
 
 export function reportError(err: unknown): number {
   if (err instanceof TraceFormatError) {
@@ -14,6 +16,19 @@ export function reportError(err: unknown): number {
   if (err instanceof ValidationError) {
     process.stderr.write('error: invalid input\n');
     for (const i of err.issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+    return 1;
+  }
+  if (err instanceof ApiError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof TypeError && err.message === 'fetch failed') {
+    const cause = (err as { cause?: { message?: string } }).cause;
+    process.stderr.write(`error: cannot reach the scheduler API: ${cause?.message ?? err.message}\n`);
+    return 1;
+  }
+  if (err instanceof InvalidArgumentError) {
+    process.stderr.write(`error: ${err.message}\n`);
     return 1;
   }
   if (isGambitError(err)) {

@@ -18,11 +18,14 @@
  * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
+ * | P:{tenant:T}:webhook                  | hash   | scheduler  | run-end webhook: url, secret |
+ * | P:{tenant:T}:deliveries               | list   | scheduler  | recent webhook delivery attempts JSON (newest first, capped) |
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
  * | P:{class:C}:seen                      | zset   | estimator  | outcome ids already counted, by ms (idempotency; trimmed to 24 h) |
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
  * | P:{class:C}:history                   | hash   | scheduler  | predictor memory: output value -> count, request hash -> output |
  * | P:{ctl}:classes                       | set    | estimator  | all known edge class ids |
+ * | P:{ctl}:tenants                       | set    | scheduler  | tenants that submitted a run or were configured (lists) |
  * | P:{ctl}:kill                          | hash   | estimator  | kill-switch state: version, global, tenants JSON, classes JSON |
  * | P:{ctl}:heartbeat                     | hash   | estimator  | estimator id -> last beat ms |
  * | P:{ctl}:outcomes                      | stream | scheduler  | outcome events for estimators (consumer group `estimators`) |
@@ -67,7 +70,7 @@ export function runKeys(ks: KeySpace, tenant: string, runId: string) {
 
 export function tenantKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
-  return { config: `${t}:config`, budget: `${t}:budget`, runs: `${t}:runs`, workflows: `${t}:workflows` } as const;
+  return { config: `${t}:config`, budget: `${t}:budget`, runs: `${t}:runs`, workflows: `${t}:workflows`, webhook: `${t}:webhook`, deliveries: `${t}:deliveries` } as const;
 }
 
 /** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */
@@ -85,6 +88,7 @@ export function controlKeys(ks: KeySpace) {
   const t = `${ks.prefix}:{ctl}`;
   return {
     classes: `${t}:classes`,
+    tenants: `${t}:tenants`,
     kill: `${t}:kill`,
     heartbeat: `${t}:heartbeat`,
     outcomes: `${t}:outcomes`,

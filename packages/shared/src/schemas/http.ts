@@ -76,13 +76,19 @@ export const RegisterWorkflowBodySchema = z
 
 export const WorkflowListQuerySchema = z.object({ tenant: SafeIdSchema }).strict();
 
-/** POST /v1/kill and /v1/revive (operator, M9). Exactly one scope. */
+/**
+ * POST /v1/kill and /v1/revive (operator, M9). Exactly one scope. A kill holds until revived
+ * unless `expiresInSec` is given; `owner` names who set it (recorded with the kill).
+ */
 export const KillBodySchema = z
   .object({
     scope: z.enum(['global', 'tenant', 'class']),
     tenant: SafeIdSchema.optional(),
     classId: z.string().min(1).max(300).optional(),
     reason: z.string().max(500).default('operator'),
+    owner: z.string().min(1).max(100).optional(),
+    /** Kill only: the kill lapses after this many seconds (at most 30 days). */
+    expiresInSec: z.number().int().positive().max(30 * 86_400).optional(),
   })
   .strict()
   .superRefine((b, ctx) => {
