@@ -21,7 +21,9 @@ import { AdvanceConsumer } from './advance.js';
 import { ControlPlaneAdapter } from './engine/control.js';
 import { RunEngine } from './engine/engine.js';
 import { Outbox } from './engine/outbox.js';
+import { AttentionService } from './attention.js';
 import { clusterNodes, knownTools, loadEnv, type SchedulerEnv } from './env.js';
+import { registerAttentionRoutes } from './http/routes/attention.js';
 import { buildServer, type Operator } from './http/server.js';
 import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
@@ -125,6 +127,8 @@ async function main(): Promise<void> {
   };
   const app = buildServer({ runs, tenants, workflows, operator, priceTable, ...(tools === undefined ? {} : { knownTools: tools }), bodyLimitBytes: env.BODY_LIMIT_BYTES, log });
   registerPlatformRoutes(app, { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS });
+  // Issue 11 D2: nodes whose irreversible tool waits for an operator.
+  registerAttentionRoutes(app, { attention: new AttentionService({ redis: cmd, ks, engine, clock, log: log.child({ component: 'attention' }) }) });
   const readiness = schedulerReadiness(cmd, bull, () => consumer.running());
   instrumentHttp(app, { tracer, meter: telemetry.meter });
   app.get('/readyz', async (_req, reply) => {

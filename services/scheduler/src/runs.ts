@@ -224,7 +224,8 @@ export class RunService {
         [...s.nodes.entries()].map(([id, n]) => [
           id,
           {
-            state: n.state,
+            // Issue 11 D2: a running node whose attempt waits for an operator shows it.
+            state: n.state === 'running' && n.auth !== undefined && s.attempts.get(n.auth)?.status === 'needs_attention' ? 'needs_attention' : n.state,
             output: n.output ?? null,
             source: n.source ?? null,
             error: n.error ?? null,

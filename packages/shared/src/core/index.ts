@@ -6,8 +6,14 @@ export * from './pricing.js';
 export * from './genai-prices.js';
 export * from './snapshot-prices.js';
 export * from './latency.js';
+/** Log-histogram distributions (M4): `Distribution.mean / quantile / conditionalRemaining / ...`. */
+export * as Distribution from './distribution.js';
+export { type LogHistogram, EMPTY_HISTOGRAM, histogramOf, conditionalRemaining } from './distribution.js';
+export * from './operation-class.js';
 export * from './dial.js';
 export * from './critical-path.js';
+export * from './duration.js';
+export * from './timing.js';
 export * from './waste.js';
 export * from './posterior.js';
 export * from './predictive.js';

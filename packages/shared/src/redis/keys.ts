@@ -20,6 +20,8 @@
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
  * | P:{tenant:T}:webhook                  | hash   | scheduler  | run-end webhook: url, secret |
  * | P:{tenant:T}:deliveries               | list   | scheduler  | recent webhook delivery attempts JSON (newest first, capped) |
+ * | P:{op:T:K}:dist                       | hash   | scheduler  | learned distributions of operation class K (M4): d/f/o:{n,sum,<bin>} (core/operation-class.ts) |
+ * | P:{tenant:T}:opclasses                | set    | scheduler  | operation class ids the tenant has observed |
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
  * | P:{class:C}:seen                      | zset   | estimator  | outcome ids already counted, by ms (idempotency; trimmed to 24 h) |
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
@@ -35,6 +37,8 @@
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
+ * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
+ * | P:{ctl}:attention                     | zset   | worker+sch | T|R|N of nodes whose attempt needs an operator, by ms (an index; the attempt is the truth) |
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
  * | channel P:ctl:cancel                  | pubsub | scheduler  | attempt cancellation broadcast to workers |
  *
@@ -42,7 +46,7 @@
  * RUN_RETENTION_SEC on the scheduler).
  *
  * BullMQ queues use the prefix `{P:q}` so that all of a queue's keys share one slot.
- * T = tenant, R = run id, C = edge class id, A = attempt id. Tenants, run ids and class ids must
+ * T = tenant, R = run id, C = edge class id, K = operation class id, A = attempt id. Tenants, run ids and class ids must
  * not contain `{` or `}` (validated at the API).
  */
 
@@ -70,13 +74,30 @@ export function runKeys(ks: KeySpace, tenant: string, runId: string) {
 
 export function tenantKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
-  return { config: `${t}:config`, budget: `${t}:budget`, runs: `${t}:runs`, workflows: `${t}:workflows`, webhook: `${t}:webhook`, deliveries: `${t}:deliveries` } as const;
+  return {
+    config: `${t}:config`,
+    budget: `${t}:budget`,
+    runs: `${t}:runs`,
+    workflows: `${t}:workflows`,
+    opClasses: `${t}:opclasses`,
+    webhook: `${t}:webhook`,
+    deliveries: `${t}:deliveries`,
+  } as const;
 }
 
 /** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */
 export function toolKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
-  return { kv: (table: string) => `${t}:kv:${table}`, charges: `${t}:charges` } as const;
+  return { kv: (table: string) => `${t}:kv:${table}`, charges: `${t}:charges`, chargeKeys: `${t}:charges:keys` } as const;
+}
+
+/**
+ * Keys of an operation class's learned estimates (M4), shared across the runs of a tenant.
+ * K is an operation class id (core/operation-class.ts); it holds no braces or whitespace.
+ */
+export function opClassKeys(ks: KeySpace, tenant: string, opClass: string) {
+  const t = `${ks.prefix}:{op:${tenant}:${opClass}}`;
+  return { dist: `${t}:dist` } as const;
 }
 
 export function classKeys(ks: KeySpace, classId: string) {
@@ -96,6 +117,7 @@ export function controlKeys(ks: KeySpace) {
     active: `${t}:active`,
     reservations: `${t}:reservations`,
     sim: `${t}:sim`,
+    attention: `${t}:attention`,
     alarmsChannel: `${ks.prefix}:ctl:alarms`,
     cancelChannel: `${ks.prefix}:ctl:cancel`,
   } as const;
