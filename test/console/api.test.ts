@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCommand, startProcess } from '@gambit/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { eagerTenant, http, type RunView, type Stack, startStack, submitRun, waitForRun } from '../e2e/harness.js';
+import { eagerTenant, http, type RunView, type Stack, startStack, submitRun, tenantKey, waitForRun } from '../e2e/harness.js';
 import { routerChain } from '../e2e/workflows.js';
 
 const bin = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
 
 /** Reads a run's server-sent events until the server closes the stream. */
-async function sse(url: string, path: string): Promise<Array<{ event: string; data: RunView }>> {
-  const res = await fetch(`${url}${path}`, { headers: { accept: 'text/event-stream' } });
+async function sse(url: string, path: string, key: string): Promise<Array<{ event: string; data: RunView }>> {
+  const res = await fetch(`${url}${path}`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}` } });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toContain('text/event-stream');
   const text = await res.text();
@@ -73,12 +73,30 @@ describe('platform API (lists, events, kills, CLI)', () => {
     const tenants = await http<RunView>(url, 'GET', '/v1/tenants');
     expect(tenants.body.tenants).toEqual(expect.arrayContaining([a, b]));
 
-    const bad = await http<RunView>(url, 'GET', '/v1/runs?limit=0&cursor=%%%');
+    const bad = await http<RunView>(url, 'GET', '/v1/runs?limit=0');
     expect(bad.status).toBe(400);
     expect(bad.body.error.issues.map((i: RunView) => i.path)).toContain('limit');
     const badCursor = await http<RunView>(url, 'GET', '/v1/runs?cursor=bm90IGpzb24');
     expect(badCursor.status).toBe(400);
     expect(badCursor.body.error.issues[0].path).toBe('cursor');
+
+    // A tenant key sees only its own tenant: its runs, its stats; another tenant is a 404; classes
+    // and kills (class internals) are the operator's.
+    const aKey = (await tenantKey(url, a)) as string;
+    const own = await http<RunView>(url, 'GET', '/v1/runs?limit=500', undefined, { auth: aKey });
+    expect(own.status).toBe(200);
+    expect(new Set(own.body.runs.map((r: RunView) => r.tenant))).toEqual(new Set([a]));
+    expect(own.body.runs).toHaveLength(4);
+    expect((await http<RunView>(url, 'GET', `/v1/runs?tenant=${b}`, undefined, { auth: aKey })).status).toBe(404);
+    expect((await http<RunView>(url, 'GET', `/v1/stats?tenant=${b}`, undefined, { auth: aKey })).status).toBe(404);
+    expect((await http<RunView>(url, 'GET', '/v1/tenants', undefined, { auth: aKey })).body.tenants).toEqual([a]);
+    expect((await http<RunView>(url, 'GET', '/v1/classes', undefined, { auth: aKey })).status).toBe(403);
+    expect((await http<RunView>(url, 'GET', '/v1/kills', undefined, { auth: aKey })).status).toBe(403);
+    const bKey = (await tenantKey(url, b)) as string;
+    const evOther = await fetch(`${url}/v1/runs/${a}/${ids[0]}/events`, { headers: { authorization: `Bearer ${bKey}` } });
+    expect(evOther.status).toBe(404);
+    await evOther.body?.cancel();
+    expect((await http<RunView>(url, 'GET', '/v1/runs', undefined, { auth: null })).status).toBe(401);
 
     // Stats: hits of this tenant's runs, λ-valued seconds saved.
     const stats = await http<RunView>(url, 'GET', `/v1/stats?tenant=${a}&bucketSec=3600`);
@@ -92,7 +110,8 @@ describe('platform API (lists, events, kills, CLI)', () => {
   it('streams a run\'s events (SSE) from submission to its end; an unknown run is a 404', async () => {
     const tenant = await eagerTenant(url, 'sse');
     const r = await submitRun(url, { tenant, workflow: routerChain('ssewf', 'billing', 'billing', { routerTtftMs: 400, downTtftMs: 300 }), inputs: { q: 's' } });
-    const events = await sse(url, `/v1/runs/${tenant}/${r.body.runId}/events`);
+    const key = (await tenantKey(url, tenant)) as string;
+    const events = await sse(url, `/v1/runs/${tenant}/${r.body.runId}/events`, key);
     const kinds = events.map((e) => e.event);
     expect(kinds[0]).toBe('run');
     expect(kinds.at(-1)).toBe('end');
@@ -105,7 +124,7 @@ describe('platform API (lists, events, kills, CLI)', () => {
     const streamed = events.filter((e) => e.event === 'outcome').map((e) => e.data.outcomeId);
     expect(streamed.length).toBeGreaterThan(0);
     for (const id of streamed) expect(view.outcomes.map((o: RunView) => o.outcomeId)).toContain(id);
-    const missing = await fetch(`${url}/v1/runs/${tenant}/nosuchrun/events`);
+    const missing = await fetch(`${url}/v1/runs/${tenant}/nosuchrun/events`, { headers: { authorization: `Bearer ${key}` } });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as RunView).error.code).toBe('NOT_FOUND');
   });
@@ -154,7 +173,9 @@ describe('platform API (lists, events, kills, CLI)', () => {
 
   it('the gambit CLI drives the live API: runs submit --watch, runs get, runs list, classes, kill, revive', { timeout: 240_000 }, async () => {
     const tenant = await eagerTenant(url, 'cli');
-    const env = { GAMBIT_URL: url };
+    // A tenant's key for its runs, the operator key for classes, kill and revive.
+    const env = { GAMBIT_URL: url, GAMBIT_API_KEY: (await tenantKey(url, tenant)) as string };
+    const opEnv = { GAMBIT_URL: url, GAMBIT_API_KEY: stack.adminKey };
     const dir = await mkdtemp(join(tmpdir(), 'gambit-cli-'));
     const wfPath = join(dir, 'cliwf.json');
     await chmod(bin, 0o755);
@@ -175,19 +196,23 @@ describe('platform API (lists, events, kills, CLI)', () => {
       expect(await list.exited()).toBe(0);
       expect(list.lines.some((l) => l.includes(`${tenant}/${runId} cliwf succeeded`))).toBe(true);
 
-      const classes = startProcess('cli-classes', bin, ['classes', '--tenant', tenant], env);
+      const classes = startProcess('cli-classes', bin, ['classes', '--tenant', tenant], opEnv);
       expect(await classes.exited()).toBe(0);
       const classId = `${tenant}/cliwf/route->answer`;
       expect(classes.lines.some((l) => l.startsWith(classId))).toBe(true);
 
-      const typo = startProcess('cli-kill-typo', bin, ['kill', '--class', `${classId}x`, '--reason', 'test'], env);
+      const typo = startProcess('cli-kill-typo', bin, ['kill', '--class', `${classId}x`, '--reason', 'test'], opEnv);
       expect(await typo.exited()).toBe(1);
-      expect(typo.lines.join('\n')).toMatch(/HTTP 404 NOT_FOUND: class ".*x" does not exist/);
+      expect(typo.lines.join('\n')).toMatch(/error: the scheduler answered 404 NOT_FOUND: class ".*x" does not exist/);
+      // A tenant key may not kill (operator only).
+      const notOp = startProcess('cli-kill-tenant', bin, ['kill', '--class', classId, '--reason', 'test'], env);
+      expect(await notOp.exited()).toBe(1);
+      expect(notOp.lines.join('\n')).toContain('error: the scheduler answered 403 FORBIDDEN');
 
-      const kill = startProcess('cli-kill', bin, ['kill', '--class', classId, '--reason', 'cli test', '--owner', 'bob'], env);
+      const kill = startProcess('cli-kill', bin, ['kill', '--class', classId, '--reason', 'cli test', '--owner', 'bob'], opEnv);
       expect(await kill.exited(), kill.lines.join('\n')).toBe(0);
       expect(kill.lines.join('\n')).toMatch(/killed \(version \d+\), until revived/);
-      const revive = startProcess('cli-revive', bin, ['revive', '--class', classId, '--reason', 'ok'], env);
+      const revive = startProcess('cli-revive', bin, ['revive', '--class', classId, '--reason', 'ok'], opEnv);
       expect(await revive.exited()).toBe(0);
 
       const cancelGone = startProcess('cli-cancel', bin, ['runs', 'cancel', tenant, runId], env);

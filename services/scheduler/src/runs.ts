@@ -120,8 +120,8 @@ export class RunService {
     return parsed;
   }
 
-  async submit(body: SubmitRunBody): Promise<{ runId: string; created: boolean }> {
-    const { tenant } = body;
+  /** Submits a run for `tenant` (from the caller's API key; `body.tenant`, if any, was checked against it). */
+  async submit(tenant: string, body: SubmitRunBody): Promise<{ runId: string; created: boolean }> {
     assertKeySafe('tenant', tenant);
     const wf = await this.resolveWorkflow(tenant, body.workflow);
     checkInputs(wf, body.inputs);

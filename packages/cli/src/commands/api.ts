@@ -2,27 +2,18 @@
  * Commands that drive a live scheduler over its HTTP API (docs/api.md, docs/cli.md):
  *   gambit runs submit|get|watch|cancel|list, gambit classes, gambit kill, gambit revive.
  * The API's address comes from --url or GAMBIT_URL (default http://127.0.0.1:8080), the key
- * from --key or GAMBIT_API_KEY (sent as `Authorization: Bearer <key>`). An error answer prints
- * its code, message and the fields it names, and exits 1.
+ * from --key or GAMBIT_API_KEY (sent as `Authorization: Bearer <key>`; a tenant's key, or the
+ * operator key for operator commands). An error answer prints its status, code, message and the
+ * fields it names, and exits 1.
  */
 import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ApiError } from '../demo/client.js';
 
 interface ApiOptions {
   url?: string;
   key?: string;
   json?: boolean;
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
-    const e = (body as { error?: { code?: string; message?: string; field?: string; issues?: Array<{ path: string; message: string }> } }).error;
-    const fields = [...(e?.field === undefined ? [] : [`${e.field}`]), ...(e?.issues ?? []).map((i) => `${i.path}: ${i.message}`)];
-    super(`HTTP ${status} ${e?.code ?? ''}: ${e?.message ?? JSON.stringify(body)}${fields.length > 0 ? `\n  ${fields.join('\n  ')}` : ''}`);
-  }
 }
 
 export function apiBase(o: ApiOptions): { url: string; headers: Record<string, string> } {

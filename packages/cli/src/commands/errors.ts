@@ -5,7 +5,7 @@
 import { isGambitError, ValidationError } from '@gambit/shared';
 import { TraceFormatError } from '@gambit/replay';
 import { InvalidArgumentError } from 'commander';
-import { ApiError } from './api.js';
+import { ApiError } from '../demo/client.js';
 
 export function reportError(err: unknown): number {
   if (err instanceof TraceFormatError) {
@@ -19,7 +19,9 @@ export function reportError(err: unknown): number {
     return 1;
   }
   if (err instanceof ApiError) {
-    process.stderr.write(`error: ${err.message}\n`);
+    const e = (err.body as { error?: { code?: string; message?: string; field?: string; issues?: Array<{ path: string; message: string }> } } | null)?.error;
+    process.stderr.write(`error: the scheduler answered ${err.status}${e?.code === undefined ? '' : ` ${e.code}`}: ${e?.message ?? JSON.stringify(err.body)}\n`);
+    for (const i of e?.issues ?? []) process.stderr.write(`  ${i.path}: ${i.message}\n`);
     return 1;
   }
   if (err instanceof TypeError && err.message === 'fetch failed') {

@@ -35,6 +35,8 @@
  * | P:{ctl}:active                        | zset   | scheduler  | T:R of unfinished runs by last-progress ms (recovery sweep) |
  * | P:{ctl}:reservations                  | zset   | scheduler  | tenants that may hold open budget reservations, by when to sweep them (ms) |
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
+ * | P:{auth}:keys                         | hash   | scheduler  | HMAC-SHA-256 (hex) of a live API key -> {keyId, tenant, createdAtMs, label} JSON |
+ * | P:{tenant:T}:apikeys                  | hash   | scheduler  | key id -> {keyId, createdAtMs, revokedAtMs, label, hmac} JSON (listing; revoked ones kept) |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
  * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
@@ -82,6 +84,14 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
     opClasses: `${t}:opclasses`,
     webhook: `${t}:webhook`,
     deliveries: `${t}:deliveries`,
+  } as const;
+}
+
+/** API keys (issue 10 item 1): live keys by their HMAC, and each tenant's listing. */
+export function authKeys(ks: KeySpace) {
+  return {
+    keys: `${ks.prefix}:{auth}:keys`,
+    tenantKeys: (tenant: string) => `${ks.prefix}:{tenant:${tenant}}:apikeys`,
   } as const;
 }
 
