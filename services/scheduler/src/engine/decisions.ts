@@ -8,10 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import { type DecisionRecord, resolveDial, usdToNano, type WorkflowNode } from '@gambit/shared';
 import { closeReservation, createGuessAttempt, createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
+import { worstCaseNanoUsd } from '../budget.js';
 import { guessAttemptId, guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
 import type { EngineDeps } from './engine.js';
 import { attemptIdFor, planGuess, planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import { guessesToScore } from './outcomes.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
 import { traceDecision } from './tracing.js';
 
@@ -37,17 +39,21 @@ export class Decisions {
       // recovery sweep can release it if this process dies before launching (docs/runtime.md).
       const attemptId = attemptIdFor(d.id, n.epoch + 1, 'speculative');
       const open = { id: `${runId}:${attemptId}:unused:${randomUUID()}`, runId, attemptId, atMs: now };
-      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: res.cSpecNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
+      // Issue 10 item 3: the reservation is the launch's worst case (its rendered prompt at the
+      // input rate plus maxTokens at the output rate), not the expected C_spec, so that whatever
+      // the workflow declares, settling to the actual cost never takes the tenant past its budget.
+      const amountNanoUsd = this.reservationNanoUsd(s, d, res);
+      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
       if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
-      const launched = await this.launchSpeculation(s, d, phase, res);
-      if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd: res.cSpecNanoUsd });
+      const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd);
+      if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd });
       else {
         // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: res.cSpecNanoUsd, wasteNanoUsd: 0 });
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
       }
       return launched;
     }
-    return this.recordOnly(s, d.id, phase, res.record, res);
+    return this.recordOnly(s, d.id, phase, res.record, res, settled);
   }
 
   /**
@@ -76,7 +82,8 @@ export class Decisions {
       }
       // M10: a paid guess is a launch: its price is reserved before it is created and enqueued,
       // and settled under `<run>:<attempt>` when it is used or not (outcomes.ts settleGuesses).
-      const priceNano = usdToNano(g.priceUsd);
+      // Issue 10 item 3: the guess's worst case (its prompt plus the predictor's maxTokens).
+      const priceNano = Math.max(usdToNano(g.priceUsd), worstCaseNanoUsd(this.deps.priceTable, g.op) ?? 0);
       const attemptId = guessAttemptId(d.id, g.up);
       const open = { id: `${runId}:${attemptId}:unused:${randomUUID()}`, runId, attemptId, atMs: now };
       if (!(await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: priceNano, limitNanoUsd: tenantCfg.budgetNanoUsd, open }))) {
@@ -111,13 +118,20 @@ export class Decisions {
     return progressed;
   }
 
-  private async recordOnly(s: RunSnapshot, nodeId: string, phase: string, decided: DecisionRecord, res: DecisionResult): Promise<boolean> {
+  private async recordOnly(
+    s: RunSnapshot,
+    nodeId: string,
+    phase: string,
+    decided: DecisionRecord,
+    res: DecisionResult,
+    settled?: ReadonlyMap<string, string>,
+  ): Promise<boolean> {
     // M8: a transient WAIT (another in-edge not done, no guess, budget, kill) claims only the
     // current set of pending upstreams, so the node is decided again when that set changes.
     const claim = phase === 'runtime' ? runtimeClaimFor(s, nodeId, decided.reason) : phase;
     const record = claim === phase ? decided : { ...decided, decisionId: `${s.header.runId}:${nodeId}:${claim}` };
-    const shadow =
-      record.reason === 'stage' && Object.keys(res.assumed).length > 0 ? { d: record.decisionId, assumed: res.assumed, cls: res.classes } : undefined;
+    // M5: every WAIT whose guess exists is scored when its upstream ends (outcomes.ts).
+    const shadow = guessesToScore(record, res, settled);
     const ok = await recordDecision(this.deps.redis, this.deps.ks, {
       tenant: s.header.tenant,
       runId: s.header.runId,
@@ -133,7 +147,18 @@ export class Decisions {
     return ok;
   }
 
-  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult): Promise<boolean> {
+  /** The most the speculative launch of `d` on `res`'s guesses can cost (at least its C_spec), nano-USD. */
+  private reservationNanoUsd(s: RunSnapshot, d: WorkflowNode, res: DecisionResult): number {
+    try {
+      const op = renderOp(d, { runId: s.header.runId, inputs: s.header.inputs, outputs: { ...outputsOf(s), ...res.assumed } });
+      return Math.max(res.cSpecNanoUsd, worstCaseNanoUsd(this.deps.priceTable, op) ?? 0);
+    } catch {
+      // The guess does not render (launchSpeculation will not launch either).
+      return res.cSpecNanoUsd;
+    }
+  }
+
+  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult, reservedNanoUsd: number): Promise<boolean> {
     const n = s.nodes.get(d.id);
     if (n === undefined) return false;
     const { tenant, runId } = s.header;
@@ -172,7 +197,7 @@ export class Decisions {
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,
       decisionJson: JSON.stringify(res.record),
-      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: res.cSpecNanoUsd, cls: res.classes, at: now, ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
+      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: reservedNanoUsd, cls: res.classes, at: now, ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
     });
     if (!r.ok) return false;
     this.logDecision(res.record);
