@@ -183,10 +183,12 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
     const history = replay(runs, { policies: ['ev', 'always'], dial, prices, keepDecisions: true });
     const [first, second] = byPolicy(history, 'ev').map((r) => r.decisions![0]!);
     // First run: no history, its recorded values; second: the first run's (1 s upstream, 3 s draft, 300 tokens).
-    // ΔT = E[min(T_up, T_down)] (M4): just under min(1 s, 3 s) for both.
+    // ΔT = E[min(T_up, T_down)] (M4): just under min(1 s, 3 s) for both (the second from the
+    // first run's one-sample class histograms, whose bins are ~19% wide).
     expect(first!.input.deltaTSec).toBeGreaterThan(0.95);
     expect(first!.input.deltaTSec).toBeLessThan(1);
-    expect(second!.input.deltaTSec).toBe(first!.input.deltaTSec);
+    expect(second!.input.deltaTSec).toBeGreaterThan(0.85);
+    expect(second!.input.deltaTSec).toBeLessThanOrEqual(1.1);
     const gpt4o = prices.rates('openai', 'gpt-4o')!;
     expect(second!.input.cSpecUsd).toBeCloseTo(llmCostUsd(gpt4o, { inputTokens: 2000, cachedInputTokens: 0, outputTokens: 300 }), 12);
     const perfect = replay(runs, { policies: ['ev'], dial, prices, keepDecisions: true, estimates: 'recorded' });

@@ -24,7 +24,11 @@ import {
   type Decision,
   type DecideInput,
   DEFAULT_DURATION_CV,
+  type DurationDistribution,
   decide,
+  fixedDuration,
+  histogramDuration,
+  type LogHistogram,
   type Dial,
   expectedRemainingMs,
   lognormalDuration,
@@ -204,6 +208,29 @@ interface NodeResult {
   readonly guessNano: number;
 }
 
+const DONE = fixedDuration(0);
+
+/** A histogram's duration distribution, built once per histogram object. */
+const histogramDists = new WeakMap<LogHistogram, DurationDistribution>();
+function histogramDurationOf(h: LogHistogram): DurationDistribution {
+  let d = histogramDists.get(h);
+  if (d === undefined) {
+    d = histogramDuration(h);
+    histogramDists.set(h, d);
+  }
+  return d;
+}
+
+/** M4: the class's learned duration distribution where there is one, else the default spread around the mean. */
+function durationFor(e: { readonly durationMs: number; readonly durationDist?: LogHistogram }): DurationDistribution {
+  return e.durationDist !== undefined && e.durationDist.n > 0 ? histogramDurationOf(e.durationDist) : lognormalDuration(e.durationMs, DEFAULT_DURATION_CV);
+}
+
+/** T + shift: a node not yet started also waits its gap (queueing, think time) first. */
+function shiftedDuration(d: DurationDistribution, shiftMs: number): DurationDistribution {
+  return { meanMs: d.meanMs + shiftMs, cdf: (t) => d.cdf(t - shiftMs), quantileMs: (q) => shiftMs + d.quantileMs(q) };
+}
+
 /** What replayRun has scheduled so far (nodes before the one being decided). */
 interface Schedule {
   readonly start: Float64Array;
@@ -227,17 +254,21 @@ function replayDeltaTSec(
   now: number,
   sched: Schedule,
   beliefs: ReadonlyMap<string, readonly EdgeBelief[]>,
-  est: (op: OpModel) => OpEstimate,
+  est: (op: OpModel) => { readonly durationMs: number; readonly durationDist?: LogHistogram },
   cfg: PolicyConfig,
 ): number {
+  // The class's learned distribution where there is one (M4), else the default spread around the mean.
+  const distOf = (op: OpModel, shiftMs: number): DurationDistribution => {
+    const d = durationFor(est(op));
+    return shiftMs > 0 ? shiftedDuration(d, shiftMs) : d;
+  };
   const nodes: TimingNode[] = [];
   const siblings: Array<{ id: string; p: number }> = [];
   for (const op of m.ops) {
     const i = op.index;
-    const mean = est(op).durationMs;
     if (i < node.index) {
       if (sched.confirmed[i]! <= now) {
-        nodes.push({ id: op.op.id, state: 'done', duration: lognormalDuration(mean, DEFAULT_DURATION_CV) });
+        nodes.push({ id: op.op.id, state: 'done', duration: DONE });
         continue;
       }
       const sAt = sched.specAt[i]!;
@@ -245,17 +276,17 @@ function replayDeltaTSec(
         nodes.push({
           id: op.op.id,
           state: 'pending',
-          duration: lognormalDuration(op.gapMs + mean, DEFAULT_DURATION_CV),
+          duration: distOf(op, op.gapMs),
           speculation: { p: sched.specP[i]!, elapsedMs: now - sAt },
         });
         continue;
       }
       if (sched.start[i]! <= now) {
-        nodes.push({ id: op.op.id, state: 'running', duration: lognormalDuration(mean, DEFAULT_DURATION_CV), elapsedMs: now - sched.start[i]! });
+        nodes.push({ id: op.op.id, state: 'running', duration: distOf(op, 0), elapsedMs: now - sched.start[i]! });
         continue;
       }
     }
-    nodes.push({ id: op.op.id, state: 'pending', duration: lognormalDuration(op.gapMs + mean, DEFAULT_DURATION_CV) });
+    nodes.push({ id: op.op.id, state: 'pending', duration: distOf(op, op.gapMs) });
     if (i <= node.index) continue;
     const eb = beliefs.get(op.op.id);
     if (eb === undefined || eb.length === 0 || !op.deps.every((d) => d < node.index && sched.start[d]! <= now)) continue;
@@ -306,7 +337,7 @@ function decideNode(
   const est = (op: OpModel) => estimates.get(op.op.id) ?? { durationMs: op.durationMs, outputTokens: op.op['gen_ai.usage.output_tokens'], slackMs: 0 };
   // M4: an upstream still running is expected to run E[T − t | T > t] more (never 0).
   const remainingAt = (d: number) =>
-    end[d]! <= specStart ? 0 : expectedRemainingMs(lognormalDuration(est(m.ops[d]!).durationMs, DEFAULT_DURATION_CV), Math.max(0, specStart - start[d]!));
+    end[d]! <= specStart ? 0 : expectedRemainingMs(durationFor(est(m.ops[d]!)), Math.max(0, specStart - start[d]!));
   const own = est(node);
   const pEdges = edges.map((e) => ({ posterior: e.posterior, mode: cfg.posteriorMode }));
   const predictorUsd = nanoToUsd(guessNano);

@@ -121,7 +121,20 @@ export function empiricalDuration(samplesMs: readonly number[]): DurationDistrib
 /** A learned operation-class histogram (distribution.ts) as a duration distribution. */
 export function histogramDuration(h: LogHistogram): DurationDistribution {
   const meanMs = histogramMean(h);
-  return { meanMs, cdf: (t) => 1 - survival(h, t), quantileMs: (q) => histogramQuantile(h, q) };
+  // The timing analysis asks for the same quantile levels again and again: remember them.
+  const byQ = new Map<number, number>();
+  return {
+    meanMs,
+    cdf: (t) => 1 - survival(h, t),
+    quantileMs: (q) => {
+      let v = byQ.get(q);
+      if (v === undefined) {
+        v = histogramQuantile(h, q);
+        if (byQ.size < 4096) byQ.set(q, v);
+      }
+      return v;
+    },
+  };
 }
 
 /** Below this tail mass the support is taken as outrun (see the module header). */
