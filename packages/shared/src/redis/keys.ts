@@ -18,6 +18,8 @@
  * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
+ * | P:{tenant:T}:webhook                  | hash   | scheduler  | run-end webhook: url, secret |
+ * | P:{tenant:T}:deliveries               | list   | scheduler  | recent webhook delivery attempts JSON (newest first, capped) |
  * | P:{op:T:K}:dist                       | hash   | scheduler  | learned distributions of operation class K (M4): d/f/o:{n,sum,<bin>} (core/operation-class.ts) |
  * | P:{tenant:T}:opclasses                | set    | scheduler  | operation class ids the tenant has observed |
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
@@ -25,6 +27,7 @@
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
  * | P:{class:C}:history                   | hash   | scheduler  | predictor memory: output value -> count, request hash -> output |
  * | P:{ctl}:classes                       | set    | estimator  | all known edge class ids |
+ * | P:{ctl}:tenants                       | set    | scheduler  | tenants that submitted a run or were configured (lists) |
  * | P:{ctl}:kill                          | hash   | estimator  | kill-switch state: version, global, tenants JSON, classes JSON |
  * | P:{ctl}:heartbeat                     | hash   | estimator  | estimator id -> last beat ms |
  * | P:{ctl}:outcomes                      | stream | scheduler  | outcome events for estimators (consumer group `estimators`) |
@@ -32,6 +35,9 @@
  * | P:{ctl}:active                        | zset   | scheduler  | T:R of unfinished runs by last-progress ms (recovery sweep) |
  * | P:{ctl}:reservations                  | zset   | scheduler  | tenants that may hold open budget reservations, by when to sweep them (ms) |
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
+ * | P:{tenant:T}:limits                   | hash   | operator   | per-tenant caps and admission limits (overrides of the scheduler's defaults) |
+ * | P:{tenant:T}:ratelimit                | hash   | scheduler  | admission token bucket: tokens, ms of the last refill |
+ * | P:{tenant:T}:inflight                 | zset   | scheduler  | admitted run ids by admission ms (ended ones removed lazily) |
  * | P:{auth}:keys                         | hash   | scheduler  | HMAC-SHA-256 (hex) of a live API key -> {keyId, tenant, createdAtMs, label} JSON |
  * | P:{tenant:T}:apikeys                  | hash   | scheduler  | key id -> {keyId, createdAtMs, revokedAtMs, label, hmac} JSON (listing; revoked ones kept) |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
@@ -79,6 +85,8 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
     runs: `${t}:runs`,
     workflows: `${t}:workflows`,
     opClasses: `${t}:opclasses`,
+    webhook: `${t}:webhook`,
+    deliveries: `${t}:deliveries`,
   } as const;
 }
 
@@ -88,6 +96,12 @@ export function authKeys(ks: KeySpace) {
     keys: `${ks.prefix}:{auth}:keys`,
     tenantKeys: (tenant: string) => `${ks.prefix}:{tenant:${tenant}}:apikeys`,
   } as const;
+}
+
+/** Per-tenant caps and admission (issue 10 items 4-5): limits, rate-limit bucket, in-flight runs. */
+export function admissionKeys(ks: KeySpace, tenant: string) {
+  const t = `${ks.prefix}:{tenant:${tenant}}`;
+  return { limits: `${t}:limits`, ratelimit: `${t}:ratelimit`, inflight: `${t}:inflight` } as const;
 }
 
 /** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */
@@ -114,6 +128,7 @@ export function controlKeys(ks: KeySpace) {
   const t = `${ks.prefix}:{ctl}`;
   return {
     classes: `${t}:classes`,
+    tenants: `${t}:tenants`,
     kill: `${t}:kill`,
     heartbeat: `${t}:heartbeat`,
     outcomes: `${t}:outcomes`,

@@ -8,10 +8,12 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import type { AttentionService } from '../attention.js';
+import type { LimitStore } from '../limits.js';
 import type { RunService } from '../runs.js';
 import type { TenantStore } from '../tenants.js';
 import type { WorkflowRegistry } from '../workflows.js';
 import type { KeyStore } from './auth.js';
+import type { PlatformDeps } from './routes/platform.js';
 
 export interface Operator {
   kill(body: z.infer<typeof KillBodySchema>): Promise<unknown>;
@@ -29,6 +31,8 @@ export interface HttpDeps {
   readonly workflows: WorkflowRegistry;
   readonly operator: Operator;
   readonly keys: KeyStore;
+  /** Issue 10 items 4-5: per-tenant caps and admission limits. */
+  readonly limits: LimitStore;
   /** Issue 11 D2: nodes waiting for an operator; absent = the attention routes are not served. */
   readonly attention?: AttentionService;
   readonly priceTable: PriceTable;
@@ -37,6 +41,8 @@ export interface HttpDeps {
   readonly log: Logger;
   /** GET /readyz; absent = the route is not served by this server. */
   readonly readiness?: Readiness;
+  /** Lists, stats and run events (routes/platform.ts); absent = not served. */
+  readonly platform?: PlatformDeps;
 }
 
 /** The fastify instance the route modules get: zod schemas as the type provider. */

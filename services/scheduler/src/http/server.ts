@@ -14,7 +14,9 @@ import { toHttpError } from './errors.js';
 import { registerAttentionRoutes } from './routes/attention.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerKeyRoutes } from './routes/keys.js';
+import { registerLimitRoutes } from './routes/limits.js';
 import { registerOperatorRoutes } from './routes/operator.js';
+import { registerPlatformRoutes } from './routes/platform.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
@@ -55,6 +57,8 @@ export function buildServer(deps: HttpDeps): App {
   registerWorkflowRoutes(app, deps);
   registerOperatorRoutes(app, deps);
   registerKeyRoutes(app, deps);
+  registerLimitRoutes(app, deps);
   registerAttentionRoutes(app, deps);
+  if (deps.platform !== undefined) registerPlatformRoutes(app, deps.platform);
   return app;
 }
