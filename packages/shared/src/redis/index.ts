@@ -2,3 +2,4 @@ export * from './keys.js';
 export * from './scripts.js';
 export * from './attempt-scripts.js';
 export * from './run-scripts.js';
+export * from './advance.js';

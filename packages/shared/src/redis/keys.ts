@@ -34,6 +34,8 @@
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
+ * | {P:q}:advance:events                  | stream | worker+sch | AdvanceEvents for the schedulers (consumer group `schedulers`; entries deleted once processed) |
+ * | {P:q}:advance:dead                    | stream | scheduler  | advance events that could not be processed, with the reason (dead letters) |
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
  * | channel P:ctl:cancel                  | pubsub | scheduler  | attempt cancellation broadcast to workers |
  *
@@ -119,12 +121,21 @@ export function queuePrefix(ks: KeySpace): string {
   return `{${ks.prefix}:q}`;
 }
 
+/**
+ * The `advance` event stream (issue 13): one XADD per event instead of a BullMQ job, read by every
+ * scheduler through the consumer group `schedulers`. In the queues' hash tag.
+ */
+export function advanceKeys(ks: KeySpace) {
+  const q = queuePrefix(ks);
+  return { stream: `${q}:advance:events`, dead: `${q}:advance:dead` } as const;
+}
+
 export const QUEUES = {
   /** Authoritative LLM and tool operations: their own worker slots, never shared with speculation. */
   ops: 'ops',
   /** Speculative operations, prioritised by expected value (BullMQ priority 1..2,097,152, lower first). */
   spec: 'spec',
-  /** Events that advance a run: attempt finished, partial output, recovery. */
+  /** Events that advance a run: attempt finished, partial output, recovery (a stream: advanceKeys). */
   advance: 'advance',
 } as const;
 
