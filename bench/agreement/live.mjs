@@ -25,11 +25,11 @@ async function runToEnd(client, tenant, body, timeoutMs) {
 /**
  * @param {string} baseUrl
  * @param {{ tenant: string, workflow: object, runs: number, concurrency: number, alpha: number,
- *   lambdaUsdPerSec: number, runTimeoutMs: number }} opts
+ *   lambdaUsdPerSec: number, runTimeoutMs: number, adminKey: string }} opts
  * @returns {Promise<Array<{ i: number, on: object, off: object }>>}
  */
 export async function runLive(baseUrl, opts) {
-  const client = new SchedulerClient(baseUrl);
+  const client = new SchedulerClient(baseUrl, opts.adminKey);
   const tenantOf = (speculation) => `${opts.tenant}-${speculation ? 'on' : 'off'}`;
   for (const speculation of [true, false]) {
     await client.configureTenant(tenantOf(speculation), {

@@ -31,6 +31,7 @@ export async function runAgreement(opts) {
       const workflow = a.workflow();
       const dial = { alpha: opts.alpha, lambdaUsdPerSec: opts.lambdaUsdPerSec };
       const pairs = await runLive(services.baseUrl, {
+        adminKey: services.adminKey,
         tenant: `agr-${a.name}`,
         workflow,
         runs: opts.runs,

@@ -3,6 +3,7 @@
 // order the demo uses (packages/cli/src/demo/stack.ts). Unlike the demo starter it takes the
 // Redis URL and the worker slots as arguments, so a test can point it at the vitest Redis and the
 // scale benchmark can fix the per-worker concurrency. `stop()` is idempotent (reverse order).
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { startProcess } from '@gambit/testkit';
 
@@ -15,6 +16,8 @@ const main = (svc) => `${ROOT}services/${svc}/dist/main.js`;
  *   logLevel?: string }} opts
  */
 export async function startServices(opts) {
+  // The scheduler's API secrets (docs/security.md): a fresh operator key for this run.
+  const adminKey = `adm_${randomBytes(32).toString('base64url')}`;
   const common = { REDIS_URL: opts.redisUrl, GAMBIT_PREFIX: opts.prefix, LOG_LEVEL: opts.logLevel ?? 'info' };
   const procs = [];
   let stopped;
@@ -39,11 +42,17 @@ export async function startServices(opts) {
       procs.push(w);
       await w.waitForLine((l) => l.includes('worker ready'), 30_000);
     }
-    const sch = startProcess('scheduler', main('scheduler'), [], { ...common, PORT: '0', ...opts.schedulerEnv });
+    const sch = startProcess('scheduler', main('scheduler'), [], {
+      ...common,
+      PORT: '0',
+      GAMBIT_ADMIN_KEY: adminKey,
+      GAMBIT_KEY_HMAC_SECRET: randomBytes(32).toString('hex'),
+      ...opts.schedulerEnv,
+    });
     procs.push(sch);
     const line = await sch.waitForLine((l) => l.includes('scheduler listening'), 30_000);
     const { port } = JSON.parse(line);
-    return { baseUrl: `http://127.0.0.1:${port}`, processes: procs, stop };
+    return { baseUrl: `http://127.0.0.1:${port}`, adminKey, processes: procs, stop };
   } catch (err) {
     const tail = procs.flatMap((p) => p.lines.slice(-5).map((l) => `[${p.name}] ${l}`)).join('\n');
     await stop();

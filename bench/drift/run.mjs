@@ -7,9 +7,13 @@
 //  2. Throughput: N outcomes XADDed in pipelined batches; time until every entry is acked by one
 //     estimator (validation + Lua update + detectors + stage machine), next to a baseline in the
 //     same run: the same XADD + XREADGROUP + XACK loop without any of that work.
+//  3. Detector accuracy (detectors.mjs, pure simulation): false alarms per stationary outcome at
+//     p = 0.05 … 0.95 and detection delay after drops, for the live detector and the one it
+//     replaced; fails (exit 1) where issue 9's tolerances are not met.
 //
 //   pnpm exec turbo run build && node bench/drift/run.mjs [--alarms 40] [--outcomes 20000]
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   node bench/drift/run.mjs --only detectors [--classes 200]   (part 3 alone, merged into drift.json)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +21,7 @@ import { ControlPlane, mulberry32, silentLogger, systemClock } from '@gambit/sha
 import { controlKeys } from '@gambit/shared/redis';
 import { startProcess, startRedis } from '@gambit/testkit';
 import { Redis } from 'ioredis';
+import { measureDetectors } from './detectors.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -25,6 +30,37 @@ const arg = (name, def) => {
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
 const ALARMS = arg('alarms', 40);
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const resultsFile = join(here, '..', 'results', 'drift.json');
+
+function detectorPart() {
+  const d = measureDetectors({ classes: arg('classes', 200), dropTrials: arg('drop-trials', 1000) });
+  const lines = [
+    ...d.live.falseAlarms.map(
+      (r, i) => `false alarms p=${r.p}: ${r.alarms}/${r.outcomes} (${r.perOutcome.toExponential(1)}/outcome, ${(100 * r.shareOfClassesKilled).toFixed(1)}% of classes killed in ${d.method.outcomesPerClass}); old detector ${d.baselineOld.falseAlarms[i].alarms} (${(100 * d.baselineOld.falseAlarms[i].shareOfClassesKilled).toFixed(1)}%)`,
+    ),
+    ...d.live.detection.map(
+      (r, i) => `drop ${r.pre}→${r.post}: delay p50 ${r.p50} p90 ${r.p90} p99 ${r.p99} outcomes; old detector p50 ${d.baselineOld.detection[i].p50} p99 ${d.baselineOld.detection[i].p99}`,
+    ),
+  ];
+  for (const l of lines) console.log(l);
+  console.log(JSON.stringify(d.verdict, null, 2));
+  const ok = d.verdict.falseAlarmsWithinTolerance && d.verdict.detectionWithinTolerance.every((x) => x.pass);
+  if (!ok) {
+    console.log('drift detectors: a tolerance of issue 9 is not met (see verdict)');
+    process.exitCode = 1;
+  }
+  return { ...d, headline: lines };
+}
+
+if (ONLY === 'detectors') {
+  const previous = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : { benchmark: 'drift' };
+  const detectors = detectorPart();
+  mkdirSync(dirname(resultsFile), { recursive: true });
+  writeFileSync(resultsFile, `${JSON.stringify({ ...previous, detectors, detectorsAt: new Date().toISOString() }, null, 2)}\n`);
+  process.exit();
+}
+
 const OUTCOMES = arg('outcomes', 20_000);
 const CHILDREN = 4;
 const ESTIMATOR = join(root, 'services', 'estimator', 'dist', 'main.js');
@@ -163,9 +199,10 @@ try {
     `alarm → last of ${CHILDREN} schedulers paused: p50 ${result.alarmToPause.lastChildMs.p50} ms, p99 ${result.alarmToPause.lastChildMs.p99} ms over ${ALARMS} alarms`,
     `one estimator absorbs ${result.throughput.estimatorOutcomesPerSec} outcomes/s vs ${result.throughput.baselineRawReadAckPerSec}/s raw XREADGROUP+XACK (ratio ${result.throughput.ratioEstimatorToBaseline})`,
   ];
-  console.log(JSON.stringify(result, null, 2));
+  result.detectors = detectorPart();
+  console.log(JSON.stringify({ ...result, detectors: result.detectors.verdict }, null, 2));
   mkdirSync(join(here, '..', 'results'), { recursive: true });
-  writeFileSync(join(here, '..', 'results', 'drift.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(resultsFile, `${JSON.stringify(result, null, 2)}\n`);
 } finally {
   await cleanup();
 }

@@ -12,7 +12,7 @@
 // Usage: node bench/runtime/run.mjs [--runs 150] [--mix realistic|chain] [--chain 3] [--workers 1] [--concurrency 8]
 //        [--idle-runs 20] [--warmup-runs 0] [--monitor]
 // Writes bench/results/runtime.json. Needs `pnpm exec turbo run build` first.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -257,8 +257,13 @@ async function system(redisUrl) {
   const prefix = uniquePrefix('bench-rt').replace(/:/g, '_');
   const env = { REDIS_URL: redisUrl, GAMBIT_PREFIX: prefix, LOG_LEVEL: 'warn' };
   const procs = [];
+  // The scheduler's API secrets (docs/security.md); the benchmark acts as the operator.
+  const adminKey = `adm_${randomBytes(32).toString('base64url')}`;
+  const auth = { authorization: `Bearer ${adminKey}` };
   const scheduler = startProcess('scheduler', join(ROOT, 'services/scheduler/dist/main.js'), [], {
     ...env,
+    GAMBIT_ADMIN_KEY: adminKey,
+    GAMBIT_KEY_HMAC_SECRET: randomBytes(32).toString('hex'),
     LOG_LEVEL: 'info',
     PORT: '0',
     REQUIRE_ESTIMATOR_HEARTBEAT: 'false',
@@ -283,13 +288,13 @@ async function system(redisUrl) {
     }
     const tenant = 'bench';
     for (const wf of WORKFLOWS) {
-      const reg = await fetch(`${url}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant, workflow: wf }) });
+      const reg = await fetch(`${url}/v1/workflows`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ tenant, workflow: wf }) });
       if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${await reg.text()}`);
     }
     const submit = async (i, q) => {
       const r = await fetch(`${url}/v1/runs`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...auth },
         body: JSON.stringify({ tenant, workflow: workflowOf(i).name, inputs: { q }, speculation: SPECULATION }),
       });
       if (r.status !== 201) throw new Error(`submit failed: ${r.status} ${await r.text()}`);

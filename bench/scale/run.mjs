@@ -64,7 +64,7 @@ async function usedMemory(redis) {
 async function measureWorkers(redisUrl, redis, workers) {
   const prefix = uniquePrefix(`scale${workers}`);
   const services = await startServices({ redisUrl, prefix, workers, timeScale: 1, workerConcurrency: WORKER_CONCURRENCY, specConcurrency: 0 });
-  const client = new SchedulerClient(services.baseUrl);
+  const client = new SchedulerClient(services.baseUrl, services.adminKey);
   const tenant = 'scale';
   try {
     await client.request('POST', '/v1/workflows', { tenant, workflow: workflow() });

@@ -3,6 +3,7 @@
  * Redis (a single server, or a local three-master Redis Cluster), talking only through Redis and
  * BullMQ, driven over the scheduler's HTTP API. `stop()` closes everything it opened.
  */
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ServiceProcess, startProcess, uniquePrefix } from '@gambit/testkit';
@@ -16,6 +17,8 @@ export type Backend = { kind: 'single'; url: string } | { kind: 'cluster'; nodes
 
 export interface Stack {
   readonly prefix: string;
+  /** The operator's API key (GAMBIT_ADMIN_KEY) of every scheduler of the stack. */
+  readonly adminKey: string;
   readonly redis: Redis | Cluster;
   readonly schedulers: ServiceProcess[];
   readonly workers: ServiceProcess[];
@@ -42,12 +45,14 @@ export async function startStack(
 ): Promise<Stack> {
   const prefix = uniquePrefix(opts.label ?? 'e2e').replace(/:/g, '_');
   const common = { ...backendEnv(backend), GAMBIT_PREFIX: prefix, LOG_LEVEL: 'info', GAMBIT_TEST_ECHO: undefined };
+  const secrets = newSecrets();
   const schedulers: ServiceProcess[] = [];
   const workers: ServiceProcess[] = [];
   const urls: string[] = [];
   const redis = redisClient(backend);
   const stack: Stack = {
     prefix,
+    adminKey: secrets.GAMBIT_ADMIN_KEY,
     redis,
     schedulers,
     workers,
@@ -72,6 +77,7 @@ export async function startStack(
     async startScheduler(name, extraEnv = {}) {
       const s = startProcess(name, SCHEDULER_MAIN, [], {
         ...common,
+        ...secrets,
         PORT: '0',
         REQUIRE_ESTIMATOR_HEARTBEAT: 'false',
         RECOVERY_SWEEP_MS: '500',
@@ -84,6 +90,7 @@ export async function startStack(
       const port = (JSON.parse(line) as { port: number }).port;
       const url = `http://127.0.0.1:${port}`;
       urls.push(url);
+      adminKeys.set(url, secrets.GAMBIT_ADMIN_KEY);
       return { proc: s, url };
     },
     async stop() {
@@ -106,10 +113,78 @@ export interface HttpResult<T = Record<string, unknown>> {
   readonly body: T;
 }
 
-export async function http<T = Record<string, unknown>>(url: string, method: string, path: string, body?: unknown): Promise<HttpResult<T>> {
+/** A fresh operator key and key-HMAC secret for a stack's schedulers (issue 10 item 1). */
+export function newSecrets(): { GAMBIT_ADMIN_KEY: string; GAMBIT_KEY_HMAC_SECRET: string } {
+  return { GAMBIT_ADMIN_KEY: `adm_${randomBytes(32).toString('base64url')}`, GAMBIT_KEY_HMAC_SECRET: randomBytes(32).toString('hex') };
+}
+
+/** Operator keys by scheduler URL (set by startStack, or by tests that start schedulers by hand). */
+const adminKeys = new Map<string, string>();
+/** Tenant keys by operator key and tenant, created on first use through the key API. */
+const tenantKeyCache = new Map<string, Promise<string | undefined>>();
+
+export function registerAdminKey(url: string, adminKey: string): void {
+  adminKeys.set(url, adminKey);
+}
+
+/** Operator-only routes (docs/api.md): the harness calls them with the operator key. */
+const OPERATOR_ROUTE = /^\/v1\/(admin\/|kill\b|revive\b|classes\/|attention\b)|\/nodes\/[^/]+\/attention$/;
+
+/** The tenant a request acts for, as a client names it: the path, the body or the query. */
+function tenantOfRequest(path: string, body: unknown): string | undefined {
+  const m = /^\/v1\/(?:runs|tenants)\/([^/?]+)/.exec(path);
+  if (m !== null) return decodeURIComponent(m[1] as string);
+  if (body !== null && typeof body === 'object' && typeof (body as { tenant?: unknown }).tenant === 'string') return (body as { tenant: string }).tenant;
+  const q = /[?&]tenant=([^&]+)/.exec(path);
+  return q === null ? undefined : decodeURIComponent(q[1] as string);
+}
+
+/** Creates (once per stack and tenant) a tenant API key with the operator key; undefined for an invalid tenant id. */
+export function tenantKey(url: string, tenant: string): Promise<string | undefined> {
+  const admin = adminKeys.get(url);
+  if (admin === undefined) throw new Error(`no operator key registered for ${url}`);
+  const cacheKey = `${admin}|${tenant}`;
+  let p = tenantKeyCache.get(cacheKey);
+  if (p === undefined) {
+    p = (async () => {
+      const res = await fetch(`${url}/v1/admin/tenants/${encodeURIComponent(tenant)}/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      const b = (await res.json()) as { key?: string };
+      if (res.status === 400 || res.status === 404) return undefined;
+      if (res.status !== 201 || b.key === undefined) throw new Error(`creating a key for ${tenant} failed: ${res.status} ${JSON.stringify(b)}`);
+      return b.key;
+    })();
+    p.catch(() => tenantKeyCache.delete(cacheKey));
+    tenantKeyCache.set(cacheKey, p);
+  }
+  return p;
+}
+
+/**
+ * Which key a request carries: `auth` as given (null = none), else the key a client of that
+ * tenant would use (a tenant key for a request naming a tenant, created through the operator's
+ * key API), else the operator key (operator routes, or a tenant id the key API refuses).
+ */
+async function keyFor(url: string, path: string, body: unknown, auth: string | null | undefined): Promise<string | undefined> {
+  if (auth !== undefined) return auth ?? undefined;
+  const admin = adminKeys.get(url);
+  if (admin === undefined) return undefined;
+  const tenant = tenantOfRequest(path, typeof body === 'string' ? undefined : body);
+  if (tenant === undefined || OPERATOR_ROUTE.test(path)) return admin;
+  return (await tenantKey(url, tenant)) ?? admin;
+}
+
+export async function http<T = Record<string, unknown>>(url: string, method: string, path: string, body?: unknown, opts: { auth?: string | null } = {}): Promise<HttpResult<T>> {
+  const key = await keyFor(url, path, body, opts.auth);
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (key !== undefined) headers.authorization = `Bearer ${key}`;
   const res = await fetch(`${url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { type FlatSpan, flattenOtlp, importOtlp } from '@gambit/replay';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { until } from '../operate/helpers.js';
-import { eagerTenant, type RunView, type Stack, startStack, waitForRun } from './harness.js';
+import { eagerTenant, type RunView, type Stack, startStack, tenantKey, waitForRun } from './harness.js';
 import { routerChain } from './workflows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gambit-traces-'));
@@ -48,9 +48,10 @@ function workflow(name: string, actual: string, guess: string) {
 async function submitWithCaller(url: string, body: unknown): Promise<{ runId: string; traceId: string; callerSpanId: string }> {
   const traceId = randomBytes(16).toString('hex');
   const callerSpanId = randomBytes(8).toString('hex');
+  const key = await tenantKey(url, (body as { tenant: string }).tenant);
   const res = await fetch(`${url}/v1/runs`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${callerSpanId}-01` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, traceparent: `00-${traceId}-${callerSpanId}-01` },
     body: JSON.stringify(body),
   });
   expect(res.status).toBe(201);

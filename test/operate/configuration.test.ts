@@ -27,8 +27,12 @@ function table(): Row[] {
   return rows;
 }
 
-/** The smallest environment each service starts with (the scheduler needs a Redis). */
-const BASE: Record<Service, Record<string, string>> = { scheduler: { REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, worker: {}, estimator: {} };
+/** The smallest environment each service starts with (the scheduler needs a Redis and its API secrets). */
+const BASE: Record<Service, Record<string, string>> = {
+  scheduler: { REDIS_CLUSTER_NODES: '127.0.0.1:7000', GAMBIT_ADMIN_KEY: 'a'.repeat(32), GAMBIT_KEY_HMAC_SECRET: 'b'.repeat(32) },
+  worker: {},
+  estimator: {},
+};
 
 describe('docs/configuration.md against the services’ env.ts schemas', () => {
   const rows = table();

@@ -6,7 +6,7 @@
  */
 import { type RedisHandle, type ServiceProcess, startProcess, startRedis, uniquePrefix } from '@gambit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCHEDULER_MAIN, WORKER_MAIN } from '../e2e/harness.js';
+import { newSecrets, SCHEDULER_MAIN, WORKER_MAIN } from '../e2e/harness.js';
 import { ESTIMATOR_MAIN } from '../estimator/procs.js';
 import { opsPort, until } from './helpers.js';
 
@@ -30,7 +30,7 @@ describe('readiness follows Redis in every service', () => {
   beforeAll(async () => {
     redis = await startRedis();
     const common = { REDIS_URL: redis.url, GAMBIT_PREFIX: uniquePrefix('ready').replace(/:/g, '_'), OPS_PORT: '0', LOG_LEVEL: 'warn' };
-    const sched = startProcess('scheduler', SCHEDULER_MAIN, [], { ...common, LOG_LEVEL: 'info', PORT: '0', REQUIRE_ESTIMATOR_HEARTBEAT: 'false' });
+    const sched = startProcess('scheduler', SCHEDULER_MAIN, [], { ...common, ...newSecrets(), LOG_LEVEL: 'info', PORT: '0', REQUIRE_ESTIMATOR_HEARTBEAT: 'false' });
     const worker = startProcess('worker', WORKER_MAIN, [], { ...common, LOG_LEVEL: 'info' });
     const estimator = startProcess('estimator', ESTIMATOR_MAIN, [], { ...common, LOG_LEVEL: 'info', ESTIMATOR_ID: 'ready-est' });
     procs.push(sched, worker, estimator);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { ServiceProcess } from '@gambit/testkit';
 import { redisServerBinary } from '@gambit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eagerTenant, getRun, type RunView, SCHEDULER_MAIN, submitRun, WORKER_MAIN, waitForRun } from '../e2e/harness.js';
+import { eagerTenant, getRun, type RunView, registerAdminKey, SCHEDULER_MAIN, submitRun, WORKER_MAIN, waitForRun } from '../e2e/harness.js';
 import { routerChain } from '../e2e/workflows.js';
 import { ESTIMATOR_MAIN } from '../estimator/procs.js';
 import { scrape, sum, until } from './helpers.js';
@@ -82,6 +82,8 @@ describe('multi-host: Redis, 2 schedulers, 3 workers and an estimator as separat
 
   it('runs workflows across hosts with the manifests’ environment', async () => {
     const [s1, s2] = ['scheduler-1', 'scheduler-2'].map((h) => `http://${addr(h)}:8080`) as [string, string];
+    // The operator key the manifests give the schedulers (secret.yaml, gambit-api-keys).
+    for (const s of [s1, s2]) registerAdminKey(s, find(docs, 'Secret', 'gambit-api-keys').stringData.GAMBIT_ADMIN_KEY as string);
     // Each service listens where the manifests say, and the schedulers see the estimator's beat
     // (REQUIRE_ESTIMATOR_HEARTBEAT=true in the manifests: no beat, no speculation).
     for (const p of procs.slice(1)) expect(p.lines.some((l) => l.includes('"msg":"ops listening"') && l.includes('"host":"0.0.0.0"') && l.includes('"port":9464'))).toBe(true);

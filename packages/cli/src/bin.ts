@@ -7,10 +7,11 @@ import { reportError } from './commands/errors.js';
 import { register as demo } from './commands/demo.js';
 import { register as generate } from './commands/generate.js';
 import { register as importTraces } from './commands/import.js';
+import { register as keys } from './commands/keys.js';
 import { register as replay } from './commands/replay.js';
 import { buildProgram, type RegisterCommand } from './program.js';
 
-const COMMANDS: RegisterCommand[] = [demo, replay, importTraces, generate];
+const COMMANDS: RegisterCommand[] = [demo, replay, importTraces, generate, keys];
 
 buildProgram(COMMANDS)
   .parseAsync(process.argv)

@@ -22,6 +22,10 @@ export const EnvSchema = z
     /** 0 = a free port; the bound one is logged as {"msg":"scheduler listening","port":N}. */
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().default('127.0.0.1'),
+    /** The operator's API key (issue 10 item 1): kill, revive, class internals, key management. */
+    GAMBIT_ADMIN_KEY: z.string().min(32, 'must be at least 32 characters').max(512),
+    /** Secret of the HMAC-SHA-256 under which tenant API keys are stored (never the keys themselves). */
+    GAMBIT_KEY_HMAC_SECRET: z.string().min(32, 'must be at least 32 characters').max(512),
     /** Largest accepted HTTP body, bytes (413 above). */
     BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
     /** M3 defaults for tenants without a configured dial. */

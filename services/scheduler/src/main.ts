@@ -23,7 +23,9 @@ import { AdvanceConsumer } from './advance.js';
 import { ControlPlaneAdapter } from './engine/control.js';
 import { RunEngine } from './engine/engine.js';
 import { Outbox } from './engine/outbox.js';
+import { AttentionService } from './attention.js';
 import { clusterNodes, knownTools, loadEnv, type SchedulerEnv } from './env.js';
+import { KeyStore } from './http/auth.js';
 import { buildServer, type Operator } from './http/server.js';
 import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
@@ -131,13 +133,24 @@ async function main(): Promise<void> {
       return { ok: true, status: 'alive', schedulerId, heartbeatFresh: cp.heartbeatFresh() };
     },
   };
-  const app = buildServer({ runs, tenants, workflows, operator, priceTable, ...(tools === undefined ? {} : { knownTools: tools }), bodyLimitBytes: env.BODY_LIMIT_BYTES, log });
+  const keys = new KeyStore(cmd, ks, { adminKey: env.GAMBIT_ADMIN_KEY, hmacSecret: env.GAMBIT_KEY_HMAC_SECRET });
+  // Issue 11 D2: nodes whose irreversible tool waits for an operator (operator-only routes).
+  const attention = new AttentionService({ redis: cmd, ks, engine, clock, log: log.child({ component: 'attention' }) });
   const readiness = schedulerReadiness(cmd, bull, () => consumer.running());
-  instrumentHttp(app, { tracer, meter: telemetry.meter });
-  app.get('/readyz', async (_req, reply) => {
-    const a = await healthAnswer('/readyz', readiness, { schedulerId });
-    return reply.status(a.status).send(a.body);
+  const app = buildServer({
+    runs,
+    tenants,
+    workflows,
+    operator,
+    keys,
+    attention,
+    priceTable,
+    ...(tools === undefined ? {} : { knownTools: tools }),
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    log,
+    readiness: () => healthAnswer('/readyz', readiness, { schedulerId }),
   });
+  instrumentHttp(app, { tracer, meter: telemetry.meter });
   observeScheduler(telemetry.meter, { queues: [ops, spec, streamAsQueue(advance)], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
   const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { schedulerId } });
   await app.listen({ port: env.PORT, host: env.HOST });

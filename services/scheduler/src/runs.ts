@@ -120,8 +120,8 @@ export class RunService {
     return parsed;
   }
 
-  async submit(body: SubmitRunBody): Promise<{ runId: string; created: boolean }> {
-    const { tenant } = body;
+  /** Submits a run for `tenant` (from the caller's API key; `body.tenant`, if any, was checked against it). */
+  async submit(tenant: string, body: SubmitRunBody): Promise<{ runId: string; created: boolean }> {
     assertKeySafe('tenant', tenant);
     const wf = await this.resolveWorkflow(tenant, body.workflow);
     checkInputs(wf, body.inputs);
@@ -223,7 +223,8 @@ export class RunService {
         [...s.nodes.entries()].map(([id, n]) => [
           id,
           {
-            state: n.state,
+            // Issue 11 D2: a running node whose attempt waits for an operator shows it.
+            state: n.state === 'running' && n.auth !== undefined && s.attempts.get(n.auth)?.status === 'needs_attention' ? 'needs_attention' : n.state,
             output: n.output ?? null,
             source: n.source ?? null,
             error: n.error ?? null,

@@ -17,13 +17,13 @@ import {
   RetryAfterError,
   zodIssues,
 } from '@gambit/shared';
-import { failAttempt, finishAttempt, QUEUES, startAttempt } from '@gambit/shared/redis';
+import { attentionMember, controlKeys, failAttempt, finishAttempt, markAttention, QUEUES, startAttempt } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
 import type { Tracer } from '@opentelemetry/api';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { CancelWatcher } from './cancellation.js';
 import { type ExecResult, type LlmDeps, runLlm } from './run-llm.js';
-import { runTool, type ToolDeps } from './run-tool.js';
+import { isIrreversible, runTool, type ToolDeps } from './run-tool.js';
 import { type OpObservation, observeOp } from './tracing.js';
 
 export interface ProcessorDeps extends LlmDeps, ToolDeps {
@@ -39,7 +39,8 @@ export interface ProcessorDeps extends LlmDeps, ToolDeps {
 
 export interface OpJobResult {
   /** OK: output accepted. FENCED/STALE/DONE: output rejected (or not executed); cost recorded. */
-  readonly code: 'OK' | 'FENCED' | 'STALE' | 'DONE';
+  /** NEEDS_ATTENTION: an irreversible tool not run again (issue 11 D2); an operator resolves it. */
+  readonly code: 'OK' | 'FENCED' | 'STALE' | 'DONE' | 'NEEDS_ATTENTION';
   readonly tries: number;
 }
 
@@ -101,6 +102,19 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     throw new UnrecoverableError(text);
   };
 
+  /** Issue 11 D2: the attempt stops in `needs_attention`; nothing is executed. */
+  const needsAttention = async (data: OpJob, tryNo: number): Promise<OpJobResult> => {
+    const op = data.op as Extract<OpJob['op'], { kind: 'tool' }>;
+    const reason = `irreversible tool "${op.tool}" may have run in an earlier try (${tryNo - 1} before this one) and takes no idempotency key: an operator must say whether it took effect`;
+    const res = await markAttention(deps.redis, deps.ks, { ...data, tryNo, reason, nowMs: deps.clock.nowMs() });
+    log.warn({ attemptId: data.attemptId, runId: data.runId, nodeId: data.nodeId, tool: op.tool, tries: tryNo, code: res.code }, 'attempt needs attention');
+    if (res.code === 'OK')
+      await deps.redis.zadd(controlKeys(deps.ks).attention, deps.clock.nowMs(), attentionMember(data.tenant, data.runId, data.nodeId));
+    if (res.code === 'MISSING') throw new UnrecoverableError(`NOT_FOUND: attempt ${data.attemptId} of run ${data.runId} does not exist`);
+    await finished(data);
+    return { code: res.code === 'OK' ? 'NEEDS_ATTENTION' : res.code, tries: tryNo };
+  };
+
   const execute = async (job: Job, token: string | undefined, signal: AbortSignal | undefined, data: OpJob, obs: OpObservation): Promise<OpJobResult> => {
     const ref = { tenant: data.tenant, runId: data.runId, attemptId: data.attemptId, epoch: data.epoch };
 
@@ -113,6 +127,11 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       return { code: start.code, tries: start.tries };
     }
     const tryNo = start.tries;
+    // Issue 11 D2: an irreversible tool whose earlier try may have started (any try after the
+    // first: the worker died, the lock was lost, or a retryable error came after the call went
+    // out) runs again only under the same idempotency key, and only if the tool honours it.
+    if (tryNo > 1 && data.op.kind === 'tool' && isIrreversible(deps, data.op) && deps.tools.get(data.op.tool).honoursIdempotencyKey !== true)
+      return needsAttention(data, tryNo);
     if (tryNo > deps.maxTries) return failForGood(data, tryNo, new Error(`gave up after ${tryNo - 1} tries`));
 
     const lease = deps.cancels.track({ ...ref, kind: data.kind }, signal);

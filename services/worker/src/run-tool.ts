@@ -22,6 +22,20 @@ export interface ToolDeps {
 
 type ToolOp = Extract<OpJob['op'], { kind: 'tool' }>;
 
+/**
+ * Issue 11 D2: the idempotency key of a tool call, stable across tries of the same execution of
+ * a node (run, node, epoch) and new for a re-execution (a new epoch). The tenant is part of it so
+ * that outside services shared by tenants never see two tenants' calls collide.
+ */
+export function idempotencyKeyFor(job: Pick<OpJob, 'tenant' | 'runId' | 'nodeId' | 'epoch'>): string {
+  return `gambit:${job.tenant}:${job.runId}:${job.nodeId}:${job.epoch}`;
+}
+
+/** True when the operation is irreversible (declared by the tool or by the workflow's node). */
+export function isIrreversible(deps: Pick<ToolDeps, 'tools'>, op: ToolOp): boolean {
+  return deps.tools.get(op.tool).effects === 'irreversible' || op.effects === 'irreversible';
+}
+
 const NO_TOKENS: TokenUsage = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0 };
 
 export async function runTool(deps: ToolDeps, job: OpJob, op: ToolOp, tryNo: number, signal: AbortSignal): Promise<ExecResult> {
@@ -37,6 +51,8 @@ export async function runTool(deps: ToolDeps, job: OpJob, op: ToolOp, tryNo: num
     nodeId: job.nodeId,
     attemptId: job.attemptId,
     kind: job.kind,
+    idempotencyKey: idempotencyKeyFor(job),
+    tryNo,
     redis: deps.redis,
     ks: deps.ks,
     logger: deps.logger.child({ tool: op.tool }),

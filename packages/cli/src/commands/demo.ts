@@ -5,6 +5,7 @@
  * progress, prints the table, and shuts everything down (also on Ctrl-C). With --keep-running
  * the services stay up for use over HTTP until Ctrl-C.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { ValidationError } from '@gambit/shared';
 import type { Command } from 'commander';
@@ -68,11 +69,18 @@ export function register(program: Command): void {
       process.on('SIGINT', () => void shutdown(130));
       process.on('SIGTERM', () => void shutdown(143));
 
+      // The demo's own operator key (or the one in GAMBIT_ADMIN_KEY) and one API key per demo
+      // tenant, created through the key API as an operator would (docs/security.md).
+      const adminKey = process.env.GAMBIT_ADMIN_KEY ?? `adm_${randomBytes(32).toString('base64url')}`;
+      const keyHmacSecret = process.env.GAMBIT_KEY_HMAC_SECRET ?? randomBytes(32).toString('hex');
       stack = await startStack(
-        { workers, timeScale, prefix: `demo${Date.now().toString(36)}`, port, logLevel: 'info' },
+        { workers, timeScale, prefix: `demo${Date.now().toString(36)}`, port, logLevel: 'info', adminKey, keyHmacSecret },
         say,
       );
-      const client = new SchedulerClient(stack.baseUrl);
+      const client = new SchedulerClient(stack.baseUrl, adminKey);
+      const tenantKeys: Record<string, string> = {};
+      for (const t of ['demo-on', 'demo-off']) tenantKeys[t] = (await client.createTenantKey(t, 'gambit demo')).key;
+      say(`API keys created: tenants demo-on and demo-off each have one (Authorization: Bearer <key>); the operator key ${process.env.GAMBIT_ADMIN_KEY === undefined ? 'was generated for this demo' : 'is GAMBIT_ADMIN_KEY'}`);
       const tty = process.stderr.isTTY === true;
       let lastPrint = 0;
       const started = Date.now();
@@ -99,6 +107,10 @@ export function register(program: Command): void {
       const failed = rows.reduce((s, r) => s + r.failed, 0);
       if (flags.keepRunning) {
         say(`services are running: scheduler API at ${stack.baseUrl} (docs/api.md), Redis at ${stack.redisUrl}. Ctrl-C stops them.`);
+        say('Every request needs an API key (docs/security.md). As tenant demo-on:');
+        say(`  curl -H 'authorization: Bearer ${tenantKeys['demo-on']}' ${stack.baseUrl}/v1/workflows`);
+        say(`As the operator (kill switch, class internals, keys): GAMBIT_ADMIN_KEY=${adminKey}`);
+        say(`  gambit keys create acme --url ${stack.baseUrl}   (with GAMBIT_ADMIN_KEY set)`);
         return;
       }
       await shutdown(failed > 0 ? 1 : 0);

@@ -4,6 +4,7 @@
  */
 import { isGambitError, ValidationError } from '@gambit/shared';
 import { TraceFormatError } from '@gambit/replay';
+import { ApiError } from '../demo/client.js';
 
 export function reportError(err: unknown): number {
   if (err instanceof TraceFormatError) {
@@ -14,6 +15,11 @@ export function reportError(err: unknown): number {
   if (err instanceof ValidationError) {
     process.stderr.write('error: invalid input\n');
     for (const i of err.issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+    return 1;
+  }
+  if (err instanceof ApiError) {
+    const e = (err.body as { error?: { code?: string; message?: string } } | null)?.error;
+    process.stderr.write(`error: the scheduler answered ${err.status}${e?.code === undefined ? '' : ` ${e.code}`}: ${e?.message ?? JSON.stringify(err.body)}\n`);
     return 1;
   }
   if (isGambitError(err)) {

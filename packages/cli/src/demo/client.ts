@@ -8,13 +8,33 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Authenticates every request (docs/security.md): with the tenant's key when the request names a
+ * tenant whose key it holds (the body's `tenant`, or `tenant` given), else with `key`.
+ */
 export class SchedulerClient {
-  constructor(private readonly baseUrl: string) {}
+  private readonly tenantKeys = new Map<string, string>();
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly key: string,
+  ) {}
+
+  /** Creates a tenant key with this client's (operator) key and uses it for that tenant from now on. */
+  async createTenantKey(tenant: string, label?: string): Promise<{ key: string; keyId: string }> {
+    const r = await this.request<{ key: string; keyId: string }>('POST', `/v1/admin/tenants/${encodeURIComponent(tenant)}/keys`, label === undefined ? {} : { label });
+    this.tenantKeys.set(tenant, r.key);
+    return r;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, tenant?: string): Promise<T> {
+    const named = tenant ?? (body !== null && typeof body === 'object' ? (body as { tenant?: unknown }).tenant : undefined);
+    const key = (typeof named === 'string' ? this.tenantKeys.get(named) : undefined) ?? this.key;
+    const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -28,11 +48,11 @@ export class SchedulerClient {
   }
 
   run(tenant: string, runId: string): Promise<RunView> {
-    return this.request('GET', `/v1/runs/${encodeURIComponent(tenant)}/${encodeURIComponent(runId)}`);
+    return this.request('GET', `/v1/runs/${encodeURIComponent(tenant)}/${encodeURIComponent(runId)}`, undefined, tenant);
   }
 
   configureTenant(tenant: string, cfg: Record<string, unknown>): Promise<unknown> {
-    return this.request('PUT', `/v1/tenants/${encodeURIComponent(tenant)}/config`, cfg);
+    return this.request('PUT', `/v1/tenants/${encodeURIComponent(tenant)}/config`, cfg, tenant);
   }
 }
 

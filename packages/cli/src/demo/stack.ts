@@ -14,6 +14,9 @@ export interface StackOptions {
   readonly prefix: string;
   readonly port: number;
   readonly logLevel: string;
+  /** The scheduler's operator key and key-HMAC secret (GAMBIT_ADMIN_KEY, GAMBIT_KEY_HMAC_SECRET). */
+  readonly adminKey: string;
+  readonly keyHmacSecret: string;
   readonly extraEnv?: Record<string, string | undefined>;
 }
 
@@ -81,7 +84,12 @@ export async function startStack(opts: StackOptions, onStatus: (msg: string) => 
       procs.push(w);
       await w.waitForLine((l) => l.includes('worker ready'), 30_000);
     }
-    const sch = startProcess('scheduler', main('scheduler'), [], { ...common, PORT: String(opts.port) });
+    const sch = startProcess('scheduler', main('scheduler'), [], {
+      ...common,
+      PORT: String(opts.port),
+      GAMBIT_ADMIN_KEY: opts.adminKey,
+      GAMBIT_KEY_HMAC_SECRET: opts.keyHmacSecret,
+    });
     procs.push(sch);
     const line = await sch.waitForLine((l) => l.includes('scheduler listening'), 30_000);
     const port = (JSON.parse(line) as { port: number }).port;

@@ -1,19 +1,18 @@
 /**
- * The detection bound of the tail test (M9.5, docs/estimator.md): for a drop of the hit rate
- * from `pre` to `post` on a class with `historyN` outcomes of history, the number of outcomes
- * after the change by which the tail test has alarmed with probability ≥ `quantile`.
+ * The detection bound of the multi-window tail test (M9.5, docs/estimator.md): for a drop of the
+ * hit rate from `pre` to `post` on a class with `historyN` outcomes of history, the number of
+ * outcomes after the change by which the test has alarmed with probability ≥ `quantile`.
  *
- * Derivation. Take the posterior before the window at its expectation,
- * Beta(a0 + pre·N, b0 + (1 − pre)·N), and let h* be the largest hit count with
- * P(H ≤ h* | W trials) < threshold (the alarm fires exactly when the window holds ≤ h* hits).
- * k outcomes after the change the window holds W − k outcomes from before (at most W − k hits,
- * the worst case) and k from after (Binomial(k, post) hits), so
- *   P(alarm at k) ≥ P(Binomial(k, post) ≤ h* − (W − k)).
- * The bound B is the smallest k where this reaches `quantile`. Page-Hinkley can only make the
- * alarm earlier. Pure arithmetic; the simulation in bound.test.ts checks it.
+ * Derivation. k outcomes after the change, take each window w ≤ k that is wholly after the
+ * change, with its reference (the outcomes before it, at most `windowCap − w`) at its
+ * expectation: historyN outcomes at `pre` and k − w at `post`. Let h*_w be the largest hit count
+ * of w outcomes with P(H ≤ h*_w) below the per-window level under that reference; the window
+ * alarms exactly when it holds ≤ h*_w hits, so P(alarm by k) ≥ max over such w of
+ * P(Binomial(w, post) ≤ h*_w). The bound B is the smallest k where this reaches `quantile`
+ * (windows that straddle the change can only make the alarm earlier). Pure arithmetic; the
+ * simulation in detectors.test.ts checks it.
  */
-import type { BetaParams } from '../core/types.js';
-import { betaBinomialCdf } from './beta.js';
+import { betaBinomialCdf } from '../core/predictive.js';
 import type { TailTestParams } from './detectors.js';
 
 function binomialCdf(x: number, n: number, p: number): number {
@@ -28,29 +27,43 @@ function binomialCdf(x: number, n: number, p: number): number {
   return Math.min(1, s);
 }
 
-/** Largest hit count of a full window that alarms under `before`, or -1 if none does. */
-export function alarmHitCount(before: BetaParams, tail: TailTestParams): number {
+/** Largest hit count of a w-outcome window that alarms against a reference of refHits in refN, or -1. */
+export function alarmHitCount(w: number, refN: number, refHits: number, tail: TailTestParams): number {
+  const level = tail.level / tail.windows.length;
+  const beta = { a: 1 + refHits, b: 1 + refN - refHits };
   let hs = -1;
-  for (let h = 0; h <= tail.windowSize; h++) if (betaBinomialCdf(h, tail.windowSize, before.a, before.b) < tail.threshold) hs = h;
+  for (let h = 0; h <= w; h++) {
+    if (betaBinomialCdf(beta, w, h) < level) hs = h;
+    else break;
+  }
   return hs;
 }
 
 export interface BoundInput {
-  readonly prior: BetaParams;
   readonly historyN: number;
   readonly pre: number;
   readonly post: number;
   readonly tail: TailTestParams;
+  readonly windowCap: number;
   readonly quantile: number;
+  /** Outcomes after the change to look at (default 400). */
+  readonly horizon?: number;
 }
 
-/** Outcomes after the change by which the tail test alarms with probability ≥ quantile; Infinity if never within a window's length. */
-export function tailDetectionBound(x: BoundInput): { bound: number; alarmHits: number } {
-  const before = { a: x.prior.a + x.pre * x.historyN, b: x.prior.b + (1 - x.pre) * x.historyN };
-  const hs = alarmHitCount(before, x.tail);
-  const W = x.tail.windowSize;
-  for (let k = 1; k <= W; k++) {
-    if (binomialCdf(hs - (W - k), k, x.post) >= x.quantile) return { bound: k, alarmHits: hs };
+/** Outcomes after the change by which the tail test alarms with probability ≥ quantile; Infinity if not within the horizon. */
+export function tailDetectionBound(x: BoundInput): { bound: number } {
+  const horizon = x.horizon ?? 400;
+  for (let k = 1; k <= horizon; k++) {
+    for (const w of x.tail.windows) {
+      if (w > k) break;
+      const fromPost = Math.min(k - w, x.windowCap - w);
+      const fromPre = Math.min(x.historyN, x.windowCap - w - fromPost);
+      const refN = fromPre + fromPost;
+      if (refN < x.tail.minReference) continue;
+      const refHits = Math.round(fromPre * x.pre + fromPost * x.post);
+      const hs = alarmHitCount(w, refN, refHits, x.tail);
+      if (binomialCdf(hs, w, x.post) >= x.quantile) return { bound: k };
+    }
   }
-  return { bound: Number.POSITIVE_INFINITY, alarmHits: hs };
+  return { bound: Number.POSITIVE_INFINITY };
 }

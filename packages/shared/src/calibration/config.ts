@@ -15,33 +15,38 @@ export const CalibrationConfigSchema = z.object({
   /** How long a killed class stays killed before it re-enters shadow. */
   cooldownMs: z.number().int().nonnegative(),
   tail: z.object({
-    windowSize: z.number().int().positive(),
-    threshold: z.number().gt(0).lt(1),
+    /** Window sizes tested at every outcome, ascending (the multi-window tail test, M9.5). */
+    windows: z.array(z.number().int().positive()).min(1).max(16),
+    /** Total test level per outcome, split evenly over the windows (≤ 1e-3: see detectors.ts). */
+    level: z.number().gt(0).max(1e-3),
+    /** Reference outcomes before a window needed to test it. */
+    minReference: z.number().int().positive(),
   }),
+  /** Page-Hinkley statistic, reported beside the verdict (not an alarm). */
   pageHinkley: z.object({
     delta: z.number().nonnegative(),
     lambda: z.number().positive(),
     minN: z.number().int().positive(),
   }),
-  /** Outcomes kept in the class's window list (≥ tail.windowSize and ≥ nMin). */
+  /** Outcomes kept in the class's window list (raised to cover the largest window plus its reference, and nMin). */
   windowCap: z.number().int().positive(),
 });
 export type CalibrationConfig = z.infer<typeof CalibrationConfigSchema>;
 
 /**
- * Defaults. Detection bound (docs/estimator.md, test calibration/detectors.test.ts): for a drop
- * of the hit rate from 0.9 to 0.2 on a class with ≥ 100 outcomes of history, 99% of alarms come
- * within DETECTION_BOUND_OUTCOMES outcomes after the change; no false alarm was seen in 10^5
- * stationary outcomes at p = 0.9.
+ * Defaults. Measured by `bench/drift` (docs/estimator.md): ≤ 1e-5 false alarms per stationary
+ * outcome at every p from 0.05 to 0.95; for a drop of the hit rate from 0.9 to 0.2 on a class
+ * with ≥ 100 outcomes of history, 99% of alarms come within DETECTION_BOUND_OUTCOMES outcomes
+ * (the derived bound of bound.ts; the test checks it by simulation).
  */
 export const DEFAULT_CALIBRATION: CalibrationConfig = {
   nMin: 30,
   calibrationLevel: 0.95,
   canaryFraction: 0.2,
   cooldownMs: 60_000,
-  tail: { windowSize: 30, threshold: 1e-5 },
+  tail: { windows: [8, 12, 16, 24, 32, 48, 64, 96, 128, 192], level: 6e-5, minReference: 30 },
   pageHinkley: { delta: 0.05, lambda: 15, minN: 30 },
-  windowCap: 200,
+  windowCap: 600,
 };
 
 /** The stated bound for the defaults (0.9 → 0.2, ≥ 100 outcomes of history, 99% of alarms). */
@@ -70,5 +75,11 @@ export function resolveCalibration(
     pageHinkley: { ...base.pageHinkley, ...(overrides.pageHinkley ?? {}) },
   };
   const cfg = CalibrationConfigSchema.parse(merged);
-  return { ...cfg, windowCap: Math.max(cfg.windowCap, cfg.tail.windowSize, cfg.nMin, cfg.pageHinkley.minN) };
+  const windows = [...cfg.tail.windows].sort((x, y) => x - y);
+  const largest = windows[windows.length - 1] ?? 0;
+  return {
+    ...cfg,
+    tail: { ...cfg.tail, windows },
+    windowCap: Math.max(cfg.windowCap, largest + cfg.tail.minReference, cfg.nMin, cfg.pageHinkley.minN),
+  };
 }

@@ -48,11 +48,11 @@ describe('M9 stage machine', () => {
   });
 
   it('online/canary → killed on drift with the detector in the reason; shadow is never killed by drift', () => {
-    const w = `${'1111111110'.repeat(17)}${'0'.repeat(30)}`;
+    const w = `${'1111111110'.repeat(17)}${'0'.repeat(12)}`;
     const s = { window: w, posterior: { a: 9 + hits(w), b: 1 + w.length - hits(w) } };
     const t = nextTransition(snap({ ...s, stage: 'online' }), DEFAULT_CALIBRATION, 0.01);
     expect(t).toMatchObject({ from: 'online', to: 'killed', alarm: true });
-    expect(t?.reason).toMatch(/^drift: tail test P\(H<=0 of 30/);
+    expect(t?.reason).toMatch(/^drift: tail test P\(H<=0 of (8|12) \| /);
     expect(nextTransition(snap({ ...s, stage: 'canary', stageRealN: 0 }), DEFAULT_CALIBRATION, 0.01)?.to).toBe('killed');
     expect(nextTransition(snap({ ...s, stage: 'shadow', stageN: 0 }), DEFAULT_CALIBRATION, 0.01)).toBeNull();
   });
@@ -64,9 +64,9 @@ describe('M9 stage machine', () => {
   });
 
   it('per-tenant overrides merge over the defaults and keep the window long enough', () => {
-    const c = resolveCalibration({ nMin: 500, tail: { threshold: 1e-3 } });
-    expect(c.tail).toEqual({ windowSize: 30, threshold: 1e-3 });
-    expect(c.windowCap).toBe(500);
+    const c = resolveCalibration({ nMin: 700, tail: { level: 1e-4 } });
+    expect(c.tail).toEqual({ ...DEFAULT_CALIBRATION.tail, level: 1e-4 });
+    expect(c.windowCap).toBe(700);
     expect(() => resolveCalibration({ canaryFraction: 2 })).toThrow();
   });
 });

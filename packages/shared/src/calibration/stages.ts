@@ -65,7 +65,7 @@ export function realizedNetUsd(s: ClassSnapshot, lambdaUsdPerSec: number): numbe
  */
 export function nextTransition(s: ClassSnapshot, cfg: CalibrationConfig, lambdaUsdPerSec: number): Transition | null {
   if (s.stage === 'canary' || s.stage === 'online') {
-    const v = detectDrift(s.posterior, s.window, s.ph, cfg);
+    const v = detectDrift(s.window, s.ph, cfg);
     if (v.alarm) return { from: s.stage, to: 'killed', reason: v.reason ?? 'drift', alarm: true };
   }
   if (s.stage === 'shadow' && s.stageN >= cfg.nMin) {

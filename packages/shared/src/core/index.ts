@@ -12,6 +12,8 @@ export { type LogHistogram, EMPTY_HISTOGRAM, histogramOf, conditionalRemaining }
 export * from './operation-class.js';
 export * from './dial.js';
 export * from './critical-path.js';
+export * from './duration.js';
+export * from './timing.js';
 export * from './waste.js';
 export * from './posterior.js';
 export * from './predictive.js';

@@ -62,7 +62,7 @@ describe('M4 the rule: EV = P·L − (1−P)·C_fail ≥ (1−α)·C_spec', () =
           const cSpec = 0.02;
           const d = decide(input({ edges: [{ posterior: betaWithMean(p) }], cSpecUsd: cSpec, deltaTSec: 1, dial: { alpha, lambdaUsdPerSec: rho * cSpec } }));
           expect(d.action, `p=${p} rho=${rho} alpha=${alpha}`).toBe(margin > 0 ? 'SPECULATE' : 'WAIT');
-          expect(d.reason).toBe(margin > 0 ? 'ev' : 'below_threshold');
+          expect(d.reason).toBe(margin > 0 ? 'ev' : rho === 0 ? 'zero_value' : 'below_threshold');
           // Same boundary via P*.
           expect(p >= pStar(alpha, rho * cSpec, cSpec)).toBe(margin > 0);
           checked++;
@@ -116,9 +116,9 @@ describe('M4 the rule: EV = P·L − (1−P)·C_fail ≥ (1−α)·C_spec', () =
   });
 });
 
-describe('M4 gates: disabled → inadmissible → killed → no_prediction → rule → stage → budget', () => {
+describe('M4 gates: disabled → inadmissible → killed → no_prediction → unpriced → zero_value → rule → stage → budget', () => {
   const passing = input();
-  const failing = input({ dial: { alpha: 0, lambdaUsdPerSec: 0 } });
+  const failing = input({ dial: { alpha: 0, lambdaUsdPerSec: 1e-6 } });
 
   it('orders the gates and records every number even when waiting', () => {
     const cases: Array<[Partial<DecisionFlags>, Stage, string]> = [
@@ -127,6 +127,7 @@ describe('M4 gates: disabled → inadmissible → killed → no_prediction → r
       [{ killed: true, hasPrediction: false, budgetOk: false }, 'online', 'killed'],
       [{}, 'killed', 'killed'],
       [{ hasPrediction: false, budgetOk: false }, 'shadow', 'no_prediction'],
+      [{ unpriced: true, budgetOk: false }, 'shadow', 'unpriced'],
       [{ budgetOk: false }, 'shadow', 'stage'],
       [{ budgetOk: false }, 'canary', 'stage'],
       [{ budgetOk: false, canarySampled: true }, 'canary', 'budget'],
@@ -141,6 +142,23 @@ describe('M4 gates: disabled → inadmissible → killed → no_prediction → r
       expect(d.evUsd).toBeCloseTo(0.014, 15);
       expect(d.stage).toBe(stage);
     }
+  });
+
+  it('never launches with ΔT = 0 or L = 0 (zero_value), even at α = 1 where the threshold is 0 (issue 9 item 1)', () => {
+    for (const over of [{ deltaTSec: 0 }, { dial: { alpha: 1, lambdaUsdPerSec: 0 } }]) {
+      const d = decide({ ...input(over), dial: over.dial ?? { alpha: 1, lambdaUsdPerSec: 0.01 }, cFailUsd: 0 });
+      expect(d.action).toBe('WAIT');
+      expect(d.reason).toBe('zero_value');
+      expect(d.lUsd).toBe(0);
+    }
+    // A zero-value WAIT is not evidence about λ.
+    const d = decide({ ...input({ deltaTSec: 0 }), dial: { alpha: 1, lambdaUsdPerSec: 0.01 } });
+    expect(impliedLambda([d]).lambdaUsdPerSec).toBeUndefined();
+  });
+
+  it('a node with no price waits with reason unpriced, never as if free (issue 9 item 9)', () => {
+    const d = decide({ ...passing, cSpecUsd: 0, cFailUsd: 0, flags: { ...OK, unpriced: true } });
+    expect(d).toMatchObject({ action: 'WAIT', reason: 'unpriced' });
   });
 
   it('the rule comes before stage and budget: a below-threshold decision is below_threshold in shadow', () => {

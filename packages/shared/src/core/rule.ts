@@ -8,8 +8,10 @@
  *   SPECULATE  iff  EV ≥ (1 − α) · C_spec          (threshold = (1 − α) · C_spec)
  *
  * Gate order (first failing gate is the reason): disabled → inadmissible (rule not evaluated) →
- * killed → no_prediction → the rule (below_threshold) → stage (shadow never launches, canary
- * only when sampled) → budget. Every numeric field is computed and recorded even when waiting.
+ * killed → no_prediction → unpriced (no price for the node's model: C_spec unknown, never taken
+ * as free) → zero_value (ΔT = 0 or L = 0: a launch is a pure cost, M4) → the rule
+ * (below_threshold) → stage (shadow never launches, canary only when sampled) → budget. Every
+ * numeric field is computed and recorded even when waiting.
  */
 import { ValidationError } from '../errors.js';
 import { validateDial } from './dial.js';
@@ -35,6 +37,8 @@ export interface DecisionFlags {
   readonly speculationEnabled: boolean;
   /** M9 canary: the caller sampled this decision for a real launch. */
   readonly canarySampled?: boolean;
+  /** M2: the node's model has no price (C_spec unknown): WAIT with `unpriced`. */
+  readonly unpriced?: boolean;
 }
 
 export interface DecideInput {
@@ -135,6 +139,8 @@ export function decide(input: DecideInput): Decision {
   else if (!f.admissible) reason = 'inadmissible';
   else if (f.killed || input.stage === 'killed') reason = 'killed';
   else if (!f.hasPrediction) reason = 'no_prediction';
+  else if (f.unpriced === true) reason = 'unpriced';
+  else if (!(lUsd > 0)) reason = 'zero_value';
   else if (!(evUsd >= threshold)) reason = 'below_threshold';
   else if (!stageAllowsLaunch(input.stage, f.canarySampled ?? false)) reason = 'stage';
   else if (!f.budgetOk) reason = 'budget';

@@ -95,5 +95,7 @@ export const DECISION_REASONS = [
   'no_prediction', // no guess available for an upstream
   'disabled', // speculation turned off for the run or edge
   'predictor', // M10 stage 1: the guess of a paid predictor (a cheap model) is not worth buying
+  'zero_value', // M4: ΔT = 0 or L = 0, a launch would be a pure cost
+  'unpriced', // M2: the node's model has no price, so C_spec is unknown (never taken as free)
 ] as const;
 export type DecisionReason = (typeof DECISION_REASONS)[number];

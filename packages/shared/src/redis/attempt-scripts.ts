@@ -8,10 +8,10 @@ import { z } from 'zod';
 import type { TokenUsage } from '../core/types.js';
 import { RedisScriptError } from '../errors.js';
 import { type AttemptRecord, AttemptRecordSchema, type AttemptStatus } from '../schemas/jobs.js';
-import { type KeySpace, runKeys } from './keys.js';
+import { type KeySpace, runKeys, toolKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
-export const ATTEMPT_SCRIPT_FILES = ['startAttempt-2.lua', 'finishAttempt-2.lua', 'failAttempt-2.lua', 'stageEffect-2.lua'] as const;
+export const ATTEMPT_SCRIPT_FILES = ['startAttempt-2.lua', 'finishAttempt-2.lua', 'failAttempt-2.lua', 'stageEffect-2.lua', 'markAttention-1.lua', 'chargeOnce-2.lua'] as const;
 
 /** Registers the attempt scripts on a client (idempotent). */
 export function defineAttemptScripts(redis: RedisLike): void {
@@ -121,6 +121,48 @@ export async function failAttempt(redis: RedisLike, ks: KeySpace, a: FailAttempt
   );
   const [code, status] = reply;
   if (code === 'OK' || code === 'FENCED' || code === 'STALE' || code === 'DONE' || code === 'MISSING') return { code, status: String(status) };
+  throw bad(file, reply);
+}
+
+export type MarkAttentionCode = 'OK' | 'FENCED' | 'STALE' | 'DONE' | 'MISSING';
+
+/**
+ * markAttention-1.lua (issue 11 D2): stops the attempt in `needs_attention` instead of running an
+ * irreversible operation again blindly. Fenced by status, epoch and try.
+ */
+export async function markAttention(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: AttemptRef & { readonly tryNo: number; readonly reason: string; readonly nowMs: number },
+): Promise<{ code: MarkAttentionCode; status: string }> {
+  const file = 'markAttention-1.lua';
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<unknown[]>(redis, file, [k.attempts], [a.attemptId, a.epoch, a.tryNo, a.reason, a.nowMs]);
+  const [code, status] = reply;
+  if (code === 'OK' || code === 'FENCED' || code === 'STALE' || code === 'DONE' || code === 'MISSING') return { code, status: String(status) };
+  throw bad(file, reply);
+}
+
+/** The member of the attention index (`P:{ctl}:attention`) for one node of one run. */
+export function attentionMember(tenant: string, runId: string, nodeId: string): string {
+  return `${tenant}|${runId}|${nodeId}`;
+}
+
+/**
+ * chargeOnce-2.lua: the built-in `charge_card` effect, applied at most once per idempotency key.
+ * `replayed` is true when a charge under the key already existed (nothing was applied now).
+ */
+export async function chargeOnce(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: { readonly tenant: string; readonly idempotencyKey: string; readonly charge: Readonly<Record<string, unknown>> },
+): Promise<{ replayed: boolean; charge: Record<string, unknown> }> {
+  const file = 'chargeOnce-2.lua';
+  defineScripts(redis, [file]);
+  const k = toolKeys(ks, a.tenant);
+  const reply = await callScript<unknown[]>(redis, file, [k.charges, k.chargeKeys], [a.idempotencyKey, JSON.stringify({ ...a.charge, idempotencyKey: a.idempotencyKey })]);
+  const [code, charge] = reply;
+  if ((code === 'CHARGED' || code === 'REPLAYED') && typeof charge === 'string') return { replayed: code === 'REPLAYED', charge: JSON.parse(charge) as Record<string, unknown> };
   throw bad(file, reply);
 }
 

@@ -3,3 +3,4 @@ export * from './scripts.js';
 export * from './attempt-scripts.js';
 export * from './run-scripts.js';
 export * from './advance.js';
+export * from './attention-scripts.js';

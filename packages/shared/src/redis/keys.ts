@@ -32,10 +32,14 @@
  * | P:{ctl}:active                        | zset   | scheduler  | T:R of unfinished runs by last-progress ms (recovery sweep) |
  * | P:{ctl}:reservations                  | zset   | scheduler  | tenants that may hold open budget reservations, by when to sweep them (ms) |
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
+ * | P:{auth}:keys                         | hash   | scheduler  | HMAC-SHA-256 (hex) of a live API key -> {keyId, tenant, createdAtMs, label} JSON |
+ * | P:{tenant:T}:apikeys                  | hash   | scheduler  | key id -> {keyId, createdAtMs, revokedAtMs, label, hmac} JSON (listing; revoked ones kept) |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
  * | {P:q}:advance:events                  | stream | worker+sch | AdvanceEvents for the schedulers (consumer group `schedulers`; entries deleted once processed) |
  * | {P:q}:advance:dead                    | stream | scheduler  | advance events that could not be processed, with the reason (dead letters) |
+ * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
+ * | P:{ctl}:attention                     | zset   | worker+sch | T|R|N of nodes whose attempt needs an operator, by ms (an index; the attempt is the truth) |
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
  * | channel P:ctl:cancel                  | pubsub | scheduler  | attempt cancellation broadcast to workers |
  *
@@ -80,10 +84,18 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
   } as const;
 }
 
+/** API keys (issue 10 item 1): live keys by their HMAC, and each tenant's listing. */
+export function authKeys(ks: KeySpace) {
+  return {
+    keys: `${ks.prefix}:{auth}:keys`,
+    tenantKeys: (tenant: string) => `${ks.prefix}:{tenant:${tenant}}:apikeys`,
+  } as const;
+}
+
 /** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */
 export function toolKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
-  return { kv: (table: string) => `${t}:kv:${table}`, charges: `${t}:charges` } as const;
+  return { kv: (table: string) => `${t}:kv:${table}`, charges: `${t}:charges`, chargeKeys: `${t}:charges:keys` } as const;
 }
 
 /**
@@ -111,6 +123,7 @@ export function controlKeys(ks: KeySpace) {
     active: `${t}:active`,
     reservations: `${t}:reservations`,
     sim: `${t}:sim`,
+    attention: `${t}:attention`,
     alarmsChannel: `${ks.prefix}:ctl:alarms`,
     cancelChannel: `${ks.prefix}:ctl:cancel`,
   } as const;

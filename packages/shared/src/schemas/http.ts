@@ -22,10 +22,10 @@ export const PosteriorModeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('lower_bound'), quantile: z.number().gt(0).lt(1) }).strict(),
 ]);
 
-/** POST /v1/runs */
+/** POST /v1/runs. `tenant` comes from the API key; an operator key must name it (issue 10 item 1). */
 export const SubmitRunBodySchema = z
   .object({
-    tenant: SafeIdSchema,
+    tenant: SafeIdSchema.optional(),
     /** A workflow definition (validated with parseWorkflow), or the name of a registered one. */
     workflow: z.union([z.string().min(1).max(64), z.record(z.string(), z.unknown())]),
     inputs: z.record(z.string(), z.unknown()).default({}),
@@ -68,13 +68,22 @@ export type TenantConfigBody = z.infer<typeof TenantConfigBodySchema>;
 /** POST /v1/workflows */
 export const RegisterWorkflowBodySchema = z
   .object({
-    tenant: SafeIdSchema,
+    /** Taken from the API key; an operator key must name it. */
+    tenant: SafeIdSchema.optional(),
     /** The definition; its `name` is the registered name. */
     workflow: z.record(z.string(), z.unknown()),
   })
   .strict();
 
-export const WorkflowListQuerySchema = z.object({ tenant: SafeIdSchema }).strict();
+export const WorkflowListQuerySchema = z.object({ tenant: SafeIdSchema.optional() }).strict();
+
+/** API key ids (issue 10 item 1): `k` and 16 hex digits. */
+export const KeyIdSchema = z.string().regex(/^k[0-9a-f]{16}$/, 'must be "k" and 16 hex digits');
+
+/** POST /v1/admin/tenants/:tenant/keys (operator). */
+export const CreateKeyBodySchema = z.object({ label: z.string().max(100).optional() }).strict();
+
+export const KeyParamsSchema = z.object({ tenant: SafeIdSchema, keyId: KeyIdSchema }).strict();
 
 /** POST /v1/kill and /v1/revive (operator, M9). Exactly one scope. */
 export const KillBodySchema = z
@@ -91,7 +100,15 @@ export const KillBodySchema = z
   });
 export type KillBody = z.infer<typeof KillBodySchema>;
 
-/** The error body of every 4xx/5xx answer. */
+/**
+ * The error body of every 4xx/5xx answer (docs/api.md): `field` names the offending field when
+ * there is one; `issues` lists every field of a validation error.
+ */
 export interface ErrorBody {
-  readonly error: { readonly code: string; readonly message: string; readonly issues: ReadonlyArray<{ path: string; message: string }> };
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly field?: string;
+    readonly issues?: ReadonlyArray<{ path: string; message: string }>;
+  };
 }

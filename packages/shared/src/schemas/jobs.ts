@@ -10,7 +10,12 @@ import { SimulationSchema } from './workflow.js';
 export const ATTEMPT_KINDS = ['authoritative', 'speculative'] as const;
 export type AttemptKind = (typeof ATTEMPT_KINDS)[number];
 
-export const ATTEMPT_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'superseded'] as const;
+/**
+ * `needs_attention` (issue 11 D2): an irreversible operation whose earlier try may have started,
+ * with no idempotency key to retry under. Nothing runs it again; an operator resolves it through
+ * the API as succeeded (with its output) or failed, and the run goes on from there.
+ */
+export const ATTEMPT_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'superseded', 'needs_attention'] as const;
 export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
 
 export const TokenUsageSchema = z.object({
@@ -87,6 +92,11 @@ export const AttemptRecordSchema = z.object({
   billedTries: z.array(z.number().int().positive()).optional(),
   workerId: z.string().optional(),
   error: z.string().optional(),
+  /** Why the attempt needs an operator (status `needs_attention`), kept after it is resolved. */
+  attention: z.string().optional(),
+  attentionAtMs: z.number().int().nonnegative().optional(),
+  /** `operator` once an operator resolved a `needs_attention` attempt through the API. */
+  resolvedBy: z.literal('operator').optional(),
 });
 export type AttemptRecord = z.infer<typeof AttemptRecordSchema>;
 

@@ -148,7 +148,7 @@ export class RunEngine {
         progressed = true;
         // The snapshot goes on with what this script wrote (the next pass re-reads anyway): the
         // downstream launch then happens in this pass, one Redis read earlier.
-        s.nodes.set(id, { ...n, state: r.state, ...(r.state === 'succeeded' ? { output: a.output ?? '', source: 'authoritative' as const } : {}), finishedAtMs: a.finishedAtMs ?? now });
+        s.nodes.set(id, { ...n, state: r.state, ...(r.state === 'succeeded' ? { output: a.output ?? '', source: 'authoritative' as const } : { error: a.error ?? 'failed' }), finishedAtMs: a.finishedAtMs ?? now });
         if (r.state === 'succeeded') await this.learn(s, id, n.auth, a.output ?? '');
       }
     }

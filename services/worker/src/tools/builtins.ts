@@ -6,12 +6,17 @@
  * - `kv_lookup` (idempotent): reads field `args.key` of the tenant's table `args.table`, after a
  *   simulated latency; a missing field yields the empty string.
  * - `send_message` (staged): stages `{ type: 'message', to, body }`; the scheduler releases it.
- * - `charge_card` (irreversible): appends a charge to the tenant's charges list, so tests can
- *   prove an irreversible tool never ran speculatively.
+ * - `charge_card` (irreversible, honours the idempotency key): appends a charge to the tenant's
+ *   charges list at most once per idempotency key (issue 11 D2), so tests can prove an
+ *   irreversible tool never ran speculatively and never twice. `args.confirmMs` (optional, real
+ *   ms) is how long the card network takes to confirm after the charge is applied.
  * - `http_get` (none, discloses): GETs `args.url` (http or https) and returns `{status, body}`.
+ * - `http_post` (irreversible, discloses, honours the idempotency key by passing it on): POSTs
+ *   `args.body` (a string) to `args.url` with an `Idempotency-Key` header; the service it calls
+ *   must honour that header for a retry to be safe.
  */
 import { AbortedError, RetryableError, ValidationError } from '@gambit/shared';
-import { toolKeys } from '@gambit/shared/redis';
+import { chargeOnce, toolKeys } from '@gambit/shared/redis';
 import { type ToolContext, type ToolRegistry, numberArg, stringArg } from './registry.js';
 
 /** Sleeps `ms`, rejecting with AbortedError when the signal aborts. Clears its timer either way. */
@@ -31,6 +36,18 @@ export function sleepOrAbort(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 const HTTP_BODY_LIMIT = 64 * 1024;
+
+/** `args.url` as an absolute http(s) URL, or a ValidationError naming the field. */
+function httpUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ValidationError([{ path: 'args.url', message: 'must be an absolute URL' }]);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValidationError([{ path: 'args.url', message: 'must be http or https' }]);
+  return url;
+}
 
 export interface BuiltinToolOptions {
   /** Simulated latency of kv_lookup before the time scale. */
@@ -82,19 +99,24 @@ export function registerBuiltinTools(registry: ToolRegistry, opts: BuiltinToolOp
   registry.register({
     name: 'charge_card',
     effects: 'irreversible',
+    honoursIdempotencyKey: true,
     async run(args, ctx) {
       const amountCents = numberArg(args, 'amountCents');
       if (!Number.isInteger(amountCents)) throw new ValidationError([{ path: 'args.amountCents', message: 'must be an integer' }]);
+      const confirmMs = args.confirmMs === undefined ? 0 : numberArg(args, 'confirmMs');
       const charge = {
         runId: ctx.runId,
         nodeId: ctx.nodeId,
         attemptId: ctx.attemptId,
         kind: ctx.kind,
+        tryNo: ctx.tryNo,
         amountCents,
         atMs: ctx.nowMs(),
       };
-      await ctx.redis.rpush(toolKeys(ctx.ks, ctx.tenant).charges, JSON.stringify(charge));
-      return { output: JSON.stringify({ charged: amountCents }) };
+      // Issue 11 D2: a retry under the same key gets the charge already made back.
+      const r = await chargeOnce(ctx.redis, ctx.ks, { tenant: ctx.tenant, idempotencyKey: ctx.idempotencyKey, charge });
+      if (confirmMs > 0) await sleepOrAbort(confirmMs, ctx.signal);
+      return { output: JSON.stringify({ charged: r.charge.amountCents }) };
     },
   });
 
@@ -103,24 +125,44 @@ export function registerBuiltinTools(registry: ToolRegistry, opts: BuiltinToolOp
     effects: 'none',
     discloses: true,
     async run(args, ctx) {
-      const raw = stringArg(args, 'url');
-      let url: URL;
-      try {
-        url = new URL(raw);
-      } catch {
-        throw new ValidationError([{ path: 'args.url', message: 'must be an absolute URL' }]);
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:')
-        throw new ValidationError([{ path: 'args.url', message: 'must be http or https' }]);
+      const url = httpUrl(stringArg(args, 'url'));
       let res: Response;
       try {
-        res = await fetch(url, { signal: ctx.signal, redirect: 'follow' });
+        res = await fetch(url, { signal: ctx.signal, redirect: 'follow', headers: { 'idempotency-key': ctx.idempotencyKey } });
       } catch (err) {
         if (ctx.signal.aborted) throw new AbortedError('aborted', { cause: err });
         throw new RetryableError('PROVIDER_UNAVAILABLE', `http_get ${url.host}: connection failed`, { cause: err });
       }
       const body = (await res.text()).slice(0, HTTP_BODY_LIMIT);
       if (res.status >= 500) throw new RetryableError('PROVIDER_UNAVAILABLE', `http_get ${url.host}: HTTP ${res.status}`);
+      return { output: JSON.stringify({ status: res.status, body }) };
+    },
+  });
+
+  registry.register({
+    name: 'http_post',
+    effects: 'irreversible',
+    discloses: true,
+    honoursIdempotencyKey: true,
+    async run(args, ctx) {
+      const url = httpUrl(stringArg(args, 'url'));
+      const payload = stringArg(args, 'body');
+      let res: Response;
+      try {
+        // Issue 11 D2: every try of this execution sends the same key, so the service applies it once.
+        res = await fetch(url, {
+          method: 'POST',
+          signal: ctx.signal,
+          redirect: 'error',
+          headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey },
+          body: payload,
+        });
+      } catch (err) {
+        if (ctx.signal.aborted) throw new AbortedError('aborted', { cause: err });
+        throw new RetryableError('PROVIDER_UNAVAILABLE', `http_post ${url.host}: connection failed`, { cause: err });
+      }
+      const body = (await res.text()).slice(0, HTTP_BODY_LIMIT);
+      if (res.status >= 500) throw new RetryableError('PROVIDER_UNAVAILABLE', `http_post ${url.host}: HTTP ${res.status}`);
       return { output: JSON.stringify({ status: res.status, body }) };
     },
   });

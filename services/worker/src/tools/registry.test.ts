@@ -11,6 +11,8 @@ function ctx(signal: AbortSignal = new AbortController().signal): ToolContext {
     nodeId: 'n',
     attemptId: 'a',
     kind: 'speculative',
+    idempotencyKey: 'gambit:t:r:n:1',
+    tryNo: 1,
     // The built-ins used here touch no Redis.
     redis: undefined as never,
     ks: { prefix: 'unit' },
@@ -23,11 +25,15 @@ function ctx(signal: AbortSignal = new AbortController().signal): ToolContext {
 describe('ToolRegistry (M6)', () => {
   it('declares each built-in with its effects class', async () => {
     const r = await createToolRegistry({ kvLatencyMs: 0 });
-    expect(r.names()).toEqual(['charge_card', 'echo', 'http_get', 'kv_lookup', 'send_message', 'sleep']);
+    expect(r.names()).toEqual(['charge_card', 'echo', 'http_get', 'http_post', 'kv_lookup', 'send_message', 'sleep']);
     expect(r.get('echo').effects).toBe('none');
     expect(r.get('kv_lookup').effects).toBe('idempotent');
     expect(r.get('send_message').effects).toBe('staged');
     expect(r.get('charge_card').effects).toBe('irreversible');
+    // Issue 11 D2: the effectful built-ins apply their effect at most once per idempotency key.
+    expect(r.get('charge_card').honoursIdempotencyKey).toBe(true);
+    expect(r.get('http_post').effects).toBe('irreversible');
+    expect(r.get('http_post').honoursIdempotencyKey).toBe(true);
     expect(r.get('http_get').discloses).toBe(true);
   });
 

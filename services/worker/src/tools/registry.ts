@@ -15,6 +15,14 @@ export interface ToolContext {
   readonly nodeId: string;
   readonly attemptId: string;
   readonly kind: 'authoritative' | 'speculative';
+  /**
+   * Issue 11 D2: the same for every try of this node at this epoch (run, node, epoch), different
+   * for a new execution of the node. A tool with an effect passes it on to any outside service
+   * that takes one (an `Idempotency-Key` header) or applies its effect at most once per key.
+   */
+  readonly idempotencyKey: string;
+  /** 1 for the first try of the attempt; a higher number means an earlier try may have started. */
+  readonly tryNo: number;
   readonly redis: RedisLike;
   readonly ks: KeySpace;
   readonly logger: Logger;
@@ -33,6 +41,13 @@ export interface ToolDefinition {
   readonly name: string;
   readonly effects: Effects;
   readonly discloses?: boolean;
+  /**
+   * Issue 11 D2: true when the tool applies its effect at most once per `ctx.idempotencyKey`
+   * (itself, or through an outside service that honours the key). An `irreversible` tool that
+   * does not is never re-run after a try that may have started: the attempt stops in
+   * `needs_attention` for an operator.
+   */
+  readonly honoursIdempotencyKey?: boolean;
   run(args: Readonly<Record<string, unknown>>, ctx: ToolContext): Promise<ToolResult>;
 }
 

@@ -17,7 +17,7 @@
     'OK'      status is now `failed`
     'FENCED'  `cancelled` or `superseded` or epoch differs: unchanged (cost still billed)
     'STALE'   a newer try has started: unchanged (cost still billed)
-    'DONE'    already `succeeded` or `failed`: unchanged
+    'DONE'    already `succeeded`, `failed` or `needs_attention`: unchanged
     'MISSING' no such attempt
 ]]
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -56,7 +56,7 @@ end
 
 local status = rec.status
 local code
-if status == 'succeeded' or status == 'failed' then
+if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then
   code = 'DONE'
 elseif status == 'cancelled' or status == 'superseded' or tonumber(rec.epoch) ~= tonumber(ARGV[2]) then
   code = 'FENCED'

@@ -23,7 +23,8 @@
     'FENCED'  the attempt is `cancelled` or `superseded` (or the epoch differs): usage and cost
               recorded, output rejected
     'STALE'   a newer try of the same attempt has started: usage and cost recorded, output rejected
-    'DONE'    the attempt had already finished: usage and cost recorded, output rejected
+    'DONE'    the attempt had already finished (or needs an operator): usage and cost recorded,
+              output rejected
     'ABORTED' outcome 'aborted' on a live attempt: usage and cost recorded, status unchanged
     'MISSING' no such attempt
 ]]
@@ -65,7 +66,7 @@ end
 
 local status = rec.status
 local code
-if status == 'succeeded' or status == 'failed' then
+if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then
   code = 'DONE'
 elseif status == 'cancelled' or status == 'superseded' or tonumber(rec.epoch) ~= tonumber(ARGV[2]) then
   code = 'FENCED'

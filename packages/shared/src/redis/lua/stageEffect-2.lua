@@ -22,7 +22,7 @@ local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', 0 } end
 local rec = cjson.decode(raw)
 local status = rec.status
-if status == 'succeeded' or status == 'failed' then return { 'DONE', 0 } end
+if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then return { 'DONE', 0 } end
 if status ~= 'running' or tonumber(rec.epoch) ~= tonumber(ARGV[2]) then return { 'FENCED', 0 } end
 if tonumber(ARGV[3]) ~= (tonumber(rec.tries) or 0) then return { 'STALE', 0 } end
 local n = redis.call('LLEN', KEYS[2])

@@ -13,7 +13,8 @@
     { 'OK', tries }             status is now `running`, tries incremented, startedAtMs set once,
                                 staging list cleared (a new try re-stages its effects from scratch:
                                 an earlier try that died mid-way must not leave half its effects)
-    { 'DONE', tries, status }   already `succeeded` or `failed`: do not execute again
+    { 'DONE', tries, status }   already `succeeded`, `failed` or `needs_attention` (an operator
+                                decides, issue 11 D2): do not execute again
     { 'FENCED', tries, status } `cancelled`, `superseded`, or the job's epoch is not the record's
     { 'MISSING' }               no such attempt
 ]]
@@ -22,7 +23,7 @@ if not raw then return { 'MISSING' } end
 local rec = cjson.decode(raw)
 local tries = tonumber(rec.tries) or 0
 local status = rec.status
-if status == 'succeeded' or status == 'failed' then return { 'DONE', tries, status } end
+if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then return { 'DONE', tries, status } end
 if status == 'cancelled' or status == 'superseded' then return { 'FENCED', tries, status } end
 if tonumber(rec.epoch) ~= tonumber(ARGV[2]) then return { 'FENCED', tries, status } end
 

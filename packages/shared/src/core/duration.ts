@@ -1,0 +1,131 @@
+/**
+ * M4 duration distributions: what the timing analysis (timing.ts) samples a node's duration
+ * from, and the conditional remaining time of a node that is already running.
+ *
+ * A distribution gives its mean, its CDF and its quantile function. Three families:
+ * - `lognormalDuration(meanMs, cv)`: the default for an estimate known only by its mean (LLM
+ *   latencies and tool calls are right-skewed); `cv` is the coefficient of variation.
+ * - `fixedDuration(ms)`: a point mass (tests, declared fixed durations).
+ * - `empiricalDuration(samples)`: the observed durations of an operation class.
+ *
+ * Remaining time of a node that has run `elapsedMs` is T − t given T > t (M4: "never 0"). Its
+ * quantile q is F⁻¹(F(t) + q·(1 − F(t))) − t. Past the support (a point mass or the largest
+ * observed sample outrun), nothing is known about the rest: the remainder is then taken as
+ * exponential with mean max(1 ms, mean/2), which is stated here so that it is one documented
+ * choice and never a silent zero.
+ */
+import { ValidationError } from '../errors.js';
+
+export interface DurationDistribution {
+  readonly meanMs: number;
+  /** P(T ≤ ms). */
+  cdf(ms: number): number;
+  /** The q-quantile of T, q ∈ (0, 1). */
+  quantileMs(q: number): number;
+}
+
+// Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
+const A = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
+const B = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+const C = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+const D = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+
+/** Standard normal quantile Φ⁻¹(q). */
+export function normalQuantile(q: number): number {
+  if (q <= 0) return Number.NEGATIVE_INFINITY;
+  if (q >= 1) return Number.POSITIVE_INFINITY;
+  if (q < 0.02425) {
+    const r = Math.sqrt(-2 * Math.log(q));
+    return (((((C[0]! * r + C[1]!) * r + C[2]!) * r + C[3]!) * r + C[4]!) * r + C[5]!) / ((((D[0]! * r + D[1]!) * r + D[2]!) * r + D[3]!) * r + 1);
+  }
+  if (q > 1 - 0.02425) {
+    const r = Math.sqrt(-2 * Math.log(1 - q));
+    return -(((((C[0]! * r + C[1]!) * r + C[2]!) * r + C[3]!) * r + C[4]!) * r + C[5]!) / ((((D[0]! * r + D[1]!) * r + D[2]!) * r + D[3]!) * r + 1);
+  }
+  const x = q - 0.5;
+  const r = x * x;
+  return ((((((A[0]! * r + A[1]!) * r + A[2]!) * r + A[3]!) * r + A[4]!) * r + A[5]!) * x) / (((((B[0]! * r + B[1]!) * r + B[2]!) * r + B[3]!) * r + B[4]!) * r + 1);
+}
+
+/** Standard normal CDF Φ(z), from Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7). */
+export function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const erfc = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-x * x);
+  return z >= 0 ? 1 - erfc / 2 : erfc / 2;
+}
+
+function checkMs(field: string, v: number, allowZero: boolean): void {
+  if (!(Number.isFinite(v) && (allowZero ? v >= 0 : v > 0))) throw new ValidationError([{ path: field, message: `must be a finite number ${allowZero ? '≥' : '>'} 0, got ${v}` }]);
+}
+
+/** A point mass at `ms`. */
+export function fixedDuration(ms: number): DurationDistribution {
+  checkMs('durationMs', ms, true);
+  return { meanMs: ms, cdf: (t) => (t >= ms ? 1 : 0), quantileMs: () => ms };
+}
+
+/** Lognormal with mean `meanMs` and coefficient of variation `cv` (cv = 0 gives a point mass). */
+export function lognormalDuration(meanMs: number, cv: number): DurationDistribution {
+  checkMs('meanMs', meanMs, true);
+  checkMs('cv', cv, true);
+  if (cv === 0 || meanMs === 0) return fixedDuration(meanMs);
+  const s2 = Math.log(1 + cv * cv);
+  const sigma = Math.sqrt(s2);
+  const mu = Math.log(meanMs) - s2 / 2;
+  return {
+    meanMs,
+    cdf: (t) => (t <= 0 ? 0 : normalCdf((Math.log(t) - mu) / sigma)),
+    quantileMs: (q) => Math.exp(mu + sigma * normalQuantile(q)),
+  };
+}
+
+/** The empirical distribution of observed durations (at least one). */
+export function empiricalDuration(samplesMs: readonly number[]): DurationDistribution {
+  if (samplesMs.length === 0) throw new ValidationError([{ path: 'samplesMs', message: 'needs at least one observed duration' }]);
+  samplesMs.forEach((v, i) => {
+    checkMs(`samplesMs[${i}]`, v, true);
+  });
+  const sorted = Float64Array.from(samplesMs).sort();
+  const n = sorted.length;
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return {
+    meanMs: sum / n,
+    cdf: (t) => {
+      // Count of samples ≤ t (binary search).
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid]! <= t) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo / n;
+    },
+    quantileMs: (q) => sorted[Math.min(n - 1, Math.max(0, Math.floor(q * n)))]!,
+  };
+}
+
+/** Below this tail mass the support is taken as outrun (see the module header). */
+const OUTRUN_TAIL = 1e-9;
+
+/** M4: the q-quantile of the remaining time T − t given T > t, for a node that has run `elapsedMs`. */
+export function remainingQuantileMs(dist: DurationDistribution, elapsedMs: number, q: number): number {
+  if (!(elapsedMs > 0)) return dist.quantileMs(q);
+  const f = dist.cdf(elapsedMs);
+  const tail = 1 - f;
+  if (tail > OUTRUN_TAIL) {
+    const r = dist.quantileMs(f + q * tail) - elapsedMs;
+    if (r > 0) return r;
+  }
+  return -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);
+}
+
+/** M4: E[T − t | T > t], by the midpoint rule over `levels` quantile levels (never 0 when t > 0). */
+export function expectedRemainingMs(dist: DurationDistribution, elapsedMs: number, levels = 32): number {
+  if (!(elapsedMs > 0)) return dist.meanMs;
+  let sum = 0;
+  for (let k = 0; k < levels; k++) sum += remainingQuantileMs(dist, elapsedMs, (k + 0.5) / levels);
+  return sum / levels;
+}

@@ -1,0 +1,223 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../errors.js';
+import { empiricalDuration, expectedRemainingMs, fixedDuration, lognormalDuration, remainingQuantileMs } from './duration.js';
+import { mulberry32 } from './prng.js';
+import { decideJointly, type TimingNode, timingAnalysis } from './timing.js';
+
+const fixed = (id: string, ms: number, state: TimingNode['state'] = 'pending', elapsedMs = 0): TimingNode => ({
+  id,
+  state,
+  duration: fixedDuration(ms),
+  elapsedMs,
+});
+
+describe('M4 ΔT from re-timing the DAG (issue 9 item 1)', () => {
+  it('a chain saves min(T_up remaining, T_down)', () => {
+    // u (running, 4 s left) → d (3 s) → w (1 s).
+    const a = timingAnalysis({
+      nodes: [fixed('u', 5000, 'running', 1000), fixed('d', 3000), fixed('w', 1000)],
+      edges: [
+        { from: 'u', to: 'd' },
+        { from: 'd', to: 'w' },
+      ],
+    });
+    expect(a.expectedMakespanMs).toBe(8000);
+    expect(a.deltaTSec('d')).toBe(3);
+  });
+
+  it('a node with 2 s of slack that saves nothing gets ΔT = 0 (overlap minus slack gave 3 s)', () => {
+    // A (5 s left) → D (5 s) → J;  B (12 s left) → J. The B path stays critical whatever D does.
+    const a = timingAnalysis({
+      nodes: [fixed('A', 5000, 'running'), fixed('B', 12000, 'running'), fixed('D', 5000), fixed('J', 0)],
+      edges: [
+        { from: 'A', to: 'D' },
+        { from: 'D', to: 'J' },
+        { from: 'B', to: 'J' },
+      ],
+    });
+    expect(a.expectedMakespanMs).toBe(12000);
+    expect(a.deltaTSec('D')).toBe(0);
+  });
+
+  it('saves only until a sibling path becomes critical: 1 s, not 5 s', () => {
+    // A (5 s left) → D (5 s) → J;  B (9 s left) → J. Waiting: 10 s; D now: max(5, 9) = 9 s.
+    const a = timingAnalysis({
+      nodes: [fixed('A', 5000, 'running'), fixed('B', 9000, 'running'), fixed('D', 5000), fixed('J', 0)],
+      edges: [
+        { from: 'A', to: 'D' },
+        { from: 'D', to: 'J' },
+        { from: 'B', to: 'J' },
+      ],
+    });
+    expect(a.deltaTSec('D')).toBe(1);
+  });
+
+  it('is an expectation over durations: less than the saving at mean durations, and close to Monte Carlo', () => {
+    // u (mean 4 s, cv 0.6) → d (mean 4 s, cv 0.6): at means ΔT = min(4, 4) = 4 s; E[min(U, D)] is less.
+    const du = lognormalDuration(4000, 0.6);
+    const dd = lognormalDuration(4000, 0.6);
+    const a = timingAnalysis(
+      {
+        nodes: [
+          { id: 'u', state: 'running', duration: du, elapsedMs: 0 },
+          { id: 'd', state: 'pending', duration: dd },
+        ],
+        edges: [{ from: 'u', to: 'd' }],
+      },
+      { samples: 64 },
+    );
+    const rnd = mulberry32(7);
+    let mc = 0;
+    const N = 20000;
+    for (let i = 0; i < N; i++) mc += Math.min(du.quantileMs(rnd()), dd.quantileMs(rnd()));
+    mc /= N;
+    const dt = a.deltaTSec('d') * 1000;
+    expect(dt).toBeLessThan(4000 * 0.9);
+    expect(Math.abs(dt - mc) / mc).toBeLessThan(0.05);
+  });
+
+  it('the max of uncertain paths: a sibling path with the same mean eats most of the saving', () => {
+    // A (2 s left) → D (4 s) → J;  B (mean 4 s, cv 0.5) → J. At means: wait 6, now max(4, 4) → 2 s;
+    // in expectation E[max(6, B)] − E[max(4, B)] < 2 s.
+    const a = timingAnalysis(
+      {
+        nodes: [fixed('A', 2000, 'running'), { id: 'B', state: 'running', duration: lognormalDuration(4000, 0.5) }, fixed('D', 4000), fixed('J', 0)],
+        edges: [
+          { from: 'A', to: 'D' },
+          { from: 'D', to: 'J' },
+          { from: 'B', to: 'J' },
+        ],
+      },
+      { samples: 64 },
+    );
+    const dt = a.deltaTSec('D');
+    expect(dt).toBeGreaterThan(0.5);
+    expect(dt).toBeLessThan(1.9);
+  });
+
+  it('is deterministic for a seed, and ΔT is never negative', () => {
+    const build = () =>
+      timingAnalysis({
+        nodes: [
+          { id: 'u', state: 'running', duration: lognormalDuration(3000, 0.4), elapsedMs: 500 },
+          { id: 'v', state: 'running', duration: lognormalDuration(6000, 0.8), elapsedMs: 100 },
+          { id: 'd', state: 'pending', duration: lognormalDuration(2000, 0.3) },
+        ],
+        edges: [
+          { from: 'u', to: 'd' },
+          { from: 'v', to: 'd' },
+        ],
+      });
+    expect(build().deltaTSec('d')).toBe(build().deltaTSec('d'));
+    expect(build().deltaTSec('d')).toBeGreaterThanOrEqual(0);
+  });
+
+  it('rejects cycles, unknown ids and bad sample counts with the field named', () => {
+    const path = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(ValidationError);
+        return (e as ValidationError).issues[0]?.path;
+      }
+      return undefined;
+    };
+    const two = [fixed('a', 1), fixed('b', 1)];
+    expect(
+      path(() =>
+        timingAnalysis({
+          nodes: two,
+          edges: [
+            { from: 'a', to: 'b' },
+            { from: 'b', to: 'a' },
+          ],
+        }),
+      ),
+    ).toBe('edges');
+    expect(path(() => timingAnalysis({ nodes: two, edges: [{ from: 'a', to: 'zz' }] }))).toBe('edges[0].to');
+    expect(path(() => timingAnalysis({ nodes: two, edges: [] }, { samples: 0 }))).toBe('samples');
+    expect(path(() => timingAnalysis({ nodes: two, edges: [] }).deltaTSec('zz'))).toBe('node');
+  });
+});
+
+describe('M4 conditional remaining time (never 0)', () => {
+  it('an upstream that outran its mean is expected to run E[T − t | T > t] more', () => {
+    const dist = lognormalDuration(4000, 0.8);
+    const r = expectedRemainingMs(dist, 6000);
+    expect(r).toBeGreaterThan(1000);
+    // Monte Carlo of T − t over draws with T > t.
+    const rnd = mulberry32(3);
+    let sum = 0;
+    let n = 0;
+    while (n < 4000) {
+      const t = dist.quantileMs(rnd());
+      if (t > 6000) {
+        sum += t - 6000;
+        n++;
+      }
+    }
+    expect(Math.abs(r - sum / n) / (sum / n)).toBeLessThan(0.1);
+  });
+
+  it('a point mass or an empirical distribution outrun still leaves a positive remainder', () => {
+    expect(remainingQuantileMs(fixedDuration(1000), 1500, 0.5)).toBeGreaterThan(0);
+    expect(remainingQuantileMs(fixedDuration(1000), 400, 0.5)).toBe(600);
+    const emp = empiricalDuration([100, 200, 300, 400]);
+    expect(remainingQuantileMs(emp, 250, 0.1)).toBe(50);
+    expect(remainingQuantileMs(emp, 500, 0.5)).toBeGreaterThan(0);
+    expect(expectedRemainingMs(emp, 0)).toBe(250);
+  });
+});
+
+describe('M4 joint decisions of a fan-out (issue 9 item 1)', () => {
+  // u (running, 5 s) → d1 (4 s), d2 (4 s) → J (join). One at a time, each sees the other waiting.
+  const fan = () =>
+    timingAnalysis({
+      nodes: [fixed('u', 5000, 'running'), fixed('d1', 4000), fixed('d2', 4000), fixed('J', 0)],
+      edges: [
+        { from: 'u', to: 'd1' },
+        { from: 'u', to: 'd2' },
+        { from: 'd1', to: 'J' },
+        { from: 'd2', to: 'J' },
+      ],
+    });
+
+  it('alone each sibling gets ΔT = 0; together each is worth the saving weighted by the other’s P', () => {
+    const a = fan();
+    expect(a.deltaTSec('d1')).toBe(0);
+    const all = new Set(['d1', 'd2']);
+    const sure = a.jointDeltaTSec(
+      [
+        { id: 'd1', p: 1 },
+        { id: 'd2', p: 1 },
+      ],
+      all,
+    );
+    expect(sure.get('d1')).toBe(4);
+    const likely = a.jointDeltaTSec(
+      [
+        { id: 'd1', p: 0.75 },
+        { id: 'd2', p: 0.75 },
+      ],
+      all,
+    );
+    // 4 s × P(other hits) = 3 s, exactly on the stratified draws (16 samples).
+    expect(likely.get('d1')).toBeCloseTo(3, 6);
+    expect(likely.get('d2')).toBeCloseTo(3, 6);
+  });
+
+  it('the fixed point from "all launched" drops a sibling the rule refuses, and the other then saves nothing', () => {
+    const a = fan();
+    const dts = decideJointly(a, [
+      { id: 'd1', p: 0.9, launches: (dt) => dt > 0 },
+      { id: 'd2', p: 0.9, launches: () => false },
+    ]);
+    expect(dts.get('d1')).toBe(0);
+    const both = decideJointly(a, [
+      { id: 'd1', p: 0.9, launches: (dt) => dt > 0 },
+      { id: 'd2', p: 0.9, launches: (dt) => dt > 0 },
+    ]);
+    expect(both.get('d1')).toBeGreaterThan(3);
+    expect(both.get('d2')).toBeGreaterThan(3);
+  });
+});

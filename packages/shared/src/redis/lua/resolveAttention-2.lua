@@ -1,0 +1,29 @@
+--[[
+  An operator resolves an attempt in `needs_attention` (issue 11 D2): they looked at the outside
+  world and say whether the irreversible operation took effect. `succeeded` stores the output
+  they give (what the downstream nodes will read); `failed` stores their error text. The attempt
+  then counts as finished, and the run's next reconcile completes the node as for any result.
+
+  KEYS[1] the run's attempts hash P:{run:T:R}:attempts
+  KEYS[2] the run hash            P:{run:T:R}:run
+  ARGV[1] attempt id
+  ARGV[2] resolution: 'succeeded' or 'failed'
+  ARGV[3] output (succeeded) or error text (failed)
+  ARGV[4] now (ms)
+
+  Returns { code, status }:
+    'OK'        resolved; status is the resolution
+    'NOT_NEEDED' the attempt is not in `needs_attention` (already resolved, or never was): unchanged
+    'MISSING'   no such attempt, or no such run
+]]
+if redis.call('EXISTS', KEYS[2]) == 0 then return { 'MISSING', '' } end
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return { 'MISSING', '' } end
+local rec = cjson.decode(raw)
+if rec.status ~= 'needs_attention' then return { 'NOT_NEEDED', rec.status } end
+rec.status = ARGV[2]
+if ARGV[2] == 'succeeded' then rec.output = ARGV[3] else rec.error = ARGV[3] end
+rec.finishedAtMs = tonumber(ARGV[4])
+rec.resolvedBy = 'operator'
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+return { 'OK', rec.status }
