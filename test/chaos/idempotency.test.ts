@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toolKeys } from '@gambit/shared/redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { http, newTenant, type RunView, type Stack, startStack, submitRun, waitForRun, waitForView } from '../e2e/harness.js';
+import { http, newTenant, type RunView, type Stack, startStack, submitRun, tenantKey, waitForRun, waitForView } from '../e2e/harness.js';
 
 const TOOLS = fileURLToPath(new URL('../../packages/chaos/src/effect-tools.mjs', import.meta.url));
 
@@ -110,6 +110,9 @@ describe('D2: irreversible tools after a worker crash (single redis)', () => {
     await new Promise((res) => setTimeout(res, 2500));
     expect(mine()).toHaveLength(1);
 
+    // Operator only: the tenant's own key may not resolve what its tool did.
+    const asTenant = await http(url, 'POST', `/v1/runs/${tenant}/${runId}/nodes/ship/attention`, { resolution: 'succeeded', output: 'mine' }, { auth: (await tenantKey(url, tenant)) ?? null });
+    expect(asTenant.status).toBe(403);
     const listed = await http<{ attention: Array<Record<string, unknown>> }>(url, 'GET', `/v1/attention?tenant=${tenant}`);
     expect(listed.status).toBe(200);
     expect(listed.body.attention).toEqual([expect.objectContaining({ tenant, runId, nodeId: 'ship', attemptId: v.nodes.ship.attempts[0].attemptId })]);

@@ -16,7 +16,7 @@ import {
 import { classKeys, controlKeys } from '@gambit/shared/redis';
 import type { ServiceProcess } from '@gambit/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { http, newTenant, type RunView, type Stack, startStack, waitForRun } from '../e2e/harness.js';
+import { http, newTenant, type RunView, type Stack, startStack, waitForRun, waitForView } from '../e2e/harness.js';
 import { routerChain } from '../e2e/workflows.js';
 import { waitFor } from './helpers.js';
 import { estimatorReady, startEstimator } from './procs.js';
@@ -59,8 +59,8 @@ describe('M9 end to end: estimator with schedulers and workers', () => {
   async function setRate(t: string, outcomes: typeof RATE_09): Promise<void> {
     await stack.redis.hset(controlKeys({ prefix: stack.prefix }).sim, `${t}/driftwf/route`, JSON.stringify(outcomes));
   }
-  async function run(t: string, runId: string, i: number): Promise<RunView> {
-    const r = await http(url(i), 'POST', '/v1/runs', { tenant: t, runId, workflow: WF(), inputs: { q: runId } });
+  async function run(t: string, runId: string, i: number, workflow: unknown = WF()): Promise<RunView> {
+    const r = await http(url(i), 'POST', '/v1/runs', { tenant: t, runId, workflow, inputs: { q: runId } });
     if (r.status !== 201) throw new Error(`submit failed ${r.status}: ${JSON.stringify(r.body)}`);
     return waitForRun(url(i), t, runId, 60_000);
   }
@@ -137,6 +137,44 @@ describe('M9 end to end: estimator with schedulers and workers', () => {
       expect(runtime.length).toBeGreaterThan(0);
       expect(runtime.every((d) => d.action === 'WAIT' && d.reason === 'killed')).toBe(true);
     }
+  });
+
+  it('M5 a class whose prior (mean 0.25) is below the threshold learns from its WAITs and speculates within 40 outcomes at a true 0.8', async () => {
+    // A 4-way router: prior Beta(1, 3). The guess is right 80% of the time.
+    const base = routerChain('learnwf', 'billing', 'billing', { routerTtftMs: 300, downTtftMs: 300 });
+    const wf = { ...base, edges: base.edges.map((e) => ({ ...e, k: 4 })) };
+    const t = await tenant('learn', { initialStage: 'online', lambdaUsdPerSec: 1e-9 });
+    const classId = edgeClassId(t, 'learnwf', 'route', 'answer');
+    await stack.redis.hset(controlKeys({ prefix: stack.prefix }).sim, `${t}/learnwf/route`, JSON.stringify([{ value: 'billing', weight: 8 }, { value: 'refund', weight: 2 }]));
+    // λ at which the rule's threshold at α = 1 is P* = 0.65 (EV = P·L − (1 − P)·C_fail ≥ 0 with
+    // L = C_fail · 0.35 / 0.65), read off a first decision: the prior's 0.25 does not pay, 0.8 does.
+    const first = await run(t, 'l0', 0, wf);
+    const d0 = (first.decisions as RunView[]).find((d) => d.node === 'answer' && d.phase === 'runtime');
+    expect(d0).toMatchObject({ action: 'WAIT', reason: 'below_threshold' });
+    const lambda = (d0.cFailUsd * (0.35 / 0.65)) / d0.deltaTSec;
+    expect((await http(url(0), 'PUT', `/v1/tenants/${t}/config`, { alpha: 1, lambdaUsdPerSec: lambda, initialStage: 'online' })).status).toBe(200);
+    let n = await settled(classId, [first]);
+    let speculatedAt = -1;
+    for (let i = 1; i <= 45 && speculatedAt < 0; i++) {
+      const v = await run(t, `l${i}`, i, wf);
+      expect(v.status).toBe('succeeded');
+      const d = (v.decisions as RunView[]).filter((x) => x.node === 'answer' && x.phase !== 'plan');
+      if (d.some((x) => x.action === 'SPECULATE')) speculatedAt = n;
+      else {
+        // Scored although it waited: a shadow outcome that names the reason.
+        const o = await waitForView(url(i), t, v.runId, (x) => x.outcomes.length > 0);
+        expect(o.outcomes[0]).toMatchObject({ edgeClass: classId, waitReason: 'below_threshold' });
+        expect(['shadow_hit', 'shadow_miss']).toContain(o.outcomes[0].kind);
+      }
+      n = await settled(classId, [v], n);
+    }
+    console.info(JSON.stringify({ learning: { prior: 'Beta(1,3)', trueRate: 0.8, lambda, outcomesBeforeFirstSpeculation: speculatedAt } }));
+    // Learning, not the prior, got it there: the posterior mean reaches 0.65 after 5 straight hits, or
+    // about 11 outcomes at 0.8 (each decision's own C_fail and ΔT move the threshold a little).
+    expect(speculatedAt).toBeGreaterThanOrEqual(2);
+    expect(speculatedAt).toBeLessThanOrEqual(40);
+    const p = await posterior(classId);
+    expect(Number(p.a) / (Number(p.a) + Number(p.b))).toBeGreaterThan(0.5);
   });
 
   it('M9.2 shadow learns a posterior with zero speculative tokens', async () => {

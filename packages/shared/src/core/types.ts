@@ -80,7 +80,12 @@ export interface PriceTable {
   toolCallUsd(tool: string): number;
 }
 
-/** Outcome of one speculation (M4), joined to its decision by `decisionId`. */
+/**
+ * Outcome of one decision's guess (M4, M5), joined to its decision by `decisionId`: `hit`,
+ * `miss`, `cancelled` for a launched speculation; `shadow_hit`, `shadow_miss` for a guess scored
+ * without a launch (a WAIT for any reason, named by the outcome's `waitReason`), which updates the
+ * posterior and the drift window at zero cost.
+ */
 export const OUTCOME_KINDS = ['hit', 'miss', 'cancelled', 'shadow_hit', 'shadow_miss'] as const;
 export type OutcomeKind = (typeof OUTCOME_KINDS)[number];
 

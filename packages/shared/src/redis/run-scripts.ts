@@ -7,6 +7,7 @@
  * The node state they share is `NodeStateSchema`, stored as JSON in the run's `nodes` hash.
  */
 import { z } from 'zod';
+import { DECISION_REASONS } from '../core/types.js';
 import { RedisScriptError } from '../errors.js';
 import { controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
@@ -79,11 +80,13 @@ export const ClosedSpecSchema = z.object({
 });
 export type ClosedSpec = z.infer<typeof ClosedSpecSchema>;
 
-/** A shadow-stage prediction (M9), scored when its upstreams finish. */
+/** The guesses of a decision that launched nothing (M5: any WAIT reason), scored when their upstreams finish. */
 export const ShadowSchema = z.object({
   d: z.string(),
   assumed: z.record(z.string(), z.string()),
   cls: z.string(),
+  /** The WAIT's reason (absent on records written before every WAIT was scored: `stage`). */
+  r: z.enum(DECISION_REASONS).optional(),
 });
 
 export const NodeStateSchema = z.object({

@@ -54,6 +54,8 @@ export const OutcomeSchema = z.object({
   runId: z.string(),
   edgeClass: z.string(),
   kind: z.enum(OUTCOME_KINDS),
+  /** For a not-launched guess (shadow_hit / shadow_miss): why the decision waited (M5). */
+  waitReason: z.enum(DECISION_REASONS).optional(),
   /** Dollars spent on the speculation that bought nothing (0 on a hit). */
   wasteUsd: z.number().nonnegative(),
   /** Realized seconds of workflow latency saved (0 on a miss). */

@@ -12,6 +12,7 @@ import { guessAttemptId, guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
 import type { EngineDeps } from './engine.js';
 import { attemptIdFor, planGuess, planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import { guessesToScore } from './outcomes.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
 import { traceDecision } from './tracing.js';
 
@@ -47,7 +48,7 @@ export class Decisions {
       }
       return launched;
     }
-    return this.recordOnly(s, d.id, phase, res.record, res);
+    return this.recordOnly(s, d.id, phase, res.record, res, settled);
   }
 
   /**
@@ -111,13 +112,20 @@ export class Decisions {
     return progressed;
   }
 
-  private async recordOnly(s: RunSnapshot, nodeId: string, phase: string, decided: DecisionRecord, res: DecisionResult): Promise<boolean> {
+  private async recordOnly(
+    s: RunSnapshot,
+    nodeId: string,
+    phase: string,
+    decided: DecisionRecord,
+    res: DecisionResult,
+    settled?: ReadonlyMap<string, string>,
+  ): Promise<boolean> {
     // M8: a transient WAIT (another in-edge not done, no guess, budget, kill) claims only the
     // current set of pending upstreams, so the node is decided again when that set changes.
     const claim = phase === 'runtime' ? runtimeClaimFor(s, nodeId, decided.reason) : phase;
     const record = claim === phase ? decided : { ...decided, decisionId: `${s.header.runId}:${nodeId}:${claim}` };
-    const shadow =
-      record.reason === 'stage' && Object.keys(res.assumed).length > 0 ? { d: record.decisionId, assumed: res.assumed, cls: res.classes } : undefined;
+    // M5: every WAIT whose guess exists is scored when its upstream ends (outcomes.ts).
+    const shadow = guessesToScore(record, res, settled);
     const ok = await recordDecision(this.deps.redis, this.deps.ks, {
       tenant: s.header.tenant,
       runId: s.header.runId,

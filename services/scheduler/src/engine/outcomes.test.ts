@@ -1,7 +1,7 @@
 import { type AttemptRecord, parseWorkflow } from '@gambit/shared';
 import { initialNodeState, type NodeState } from '@gambit/shared/redis';
 import { describe, expect, it } from 'vitest';
-import { guessSettlement, parseClasses, secondsSaved } from './outcomes.js';
+import { dueOutcomes, guessesToScore, guessSettlement, parseClasses, secondsSaved } from './outcomes.js';
 import { graphOf, type RunSnapshot } from './run-view.js';
 
 const wf = parseWorkflow({
@@ -93,5 +93,44 @@ describe('M10 paid guess settlement', () => {
     expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'hit', specAssumed: 'refund' }), 'd', 'u')).toEqual(settled(30));
     // Cancelled before it started: final, with what it billed (nothing).
     expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: { status: 'cancelled', startedAtMs: undefined, finishedAtMs: undefined, output: undefined, costNanoUsd: 0 } }), 'd', 'u')).toEqual(settled(0));
+  });
+});
+
+describe('M5 learning is never blocked: every WAIT with a guess is scored', () => {
+  const wait = (reason: 'below_threshold' | 'stage' | 'budget' | 'killed') => ({ action: 'WAIT' as const, decisionId: 'r:d:runtime', reason });
+  const res = { assumed: { u: 'x' }, classes: 'u=c1', cascadeFrom: {} };
+
+  it('keeps the guesses of a WAIT for any reason, with the reason', () => {
+    for (const r of ['below_threshold', 'stage', 'budget', 'killed'] as const) {
+      expect(guessesToScore(wait(r), res)).toEqual({ d: 'r:d:runtime', assumed: { u: 'x' }, cls: 'u=c1', r });
+    }
+    // A SPECULATE is scored by its own attempt's outcome, not here.
+    expect(guessesToScore({ ...wait('below_threshold'), action: 'SPECULATE', reason: 'ev' }, res)).toBeUndefined();
+  });
+
+  it('does not score what is not a guess: a paid stand-in, a cascade source, a settled stream', () => {
+    const two = { assumed: { u: 'x', v: 'y' }, classes: 'u=c1,v=c2', cascadeFrom: {} };
+    expect(guessesToScore(wait('below_threshold'), { ...two, buy: [{ up: 'u' }] })?.assumed).toEqual({ v: 'y' });
+    expect(guessesToScore(wait('below_threshold'), { ...two, cascadeFrom: { v: 'v.s1' } })?.assumed).toEqual({ u: 'x' });
+    expect(guessesToScore(wait('below_threshold'), two, new Map([['u', 'x'], ['v', 'y']]))).toBeUndefined();
+  });
+
+  it('a below-threshold guess is due as shadow_hit with its reason, and not for an upstream that was speculated on', async () => {
+    const s = snapshot(1000, { startedAtMs: 100, finishedAtMs: 900 }, 1000);
+    // A WAIT below threshold on u's guess 'x'; u's real output is 'x'.
+    const waited: NodeState = {
+      ...s.nodes.get('d')!,
+      source: 'authoritative',
+      auth: 'd.a1',
+      shadow: { d: 'r:d:runtime', assumed: { u: 'x' }, cls: 'u=t/w/u->d', r: 'below_threshold' },
+    };
+    expect(await dueOutcomes(s, 'd', waited, 2000)).toMatchObject([
+      { outcomeId: 'r:shadow:d:u', kind: 'shadow_hit', waitReason: 'below_threshold', edgeClass: 't/w/u->d', decisionId: 'r:d:runtime', wasteUsd: 0 },
+    ]);
+    const wrong = { ...waited, shadow: { ...waited.shadow!, assumed: { u: 'z' } } };
+    expect((await dueOutcomes(s, 'd', wrong, 2000)).map((o) => o.kind)).toEqual(['shadow_miss']);
+    // The same upstream was also speculated on (a later decision launched): only the attempt's outcome counts.
+    const launched: NodeState = { ...waited, closed: { 'd.s1': { kind: 'hit', cls: 'u=t/w/u->d', d: 'r:d:stream', res: 0, at: 900 } } };
+    expect((await dueOutcomes(s, 'd', launched, 2000)).map((o) => o.kind)).toEqual(['hit']);
   });
 });

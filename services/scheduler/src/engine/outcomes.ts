@@ -1,7 +1,10 @@
 /**
- * Settles the outcomes of speculations (M4, M9, M10): for every closed speculation of a run
- * (hit, miss, cancelled) and every shadow prediction whose upstream has finished, one outcome
- * per edge class, joined to its decision by id. A hit's seconds saved compare the node's
+ * Settles the outcomes of speculations (M4, M5, M9, M10): for every closed speculation of a run
+ * (hit, miss, cancelled) and every guess that was not launched on (a WAIT for any reason: stage,
+ * below threshold, budget, killed, ...) whose upstream has finished, one outcome per edge class,
+ * joined to its decision by id. Not-launched guesses are scored as `shadow_hit` / `shadow_miss`
+ * with the WAIT's reason: learning is never blocked by the rule (M5), and a class whose P is
+ * below the threshold is still watched by the drift detector (M9). A hit's seconds saved compare the node's
  * availability with the non-speculative schedule; a miss's waste is the attempt's billed cost,
  * so it is settled only once the worker has recorded the usage of the cancelled attempt.
  *
@@ -9,7 +12,7 @@
  * settle the tenant's budget (once per settlement id), then record it in the run (once per
  * outcome id). A crash anywhere repeats the steps on the next reconcile, never double counts.
  */
-import { type Logger, matchOutput, nanoToUsd, type Outcome, type OutcomeKind } from '@gambit/shared';
+import { type DecisionReason, type DecisionRecord, type Logger, matchOutput, nanoToUsd, type Outcome, type OutcomeKind } from '@gambit/shared';
 import { type KeySpace, type NodeState, type RedisLike, recordOutcome, settleBudget } from '@gambit/shared/redis';
 import { guessAttemptId, isLlmPredictor } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
@@ -90,12 +93,49 @@ function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: n
   return out;
 }
 
+/** What `guessesToScore` reads of a decision result (decider.ts's DecisionResult has it). */
+export interface GuessesOfDecision {
+  readonly assumed: Readonly<Record<string, string>>;
+  readonly classes: string;
+  readonly cascadeFrom: Readonly<Record<string, string>>;
+  readonly buy?: readonly { readonly up: string }[];
+}
+
+/**
+ * M5: the guesses of a decision that launched nothing, to be scored when their upstreams end, or
+ * undefined when there are none. A guess exists when the predictor produced one; not guesses:
+ * a paid guess's stand-in (not bought yet), a cascade source's speculative output (not this
+ * class's predictor), and an upstream output already settled by its stream (known, not guessed).
+ */
+export function guessesToScore(
+  record: Pick<DecisionRecord, 'action' | 'decisionId' | 'reason'>,
+  res: GuessesOfDecision,
+  settled?: ReadonlyMap<string, string>,
+): { d: string; assumed: Record<string, string>; cls: string; r: DecisionReason } | undefined {
+  if (record.action !== 'WAIT') return undefined;
+  const notGuesses = new Set([...(res.buy ?? []).map((b) => b.up), ...Object.keys(res.cascadeFrom), ...(settled?.keys() ?? [])]);
+  const assumed: Record<string, string> = {};
+  for (const [up, v] of Object.entries(res.assumed)) if (!notGuesses.has(up)) assumed[up] = v;
+  if (Object.keys(assumed).length === 0) return undefined;
+  return { d: record.decisionId, assumed, cls: res.classes, r: record.reason };
+}
+
+/** Upstreams of a node's speculations (live or closed): their guesses are scored by those, not again. */
+function launchedUps(n: NodeState): Set<string> {
+  const ups = new Set<string>();
+  if (n.spec !== undefined) for (const p of parseClasses(n.spec.cls)) ups.add(p.up);
+  for (const c of Object.values(n.closed)) for (const p of parseClasses(c.cls)) ups.add(p.up);
+  return ups;
+}
+
 async function outcomesOfShadow(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: number): Promise<Pending[]> {
   const sh = n.shadow;
   if (sh === undefined) return [];
   const out: Pending[] = [];
   const { tenant, runId } = s.header;
+  const launched = launchedUps(n);
   for (const p of parseClasses(sh.cls)) {
+    if (launched.has(p.up)) continue;
     const up = s.nodes.get(p.up);
     const guess = sh.assumed[p.up];
     if (up?.state !== 'succeeded' || up.output === undefined || guess === undefined) continue;
@@ -112,6 +152,7 @@ async function outcomesOfShadow(s: RunSnapshot, nodeId: string, n: NodeState, no
         runId,
         edgeClass: p.classId,
         kind: m.matched ? 'shadow_hit' : 'shadow_miss',
+        ...(sh.r === undefined ? {} : { waitReason: sh.r }),
         wasteUsd: 0,
         secondsSaved: 0,
         fencingViolation: false,
@@ -159,13 +200,17 @@ async function settleGuesses(deps: OutcomeDeps, s: RunSnapshot): Promise<void> {
   }
 }
 
+/** The outcomes of a node that are due now (recorded or not): closed speculations and scored guesses. */
+export async function dueOutcomes(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: number): Promise<Outcome[]> {
+  return [...outcomesOfClosed(s, nodeId, n, nowMs), ...(await outcomesOfShadow(s, nodeId, n, nowMs))].map((p) => p.outcome);
+}
+
 /** Publishes, settles and records every outcome of the run that is due and not yet recorded. */
 export async function settleOutcomes(deps: OutcomeDeps, s: RunSnapshot, nowMs: number): Promise<number> {
   let recorded = 0;
   await settleGuesses(deps, s);
   for (const [nodeId, n] of s.nodes) {
-    const due = [...outcomesOfClosed(s, nodeId, n, nowMs), ...(await outcomesOfShadow(s, nodeId, n, nowMs))];
-    for (const { outcome } of due) {
+    for (const outcome of await dueOutcomes(s, nodeId, n, nowMs)) {
       if (n.outs[outcome.outcomeId] === 1) continue;
       await deps.control.publishOutcome(outcome);
       // The reservation of the speculation is released once, with its realized waste.

@@ -1,0 +1,79 @@
+// Types of the chaos package's API (api.mjs), for the TypeScript tests.
+export interface Violation {
+  invariant: string;
+  runId?: string;
+  detail: string;
+}
+// biome-ignore lint/suspicious/noExplicitAny: raw JSON read from Redis, checked field by field
+type Json = any;
+export interface RunHistory {
+  runId: string;
+  header: Record<string, string>;
+  nodes: Record<string, Json>;
+  attempts: Json[];
+  effects: Json[];
+  outcomes: Json[];
+  view: Json;
+}
+export interface History {
+  tenant: string;
+  runs: RunHistory[];
+  budget: Record<string, string>;
+  charges: Json[];
+  posteriors: Record<string, { posterior: Record<string, string>; seen: string[] }>;
+  effectLog: Json[];
+}
+export interface CheckResult {
+  ok: boolean;
+  violations: Violation[];
+  counts: Record<string, number>;
+}
+export interface CampaignSummary {
+  seed: number;
+  runs: number;
+  faults: number;
+  accepted: number;
+  notAccepted: number;
+  ended: number;
+  faultsInjected: number;
+  faultKinds: Record<string, number>;
+  attention: { resolvedOk: number; resolvedFailed: number };
+  durationMs: number;
+  faultsPhaseMs: number;
+  drainMs: number;
+  counts: Record<string, number>;
+  violationsByInvariant: Record<string, number>;
+  replay: string;
+}
+export interface FaultRecord {
+  i: number;
+  kind: string;
+  target?: string;
+  atMs: number;
+  downMs?: number;
+  recoveredAtMs?: number;
+  skipped?: string;
+}
+export interface CampaignResult {
+  ok: boolean;
+  violations: Violation[];
+  summary: CampaignSummary;
+  faultLog: FaultRecord[];
+  history: History;
+}
+export interface CampaignOptions {
+  runs: number;
+  faults: number;
+  seed: number;
+  timeScale?: number;
+  lockMs?: number;
+  concurrency?: number;
+  log?: (line: string) => void;
+  progressMs?: number;
+  drainTimeoutMs?: number;
+}
+export function runCampaign(o: CampaignOptions): Promise<CampaignResult>;
+export function replayCommand(o: { runs: number; faults: number; seed: number; timeScale: number }): string;
+export function checkHistory(h: History): CheckResult;
+export const INVARIANTS: readonly string[];
+export const FAULT_KINDS: readonly string[];
