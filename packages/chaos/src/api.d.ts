@@ -77,3 +77,5 @@ export function replayCommand(o: { runs: number; faults: number; seed: number; t
 export function checkHistory(h: History): CheckResult;
 export const INVARIANTS: readonly string[];
 export const FAULT_KINDS: readonly string[];
+// biome-ignore lint/suspicious/noExplicitAny: a workflow definition as the API takes it (JSON)
+export function chaosWorkflow(): { name: string; nodes: any[]; edges: any[] };

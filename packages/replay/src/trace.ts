@@ -5,10 +5,11 @@
  * for it, and whether the guess matched the real output). This module owns the zod schema and
  * the run-level semantic checks; reading files line by line is in reader.ts.
  */
-import { DEPENDENCY_TYPES, EFFECTS, findCycle } from '@gambit/shared';
+import { assertOperationClass, DEPENDENCY_TYPES, EFFECTS, findCycle, operationClassOf, templateHash, ValidationError } from '@gambit/shared';
 import { z } from 'zod';
 
-export const TRACE_FORMAT_VERSION = 1 as const;
+/** Version written; version 1 lines (no `operationClass`) are still read (docs/trace-format.md). */
+export const TRACE_FORMAT_VERSION = 2 as const;
 
 const NonNegInt = z.number().int().nonnegative();
 
@@ -47,9 +48,23 @@ export const OperationSchema = z
     costNanoUsd: NonNegInt.optional(),
     /** M6 effects; default `none` for llm, `irreversible` for tool. */
     effects: z.enum(EFFECTS).optional(),
+    /**
+     * M4 operation class (v2): the kind of work, under which duration and output tokens are
+     * learned across runs; `llm:<provider>/<model>#<template>` or `tool:<name>#<template>`
+     * (core/operation-class.ts). When absent, see `opClass`.
+     */
+    operationClass: z.string().min(1).max(125).optional(),
   })
   .strict()
   .superRefine((op, ctx) => {
+    if (op.operationClass !== undefined) {
+      try {
+        assertOperationClass('operationClass', op.operationClass);
+      } catch (e) {
+        if (!(e instanceof ValidationError)) throw e;
+        ctx.addIssue({ code: 'custom', path: ['operationClass'], message: e.issues[0]?.message ?? 'invalid operation class' });
+      }
+    }
     if (op.kind === 'llm') {
       if (op[ATTR.provider] === undefined)
         ctx.addIssue({ code: 'custom', path: [ATTR.provider], message: 'required for an llm operation' });
@@ -115,7 +130,7 @@ const CAUSALITY_EPS_MS = 1;
 
 export const RunSchema = z
   .object({
-    v: z.literal(TRACE_FORMAT_VERSION),
+    v: z.union([z.literal(1), z.literal(TRACE_FORMAT_VERSION)]),
     runId: z.string().min(1),
     tenant: z.string().min(1),
     workflow: z.string().min(1),
@@ -181,6 +196,21 @@ export function runDurationMs(run: Run): number {
 /** M6: declared effects, with the defaults of the workflow schema (llm `none`, tool `irreversible`). */
 export function opEffects(op: Operation): (typeof EFFECTS)[number] {
   return op.effects ?? (op.kind === 'llm' ? 'none' : 'irreversible');
+}
+
+/**
+ * The operation class of a trace operation (M4): its `operationClass`, or, when a trace does not
+ * name one (version 1 lines), the provider and model with the operation id as the template for
+ * an LLM call (different positions usually run different prompts), and the tool name alone for a
+ * tool call (template `-`: a tool's duration depends on the tool, not on the position).
+ */
+export function opClass(op: Operation): string {
+  if (op.operationClass !== undefined) return op.operationClass;
+  if (op.kind === 'llm') {
+    const template = /^[A-Za-z0-9_.-]{1,16}$/.test(op.id) ? op.id : templateHash(op.id);
+    return operationClassOf({ kind: 'llm', provider: op[ATTR.provider] ?? '', model: op[ATTR.model] ?? '', prompt: '' }, template);
+  }
+  return operationClassOf({ kind: 'tool', tool: op[ATTR.tool] ?? '' }, '-');
 }
 
 /** Edge class key (within tenant and workflow) of an opportunity. */

@@ -15,9 +15,9 @@
  * output tokens), because only LLM nodes carry `simulate`; other tools become the built-in
  * `sleep` tool with `args.ms` = their median latency and their declared effects.
  */
-import { type DependencyType, type Effects, latencyProfile, parseWorkflow, type PriceTable, type Workflow } from '@gambit/shared';
+import { type DependencyType, type Effects, latencyProfile, operationClassOf, parseWorkflow, type PriceTable, type Workflow } from '@gambit/shared';
 import { logNormal, mulberry32, type Rng, seedFrom } from '../stats.js';
-import { type Operation, type Opportunity, type Run, RunSchema } from '../trace.js';
+import { type Operation, type Opportunity, type Run, RunSchema, TRACE_FORMAT_VERSION } from '../trace.js';
 import { medianTokens, sampleTokens, type TokenDist } from './token-sizes.js';
 
 export interface Outcome {
@@ -141,6 +141,8 @@ export function generateRun(spec: ArchetypeSpec, rng: Rng, meta: { runId: string
         'gen_ai.usage.cache_read.input_tokens': Math.floor(input * (n.cachedShare ?? 0)),
         'gen_ai.usage.output_tokens': output,
         ...(n.effects !== undefined ? { effects: n.effects } : {}),
+        // M4: each LLM node of an archetype runs its own prompt template (named by the node).
+        operationClass: operationClassOf({ kind: 'llm', provider: n.provider, model: n.model, prompt: '' }, n.id),
       };
     } else {
       op = {
@@ -154,6 +156,7 @@ export function generateRun(spec: ArchetypeSpec, rng: Rng, meta: { runId: string
         'gen_ai.usage.cache_read.input_tokens': 0,
         'gen_ai.usage.output_tokens': 0,
         effects: n.effects ?? 'irreversible',
+        operationClass: operationClassOf({ kind: 'tool', tool: n.tool }, '-'),
       };
     }
     operations.push(op);
@@ -165,7 +168,7 @@ export function generateRun(spec: ArchetypeSpec, rng: Rng, meta: { runId: string
     const actual = outputs.get(o.from)!;
     return { from: o.from, to: o.to, type: o.type, ...(o.k !== undefined ? { k: o.k } : {}), guess, actual, matched: guess === actual };
   });
-  return RunSchema.parse({ v: 1, runId: meta.runId, tenant: meta.tenant, workflow: spec.name, startUnixMs: meta.startUnixMs, operations, opportunities });
+  return RunSchema.parse({ v: TRACE_FORMAT_VERSION, runId: meta.runId, tenant: meta.tenant, workflow: spec.name, startUnixMs: meta.startUnixMs, operations, opportunities });
 }
 
 /** Seeded runs of a spec; run i uses its own stream seeded from (name, seed, i). */

@@ -1,19 +1,31 @@
 /**
  * M2/M4 estimates a decision may use: what the scheduler would know when deciding, not what the
- * run later turned out to be. Per operation class (tenant, workflow, operation id) the running
- * means of duration and output tokens over the earlier runs (time order); an operation seen for
- * the first time falls back to its recorded values (as the live system falls back to the
- * node's declared estimate). `recorded` mode uses each run's own values (perfect estimates).
+ * run later turned out to be. Estimates belong to an operation class (M4: the kind of work, e.g.
+ * provider and model plus prompt template, or the tool name; `opClass` in trace.ts), learned
+ * across the earlier runs of the tenant in time order, as log-histogram distributions of the
+ * duration and the output tokens (core/distribution.ts). Never by operation id alone: a position
+ * that runs different kinds of work (an agent's tool step) must not mix them. A class seen for
+ * the first time falls back to the operation's recorded values (as the live system falls back to
+ * the node's declared estimate). `recorded` mode uses each run's own values (perfect estimates).
  * Also the slack of every node from the critical path over these estimates (M4).
  */
-import { criticalPath } from '@gambit/shared';
+import { criticalPath, Distribution, EMPTY_HISTOGRAM, type LogHistogram } from '@gambit/shared';
+import { opClass } from '../trace.js';
 import type { RunModel } from './model.js';
 
 export type EstimateMode = 'history' | 'recorded';
 
 export interface OpEstimate {
+  /** The operation class the estimate was learned under. */
+  readonly operationClass: string;
+  /** Expected duration (the class's mean; the recorded value on first sight or in `recorded` mode). */
   readonly durationMs: number;
   readonly outputTokens: number;
+  /**
+   * The class's duration distribution over earlier runs (empty on first sight and in `recorded`
+   * mode): for quantiles and the conditional remaining time E[T − t | T > t] (M4).
+   */
+  readonly durationDist: LogHistogram;
   /** Static slack from the critical path over estimated durations (gaps included), ms. */
   readonly slackMs: number;
 }
@@ -21,16 +33,22 @@ export interface OpEstimate {
 /** Estimates per run and operation: `estimates.get(runId).get(opId)`. */
 export type Estimates = Map<string, Map<string, OpEstimate>>;
 
+interface ClassStats {
+  duration: LogHistogram;
+  outputTokens: LogHistogram;
+}
+
 export function learnEstimates(models: readonly RunModel[], mode: EstimateMode): Estimates {
-  const sums = new Map<string, { n: number; durationMs: number; outputTokens: number }>();
+  const byClass = new Map<string, ClassStats>();
   const out: Estimates = new Map();
   for (const m of models) {
-    const prefix = `${m.run.tenant}/${m.run.workflow}/`;
+    const key = (cls: string) => `${m.run.tenant}|${cls}`;
     const raw = m.ops.map((node) => {
-      const s = mode === 'history' ? sums.get(prefix + node.op.id) : undefined;
-      return s === undefined || s.n === 0
-        ? { durationMs: node.durationMs, outputTokens: node.op['gen_ai.usage.output_tokens'] }
-        : { durationMs: s.durationMs / s.n, outputTokens: s.outputTokens / s.n };
+      const cls = opClass(node.op);
+      const s = mode === 'history' ? byClass.get(key(cls)) : undefined;
+      return s === undefined || s.duration.n === 0
+        ? { operationClass: cls, durationMs: node.durationMs, outputTokens: node.op['gen_ai.usage.output_tokens'], durationDist: EMPTY_HISTOGRAM }
+        : { operationClass: cls, durationMs: Distribution.mean(s.duration), outputTokens: Distribution.mean(s.outputTokens), durationDist: s.duration };
     });
     const cp = criticalPath({
       nodes: m.ops.map((node, i) => ({ id: node.op.id, durationMs: node.gapMs + raw[i]!.durationMs })),
@@ -38,13 +56,13 @@ export function learnEstimates(models: readonly RunModel[], mode: EstimateMode):
     });
     out.set(m.run.runId, new Map(m.ops.map((node, i) => [node.op.id, { ...raw[i]!, slackMs: cp.byNode.get(node.op.id)?.slackMs ?? 0 }])));
     // The run's own values count only for later runs: they are known once it has finished.
-    for (const node of m.ops) {
-      const key = prefix + node.op.id;
-      const s = sums.get(key) ?? { n: 0, durationMs: 0, outputTokens: 0 };
-      s.n++;
-      s.durationMs += node.durationMs;
-      s.outputTokens += node.op['gen_ai.usage.output_tokens'];
-      sums.set(key, s);
+    for (const [i, node] of m.ops.entries()) {
+      const k = key(raw[i]!.operationClass);
+      const s = byClass.get(k) ?? { duration: EMPTY_HISTOGRAM, outputTokens: EMPTY_HISTOGRAM };
+      byClass.set(k, {
+        duration: Distribution.observe(s.duration, node.durationMs),
+        outputTokens: Distribution.observe(s.outputTokens, node.op['gen_ai.usage.output_tokens']),
+      });
     }
   }
   return out;

@@ -3,12 +3,24 @@
  * Runs are taken in start order and, within a run, downstream nodes in topological order; each
  * node's decision sees the posterior of its edge classes before its own outcome is counted.
  * Every opportunity with a guess is an outcome (a shadow outcome when the policy did not
- * speculate: M9, posteriors learn at no token cost), so the posteriors, and P, are the same for
- * every policy. Also the per-type counts that refit the priors (core refitPrior).
+ * speculate: M5, learning is never blocked), so the posteriors, and P, are the same for every
+ * policy. Also the per-type counts that refit the priors (core refitPrior).
+ *
+ * M9.5: the live drift detector and kill logic run here too, so replay's counterfactuals include
+ * the kill. After each outcome of an online class, `detectDrift` (calibration/detectors.ts, the
+ * estimator's function) tests the class's window; an alarm kills the class for `cooldownMs`
+ * (measured on the runs' start times): its decisions WAIT `killed`. Then the class re-enters
+ * shadow with its posterior reset to the prior and its window emptied (as estimatorSetStage
+ * does), WAITs `stage` while it learns again, and is promoted back to online after `nMin` shadow
+ * outcomes (replay has no canary: a canary launches on a sample, which replay does not draw).
  */
 import {
   type BetaParams,
+  type CalibrationConfig,
   type ClassCounts,
+  DEFAULT_CALIBRATION,
+  detectDrift,
+  PH_INITIAL,
   DEPENDENCY_TYPES,
   type DependencyType,
   edgeClassId,
@@ -20,11 +32,24 @@ import {
 import { type Opportunity, opportunityClass, type Run } from '../trace.js';
 import type { RunModel } from './model.js';
 
-/** The posterior an opportunity was decided with. */
+/** The stage of an edge class in replay (M9): online, killed by the detector, or re-learning in shadow. */
+export type ReplayStage = 'online' | 'killed' | 'shadow';
+
+/** The posterior an opportunity was decided with, and its class's stage at that moment. */
 export interface EdgeBelief {
   readonly opportunity: Opportunity;
   readonly edgeClass: string;
   readonly posterior: BetaParams;
+  readonly stage: ReplayStage;
+}
+
+/** A drift alarm raised during replay. */
+export interface ReplayKill {
+  readonly edgeClass: string;
+  readonly runId: string;
+  /** Outcomes of the class counted before the alarm (over the whole replay). */
+  readonly outcomesBefore: number;
+  readonly reason: string;
 }
 
 export function classKey(run: Run, o: Opportunity): string {
@@ -35,12 +60,29 @@ export function classKey(run: Run, o: Opportunity): string {
 /** Posterior snapshots per run and downstream node: `beliefs.get(runId).get(nodeId)`. */
 export type Beliefs = Map<string, Map<string, EdgeBelief[]>>;
 
-/** Learns posteriors online over runs sorted by start (see header). */
-export function learnOnline(models: readonly RunModel[], priors?: PriorOverrides): Beliefs {
-  const counts = new Map<string, { hits: number; misses: number }>();
+interface ClassState {
+  hits: number;
+  misses: number;
+  /** Hit sequence since the class last (re)entered shadow, capped at windowCap ('1' hit). */
+  window: string;
+  stage: ReplayStage;
+  killedUntilMs: number;
+  stageN: number;
+  total: number;
+}
+
+/** Learns posteriors online over runs sorted by start, with the drift kill (see header). */
+export function learnOnline(
+  models: readonly RunModel[],
+  priors?: PriorOverrides,
+  calibration: CalibrationConfig = DEFAULT_CALIBRATION,
+): { beliefs: Beliefs; kills: ReplayKill[] } {
+  const classes = new Map<string, ClassState>();
   const out: Beliefs = new Map();
+  const kills: ReplayKill[] = [];
   for (const m of models) {
     const perNode = new Map<string, EdgeBelief[]>();
+    const nowMs = m.run.startUnixMs;
     for (const node of m.ops) {
       const opps = m.oppsByTarget.get(node.op.id);
       if (opps === undefined) continue;
@@ -48,21 +90,32 @@ export function learnOnline(models: readonly RunModel[], priors?: PriorOverrides
       for (const o of opps) {
         if (o.guess === null) continue;
         const cls = classKey(m.run, o);
-        const c = counts.get(cls) ?? { hits: 0, misses: 0 };
-        beliefs.push({ opportunity: o, edgeClass: cls, posterior: updatePosterior(priorFor(o.type, o.k, priors), c.hits, c.misses) });
+        const c = classes.get(cls) ?? { hits: 0, misses: 0, window: '', stage: 'online', killedUntilMs: 0, stageN: 0, total: 0 };
+        if (c.stage === 'killed' && nowMs >= c.killedUntilMs) Object.assign(c, { stage: 'shadow', hits: 0, misses: 0, window: '', stageN: 0 });
+        classes.set(cls, c);
+        beliefs.push({ opportunity: o, edgeClass: cls, posterior: updatePosterior(priorFor(o.type, o.k, priors), c.hits, c.misses), stage: c.stage });
       }
       // Outcomes are counted after the node's decision: they are known only when its upstreams end.
       for (const b of beliefs) {
-        const c = counts.get(b.edgeClass) ?? { hits: 0, misses: 0 };
+        const c = classes.get(b.edgeClass)!;
+        c.total++;
         if (b.opportunity.matched) c.hits++;
         else c.misses++;
-        counts.set(b.edgeClass, c);
+        c.window = (c.window + (b.opportunity.matched ? '1' : '0')).slice(-calibration.windowCap);
+        if (c.stage === 'shadow' && ++c.stageN >= calibration.nMin) Object.assign(c, { stage: 'online', stageN: 0 });
+        else if (c.stage === 'online') {
+          const v = detectDrift(c.window, PH_INITIAL, calibration);
+          if (v.alarm) {
+            kills.push({ edgeClass: b.edgeClass, runId: m.run.runId, outcomesBefore: c.total, reason: v.reason ?? 'drift' });
+            Object.assign(c, { stage: 'killed', killedUntilMs: nowMs + calibration.cooldownMs });
+          }
+        }
       }
       if (beliefs.length > 0) perNode.set(node.op.id, beliefs);
     }
     out.set(m.run.runId, perNode);
   }
-  return out;
+  return { beliefs: out, kills };
 }
 
 export interface RefitResult {

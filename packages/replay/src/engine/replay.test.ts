@@ -10,6 +10,7 @@ import {
   decide,
   llmCostUsd,
   loadSnapshotPriceTable,
+  mulberry32,
   nanoToUsd,
   priorFor,
   usdToNano,
@@ -317,5 +318,28 @@ describe('policy invariants on every archetype and on tau-bench', () => {
   it('names the run and op when a model has no price', () => {
     const run = chain('u', 0, true);
     expect(() => replay([run], { policies: ['never'], dial, prices: new ConfiguredPriceTable() })).toThrow(/run u op classify: unknown model/);
+  });
+});
+
+describe('M9.5 replay runs the live drift detector and kill', () => {
+  it('kills a class whose hit rate drops from 0.9 to 0.1, stops speculating on it, and re-learns after the cooldown', () => {
+    const rnd = mulberry32(12345);
+    // 300 runs at 0.9, then 100 at 0.1; a run every 10 s; the cooldown is 200 s (20 runs).
+    const runs = Array.from({ length: 400 }, (_, i) => chain(`r${i}`, i * 10_000, rnd() < (i < 300 ? 0.9 : 0.1)));
+    const res = replay(runs, { policies: ['ev'], dial: { alpha: 1, lambdaUsdPerSec: 10 }, prices: loadSnapshotPriceTable(), keepDecisions: true, calibration: { cooldownMs: 200_000, nMin: 30 } });
+    expect(res.kills.length).toBeGreaterThanOrEqual(1);
+    const first = res.kills[0]!;
+    const at = Number(first.runId.slice(1));
+    expect(at).toBeGreaterThanOrEqual(300);
+    expect(at - 300).toBeLessThanOrEqual(25);
+    expect(first.reason).toMatch(/^drift: tail test/);
+    const ev = byPolicy(res, 'ev');
+    // Killed for the cooldown, then WAIT `stage` while the class re-learns in shadow.
+    const during = ev.slice(at + 1, at + 20);
+    expect(during.every((r) => r.speculations === 0)).toBe(true);
+    expect(ev.slice(at + 1, at + 20).flatMap((r) => r.decisions ?? []).every((d) => d.decision.reason === "killed")).toBe(true);
+    const after = ev.slice(at + 21, at + 40).flatMap((r) => r.decisions ?? []);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every((d) => d.decision.reason === "stage" || d.decision.reason === "killed")).toBe(true);
   });
 });

@@ -5,11 +5,11 @@
  * schedule per policy (schedule.ts).
  */
 import type { Dial, ModelProfiles, PosteriorMode, PriceTable, PriorOverrides } from '@gambit/shared';
-import { validateDial } from '@gambit/shared';
+import { type CalibrationOverrides, resolveCalibration, validateDial } from '@gambit/shared';
 import type { Run } from '../trace.js';
 import { type EstimateMode, learnEstimates } from './estimates.js';
 import { compileRun, type RunModel } from './model.js';
-import { learnOnline, type RefitResult, refitOverrides, refitPriors } from './posteriors.js';
+import { learnOnline, type RefitResult, type ReplayKill, refitOverrides, refitPriors } from './posteriors.js';
 import { type PolicyName, replayRun, type RunOutcome } from './schedule.js';
 
 export interface ReplayOptions {
@@ -30,6 +30,8 @@ export interface ReplayOptions {
   readonly estimates?: EstimateMode;
   /** Keep every decision record in the result (tests, audits). */
   readonly keepDecisions?: boolean;
+  /** Drift detector and kill settings (M9.5; default DEFAULT_CALIBRATION, the live defaults). */
+  readonly calibration?: CalibrationOverrides;
 }
 
 export interface PolicyReplay {
@@ -46,6 +48,8 @@ export interface ReplayResult {
   /** Recorded duration and cost of each run (the trace as it happened). */
   readonly recorded: Array<{ runId: string; durationMs: number; costNano: number }>;
   readonly policies: PolicyReplay[];
+  /** Drift alarms the live detector raised on these traces (M9.5): the class was killed, then re-learned. */
+  readonly kills: ReplayKill[];
 }
 
 export function replay(runs: readonly Run[], opts: ReplayOptions): ReplayResult {
@@ -56,7 +60,7 @@ export function replay(runs: readonly Run[], opts: ReplayOptions): ReplayResult 
   const models: RunModel[] = ordered.map((r) => compileRun(r, ctx));
   const refit = refitPriors(ordered);
   const priors = opts.useRefitPriors === true ? { ...refitOverrides(refit), ...(opts.priors ?? {}) } : opts.priors;
-  const beliefs = learnOnline(models, priors);
+  const { beliefs, kills } = learnOnline(models, priors, resolveCalibration(opts.calibration));
   const estimates = learnEstimates(models, opts.estimates ?? 'history');
   const policies = opts.policies.map((policy) => ({
     policy,
@@ -79,5 +83,6 @@ export function replay(runs: readonly Run[], opts: ReplayOptions): ReplayResult 
     estimates: opts.estimates ?? 'history',
     recorded: models.map((m) => ({ runId: m.run.runId, durationMs: m.recordedDurationMs, costNano: m.recordedCostNano })),
     policies,
+    kills,
   };
 }

@@ -255,7 +255,8 @@ function decideNode(
       downstreamSlackMs: own.slackMs,
     }),
     dial: cfg.dial,
-    stage: 'replay',
+    // M9.5: the live detector's kill and the shadow re-entry after it (posteriors.ts).
+    stage: edges.some((e) => e.stage === 'killed') ? 'killed' : edges.some((e) => e.stage === 'shadow') ? 'shadow' : 'replay',
     flags: { admissible: node.admissible, killed: false, hasPrediction: true, budgetOk: true, speculationEnabled: true },
   };
   const decision = decide(input);

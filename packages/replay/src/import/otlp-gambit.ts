@@ -19,7 +19,7 @@
  */
 import { DEPENDENCY_TYPES, ValidationError } from '@gambit/shared';
 import { z } from 'zod';
-import type { Operation, Opportunity, Run } from '../trace.js';
+import { type Operation, type Opportunity, type Run, TRACE_FORMAT_VERSION } from '../trace.js';
 import { type Op, type OtlpImportOptions, type Span, str, toOperation } from './otlp-spans.js';
 
 const EdgesSchema = z.array(z.object({ from: z.string().min(1), to: z.string().min(1), type: z.enum(DEPENDENCY_TYPES), k: z.number().int().min(2).optional() }));
@@ -109,7 +109,7 @@ export function importGambitTrace(traceId: string, spans: readonly Span[], opts:
   }
   return {
     run: {
-      v: 1,
+      v: TRACE_FORMAT_VERSION,
       runId: str(runSpan.a.get('gambit.run.id')) ?? traceId,
       tenant: str(runSpan.a.get('gambit.tenant')) ?? opts.defaultTenant ?? 'default',
       workflow: str(runSpan.a.get('gambit.workflow')) ?? 'workflow',

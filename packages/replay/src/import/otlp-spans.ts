@@ -95,6 +95,7 @@ export function toOperation(s: Span, id: string, runStartNs: bigint, where: stri
   const durationMs = Math.max(0, Number(s.endNs - s.startNs) / 1e6);
   const effects = str(s.a.get('gambit.effects'));
   const cost = s.a.get('gambit.cost_nano_usd');
+  const opClassAttr = str(s.a.get('gambit.operation.class'));
   const common = {
     id,
     dependencies: [] as string[],
@@ -105,6 +106,8 @@ export function toOperation(s: Span, id: string, runStartNs: bigint, where: stri
     'gen_ai.usage.output_tokens': int(s.a.get('gen_ai.usage.output_tokens')),
     ...(typeof cost === 'number' ? { costNanoUsd: int(cost) } : {}),
     ...(effects !== undefined && (EFFECTS as readonly string[]).includes(effects) ? { effects: effects as Effects } : {}),
+    // M4: the span's operation class when the producer names it (else trace.ts `opClass` derives one).
+    ...(opClassAttr !== undefined ? { operationClass: opClassAttr } : {}),
   };
   if (kind === 'execute_tool') {
     const tool = str(s.a.get('gen_ai.tool.name')) ?? s.raw.name;

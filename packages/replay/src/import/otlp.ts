@@ -25,7 +25,7 @@
  *   `free_text` into an LLM call.
  */
 import { DEPENDENCY_TYPES, type DependencyType, ValidationError, zodIssues } from '@gambit/shared';
-import { type Opportunity, type Run, RunSchema } from '../trace.js';
+import { type Opportunity, type Run, RunSchema, TRACE_FORMAT_VERSION } from '../trace.js';
 import { canonicalJson } from './canonical.js';
 import { importGambitTrace, isGambitRunSpan } from './otlp-gambit.js';
 import { asText, type Op, type OtlpImportOptions, otlpSpansByTrace, str, toOperation } from './otlp-spans.js';
@@ -100,7 +100,7 @@ export function importOtlp(docs: readonly unknown[], opts: OtlpImportOptions = {
     else inferDependencies(ops);
     runs.push({
       run: {
-        v: 1,
+        v: TRACE_FORMAT_VERSION,
         runId: traceId,
         tenant: find('gambit.tenant') ?? opts.defaultTenant ?? 'default',
         workflow: find('gambit.workflow') ?? root?.raw.name ?? str(spans[0]!.resource.get('service.name')) ?? 'workflow',

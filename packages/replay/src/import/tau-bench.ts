@@ -18,9 +18,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { countTokens, expectedLlmDurationMs } from '@gambit/shared';
+import { countTokens, expectedLlmDurationMs, operationClassOf } from '@gambit/shared';
 import type { Operation, Opportunity, Run } from '../trace.js';
-import { RunSchema } from '../trace.js';
+import { RunSchema, TRACE_FORMAT_VERSION } from '../trace.js';
 import { canonicalJson } from './canonical.js';
 
 export interface TauMessage {
@@ -130,6 +130,7 @@ export function importTauBench(data: TauData, opts: TauImportOptions = {}): Run[
   const workflow = opts.workflow ?? 'airline-agent';
   const model = opts.model ?? 'gpt-4o';
   const provider = opts.provider ?? 'openai';
+  const agentClass = operationClassOf({ kind: 'llm', provider, model, system: data.systemPrompt, prompt: 'airline agent turn' });
   const base = opts.baseUnixMs ?? Date.UTC(2024, 5, 1);
   const spacing = opts.spacingMs ?? 600_000;
   const toolMs = opts.toolDurationMs ?? defaultTauToolDurationMs;
@@ -172,6 +173,8 @@ export function importTauBench(data: TauData, opts: TauImportOptions = {}): Run[
           'gen_ai.usage.cache_read.input_tokens': Math.min(cached, promptTokens),
           'gen_ai.usage.output_tokens': outputTokens,
           effects: 'none',
+          // M4: every turn of the agent runs the same prompt template (the airline policy).
+          operationClass: agentClass,
         };
         operations.push(llm);
         previousPrompt = promptTokens;
@@ -192,6 +195,8 @@ export function importTauBench(data: TauData, opts: TauImportOptions = {}): Run[
             'gen_ai.usage.cache_read.input_tokens': 0,
             'gen_ai.usage.output_tokens': 0,
             effects: TAU_READ_TOOLS.has(c.name) ? 'none' : 'irreversible',
+            // M4: a tool call's class is its tool, whatever position of the loop it runs at.
+            operationClass: operationClassOf({ kind: 'tool', tool: c.name }, '-'),
           };
           operations.push(tool);
           pendingTools.push(tool);
@@ -213,7 +218,7 @@ export function importTauBench(data: TauData, opts: TauImportOptions = {}): Run[
       promptTokens += countTokens(messageText(m, data.systemPrompt));
     }
     return RunSchema.parse({
-      v: 1,
+      v: TRACE_FORMAT_VERSION,
       runId: `task${rec.task_id}-trial${rec.trial}`,
       tenant,
       workflow,

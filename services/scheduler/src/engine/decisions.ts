@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DecisionRecord, resolveDial, usdToNano, type WorkflowNode } from '@gambit/shared';
 import { closeReservation, createGuessAttempt, createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
+import { worstCaseNanoUsd } from '../budget.js';
 import { guessAttemptId, guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
 import type { EngineDeps } from './engine.js';
@@ -38,13 +39,17 @@ export class Decisions {
       // recovery sweep can release it if this process dies before launching (docs/runtime.md).
       const attemptId = attemptIdFor(d.id, n.epoch + 1, 'speculative');
       const open = { id: `${runId}:${attemptId}:unused:${randomUUID()}`, runId, attemptId, atMs: now };
-      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: res.cSpecNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
+      // Issue 10 item 3: the reservation is the launch's worst case (its rendered prompt at the
+      // input rate plus maxTokens at the output rate), not the expected C_spec, so that whatever
+      // the workflow declares, settling to the actual cost never takes the tenant past its budget.
+      const amountNanoUsd = this.reservationNanoUsd(s, d, res);
+      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
       if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
-      const launched = await this.launchSpeculation(s, d, phase, res);
-      if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd: res.cSpecNanoUsd });
+      const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd);
+      if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd });
       else {
         // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: res.cSpecNanoUsd, wasteNanoUsd: 0 });
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
       }
       return launched;
     }
@@ -77,7 +82,8 @@ export class Decisions {
       }
       // M10: a paid guess is a launch: its price is reserved before it is created and enqueued,
       // and settled under `<run>:<attempt>` when it is used or not (outcomes.ts settleGuesses).
-      const priceNano = usdToNano(g.priceUsd);
+      // Issue 10 item 3: the guess's worst case (its prompt plus the predictor's maxTokens).
+      const priceNano = Math.max(usdToNano(g.priceUsd), worstCaseNanoUsd(this.deps.priceTable, g.op) ?? 0);
       const attemptId = guessAttemptId(d.id, g.up);
       const open = { id: `${runId}:${attemptId}:unused:${randomUUID()}`, runId, attemptId, atMs: now };
       if (!(await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: priceNano, limitNanoUsd: tenantCfg.budgetNanoUsd, open }))) {
@@ -141,7 +147,18 @@ export class Decisions {
     return ok;
   }
 
-  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult): Promise<boolean> {
+  /** The most the speculative launch of `d` on `res`'s guesses can cost (at least its C_spec), nano-USD. */
+  private reservationNanoUsd(s: RunSnapshot, d: WorkflowNode, res: DecisionResult): number {
+    try {
+      const op = renderOp(d, { runId: s.header.runId, inputs: s.header.inputs, outputs: { ...outputsOf(s), ...res.assumed } });
+      return Math.max(res.cSpecNanoUsd, worstCaseNanoUsd(this.deps.priceTable, op) ?? 0);
+    } catch {
+      // The guess does not render (launchSpeculation will not launch either).
+      return res.cSpecNanoUsd;
+    }
+  }
+
+  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult, reservedNanoUsd: number): Promise<boolean> {
     const n = s.nodes.get(d.id);
     if (n === undefined) return false;
     const { tenant, runId } = s.header;
@@ -180,7 +197,7 @@ export class Decisions {
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,
       decisionJson: JSON.stringify(res.record),
-      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: res.cSpecNanoUsd, cls: res.classes, at: now, ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
+      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: reservedNanoUsd, cls: res.classes, at: now, ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
     });
     if (!r.ok) return false;
     this.logDecision(res.record);
