@@ -80,6 +80,7 @@ describe('tenant isolation and authentication (real scheduler process)', () => {
     ['POST', '/v1/runs', { tenant: victim, workflow: 'iso', inputs: { q: 'x' }, runId: 'attacker-made' }],
     ['POST', '/v1/workflows', { tenant: victim, workflow: { ...wf, nodes: wf.nodes.map((n) => ({ ...n, prompt: 'leak {{inputs.q}}' })) } }],
     ['GET', `/v1/workflows?tenant=${victim}`, undefined],
+    ['GET', `/v1/tenants/${victim}/limits`, undefined],
   ];
   /** Operations only the operator may perform. */
   const operatorOps = (): Array<[string, string, unknown]> => [
@@ -92,6 +93,8 @@ describe('tenant isolation and authentication (real scheduler process)', () => {
     ['DELETE', `/v1/admin/tenants/${victim}/keys/k0000000000000000`, undefined],
     ['POST', `/v1/admin/tenants/${victim}/keys/k0000000000000000/rotate`, undefined],
     ['GET', `/v1/attention?tenant=${victim}`, undefined],
+    ['PUT', `/v1/admin/tenants/${victim}/limits`, { maxNodes: 1 }],
+    ['GET', `/v1/admin/tenants/${victim}/limits`, undefined],
     ['POST', `/v1/runs/${victim}/${victimRun}/nodes/route/attention`, { resolution: 'failed', error: 'attack' }],
   ];
 

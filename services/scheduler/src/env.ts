@@ -26,6 +26,15 @@ export const EnvSchema = z
     GAMBIT_ADMIN_KEY: z.string().min(32, 'must be at least 32 characters').max(512),
     /** Secret of the HMAC-SHA-256 under which tenant API keys are stored (never the keys themselves). */
     GAMBIT_KEY_HMAC_SECRET: z.string().min(32, 'must be at least 32 characters').max(512),
+    /** Issue 10 items 4-5: per-tenant defaults of caps and admission (the operator overrides them per tenant). */
+    TENANT_MAX_PROMPT_BYTES: z.coerce.number().int().positive().default(262_144),
+    TENANT_MAX_TOKENS: z.coerce.number().int().positive().default(32_768),
+    TENANT_MAX_NODES: z.coerce.number().int().positive().max(500).default(100),
+    TENANT_MAX_EDGES: z.coerce.number().int().nonnegative().max(5_000).default(500),
+    TENANT_MAX_FAN_OUT: z.coerce.number().int().positive().default(50),
+    TENANT_RATE_PER_SEC: z.coerce.number().positive().default(100),
+    TENANT_BURST: z.coerce.number().int().positive().default(2_000),
+    TENANT_MAX_IN_FLIGHT_RUNS: z.coerce.number().int().positive().default(2_000),
     /** Largest accepted HTTP body, bytes (413 above). */
     BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
     /** M3 defaults for tenants without a configured dial. */

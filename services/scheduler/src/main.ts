@@ -15,7 +15,7 @@ import {
   NotFoundError,
   systemClock,
 } from '@gambit/shared';
-import { AdvanceStream, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
+import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
 import { healthAnswer, initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -29,6 +29,7 @@ import { KeyStore } from './http/auth.js';
 import { buildServer, type Operator } from './http/server.js';
 import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
+import { LimitStore } from './limits.js';
 import { observeScheduler, schedulerReadiness, streamAsQueue } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
@@ -70,6 +71,17 @@ async function main(): Promise<void> {
     initialStage: env.DEFAULT_INITIAL_STAGE,
   });
   const workflows = new WorkflowRegistry(cmd, ks);
+  defineAdmissionScripts(cmd);
+  const limits = new LimitStore(cmd, ks, {
+    maxPromptBytes: env.TENANT_MAX_PROMPT_BYTES,
+    maxTokens: env.TENANT_MAX_TOKENS,
+    maxNodes: env.TENANT_MAX_NODES,
+    maxEdges: env.TENANT_MAX_EDGES,
+    maxFanOut: env.TENANT_MAX_FAN_OUT,
+    ratePerSec: env.TENANT_RATE_PER_SEC,
+    burst: env.TENANT_BURST,
+    maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
+  });
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
   const deps = {
     redis: cmd,
@@ -94,6 +106,7 @@ async function main(): Promise<void> {
     engine,
     tenants,
     workflows,
+    limits,
     control,
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
@@ -143,6 +156,7 @@ async function main(): Promise<void> {
     workflows,
     operator,
     keys,
+    limits,
     attention,
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),

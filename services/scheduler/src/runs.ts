@@ -38,6 +38,7 @@ import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
 import { loadRun } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
+import { admit, checkCaps, type LimitStore } from './limits.js';
 import type { TenantStore } from './tenants.js';
 import type { WorkflowRegistry } from './workflows.js';
 
@@ -47,6 +48,8 @@ export interface RunServiceDeps {
   readonly engine: RunEngine;
   readonly tenants: TenantStore;
   readonly workflows: WorkflowRegistry;
+  /** Issue 10 items 4-5: per-tenant caps and admission. */
+  readonly limits: LimitStore;
   readonly control: SpeculationControl;
   readonly priceTable: PriceTable;
   readonly knownTools?: ReadonlySet<string>;
@@ -126,8 +129,13 @@ export class RunService {
     const wf = await this.resolveWorkflow(tenant, body.workflow);
     checkInputs(wf, body.inputs);
     const now = this.deps.clock.nowMs();
+    // Issue 10 item 5: caps before anything is rendered, stored or sent (413/422 naming the cap).
+    const limits = await this.deps.limits.get(tenant, now);
+    checkCaps(wf, body.inputs, limits);
     const runId = body.runId ?? newRunId(now);
     assertKeySafe('runId', runId);
+    // Issue 10 item 4: per-tenant rate and in-flight admission (429 with Retry-After).
+    await admit(this.deps.redis, this.deps.ks, tenant, runId, limits, now);
     const tenantCfg = await this.deps.tenants.get(tenant, now);
     const plan = await planDecisions({
       tenant,

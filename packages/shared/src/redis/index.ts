@@ -4,3 +4,4 @@ export * from './attempt-scripts.js';
 export * from './run-scripts.js';
 export * from './advance.js';
 export * from './attention-scripts.js';
+export * from './admission-scripts.js';

@@ -32,6 +32,9 @@
  * | P:{ctl}:active                        | zset   | scheduler  | T:R of unfinished runs by last-progress ms (recovery sweep) |
  * | P:{ctl}:reservations                  | zset   | scheduler  | tenants that may hold open budget reservations, by when to sweep them (ms) |
  * | P:{ctl}:sim                           | hash   | operator   | simulated-provider overrides (drift tests): node key -> outcomes JSON |
+ * | P:{tenant:T}:limits                   | hash   | operator   | per-tenant caps and admission limits (overrides of the scheduler's defaults) |
+ * | P:{tenant:T}:ratelimit                | hash   | scheduler  | admission token bucket: tokens, ms of the last refill |
+ * | P:{tenant:T}:inflight                 | zset   | scheduler  | admitted run ids by admission ms (ended ones removed lazily) |
  * | P:{auth}:keys                         | hash   | scheduler  | HMAC-SHA-256 (hex) of a live API key -> {keyId, tenant, createdAtMs, label} JSON |
  * | P:{tenant:T}:apikeys                  | hash   | scheduler  | key id -> {keyId, createdAtMs, revokedAtMs, label, hmac} JSON (listing; revoked ones kept) |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
@@ -90,6 +93,12 @@ export function authKeys(ks: KeySpace) {
     keys: `${ks.prefix}:{auth}:keys`,
     tenantKeys: (tenant: string) => `${ks.prefix}:{tenant:${tenant}}:apikeys`,
   } as const;
+}
+
+/** Per-tenant caps and admission (issue 10 items 4-5): limits, rate-limit bucket, in-flight runs. */
+export function admissionKeys(ks: KeySpace, tenant: string) {
+  const t = `${ks.prefix}:{tenant:${tenant}}`;
+  return { limits: `${t}:limits`, ratelimit: `${t}:ratelimit`, inflight: `${t}:inflight` } as const;
 }
 
 /** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */

@@ -14,6 +14,7 @@ import { toHttpError } from './errors.js';
 import { registerAttentionRoutes } from './routes/attention.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerKeyRoutes } from './routes/keys.js';
+import { registerLimitRoutes } from './routes/limits.js';
 import { registerOperatorRoutes } from './routes/operator.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -55,6 +56,7 @@ export function buildServer(deps: HttpDeps): App {
   registerWorkflowRoutes(app, deps);
   registerOperatorRoutes(app, deps);
   registerKeyRoutes(app, deps);
+  registerLimitRoutes(app, deps);
   registerAttentionRoutes(app, deps);
   return app;
 }

@@ -1,5 +1,6 @@
 /** Workflow registration routes (docs/api.md, Workflows): a tenant's own registry. */
 import { parseWorkflow, RegisterWorkflowBodySchema, WorkflowListQuerySchema } from '@gambit/shared';
+import { checkStructureCaps } from '../../limits.js';
 import { checkLlmPredictors } from '../../runs.js';
 import { tenantFor } from '../auth.js';
 import type { App, HttpDeps } from '../deps.js';
@@ -9,6 +10,7 @@ export function registerWorkflowRoutes(app: App, deps: HttpDeps): void {
     const tenant = tenantFor(req, req.body.tenant, () => `tenant ${req.body.tenant} not found`);
     const wf = parseWorkflow(req.body.workflow, { priceTable: deps.priceTable, ...(deps.knownTools === undefined ? {} : { knownTools: deps.knownTools }) });
     checkLlmPredictors(wf, deps.priceTable);
+    checkStructureCaps(wf, await deps.limits.get(tenant));
     await deps.workflows.put(tenant, wf);
     return reply.status(201).send({ tenant, name: wf.name, version: wf.version });
   });

@@ -1,0 +1,190 @@
+/**
+ * Per-tenant caps and admission (issue 10 items 4-5).
+ *
+ * Caps bound what one request may make the system hold or send: the rendered size of every
+ * prompt, system prompt and tool argument (computed arithmetically from the template and the
+ * inputs, so an amplifying template is refused before anything is rendered, stored or sent),
+ * `maxTokens`, nodes, edges and fan-out. A request over a cap is refused with 413 (prompt size)
+ * or 422 (structure), naming the cap, before anything is stored.
+ *
+ * Admission bounds how fast and how much a tenant may submit: a token bucket (runs per second,
+ * burst) and a cap on in-flight runs, in Redis (admitRun-2.lua), so every scheduler shares them;
+ * a refused submit gets 429 with `Retry-After`.
+ *
+ * Defaults come from the scheduler's environment (TENANT_*); the operator overrides them per
+ * tenant (`PUT /v1/admin/tenants/{tenant}/limits`).
+ */
+import type { Edge, Workflow, WorkflowNode } from '@gambit/shared';
+import { admissionKeys, admitRun, type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
+import { z } from 'zod';
+import { HttpError } from './http/errors.js';
+
+export const LimitsSchema = z
+  .object({
+    /** Largest rendered prompt (+ system prompt), or rendered tool arguments, of one operation, bytes. */
+    maxPromptBytes: z.number().int().positive().max(100_000_000),
+    /** Largest `maxTokens` of a node or an llm predictor. */
+    maxTokens: z.number().int().positive().max(1_000_000),
+    maxNodes: z.number().int().positive().max(500),
+    maxEdges: z.number().int().nonnegative().max(5_000),
+    /** Most out-edges of one node. */
+    maxFanOut: z.number().int().positive().max(5_000),
+    /** Admission: sustained run submits per second. */
+    ratePerSec: z.number().positive().max(1_000_000),
+    /** Admission: submits allowed at once above the rate (the bucket's size). */
+    burst: z.number().int().positive().max(1_000_000),
+    /** Admission: runs admitted and not yet ended. */
+    maxInFlightRuns: z.number().int().positive().max(10_000_000),
+  })
+  .strict();
+export type Limits = z.infer<typeof LimitsSchema>;
+export const LimitsPatchSchema = LimitsSchema.partial().strict();
+export type LimitsPatch = z.infer<typeof LimitsPatchSchema>;
+
+/** Output size assumed for a node-output reference at submit: `maxTokens` × this many bytes. */
+export const BYTES_PER_OUTPUT_TOKEN = 4;
+
+export class LimitStore {
+  private readonly cache = new Map<string, { atMs: number; limits: Limits }>();
+
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly ks: KeySpace,
+    private readonly defaults: Limits,
+    private readonly cacheMs = 1_000,
+  ) {}
+
+  async get(tenant: string, nowMs = Date.now()): Promise<Limits> {
+    const hit = this.cache.get(tenant);
+    if (hit !== undefined && nowMs - hit.atMs < this.cacheMs) return hit.limits;
+    const raw = await this.redis.get(admissionKeys(this.ks, tenant).limits);
+    const limits = { ...this.defaults, ...(raw === null ? {} : (JSON.parse(raw) as LimitsPatch)) };
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(tenant, { atMs: nowMs, limits });
+    return limits;
+  }
+
+  /** Stores the tenant's overrides (operator): given fields replace stored ones; the rest stay. */
+  async put(tenant: string, patch: LimitsPatch): Promise<Limits> {
+    const key = admissionKeys(this.ks, tenant).limits;
+    const raw = await this.redis.get(key);
+    const merged = { ...(raw === null ? {} : (JSON.parse(raw) as LimitsPatch)), ...patch };
+    await this.redis.set(key, JSON.stringify(merged));
+    this.cache.delete(tenant);
+    return this.get(tenant);
+  }
+
+  defaultsView(): Limits {
+    return this.defaults;
+  }
+}
+
+function capError(status: 413 | 422, field: string, cap: keyof Limits, limit: number, actual: number, what: string): HttpError {
+  return new HttpError(status, status === 413 ? 'PAYLOAD_TOO_LARGE' : 'CAP_EXCEEDED', `${field}: ${what} ${actual} exceeds the tenant's cap ${cap} = ${limit}`, field);
+}
+
+const TEMPLATE_REF = /\{\{\s*([^}]+?)\s*\}\}/g;
+
+function walk(value: unknown, path: readonly string[]): unknown {
+  let cur = value;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+/**
+ * The most bytes `tpl` renders to: its literal text plus, per reference, the input's size (as
+ * rendered) or an upstream output's bound (`maxTokens` × 4 bytes for an llm node; a tool's
+ * output counts 0 here). Nothing is rendered, so a template that repeats a large input is priced
+ * without being built.
+ */
+export function renderedBytesBound(tpl: string, inputs: Readonly<Record<string, unknown>>, byId: ReadonlyMap<string, WorkflowNode>, sizes: Map<string, number>): number {
+  let total = Buffer.byteLength(tpl.replace(TEMPLATE_REF, ''), 'utf8');
+  for (const m of tpl.matchAll(TEMPLATE_REF)) {
+    const ref = m[1] ?? '';
+    let size = sizes.get(ref);
+    if (size === undefined) {
+      const parts = ref.split('.');
+      if (parts[0] === 'inputs') {
+        const v = walk(inputs, parts.slice(1));
+        size = v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8');
+      } else if (parts[0] === 'nodes') {
+        const up = byId.get(parts[1] ?? '');
+        size = up?.kind === 'llm' ? up.maxTokens * BYTES_PER_OUTPUT_TOKEN : 0;
+      } else size = 0;
+      sizes.set(ref, size);
+    }
+    total += size;
+  }
+  return total;
+}
+
+/** Structure caps (nodes, edges, fan-out, maxTokens): at registration and at submit. */
+export function checkStructureCaps(wf: Workflow, limits: Limits): void {
+  if (wf.nodes.length > limits.maxNodes) throw capError(422, 'workflow.nodes', 'maxNodes', limits.maxNodes, wf.nodes.length, 'node count');
+  if (wf.edges.length > limits.maxEdges) throw capError(422, 'workflow.edges', 'maxEdges', limits.maxEdges, wf.edges.length, 'edge count');
+  const fanOut = new Map<string, number>();
+  for (const e of wf.edges) fanOut.set(e.from, (fanOut.get(e.from) ?? 0) + 1);
+  for (const [from, n] of fanOut)
+    if (n > limits.maxFanOut) throw capError(422, `workflow.edges (from "${from}")`, 'maxFanOut', limits.maxFanOut, n, 'fan-out');
+  wf.nodes.forEach((n, i) => {
+    if (n.kind === 'llm' && n.maxTokens > limits.maxTokens) throw capError(422, `workflow.nodes[${i}].maxTokens`, 'maxTokens', limits.maxTokens, n.maxTokens, 'maxTokens');
+  });
+  wf.edges.forEach((e: Edge, i) => {
+    const p = e.predictor;
+    if (p?.kind === 'llm' && p.maxTokens !== undefined && p.maxTokens > limits.maxTokens)
+      throw capError(422, `workflow.edges[${i}].predictor.maxTokens`, 'maxTokens', limits.maxTokens, p.maxTokens, 'maxTokens');
+  });
+}
+
+/** Every cap, on a workflow and the inputs it will run with (submit). */
+export function checkCaps(wf: Workflow, inputs: Readonly<Record<string, unknown>>, limits: Limits): void {
+  checkStructureCaps(wf, limits);
+  const byId = new Map(wf.nodes.map((n) => [n.id, n] as const));
+  const sizes = new Map<string, number>();
+  wf.nodes.forEach((n, i) => {
+    let bytes: number;
+    let field: string;
+    if (n.kind === 'llm') {
+      bytes = renderedBytesBound(n.prompt, inputs, byId, sizes) + (n.system === undefined ? 0 : renderedBytesBound(n.system, inputs, byId, sizes));
+      field = `workflow.nodes[${i}].prompt`;
+    } else {
+      bytes = 0;
+      for (const v of Object.values(n.args)) bytes += typeof v === 'string' ? renderedBytesBound(v, inputs, byId, sizes) : Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8');
+      field = `workflow.nodes[${i}].args`;
+    }
+    if (bytes > limits.maxPromptBytes) throw capError(413, field, 'maxPromptBytes', limits.maxPromptBytes, bytes, 'rendered size (bytes)');
+  });
+  wf.edges.forEach((e, i) => {
+    const p = e.predictor;
+    if (p?.kind !== 'llm' || p.prompt === undefined) return;
+    const bytes = renderedBytesBound(p.prompt, inputs, byId, sizes);
+    if (bytes > limits.maxPromptBytes) throw capError(413, `workflow.edges[${i}].predictor.prompt`, 'maxPromptBytes', limits.maxPromptBytes, bytes, 'rendered size (bytes)');
+  });
+}
+
+/**
+ * Admits a run of `tenant` (issue 10 item 4) or throws 429 with Retry-After. When the in-flight
+ * cap is reached, ended runs are removed from the tenant's in-flight set and the run is tried once
+ * more.
+ */
+export async function admit(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, limits: Limits, nowMs: number): Promise<void> {
+  const args = { tenant, runId, nowMs, ratePerSec: limits.ratePerSec, burst: limits.burst, maxInFlightRuns: limits.maxInFlightRuns };
+  let a = await admitRun(redis, ks, args);
+  if (a.kind === 'inflight') {
+    const key = admissionKeys(ks, tenant).inflight;
+    const ids = await redis.zrange(key, '0', '-1');
+    const statuses = await Promise.all(ids.map((id) => redis.hget(runKeys(ks, tenant, id).run, 'status')));
+    const ended = ids.filter((_, i) => statuses[i] !== 'running');
+    if (ended.length > 0) await redis.zrem(key, ...ended);
+    a = await admitRun(redis, ks, args);
+  }
+  if (a.kind === 'rate')
+    throw new HttpError(429, 'RATE_LIMITED', `tenant submit rate above ratePerSec = ${limits.ratePerSec} (burst ${limits.burst}): retry after ${a.retryAfterMs} ms`, undefined, {
+      'retry-after': String(Math.max(1, Math.ceil(a.retryAfterMs / 1000))),
+    });
+  if (a.kind === 'inflight')
+    throw new HttpError(429, 'TOO_MANY_RUNS', `tenant has ${a.runs} runs in flight, the cap maxInFlightRuns = ${limits.maxInFlightRuns}`, undefined, { 'retry-after': '1' });
+}
