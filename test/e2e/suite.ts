@@ -258,7 +258,8 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
       expect(cancelled.status).toBe('running');
       const cls = await http(url, 'GET', `/v1/classes/${encodeURIComponent(classId)}`);
       expect(cls.status).toBe(200);
-      expect(cls.body.stage).toBe('killed');
+      // An operator kill blocks the class without touching its stage or posterior.
+      expect(cls.body).toMatchObject({ stage: 'online', blocked: { blocked: true, scope: 'class' }, kill: { reason: 'test', source: 'operator' } });
       const done = await waitForRun(url, tenant, id, 30_000);
       expect(done.status).toBe('succeeded');
       expect(done.nodes.answer.source).toBe('authoritative');

@@ -2,7 +2,7 @@
  * The scheduler's composition root: reads the environment once, wires Redis (server or
  * Cluster), the BullMQ queues, the control plane, the run engine, the advance consumer, the
  * recovery sweep and the HTTP API, and handles SIGTERM in one place: stop HTTP intake, stop the
- * advance consumer (its in-flight events finish; the rest wait in the queue for other
+ * advance consumer (its in-flight events finish; the rest wait in the stream for other
  * schedulers), cancel nothing authoritative, close connections, exit 0.
  */
 import { hostname } from 'node:os';
@@ -10,9 +10,7 @@ import {
   ControlPlane,
   createLogger,
   createPriceTable,
-  DEFAULT_CALIBRATION,
   type Logger,
-  NotFoundError,
   systemClock,
 } from '@gambit/shared';
 import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
@@ -30,12 +28,16 @@ import { buildServer, type Operator } from './http/server.js';
 import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
 import { LimitStore } from './limits.js';
+import { OperatorService } from './operator.js';
 import { observeScheduler, schedulerReadiness, streamAsQueue } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
 import { RunService } from './runs.js';
 import { TenantStore } from './tenants.js';
 import { WorkflowRegistry } from './workflows.js';
+
+/** How often a run's event stream re-reads the run (GET /v1/runs/:tenant/:runId/events). */
+const EVENT_POLL_MS = 150;
 
 function connect(env: SchedulerEnv, forBull: boolean): RedisLike {
   const nodes = clusterNodes(env);
@@ -126,21 +128,11 @@ async function main(): Promise<void> {
   const sweeper = new RecoverySweeper(cmd, ks, outbox, advance, clock, log, { intervalMs: env.RECOVERY_SWEEP_MS, staleMs: env.RECOVERY_STALE_MS });
   sweeper.start();
 
+  const operatorService = new OperatorService({ cp, redis: cmd, ks, nowMs: () => clock.nowMs(), heartbeatRequired: env.REQUIRE_ESTIMATOR_HEARTBEAT });
   const operator: Operator = {
-    async kill(b) {
-      if (b.scope === 'global') return { version: await cp.killGlobal(b.reason) };
-      if (b.scope === 'tenant') return { version: await cp.killTenant(b.tenant ?? '', b.reason) };
-      return { version: await cp.killClass(b.classId ?? '', b.reason, DEFAULT_CALIBRATION.cooldownMs) };
-    },
-    async revive(b) {
-      const target = b.scope === 'global' ? { scope: 'global' as const } : b.scope === 'tenant' ? { scope: 'tenant' as const, tenant: b.tenant ?? '' } : { scope: 'class' as const, classId: b.classId ?? '' };
-      return { version: await cp.revive(target, b.reason) };
-    },
-    async classInfo(classId) {
-      const st = await cp.classState(classId, { fresh: true });
-      if (st === undefined) throw new NotFoundError(`class ${classId} not found`);
-      return { classId, ...st, blocked: cp.speculationBlocked(st.tenant ?? '', classId) };
-    },
+    kill: (b) => operatorService.kill(b, b.owner ?? 'operator'),
+    revive: (b) => operatorService.revive(b),
+    classInfo: (classId) => operatorService.classInfo(classId),
     // Liveness only (no Redis round trip: it must answer while Redis is down); /readyz checks Redis.
     async health() {
       return { ok: true, status: 'alive', schedulerId, heartbeatFresh: cp.heartbeatFresh() };
@@ -158,6 +150,7 @@ async function main(): Promise<void> {
     keys,
     limits,
     attention,
+    platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,

@@ -18,6 +18,8 @@
  * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
+ * | P:{tenant:T}:webhook                  | hash   | scheduler  | run-end webhook: url, secret |
+ * | P:{tenant:T}:deliveries               | list   | scheduler  | recent webhook delivery attempts JSON (newest first, capped) |
  * | P:{op:T:K}:dist                       | hash   | scheduler  | learned distributions of operation class K (M4): d/f/o:{n,sum,<bin>} (core/operation-class.ts) |
  * | P:{tenant:T}:opclasses                | set    | scheduler  | operation class ids the tenant has observed |
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
@@ -25,6 +27,7 @@
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
  * | P:{class:C}:history                   | hash   | scheduler  | predictor memory: output value -> count, request hash -> output |
  * | P:{ctl}:classes                       | set    | estimator  | all known edge class ids |
+ * | P:{ctl}:tenants                       | set    | scheduler  | tenants that submitted a run or were configured (lists) |
  * | P:{ctl}:kill                          | hash   | estimator  | kill-switch state: version, global, tenants JSON, classes JSON |
  * | P:{ctl}:heartbeat                     | hash   | estimator  | estimator id -> last beat ms |
  * | P:{ctl}:outcomes                      | stream | scheduler  | outcome events for estimators (consumer group `estimators`) |
@@ -84,6 +87,8 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
     runs: `${t}:runs`,
     workflows: `${t}:workflows`,
     opClasses: `${t}:opclasses`,
+    webhook: `${t}:webhook`,
+    deliveries: `${t}:deliveries`,
   } as const;
 }
 
@@ -125,6 +130,7 @@ export function controlKeys(ks: KeySpace) {
   const t = `${ks.prefix}:{ctl}`;
   return {
     classes: `${t}:classes`,
+    tenants: `${t}:tenants`,
     kill: `${t}:kill`,
     heartbeat: `${t}:heartbeat`,
     outcomes: `${t}:outcomes`,
