@@ -20,6 +20,7 @@ import { Cluster, Redis } from 'ioredis';
 import { AdvanceConsumer } from './advance.js';
 import { ControlPlaneAdapter } from './engine/control.js';
 import { RunEngine } from './engine/engine.js';
+import type { RunEndEvent } from './engine/tracing.js';
 import { Outbox } from './engine/outbox.js';
 import { AttentionService } from './attention.js';
 import { clusterNodes, knownTools, loadEnv, type SchedulerEnv } from './env.js';
@@ -29,6 +30,7 @@ import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
 import { LimitStore } from './limits.js';
 import { OperatorService } from './operator.js';
+import { WebhookService } from './webhooks.js';
 import { observeScheduler, schedulerReadiness } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
@@ -85,7 +87,18 @@ async function main(): Promise<void> {
     maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
   });
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
+  // Run-end webhooks: queued when a run ends here, delivered by any scheduler's worker.
+  const webhooks = new WebhookService(cmd, bull, ks, clock, log.child({ component: 'webhooks' }), {
+    attempts: env.WEBHOOK_ATTEMPTS,
+    backoffMs: env.WEBHOOK_BACKOFF_MS,
+    timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    concurrency: env.WEBHOOK_CONCURRENCY,
+  });
+  webhooks.start();
   const deps = {
+    onRunEnd: (e: RunEndEvent) => {
+      webhooks.runEnded(e).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId }, 'queueing the run-end webhook failed'));
+    },
     redis: cmd,
     ks,
     outbox,
@@ -150,6 +163,7 @@ async function main(): Promise<void> {
     limits,
     attention,
     platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
+    webhooks,
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
@@ -180,6 +194,7 @@ async function main(): Promise<void> {
       await consumer.close();
       await opsServer.close();
       await sweeper.close();
+      await webhooks.close();
       await Promise.all([ops.close(), spec.close(), advance.close()]);
       await cp.close();
       await telemetry.shutdown();
