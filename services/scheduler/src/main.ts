@@ -2,7 +2,7 @@
  * The scheduler's composition root: reads the environment once, wires Redis (server or
  * Cluster), the BullMQ queues, the control plane, the run engine, the advance consumer, the
  * recovery sweep and the HTTP API, and handles SIGTERM in one place: stop HTTP intake, stop the
- * advance consumer (its in-flight events finish; the rest wait in the queue for other
+ * advance consumer (its in-flight events finish; the rest wait in the stream for other
  * schedulers), cancel nothing authoritative, close connections, exit 0.
  */
 import { hostname } from 'node:os';
@@ -13,7 +13,7 @@ import {
   type Logger,
   systemClock,
 } from '@gambit/shared';
-import { defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
+import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
 import { healthAnswer, initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -30,12 +30,12 @@ import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
 import { LimitStore } from './limits.js';
 import { OperatorService } from './operator.js';
-import { WebhookService } from './webhooks.js';
-import { observeScheduler, schedulerReadiness } from './observe.js';
+import { observeScheduler, schedulerReadiness, streamAsQueue } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
 import { RunService } from './runs.js';
 import { TenantStore } from './tenants.js';
+import { WebhookService } from './webhooks.js';
 import { WorkflowRegistry } from './workflows.js';
 
 /** How often a run's event stream re-reads the run (GET /v1/runs/:tenant/:runId/events). */
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const prefix = queuePrefix(ks);
   const ops = new Queue(QUEUES.ops, { connection: bull, prefix });
   const spec = new Queue(QUEUES.spec, { connection: bull, prefix });
-  const advance = new Queue(QUEUES.advance, { connection: bull, prefix });
+  const advance = new AdvanceStream(cmd, ks);
   // The control plane takes a plain client or options; on a Cluster it gets the cluster client.
   const cp = new ControlPlane(cmd, ks, clock, log.child({ component: 'control' }));
   await cp.ready();
@@ -136,7 +136,8 @@ async function main(): Promise<void> {
       log.warn({ err: String(err), scope, id }, 'cancelling speculations after a kill failed'),
     );
   });
-  const consumer = new AdvanceConsumer(bull, ks, engine, deps, env.ADVANCE_CONCURRENCY, log);
+  const consumer = new AdvanceConsumer(bull, ks, engine, deps, { consumerId: schedulerId, concurrency: env.ADVANCE_CONCURRENCY, claimIdleMs: env.RECOVERY_STALE_MS }, log);
+  await consumer.waitUntilReady();
   const sweeper = new RecoverySweeper(cmd, ks, outbox, advance, clock, log, { intervalMs: env.RECOVERY_SWEEP_MS, staleMs: env.RECOVERY_STALE_MS });
   sweeper.start();
 
@@ -171,7 +172,7 @@ async function main(): Promise<void> {
     readiness: () => healthAnswer('/readyz', readiness, { schedulerId }),
   });
   instrumentHttp(app, { tracer, meter: telemetry.meter });
-  observeScheduler(telemetry.meter, { queues: [ops, spec, advance], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
+  observeScheduler(telemetry.meter, { queues: [ops, spec, streamAsQueue(advance)], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
   const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { schedulerId } });
   await app.listen({ port: env.PORT, host: env.HOST });
   const addr = app.server.address();
@@ -195,7 +196,7 @@ async function main(): Promise<void> {
       await opsServer.close();
       await sweeper.close();
       await webhooks.close();
-      await Promise.all([ops.close(), spec.close(), advance.close()]);
+      await Promise.all([ops.close(), spec.close()]);
       await cp.close();
       await telemetry.shutdown();
       await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined)]);

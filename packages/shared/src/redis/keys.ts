@@ -42,6 +42,8 @@
  * | P:{tenant:T}:apikeys                  | hash   | scheduler  | key id -> {keyId, createdAtMs, revokedAtMs, label, hmac} JSON (listing; revoked ones kept) |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
+ * | {P:q}:advance:events                  | stream | worker+sch | AdvanceEvents for the schedulers (consumer group `schedulers`; entries deleted once processed) |
+ * | {P:q}:advance:dead                    | stream | scheduler  | advance events that could not be processed, with the reason (dead letters) |
  * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
  * | P:{ctl}:attention                     | zset   | worker+sch | T|R|N of nodes whose attempt needs an operator, by ms (an index; the attempt is the truth) |
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
@@ -147,12 +149,21 @@ export function queuePrefix(ks: KeySpace): string {
   return `{${ks.prefix}:q}`;
 }
 
+/**
+ * The `advance` event stream (issue 13): one XADD per event instead of a BullMQ job, read by every
+ * scheduler through the consumer group `schedulers`. In the queues' hash tag.
+ */
+export function advanceKeys(ks: KeySpace) {
+  const q = queuePrefix(ks);
+  return { stream: `${q}:advance:events`, dead: `${q}:advance:dead` } as const;
+}
+
 export const QUEUES = {
   /** Authoritative LLM and tool operations: their own worker slots, never shared with speculation. */
   ops: 'ops',
   /** Speculative operations, prioritised by expected value (BullMQ priority 1..2,097,152, lower first). */
   spec: 'spec',
-  /** Events that advance a run: attempt finished, partial output, recovery. */
+  /** Events that advance a run: attempt finished, partial output, recovery (a stream: advanceKeys). */
   advance: 'advance',
   /** Run-end webhook deliveries (retried with backoff; docs/api.md, Webhooks). */
   webhooks: 'webhooks',
