@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: redis-server (Debian package) if missing, iproute2 (`ip`,
 # for the multi-host test in network namespaces) if missing, pnpm at the pinned version,
-# dependencies from the lockfile, and a build of every package.
+# dependencies from the lockfile, a build of every package, and the `gambit` CLI on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +32,15 @@ fi
 
 pnpm install --frozen-lockfile --reporter=silent
 pnpm exec turbo run build --output-logs=errors-only
+
+# The `gambit` CLI on PATH: a symlink to the built entry point (node follows it to the package,
+# so its dependencies resolve). Root (CI, containers): /usr/local/bin; others: ~/.local/bin, which
+# must be on their PATH.
+chmod +x packages/cli/dist/bin.js
+BIN_DIR=/usr/local/bin
+if [ "$(id -u)" -ne 0 ]; then
+  BIN_DIR="$HOME/.local/bin"
+  mkdir -p "$BIN_DIR"
+fi
+ln -sf "$PWD/packages/cli/dist/bin.js" "$BIN_DIR/gambit"
+echo "setup: gambit CLI linked at $BIN_DIR/gambit"

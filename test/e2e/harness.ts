@@ -128,7 +128,7 @@ export function registerAdminKey(url: string, adminKey: string): void {
 }
 
 /** Operator-only routes (docs/api.md): the harness calls them with the operator key. */
-const OPERATOR_ROUTE = /^\/v1\/(admin\/|kill\b|revive\b|classes\/|attention\b)|\/nodes\/[^/]+\/attention$/;
+const OPERATOR_ROUTE = /^\/v1\/(admin\/|kill\b|revive\b|classes\b|kills\b|attention\b)|\/nodes\/[^/]+\/attention$/;
 
 /** The tenant a request acts for, as a client names it: the path, the body or the query. */
 function tenantOfRequest(path: string, body: unknown): string | undefined {

@@ -67,7 +67,9 @@ describe('M9.5 ControlPlane', () => {
     await waitFor(() => cp2.speculationBlocked('t1', 'c1').scope === 'tenant', 2000, 'tenant kill seen');
     expect(cp2.speculationBlocked('t2', 'c1').blocked).toBe(false);
 
-    await cp.killClass('c9', 'operator', 60_000);
+    await expect(cp.killClass('c9', 'operator')).rejects.toThrow('class "c9" does not exist');
+    await cp.ensureClass('c9', { depType: 'lookup', prior: { a: 2, b: 2 }, tenant: 't2' });
+    await cp.killClass('c9', 'operator', { owner: 'alice' });
     await waitFor(() => cp2.speculationBlocked('t2', 'c9').scope === 'class', 2000, 'class kill seen');
     await cp.killGlobal('incident');
     await waitFor(() => cp2.speculationBlocked('t2', 'c1').scope === 'global', 2000, 'global kill seen');

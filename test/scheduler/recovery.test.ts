@@ -63,7 +63,7 @@ describe('recovery sweep', () => {
     const job = await queues.ops.getJob(plan.intent.jobId);
     expect(job?.data).toEqual(plan.job);
     expect(await redis.hlen(runKeys(ks, tenant, runId).intents)).toBe(0);
-    expect((await queues.advance.getJobs(['waiting'])).map((j) => j.data)).toEqual([{ type: 'kick', tenant, runId, reason: 'recovery' }]);
+    expect((await queues.advance.backlog()).map((e) => e.data)).toEqual([{ type: 'kick', tenant, runId, reason: 'recovery' }]);
     expect(await redis.zscore(active, `${tenant}:ghost`)).toBeNull();
     // Swept once per stale period, and a repeated enqueue is idempotent (same job id).
     expect(await sweeper.sweep()).toBe(0);

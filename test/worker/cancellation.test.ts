@@ -31,8 +31,8 @@ describe('M8 cancellation of a running attempt in a worker process', () => {
     await submit(fx.redis, ks, fx.queues, job);
     // Let some tokens stream (partials are published), then cancel as the scheduler does.
     await waitFor(
-      async () => (await fx.queues.advance.getJobCounts('waiting')).waiting,
-      (n) => (n ?? 0) >= 2,
+      async () => (await fx.queues.advance.backlog()).length,
+      (n) => n >= 2,
       15_000,
       'partial events',
     );
@@ -69,8 +69,8 @@ describe('M8 cancellation of a running attempt in a worker process', () => {
     expect(Number(run.specCostNanoUsd)).toBe(nano);
     // The scheduler still hears about it, to settle the waste.
     const fin = await waitFor(
-      () => fx.queues.advance.getJob('fin-acme-r1-s1'),
-      (j) => j !== undefined,
+      async () => (await fx.queues.advance.backlog()).find((e) => (e.data as { type?: string }).type === 'attempt_finished'),
+      (e) => e !== undefined,
       5_000,
       'attempt_finished',
     );

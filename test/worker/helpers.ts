@@ -6,7 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { AttemptRecord, OpJob } from '@gambit/shared';
-import { type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys } from '@gambit/shared/redis';
+import { AdvanceStream, type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys } from '@gambit/shared/redis';
 import { type ServiceProcess, startProcess, uniquePrefix } from '@gambit/testkit';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -98,18 +98,18 @@ export function toolJob(a: AttemptInit & { tool: string; args: Record<string, un
   };
 }
 
-/** The ops and spec queues of a key space, with the scheduler's prefix. */
-export function opQueues(redis: RedisLike, ks: KeySpace): { ops: Queue; spec: Queue; advance: Queue; close(): Promise<void> } {
+/** The ops and spec queues of a key space, with the scheduler's prefix, and its advance stream. */
+export function opQueues(redis: RedisLike, ks: KeySpace): { ops: Queue; spec: Queue; advance: AdvanceStream; close(): Promise<void> } {
   const opts = { connection: redis, prefix: queuePrefix(ks) };
   const ops = new Queue(QUEUES.ops, opts);
   const spec = new Queue(QUEUES.spec, opts);
-  const advance = new Queue(QUEUES.advance, opts);
+  const advance = new AdvanceStream(redis, ks);
   return {
     ops,
     spec,
     advance,
     close: async () => {
-      await Promise.all([ops.close(), spec.close(), advance.close()]);
+      await Promise.all([ops.close(), spec.close()]);
     },
   };
 }
@@ -173,10 +173,9 @@ export async function waitFor<T>(read: () => Promise<T>, done: (v: T) => boolean
   }
 }
 
-/** All events on the advance queue (any state), oldest first. */
-export async function advanceEvents(advance: Queue): Promise<Array<{ id: string | undefined; data: Record<string, unknown> }>> {
-  const jobs = await advance.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'], 0, -1, true);
-  return jobs.map((j) => ({ id: j.id, data: j.data as Record<string, unknown> }));
+/** All events on the advance stream (no scheduler consumes them in these tests), oldest first. */
+export async function advanceEvents(advance: AdvanceStream): Promise<Array<{ id: string; data: Record<string, unknown> }>> {
+  return (await advance.backlog()).map((e) => ({ id: e.id, data: e.data as Record<string, unknown> }));
 }
 
 /** Per-test Redis client, key prefix, queues and worker processes, all closed after each test. */

@@ -53,6 +53,8 @@ export interface FaultRecord {
   downMs?: number;
   recoveredAtMs?: number;
   skipped?: string;
+  /** From the fault's end to the first run that ended after it. */
+  firstRunEndAfterMs?: number;
 }
 export interface CampaignResult {
   ok: boolean;
@@ -60,6 +62,7 @@ export interface CampaignResult {
   summary: CampaignSummary;
   faultLog: FaultRecord[];
   history: History;
+  timeline: { firstSubmitMs: number; faultsEndMs: number; lastEndMs: number; endsMs: number[] };
 }
 export interface CampaignOptions {
   runs: number;
@@ -71,6 +74,13 @@ export interface CampaignOptions {
   log?: (line: string) => void;
   progressMs?: number;
   drainTimeoutMs?: number;
+  /** bench/faults: a fault every this many ms (start to start) while runs are submitted; `faults` is then ignored. */
+  faultEveryMs?: number;
+  faultKinds?: readonly string[];
+  /** ms between submits (default: spread over the fault schedule); 0 = as fast as `maxOpenRuns` allows. */
+  paceMs?: number;
+  /** At most this many runs accepted and not yet ended (default 64). */
+  maxOpenRuns?: number;
 }
 export function runCampaign(o: CampaignOptions): Promise<CampaignResult>;
 export function replayCommand(o: { runs: number; faults: number; seed: number; timeScale: number }): string;

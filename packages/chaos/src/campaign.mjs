@@ -21,7 +21,7 @@ import { redisServerBinary, startCommand } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { checkHistory, collectHistory, readEffectLogs } from './checker.mjs';
 import { createNetwork } from './netns.mjs';
-import { chaosWorkflow, faultSchedule, prng, runSpec } from './workload.mjs';
+import { chaosWorkflow, FAULT_KINDS, faultSchedule, prng, runSpec } from './workload.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const MAIN = {
@@ -50,7 +50,7 @@ export function replayCommand(o) {
  *   concurrency?: number, log?: (line: string) => void, progressMs?: number, drainTimeoutMs?: number }} input
  */
 export async function runCampaign(input) {
-  const o = { timeScale: 0.2, lockMs: 1500, concurrency: 16, progressMs: 5000, drainTimeoutMs: 180_000, log: (l) => process.stderr.write(`${l}\n`), ...input };
+  const o = { timeScale: 0.2, lockMs: 1500, concurrency: 16, maxOpenRuns: 64, progressMs: 5000, drainTimeoutMs: 180_000, log: (l) => process.stderr.write(`${l}\n`), ...input };
   const log = o.log;
   const t0 = Date.now();
   const rnd = prng(o.seed);
@@ -70,6 +70,8 @@ export async function runCampaign(input) {
   const faultLog = [];
   const accepted = new Map(); // runId -> accepted at ms
   const ended = new Map(); // runId -> status
+  const endedAt = new Map(); // runId -> ms since the start (to the watcher's 300 ms resolution)
+  let firstSubmitMs = 0;
   const attention = { resolvedOk: 0, resolvedFailed: 0 };
   let notAccepted = 0;
 
@@ -139,7 +141,7 @@ export async function runCampaign(input) {
       const proc = startCommand(`${host}-${gen}`, cmd, [...pre, process.execPath, MAIN[role], ], envOf(role, host, gen));
       const entry = { role, proc, state: 'starting', gen };
       procs.set(host, entry);
-      await proc.waitForLine((l) => l.includes(READY[role]), 60_000);
+      await proc.waitForLine((l) => l.includes(READY[role]), 180_000);
       entry.state = 'up';
       return entry;
     };
@@ -246,19 +248,35 @@ export async function runCampaign(input) {
       }
       return { ...rec, downMs: f.downMs, recoveredAtMs: Date.now() - t0 };
     };
+    let submitting = true;
     const faultLoop = (async () => {
-      for (const f of schedule) {
-        await sleep(f.gapMs);
-        if (stopping) return;
+      if (o.faultEveryMs === undefined) {
+        for (const f of schedule) {
+          await sleep(f.gapMs);
+          if (stopping) return;
+          faultLog.push(await inject(f));
+          faultsDone++;
+        }
+        return;
+      }
+      // bench/faults: a fault every `faultEveryMs` (start to start) while runs are submitted.
+      const kinds = o.faultKinds ?? FAULT_KINDS;
+      const frnd = prng(o.seed ^ 0xfa017);
+      let next = Date.now() + o.faultEveryMs;
+      for (let i = 0; submitting && !stopping; i++) {
+        await sleep(Math.max(0, next - Date.now()));
+        if (!submitting || stopping) return;
+        const f = { i, kind: frnd.pick(kinds), pick: frnd.next(), gapMs: 0, downMs: frnd.int(o.lockMs + 200, o.lockMs + 800) };
         faultLog.push(await inject(f));
         faultsDone++;
+        next = Math.max(next + o.faultEveryMs, Date.now());
       }
     })();
 
-    // Runs, paced over the expected length of the fault schedule.
+    // Runs, paced over the expected length of the fault schedule (or as given), at most
+    // `maxOpenRuns` accepted and not yet ended at a time.
     const expectedMs = schedule.reduce((s, f) => s + f.gapMs + f.downMs + 600, 0);
-    const paceMs = Math.max(5, Math.floor(expectedMs / Math.max(1, o.runs)));
-    const runIds = [];
+    const paceMs = o.paceMs ?? Math.max(5, Math.floor(expectedMs / Math.max(1, o.runs)));
     const submitLoop = (async () => {
       let inflight = 0;
       const one = async (i) => {
@@ -275,14 +293,15 @@ export async function runCampaign(input) {
         }
       };
       const pending = [];
+      firstSubmitMs = Date.now() - t0;
       for (let i = 0; i < o.runs && !stopping; i++) {
-        while (inflight >= o.concurrency) await sleep(10);
+        while (inflight >= o.concurrency || accepted.size + inflight - ended.size >= o.maxOpenRuns) await sleep(10);
         inflight++;
-        runIds.push(runSpec(o.seed, i, prng(0)).runId);
         pending.push(one(i));
-        await sleep(paceMs);
+        if (paceMs > 0) await sleep(paceMs);
       }
       await Promise.all(pending);
+      submitting = false;
     })();
 
     // Run ends (read from Redis, which is the truth) and the operator for needs_attention.
@@ -293,7 +312,10 @@ export async function runCampaign(input) {
       for (const id of open) pipe.hget(`${prefix}:{run:${tenant}:${id}}:run`, 'status');
       const res = await pipe.exec();
       res.forEach(([err, st], k) => {
-        if (err === null && st !== null && st !== 'running') ended.set(open[k], st);
+        if (err === null && st !== null && st !== 'running') {
+          ended.set(open[k], st);
+          endedAt.set(open[k], Date.now() - t0);
+        }
       });
     };
     const operator = async () => {
@@ -325,7 +347,7 @@ export async function runCampaign(input) {
 
     await Promise.all([faultLoop, submitLoop]);
     await Promise.all(restarts);
-    const faultsEndMs = Date.now() - t0;
+    const faultsEndMs = faultLog.length === 0 ? Date.now() - t0 : Math.max(...faultLog.map((f) => f.recoveredAtMs ?? f.atMs));
     log(`[chaos] faults done at ${Math.round(faultsEndMs / 1000)} s; draining`);
     const drainDeadline = Date.now() + o.drainTimeoutMs;
     while (ended.size < accepted.size && Date.now() < drainDeadline) await sleep(250);
@@ -373,7 +395,14 @@ export async function runCampaign(input) {
       violationsByInvariant: Object.fromEntries([...new Set(result.violations.map((x) => x.invariant))].map((k) => [k, result.violations.filter((x) => x.invariant === k).length])),
       replay: replayCommand(o),
     };
-    return { ok: result.ok, violations: result.violations, summary, faultLog, history };
+    const ends = [...endedAt.values()].sort((a, b) => a - b);
+    for (const f of faultLog) {
+      const end = f.recoveredAtMs ?? f.atMs;
+      const after = ends.find((x) => x >= end);
+      if (after !== undefined) f.firstRunEndAfterMs = after - end;
+    }
+    const timeline = { firstSubmitMs, faultsEndMs, lastEndMs: ends.at(-1) ?? 0, endsMs: ends };
+    return { ok: result.ok, violations: result.violations, summary, faultLog, history, timeline };
   } finally {
     clearInterval(trimLines);
     process.off('SIGINT', onSignal);

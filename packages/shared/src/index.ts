@@ -15,3 +15,4 @@ export * from './schemas/http.js';
 export * from './providers/types.js';
 export * from './calibration/index.js';
 export * from './control/index.js';
+export * from './schemas/platform.js';

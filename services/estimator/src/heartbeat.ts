@@ -56,12 +56,21 @@ export class Duties {
     }
   }
 
-  /** killed → shadow for every class whose cooldown has elapsed. */
+  /**
+   * Expired kills: a drift-killed class whose cooldown has elapsed goes killed → shadow (from its
+   * prior, M9) and its entry is cleared; an operator kill with an expiry that has passed (class,
+   * tenant or global) is cleared and nothing else changes: an operator kill never touched the
+   * class's stage or posterior. Kills without an expiry stay until revived.
+   */
   async sweep(): Promise<number> {
     const state = parseKillHash(await this.redis.hgetall(controlKeys(this.ks).kill));
     const now = this.clock.nowMs();
     let moved = 0;
     for (const [classId, e] of Object.entries(state.classes)) {
+      if (e.source === 'operator') {
+        if (e.untilMs !== undefined && now >= e.untilMs && (await this.clear('class', classId, 'operator kill expired', now))) moved++;
+        continue;
+      }
       const t = cooldownTransition('killed', e.untilMs ?? Number.POSITIVE_INFINITY, now);
       if (t === null) continue;
       const r = await estimatorSetStage(this.redis, this.ks, { classId, expected: '*', to: 'shadow', reason: t.reason, nowMs: now, reset: true });
@@ -71,7 +80,18 @@ export class Duties {
         this.log.info({ classId, stageApplied: r.applied, killVersion: c.version }, 'cooldown elapsed: class back to shadow');
       }
     }
+    for (const [tenant, e] of Object.entries(state.tenants)) {
+      if (e.untilMs !== undefined && now >= e.untilMs && (await this.clear('tenant', tenant, 'operator kill expired', now))) moved++;
+    }
+    const g = state.global;
+    if (g?.untilMs !== undefined && now >= g.untilMs && (await this.clear('global', '', 'operator kill expired', now))) moved++;
     return moved;
+  }
+
+  private async clear(scope: 'global' | 'tenant' | 'class', id: string, reason: string, now: number): Promise<boolean> {
+    const c = await controlClearKill(this.redis, this.ks, { scope, id, reason, nowMs: now });
+    if (c.changed) this.log.info({ scope, id, killVersion: c.version }, 'kill expired: cleared');
+    return c.changed;
   }
 
   /** Stops the timer and removes this estimator's heartbeat entry. Idempotent. */

@@ -109,6 +109,7 @@ export class OutcomeProcessor {
         untilMs,
         autoGlobal: this.opts.autoGlobal,
         source: 'estimator',
+        owner: 'estimator',
       });
       const r = await estimatorSetStage(this.redis, this.ks, {
         classId: o.edgeClass,

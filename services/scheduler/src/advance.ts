@@ -1,45 +1,169 @@
 /**
- * The `advance` queue consumer: every scheduler process runs one, so any scheduler may advance
- * any run and each event is processed by one of them. An invalid event fails the job as
- * non-retryable (dead-letter in BullMQ's failed set, with the reason); a processing error is
- * retried by BullMQ, which is safe because every step is idempotent.
+ * The `advance` stream consumer (issue 13 item 1; docs/runtime.md): every scheduler process runs
+ * one, reading the stream through the consumer group `schedulers`, so any scheduler may advance
+ * any run and each event is processed by one of them.
+ *
+ * - Reads in batches (XREADGROUP COUNT = free slots, BLOCK), at most `concurrency` events in
+ *   flight; acknowledges and deletes processed entries in batches (one XACK and one XDEL for every
+ *   entry finished in the same turn of the event loop).
+ * - An invalid event is dead-lettered at once (`{P:q}:advance:dead`, with the reason) and
+ *   acknowledged: it would fail the same way every time.
+ * - A processing error is retried in this process (up to `maxTries`, with a short backoff), then
+ *   dead-lettered; the recovery sweep kicks the run anyway if it stops progressing.
+ * - Entries of a scheduler that died stay pending in its name: every scheduler claims entries idle
+ *   for longer than `claimIdleMs` (XAUTOCLAIM) and processes them, as BullMQ moved stalled jobs back.
  */
 import { type AdvanceEvent, AdvanceEventSchema, type Logger, zodIssues } from '@gambit/shared';
-import { QUEUES, queuePrefix, type KeySpace, type RedisLike } from '@gambit/shared/redis';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { ADVANCE_GROUP, type AdvanceEntry, advanceKeys, ensureAdvanceGroup, type KeySpace, parseEntries, type RedisLike } from '@gambit/shared/redis';
 import type { EngineDeps, RunEngine } from './engine/engine.js';
 import { onPartial } from './engine/streaming.js';
 
+export interface AdvanceConsumerOptions {
+  /** This consumer's name in the group (the scheduler id: unique per process). */
+  readonly consumerId: string;
+  /** Events handled at once. */
+  readonly concurrency: number;
+  /** An entry pending this long (its scheduler died or hangs) is claimed by another scheduler. */
+  readonly claimIdleMs: number;
+  /** How long one XREADGROUP blocks (also bounds how long close() waits for the read loop). */
+  readonly blockMs?: number;
+  /** Tries per event before it is dead-lettered. */
+  readonly maxTries?: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export class AdvanceConsumer {
-  private readonly worker: Worker;
+  private readonly reader: RedisLike;
+  private readonly keys: ReturnType<typeof advanceKeys>;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly toAck: string[] = [];
+  private ackScheduled: Promise<void> | undefined;
+  private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private stopped = false;
+  private lastClaimMs = 0;
 
   constructor(
-    connection: RedisLike,
-    ks: KeySpace,
+    private readonly redis: RedisLike,
+    private readonly ks: KeySpace,
     private readonly engine: RunEngine,
     private readonly deps: EngineDeps,
-    concurrency: number,
+    private readonly opts: AdvanceConsumerOptions,
     private readonly log: Logger,
   ) {
-    this.worker = new Worker(QUEUES.advance, (job) => this.process(job), {
-      connection,
-      prefix: queuePrefix(ks),
-      concurrency,
-      autorun: true,
-    });
-    this.worker.on('failed', (job, err) => this.log.warn({ jobId: job?.id, err: String(err) }, 'advance event failed'));
-    this.worker.on('error', (err) => this.log.warn({ err: String(err) }, 'advance worker error'));
+    this.keys = advanceKeys(ks);
+    // The blocking read has a connection of its own, so it never delays other commands.
+    this.reader = (redis as { duplicate(): RedisLike }).duplicate();
+    this.reader.on('error', (err: unknown) => this.log.warn({ err: String(err) }, 'advance reader connection error'));
   }
 
-  private async process(job: Job): Promise<void> {
-    const parsed = AdvanceEventSchema.safeParse(job.data);
+  /** Creates the group if needed and starts the read loop. */
+  async waitUntilReady(): Promise<void> {
+    await ensureAdvanceGroup(this.redis, this.ks);
+    this.loop ??= this.run();
+  }
+
+  private async run(): Promise<void> {
+    const blockMs = this.opts.blockMs ?? 500;
+    while (!this.stopped) {
+      try {
+        if (this.inflight.size >= this.opts.concurrency) {
+          await Promise.race(this.inflight);
+          continue;
+        }
+        const now = Date.now();
+        if (now - this.lastClaimMs >= this.opts.claimIdleMs / 2) {
+          this.lastClaimMs = now;
+          await this.claimStale();
+          continue;
+        }
+        const free = this.opts.concurrency - this.inflight.size;
+        const res = (await this.reader.xreadgroup('GROUP', ADVANCE_GROUP, this.opts.consumerId, 'COUNT', free, 'BLOCK', blockMs, 'STREAMS', this.keys.stream, '>')) as Array<[string, unknown]> | null;
+        if (res === null) continue;
+        for (const [, entries] of res) for (const e of parseEntries(entries)) this.dispatch(e);
+      } catch (err) {
+        if (this.stopped) break;
+        if (String(err).includes('NOGROUP')) {
+          // The stream was deleted (e.g. FLUSHALL): recreate the group and go on.
+          await ensureAdvanceGroup(this.redis, this.ks).catch(() => undefined);
+        } else {
+          this.log.warn({ err: String(err) }, 'advance read failed');
+        }
+        await sleep(200);
+      }
+    }
+  }
+
+  /** Takes over entries left pending by a scheduler that died (or hangs) and processes them. */
+  private async claimStale(): Promise<void> {
+    const free = Math.max(1, this.opts.concurrency - this.inflight.size);
+    const res = (await this.redis.xautoclaim(this.keys.stream, ADVANCE_GROUP, this.opts.consumerId, this.opts.claimIdleMs, '0-0', 'COUNT', free)) as [string, unknown, unknown?];
+    const entries = parseEntries(res[1]);
+    if (entries.length > 0) this.log.info({ claimed: entries.length }, 'advance events of another scheduler claimed');
+    for (const e of entries) this.dispatch(e);
+  }
+
+  private dispatch(entry: AdvanceEntry): void {
+    const p: Promise<void> = this.processEntry(entry)
+      .catch((err: unknown) => this.log.error({ entryId: entry.id, err: String(err) }, 'advance event not processed'))
+      .finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  private async processEntry(entry: AdvanceEntry): Promise<void> {
+    const parsed = AdvanceEventSchema.safeParse(entry.data);
     if (!parsed.success) {
       const issues = zodIssues(parsed.error, 'event');
-      this.log.error({ jobId: job.id, issues }, 'invalid advance event');
-      throw new UnrecoverableError(`invalid advance event: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+      const reason = `invalid advance event: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      this.log.error({ entryId: entry.id, issues }, 'invalid advance event');
+      await this.deadLetter(entry, reason);
+      return;
     }
-    await this.handle(parsed.data);
+    const maxTries = this.opts.maxTries ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.handle(parsed.data);
+        break;
+      } catch (err) {
+        if (attempt >= maxTries) {
+          this.log.warn({ entryId: entry.id, err: String(err), tries: attempt }, 'advance event failed');
+          await this.deadLetter(entry, `failed after ${attempt} tries: ${String(err)}`);
+          return;
+        }
+        await sleep(100 * 4 ** (attempt - 1));
+      }
+    }
+    await this.ack(entry.id);
+  }
+
+  private async deadLetter(entry: AdvanceEntry, reason: string): Promise<void> {
+    const data = typeof entry.data === 'string' ? entry.data : JSON.stringify(entry.data);
+    await this.redis.xadd(this.keys.dead, 'MAXLEN', '~', 10_000, '*', 'id', entry.id, 'e', data, 'reason', reason);
+    await this.ack(entry.id);
+  }
+
+  /** Acknowledges (and deletes) the entry, together with every other entry finished this turn. */
+  private ack(id: string): Promise<void> {
+    this.toAck.push(id);
+    this.ackScheduled ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const ids = this.toAck.splice(0);
+        this.ackScheduled = undefined;
+        const pipe = this.redis.pipeline();
+        pipe.xack(this.keys.stream, ADVANCE_GROUP, ...ids);
+        pipe.xdel(this.keys.stream, ...ids);
+        pipe
+          .exec()
+          .then((res) => {
+            const failed = res?.find(([err]) => err !== null);
+            if (failed !== undefined) reject(failed[0] as Error);
+            else resolve();
+          })
+          .catch(reject);
+      });
+    });
+    return this.ackScheduled;
   }
 
   async handle(ev: AdvanceEvent): Promise<void> {
@@ -50,17 +174,20 @@ export class AdvanceConsumer {
     await this.engine.reconcile(ev.tenant, ev.runId);
   }
 
-  async waitUntilReady(): Promise<void> {
-    await this.worker.waitUntilReady();
-  }
-
   /** For /readyz: consuming, not closing. */
   running(): boolean {
-    return this.closing === undefined && this.worker.isRunning();
+    return this.loop !== undefined && !this.stopped;
   }
 
+  /** Stops reading; in-flight events finish and are acknowledged; the rest wait for other schedulers. */
   close(): Promise<void> {
-    this.closing ??= this.worker.close();
+    this.closing ??= (async () => {
+      this.stopped = true;
+      await this.loop;
+      await Promise.allSettled([...this.inflight]);
+      await this.ackScheduled?.catch(() => undefined);
+      this.reader.disconnect();
+    })();
     return this.closing;
   }
 }

@@ -2,7 +2,7 @@
  * The scheduler's composition root: reads the environment once, wires Redis (server or
  * Cluster), the BullMQ queues, the control plane, the run engine, the advance consumer, the
  * recovery sweep and the HTTP API, and handles SIGTERM in one place: stop HTTP intake, stop the
- * advance consumer (its in-flight events finish; the rest wait in the queue for other
+ * advance consumer (its in-flight events finish; the rest wait in the stream for other
  * schedulers), cancel nothing authoritative, close connections, exit 0.
  */
 import { hostname } from 'node:os';
@@ -10,12 +10,10 @@ import {
   ControlPlane,
   createLogger,
   createPriceTable,
-  DEFAULT_CALIBRATION,
   type Logger,
-  NotFoundError,
   systemClock,
 } from '@gambit/shared';
-import { defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
+import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
 import { healthAnswer, initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -30,12 +28,16 @@ import { buildServer, type Operator } from './http/server.js';
 import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
 import { LimitStore } from './limits.js';
-import { observeScheduler, schedulerReadiness } from './observe.js';
+import { OperatorService } from './operator.js';
+import { observeScheduler, schedulerReadiness, streamAsQueue } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
 import { RunService } from './runs.js';
 import { TenantStore } from './tenants.js';
 import { WorkflowRegistry } from './workflows.js';
+
+/** How often a run's event stream re-reads the run (GET /v1/runs/:tenant/:runId/events). */
+const EVENT_POLL_MS = 150;
 
 function connect(env: SchedulerEnv, forBull: boolean): RedisLike {
   const nodes = clusterNodes(env);
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
   const prefix = queuePrefix(ks);
   const ops = new Queue(QUEUES.ops, { connection: bull, prefix });
   const spec = new Queue(QUEUES.spec, { connection: bull, prefix });
-  const advance = new Queue(QUEUES.advance, { connection: bull, prefix });
+  const advance = new AdvanceStream(cmd, ks);
   // The control plane takes a plain client or options; on a Cluster it gets the cluster client.
   const cp = new ControlPlane(cmd, ks, clock, log.child({ component: 'control' }));
   await cp.ready();
@@ -147,25 +149,16 @@ async function main(): Promise<void> {
       log.warn({ err: String(err), scope, id }, 'cancelling speculations after a kill failed'),
     );
   });
-  const consumer = new AdvanceConsumer(bull, ks, engine, deps, env.ADVANCE_CONCURRENCY, log);
+  const consumer = new AdvanceConsumer(bull, ks, engine, deps, { consumerId: schedulerId, concurrency: env.ADVANCE_CONCURRENCY, claimIdleMs: env.RECOVERY_STALE_MS }, log);
+  await consumer.waitUntilReady();
   const sweeper = new RecoverySweeper(cmd, ks, outbox, advance, clock, log, { intervalMs: env.RECOVERY_SWEEP_MS, staleMs: env.RECOVERY_STALE_MS });
   sweeper.start();
 
+  const operatorService = new OperatorService({ cp, redis: cmd, ks, nowMs: () => clock.nowMs(), heartbeatRequired: env.REQUIRE_ESTIMATOR_HEARTBEAT });
   const operator: Operator = {
-    async kill(b) {
-      if (b.scope === 'global') return { version: await cp.killGlobal(b.reason) };
-      if (b.scope === 'tenant') return { version: await cp.killTenant(b.tenant ?? '', b.reason) };
-      return { version: await cp.killClass(b.classId ?? '', b.reason, DEFAULT_CALIBRATION.cooldownMs) };
-    },
-    async revive(b) {
-      const target = b.scope === 'global' ? { scope: 'global' as const } : b.scope === 'tenant' ? { scope: 'tenant' as const, tenant: b.tenant ?? '' } : { scope: 'class' as const, classId: b.classId ?? '' };
-      return { version: await cp.revive(target, b.reason) };
-    },
-    async classInfo(classId) {
-      const st = await cp.classState(classId, { fresh: true });
-      if (st === undefined) throw new NotFoundError(`class ${classId} not found`);
-      return { classId, ...st, blocked: cp.speculationBlocked(st.tenant ?? '', classId) };
-    },
+    kill: (b) => operatorService.kill(b, b.owner ?? 'operator'),
+    revive: (b) => operatorService.revive(b),
+    classInfo: (classId) => operatorService.classInfo(classId),
     // Liveness only (no Redis round trip: it must answer while Redis is down); /readyz checks Redis.
     async health() {
       return { ok: true, status: 'alive', schedulerId, heartbeatFresh: cp.heartbeatFresh() };
@@ -183,6 +176,7 @@ async function main(): Promise<void> {
     keys,
     limits,
     attention,
+    platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
@@ -191,7 +185,7 @@ async function main(): Promise<void> {
     readiness: () => healthAnswer('/readyz', readiness, { schedulerId }),
   });
   instrumentHttp(app, { tracer, meter: telemetry.meter });
-  observeScheduler(telemetry.meter, { queues: [ops, spec, advance], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
+  observeScheduler(telemetry.meter, { queues: [ops, spec, streamAsQueue(advance)], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
   const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { schedulerId } });
   await whenReady(api);
   await app.listen({ port: env.PORT, host: env.HOST });
@@ -215,7 +209,7 @@ async function main(): Promise<void> {
       await consumer.close();
       await opsServer.close();
       await sweeper.close();
-      await Promise.all([ops.close(), spec.close(), advance.close()]);
+      await Promise.all([ops.close(), spec.close()]);
       await cp.close();
       await telemetry.shutdown();
       await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined), api.quit().catch(() => undefined)]);

@@ -7,6 +7,7 @@
  * same Redis, so aggregate these with `max`, not `sum` (docs/operations.md).
  */
 import type { ControlPlane, Logger } from '@gambit/shared';
+import type { AdvanceStream } from '@gambit/shared/redis';
 import { type RedisLike, RUN_SCRIPT_FILES } from '@gambit/shared/redis';
 import {
   type CountableQueue,
@@ -68,4 +69,24 @@ export function observeScheduler(meter: Meter, src: SchedulerGaugeSources, log: 
 /** /readyz of the scheduler: Redis (commands and BullMQ connections), run scripts, the advance consumer. */
 export function schedulerReadiness(cmd: RedisLike, bull: RedisLike, consumerRunning: () => boolean): Readiness {
   return new Readiness([redisCheck('redis', cmd), redisCheck('redis_queues', bull), scriptsCheck(cmd, RUN_SCRIPT_FILES), runningCheck('advance_consumer', consumerRunning)]);
+}
+
+/**
+ * The `advance` stream as the queue gauges read queues: `waiting` = entries not yet delivered to a
+ * scheduler, `active` = delivered and not yet acknowledged, head age from the oldest entry's id.
+ */
+export function streamAsQueue(stream: AdvanceStream): CountableQueue {
+  const q = {
+    name: stream.name,
+    async getJobCounts(...states: string[]) {
+      const c = await stream.counts();
+      return Object.fromEntries(states.map((s) => [s, s === 'waiting' ? c.waiting : s === 'active' ? c.active : 0]));
+    },
+    async getJobs(types: string[]) {
+      if (!types.includes('wait')) return [];
+      const c = await stream.counts();
+      return c.oldestMs === undefined ? [] : [{ timestamp: c.oldestMs }];
+    },
+  };
+  return q as unknown as CountableQueue;
 }

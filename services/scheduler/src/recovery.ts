@@ -8,9 +8,8 @@
  * idempotent.
  */
 import type { Clock, Logger } from '@gambit/shared';
-import { controlKeys, type KeySpace, type RedisLike, runKeys, settleBudget, tenantKeys } from '@gambit/shared/redis';
+import { type AdvanceSink, controlKeys, type KeySpace, type RedisLike, runKeys, settleBudget, tenantKeys } from '@gambit/shared/redis';
 import { z } from 'zod';
-import type { Queue } from 'bullmq';
 import type { Outbox } from './engine/outbox.js';
 
 /** An open reservation as reserveBudget-1 records it (`open:<id>` in the tenant's budget hash). */
@@ -25,7 +24,7 @@ export class RecoverySweeper {
     private readonly redis: RedisLike,
     private readonly ks: KeySpace,
     private readonly outbox: Outbox,
-    private readonly advance: Queue,
+    private readonly advance: AdvanceSink,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly opts: { intervalMs: number; staleMs: number },
@@ -65,8 +64,7 @@ export class RecoverySweeper {
       await this.outbox.flush(tenant, runId, now, this.opts.staleMs);
       // Push its score forward so one stalled run is kicked once per stale period, not every sweep.
       await this.redis.zadd(active, now, member);
-      const bucket = Math.floor(now / this.opts.staleMs);
-      await this.advance.add('kick', { type: 'kick', tenant, runId, reason: 'recovery' }, { jobId: `kick~${tenant}~${runId}~${bucket}`, removeOnComplete: true, removeOnFail: { age: 3600 } });
+      await this.advance.publish({ type: 'kick', tenant, runId, reason: 'recovery' });
       kicked++;
       if (status !== 'running') this.log.debug({ tenant, runId, status }, 'settling a finished run');
     }

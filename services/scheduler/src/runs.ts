@@ -168,6 +168,7 @@ export class RunService {
     for (const n of wf.nodes) nodes[n.id] = initialNodeState();
     // The recovery index first: a run whose creation is interrupted is swept (and dropped if absent).
     await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
+    await this.deps.redis.sadd(controlKeys(this.deps.ks).tenants, tenant);
     const runsIndex = tenantKeys(this.deps.ks, tenant).runs;
     await this.deps.redis.zadd(runsIndex, now, runId);
     // Index entries older than the retention point at runs whose keys have expired.

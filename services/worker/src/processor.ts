@@ -17,7 +17,7 @@ import {
   RetryAfterError,
   zodIssues,
 } from '@gambit/shared';
-import { attentionMember, controlKeys, failAttempt, finishAttempt, markAttention, QUEUES, startAttempt } from '@gambit/shared/redis';
+import { attentionMember, controlKeys, failAttempt, finishAttempt, markAttention, QUEUES, recordOperationSample, startAttempt } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
 import type { Tracer } from '@opentelemetry/api';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
@@ -135,6 +135,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     if (tryNo > deps.maxTries) return failForGood(data, tryNo, new Error(`gave up after ${tryNo - 1} tries`));
 
     const lease = deps.cancels.track({ ...ref, kind: data.kind }, signal);
+    const ranFromMs = deps.clock.nowMs();
     let result: ExecResult;
     try {
       result =
@@ -155,6 +156,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       log.warn({ attemptId: data.attemptId, error: errorText(err), attemptsMade: job.attemptsMade }, 'retryable error');
       throw err;
     }
+    const ranMs = Math.max(0, deps.clock.nowMs() - ranFromMs);
     const cause = lease.cause();
     lease.release();
 
@@ -194,6 +196,12 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       throw new DelayedError();
     }
     await finished(data);
+    if (fin.code === 'OK' && result.kind === 'done' && data.opClass !== undefined) {
+      // M4: a completed operation teaches its class's duration and output tokens (shared across
+      // the tenant's runs); after the advance event, so the run never waits for it.
+      const outputTokens = data.op.kind === 'llm' ? result.usage.outputTokens : undefined;
+      await recordOperationSample(deps.redis, deps.ks, data.tenant, data.opClass, { durationMs: ranMs, outputTokens });
+    }
     return { code: fin.code, tries: tryNo };
   };
 

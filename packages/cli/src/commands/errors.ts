@@ -4,6 +4,7 @@
  */
 import { isGambitError, ValidationError } from '@gambit/shared';
 import { TraceFormatError } from '@gambit/replay';
+import { InvalidArgumentError } from 'commander';
 import { ApiError } from '../demo/client.js';
 
 export function reportError(err: unknown): number {
@@ -18,8 +19,18 @@ export function reportError(err: unknown): number {
     return 1;
   }
   if (err instanceof ApiError) {
-    const e = (err.body as { error?: { code?: string; message?: string } } | null)?.error;
+    const e = (err.body as { error?: { code?: string; message?: string; field?: string; issues?: Array<{ path: string; message: string }> } } | null)?.error;
     process.stderr.write(`error: the scheduler answered ${err.status}${e?.code === undefined ? '' : ` ${e.code}`}: ${e?.message ?? JSON.stringify(err.body)}\n`);
+    for (const i of e?.issues ?? []) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+    return 1;
+  }
+  if (err instanceof TypeError && err.message === 'fetch failed') {
+    const cause = (err as { cause?: { message?: string } }).cause;
+    process.stderr.write(`error: cannot reach the scheduler API: ${cause?.message ?? err.message}\n`);
+    return 1;
+  }
+  if (err instanceof InvalidArgumentError) {
+    process.stderr.write(`error: ${err.message}\n`);
     return 1;
   }
   if (isGambitError(err)) {

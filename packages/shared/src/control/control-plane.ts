@@ -8,7 +8,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.js';
 import type { BetaParams, DependencyType } from '../core/types.js';
-import { ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { OutcomeSchema, type Outcome } from '../schemas/records.js';
 import {
@@ -40,6 +40,20 @@ export interface ControlPlaneOptions {
   readonly heartbeatStaleMs?: number;
   /** How long `classState` answers from its cache. Default 500 ms. */
   readonly classStateCacheMs?: number;
+}
+
+export interface KillOptions {
+  /** Who sets the kill (an operator key's name); recorded with the entry. */
+  readonly owner?: string;
+  /** When the kill lapses (ms since the epoch); absent = until revived. */
+  readonly untilMs?: number;
+  /** Or: the kill lapses this many ms after it is set. */
+  readonly expiresInMs?: number;
+}
+
+function killArgs(o: KillOptions, nowMs: number): { owner?: string; untilMs?: number } {
+  const until = o.untilMs ?? (o.expiresInMs === undefined ? undefined : nowMs + o.expiresInMs);
+  return { ...(o.owner === undefined ? {} : { owner: o.owner }), ...(until === undefined ? {} : { untilMs: until }) };
 }
 
 export type RevokeTarget = { scope: 'global' } | { scope: 'tenant'; tenant: string } | { scope: 'class'; classId: string };
@@ -140,9 +154,10 @@ export class ControlPlane {
     const m = parsed.data;
     if (m.version <= this.state.version) return;
     const gap = m.version > this.state.version + 1;
-    // Apply at once (speed), then re-read if versions were skipped (the hash is the truth).
+    // Apply at once (speed), then re-read (the hash is the truth: skipped versions, and the
+    // entry's owner and expiry, which the message does not carry).
     this.setState(applyAlarm(this.state, m));
-    if (gap) void this.fetchKillState();
+    void this.fetchKillState(false, true).catch((err: unknown) => this.log.warn({ err: String(err), gap }, 'kill hash re-read failed'));
   }
 
   private setState(next: KillState): void {
@@ -171,10 +186,14 @@ export class ControlPlane {
     }
   }
 
-  private async fetchKillState(allowLower = false): Promise<void> {
+  /**
+   * Reads the kill hash. `allowEqual` also replaces a state of the same version: the alarm
+   * message applied first carries no owner or expiry, the hash does.
+   */
+  private async fetchKillState(allowLower = false, allowEqual = false): Promise<void> {
     const h = await this.cmd.hgetall(this.keys.kill);
     const next = parseKillHash(h);
-    if (next.version > this.state.version || (allowLower && next.version < this.state.version)) this.setState(next);
+    if (next.version > this.state.version || (allowEqual && next.version === this.state.version) || (allowLower && next.version < this.state.version)) this.setState(next);
   }
 
   /** The periodic check: kill-hash version and heartbeats in one round trip. */
@@ -213,7 +232,8 @@ export class ControlPlane {
 
   /** Synchronous verdict from local state (M9.5). Never consulted for authoritative work. */
   speculationBlocked(tenant: string, classId: string): BlockedVerdict {
-    return blockedBy(this.state, tenant, classId, this.hb.fresh(this.clock.nowMs()));
+    const now = this.clock.nowMs();
+    return blockedBy(this.state, tenant, classId, this.hb.fresh(now), now);
   }
 
   /** The local copy of the kill-switch state. */
@@ -277,33 +297,46 @@ export class ControlPlane {
     return id ?? '';
   }
 
-  async killGlobal(reason: string): Promise<number> {
-    const r = await controlSetKill(this.cmd, this.ks, { scope: 'global', id: '', reason, nowMs: this.clock.nowMs(), source: 'operator' });
-    await this.fetchKillState();
-    return r.version;
-  }
-
-  async killTenant(tenant: string, reason: string): Promise<number> {
-    assertKeySafe('tenant', tenant);
-    const r = await controlSetKill(this.cmd, this.ks, { scope: 'tenant', id: tenant, reason, nowMs: this.clock.nowMs(), source: 'operator' });
-    await this.fetchKillState();
-    return r.version;
-  }
-
-  /** Operator kill of one class: the class goes to `killed` and re-enters shadow after `cooldownMs`. */
-  async killClass(classId: string, reason: string, cooldownMs: number): Promise<number> {
-    assertKeySafe('classId', classId);
+  /**
+   * Operator kill of everything (M9.5). `opts.untilMs` makes it lapse at that time; without it the
+   * kill holds until revived. Answers the kill-switch version.
+   */
+  async killGlobal(reason: string, opts: KillOptions = {}): Promise<number> {
     const now = this.clock.nowMs();
-    const r = await controlSetKill(this.cmd, this.ks, { scope: 'class', id: classId, reason, nowMs: now, untilMs: now + cooldownMs, source: 'operator' });
-    await estimatorSetStage(this.cmd, this.ks, { classId, expected: '*', to: 'killed', reason, nowMs: now, killedUntilMs: now + cooldownMs });
-    this.cache.delete(classId);
-    await this.fetchKillState();
+    const r = await controlSetKill(this.cmd, this.ks, { scope: 'global', id: '', reason, nowMs: now, source: 'operator', ...killArgs(opts, now) });
+    await this.fetchKillState(false, true);
+    return r.version;
+  }
+
+  async killTenant(tenant: string, reason: string, opts: KillOptions = {}): Promise<number> {
+    assertKeySafe('tenant', tenant);
+    const now = this.clock.nowMs();
+    const r = await controlSetKill(this.cmd, this.ks, { scope: 'tenant', id: tenant, reason, nowMs: now, source: 'operator', ...killArgs(opts, now) });
+    await this.fetchKillState(false, true);
     return r.version;
   }
 
   /**
-   * Operator revive. A class goes back to shadow (learning restarts from its prior) before its
-   * kill entry is cleared, so no scheduler sees it unkilled in its old stage.
+   * Operator kill of one class (M9.5): speculation of the class stops cluster-wide. The class's
+   * stage and posterior are left as they are (an operator kill is not evidence against the
+   * predictions, so learning is never reset by it), and it holds until revived unless
+   * `opts.untilMs` is given. A class that does not exist is refused (NotFoundError naming it):
+   * a mistyped id must not be accepted and do nothing.
+   */
+  async killClass(classId: string, reason: string, opts: KillOptions = {}): Promise<number> {
+    assertKeySafe('classId', classId);
+    if ((await this.classState(classId, { fresh: true })) === undefined) throw new NotFoundError(`class "${classId}" does not exist`);
+    const now = this.clock.nowMs();
+    const r = await controlSetKill(this.cmd, this.ks, { scope: 'class', id: classId, reason, nowMs: now, source: 'operator', ...killArgs(opts, now) });
+    await this.fetchKillState(false, true);
+    return r.version;
+  }
+
+  /**
+   * Operator revive: clears the kill entry. An operator kill left the class's stage and
+   * posterior alone, so they are untouched now too. A class the drift detector killed (stage
+   * `killed`) re-enters shadow from its prior, as its cooldown would (M9: a drift kill restarts
+   * learning), before its entry is cleared, so no scheduler sees it unkilled in its old stage.
    */
   async revive(target: RevokeTarget, reason = 'operator revive'): Promise<number> {
     const now = this.clock.nowMs();
@@ -311,11 +344,12 @@ export class ControlPlane {
     if (target.scope === 'tenant') id = target.tenant;
     if (target.scope === 'class') {
       id = target.classId;
-      await estimatorSetStage(this.cmd, this.ks, { classId: id, expected: 'killed', to: 'shadow', reason, nowMs: now, reset: true });
+      const st = await this.classState(id, { fresh: true });
+      if (st?.stage === 'killed') await estimatorSetStage(this.cmd, this.ks, { classId: id, expected: 'killed', to: 'shadow', reason, nowMs: now, reset: true });
       this.cache.delete(id);
     }
     const r = await controlClearKill(this.cmd, this.ks, { scope: target.scope, id, reason, nowMs: now });
-    await this.fetchKillState();
+    await this.fetchKillState(false, true);
     return r.version;
   }
 

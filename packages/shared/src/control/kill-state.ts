@@ -8,8 +8,12 @@ import { z } from 'zod';
 export const KillEntrySchema = z.object({
   reason: z.string(),
   atMs: z.number(),
+  /** When the kill lapses (ms); absent = until revived. Drift kills carry their cooldown end. */
   untilMs: z.number().optional(),
+  /** `operator`, `estimator` (drift alarm) or `auto` (many classes alarming together). */
   source: z.string().optional(),
+  /** Who set it: the operator key's name, or `estimator`. */
+  owner: z.string().optional(),
 });
 export type KillEntry = z.infer<typeof KillEntrySchema>;
 
@@ -90,11 +94,23 @@ export interface BlockedVerdict {
   readonly scope?: BlockScope;
 }
 
-/** Whether speculation of (tenant, class) is blocked: global, then tenant, class, heartbeat. */
-export function blockedBy(s: KillState, tenant: string, classId: string, heartbeatFresh: boolean): BlockedVerdict {
-  if (s.global !== undefined) return { blocked: true, scope: 'global' };
-  if (s.tenants[tenant] !== undefined) return { blocked: true, scope: 'tenant' };
-  if (s.classes[classId] !== undefined) return { blocked: true, scope: 'class' };
+/**
+ * Whether an entry is in force at `nowMs`. An entry whose expiry has passed no longer blocks,
+ * even before the estimator's sweep removes it from the hash (expiry is exact on every scheduler).
+ */
+export function killInForce(e: KillEntry | undefined, nowMs: number | undefined): boolean {
+  if (e === undefined) return false;
+  return e.untilMs === undefined || nowMs === undefined || nowMs < e.untilMs;
+}
+
+/**
+ * Whether speculation of (tenant, class) is blocked: global, then tenant, class, heartbeat.
+ * With `nowMs`, entries whose expiry has passed are ignored (see killInForce).
+ */
+export function blockedBy(s: KillState, tenant: string, classId: string, heartbeatFresh: boolean, nowMs?: number): BlockedVerdict {
+  if (killInForce(s.global, nowMs)) return { blocked: true, scope: 'global' };
+  if (killInForce(s.tenants[tenant], nowMs)) return { blocked: true, scope: 'tenant' };
+  if (killInForce(s.classes[classId], nowMs)) return { blocked: true, scope: 'class' };
   if (!heartbeatFresh) return { blocked: true, scope: 'heartbeat' };
   return { blocked: false };
 }

@@ -8,6 +8,7 @@ import {
   conditionalRemaining,
   decay,
   EMPTY_HISTOGRAM,
+  histogramDuration,
   histogramOf,
   mean,
   merge,
@@ -130,5 +131,15 @@ describe('M4 conditional remaining time E[T − t | T > t]', () => {
     expect(survival(h, 0)).toBe(1);
     expect(Math.abs(survival(h, 1000) - Math.exp(-1))).toBeLessThan(0.03);
     expect(survival(h, 1e9)).toBe(0);
+  });
+});
+
+describe('M4 histogram as a timing-analysis duration distribution', () => {
+  it('has the exact mean, a CDF that agrees with the quantile function, and no mean when empty', () => {
+    const h = histogramOf(exponential(1000, 20_000, 21));
+    const d = histogramDuration(h);
+    expect(d.meanMs).toBe(mean(h));
+    for (const q of [0.1, 0.5, 0.9]) expect(d.cdf(d.quantileMs(q))).toBeCloseTo(q, 2);
+    expect(() => histogramDuration(EMPTY_HISTOGRAM)).toThrow(/empty distribution/);
   });
 });

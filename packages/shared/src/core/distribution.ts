@@ -12,6 +12,7 @@
  * Pure: no store, no clock. The functions take and return plain immutable data.
  */
 import { ValidationError } from '../errors.js';
+import type { DurationDistribution } from './duration.js';
 
 /** Bins per doubling: 4 → ratio 2^(1/4) ≈ 1.189 between bin edges. */
 export const BINS_PER_DOUBLING = 4;
@@ -178,4 +179,14 @@ export function survival(h: LogHistogram, t: number): number {
   requireData(h, 'survival');
   if (t <= 0) return 1;
   return tailAbove(h, t).mass / h.n;
+}
+
+/**
+ * A learned histogram as the timing analysis's DurationDistribution (core/duration.ts): its exact
+ * mean, its CDF and its inverse CDF, so ΔT samples an operation class's real durations.
+ */
+export function histogramDuration(h: LogHistogram): DurationDistribution {
+  requireData(h, 'histogramDuration');
+  const m = mean(h);
+  return { meanMs: m, cdf: (t) => 1 - survival(h, t), quantileMs: (q) => quantile(h, q) };
 }

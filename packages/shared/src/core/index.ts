@@ -8,7 +8,7 @@ export * from './snapshot-prices.js';
 export * from './latency.js';
 /** Log-histogram distributions (M4): `Distribution.mean / quantile / conditionalRemaining / ...`. */
 export * as Distribution from './distribution.js';
-export { type LogHistogram, EMPTY_HISTOGRAM, histogramOf, conditionalRemaining } from './distribution.js';
+export { type LogHistogram, EMPTY_HISTOGRAM, histogramOf, conditionalRemaining, histogramDuration } from './distribution.js';
 export * from './operation-class.js';
 export * from './dial.js';
 export * from './critical-path.js';

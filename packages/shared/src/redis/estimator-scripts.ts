@@ -158,6 +158,8 @@ export interface SetKillArgs {
   readonly untilMs?: number;
   readonly autoGlobal?: { readonly classCount: number; readonly windowMs: number };
   readonly source: 'estimator' | 'operator';
+  /** Who set the kill (an operator key's name, `estimator`); recorded with the entry. */
+  readonly owner?: string;
 }
 
 export async function controlSetKill(
@@ -180,6 +182,7 @@ export async function controlSetKill(
       x.autoGlobal?.classCount ?? 0,
       x.autoGlobal?.windowMs ?? 0,
       x.source,
+      x.owner ?? '',
     ],
   );
   return { changed: Number(r[0]) === 1, version: Number(r[1]), autoGlobal: Number(r[2]) === 1 };

@@ -18,6 +18,8 @@
  * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
+ * | P:{tenant:T}:webhook                  | hash   | scheduler  | run-end webhook: url, secret |
+ * | P:{tenant:T}:deliveries               | list   | scheduler  | recent webhook delivery attempts JSON (newest first, capped) |
  * | P:{op:T:K}:dist                       | hash   | scheduler  | learned distributions of operation class K (M4): d/f/o:{n,sum,<bin>} (core/operation-class.ts) |
  * | P:{tenant:T}:opclasses                | set    | scheduler  | operation class ids the tenant has observed |
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
@@ -25,6 +27,7 @@
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
  * | P:{class:C}:history                   | hash   | scheduler  | predictor memory: output value -> count, request hash -> output |
  * | P:{ctl}:classes                       | set    | estimator  | all known edge class ids |
+ * | P:{ctl}:tenants                       | set    | scheduler  | tenants that submitted a run or were configured (lists) |
  * | P:{ctl}:kill                          | hash   | estimator  | kill-switch state: version, global, tenants JSON, classes JSON |
  * | P:{ctl}:heartbeat                     | hash   | estimator  | estimator id -> last beat ms |
  * | P:{ctl}:outcomes                      | stream | scheduler  | outcome events for estimators (consumer group `estimators`) |
@@ -39,6 +42,8 @@
  * | P:{tenant:T}:apikeys                  | hash   | scheduler  | key id -> {keyId, createdAtMs, revokedAtMs, label, hmac} JSON (listing; revoked ones kept) |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
+ * | {P:q}:advance:events                  | stream | worker+sch | AdvanceEvents for the schedulers (consumer group `schedulers`; entries deleted once processed) |
+ * | {P:q}:advance:dead                    | stream | scheduler  | advance events that could not be processed, with the reason (dead letters) |
  * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
  * | P:{ctl}:attention                     | zset   | worker+sch | T|R|N of nodes whose attempt needs an operator, by ms (an index; the attempt is the truth) |
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
@@ -82,6 +87,8 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
     runs: `${t}:runs`,
     workflows: `${t}:workflows`,
     opClasses: `${t}:opclasses`,
+    webhook: `${t}:webhook`,
+    deliveries: `${t}:deliveries`,
   } as const;
 }
 
@@ -123,6 +130,7 @@ export function controlKeys(ks: KeySpace) {
   const t = `${ks.prefix}:{ctl}`;
   return {
     classes: `${t}:classes`,
+    tenants: `${t}:tenants`,
     kill: `${t}:kill`,
     heartbeat: `${t}:heartbeat`,
     outcomes: `${t}:outcomes`,
@@ -141,12 +149,21 @@ export function queuePrefix(ks: KeySpace): string {
   return `{${ks.prefix}:q}`;
 }
 
+/**
+ * The `advance` event stream (issue 13): one XADD per event instead of a BullMQ job, read by every
+ * scheduler through the consumer group `schedulers`. In the queues' hash tag.
+ */
+export function advanceKeys(ks: KeySpace) {
+  const q = queuePrefix(ks);
+  return { stream: `${q}:advance:events`, dead: `${q}:advance:dead` } as const;
+}
+
 export const QUEUES = {
   /** Authoritative LLM and tool operations: their own worker slots, never shared with speculation. */
   ops: 'ops',
   /** Speculative operations, prioritised by expected value (BullMQ priority 1..2,097,152, lower first). */
   spec: 'spec',
-  /** Events that advance a run: attempt finished, partial output, recovery. */
+  /** Events that advance a run: attempt finished, partial output, recovery (a stream: advanceKeys). */
   advance: 'advance',
 } as const;
 

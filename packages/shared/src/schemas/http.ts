@@ -85,13 +85,19 @@ export const CreateKeyBodySchema = z.object({ label: z.string().max(100).optiona
 
 export const KeyParamsSchema = z.object({ tenant: SafeIdSchema, keyId: KeyIdSchema }).strict();
 
-/** POST /v1/kill and /v1/revive (operator, M9). Exactly one scope. */
+/**
+ * POST /v1/kill and /v1/revive (operator, M9). Exactly one scope. A kill holds until revived
+ * unless `expiresInSec` is given; `owner` names who set it (recorded with the kill).
+ */
 export const KillBodySchema = z
   .object({
     scope: z.enum(['global', 'tenant', 'class']),
     tenant: SafeIdSchema.optional(),
     classId: z.string().min(1).max(300).optional(),
     reason: z.string().max(500).default('operator'),
+    owner: z.string().min(1).max(100).optional(),
+    /** Kill only: the kill lapses after this many seconds (at most 30 days). */
+    expiresInSec: z.number().int().positive().max(30 * 86_400).optional(),
   })
   .strict()
   .superRefine((b, ctx) => {

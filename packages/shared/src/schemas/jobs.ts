@@ -65,6 +65,8 @@ export const OpJobSchema = z.object({
   /** W3C trace context carrier, so traces follow the run across processes. */
   trace: z.record(z.string(), z.string()).optional(),
   enqueuedAtMs: z.number().int().nonnegative(),
+  /** M4 operation class of the node (core/operation-class.ts): the worker records the finished operation under it. */
+  opClass: z.string().min(1).max(125).optional(),
 });
 export type OpJob = z.infer<typeof OpJobSchema>;
 

@@ -80,24 +80,61 @@ export class RunEngine {
     this.redecider = new Redecider(deps);
   }
 
+  /**
+   * Reconciles in flight in this process, by run (issue 13): one at a time per run. An event for
+   * a run whose reconcile is already running only asks for one more pass after it (`again`), and
+   * its caller waits for that pass, so events arriving together are coalesced into one re-read
+   * while every event is still followed by a read that started after it arrived.
+   */
+  private readonly inflight = new Map<string, { again: boolean; done: Promise<void> }>();
+
   /** Advances the run until this process can make no more progress. */
-  async reconcile(tenant: string, runId: string): Promise<void> {
+  reconcile(tenant: string, runId: string): Promise<void> {
+    const key = `${tenant}\u0000${runId}`;
+    const current = this.inflight.get(key);
+    if (current !== undefined) {
+      current.again = true;
+      return current.done;
+    }
+    const entry: { again: boolean; done: Promise<void> } = { again: false, done: Promise.resolve() };
+    entry.done = (async () => {
+      try {
+        do {
+          entry.again = false;
+          await this.reconcileOnce(tenant, runId);
+        } while (entry.again);
+      } finally {
+        this.inflight.delete(key);
+      }
+    })();
+    this.inflight.set(key, entry);
+    return entry.done;
+  }
+
+  private async reconcileOnce(tenant: string, runId: string): Promise<void> {
+    let bumped = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const s = await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
       if (s === undefined) return;
-      const progressed = await this.step(s);
-      if (!progressed) return;
+      const r = await this.step(s);
+      if (r === 'none') return;
+      // The active index's score says "progressed recently" (recovery sweep): once per
+      // reconcile is enough, and never once the run ended (its next pass removes it).
+      if (r === 'progressed' && !bumped) {
+        await this.deps.redis.zadd(controlKeys(this.deps.ks).active, this.deps.clock.nowMs(), `${tenant}:${runId}`);
+        bumped = true;
+      }
     }
   }
 
-  /** One pass over a snapshot; true when it changed something (the caller re-reads). */
-  private async step(s: RunSnapshot): Promise<boolean> {
+  /** One pass over a snapshot: what it changed (anything but `none`: the caller re-reads). */
+  private async step(s: RunSnapshot): Promise<'none' | 'progressed' | 'ended'> {
     const now = this.deps.clock.nowMs();
     const { tenant, runId } = s.header;
     if (s.header.status !== 'running') {
       await settleOutcomes(this.deps, s, now);
       await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
-      return false;
+      return 'none';
     }
     let progressed = false;
 
@@ -131,7 +168,7 @@ export class RunEngine {
     const failed = [...s.nodes.entries()].find(([, n]) => n.state === 'failed');
     if (failed !== undefined) {
       await this.end(tenant, runId, 'failed', `node ${failed[0]} failed: ${failed[1].error ?? ''}`);
-      return true;
+      return 'ended';
     }
 
     // 4. Launch every node whose upstreams have all succeeded (and no speculation stands).
@@ -166,29 +203,35 @@ export class RunEngine {
         this.deps.log.info({ tenant, runId, durationMs: now - s.header.createdAtMs }, 'run succeeded');
         runEnded(this.deps, s, 'succeeded', now);
         await this.expire(tenant, runId);
-        return true;
+        return 'ended';
       }
     }
-    if (progressed) await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
-    return progressed;
+    return progressed ? 'progressed' : 'none';
   }
 
   /** Learns from a node's real output: predictor memory of its out-edges, N_out of its in-edges. */
   private async learn(s: RunSnapshot, nodeId: string, attemptId: string, output: string): Promise<void> {
     const def = s.graph.byId.get(nodeId);
     if (def === undefined) return;
+    // Independent writes, sent together (one round trip) rather than one after another.
+    const writes: Array<Promise<void>> = [];
+    const warn = (err: unknown) => this.deps.log.warn({ err: String(err), nodeId }, 'could not record predictor history');
     try {
-      const op = renderOp(def, { runId: s.header.runId, inputs: s.header.inputs, outputs: outputsOf(s) });
-      const h = requestHash(op);
-      for (const e of s.graph.outgoing.get(nodeId) ?? [])
-        await recordUpstreamOutput(this.deps.redis, this.deps.ks, classOf(s, e.from, e.to), e, h, output);
+      const outgoing = s.graph.outgoing.get(nodeId) ?? [];
+      if (outgoing.length > 0) {
+        const op = renderOp(def, { runId: s.header.runId, inputs: s.header.inputs, outputs: outputsOf(s) });
+        const h = requestHash(op);
+        for (const e of outgoing) writes.push(recordUpstreamOutput(this.deps.redis, this.deps.ks, classOf(s, e.from, e.to), e, h, output).catch(warn));
+      }
     } catch (err) {
-      this.deps.log.warn({ err: String(err), nodeId }, 'could not record predictor history');
+      warn(err);
     }
     const usage = s.attempts.get(attemptId)?.usage;
     if (def.kind === 'llm' && usage !== undefined)
       for (const e of s.graph.incoming.get(nodeId) ?? [])
-        await recordDownstreamTokens(this.deps.redis, this.deps.ks, classOf(s, e.from, e.to), usage.outputTokens);
+        writes.push(recordDownstreamTokens(this.deps.redis, this.deps.ks, classOf(s, e.from, e.to), usage.outputTokens));
+    const failed = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   }
 
   /** Launches a node authoritatively on its upstreams' real outputs. */

@@ -8,6 +8,7 @@ import {
   type AttemptRecord,
   type OpJob,
   type OpSpec,
+  operationClassOf,
   renderTemplate,
   type WorkflowNode,
 } from '@gambit/shared';
@@ -111,6 +112,8 @@ export function planLaunch(p: {
     streamPartials: p.streamPartials,
     ...(p.trace === undefined ? {} : { trace: p.trace }),
     enqueuedAtMs: p.nowMs,
+    // M4: what the worker learns the operation's duration and output tokens under.
+    opClass: operationClassOf(p.node),
   };
   const intent: Intent = {
     queue: p.kind === 'authoritative' ? QUEUES.ops : QUEUES.spec,

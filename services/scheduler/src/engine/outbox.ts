@@ -29,7 +29,9 @@ export class Outbox {
     const queue = intent.queue === QUEUES.ops ? this.queues.ops : this.queues.spec;
     const opts: JobsOptions = {
       jobId: intent.jobId,
-      removeOnComplete: { age: 3600, count: 10_000 },
+      // Job payloads are deleted when done (issue 13 item 3; a re-sent job id is fenced by the
+      // worker's startAttempt, so nothing needs the completed job for de-duplication).
+      removeOnComplete: true,
       removeOnFail: { age: 24 * 3600 },
       ...(intent.queue === QUEUES.ops
         ? { attempts: this.opsAttempts, backoff: { type: 'exponential', delay: 100 } }

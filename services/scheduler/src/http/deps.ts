@@ -13,6 +13,7 @@ import type { RunService } from '../runs.js';
 import type { TenantStore } from '../tenants.js';
 import type { WorkflowRegistry } from '../workflows.js';
 import type { KeyStore } from './auth.js';
+import type { PlatformDeps } from './routes/platform.js';
 
 export interface Operator {
   kill(body: z.infer<typeof KillBodySchema>): Promise<unknown>;
@@ -42,6 +43,8 @@ export interface HttpDeps {
   readonly log: Logger;
   /** GET /readyz; absent = the route is not served by this server. */
   readonly readiness?: Readiness;
+  /** Lists, stats and run events (routes/platform.ts); absent = not served. */
+  readonly platform?: PlatformDeps;
 }
 
 /** The fastify instance the route modules get: zod schemas as the type provider. */

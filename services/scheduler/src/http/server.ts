@@ -16,6 +16,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerKeyRoutes } from './routes/keys.js';
 import { registerLimitRoutes } from './routes/limits.js';
 import { registerOperatorRoutes } from './routes/operator.js';
+import { registerPlatformRoutes } from './routes/platform.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
@@ -58,5 +59,6 @@ export function buildServer(deps: HttpDeps): App {
   registerKeyRoutes(app, deps);
   registerLimitRoutes(app, deps);
   registerAttentionRoutes(app, deps);
+  if (deps.platform !== undefined) registerPlatformRoutes(app, deps.platform);
   return app;
 }

@@ -9,10 +9,12 @@
   ARGV[3] id (tenant or class id; '' for global)
   ARGV[4] reason
   ARGV[5] nowMs
-  ARGV[6] untilMs (class cooldown end; 0 = none)
+  ARGV[6] untilMs (when the kill expires: a drift kill's cooldown end, or an operator kill's
+          asked-for expiry; 0 = never)
   ARGV[7] autoCount (0 = no automatic global)
   ARGV[8] autoWindowMs
   ARGV[9] source: estimator | operator
+  ARGV[10] owner (who set it: an operator key's name, `estimator`; '' = none)
   Returns: { changed (1|0), version, autoGlobal (1|0) }
 ]]
 local key = KEYS[1]
@@ -21,6 +23,7 @@ local now = tonumber(ARGV[5])
 local untilMs = tonumber(ARGV[6])
 local autoCount, autoWindow = tonumber(ARGV[7]), tonumber(ARGV[8])
 local source = ARGV[9]
+local owner = ARGV[10] or ''
 local version = tonumber(redis.call('HGET', key, 'version') or '0')
 
 local function decode(field)
@@ -35,15 +38,18 @@ local function announce(sc, sid, why)
   redis.call('PUBLISH', channel, cjson.encode({ version = version, action = 'kill', scope = sc, id = sid, reason = why, atMs = now }))
 end
 
-local function killGlobal(why, src)
+local function killGlobal(why, src, who, till)
   if redis.call('HEXISTS', key, 'global') == 1 then return false end
-  redis.call('HSET', key, 'global', cjson.encode({ reason = why, atMs = now, source = src }))
+  local g = { reason = why, atMs = now, source = src }
+  if who ~= '' then g.owner = who end
+  if till > 0 then g.untilMs = till end
+  redis.call('HSET', key, 'global', cjson.encode(g))
   announce('global', '', why)
   return true
 end
 
 if scope == 'global' then
-  local changed = killGlobal(reason, source)
+  local changed = killGlobal(reason, source, owner, untilMs)
   return { changed and 1 or 0, version, 0 }
 end
 
@@ -52,6 +58,7 @@ local map = decode(field)
 if map[id] ~= nil then return { 0, version, 0 } end
 local entry = { reason = reason, atMs = now, source = source }
 if untilMs > 0 then entry.untilMs = untilMs end
+if owner ~= '' then entry.owner = owner end
 map[id] = entry
 redis.call('HSET', key, field, cjson.encode(map))
 announce(scope, id, reason)
@@ -70,7 +77,7 @@ if scope == 'class' and autoCount > 0 then
   redis.call('HSET', key, 'recent', cjson.encode(kept))
   if distinct >= autoCount then
     local why = 'auto: ' .. distinct .. ' classes alarmed within ' .. autoWindow .. ' ms'
-    if killGlobal(why, 'auto') then auto = 1 end
+    if killGlobal(why, 'auto', 'estimator', 0) then auto = 1 end
   end
 end
 return { 1, version, auto }
