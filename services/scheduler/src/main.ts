@@ -48,6 +48,23 @@ function connect(env: SchedulerEnv, forBull: boolean): RedisLike {
   return new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', opts);
 }
 
+/**
+ * Issue 11 D3: the HTTP API's own connection fails fast while Redis is unreachable (no offline
+ * queue: a command is refused at once; a command timeout), and never re-sends a command after a
+ * reconnect, so a request answered with 503 is not acted on later.
+ */
+function connectApi(env: SchedulerEnv): RedisLike {
+  const nodes = clusterNodes(env);
+  const opts = { enableOfflineQueue: false, commandTimeout: env.API_REDIS_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 };
+  if (nodes !== undefined) return new Cluster(nodes, { redisOptions: opts, enableOfflineQueue: false, enableReadyCheck: true });
+  return new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', opts);
+}
+
+async function whenReady(r: RedisLike): Promise<void> {
+  if (r.status === 'ready') return;
+  await new Promise<void>((resolve) => r.once('ready', () => resolve()));
+}
+
 async function main(): Promise<void> {
   const env = loadEnv();
   const schedulerId = env.SCHEDULER_ID ?? `${hostname()}-${process.pid}`;
@@ -58,7 +75,10 @@ async function main(): Promise<void> {
   const { tracer, metrics } = telemetry;
   const cmd = connect(env, false);
   const bull = connect(env, true);
+  const api = connectApi(env);
+  api.on('error', (err: Error) => log.warn({ err: String(err) }, 'API Redis connection error'));
   defineRunScripts(cmd);
+  defineRunScripts(api);
   const priceTable = env.GAMBIT_PRICES === undefined ? createPriceTable() : createPriceTable(env.GAMBIT_PRICES);
 
   const prefix = queuePrefix(ks);
@@ -74,9 +94,15 @@ async function main(): Promise<void> {
     lambdaUsdPerSec: env.DEFAULT_LAMBDA_USD_PER_SEC,
     initialStage: env.DEFAULT_INITIAL_STAGE,
   });
-  const workflows = new WorkflowRegistry(cmd, ks);
-  defineAdmissionScripts(cmd);
-  const limits = new LimitStore(cmd, ks, {
+  // The HTTP API's stores use the fail-fast connection (D3); the engine keeps its own.
+  const apiTenants = new TenantStore(api, ks, {
+    alpha: env.DEFAULT_ALPHA,
+    lambdaUsdPerSec: env.DEFAULT_LAMBDA_USD_PER_SEC,
+    initialStage: env.DEFAULT_INITIAL_STAGE,
+  });
+  const workflows = new WorkflowRegistry(api, ks);
+  defineAdmissionScripts(api);
+  const limits = new LimitStore(api, ks, {
     maxPromptBytes: env.TENANT_MAX_PROMPT_BYTES,
     maxTokens: env.TENANT_MAX_TOKENS,
     maxNodes: env.TENANT_MAX_NODES,
@@ -116,10 +142,10 @@ async function main(): Promise<void> {
   const engine = new RunEngine(deps);
   const tools = knownTools(env);
   const runs = new RunService({
-    redis: cmd,
+    redis: api,
     ks,
     engine,
-    tenants,
+    tenants: apiTenants,
     workflows,
     limits,
     control,
@@ -151,13 +177,13 @@ async function main(): Promise<void> {
       return { ok: true, status: 'alive', schedulerId, heartbeatFresh: cp.heartbeatFresh() };
     },
   };
-  const keys = new KeyStore(cmd, ks, { adminKey: env.GAMBIT_ADMIN_KEY, hmacSecret: env.GAMBIT_KEY_HMAC_SECRET });
+  const keys = new KeyStore(api, ks, { adminKey: env.GAMBIT_ADMIN_KEY, hmacSecret: env.GAMBIT_KEY_HMAC_SECRET });
   // Issue 11 D2: nodes whose irreversible tool waits for an operator (operator-only routes).
   const attention = new AttentionService({ redis: cmd, ks, engine, clock, log: log.child({ component: 'attention' }) });
   const readiness = schedulerReadiness(cmd, bull, () => consumer.running());
   const app = buildServer({
     runs,
-    tenants,
+    tenants: apiTenants,
     workflows,
     operator,
     keys,
@@ -168,12 +194,14 @@ async function main(): Promise<void> {
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    apiDeadlineMs: env.API_DEADLINE_MS,
     log,
     readiness: () => healthAnswer('/readyz', readiness, { schedulerId }),
   });
   instrumentHttp(app, { tracer, meter: telemetry.meter });
   observeScheduler(telemetry.meter, { queues: [ops, spec, streamAsQueue(advance)], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
   const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { schedulerId } });
+  await whenReady(api);
   await app.listen({ port: env.PORT, host: env.HOST });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : env.PORT;
@@ -199,7 +227,7 @@ async function main(): Promise<void> {
       await Promise.all([ops.close(), spec.close()]);
       await cp.close();
       await telemetry.shutdown();
-      await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined)]);
+      await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined), api.quit().catch(() => undefined)]);
       log.info({}, 'scheduler stopped');
       process.exit(0);
     })();

@@ -39,6 +39,8 @@ export interface HttpDeps {
   readonly priceTable: PriceTable;
   readonly knownTools?: ReadonlySet<string>;
   readonly bodyLimitBytes: number;
+  /** Issue 11 D3: how long a submit may take before its write is abandoned (API_DEADLINE_MS). */
+  readonly apiDeadlineMs: number;
   readonly log: Logger;
   /** GET /readyz; absent = the route is not served by this server. */
   readonly readiness?: Readiness;
