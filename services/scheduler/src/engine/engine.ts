@@ -48,7 +48,7 @@ import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
 import { Redecider } from './redecide.js';
-import { runEnded, runEndedById, traceLaunch } from './tracing.js';
+import { type RunEndEvent, runEnded, runEndedById, traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
 import { loadRun, outputsOf, readyAtMs, type RunSnapshot } from './run-view.js';
 
@@ -67,6 +67,8 @@ export interface EngineDeps {
   readonly metrics?: Metrics;
   /** Retention: an ended run's keys expire this long after it ended (undefined: kept forever). */
   readonly runRetentionMs?: number;
+  /** Told of every run this process ended (the run-end webhook, webhooks.ts). */
+  readonly onRunEnd?: (e: RunEndEvent) => void;
 }
 
 const MAX_ROUNDS = 50;
