@@ -23,15 +23,23 @@
 import {
   type Decision,
   type DecideInput,
+  DEFAULT_DURATION_CV,
+  type DurationDistribution,
   decide,
-  deltaTSec,
+  fixedDuration,
+  histogramDuration,
+  type LogHistogram,
   type Dial,
+  expectedRemainingMs,
+  lognormalDuration,
   nanoToUsd,
   type PosteriorMode,
   pointEstimate,
   progressiveFailCostUsd,
   costAtUsd,
   llmCostUsd,
+  type TimingNode,
+  timingAnalysis,
   usdToNano,
 } from '@gambit/shared';
 import type { OpEstimate } from './estimates.js';
@@ -97,6 +105,10 @@ export function replayRun(
   // so a speculation is only ever launched on a predictor's guess, never on another
   // speculation's unconfirmed result (no cascades, M8).
   const confirmed = new Float64Array(n);
+  // Speculations made so far (M4: later decisions see them in flight): start and P, NaN when none.
+  const specAt = new Float64Array(n).fill(Number.NaN);
+  const specP = new Float64Array(n).fill(Number.NaN);
+  const sched: Schedule = { start, confirmed, specAt, specP };
   let costNano = 0;
   let wasteNano = 0;
   let speculations = 0;
@@ -112,7 +124,11 @@ export function replayRun(
     costNano += node.costNano;
     const edges = beliefs.get(node.op.id);
     if (edges !== undefined && edges.length > 0) {
-      const r = decideNode(m, node, edges, estimates, normalStart, start, confirmed, cfg, ctx);
+      const r = decideNode(m, node, edges, estimates, normalStart, sched, beliefs, cfg, ctx);
+      if (r.speculated) {
+        specAt[node.index] = r.specStart;
+        specP[node.index] = r.decision.p;
+      }
       brierSum += (r.decision.p - (r.allMatched ? 1 : 0)) ** 2;
       brierN++;
       if (r.speculated) {
@@ -192,18 +208,113 @@ interface NodeResult {
   readonly guessNano: number;
 }
 
+const DONE = fixedDuration(0);
+
+/** A histogram's duration distribution, built once per histogram object. */
+const histogramDists = new WeakMap<LogHistogram, DurationDistribution>();
+function histogramDurationOf(h: LogHistogram): DurationDistribution {
+  let d = histogramDists.get(h);
+  if (d === undefined) {
+    d = histogramDuration(h);
+    histogramDists.set(h, d);
+  }
+  return d;
+}
+
+/** M4: the class's learned duration distribution where there is one, else the default spread around the mean. */
+function durationFor(e: { readonly durationMs: number; readonly durationDist?: LogHistogram }): DurationDistribution {
+  return e.durationDist !== undefined && e.durationDist.n > 0 ? histogramDurationOf(e.durationDist) : lognormalDuration(e.durationMs, DEFAULT_DURATION_CV);
+}
+
+/** T + shift: a node not yet started also waits its gap (queueing, think time) first. */
+function shiftedDuration(d: DurationDistribution, shiftMs: number): DurationDistribution {
+  return { meanMs: d.meanMs + shiftMs, cdf: (t) => d.cdf(t - shiftMs), quantileMs: (q) => shiftMs + d.quantileMs(q) };
+}
+
+/** What replayRun has scheduled so far (nodes before the one being decided). */
+interface Schedule {
+  readonly start: Float64Array;
+  /** Confirmation times of the nodes decided so far. */
+  readonly confirmed: Float64Array;
+  readonly specAt: Float64Array;
+  readonly specP: Float64Array;
+}
+
+/**
+ * M4 ΔT as the scheduler would compute it at `now` (core/timing.ts): nodes confirmed by then are
+ * done, started ones are running for what has elapsed, a speculation in flight counts as
+ * launched, the rest are pending; durations are the estimates (gap included for nodes not yet
+ * started) with the default spread. The node is judged jointly with the later nodes decidable
+ * at the same instant (a fan-out's siblings: every dependency started or confirmed by now),
+ * each hitting with the P of its edges.
+ */
+function replayDeltaTSec(
+  m: RunModel,
+  node: OpModel,
+  now: number,
+  sched: Schedule,
+  beliefs: ReadonlyMap<string, readonly EdgeBelief[]>,
+  est: (op: OpModel) => { readonly durationMs: number; readonly durationDist?: LogHistogram },
+  cfg: PolicyConfig,
+): number {
+  // The class's learned distribution where there is one (M4), else the default spread around the mean.
+  const distOf = (op: OpModel, shiftMs: number): DurationDistribution => {
+    const d = durationFor(est(op));
+    return shiftMs > 0 ? shiftedDuration(d, shiftMs) : d;
+  };
+  const nodes: TimingNode[] = [];
+  const siblings: Array<{ id: string; p: number }> = [];
+  for (const op of m.ops) {
+    const i = op.index;
+    if (i < node.index) {
+      if (sched.confirmed[i]! <= now) {
+        nodes.push({ id: op.op.id, state: 'done', duration: DONE });
+        continue;
+      }
+      const sAt = sched.specAt[i]!;
+      if (!Number.isNaN(sAt) && sAt <= now) {
+        nodes.push({
+          id: op.op.id,
+          state: 'pending',
+          duration: distOf(op, op.gapMs),
+          speculation: { p: sched.specP[i]!, elapsedMs: now - sAt },
+        });
+        continue;
+      }
+      if (sched.start[i]! <= now) {
+        nodes.push({ id: op.op.id, state: 'running', duration: distOf(op, 0), elapsedMs: now - sched.start[i]! });
+        continue;
+      }
+    }
+    nodes.push({ id: op.op.id, state: 'pending', duration: distOf(op, op.gapMs) });
+    if (i <= node.index) continue;
+    const eb = beliefs.get(op.op.id);
+    if (eb === undefined || eb.length === 0 || !op.deps.every((d) => d < node.index && sched.start[d]! <= now)) continue;
+    let p = 1;
+    for (const e of eb) p *= pointEstimate(e.posterior, cfg.posteriorMode);
+    siblings.push({ id: op.op.id, p });
+  }
+  const analysis = timingAnalysis({ nodes, edges: m.ops.flatMap((op) => op.deps.map((d) => ({ from: m.ops[d]!.op.id, to: op.op.id }))) });
+  if (siblings.length === 0) return analysis.deltaTSec(node.op.id);
+  const own = beliefs.get(node.op.id) ?? [];
+  let p = 1;
+  for (const e of own) p *= pointEstimate(e.posterior, cfg.posteriorMode);
+  const cands = [{ id: node.op.id, p }, ...siblings];
+  return analysis.jointDeltaTSec(cands, new Set(cands.map((c) => c.id))).get(node.op.id) ?? 0;
+}
+
 function decideNode(
   m: RunModel,
   node: OpModel,
   edges: readonly EdgeBelief[],
   estimates: ReadonlyMap<string, OpEstimate>,
   normalStart: number,
-  start: Float64Array,
-  /** Confirmation times of the nodes decided so far (see replayRun). */
-  end: Float64Array,
+  sched: Schedule,
+  beliefs: ReadonlyMap<string, readonly EdgeBelief[]>,
   cfg: PolicyConfig,
   ctx: ModelContext,
 ): NodeResult {
+  const { start, confirmed: end } = sched;
   const allMatched = edges.every((e) => e.opportunity.matched);
   // The oracle speculates only on edges whose guess matched; every other policy on all guessed edges.
   const chosen = cfg.policy === 'oracle' ? edges.filter((e) => e.opportunity.matched) : edges;
@@ -224,10 +335,9 @@ function decideNode(
   // What the scheduler knows at specStart: a dependency that has ended, its real end; one still
   // running, its start plus its estimated duration (M4 uses estimates, not the future).
   const est = (op: OpModel) => estimates.get(op.op.id) ?? { durationMs: op.durationMs, outputTokens: op.op['gen_ai.usage.output_tokens'], slackMs: 0 };
-  const expectedEnd = (d: number) => (end[d]! <= specStart ? end[d]! : start[d]! + est(m.ops[d]!).durationMs);
-  let expectedLast = 0;
-  for (const d of node.deps) expectedLast = Math.max(expectedLast, expectedEnd(d));
-  const expectedNormalStart = node.deps.length === 0 ? normalStart : expectedLast + node.gapMs;
+  // M4: an upstream still running is expected to run E[T − t | T > t] more (never 0).
+  const remainingAt = (d: number) =>
+    end[d]! <= specStart ? 0 : expectedRemainingMs(durationFor(est(m.ops[d]!)), Math.max(0, specStart - start[d]!));
   const own = est(node);
   const pEdges = edges.map((e) => ({ posterior: e.posterior, mode: cfg.posteriorMode }));
   const predictorUsd = nanoToUsd(guessNano);
@@ -240,7 +350,7 @@ function decideNode(
   const cSpecUsd = attemptUsd + predictorUsd;
   const pending = chosen.map((e) => {
     const up = m.byId.get(e.opportunity.from)!;
-    return { remainingMs: Math.max(0, expectedEnd(up.index) - specStart), p: pointEstimate(e.posterior, cfg.posteriorMode) };
+    return { remainingMs: remainingAt(up.index), p: pointEstimate(e.posterior, cfg.posteriorMode) };
   });
   // M4/M8: C_fail is the expected waste up to the first miss (progressive validation).
   const cFailUsd = (attempt !== undefined ? Math.min(attemptUsd, progressiveFailCostUsd(attempt, pending)) : attemptUsd) + predictorUsd;
@@ -249,11 +359,7 @@ function decideNode(
     cSpecUsd,
     predictorUsd,
     cFailUsd,
-    deltaTSec: deltaTSec({
-      upstreamRemainingMs: Math.max(0, expectedNormalStart - specStart),
-      downstreamDurationMs: own.durationMs,
-      downstreamSlackMs: own.slackMs,
-    }),
+    deltaTSec: node.deps.length === 0 ? 0 : replayDeltaTSec(m, node, specStart, sched, beliefs, est, cfg),
     dial: cfg.dial,
     // M9.5: the live detector's kill and the shadow re-entry after it (posteriors.ts).
     stage: edges.some((e) => e.stage === 'killed') ? 'killed' : edges.some((e) => e.stage === 'shadow') ? 'shadow' : 'replay',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors.js';
-import { criticalPath, deltaTSec } from './critical-path.js';
+import { criticalPath } from './critical-path.js';
 
 // A(3) → B(2) → D(4) → E(1);  A → C(5) → D;  F(1) → E.
 const DAG = {
@@ -99,23 +99,5 @@ describe('M4 critical path and slack', () => {
     expect(path(() => criticalPath({ nodes: two, edges: [{ from: 'a', to: 'zz' }] }))).toBe('edges[0].to');
     expect(path(() => criticalPath({ nodes: [...two, { id: 'a', durationMs: 1 }], edges: [] }))).toBe('nodes[2].id');
     expect(path(() => criticalPath({ nodes: [{ id: 'a', durationMs: -1 }], edges: [] }))).toBe('nodes[0].durationMs');
-  });
-});
-
-describe('M4 ΔT: expected reduction of the workflow completion time on a hit', () => {
-  it('on a chain is min(T_up_remaining, T_down)', () => {
-    expect(deltaTSec({ upstreamRemainingMs: 4000, downstreamDurationMs: 3000, downstreamSlackMs: 0 })).toBe(3);
-    expect(deltaTSec({ upstreamRemainingMs: 1500, downstreamDurationMs: 3000, downstreamSlackMs: 0 })).toBe(1.5);
-    expect(deltaTSec({ upstreamRemainingMs: 0, downstreamDurationMs: 3000, downstreamSlackMs: 0 })).toBe(0);
-  });
-
-  it('in a DAG subtracts the downstream’s slack and never goes below 0', () => {
-    const cp = criticalPath(DAG);
-    // B has 3 ms of slack: starting it 2 ms early saves nothing; on the critical path C saves min(up, dur).
-    const slackB = cp.byNode.get('B')?.slackMs ?? Number.NaN;
-    expect(deltaTSec({ upstreamRemainingMs: 2, downstreamDurationMs: 2, downstreamSlackMs: slackB })).toBe(0);
-    expect(deltaTSec({ upstreamRemainingMs: 3000, downstreamDurationMs: 2000, downstreamSlackMs: 500 })).toBe(1.5);
-    const slackC = cp.byNode.get('C')?.slackMs ?? Number.NaN;
-    expect(deltaTSec({ upstreamRemainingMs: 2000, downstreamDurationMs: 5000, downstreamSlackMs: slackC })).toBe(2);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * M4 (ΔT): critical-path analysis of a DAG of duration estimates, and the expected reduction of
- * the workflow's completion time when a downstream starts early on a correct guess.
+ * Critical-path analysis of a DAG of fixed durations (makespan, one longest path, slack). ΔT
+ * (M4) is not computed from slack: see timing.ts, which re-times the DAG over duration draws.
  *
  * Forward pass: ES(v) = max over predecessors u of EF(u) (0 for sources), EF = ES + duration.
  * Backward pass: LF(v) = min over successors w of LS(w) (makespan for sinks), LS = LF − duration.
@@ -139,19 +139,4 @@ export function criticalPath(dag: { nodes: readonly CpNode[]; edges: readonly Cp
   for (let v = last; v !== -1; v = critPred[v]!) path.push(dag.nodes[v]!.id);
   path.reverse();
   return { makespanMs: makespan, path, byNode };
-}
-
-export interface DeltaTInput {
-  /** Remaining time of the pending upstreams (the max over them), ms. */
-  readonly upstreamRemainingMs: number;
-  /** Expected duration of the downstream, ms. */
-  readonly downstreamDurationMs: number;
-  /** The downstream's slack from the critical-path analysis, ms (0 on a chain). */
-  readonly downstreamSlackMs: number;
-}
-
-/** M4: ΔT in seconds = max(0, min(T_up_remaining, T_down) − slack(d)) / 1000. */
-export function deltaTSec(input: DeltaTInput): number {
-  const overlap = Math.min(input.upstreamRemainingMs, input.downstreamDurationMs);
-  return Math.max(0, overlap - input.downstreamSlackMs) / 1000;
 }

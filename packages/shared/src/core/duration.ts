@@ -6,7 +6,8 @@
  * - `lognormalDuration(meanMs, cv)`: the default for an estimate known only by its mean (LLM
  *   latencies and tool calls are right-skewed); `cv` is the coefficient of variation.
  * - `fixedDuration(ms)`: a point mass (tests, declared fixed durations).
- * - `empiricalDuration(samples)`: the observed durations of an operation class.
+ * - `empiricalDuration(samples)`: observed durations, one by one.
+ * - `histogramDuration(h)`: an operation class's learned log-histogram (distribution.ts).
  *
  * Remaining time of a node that has run `elapsedMs` is T − t given T > t (M4: "never 0"). Its
  * quantile q is F⁻¹(F(t) + q·(1 − F(t))) − t. Past the support (a point mass or the largest
@@ -15,6 +16,7 @@
  * choice and never a silent zero.
  */
 import { ValidationError } from '../errors.js';
+import { type LogHistogram, mean as histogramMean, quantile as histogramQuantile, survival } from './distribution.js';
 
 export interface DurationDistribution {
   readonly meanMs: number;
@@ -22,6 +24,8 @@ export interface DurationDistribution {
   cdf(ms: number): number;
   /** The q-quantile of T, q ∈ (0, 1). */
   quantileMs(q: number): number;
+  /** Set for a lognormal: ln T ~ N(mu, sigma²) (lets callers sample without the generic quantile). */
+  readonly lognormal?: { readonly mu: number; readonly sigma: number };
 }
 
 // Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
@@ -59,6 +63,12 @@ function checkMs(field: string, v: number, allowZero: boolean): void {
   if (!(Number.isFinite(v) && (allowZero ? v >= 0 : v > 0))) throw new ValidationError([{ path: field, message: `must be a finite number ${allowZero ? '≥' : '>'} 0, got ${v}` }]);
 }
 
+/**
+ * Spread (coefficient of variation) of a duration known only by its expected value, used with
+ * `lognormalDuration` until a learned operation-class distribution replaces it (M4).
+ */
+export const DEFAULT_DURATION_CV = 0.3;
+
 /** A point mass at `ms`. */
 export function fixedDuration(ms: number): DurationDistribution {
   checkMs('durationMs', ms, true);
@@ -75,6 +85,7 @@ export function lognormalDuration(meanMs: number, cv: number): DurationDistribut
   const mu = Math.log(meanMs) - s2 / 2;
   return {
     meanMs,
+    lognormal: { mu, sigma },
     cdf: (t) => (t <= 0 ? 0 : normalCdf((Math.log(t) - mu) / sigma)),
     quantileMs: (q) => Math.exp(mu + sigma * normalQuantile(q)),
   };
@@ -104,6 +115,25 @@ export function empiricalDuration(samplesMs: readonly number[]): DurationDistrib
       return lo / n;
     },
     quantileMs: (q) => sorted[Math.min(n - 1, Math.max(0, Math.floor(q * n)))]!,
+  };
+}
+
+/** A learned operation-class histogram (distribution.ts) as a duration distribution. */
+export function histogramDuration(h: LogHistogram): DurationDistribution {
+  const meanMs = histogramMean(h);
+  // The timing analysis asks for the same quantile levels again and again: remember them.
+  const byQ = new Map<number, number>();
+  return {
+    meanMs,
+    cdf: (t) => 1 - survival(h, t),
+    quantileMs: (q) => {
+      let v = byQ.get(q);
+      if (v === undefined) {
+        v = histogramQuantile(h, q);
+        if (byQ.size < 4096) byQ.set(q, v);
+      }
+      return v;
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors.js';
-import { empiricalDuration, expectedRemainingMs, fixedDuration, lognormalDuration, remainingQuantileMs } from './duration.js';
+import { histogramOf } from './distribution.js';
+import { empiricalDuration, expectedRemainingMs, fixedDuration, histogramDuration, lognormalDuration, remainingQuantileMs } from './duration.js';
 import { mulberry32 } from './prng.js';
 import { decideJointly, type TimingNode, timingAnalysis } from './timing.js';
 
@@ -167,6 +168,15 @@ describe('M4 conditional remaining time (never 0)', () => {
     expect(remainingQuantileMs(emp, 500, 0.5)).toBeGreaterThan(0);
     expect(expectedRemainingMs(emp, 0)).toBe(250);
   });
+
+  it('a learned operation-class histogram serves as a duration distribution', () => {
+    const values = Array.from({ length: 400 }, (_, i) => 1000 + 10 * i);
+    const h = histogramDuration(histogramOf(values));
+    expect(h.meanMs).toBeCloseTo(2995, 6);
+    expect(Math.abs(h.quantileMs(0.5) - 3000) / 3000).toBeLessThan(0.1);
+    expect(Math.abs(h.cdf(h.quantileMs(0.3)) - 0.3)).toBeLessThan(0.05);
+    expect(expectedRemainingMs(h, 4500)).toBeGreaterThan(0);
+  });
 });
 
 describe('M4 joint decisions of a fan-out (issue 9 item 1)', () => {
@@ -204,6 +214,39 @@ describe('M4 joint decisions of a fan-out (issue 9 item 1)', () => {
     // 4 s × P(other hits) = 3 s, exactly on the stratified draws (16 samples).
     expect(likely.get('d1')).toBeCloseTo(3, 6);
     expect(likely.get('d2')).toBeCloseTo(3, 6);
+  });
+
+  it('a sibling whose speculation is already in flight counts as launched (live decisions one at a time)', () => {
+    const a = timingAnalysis({
+      nodes: [
+        fixed('u', 5000, 'running'),
+        { ...fixed('d1', 4000), speculation: { p: 1, elapsedMs: 1000 } },
+        fixed('d2', 4000),
+        fixed('J', 0),
+      ],
+      edges: [
+        { from: 'u', to: 'd1' },
+        { from: 'u', to: 'd2' },
+        { from: 'd1', to: 'J' },
+        { from: 'd2', to: 'J' },
+      ],
+    });
+    // Baseline: d1 commits at 5 s, d2 waits: 9 s. d2 launched now: both done by 5 s.
+    expect(a.expectedMakespanMs).toBe(9000);
+    expect(a.deltaTSec('d2')).toBe(4);
+  });
+
+  it('at plan time (nothing started) a launch starts when its upstream starts', () => {
+    // a (3 s) → b (2 s) → c (1 s), all pending: b launched with a saves min(3, 2) = 2 s.
+    const a = timingAnalysis({
+      nodes: [fixed('a', 3000), fixed('b', 2000), fixed('c', 1000)],
+      edges: [
+        { from: 'a', to: 'b' },
+        { from: 'b', to: 'c' },
+      ],
+    });
+    expect(a.deltaTSec('b')).toBe(2);
+    expect(a.deltaTSec('c')).toBe(1);
   });
 
   it('the fixed point from "all launched" drops a sibling the rule refuses, and the other then saves nothing', () => {

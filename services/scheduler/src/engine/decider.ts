@@ -2,7 +2,7 @@
  * Gathers the live numbers of one speculation decision (M1, M2, M4, M5, M6, M8, M9, M10) and
  * calls the one rule, `decide` from the shared core: guesses from the predictors, P from the
  * edge classes' posteriors, C_spec from the prompt rendered with the guesses, C_fail with
- * streaming cancellation, ΔT from the critical path of current estimates, admissibility, the
+ * streaming cancellation, ΔT from re-timing the run's DAG (timing.ts), admissibility, the
  * kill-switch, the class stage, and the tenant's budget. Reads state; launches nothing.
  */
 import {
@@ -13,7 +13,6 @@ import {
   type DependencyType,
   decide,
   type OpSpec,
-  deltaTSec,
   edgeClassId,
   expectedCancelWasteUsd,
   llmCostUsd,
@@ -34,10 +33,11 @@ import { type ClassHistory, loadHistory, type PredictorSet, requestHash } from '
 import { arrivedGuess, guessAttemptId, guessClaim, guessOp, guessPriceUsd, isLlmPredictor, standInOutput } from '../predictors/llm.js';
 import type { TenantConfig } from '../tenants.js';
 import type { SpeculationControl } from './control.js';
-import { expectedDurationMs, profileOf, remainingMs, slackMs } from './estimates.js';
+import { profileOf, remainingMs } from './estimates.js';
 import { parseClasses } from './outcomes.js';
 import { renderOp } from './jobs.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
+import { deltaTOf } from './timing.js';
 
 export interface DecisionResult {
   readonly record: DecisionRecord;
@@ -132,16 +132,18 @@ function attemptModel(
   renderedPromptTokens: number,
   outTokens: number,
   predictorUsd: number,
-): { cSpecUsd: number; attempt: SpeculativeAttempt | undefined } {
+): { cSpecUsd: number; attempt: SpeculativeAttempt | undefined; unpriced: boolean } {
   if (node.kind !== 'llm') {
     const price = node.priceUsd > 0 ? node.priceUsd : deps.priceTable.toolCallUsd(node.tool);
-    return { cSpecUsd: price + predictorUsd, attempt: undefined };
+    return { cSpecUsd: price + predictorUsd, attempt: undefined, unpriced: false };
   }
   const rates = deps.priceTable.rates(node.provider, node.model);
-  if (rates === undefined) return { cSpecUsd: predictorUsd, attempt: undefined };
+  // M2: no price is not free: the decision waits with reason `unpriced` (issue 9 item 9).
+  if (rates === undefined) return { cSpecUsd: predictorUsd, attempt: undefined, unpriced: true };
   const p = profileOf(node);
   const cost = llmCostUsd(rates, { inputTokens: renderedPromptTokens, cachedInputTokens: 0, outputTokens: outTokens });
   return {
+    unpriced: false,
     cSpecUsd: cost + predictorUsd,
     attempt: {
       rates,
@@ -220,7 +222,6 @@ export async function decideNode(
   let killed = false;
   let history: ClassHistory | undefined;
   const cascadeFrom: Record<string, string> = {};
-  const upRemaining: number[] = [];
   for (const { edge, classId } of classes) {
     const prior = priorFor(edge.type as DependencyType, edge.k);
     const st = await deps.control.classState(classId, {
@@ -238,7 +239,6 @@ export async function decideNode(
     const remaining = remainingMs(s, edge.from, ctx.nowMs);
     if (settledValue !== undefined) {
       assumed[edge.from] = settledValue;
-      upRemaining.push(remaining);
       continue;
     }
     const src = s.nodes.get(edge.from)?.state === 'pending' ? cascadeSource(s, edge.from) : undefined;
@@ -248,7 +248,6 @@ export async function decideNode(
       cascadeFrom[edge.from] = src.spec.a;
       assumed[edge.from] = src.output;
       const upIncoming = s.graph.incoming.get(edge.from) ?? [];
-      let srcRemaining = 0;
       for (const p2 of parseClasses(src.spec.cls)) {
         if (src.spec.ok[p2.up] === 1) continue;
         const e2 = upIncoming.find((e) => e.from === p2.up);
@@ -264,13 +263,10 @@ export async function decideNode(
         const posterior2 = st2 !== undefined ? { a: st2.a, b: st2.b } : prior2;
         edges.push({ posterior: posterior2, mode: ctx.tenantCfg.posteriorMode });
         const r2 = remainingMs(s, p2.up, ctx.nowMs);
-        srcRemaining = Math.max(srcRemaining, r2);
         pendingRemaining.push({ remainingMs: r2, p: pointEstimate(posterior2, ctx.tenantCfg.posteriorMode), up: edge.from });
       }
-      upRemaining.push(srcRemaining);
       continue;
     }
-    upRemaining.push(remaining);
     if (isLlmPredictor(edge)) {
       // M10 two-stage purchase of a paid guess (predictors/llm.ts).
       const posterior = st !== undefined ? { a: st.a, b: st.b } : prior;
@@ -330,19 +326,28 @@ export async function decideNode(
     }
   }
   const outTokens = d.kind === 'llm' ? Math.round(history?.meanDownstreamOutputTokens ?? d.expectedOutputTokens) : 0;
-  const { cSpecUsd, attempt } = attemptModel(deps, d, promptTokens, outTokens, predictorUsd);
+  const { cSpecUsd, attempt, unpriced } = attemptModel(deps, d, promptTokens, outTokens, predictorUsd);
 
   // M8: C_fail with streaming cancellation (progressive validation for joins).
   let cFailUsd = cSpecUsd;
   if (attempt !== undefined && pendingRemaining.length === 1) cFailUsd = expectedCancelWasteUsd(attempt, pendingRemaining[0]?.remainingMs ?? 0);
   else if (attempt !== undefined && pendingRemaining.length > 1) cFailUsd = progressiveFailCostUsd(attempt, pendingRemaining);
 
-  // M4: ΔT from the critical path of current estimates, net of d's slack.
-  const dt = deltaTSec({
-    upstreamRemainingMs: Math.max(0, ...upRemaining),
-    downstreamDurationMs: expectedDurationMs(d, d.kind === 'llm' ? outTokens : undefined),
-    downstreamSlackMs: slackMs(s, d.id, ctx.nowMs),
-  });
+  // M4: ΔT, the expected makespan reduction from re-timing the DAG with d launched now (jointly
+  // with the siblings decidable on this snapshot); the analysis is shared by every decision on it.
+  const dt = await deltaTOf(
+    deps,
+    s,
+    d.id,
+    {
+      tenant,
+      posteriorMode: ctx.tenantCfg.posteriorMode,
+      initialStage: ctx.tenantCfg.initialStage,
+      allowDisclosure: ctx.tenantCfg.allowDisclosure,
+      nowMs: ctx.nowMs,
+    },
+    decidable,
+  );
 
   const cal = resolveCalibration(ctx.tenantCfg.calibration);
   const flags = {
@@ -352,6 +357,7 @@ export async function decideNode(
     budgetOk: true,
     speculationEnabled: true,
     canarySampled: canarySampled(decisionId, cal.canaryFraction),
+    unpriced,
   };
   const dec = decide({ edges, cSpecUsd, predictorUsd, cFailUsd, deltaTSec: dt, dial, stage, flags });
   return {

@@ -1,9 +1,10 @@
 /**
  * Current duration estimates of a run's nodes (M4 ΔT): an LLM node's from its latency profile
  * (the node's simulated latency overrides it) and its expected output tokens; a tool's from its
- * declared duration. A running node's estimate is what remains of it.
+ * declared duration. A running node's estimate is what remains of it, conditional on how long it
+ * has run (E[T − t | T > t], never 0: M4).
  */
-import { criticalPath, latencyProfile, type LatencyProfile, type WorkflowNode } from '@gambit/shared';
+import { DEFAULT_DURATION_CV, expectedRemainingMs, latencyProfile, type LatencyProfile, lognormalDuration, type WorkflowNode } from '@gambit/shared';
 import type { RunSnapshot } from './run-view.js';
 
 export function profileOf(node: WorkflowNode): LatencyProfile {
@@ -28,14 +29,5 @@ export function remainingMs(s: RunSnapshot, nodeId: string, nowMs: number): numb
   if (n.state === 'pending') return full;
   const a = n.auth === undefined ? undefined : s.attempts.get(n.auth);
   const started = a?.startedAtMs ?? n.startedAtMs ?? nowMs;
-  return Math.max(0, full - (nowMs - started));
-}
-
-/** Slack of `nodeId` (ms) in the critical-path analysis of the run's remaining work. */
-export function slackMs(s: RunSnapshot, nodeId: string, nowMs: number): number {
-  const cp = criticalPath({
-    nodes: s.workflow.nodes.map((n) => ({ id: n.id, durationMs: remainingMs(s, n.id, nowMs) })),
-    edges: s.workflow.edges,
-  });
-  return cp.byNode.get(nodeId)?.slackMs ?? 0;
+  return expectedRemainingMs(lognormalDuration(full, DEFAULT_DURATION_CV), Math.max(0, nowMs - started));
 }

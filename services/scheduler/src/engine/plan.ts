@@ -1,18 +1,17 @@
 /**
  * The plan phase (M8): at submission, every node with upstreams is marked SPECULATE or WAIT from
  * the edge classes' priors (or current posteriors) and static estimates (declared output tokens,
- * latency profiles, the critical path of the whole workflow). The runtime may override it both
- * ways; the plan records say what was expected.
+ * latency profiles). ΔT (M4) comes from re-timing the whole workflow with every speculable node
+ * launched when its upstreams start, each judged against the others' expected hits (joint
+ * decisions). The runtime may override it both ways; the plan records say what was expected.
  */
 import {
   admissibility,
   canarySampled,
   countTokens,
-  criticalPath,
   type DecisionRecord,
   type DependencyType,
   decide,
-  deltaTSec,
   edgeClassId,
   expectedCancelWasteUsd,
   llmCostUsd,
@@ -24,6 +23,7 @@ import {
   resolveCalibration,
   resolveDial,
   type Stage,
+  timingAnalysis,
   type Workflow,
   type WorkflowNode,
 } from '@gambit/shared';
@@ -31,6 +31,7 @@ import type { TenantConfig } from '../tenants.js';
 import type { SpeculationControl } from './control.js';
 import { expectedDurationMs, profileOf } from './estimates.js';
 import { graphOf } from './run-view.js';
+import { durationOf } from './timing.js';
 
 function combined(stages: readonly Stage[]): Stage {
   if (stages.includes('killed')) return 'killed';
@@ -70,8 +71,36 @@ export async function planDecisions(p: {
     { alpha: p.tenantCfg.alpha, lambdaUsdPerSec: p.tenantCfg.lambdaUsdPerSec },
     { ...(p.alpha === undefined ? {} : { alpha: p.alpha }), ...(p.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: p.lambdaUsdPerSec }) },
   );
-  const cp = criticalPath({ nodes: wf.nodes.map((n) => ({ id: n.id, durationMs: expectedDurationMs(n) })), edges: wf.edges });
   const cal = resolveCalibration(p.tenantCfg.calibration);
+  const speculable = (d: WorkflowNode): boolean => {
+    const incoming = g.incoming.get(d.id) ?? [];
+    return (
+      incoming.length > 0 &&
+      p.speculation &&
+      incoming.every((e) => e.speculate) &&
+      admissibility({ effects: d.effects, discloses: d.discloses }, { allowDisclosure: p.tenantCfg.allowDisclosure }).ok
+    );
+  };
+  // M4: one timing analysis of the whole workflow, every speculable node launched with its P.
+  const candidates: Array<{ id: string; p: number }> = [];
+  for (const d of wf.nodes) {
+    if (!speculable(d)) continue;
+    let pJoint = 1;
+    for (const e of g.incoming.get(d.id) ?? []) {
+      const prior = priorFor(e.type as DependencyType, e.k);
+      const st = await p.control.classState(edgeClassId(p.tenant, wf.name, e.from, e.to), {
+        depType: e.type as DependencyType,
+        ...(e.k === undefined ? {} : { k: e.k }),
+        prior,
+        initialStage: p.tenantCfg.initialStage,
+        tenant: p.tenant,
+      });
+      pJoint *= pointEstimate(st === undefined ? prior : { a: st.a, b: st.b }, p.tenantCfg.posteriorMode);
+    }
+    candidates.push({ id: d.id, p: pJoint });
+  }
+  const timing = timingAnalysis({ nodes: wf.nodes.map((n) => ({ id: n.id, state: 'pending', duration: durationOf(n) })), edges: wf.edges });
+  const dts = timing.jointDeltaTSec(candidates, new Set(candidates.map((c) => c.id)));
   const out: DecisionRecord[] = [];
   for (const d of wf.nodes) {
     const incoming = g.incoming.get(d.id) ?? [];
@@ -116,8 +145,10 @@ export async function planDecisions(p: {
     }
     let cSpecUsd = 0;
     let cFailUsd = 0;
+    let unpriced = false;
     if (d.kind === 'llm') {
       const rates = p.priceTable.rates(d.provider, d.model);
+      unpriced = rates === undefined;
       const inputTokens = staticPromptTokens(d, wf);
       if (rates !== undefined) {
         cSpecUsd = llmCostUsd(rates, { inputTokens, cachedInputTokens: 0, outputTokens: d.expectedOutputTokens });
@@ -129,11 +160,7 @@ export async function planDecisions(p: {
       cSpecUsd = d.priceUsd > 0 ? d.priceUsd : p.priceTable.toolCallUsd(d.tool);
       cFailUsd = cSpecUsd;
     }
-    const dt = deltaTSec({
-      upstreamRemainingMs: Math.max(0, ...ups.map((u) => u.remainingMs)),
-      downstreamDurationMs: expectedDurationMs(d),
-      downstreamSlackMs: cp.byNode.get(d.id)?.slackMs ?? 0,
-    });
+    const dt = dts.get(d.id) ?? 0;
     const dec = decide({
       edges,
       cSpecUsd,
@@ -141,7 +168,15 @@ export async function planDecisions(p: {
       deltaTSec: dt,
       dial,
       stage: combined(stages),
-      flags: { admissible: true, killed, hasPrediction: true, budgetOk: true, speculationEnabled: true, canarySampled: canarySampled(decisionId, cal.canaryFraction) },
+      flags: {
+        admissible: true,
+        killed,
+        hasPrediction: true,
+        budgetOk: true,
+        speculationEnabled: true,
+        canarySampled: canarySampled(decisionId, cal.canaryFraction),
+        unpriced,
+      },
     });
     out.push({ ...base, ...dec });
   }

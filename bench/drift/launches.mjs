@@ -1,0 +1,84 @@
+// Speculative launches after a hit-rate drop, in replay (issue 9 "done when": drift archetypes,
+// at a λ where the post-drop hit rate no longer pays: ≤ 15 launches after the onset at α = 0.5
+// and ≤ 30 at α = 1). Replay runs the live drift detector and kill (packages/replay posteriors.ts).
+//
+// Workload: a router chain (classify 1 s on gpt-4o-mini → draft 3 s on gpt-4o, a 4-way router
+// edge, prior Beta(1, 3)), one run every 10 s; 300 runs at the starting rate, then 300 at the
+// rate 0.3 lower. λ is set per α so that the rule's threshold P* lies halfway between the two
+// rates (solved from the decision's own C_spec, C_fail and ΔT): the pre-drop rate pays, the
+// post-drop one does not. Seeds 1..20 per case; launches counted from the onset on.
+//
+// Usage: node bench/drift/launches.mjs [--seeds 20]   (writes bench/results/drift-launches.json)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadSnapshotPriceTable, mulberry32 } from '@gambit/shared';
+import { RunSchema, replay } from '../../packages/replay/dist/index.js';
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const SEEDS = arg('seeds', 20);
+const PRE = 300;
+const POST = 300;
+const TOLERANCE = { 0.5: 15, 1: 30 };
+const prices = loadSnapshotPriceTable();
+
+function chain(runId, startUnixMs, matched) {
+  const llm = (id, model, deps, startMs, durationMs, input, output) => ({
+    id, kind: 'llm', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': model, dependencies: deps, startMs, durationMs,
+    'gen_ai.usage.input_tokens': input, 'gen_ai.usage.output_tokens': output,
+  });
+  return RunSchema.parse({
+    v: 2, runId, tenant: 't', workflow: 'router', startUnixMs,
+    operations: [llm('classify', 'gpt-4o-mini', [], 0, 1000, 1000, 2), llm('draft', 'gpt-4o', ['classify'], 1000, 3000, 2000, 300)],
+    opportunities: [{ from: 'classify', to: 'draft', type: 'router_k_way', k: 4, guess: 'billing', matched }],
+  });
+}
+
+function runsFor(seed, pre, post) {
+  const rnd = mulberry32(seed);
+  return Array.from({ length: PRE + POST }, (_, i) => chain(`r${i}`, i * 10_000, rnd() < (i < PRE ? pre : post)));
+}
+
+// The decision inputs that do not depend on λ, from one replay.
+const probe = replay([chain('p', 0, true)], { policies: ['ev'], dial: { alpha: 1, lambdaUsdPerSec: 0.01 }, prices, keepDecisions: true });
+const rec = probe.policies[0].runs[0].decisions[0].input;
+const lambdaFor = (alpha, pStar) => ((rec.cFailUsd + (1 - alpha) * rec.cSpecUsd) / pStar - rec.cFailUsd) / rec.deltaTSec;
+
+const quant = (xs, f) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(f * s.length) - 1))];
+};
+
+const cases = [];
+for (const pre of [0.9, 0.7, 0.5])
+  for (const alpha of [0.5, 1]) {
+    const post = Math.round((pre - 0.3) * 10) / 10;
+    const pStar = (pre + post) / 2;
+    const lambda = lambdaFor(alpha, pStar);
+    const launches = [];
+    const killedAfter = [];
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const res = replay(runsFor(seed, pre, post), { policies: ['ev'], dial: { alpha, lambdaUsdPerSec: lambda }, prices, calibration: { cooldownMs: 600_000 } });
+      const after = res.policies[0].runs.slice(PRE);
+      launches.push(after.reduce((s, r) => s + r.speculations, 0));
+      const kill = res.kills.find((k) => Number(k.runId.slice(1)) >= PRE);
+      killedAfter.push(kill === undefined ? Number.POSITIVE_INFINITY : Number(kill.runId.slice(1)) - PRE + 1);
+    }
+    const row = {
+      pre, post, alpha, pStar, lambdaUsdPerSec: Number(lambda.toPrecision(4)),
+      launchesAfterOnset: { p50: quant(launches, 0.5), max: Math.max(...launches) },
+      killedAfterOutcomes: { p50: quant(killedAfter, 0.5), max: Math.max(...killedAfter) },
+      tolerance: TOLERANCE[alpha],
+      pass: Math.max(...launches) <= TOLERANCE[alpha],
+    };
+    cases.push(row);
+    console.log(`drop ${pre}→${post} α=${alpha} λ=${row.lambdaUsdPerSec}: launches after onset p50 ${row.launchesAfterOnset.p50} max ${row.launchesAfterOnset.max} (≤ ${row.tolerance}: ${row.pass ? 'pass' : 'FAIL'}); killed after p50 ${row.killedAfterOutcomes.p50} max ${row.killedAfterOutcomes.max} outcomes`);
+  }
+const result = { benchmark: 'drift-launches', at: new Date().toISOString(), seeds: SEEDS, preRuns: PRE, postRuns: POST, cases };
+mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
+writeFileSync(new URL('../results/drift-launches.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+if (cases.some((c) => !c.pass)) {
+  console.log('drift launches: a tolerance of issue 9 is not met');
+  process.exitCode = 1;
+}
