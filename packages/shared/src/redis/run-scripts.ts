@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { DECISION_REASONS } from '../core/types.js';
-import { RedisScriptError } from '../errors.js';
+import { RedisScriptError, UnavailableError } from '../errors.js';
 import { controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
@@ -135,15 +135,17 @@ export interface RunRef {
 export async function createRun(
   redis: RedisLike,
   ks: KeySpace,
-  r: RunRef & { header: Record<string, string | number>; nodes: Record<string, NodeState>; planDecisions: readonly object[] },
+  r: RunRef & { header: Record<string, string | number>; nodes: Record<string, NodeState>; planDecisions: readonly object[]; deadlineMs?: number },
 ): Promise<boolean> {
   const k = runKeys(ks, r.tenant, r.runId);
+  const header = r.deadlineMs === undefined ? r.header : { ...r.header, deadlineMs: Math.floor(r.deadlineMs) };
   const reply = await callScript<number>(
     redis,
     'createRun-3.lua',
     [k.run, k.nodes, k.decisions],
-    [JSON.stringify(r.header), JSON.stringify(r.nodes), ...r.planDecisions.map((d) => JSON.stringify(d))],
+    [JSON.stringify(header), JSON.stringify(r.nodes), ...r.planDecisions.map((d) => JSON.stringify(d))],
   );
+  if (reply === -1) throw new UnavailableError(`run ${r.tenant}/${r.runId}: the request's deadline passed before the run was written; nothing was stored`);
   return reply === 1;
 }
 

@@ -49,7 +49,7 @@ import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
 import { Redecider } from './redecide.js';
-import { runEnded, runEndedById, traceLaunch } from './tracing.js';
+import { type RunEndEvent, runEnded, runEndedById, traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
 import { loadRun, outputsOf, readyAtMs, type RunSnapshot } from './run-view.js';
 
@@ -73,6 +73,8 @@ export interface EngineDeps {
    * the run ended (and after it started) is taken for lost and finished by the scheduler.
    */
   readonly lostAttemptGraceMs?: number;
+  /** Told of every run this process ended (the run-end webhook, webhooks.ts). */
+  readonly onRunEnd?: (e: RunEndEvent) => void;
 }
 
 const DEFAULT_LOST_ATTEMPT_GRACE_MS = 5_000;
