@@ -38,7 +38,9 @@ describe('budgets that hold under 1,000 concurrent submissions (issue 10 item 3)
         label: 'sec-budget',
         schedulers: 2,
         workers: 2,
-        schedulerEnv: { ADVANCE_CONCURRENCY: '32' },
+        // 1,000 submits at once on a small machine queue for seconds: the submit deadline (D3) is
+        // not what this test is about.
+        schedulerEnv: { ADVANCE_CONCURRENCY: '32', API_DEADLINE_MS: '120000', API_REDIS_COMMAND_TIMEOUT_MS: '60000' },
         workerEnv: { GAMBIT_SIM_TIME_SCALE: '0.1', WORKER_CONCURRENCY: '64', WORKER_SPEC_CONCURRENCY: '32' },
       },
     );

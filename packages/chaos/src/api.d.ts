@@ -34,6 +34,7 @@ export interface CampaignSummary {
   faults: number;
   accepted: number;
   notAccepted: number;
+  throttled: number;
   ended: number;
   faultsInjected: number;
   faultKinds: Record<string, number>;

@@ -74,6 +74,7 @@ export async function runCampaign(input) {
   let firstSubmitMs = 0;
   const attention = { resolvedOk: 0, resolvedFailed: 0 };
   let notAccepted = 0;
+  let throttled = 0;
 
   const cleanup = async () => {
     stopping = true;
@@ -165,6 +166,12 @@ export async function runCampaign(input) {
               signal: AbortSignal.timeout(timeoutMs),
             });
             const text = await res.text();
+            // Admission (429) says when to come back: a client does, with the same request.
+            if (res.status === 429) {
+              throttled++;
+              await sleep(Math.min(5000, 1000 * Number(res.headers.get('retry-after') ?? '0.2')));
+              continue;
+            }
             if (res.status < 500) return { status: res.status, body: text === '' ? {} : JSON.parse(text) };
           } catch {
             // unreachable, stopped or timed out: try again (the same request is idempotent)
@@ -384,6 +391,7 @@ export async function runCampaign(input) {
       faults: o.faults,
       accepted: accepted.size,
       notAccepted,
+      throttled,
       ended: ended.size,
       faultsInjected: faultLog.filter((f) => f.skipped === undefined).length,
       faultKinds: Object.fromEntries([...new Set(faultLog.map((f) => f.kind))].map((k) => [k, faultLog.filter((f) => f.kind === k && f.skipped === undefined).length])),

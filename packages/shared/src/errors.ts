@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'PROVIDER_UNAVAILABLE'
   | 'ABORTED'
   | 'REDIS_SCRIPT'
+  | 'UNAVAILABLE'
   | 'INTERNAL';
 
 export interface FieldIssue {
@@ -126,6 +127,15 @@ export class NonRetryableProviderError extends GambitError {
   ) {
     super(message, options);
   }
+}
+
+/**
+ * The service cannot answer now (Redis unreachable, a request's deadline passed before its
+ * write): nothing was done; the client may retry (HTTP 503, issue 11 D3).
+ */
+export class UnavailableError extends GambitError {
+  readonly code = 'UNAVAILABLE' as const;
+  readonly retry = 'retryable' as const;
 }
 
 export class RedisScriptError extends GambitError {

@@ -35,6 +35,10 @@ export const EnvSchema = z
     TENANT_RATE_PER_SEC: z.coerce.number().positive().default(100),
     TENANT_BURST: z.coerce.number().int().positive().default(2_000),
     TENANT_MAX_IN_FLIGHT_RUNS: z.coerce.number().int().positive().default(2_000),
+    /** Issue 11 D3: the API's Redis commands fail (503) after this long instead of waiting for Redis. */
+    API_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(2_000),
+    /** Issue 11 D3: a submit not written within this long is abandoned (503, nothing stored). */
+    API_DEADLINE_MS: z.coerce.number().int().positive().default(10_000),
     /** Largest accepted HTTP body, bytes (413 above). */
     BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
     /** M3 defaults for tenants without a configured dial. */
@@ -68,6 +72,11 @@ export const EnvSchema = z
     KNOWN_TOOLS: z.string().optional(),
     /** Retention: keys of a run expire this many seconds after it ended (0 = keep forever). */
     RUN_RETENTION_SEC: z.coerce.number().int().nonnegative().default(7 * 24 * 3600),
+    /** Run-end webhook (docs/api.md, Webhooks): tries per delivery, first retry delay (doubling), POST timeout, deliveries at once. */
+    WEBHOOK_ATTEMPTS: z.coerce.number().int().positive().max(30).default(8),
+    WEBHOOK_BACKOFF_MS: z.coerce.number().int().positive().default(1_000),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+    WEBHOOK_CONCURRENCY: z.coerce.number().int().positive().max(64).default(4),
     /** Graceful shutdown deadline. */
     SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
   })

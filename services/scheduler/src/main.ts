@@ -20,6 +20,7 @@ import { Cluster, Redis } from 'ioredis';
 import { AdvanceConsumer } from './advance.js';
 import { ControlPlaneAdapter } from './engine/control.js';
 import { RunEngine } from './engine/engine.js';
+import type { RunEndEvent } from './engine/tracing.js';
 import { Outbox } from './engine/outbox.js';
 import { AttentionService } from './attention.js';
 import { clusterNodes, knownTools, loadEnv, type SchedulerEnv } from './env.js';
@@ -34,6 +35,7 @@ import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
 import { RunService } from './runs.js';
 import { TenantStore } from './tenants.js';
+import { WebhookService } from './webhooks.js';
 import { WorkflowRegistry } from './workflows.js';
 
 /** How often a run's event stream re-reads the run (GET /v1/runs/:tenant/:runId/events). */
@@ -46,6 +48,23 @@ function connect(env: SchedulerEnv, forBull: boolean): RedisLike {
   return new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', opts);
 }
 
+/**
+ * Issue 11 D3: the HTTP API's own connection fails fast while Redis is unreachable (no offline
+ * queue: a command is refused at once; a command timeout), and never re-sends a command after a
+ * reconnect, so a request answered with 503 is not acted on later.
+ */
+function connectApi(env: SchedulerEnv): RedisLike {
+  const nodes = clusterNodes(env);
+  const opts = { enableOfflineQueue: false, commandTimeout: env.API_REDIS_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 };
+  if (nodes !== undefined) return new Cluster(nodes, { redisOptions: opts, enableOfflineQueue: false, enableReadyCheck: true });
+  return new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', opts);
+}
+
+async function whenReady(r: RedisLike): Promise<void> {
+  if (r.status === 'ready') return;
+  await new Promise<void>((resolve) => r.once('ready', () => resolve()));
+}
+
 async function main(): Promise<void> {
   const env = loadEnv();
   const schedulerId = env.SCHEDULER_ID ?? `${hostname()}-${process.pid}`;
@@ -56,7 +75,10 @@ async function main(): Promise<void> {
   const { tracer, metrics } = telemetry;
   const cmd = connect(env, false);
   const bull = connect(env, true);
+  const api = connectApi(env);
+  api.on('error', (err: Error) => log.warn({ err: String(err) }, 'API Redis connection error'));
   defineRunScripts(cmd);
+  defineRunScripts(api);
   const priceTable = env.GAMBIT_PRICES === undefined ? createPriceTable() : createPriceTable(env.GAMBIT_PRICES);
 
   const prefix = queuePrefix(ks);
@@ -72,9 +94,15 @@ async function main(): Promise<void> {
     lambdaUsdPerSec: env.DEFAULT_LAMBDA_USD_PER_SEC,
     initialStage: env.DEFAULT_INITIAL_STAGE,
   });
-  const workflows = new WorkflowRegistry(cmd, ks);
-  defineAdmissionScripts(cmd);
-  const limits = new LimitStore(cmd, ks, {
+  // The HTTP API's stores use the fail-fast connection (D3); the engine keeps its own.
+  const apiTenants = new TenantStore(api, ks, {
+    alpha: env.DEFAULT_ALPHA,
+    lambdaUsdPerSec: env.DEFAULT_LAMBDA_USD_PER_SEC,
+    initialStage: env.DEFAULT_INITIAL_STAGE,
+  });
+  const workflows = new WorkflowRegistry(api, ks);
+  defineAdmissionScripts(api);
+  const limits = new LimitStore(api, ks, {
     maxPromptBytes: env.TENANT_MAX_PROMPT_BYTES,
     maxTokens: env.TENANT_MAX_TOKENS,
     maxNodes: env.TENANT_MAX_NODES,
@@ -85,7 +113,18 @@ async function main(): Promise<void> {
     maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
   });
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
+  // Run-end webhooks: queued when a run ends here, delivered by any scheduler's worker.
+  const webhooks = new WebhookService(cmd, bull, ks, clock, log.child({ component: 'webhooks' }), {
+    attempts: env.WEBHOOK_ATTEMPTS,
+    backoffMs: env.WEBHOOK_BACKOFF_MS,
+    timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    concurrency: env.WEBHOOK_CONCURRENCY,
+  });
+  webhooks.start();
   const deps = {
+    onRunEnd: (e: RunEndEvent) => {
+      webhooks.runEnded(e).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId }, 'queueing the run-end webhook failed'));
+    },
     redis: cmd,
     ks,
     outbox,
@@ -99,14 +138,15 @@ async function main(): Promise<void> {
     tracer,
     metrics,
     ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
+    lostAttemptGraceMs: env.RECOVERY_STALE_MS,
   };
   const engine = new RunEngine(deps);
   const tools = knownTools(env);
   const runs = new RunService({
-    redis: cmd,
+    redis: api,
     ks,
     engine,
-    tenants,
+    tenants: apiTenants,
     workflows,
     limits,
     control,
@@ -138,28 +178,31 @@ async function main(): Promise<void> {
       return { ok: true, status: 'alive', schedulerId, heartbeatFresh: cp.heartbeatFresh() };
     },
   };
-  const keys = new KeyStore(cmd, ks, { adminKey: env.GAMBIT_ADMIN_KEY, hmacSecret: env.GAMBIT_KEY_HMAC_SECRET });
+  const keys = new KeyStore(api, ks, { adminKey: env.GAMBIT_ADMIN_KEY, hmacSecret: env.GAMBIT_KEY_HMAC_SECRET });
   // Issue 11 D2: nodes whose irreversible tool waits for an operator (operator-only routes).
   const attention = new AttentionService({ redis: cmd, ks, engine, clock, log: log.child({ component: 'attention' }) });
   const readiness = schedulerReadiness(cmd, bull, () => consumer.running());
   const app = buildServer({
     runs,
-    tenants,
+    tenants: apiTenants,
     workflows,
     operator,
     keys,
     limits,
     attention,
     platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
+    webhooks,
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    apiDeadlineMs: env.API_DEADLINE_MS,
     log,
     readiness: () => healthAnswer('/readyz', readiness, { schedulerId }),
   });
   instrumentHttp(app, { tracer, meter: telemetry.meter });
   observeScheduler(telemetry.meter, { queues: [ops, spec, streamAsQueue(advance)], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
   const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { schedulerId } });
+  await whenReady(api);
   await app.listen({ port: env.PORT, host: env.HOST });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : env.PORT;
@@ -181,10 +224,11 @@ async function main(): Promise<void> {
       await consumer.close();
       await opsServer.close();
       await sweeper.close();
+      await webhooks.close();
       await Promise.all([ops.close(), spec.close()]);
       await cp.close();
       await telemetry.shutdown();
-      await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined)]);
+      await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined), api.quit().catch(() => undefined)]);
       log.info({}, 'scheduler stopped');
       process.exit(0);
     })();

@@ -16,6 +16,7 @@ import {
   type PriceTable,
   type SubmitRunBody,
   templateRefs,
+  UnavailableError,
   ValidationError,
   type Workflow,
 } from '@gambit/shared';
@@ -124,7 +125,7 @@ export class RunService {
   }
 
   /** Submits a run for `tenant` (from the caller's API key; `body.tenant`, if any, was checked against it). */
-  async submit(tenant: string, body: SubmitRunBody): Promise<{ runId: string; created: boolean }> {
+  async submit(tenant: string, body: SubmitRunBody, opts: { deadlineMs?: number; abandoned?: () => boolean } = {}): Promise<{ runId: string; created: boolean }> {
     assertKeySafe('tenant', tenant);
     const wf = await this.resolveWorkflow(tenant, body.workflow);
     checkInputs(wf, body.inputs);
@@ -172,7 +173,20 @@ export class RunService {
     await this.deps.redis.zadd(runsIndex, now, runId);
     // Index entries older than the retention point at runs whose keys have expired.
     if (this.deps.runRetentionMs !== undefined) await this.deps.redis.zremrangebyscore(runsIndex, '-inf', now - 2 * this.deps.runRetentionMs);
-    const created = await createRun(this.deps.redis, this.deps.ks, { tenant, runId, header, nodes, planDecisions: plan });
+    // Issue 11 D3: a submit its client gave up on (disconnected, or past the request's deadline)
+    // writes nothing; the deadline also travels into the write, so a script delayed in transit
+    // (a stalled Redis) does not create the run when it finally runs.
+    if (opts.abandoned?.() === true) throw new UnavailableError(`run ${tenant}/${runId}: the client went away before the run was written; nothing was stored`);
+    if (opts.deadlineMs !== undefined && this.deps.clock.nowMs() > opts.deadlineMs)
+      throw new UnavailableError(`run ${tenant}/${runId}: the request's deadline passed before the run was written; nothing was stored`);
+    const created = await createRun(this.deps.redis, this.deps.ks, {
+      tenant,
+      runId,
+      header,
+      nodes,
+      planDecisions: plan,
+      ...(opts.deadlineMs === undefined ? {} : { deadlineMs: opts.deadlineMs }),
+    });
     if (created)
       for (const d of plan) {
         this.deps.log.info({ decision: d }, 'decision');
@@ -180,6 +194,10 @@ export class RunService {
       }
     try {
       await this.deps.engine.reconcile(tenant, runId);
+    } catch (err) {
+      // The run exists: answering an error would make the client submit it again. The recovery
+      // sweep launches what this reconcile could not (docs/runtime.md).
+      this.deps.log.warn({ err: String(err), tenant, runId }, 'reconciling a new run failed; the recovery sweep will launch it');
     } finally {
       span.end();
     }

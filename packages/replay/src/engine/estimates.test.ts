@@ -47,6 +47,9 @@ describe('M4 replay estimates by operation class', () => {
     expect(est.get('r2')!.get('tool')!.durationMs).toBe(200);
     const rec = learnEstimates(runs.map((r) => compileRun(r, { prices })), 'recorded');
     expect(rec.get('r2')!.get('tool')!.durationMs).toBe(999);
+    // `population`: every decision sees the class's whole distribution (the calibrated yardstick).
+    const pop = learnEstimates(runs.map((r) => compileRun(r, { prices })), 'population');
+    for (const id of ['r0', 'r1', 'r2']) expect(pop.get(id)!.get('tool')!).toMatchObject({ durationMs: (100 + 300 + 999) / 3, durationDist: { n: 3 } });
   });
 
   it('trace v2 names the class; v1 lines get one from the model (with the op id) or the tool', () => {

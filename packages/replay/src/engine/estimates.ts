@@ -13,7 +13,7 @@ import { criticalPath, Distribution, EMPTY_HISTOGRAM, type LogHistogram } from '
 import { opClass } from '../trace.js';
 import type { RunModel } from './model.js';
 
-export type EstimateMode = 'history' | 'recorded';
+export type EstimateMode = 'history' | 'population' | 'recorded';
 
 export interface OpEstimate {
   /** The operation class the estimate was learned under. */
@@ -40,12 +40,24 @@ interface ClassStats {
 
 export function learnEstimates(models: readonly RunModel[], mode: EstimateMode): Estimates {
   const byClass = new Map<string, ClassStats>();
+  if (mode === 'population') {
+    // Every run's values first: each decision then sees its class's whole distribution.
+    for (const m of models)
+      for (const node of m.ops) {
+        const k = `${m.run.tenant}|${opClass(node.op)}`;
+        const s = byClass.get(k) ?? { duration: EMPTY_HISTOGRAM, outputTokens: EMPTY_HISTOGRAM };
+        byClass.set(k, {
+          duration: Distribution.observe(s.duration, node.durationMs),
+          outputTokens: Distribution.observe(s.outputTokens, node.op['gen_ai.usage.output_tokens']),
+        });
+      }
+  }
   const out: Estimates = new Map();
   for (const m of models) {
     const key = (cls: string) => `${m.run.tenant}|${cls}`;
     const raw = m.ops.map((node) => {
       const cls = opClass(node.op);
-      const s = mode === 'history' ? byClass.get(key(cls)) : undefined;
+      const s = mode === 'recorded' ? undefined : byClass.get(key(cls));
       return s === undefined || s.duration.n === 0
         ? { operationClass: cls, durationMs: node.durationMs, outputTokens: node.op['gen_ai.usage.output_tokens'], durationDist: EMPTY_HISTOGRAM }
         : { operationClass: cls, durationMs: Distribution.mean(s.duration), outputTokens: Distribution.mean(s.outputTokens), durationDist: s.duration };
@@ -56,6 +68,7 @@ export function learnEstimates(models: readonly RunModel[], mode: EstimateMode):
     });
     out.set(m.run.runId, new Map(m.ops.map((node, i) => [node.op.id, { ...raw[i]!, slackMs: cp.byNode.get(node.op.id)?.slackMs ?? 0 }])));
     // The run's own values count only for later runs: they are known once it has finished.
+    if (mode !== 'history') continue;
     for (const [i, node] of m.ops.entries()) {
       const k = key(raw[i]!.operationClass);
       const s = byClass.get(k) ?? { duration: EMPTY_HISTOGRAM, outputTokens: EMPTY_HISTOGRAM };

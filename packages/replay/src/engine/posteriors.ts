@@ -57,6 +57,14 @@ export function classKey(run: Run, o: Opportunity): string {
   return o.edgeClass === undefined ? edgeClassId(run.tenant, run.workflow, o.from, o.to) : `${run.tenant}/${run.workflow}/${cls}`;
 }
 
+/**
+ * The calibrated yardstick (issue 9: "what a perfect learner can reach"): a class's true hit
+ * probability, when known (an archetype's designed rate, or a trace's whole-sample rate). Its
+ * decisions use P exactly (a Beta with this weight) and run no detector.
+ */
+export type KnownP = (run: Run, o: Opportunity) => number | undefined;
+const KNOWN_WEIGHT = 1e9;
+
 /** Posterior snapshots per run and downstream node: `beliefs.get(runId).get(nodeId)`. */
 export type Beliefs = Map<string, Map<string, EdgeBelief[]>>;
 
@@ -76,6 +84,7 @@ export function learnOnline(
   models: readonly RunModel[],
   priors?: PriorOverrides,
   calibration: CalibrationConfig = DEFAULT_CALIBRATION,
+  knownP?: KnownP,
 ): { beliefs: Beliefs; kills: ReplayKill[] } {
   const classes = new Map<string, ClassState>();
   const out: Beliefs = new Map();
@@ -93,10 +102,17 @@ export function learnOnline(
         const c = classes.get(cls) ?? { hits: 0, misses: 0, window: '', stage: 'online', killedUntilMs: 0, stageN: 0, total: 0 };
         if (c.stage === 'killed' && nowMs >= c.killedUntilMs) Object.assign(c, { stage: 'shadow', hits: 0, misses: 0, window: '', stageN: 0 });
         classes.set(cls, c);
+        const known = knownP?.(m.run, o);
+        if (known !== undefined) {
+          // The calibrated yardstick: P is known exactly, so there is nothing to learn or detect.
+          beliefs.push({ opportunity: o, edgeClass: cls, posterior: { a: known * KNOWN_WEIGHT, b: (1 - known) * KNOWN_WEIGHT }, stage: 'online' });
+          continue;
+        }
         beliefs.push({ opportunity: o, edgeClass: cls, posterior: updatePosterior(priorFor(o.type, o.k, priors), c.hits, c.misses), stage: c.stage });
       }
       // Outcomes are counted after the node's decision: they are known only when its upstreams end.
       for (const b of beliefs) {
+        if (knownP !== undefined && knownP(m.run, b.opportunity) !== undefined) continue;
         const c = classes.get(b.edgeClass)!;
         c.total++;
         if (b.opportunity.matched) c.hits++;

@@ -416,3 +416,15 @@ describe('M9.5 replay runs the live drift detector and kill', () => {
     expect(after.every((d) => d.decision.reason === "stage" || d.decision.reason === "killed")).toBe(true);
   });
 });
+
+describe('the calibrated yardstick: classes with a known P', () => {
+  it('decides with exactly the known P, learns nothing and kills nothing', () => {
+    const rnd = mulberry32(7);
+    const runs = Array.from({ length: 200 }, (_, i) => chain(`k${i}`, i * 10_000, rnd() < (i < 100 ? 0.9 : 0.1)));
+    const res = replay(runs, { policies: ['ev'], dial, prices, keepDecisions: true, knownP: () => 0.6 });
+    expect(res.kills).toEqual([]);
+    const ps = byPolicy(res, 'ev').flatMap((r) => r.decisions ?? []).map((d) => d.decision.p);
+    expect(ps).toHaveLength(200);
+    for (const p of ps) expect(p).toBeCloseTo(0.6, 6);
+  });
+});

@@ -9,7 +9,7 @@ import { type CalibrationOverrides, resolveCalibration, validateDial } from '@ga
 import type { Run } from '../trace.js';
 import { type EstimateMode, learnEstimates } from './estimates.js';
 import { compileRun, type RunModel } from './model.js';
-import { learnOnline, type RefitResult, type ReplayKill, refitOverrides, refitPriors } from './posteriors.js';
+import { type KnownP, learnOnline, type RefitResult, type ReplayKill, refitOverrides, refitPriors } from './posteriors.js';
 import { type PolicyName, replayRun, type RunOutcome } from './schedule.js';
 
 export interface ReplayOptions {
@@ -24,14 +24,18 @@ export interface ReplayOptions {
   readonly useRefitPriors?: boolean;
   readonly fixedThreshold?: number;
   /**
-   * Duration and output-token estimates decisions use: running means over earlier runs
-   * (`history`, default, what the live scheduler knows) or each run's own values (`recorded`).
+   * Duration and output-token estimates decisions use: what earlier runs taught per operation
+   * class (`history`, default, what the live scheduler knows), each class's distribution over
+   * all the runs (`population`, what a perfect learner converges to: the calibrated yardstick),
+   * or each run's own values (`recorded`, clairvoyant).
    */
   readonly estimates?: EstimateMode;
   /** Keep every decision record in the result (tests, audits). */
   readonly keepDecisions?: boolean;
   /** Drift detector and kill settings (M9.5; default DEFAULT_CALIBRATION, the live defaults). */
   readonly calibration?: CalibrationOverrides;
+  /** The calibrated yardstick: classes whose true P is known use it (posteriors.ts `KnownP`). */
+  readonly knownP?: KnownP;
 }
 
 export interface PolicyReplay {
@@ -60,7 +64,7 @@ export function replay(runs: readonly Run[], opts: ReplayOptions): ReplayResult 
   const models: RunModel[] = ordered.map((r) => compileRun(r, ctx));
   const refit = refitPriors(ordered);
   const priors = opts.useRefitPriors === true ? { ...refitOverrides(refit), ...(opts.priors ?? {}) } : opts.priors;
-  const { beliefs, kills } = learnOnline(models, priors, resolveCalibration(opts.calibration));
+  const { beliefs, kills } = learnOnline(models, priors, resolveCalibration(opts.calibration), opts.knownP);
   const estimates = learnEstimates(models, opts.estimates ?? 'history');
   const policies = opts.policies.map((policy) => ({
     policy,

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { DECISION_REASONS } from '../core/types.js';
-import { RedisScriptError } from '../errors.js';
+import { RedisScriptError, UnavailableError } from '../errors.js';
 import { controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
@@ -29,6 +29,7 @@ export const RUN_SCRIPT_FILES = [
   'cancelGuess-2.lua',
   'readRun-3.lua',
   'expireRun-7.lua',
+  'settleEndedRun-3.lua',
 ] as const;
 
 /** Registers the run scripts on a client (idempotent). */
@@ -134,15 +135,17 @@ export interface RunRef {
 export async function createRun(
   redis: RedisLike,
   ks: KeySpace,
-  r: RunRef & { header: Record<string, string | number>; nodes: Record<string, NodeState>; planDecisions: readonly object[] },
+  r: RunRef & { header: Record<string, string | number>; nodes: Record<string, NodeState>; planDecisions: readonly object[]; deadlineMs?: number },
 ): Promise<boolean> {
   const k = runKeys(ks, r.tenant, r.runId);
+  const header = r.deadlineMs === undefined ? r.header : { ...r.header, deadlineMs: Math.floor(r.deadlineMs) };
   const reply = await callScript<number>(
     redis,
     'createRun-3.lua',
     [k.run, k.nodes, k.decisions],
-    [JSON.stringify(r.header), JSON.stringify(r.nodes), ...r.planDecisions.map((d) => JSON.stringify(d))],
+    [JSON.stringify(header), JSON.stringify(r.nodes), ...r.planDecisions.map((d) => JSON.stringify(d))],
   );
+  if (reply === -1) throw new UnavailableError(`run ${r.tenant}/${r.runId}: the request's deadline passed before the run was written; nothing was stored`);
   return reply === 1;
 }
 
@@ -363,6 +366,22 @@ export async function expireRun(redis: RedisLike, ks: KeySpace, a: RunRef & { tt
   const k = runKeys(ks, a.tenant, a.runId);
   const keys = [k.run, k.nodes, k.attempts, k.decisions, k.outcomes, k.effects, k.intents];
   return (await callScript<number>(redis, 'expireRun-7.lua', keys, [Math.max(1, Math.round(a.ttlMs))])) >= 0;
+}
+
+/**
+ * settleEndedRun-3.lua (issue 11 D1, D5): for an ended run, discards its outbox, fences queued
+ * and running attempts, and finishes fenced attempts whose worker never reported within `graceMs`.
+ * Undefined when the run is missing or still running.
+ */
+export async function settleEndedRun(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { nowMs: number; graceMs: number },
+): Promise<{ changed: number; waiting: number; intentsDiscarded: number; fencedRunning: string[] } | undefined> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const r = await callScript<Array<number | string>>(redis, 'settleEndedRun-3.lua', [k.run, k.attempts, k.intents], [Math.round(a.nowMs), Math.max(0, Math.round(a.graceMs))]);
+  if (Number(r[0]) < 0) return undefined;
+  return { changed: Number(r[0]), waiting: Number(r[1]), intentsDiscarded: Number(r[2]), fencedRunning: r.slice(3).map(String) };
 }
 
 /**

@@ -41,6 +41,16 @@ export function pointerToPath(root: string, pointer: string): string {
   return out === '' ? '(root)' : out;
 }
 
+/**
+ * ioredis's answers while Redis cannot be reached by the API's connection (no offline queue, a
+ * command timeout; issue 11 D3): the command was not run, or its reply did not come in time.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError') return true;
+  return /Stream isn't writeable|enableOfflineQueue|Command timed out|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Failed to refresh slots cache|CLUSTERDOWN/.test(err.message);
+}
+
 interface FastifyLikeError {
   code?: string;
   statusCode?: number;
@@ -67,8 +77,15 @@ export function toHttpError(err: unknown): HttpErrorAnswer {
     const b: ErrorBody = { error: { code: err.code, message: err.message, ...(err.field === undefined ? {} : { field: err.field }) } };
     return { status: err.status, body: b, headers: err.headers };
   }
+  if (isRedisUnavailable(err))
+    return {
+      status: 503,
+      body: body('UNAVAILABLE', 'the store (Redis) is unreachable or slow: nothing was done; retry later'),
+      headers: { 'retry-after': '1' },
+    };
   if (err instanceof ValidationError) return { status: 400, body: body(err.code, err.message, err.issues), headers: {} };
   if (isGambitError(err)) {
+    if (err.code === 'UNAVAILABLE') return { status: 503, body: body(err.code, err.message), headers: { 'retry-after': '1' } };
     const status =
       err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'PAYLOAD_TOO_LARGE' ? 413 : err.retry === 'non-retryable' ? 400 : 503;
     return { status, body: body(err.code, err.message), headers: {} };

@@ -4,14 +4,22 @@
   KEYS[1] run hash        P:{run:T:R}:run
   KEYS[2] nodes hash      P:{run:T:R}:nodes
   KEYS[3] decisions list  P:{run:T:R}:decisions
-  ARGV[1] header JSON object (field -> string value)
+  ARGV[1] header JSON object (field -> string value); an optional `deadlineMs` field (not stored)
+          is the request's deadline: past it on Redis's clock, nothing is written (issue 11 D3: a
+          submit delayed in transit, which its client gave up on, never creates its run later)
   ARGV[2] nodes JSON object (node id -> node state object)
   ARGV[3..] plan decision record JSON, one per argument (stored verbatim: cjson would turn an
             empty array into an object)
-  Returns: 1 created, 0 already existed
+  Returns: 1 created, 0 already existed, -1 the deadline had passed (nothing written)
 ]]
+local header = cjson.decode(ARGV[1])
+if header['deadlineMs'] ~= nil then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(header['deadlineMs']) then return -1 end
+  header['deadlineMs'] = nil
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for k, v in pairs(cjson.decode(ARGV[1])) do
+for k, v in pairs(header) do
   redis.call('HSET', KEYS[1], k, tostring(v))
 end
 for id, st in pairs(cjson.decode(ARGV[2])) do

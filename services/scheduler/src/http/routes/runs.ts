@@ -8,7 +8,11 @@ const notFound = (p: { tenant: string; runId: string }) => () => `run ${p.tenant
 export function registerRunRoutes(app: App, deps: HttpDeps): void {
   app.post('/v1/runs', { schema: { body: SubmitRunBodySchema } }, async (req, reply) => {
     const tenant = tenantFor(req, req.body.tenant, () => `tenant ${req.body.tenant} not found`);
-    const r = await deps.runs.submit(tenant, req.body);
+    // Issue 11 D3: the write is abandoned if the client goes away or the deadline passes first.
+    const r = await deps.runs.submit(tenant, req.body, {
+      deadlineMs: Date.now() + deps.apiDeadlineMs,
+      abandoned: () => req.raw.socket?.destroyed === true,
+    });
     return reply.status(r.created ? 201 : 200).send({ runId: r.runId, tenant });
   });
   app.get('/v1/runs/:tenant/:runId', { schema: { params: RunParamsSchema } }, async (req) => {
