@@ -138,6 +138,7 @@ async function main(): Promise<void> {
     tracer,
     metrics,
     ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
+    lostAttemptGraceMs: env.RECOVERY_STALE_MS,
   };
   const engine = new RunEngine(deps);
   const tools = knownTools(env);
