@@ -72,6 +72,11 @@ export const EnvSchema = z
     KNOWN_TOOLS: z.string().optional(),
     /** Retention: keys of a run expire this many seconds after it ended (0 = keep forever). */
     RUN_RETENTION_SEC: z.coerce.number().int().nonnegative().default(7 * 24 * 3600),
+    /** Run-end webhook (docs/api.md, Webhooks): tries per delivery, first retry delay (doubling), POST timeout, deliveries at once. */
+    WEBHOOK_ATTEMPTS: z.coerce.number().int().positive().max(30).default(8),
+    WEBHOOK_BACKOFF_MS: z.coerce.number().int().positive().default(1_000),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+    WEBHOOK_CONCURRENCY: z.coerce.number().int().positive().max(64).default(4),
     /** Graceful shutdown deadline. */
     SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
   })

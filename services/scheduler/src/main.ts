@@ -20,6 +20,7 @@ import { Cluster, Redis } from 'ioredis';
 import { AdvanceConsumer } from './advance.js';
 import { ControlPlaneAdapter } from './engine/control.js';
 import { RunEngine } from './engine/engine.js';
+import type { RunEndEvent } from './engine/tracing.js';
 import { Outbox } from './engine/outbox.js';
 import { AttentionService } from './attention.js';
 import { clusterNodes, knownTools, loadEnv, type SchedulerEnv } from './env.js';
@@ -34,6 +35,7 @@ import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
 import { RunService } from './runs.js';
 import { TenantStore } from './tenants.js';
+import { WebhookService } from './webhooks.js';
 import { WorkflowRegistry } from './workflows.js';
 
 /** How often a run's event stream re-reads the run (GET /v1/runs/:tenant/:runId/events). */
@@ -111,7 +113,18 @@ async function main(): Promise<void> {
     maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
   });
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
+  // Run-end webhooks: queued when a run ends here, delivered by any scheduler's worker.
+  const webhooks = new WebhookService(cmd, bull, ks, clock, log.child({ component: 'webhooks' }), {
+    attempts: env.WEBHOOK_ATTEMPTS,
+    backoffMs: env.WEBHOOK_BACKOFF_MS,
+    timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    concurrency: env.WEBHOOK_CONCURRENCY,
+  });
+  webhooks.start();
   const deps = {
+    onRunEnd: (e: RunEndEvent) => {
+      webhooks.runEnded(e).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId }, 'queueing the run-end webhook failed'));
+    },
     redis: cmd,
     ks,
     outbox,
@@ -125,6 +138,7 @@ async function main(): Promise<void> {
     tracer,
     metrics,
     ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
+    lostAttemptGraceMs: env.RECOVERY_STALE_MS,
   };
   const engine = new RunEngine(deps);
   const tools = knownTools(env);
@@ -177,6 +191,7 @@ async function main(): Promise<void> {
     limits,
     attention,
     platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
+    webhooks,
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
@@ -209,6 +224,7 @@ async function main(): Promise<void> {
       await consumer.close();
       await opsServer.close();
       await sweeper.close();
+      await webhooks.close();
       await Promise.all([ops.close(), spec.close()]);
       await cp.close();
       await telemetry.shutdown();

@@ -165,6 +165,8 @@ export const QUEUES = {
   spec: 'spec',
   /** Events that advance a run: attempt finished, partial output, recovery (a stream: advanceKeys). */
   advance: 'advance',
+  /** Run-end webhook deliveries (retried with backoff; docs/api.md, Webhooks). */
+  webhooks: 'webhooks',
 } as const;
 
 import { ValidationError } from '../errors.js';

@@ -104,16 +104,27 @@ export function traceRun(tracer: Tracer | undefined, _tenant: string, _runId: st
   return { carrier: beginRunSpan(), end: () => {} };
 }
 
+/** A run that ended, as `onRunEnd` hears of it (the webhook's trigger). */
+export interface RunEndEvent {
+  readonly tenant: string;
+  readonly runId: string;
+  readonly status: string;
+  readonly endMs: number;
+}
+
 export interface RunEndDeps {
   readonly redis: RedisLike;
   readonly ks: KeySpace;
   readonly tracer?: Tracer;
   readonly metrics?: Metrics;
+  /** Told of every run this process ended (once per run: after the script that ended it). */
+  readonly onRunEnd?: (e: RunEndEvent) => void;
 }
 
 /** A run ended (by this process): the run span (submission to end) and the run metrics. */
 export function runEnded(deps: RunEndDeps, s: RunSnapshot, status: string, endMs: number, reason?: string): void {
   const h = s.header;
+  deps.onRunEnd?.({ tenant: h.tenant, runId: h.runId, status, endMs });
   deps.metrics?.runEnded({ tenant: h.tenant, status, durationSec: Math.max(0, endMs - h.createdAtMs) / 1000 });
   if (deps.tracer === undefined || h.trace === undefined) return;
   endRunSpan(deps.tracer, h.trace, SPAN.run, {

@@ -13,6 +13,7 @@ import type { RunService } from '../runs.js';
 import type { TenantStore } from '../tenants.js';
 import type { WorkflowRegistry } from '../workflows.js';
 import type { KeyStore } from './auth.js';
+import type { WebhookService } from '../webhooks.js';
 import type { PlatformDeps } from './routes/platform.js';
 
 export interface Operator {
@@ -45,6 +46,8 @@ export interface HttpDeps {
   readonly readiness?: Readiness;
   /** Lists, stats and run events (routes/platform.ts); absent = not served. */
   readonly platform?: PlatformDeps;
+  /** The run-end webhook (routes/webhooks.ts); absent = not served. */
+  readonly webhooks?: WebhookService;
 }
 
 /** The fastify instance the route modules get: zod schemas as the type provider. */

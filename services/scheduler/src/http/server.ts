@@ -7,7 +7,8 @@
  * needs an API key (auth.ts, issue 10 item 1).
  */
 import Fastify, { type FastifyReply } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import fastifySwagger from '@fastify/swagger';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { installAuth } from './auth.js';
 import type { App, HttpDeps } from './deps.js';
 import { toHttpError } from './errors.js';
@@ -17,6 +18,8 @@ import { registerKeyRoutes } from './routes/keys.js';
 import { registerLimitRoutes } from './routes/limits.js';
 import { registerOperatorRoutes } from './routes/operator.js';
 import { registerPlatformRoutes } from './routes/platform.js';
+import { registerDocRoutes } from './routes/docs.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
@@ -50,15 +53,31 @@ export function buildServer(deps: HttpDeps): App {
     void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
+  // OpenAPI (GET /openapi.json): every route registered below is described from its zod schemas.
+  void app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Gambit scheduler API', version: '1', description: 'Cost-aware speculative execution of LLM-agent workflows (docs/api.md).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a tenant key (gmb_...) or the operator key' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
   installAuth(app, deps.keys);
-  registerHealthRoutes(app, deps);
-  registerRunRoutes(app, deps);
-  registerTenantRoutes(app, deps);
-  registerWorkflowRoutes(app, deps);
-  registerOperatorRoutes(app, deps);
-  registerKeyRoutes(app, deps);
-  registerLimitRoutes(app, deps);
-  registerAttentionRoutes(app, deps);
-  if (deps.platform !== undefined) registerPlatformRoutes(app, deps.platform);
+  // Routes load after the OpenAPI plugin, so its onRoute hook sees (and describes) every one.
+  void app.register(async (scoped) => {
+    const r = scoped as unknown as App;
+    registerHealthRoutes(r, deps);
+    registerRunRoutes(r, deps);
+    registerTenantRoutes(r, deps);
+    registerWorkflowRoutes(r, deps);
+    registerOperatorRoutes(r, deps);
+    registerKeyRoutes(r, deps);
+    registerLimitRoutes(r, deps);
+    registerAttentionRoutes(r, deps);
+    if (deps.platform !== undefined) registerPlatformRoutes(r, deps.platform);
+    if (deps.webhooks !== undefined) registerWebhookRoutes(r, deps.webhooks);
+    registerDocRoutes(r, app);
+  });
   return app;
 }
