@@ -47,6 +47,7 @@ import { Decisions } from './decisions.js';
 import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
+import type { OperationEstimateCache } from './op-estimates.js';
 import { Redecider } from './redecide.js';
 import { type RunEndEvent, runEnded, runEndedById, traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
@@ -69,6 +70,8 @@ export interface EngineDeps {
   readonly runRetentionMs?: number;
   /** Told of every run this process ended (the run-end webhook, webhooks.ts). */
   readonly onRunEnd?: (e: RunEndEvent) => void;
+  /** M4: learned operation-class durations, used by ΔT (op-estimates.ts). */
+  readonly opEstimates?: OperationEstimateCache;
 }
 
 const MAX_ROUNDS = 50;
