@@ -5,7 +5,7 @@
  * created are dropped.
  */
 import { ManualClock, parseWorkflow, silentLogger } from '@gambit/shared';
-import { controlKeys, createRun, defineRunScripts, initialNodeState, launchNode, runKeys } from '@gambit/shared/redis';
+import { cancelRun, controlKeys, createRun, defineRunScripts, initialNodeState, launchNode, runKeys, settleEndedRun } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -70,5 +70,66 @@ describe('recovery sweep', () => {
     await outbox.send(tenant, runId, plan.intent);
     expect(await queues.ops.getJobCounts('waiting')).toEqual({ waiting: 1 });
     await sweeper.close();
+  });
+
+  it('issue 11 D5: the outbox of a run that ended is never sent; the ended pass discards it and settles the attempt', async () => {
+    const clock = new ManualClock(2_000_000);
+    const tenant = 't';
+    const runId = 'r-ended';
+    await createRun(redis, ks, { tenant, runId, header: { tenant, runId, status: 'running', workflow: JSON.stringify(wf) }, nodes: { a: initialNodeState() }, planDecisions: [] });
+    const node = wf.nodes[0];
+    if (node === undefined) throw new Error('no node');
+    const plan = planLaunch({ tenant, runId, workflow: 'w', node, epoch: 1, kind: 'authoritative', op: renderOp(node, { runId, inputs: { q: 2 }, outputs: {} }), assumed: {}, streamPartials: false, nowMs: clock.nowMs() });
+    const launched = await launchNode(redis, ks, {
+      tenant,
+      runId,
+      nodeId: 'a',
+      expectedEpoch: 0,
+      attemptId: plan.attemptId,
+      attemptJson: JSON.stringify(plan.attempt),
+      jobId: plan.intent.jobId,
+      intentJson: JSON.stringify(plan.intent),
+      nowMs: clock.nowMs(),
+    });
+    expect(launched.ok).toBe(true);
+    // The scheduler that wrote the intent died; the run then ended (here: cancelled by the API).
+    expect((await cancelRun(redis, ks, { tenant, runId, status: 'cancelled', reason: 'test', nowMs: clock.nowMs() })).ended).toBe(true);
+    const active = controlKeys(ks).active;
+    await redis.zadd(active, clock.nowMs(), `${tenant}:${runId}`);
+    const outbox = new Outbox(redis, ks, queues, 3, silentLogger);
+    const sweeper = new RecoverySweeper(redis, ks, outbox, queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
+    clock.advance(6_000);
+    await sweeper.sweep();
+    // Not enqueued: the run is kicked so its ended pass settles it.
+    expect(await queues.ops.getJob(plan.intent.jobId)).toBeUndefined();
+    // The ended pass (settleEndedRun, as RunEngine runs it) discards the outbox; the attempt was
+    // fenced (and, never started, finished) by cancelRun: nothing waits for a worker.
+    const r = await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 });
+    expect(r).toEqual({ changed: 0, waiting: 0, intentsDiscarded: 1, fencedRunning: [] });
+    expect(await redis.hlen(runKeys(ks, tenant, runId).intents)).toBe(0);
+    const a = JSON.parse((await redis.hget(runKeys(ks, tenant, runId).attempts, plan.attemptId)) ?? '{}');
+    expect(a.status).toBe('cancelled');
+    expect(a.finishedAtMs).toBeDefined();
+    // Idempotent: nothing left to do.
+    expect(await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 })).toEqual({ changed: 0, waiting: 0, intentsDiscarded: 0, fencedRunning: [] });
+    await sweeper.close();
+  });
+
+  it('issue 11 D1: a fenced attempt that started is finished only after the grace period (its worker may still bill it)', async () => {
+    const clock = new ManualClock(3_000_000);
+    const tenant = 't';
+    const runId = 'r-lost';
+    await createRun(redis, ks, { tenant, runId, header: { tenant, runId, status: 'running', workflow: JSON.stringify(wf) }, nodes: { a: initialNodeState() }, planDecisions: [] });
+    const k = runKeys(ks, tenant, runId);
+    const started = { attemptId: 'a.s1', nodeId: 'a', kind: 'speculative', epoch: 1, status: 'running', assumed: {}, costNanoUsd: 0, createdAtMs: clock.nowMs(), startedAtMs: clock.nowMs(), tries: 1 };
+    await redis.hset(k.attempts, 'a.s1', JSON.stringify(started));
+    expect(await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 })).toBeUndefined();
+    expect((await cancelRun(redis, ks, { tenant, runId, status: 'cancelled', reason: 'test', nowMs: clock.nowMs() })).ended).toBe(true);
+    clock.advance(1_000);
+    expect(await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 })).toEqual({ changed: 0, waiting: 1, intentsDiscarded: 0, fencedRunning: [] });
+    clock.advance(5_000);
+    expect(await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 })).toEqual({ changed: 1, waiting: 0, intentsDiscarded: 0, fencedRunning: [] });
+    const a = JSON.parse((await redis.hget(k.attempts, 'a.s1')) ?? '{}');
+    expect(a).toMatchObject({ status: 'cancelled', finishedAtMs: clock.nowMs(), usageEstimated: true });
   });
 });

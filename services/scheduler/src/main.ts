@@ -141,6 +141,7 @@ async function main(): Promise<void> {
     // M4: ΔT uses what workers have learned per operation class (refreshed every 2 s).
     opEstimates: new OperationEstimateCache(cmd, ks, clock),
     ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
+    lostAttemptGraceMs: env.RECOVERY_STALE_MS,
   };
   const engine = new RunEngine(deps);
   const tools = knownTools(env);

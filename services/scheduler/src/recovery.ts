@@ -61,7 +61,8 @@ export class RecoverySweeper {
         if (now - Number((await this.redis.zscore(active, member)) ?? now) > 10 * this.opts.staleMs) await this.redis.zrem(active, member);
         continue;
       }
-      await this.outbox.flush(tenant, runId, now, this.opts.staleMs);
+      // An ended run's outbox is never sent (issue 11 D5): its reconcile discards it.
+      if (status === 'running') await this.outbox.flush(tenant, runId, now, this.opts.staleMs);
       // Push its score forward so one stalled run is kicked once per stale period, not every sweep.
       await this.redis.zadd(active, now, member);
       await this.advance.publish({ type: 'kick', tenant, runId, reason: 'recovery' });

@@ -29,6 +29,7 @@ export const RUN_SCRIPT_FILES = [
   'cancelGuess-2.lua',
   'readRun-3.lua',
   'expireRun-7.lua',
+  'settleEndedRun-3.lua',
 ] as const;
 
 /** Registers the run scripts on a client (idempotent). */
@@ -365,6 +366,22 @@ export async function expireRun(redis: RedisLike, ks: KeySpace, a: RunRef & { tt
   const k = runKeys(ks, a.tenant, a.runId);
   const keys = [k.run, k.nodes, k.attempts, k.decisions, k.outcomes, k.effects, k.intents];
   return (await callScript<number>(redis, 'expireRun-7.lua', keys, [Math.max(1, Math.round(a.ttlMs))])) >= 0;
+}
+
+/**
+ * settleEndedRun-3.lua (issue 11 D1, D5): for an ended run, discards its outbox, fences queued
+ * and running attempts, and finishes fenced attempts whose worker never reported within `graceMs`.
+ * Undefined when the run is missing or still running.
+ */
+export async function settleEndedRun(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { nowMs: number; graceMs: number },
+): Promise<{ changed: number; waiting: number; intentsDiscarded: number; fencedRunning: string[] } | undefined> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const r = await callScript<Array<number | string>>(redis, 'settleEndedRun-3.lua', [k.run, k.attempts, k.intents], [Math.round(a.nowMs), Math.max(0, Math.round(a.graceMs))]);
+  if (Number(r[0]) < 0) return undefined;
+  return { changed: Number(r[0]), waiting: Number(r[1]), intentsDiscarded: Number(r[2]), fencedRunning: r.slice(3).map(String) };
 }
 
 /**

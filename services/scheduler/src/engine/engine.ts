@@ -29,6 +29,7 @@ import {
   type KeySpace,
   launchNode,
   type RedisLike,
+  settleEndedRun,
 } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
 import type { Tracer } from '@opentelemetry/api';
@@ -68,11 +69,18 @@ export interface EngineDeps {
   readonly metrics?: Metrics;
   /** Retention: an ended run's keys expire this long after it ended (undefined: kept forever). */
   readonly runRetentionMs?: number;
+  /**
+   * Issue 11 D1: a fenced attempt of an ended run whose worker has not billed it this long after
+   * the run ended (and after it started) is taken for lost and finished by the scheduler.
+   */
+  readonly lostAttemptGraceMs?: number;
   /** Told of every run this process ended (the run-end webhook, webhooks.ts). */
   readonly onRunEnd?: (e: RunEndEvent) => void;
   /** M4: learned operation-class durations, used by ΔT (op-estimates.ts). */
   readonly opEstimates?: OperationEstimateCache;
 }
+
+const DEFAULT_LOST_ATTEMPT_GRACE_MS = 5_000;
 
 const MAX_ROUNDS = 50;
 
@@ -137,8 +145,18 @@ export class RunEngine {
     const now = this.deps.clock.nowMs();
     const { tenant, runId } = s.header;
     if (s.header.status !== 'running') {
+      // Issue 11 D1, D5: an ended run discards its outbox and settles every attempt it ever
+      // started (fenced, and finished once its worker has billed it or is taken for lost).
+      const r = await settleEndedRun(this.deps.redis, this.deps.ks, { tenant, runId, nowMs: now, graceMs: this.deps.lostAttemptGraceMs ?? DEFAULT_LOST_ATTEMPT_GRACE_MS });
+      for (const attemptId of r?.fencedRunning ?? []) await this.broadcastCancel({ tenant, runId, attemptId, reason: `run ${s.header.status}` });
+      if (r !== undefined && r.intentsDiscarded > 0) this.deps.log.info({ tenant, runId, intents: r.intentsDiscarded }, 'outbox of an ended run discarded');
+      // What it finished has outcomes due now: re-read first.
+      if (r !== undefined && r.changed > 0) return 'ended';
       await settleOutcomes(this.deps, s, now);
-      await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
+      // The run leaves the active index only once nothing is left to settle; until then the
+      // recovery sweep kicks it again after RECOVERY_STALE_MS.
+      if (r !== undefined && r.waiting > 0) await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
+      else await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
       return 'none';
     }
     let progressed = false;
