@@ -95,16 +95,19 @@ describe('M10 llm predictor: two-stage guess purchase (end to end)', () => {
     expect(spec.createdAtMs).toBeLessThan(route.finishedAtMs);
     expect(v.nodes.answer.source).toBe('speculative');
     expect(v.nodes.answer.output).toBe('answer for billing');
-    // The run's dollars include the predictor call; nothing was wasted.
+    // The run's dollars include the predictor call; no attempt was wasted.
     const all = Object.values(v.nodes).flatMap((n: RunView) => n.attempts as RunView[]);
     expect(v.dollars.total.nanoUsd).toBe(all.reduce((sum, a) => sum + (a.costNanoUsd as number), 0));
     expect(v.dollars.speculative.nanoUsd).toBe(spec.costNanoUsd + guess.costNanoUsd);
     expect(v.dollars.wasted.nanoUsd).toBe(0);
-    // M10: the guess's reservation and the launch's are both released; a hit wastes nothing.
-    expect(await settledBudget(url, tenant, 0)).toEqual({ reservedNanoUsd: 0, spentNanoUsd: 0 });
+    // M10 (issue 9 item 5): the guess is sunk once bought: guess spend on a hit too.
+    expect(v.dollars.guesses.nanoUsd).toBe(guess.costNanoUsd);
+    const hitOutcome = (await waitForView(url, tenant, id, (x) => x.outcomes.some((o: RunView) => o.kind === 'hit'))).outcomes.find((o: RunView) => o.kind === 'hit');
+    expect(hitOutcome.guessUsd).toBeCloseTo(guess.costNanoUsd / 1e9, 12);
+    expect(await settledBudget(url, tenant, guess.costNanoUsd)).toEqual({ reservedNanoUsd: 0, spentNanoUsd: guess.costNanoUsd });
   }, 90_000);
 
-  it('M10 a wrong guess: the speculation it enabled misses, and the guess is wasted with it', async () => {
+  it('M10 a wrong guess: the speculation it enabled misses; the guess is guess spend, as on a hit', async () => {
     const tenant = await eagerTenant(url, 'guessmiss');
     const wf = guessedChain('guessmisswf', { simulate: { output: 'refund', ttftMs: 50 } }, 1500);
     const id = await submit(url, { tenant, workflow: wf, inputs: { q: 'q4' } });
@@ -117,9 +120,11 @@ describe('M10 llm predictor: two-stage guess purchase (end to end)', () => {
     const spec = attemptsOf(settled, 'answer').find((a) => a.attemptId.startsWith('answer.s'));
     expect(spec.assumed).toEqual({ route: 'refund' });
     const miss = settled.outcomes.find((o: RunView) => o.kind === 'miss');
-    expect(miss.wasteUsd).toBeCloseTo((spec.costNanoUsd + guess.costNanoUsd) / 1e9, 12);
-    expect(settled.dollars.wasted.nanoUsd).toBe(spec.costNanoUsd + guess.costNanoUsd);
-    // M10: the tenant's speculative waste is the missed launch plus the guess it was launched on.
+    expect(miss.wasteUsd).toBeCloseTo(spec.costNanoUsd / 1e9, 12);
+    expect(miss.guessUsd).toBeCloseTo(guess.costNanoUsd / 1e9, 12);
+    expect(settled.dollars.wasted.nanoUsd).toBe(spec.costNanoUsd);
+    expect(settled.dollars.guesses.nanoUsd).toBe(guess.costNanoUsd);
+    // M10: the tenant's speculative spend is the missed launch plus the guess it was launched on.
     const waste = spec.costNanoUsd + guess.costNanoUsd;
     expect(await settledBudget(url, tenant, waste)).toEqual({ reservedNanoUsd: 0, spentNanoUsd: waste });
   }, 90_000);
@@ -146,9 +151,10 @@ describe('M10 llm predictor: two-stage guess purchase (end to end)', () => {
     expect(guess.finishedAtMs - route.finishedAtMs).toBeLessThan(1500);
     expect(guess.finishedAtMs - guess.createdAtMs).toBeLessThan(3000);
     expect(done.decisions.filter((d: RunView) => d.node === 'answer' && d.phase === 'runtime' && d.action === 'SPECULATE').map((d: RunView) => d.decisionId)).toEqual([`${id}:answer:guess-route`]);
-    // Bought and not used: what it consumed is billed to the run as waste.
-    expect(done.dollars.wasted.nanoUsd).toBe(guess.costNanoUsd);
-    // M10: the unused guess's reservation is settled as the tenant's waste.
+    // Bought and not used: what it consumed is billed to the run as guess spend (M10), not waste.
+    expect(done.dollars.guesses.nanoUsd).toBe(guess.costNanoUsd);
+    expect(done.dollars.wasted.nanoUsd).toBe(0);
+    // M10: the unused guess's reservation is settled as spent.
     expect(await settledBudget(url, tenant, guess.costNanoUsd)).toEqual({ reservedNanoUsd: 0, spentNanoUsd: guess.costNanoUsd });
   }, 90_000);
 

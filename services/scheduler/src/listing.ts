@@ -175,7 +175,8 @@ export async function runStats(redis: RedisLike, ks: KeySpace, tenants: readonly
             else p.cancelled++;
             p.secondsSaved += o.secondsSaved;
             p.savedUsd += (lambda.get(o.decisionId) ?? 0) * o.secondsSaved;
-            p.wastedUsd += o.wasteUsd;
+            // M10: a paid guess is extra dollars on a hit and a miss alike (NV counts it).
+            p.wastedUsd += o.wasteUsd + (o.guessUsd ?? 0);
             m.set(t, p);
           }
         }),

@@ -218,6 +218,7 @@ export class RunService {
     let total = 0;
     let speculative = 0;
     let wasted = 0;
+    let guesses = 0;
     for (const a of s.attempts.values()) {
       total += a.costNanoUsd;
       if (a.kind !== 'speculative') continue;
@@ -225,10 +226,8 @@ export class RunService {
       const n = s.nodes.get(a.nodeId);
       const up = guessedUpstream(a.attemptId);
       if (up !== undefined) {
-        // M10: a paid guess is waste unless the speculation it enabled hit (or is still live).
-        const enabled = (attemptId: string | undefined) => attemptId !== undefined && a.output !== undefined && s.attempts.get(attemptId)?.assumed[up] === a.output;
-        const guessUsed = (n?.state === 'succeeded' && n.source === 'speculative' && enabled(n.auth)) || enabled(n?.spec?.a);
-        if (!guessUsed) wasted += a.costNanoUsd;
+        // M10: a bought guess is sunk: guess spend whatever its speculation did, never waste.
+        guesses += a.costNanoUsd;
         continue;
       }
       const used = n?.state === 'succeeded' && n.source === 'speculative' && n.auth === a.attemptId;
@@ -267,7 +266,7 @@ export class RunService {
       decisions: decisions.map((d) => DecisionRecordSchema.parse(JSON.parse(d))),
       outcomes: outcomes.map((o) => OutcomeSchema.parse(JSON.parse(o))),
       effects: effects.map((e) => JSON.parse(e) as unknown),
-      dollars: { total: money(total), speculative: money(speculative), wasted: money(wasted) },
+      dollars: { total: money(total), speculative: money(speculative), wasted: money(wasted), guesses: money(guesses) },
     };
   }
 

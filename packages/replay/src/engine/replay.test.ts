@@ -220,6 +220,71 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
     expect(r!.decisions![0]!.input.predictorUsd).toBeCloseTo(90_000e-9, 15);
   });
 
+  it('M10: a bought guess is sunk: booked as guess spend on a hit and on a miss alike, never as waste (issue 9 item 5)', () => {
+    const withGuess = (id: string, matched: boolean) => {
+      const base = chain(id, 0, matched);
+      return RunSchema.parse({
+        ...base,
+        opportunities: [
+          {
+            ...base.opportunities[0]!,
+            guesser: { 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini', durationMs: 400, 'gen_ai.usage.input_tokens': 500, 'gen_ai.usage.output_tokens': 2, costNanoUsd: 90_000 },
+          },
+        ],
+      });
+    };
+    const result = replay([withGuess('h', true), withGuess('m', false)], { policies: ['never', 'always'], dial, prices, keepDecisions: true });
+    const [hit, miss] = byPolicy(result, 'always');
+    const [neverHit, neverMiss] = byPolicy(result, 'never');
+    expect(hit!.guessNano).toBe(90_000);
+    expect(miss!.guessNano).toBe(90_000);
+    expect(hit!.wasteNano).toBe(0);
+    expect(miss!.costNano).toBe(neverMiss!.costNano + miss!.wasteNano + 90_000);
+    expect(hit!.costNano).toBe(neverHit!.costNano + 90_000);
+    expect(neverHit!.guessNano).toBe(0);
+    // Stage 2 (launch on the bought guess) does not count its price; stage 1 (buy) does.
+    const ev = replay([withGuess('h', true)], { policies: ['ev'], dial: { alpha: 1, lambdaUsdPerSec: 10 }, prices, keepDecisions: true });
+    const rec = byPolicy(ev, 'ev')[0]!.decisions![0]!;
+    expect(rec.decision.action).toBe('SPECULATE');
+    expect(rec.input.predictorUsd ?? 0).toBe(0);
+    expect(byPolicy(ev, 'ev')[0]!.guessNano).toBe(90_000);
+  });
+
+  it('M4 joins: P and the hit cover only upstreams still pending at the speculative start (issue 9 item 4)', () => {
+    // fast (0-200 ms) and slow (0-3000 ms) both feed join; fast has ended when the guess for slow
+    // is available (at 400 ms, a guesser's latency), so only slow's edge is guessed.
+    const run = RunSchema.parse({
+      v: 1,
+      runId: 'join',
+      tenant: 't',
+      workflow: 'join',
+      startUnixMs: 0,
+      operations: [
+        { id: 'fast', kind: 'tool', 'gen_ai.tool.name': 'lookup', startMs: 0, durationMs: 200, costNanoUsd: 0 },
+        { id: 'slow', kind: 'tool', 'gen_ai.tool.name': 'search', startMs: 0, durationMs: 3000, costNanoUsd: 0 },
+        { id: 'join', kind: 'tool', 'gen_ai.tool.name': 'merge', effects: 'none', dependencies: ['fast', 'slow'], startMs: 3000, durationMs: 1000, costNanoUsd: 1000 },
+      ],
+      opportunities: [
+        { from: 'fast', to: 'join', type: 'lookup', guess: 'x', matched: false },
+        {
+          from: 'slow',
+          to: 'join',
+          type: 'lookup',
+          guess: 'y',
+          matched: true,
+          guesser: { 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini', durationMs: 400, 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 1, costNanoUsd: 10 },
+        },
+      ],
+    });
+    const result = replay([run], { policies: ['always'], dial, prices, keepDecisions: true });
+    const r = byPolicy(result, 'always')[0]!;
+    const rec = r.decisions![0]!;
+    // One pending edge (slow's): P is its posterior alone, and the miss on fast's ended edge does not count.
+    expect(rec.input.edges).toHaveLength(1);
+    expect(rec.hit).toBe(true);
+    expect(r.durationMs).toBe(3000);
+  });
+
   it('irreversible downstreams are never speculated, even by the oracle (M6)', () => {
     const base = chain('irr', 0, true);
     const run = RunSchema.parse({

@@ -10,11 +10,17 @@
  * the node's gap.
  * - hit (every guess in S matched): the node starts at its speculative start (never later than
  *   its normal start); its output is confirmed when it has ended and every upstream in S has
- *   produced its real output; its cost is unchanged, plus the guesses' cost (M10).
+ *   produced its real output; its cost is unchanged.
  * - miss: the node starts at its normal start (a miss costs money, never latency, M0); the
  *   attempt is cancelled when the first missed upstream is confirmed (M8 progressive validation) and
  *   billed with the core's fractional-waste function (input + output streamed until then); a
- *   tool attempt costs its full per-call price; the guesses' cost is waste too.
+ *   tool attempt costs its full per-call price.
+ * - joins (M4): an upstream that has ended by the speculative start gives its real output: P,
+ *   the hit and the cancellation cover only the upstreams still pending then.
+ * - paid guesses (M10): two stages, as live: stage 1 decides whether the guesses are worth buying
+ *   (their price in C_spec and C_fail), stage 2 whether to launch on them (price sunk). A bought
+ *   guess is booked as guess spend (`guessNano`, in the cost) on hits and misses alike, never
+ *   as waste.
  * Every decision of every policy goes through the core's `decide` with the same inputs, so each
  * record carries P, C_spec, C_fail, ΔT, L, EV and the threshold; the policy then chooses the
  * action: `ev` follows the rule, `always` speculates whenever admissible with a guess,
@@ -76,7 +82,10 @@ export interface RunOutcome {
   readonly runId: string;
   readonly durationMs: number;
   readonly costNano: number;
+  /** Attempt cost lost on misses (guesses excluded). */
   readonly wasteNano: number;
+  /** M10: price of the paid guesses bought, on hits and misses alike (included in costNano). */
+  readonly guessNano: number;
   readonly speculations: number;
   readonly hits: number;
   readonly misses: number;
@@ -111,6 +120,7 @@ export function replayRun(
   const sched: Schedule = { start, confirmed, specAt, specP };
   let costNano = 0;
   let wasteNano = 0;
+  let guessNano = 0;
   let speculations = 0;
   let hits = 0;
   let misses = 0;
@@ -125,6 +135,15 @@ export function replayRun(
     const edges = beliefs.get(node.op.id);
     if (edges !== undefined && edges.length > 0) {
       const r = decideNode(m, node, edges, estimates, normalStart, sched, beliefs, cfg, ctx);
+      // M10: a bought guess is spent whatever happens next (booked as guess spend, not waste).
+      costNano += r.guessNano;
+      guessNano += r.guessNano;
+      // Every guessed upstream ended before the speculative start: nothing left to decide (M4).
+      if (r.guessedEdges === 0) {
+        start[node.index] = s;
+        confirmed[node.index] = s + node.durationMs;
+        continue;
+      }
       if (r.speculated) {
         specAt[node.index] = r.specStart;
         specP[node.index] = r.decision.p;
@@ -137,7 +156,6 @@ export function replayRun(
           hits++;
           s = Math.min(normalStart, r.specStart);
           resolvedAt = r.resolvedAt;
-          costNano += r.guessNano;
         } else {
           misses++;
           wasteNano += r.wasteNano;
@@ -168,6 +186,7 @@ export function replayRun(
     durationMs,
     costNano,
     wasteNano,
+    guessNano,
     speculations,
     hits,
     misses,
@@ -204,8 +223,12 @@ interface NodeResult {
   readonly specStart: number;
   /** When every guess in S was confirmed by its upstream's real output. */
   readonly resolvedAt: number;
+  /** Attempt cost lost on a miss (guesses excluded). */
   readonly wasteNano: number;
+  /** M10: price of the guesses bought (0 when none): spent on hits and misses alike. */
   readonly guessNano: number;
+  /** Guessed upstreams still pending at the speculative start (0: no decision to make). */
+  readonly guessedEdges: number;
 }
 
 const DONE = fixedDuration(0);
@@ -315,23 +338,29 @@ function decideNode(
   ctx: ModelContext,
 ): NodeResult {
   const { start, confirmed: end } = sched;
-  const allMatched = edges.every((e) => e.opportunity.matched);
   // The oracle speculates only on edges whose guess matched; every other policy on all guessed edges.
-  const chosen = cfg.policy === 'oracle' ? edges.filter((e) => e.opportunity.matched) : edges;
-  const inS = new Set(chosen.map((e) => e.opportunity.from));
-  let base = 0;
-  let guessNano = 0;
-  for (const d of node.deps) {
-    const dep = m.ops[d]!;
-    if (inS.has(dep.op.id)) {
-      const e = chosen.find((c) => c.opportunity.from === dep.op.id)!;
-      base = Math.max(base, start[d]! + (e.opportunity.guesser?.durationMs ?? 0));
-      guessNano += guesserCostNano(e.opportunity.guesser, ctx.prices, `run ${m.run.runId} opportunity ${e.opportunity.from}->${e.opportunity.to}`);
-    } else {
-      base = Math.max(base, end[d]!);
+  const chosenAll = cfg.policy === 'oracle' ? edges.filter((e) => e.opportunity.matched) : edges;
+  const endOf = (e: EdgeBelief) => end[m.byId.get(e.opportunity.from)!.index]!;
+  const speculativeStart = (S: readonly EdgeBelief[]): number => {
+    const inS = new Set(S.map((e) => e.opportunity.from));
+    let base = 0;
+    for (const d of node.deps) {
+      const dep = m.ops[d]!;
+      const e = inS.has(dep.op.id) ? S.find((c) => c.opportunity.from === dep.op.id) : undefined;
+      base = Math.max(base, e !== undefined ? start[d]! + (e.opportunity.guesser?.durationMs ?? 0) : end[d]!);
     }
-  }
-  const specStart = node.deps.length === 0 ? normalStart : base + node.gapMs;
+    return node.deps.length === 0 ? normalStart : base + node.gapMs;
+  };
+  // M4 joins: P and the hit rule cover only the upstreams still pending at the speculative start;
+  // one that has ended by then contributes its real output, not a guess.
+  const first = speculativeStart(chosenAll);
+  const chosen = chosenAll.filter((e) => endOf(e) > first);
+  const guessed = cfg.policy === 'oracle' ? chosen : edges.filter((e) => endOf(e) > first);
+  const allMatched = guessed.every((e) => e.opportunity.matched);
+  // M10: the guesses this speculation would be launched on, bought at their upstream's start.
+  let guessNano = 0;
+  for (const e of chosenAll) guessNano += guesserCostNano(e.opportunity.guesser, ctx.prices, `run ${m.run.runId} opportunity ${e.opportunity.from}->${e.opportunity.to}`);
+  const specStart = chosen.length === chosenAll.length ? first : speculativeStart(chosen);
   // What the scheduler knows at specStart: a dependency that has ended, its real end; one still
   // running, its start plus its estimated duration (M4 uses estimates, not the future).
   const est = (op: OpModel) => estimates.get(op.op.id) ?? { durationMs: op.durationMs, outputTokens: op.op['gen_ai.usage.output_tokens'], slackMs: 0 };
@@ -339,7 +368,7 @@ function decideNode(
   const remainingAt = (d: number) =>
     end[d]! <= specStart ? 0 : expectedRemainingMs(durationFor(est(m.ops[d]!)), Math.max(0, specStart - start[d]!));
   const own = est(node);
-  const pEdges = edges.map((e) => ({ posterior: e.posterior, mode: cfg.posteriorMode }));
+  const pEdges = guessed.map((e) => ({ posterior: e.posterior, mode: cfg.posteriorMode }));
   const predictorUsd = nanoToUsd(guessNano);
   const attempt = node.attempt !== undefined && node.op.kind === 'llm' ? { ...node.attempt, expectedOutputTokens: own.outputTokens } : undefined;
   // M2: C_spec from the rendered prompt's tokens and the expected output (running mean).
@@ -347,25 +376,29 @@ function decideNode(
     attempt !== undefined && node.op.costNanoUsd === undefined
       ? llmCostUsd(attempt.rates, { inputTokens: attempt.inputTokens, cachedInputTokens: attempt.cachedInputTokens, outputTokens: attempt.expectedOutputTokens })
       : nanoToUsd(node.costNano);
-  const cSpecUsd = attemptUsd + predictorUsd;
   const pending = chosen.map((e) => {
     const up = m.byId.get(e.opportunity.from)!;
     return { remainingMs: remainingAt(up.index), p: pointEstimate(e.posterior, cfg.posteriorMode) };
   });
   // M4/M8: C_fail is the expected waste up to the first miss (progressive validation).
-  const cFailUsd = (attempt !== undefined ? Math.min(attemptUsd, progressiveFailCostUsd(attempt, pending)) : attemptUsd) + predictorUsd;
+  const cFailAttemptUsd = attempt !== undefined ? Math.min(attemptUsd, progressiveFailCostUsd(attempt, pending)) : attemptUsd;
+  const deltaT = node.deps.length === 0 || chosen.length === 0 ? 0 : replayDeltaTSec(m, node, specStart, sched, beliefs, est, cfg);
+  // M10 two stages: whether the guesses are worth buying (their price in C_spec and C_fail), then,
+  // once bought, whether to launch on them (the price is sunk: not counted).
   const input: DecideInput = {
     edges: pEdges,
-    cSpecUsd,
-    predictorUsd,
-    cFailUsd,
-    deltaTSec: node.deps.length === 0 ? 0 : replayDeltaTSec(m, node, specStart, sched, beliefs, est, cfg),
+    cSpecUsd: attemptUsd,
+    cFailUsd: cFailAttemptUsd,
+    deltaTSec: deltaT,
     dial: cfg.dial,
     // M9.5: the live detector's kill and the shadow re-entry after it (posteriors.ts).
     stage: edges.some((e) => e.stage === 'killed') ? 'killed' : edges.some((e) => e.stage === 'shadow') ? 'shadow' : 'replay',
     flags: { admissible: node.admissible, killed: false, hasPrediction: true, budgetOk: true, speculationEnabled: true },
   };
-  const decision = decide(input);
+  const buyInput: DecideInput | undefined =
+    guessNano > 0 ? { ...input, cSpecUsd: attemptUsd + predictorUsd, cFailUsd: cFailAttemptUsd + predictorUsd, predictorUsd } : undefined;
+  const buyDecision = buyInput === undefined ? undefined : decide(buyInput);
+  const launchDecision = decide(input);
   let speculated: boolean;
   switch (cfg.policy) {
     case 'never':
@@ -375,15 +408,25 @@ function decideNode(
       speculated = node.admissible;
       break;
     case 'threshold':
-      speculated = node.admissible && decision.p >= (cfg.fixedThreshold ?? 0.5);
+      speculated = node.admissible && launchDecision.p >= (cfg.fixedThreshold ?? 0.5);
       break;
     case 'ev':
-      speculated = decision.action === 'SPECULATE';
+      speculated = (buyDecision === undefined || buyDecision.action === 'SPECULATE') && launchDecision.action === 'SPECULATE';
       break;
     case 'oracle':
       speculated = node.admissible && chosen.length > 0;
       break;
   }
+  if (chosen.length === 0) speculated = false;
+  // The guesses are bought by the policies that would launch on them (`ev`: stage 1 said buy).
+  const bought =
+    guessNano > 0 &&
+    (cfg.policy === 'ev' ? buyDecision?.action === 'SPECULATE' : cfg.policy !== 'never' && (speculated || (cfg.policy === 'always' && node.admissible)));
+  // The record: stage 1's WAIT (reason `predictor`) when the guesses were not worth buying.
+  const decision =
+    buyDecision !== undefined && buyDecision.action === 'WAIT'
+      ? { ...buyDecision, reason: buyDecision.reason === 'below_threshold' ? ('predictor' as const) : buyDecision.reason }
+      : launchDecision;
   const hit = chosen.every((e) => e.opportunity.matched);
   let wasteNano = 0;
   if (speculated && !hit) {
@@ -394,10 +437,10 @@ function decideNode(
     // A guess available only after its upstream ended is never used (M10): only the guess is paid.
     const attemptNano =
       elapsed <= 0 ? 0 : node.attempt !== undefined && node.op.kind === 'llm' ? usdToNano(costAtUsd(node.attempt, elapsed)) : node.costNano;
-    wasteNano = Math.min(attemptNano, node.costNano) + guessNano;
+    wasteNano = Math.min(attemptNano, node.costNano);
   }
   return {
-    input,
+    input: decision === launchDecision || buyInput === undefined ? input : buyInput,
     decision,
     edgeClasses: edges.map((e) => e.edgeClass),
     speculated,
@@ -406,6 +449,7 @@ function decideNode(
     specStart,
     resolvedAt: chosen.reduce((t, e) => Math.max(t, end[m.byId.get(e.opportunity.from)!.index]!), 0),
     wasteNano,
-    guessNano,
+    guessNano: bought ? guessNano : 0,
+    guessedEdges: guessed.length,
   };
 }

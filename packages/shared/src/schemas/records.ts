@@ -56,8 +56,13 @@ export const OutcomeSchema = z.object({
   kind: z.enum(OUTCOME_KINDS),
   /** For a not-launched guess (shadow_hit / shadow_miss): why the decision waited (M5). */
   waitReason: z.enum(DECISION_REASONS).optional(),
-  /** Dollars spent on the speculation that bought nothing (0 on a hit). */
+  /** Dollars spent on the speculation that bought nothing (0 on a hit); paid guesses excluded. */
   wasteUsd: z.number().nonnegative(),
+  /**
+   * M10: price of the paid guess of this edge that the speculation was launched on: sunk once
+   * bought, so booked as guess spend on a hit and on a miss alike (absent when the guess was free).
+   */
+  guessUsd: z.number().nonnegative().optional(),
   /** Realized seconds of workflow latency saved (0 on a miss). */
   secondsSaved: z.number().nonnegative(),
   /** True when a fencing check rejected a late result during this speculation. */

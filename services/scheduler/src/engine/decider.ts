@@ -37,6 +37,7 @@ import { profileOf, remainingMs } from './estimates.js';
 import { parseClasses } from './outcomes.js';
 import { renderOp } from './jobs.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
+import type { OperationEstimateCache } from './op-estimates.js';
 import { deltaTOf } from './timing.js';
 
 export interface DecisionResult {
@@ -116,6 +117,8 @@ export interface DeciderDeps {
   readonly priceTable: PriceTable;
   readonly predictors: PredictorSet;
   readonly control: SpeculationControl;
+  /** M4: learned operation-class durations for ΔT (timing.ts). */
+  readonly opEstimates?: OperationEstimateCache;
 }
 
 function stageOf(stages: readonly Stage[]): Stage {

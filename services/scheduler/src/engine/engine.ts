@@ -48,6 +48,7 @@ import { Decisions } from './decisions.js';
 import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
+import type { OperationEstimateCache } from './op-estimates.js';
 import { Redecider } from './redecide.js';
 import { type RunEndEvent, runEnded, runEndedById, traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
@@ -75,6 +76,8 @@ export interface EngineDeps {
   readonly lostAttemptGraceMs?: number;
   /** Told of every run this process ended (the run-end webhook, webhooks.ts). */
   readonly onRunEnd?: (e: RunEndEvent) => void;
+  /** M4: learned operation-class durations, used by ΔT (op-estimates.ts). */
+  readonly opEstimates?: OperationEstimateCache;
 }
 
 const DEFAULT_LOST_ATTEMPT_GRACE_MS = 5_000;

@@ -85,8 +85,8 @@ describe('M10 paid guess settlement', () => {
     expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'live' }), 'd', 'u')).toBeUndefined();
     expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: { reservedNanoUsd: undefined } }), 'd', 'u')).toBeUndefined();
   });
-  it('a guess whose speculation hit wastes nothing; a miss, or no use, wastes its billed cost', () => {
-    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'hit' }), 'd', 'u')).toEqual(settled(0));
+  it('a bought guess is sunk: its billed cost is spent on a hit, a miss, or no use alike (issue 9 item 5)', () => {
+    expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'hit' }), 'd', 'u')).toEqual(settled(30));
     expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {}, spec: 'miss' }), 'd', 'u')).toEqual(settled(30));
     expect(guessSettlement(guessSnapshot({ upState: 'succeeded', guess: {} }), 'd', 'u')).toEqual(settled(30));
     // A speculation launched on another value (e.g. a streamed prefix) did not use the guess.

@@ -62,10 +62,28 @@ function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: n
     const pairs = parseClasses(c.cls);
     if (pairs.length === 0) continue;
     const a = s.attempts.get(attemptId);
-    const mk = (up: string, classId: string, kind: OutcomeKind, wasteUsd: number, saved: number): Pending => ({
-      nodeId,
-      outcome: { ...base, outcomeId: `${runId}:${attemptId}:${up}`, decisionId: c.d, edgeClass: classId, kind, wasteUsd, secondsSaved: saved },
-    });
+    // M10: a paid guess this speculation was launched on is sunk: booked as guess spend on the
+    // outcome of its own edge, on a hit and a miss alike, never as waste.
+    const guessUsdOf = (up: string): number => {
+      const g = s.attempts.get(guessAttemptId(nodeId, up));
+      return g !== undefined && g.output !== undefined && a?.assumed[up] === g.output ? nanoToUsd(g.costNanoUsd) : 0;
+    };
+    const mk = (up: string, classId: string, kind: OutcomeKind, wasteUsd: number, saved: number): Pending => {
+      const guessUsd = guessUsdOf(up);
+      return {
+        nodeId,
+        outcome: {
+          ...base,
+          outcomeId: `${runId}:${attemptId}:${up}`,
+          decisionId: c.d,
+          edgeClass: classId,
+          kind,
+          wasteUsd,
+          ...(guessUsd > 0 ? { guessUsd } : {}),
+          secondsSaved: saved,
+        },
+      };
+    };
     if (c.kind === 'hit') {
       const saved = secondsSaved(s, nodeId, attemptId) / pairs.length;
       for (const p of pairs) out.push(mk(p.up, p.classId, 'hit', 0, saved));
@@ -73,13 +91,7 @@ function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: n
     }
     // A miss or cancel is settled once the attempt's usage is final (it has finished).
     if (a !== undefined && a.finishedAtMs === undefined) continue;
-    // M10: the paid guesses this speculation was launched on are wasted with it.
-    let guessNano = 0;
-    for (const [up, value] of Object.entries(a?.assumed ?? {})) {
-      const g = s.attempts.get(guessAttemptId(nodeId, up));
-      if (g?.output === value) guessNano += g.costNanoUsd;
-    }
-    const wasteUsd = nanoToUsd((a?.costNanoUsd ?? 0) + guessNano);
+    const wasteUsd = nanoToUsd(a?.costNanoUsd ?? 0);
     // The miss (or cancel) is charged to the edge that caused it; a cancel with every guess
     // matched (its attempt never ran in time) is a hit of each edge, charged to none unless it
     // had already spent money.
@@ -166,8 +178,8 @@ async function outcomesOfShadow(s: RunSnapshot, nodeId: string, n: NodeState, no
 /**
  * M10: the budget settlement of a paid guess, once it is due: undefined while the guess may still
  * be used or still bills (not finished; its speculation live; its upstream still running and
- * nothing launched on it). A guess whose speculation hit wasted nothing; one whose speculation
- * missed or was cancelled, or that was never used, wasted its billed cost.
+ * nothing launched on it). A bought guess is sunk: its billed cost is booked as spent whether its
+ * speculation hit, missed or was cancelled, or it was never used (issue 9 item 5).
  */
 export function guessSettlement(s: RunSnapshot, nodeId: string, up: string): { attemptId: string; reservedNano: number; wasteNano: number } | undefined {
   const attemptId = guessAttemptId(nodeId, up);
@@ -180,8 +192,8 @@ export function guessSettlement(s: RunSnapshot, nodeId: string, up: string): { a
   const out = { attemptId, reservedNano: g.reservedNanoUsd };
   const usedBy = (a: string): boolean => g.output !== undefined && s.attempts.get(a)?.assumed[up] === g.output;
   if (n.spec !== undefined && usedBy(n.spec.a)) return undefined;
-  for (const [a, c] of Object.entries(n.closed)) {
-    if (usedBy(a)) return { ...out, wasteNano: c.kind === 'hit' ? 0 : g.costNanoUsd };
+  for (const a of Object.keys(n.closed)) {
+    if (usedBy(a)) return { ...out, wasteNano: g.costNanoUsd };
   }
   // Not used (yet): final once the upstream's real output is known or the run has ended; a
   // speculation on it is refused from then on (createSpecAttempt), so the snapshot has them all.

@@ -27,6 +27,7 @@ import {
   type WorkflowNode,
 } from '@gambit/shared';
 import type { SpeculationControl } from './control.js';
+import type { OperationEstimateCache } from './op-estimates.js';
 import { expectedDurationMs } from './estimates.js';
 import { parseClasses } from './outcomes.js';
 import type { RunSnapshot } from './run-view.js';
@@ -38,6 +39,8 @@ export function durationOf(node: WorkflowNode, outputTokens?: number): DurationD
 
 export interface TimingDeps {
   readonly control: SpeculationControl;
+  /** M4: learned operation-class durations (op-estimates.ts); without it, static estimates only. */
+  readonly opEstimates?: OperationEstimateCache;
 }
 
 export interface TimingCtx {
@@ -91,9 +94,12 @@ export function runTiming(
 async function buildTiming(deps: TimingDeps, s: RunSnapshot, ctx: TimingCtx, decidable: (s: RunSnapshot, nodeId: string) => boolean): Promise<RunTiming> {
   const nodes: TimingNode[] = [];
   const candidates: JointCandidate[] = [];
+  // M4: a node's duration is its operation class's learned distribution once the class has enough
+  // observations (shared across the tenant's runs), else a lognormal around its static estimate.
+  const learned = deps.opEstimates === undefined ? undefined : await deps.opEstimates.forNodes(ctx.tenant, s.workflow.nodes);
   for (const def of s.workflow.nodes) {
     const n = s.nodes.get(def.id);
-    const duration = durationOf(def);
+    const duration = deps.opEstimates?.learnedDuration(learned?.get(def.id)) ?? durationOf(def);
     if (n === undefined || n.state === 'succeeded' || n.state === 'failed' || n.state === 'cancelled') {
       nodes.push({ id: def.id, state: 'done', duration });
       continue;

@@ -1,9 +1,11 @@
 /** M6: the tool registry and the built-ins' declared effects. */
 import { AbortedError, silentLogger, UnknownToolError, ValidationError } from '@gambit/shared';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createToolRegistry, type ToolContext } from './index.js';
 
-function ctx(signal: AbortSignal = new AbortController().signal): ToolContext {
+function ctx(signal: AbortSignal = new AbortController().signal, idempotencyKey = 'gambit:t:r:n:1', tryNo = 1): ToolContext {
   return {
     signal,
     tenant: 't',
@@ -11,8 +13,8 @@ function ctx(signal: AbortSignal = new AbortController().signal): ToolContext {
     nodeId: 'n',
     attemptId: 'a',
     kind: 'speculative',
-    idempotencyKey: 'gambit:t:r:n:1',
-    tryNo: 1,
+    idempotencyKey,
+    tryNo,
     // The built-ins used here touch no Redis.
     redis: undefined as never,
     ks: { prefix: 'unit' },
@@ -58,6 +60,38 @@ describe('ToolRegistry (M6)', () => {
     setTimeout(() => ac.abort(), 20);
     await expect(p).rejects.toBeInstanceOf(AbortedError);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('http_post and http_get pass the idempotency key on as Idempotency-Key (issue 11 D2)', async () => {
+    const seen: Array<{ method: string; key: string | undefined; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', key: req.headers['idempotency-key'] as string | undefined, body });
+        res.writeHead(201, { 'content-type': 'application/json' }).end('{"ok":true}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`;
+      const r = await createToolRegistry({ kvLatencyMs: 0 });
+      // Two tries of one execution carry one key; a re-execution (a new epoch) another.
+      const first = await r.get('http_post').run({ url, body: '{"n":1}' }, ctx(undefined, 'gambit:t:r:pay:3', 1));
+      await r.get('http_post').run({ url, body: '{"n":1}' }, ctx(undefined, 'gambit:t:r:pay:3', 2));
+      await r.get('http_get').run({ url }, ctx(undefined, 'gambit:t:r:get:1', 1));
+      expect(JSON.parse(first.output)).toEqual({ status: 201, body: '{"ok":true}' });
+      expect(seen).toEqual([
+        { method: 'POST', key: 'gambit:t:r:pay:3', body: '{"n":1}' },
+        { method: 'POST', key: 'gambit:t:r:pay:3', body: '{"n":1}' },
+        { method: 'GET', key: 'gambit:t:r:get:1', body: '' },
+      ]);
+      await expect(r.get('http_post').run({ url: 'ftp://x/y', body: '' }, ctx())).rejects.toThrow(/args.url/);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('a tools module without register() is refused, naming the variable', async () => {
