@@ -53,7 +53,7 @@ describe('M4 operation-class estimates (worker writes, scheduler reads)', () => 
       ],
       edges: [],
     });
-    const [tests, grep] = wf.nodes as [WorkflowNode, WorkflowNode];
+    const tests = wf.nodes[0] as WorkflowNode;
     for (let i = 0; i < 4; i++) await recordOperationSample(fx.redis, ks, 't2', operationClassOf(tests), { durationMs: 30_000 + i });
     const cache = new OperationEstimateCache(fx.redis, ks, clock, { ttlMs: 1000, minSamples: 5 });
     let est = await cache.forNodes('t2', wf.nodes);
