@@ -10,10 +10,11 @@ import {
   canarySampled,
   DETECTION_BOUND_OUTCOMES,
   edgeClassId,
+  operationClassOf,
   tailDetectionBound,
   DEFAULT_CALIBRATION,
 } from '@gambit/shared';
-import { classKeys, controlKeys } from '@gambit/shared/redis';
+import { classKeys, controlKeys, opClassKeys } from '@gambit/shared/redis';
 import type { ServiceProcess } from '@gambit/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { http, newTenant, type RunView, type Stack, startStack, waitForRun, waitForView } from '../e2e/harness.js';
@@ -175,6 +176,36 @@ describe('M9 end to end: estimator with schedulers and workers', () => {
     expect(speculatedAt).toBeLessThanOrEqual(40);
     const p = await posterior(classId);
     expect(Number(p.a) / (Number(p.a) + Number(p.b))).toBeGreaterThan(0.5);
+  });
+
+  it('M4 ΔT uses the learned duration of an operation class, not a wrong declared one', async () => {
+    // The tool declares 50 ms but sleeps 1.5 s. Until its class has 5 observations ΔT sees the
+    // declared estimate (the answer would start almost at once anyway); afterwards, the learned one.
+    const wf = {
+      name: 'opclasswf',
+      nodes: [
+        { id: 'fetch', kind: 'tool', tool: 'sleep', args: { ms: 1500 }, effects: 'none', expectedDurationMs: 50 },
+        { id: 'answer', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: 'Answer: {{nodes.fetch.output}}', expectedOutputTokens: 8, maxTokens: 16, simulate: { output: 'ok', ttftMs: 400 } },
+      ],
+      edges: [{ from: 'fetch', to: 'answer', type: 'lookup', predictor: { kind: 'fixed', value: 'slept 1500 ms' } }],
+    };
+    const t = await tenant('opclass', { initialStage: 'online', lambdaUsdPerSec: 1e-9 });
+    const dts: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const v = await run(t, `o${i}`, i, wf);
+      expect(v.status).toBe('succeeded');
+      const d = (v.decisions as RunView[]).find((x) => x.node === 'answer' && x.phase === 'runtime');
+      dts.push(d?.deltaTSec ?? 0);
+      // Past the cache's 2 s TTL, so the next run's decision reads what this one taught.
+      if (i === 5) await new Promise((r) => setTimeout(r, 2100));
+    }
+    const n = Number(await stack.redis.hget(opClassKeys({ prefix: stack.prefix }, t, operationClassOf(wf.nodes[0] as never)).dist, 'd:n'));
+    console.info(JSON.stringify({ opClass: { samples: n, deltaTSec: dts } }));
+    expect(n).toBeGreaterThanOrEqual(7);
+    // With the declared 50 ms the fetch has outrun its estimate when the answer is decided (ΔT a
+    // few ms); with the learned ~1.5 s the answer's whole duration (~0.4 s) can be saved.
+    expect(dts[0]!).toBeLessThan(0.1);
+    expect(dts[7]!).toBeGreaterThan(0.3);
   });
 
   it('M9.2 shadow learns a posterior with zero speculative tokens', async () => {

@@ -40,7 +40,8 @@ describe('worker tools, retries and simulation overrides', () => {
     redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     prefix = uniquePrefix('tools');
     queues = opQueues(redis, { prefix });
-    worker = await startWorker({ redisUrl, prefix, env: { GAMBIT_TOOLS_MODULE: TOOLS_MODULE } });
+    // The local test server is an origin the operator trusts (the outbound guard refuses loopback otherwise).
+    worker = await startWorker({ redisUrl, prefix, env: { GAMBIT_TOOLS_MODULE: TOOLS_MODULE, OUTBOUND_TRUSTED_ORIGINS: `http://127.0.0.1:${httpPort}` } });
   });
   afterEach(async () => {
     await worker.stop(5_000);

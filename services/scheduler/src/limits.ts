@@ -35,6 +35,8 @@ export const LimitsSchema = z
     burst: z.number().int().positive().max(1_000_000),
     /** Admission: runs admitted and not yet ended. */
     maxInFlightRuns: z.number().int().positive().max(10_000_000),
+    /** Issue 10 item 6: when set, the only hosts the tenant's tools may reach (`example.com`, `*.example.com`). */
+    outboundAllowHosts: z.array(z.string().min(1).max(253).regex(/^(\*\.)?[A-Za-z0-9.-]+$/, 'a host name, or *. and a domain')).max(1_000).optional(),
   })
   .strict();
 export type Limits = z.infer<typeof LimitsSchema>;

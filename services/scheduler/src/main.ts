@@ -20,6 +20,7 @@ import { Cluster, Redis } from 'ioredis';
 import { AdvanceConsumer } from './advance.js';
 import { ControlPlaneAdapter } from './engine/control.js';
 import { RunEngine } from './engine/engine.js';
+import { OperationEstimateCache } from './engine/op-estimates.js';
 import type { RunEndEvent } from './engine/tracing.js';
 import { Outbox } from './engine/outbox.js';
 import { AttentionService } from './attention.js';
@@ -137,6 +138,8 @@ async function main(): Promise<void> {
     log,
     tracer,
     metrics,
+    // M4: ΔT uses what workers have learned per operation class (refreshed every 2 s).
+    opEstimates: new OperationEstimateCache(cmd, ks, clock),
     ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
     lostAttemptGraceMs: env.RECOVERY_STALE_MS,
   };
@@ -192,6 +195,7 @@ async function main(): Promise<void> {
     attention,
     platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
     webhooks,
+    consoleQueues: [ops, spec, webhooks.queue],
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,

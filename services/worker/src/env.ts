@@ -62,6 +62,32 @@ export const EnvSchema = z.object({
   GAMBIT_PRICES: envJson(PriceConfigSchema).optional(),
   /** Path of an ES module exporting `register(registry)` to add user tools. */
   GAMBIT_TOOLS_MODULE: z.string().min(1).optional(),
+  /**
+   * Issue 10 item 6: origins (`scheme://host:port`, comma-separated) the operator trusts for tool
+   * requests: exempt from the address check of the outbound guard (an internal service).
+   */
+  OUTBOUND_TRUSTED_ORIGINS: z
+    .string()
+    .transform((s, ctx) => {
+      const out = new Set<string>();
+      for (const part of s.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+        try {
+          out.add(new URL(part).origin);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `"${part}" is not an origin URL` });
+        }
+      }
+      return out;
+    })
+    .optional(),
+  /** Issue 10 item 6: bytes of a tool's HTTP response body read at most (the rest is not read). */
+  OUTBOUND_MAX_BODY_BYTES: envInt(65_536, 1),
+  /** Issue 10 item 6: redirects followed by hand (each hop checked). */
+  OUTBOUND_MAX_REDIRECTS: envInt(5, 0),
+  /** Issue 10 item 6: connect, headers and body timeout of a tool's HTTP request. */
+  OUTBOUND_TIMEOUT_MS: envInt(30_000, 100),
+  /** Issue 10 item 4: the longest `sleep` a workflow may ask for; longer ones fail at once. */
+  WORKER_MAX_SLEEP_MS: envInt(30_000, 0),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -15,6 +15,7 @@ import { loadEnv, type WorkerEnv } from './env.js';
 import { AdvancePublisher } from './events.js';
 import { createProcessor } from './processor.js';
 import { createProviderRegistry, type ProviderConfig } from './providers/index.js';
+import { OutboundGuard } from './outbound.js';
 import { createToolRegistry } from './tools/index.js';
 
 function connect(env: WorkerEnv): Redis | Cluster {
@@ -57,7 +58,13 @@ async function main(): Promise<void> {
 
   const prices = createPriceTable(env.GAMBIT_PRICES ?? {});
   const providers = createProviderRegistry(providerConfig(env));
-  const tools = await createToolRegistry({ kvLatencyMs: env.WORKER_KV_LATENCY_MS, modulePath: env.GAMBIT_TOOLS_MODULE });
+  const outbound = new OutboundGuard({
+    trustedOrigins: env.OUTBOUND_TRUSTED_ORIGINS ?? new Set(),
+    maxBodyBytes: env.OUTBOUND_MAX_BODY_BYTES,
+    maxRedirects: env.OUTBOUND_MAX_REDIRECTS,
+    timeoutMs: env.OUTBOUND_TIMEOUT_MS,
+  });
+  const tools = await createToolRegistry({ kvLatencyMs: env.WORKER_KV_LATENCY_MS, modulePath: env.GAMBIT_TOOLS_MODULE, outbound, maxSleepMs: env.WORKER_MAX_SLEEP_MS });
   const events = new AdvancePublisher(redis, ks);
   const cancels = new CancelWatcher(redis, subscriber, ks, env.WORKER_STATUS_CHECK_MS, logger);
   await cancels.start();
@@ -135,6 +142,7 @@ async function main(): Promise<void> {
         await opsClosed;
       }
       await cancels.close();
+      await outbound.close();
       await opsServer.close();
       await events.close();
       await providers.close();

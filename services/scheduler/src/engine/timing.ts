@@ -20,13 +20,16 @@ import {
   lognormalDuration,
   type PosteriorMode,
   pointEstimate,
-  priorFor,
+  posteriorUnder,
+  resolvePrior,
+  type TenantPriors,
   type TimingAnalysis,
   type TimingNode,
   timingAnalysis,
   type WorkflowNode,
 } from '@gambit/shared';
 import type { SpeculationControl } from './control.js';
+import type { OperationEstimateCache } from './op-estimates.js';
 import { expectedDurationMs } from './estimates.js';
 import { parseClasses } from './outcomes.js';
 import type { RunSnapshot } from './run-view.js';
@@ -38,11 +41,14 @@ export function durationOf(node: WorkflowNode, outputTokens?: number): DurationD
 
 export interface TimingDeps {
   readonly control: SpeculationControl;
+  /** M4: learned operation-class durations (op-estimates.ts); without it, static estimates only. */
+  readonly opEstimates?: OperationEstimateCache;
 }
 
 export interface TimingCtx {
   readonly tenant: string;
   readonly posteriorMode: PosteriorMode;
+  readonly priors: TenantPriors;
   readonly initialStage: 'shadow' | 'canary' | 'online';
   readonly allowDisclosure: boolean;
   readonly nowMs: number;
@@ -50,7 +56,8 @@ export interface TimingCtx {
 
 /** P that an edge class's guess is right, from its posterior (or prior). */
 async function edgeP(deps: TimingDeps, ctx: TimingCtx, classId: string, type: string, k: number | undefined): Promise<number> {
-  const prior = priorFor(type as DependencyType, k);
+  const rp = resolvePrior(ctx.priors, classId, type as DependencyType, k);
+  const prior = rp.prior;
   const st = await deps.control.classState(classId, {
     depType: type as DependencyType,
     ...(k === undefined ? {} : { k }),
@@ -58,7 +65,7 @@ async function edgeP(deps: TimingDeps, ctx: TimingCtx, classId: string, type: st
     initialStage: ctx.initialStage,
     tenant: ctx.tenant,
   });
-  return pointEstimate(st === undefined ? prior : { a: st.a, b: st.b }, ctx.posteriorMode);
+  return pointEstimate(posteriorUnder(prior, st), rp.mode ?? ctx.posteriorMode);
 }
 
 interface RunTiming {
@@ -91,9 +98,12 @@ export function runTiming(
 async function buildTiming(deps: TimingDeps, s: RunSnapshot, ctx: TimingCtx, decidable: (s: RunSnapshot, nodeId: string) => boolean): Promise<RunTiming> {
   const nodes: TimingNode[] = [];
   const candidates: JointCandidate[] = [];
+  // M4: a node's duration is its operation class's learned distribution once the class has enough
+  // observations (shared across the tenant's runs), else a lognormal around its static estimate.
+  const learned = deps.opEstimates === undefined ? undefined : await deps.opEstimates.forNodes(ctx.tenant, s.workflow.nodes);
   for (const def of s.workflow.nodes) {
     const n = s.nodes.get(def.id);
-    const duration = durationOf(def);
+    const duration = deps.opEstimates?.learnedDuration(learned?.get(def.id)) ?? durationOf(def);
     if (n === undefined || n.state === 'succeeded' || n.state === 'failed' || n.state === 'cancelled') {
       nodes.push({ id: def.id, state: 'done', duration });
       continue;

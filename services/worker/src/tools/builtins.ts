@@ -16,7 +16,8 @@
  *   must honour that header for a retry to be safe.
  */
 import { AbortedError, RetryableError, ValidationError } from '@gambit/shared';
-import { chargeOnce, toolKeys } from '@gambit/shared/redis';
+import { admissionKeys, chargeOnce, toolKeys } from '@gambit/shared/redis';
+import { OutboundGuard, OutboundRefusedError } from '../outbound.js';
 import { type ToolContext, type ToolRegistry, numberArg, stringArg } from './registry.js';
 
 /** Sleeps `ms`, rejecting with AbortedError when the signal aborts. Clears its timer either way. */
@@ -52,9 +53,33 @@ function httpUrl(raw: string): URL {
 export interface BuiltinToolOptions {
   /** Simulated latency of kv_lookup before the time scale. */
   readonly kvLatencyMs: number;
+  /** Issue 10 item 6: the guard every outbound request of http_get/http_post goes through (default: no trusted origins). */
+  readonly outbound?: OutboundGuard;
+  /** Issue 10 item 4: the longest `sleep` (ms); longer ones fail without sleeping (WORKER_MAX_SLEEP_MS). */
+  readonly maxSleepMs?: number;
+}
+
+/** Defaults of the guard when the worker's configuration gives none (the strict policy). */
+export const DEFAULT_OUTBOUND = { maxBodyBytes: HTTP_BODY_LIMIT, maxRedirects: 5, timeoutMs: 30_000 } as const;
+export const DEFAULT_MAX_SLEEP_MS = 30_000;
+
+/** The tenant's outbound host allow-list (its limits, set by the operator), read at most once a second. */
+const allowCache = new Map<string, { atMs: number; hosts: readonly string[] | undefined }>();
+async function tenantAllowHosts(ctx: ToolContext): Promise<readonly string[] | undefined> {
+  const key = `${ctx.ks.prefix}|${ctx.tenant}`;
+  const now = ctx.nowMs();
+  const hit = allowCache.get(key);
+  if (hit !== undefined && now - hit.atMs < 1_000) return hit.hosts;
+  const raw = await ctx.redis.get(admissionKeys(ctx.ks, ctx.tenant).limits);
+  const hosts = raw === null ? undefined : ((JSON.parse(raw) as { outboundAllowHosts?: string[] }).outboundAllowHosts ?? undefined);
+  if (allowCache.size > 10_000) allowCache.clear();
+  allowCache.set(key, { atMs: now, hosts });
+  return hosts;
 }
 
 export function registerBuiltinTools(registry: ToolRegistry, opts: BuiltinToolOptions): void {
+  const outbound = opts.outbound ?? new OutboundGuard({ trustedOrigins: new Set(), ...DEFAULT_OUTBOUND });
+  const maxSleepMs = opts.maxSleepMs ?? DEFAULT_MAX_SLEEP_MS;
   registry.register({
     name: 'echo',
     effects: 'none',
@@ -68,6 +93,8 @@ export function registerBuiltinTools(registry: ToolRegistry, opts: BuiltinToolOp
     effects: 'none',
     async run(args, ctx) {
       const ms = numberArg(args, 'ms');
+      // Issue 10 item 4: a sleep may not hold a worker slot longer than the cap.
+      if (ms > maxSleepMs) throw new ValidationError([{ path: 'args.ms', message: `${ms} ms exceeds the worker's cap WORKER_MAX_SLEEP_MS = ${maxSleepMs}` }]);
       await sleepOrAbort(ms, ctx.signal);
       return { output: `slept ${ms} ms` };
     },
@@ -126,14 +153,15 @@ export function registerBuiltinTools(registry: ToolRegistry, opts: BuiltinToolOp
     discloses: true,
     async run(args, ctx) {
       const url = httpUrl(stringArg(args, 'url'));
-      let res: Response;
+      let res: { status: number; body: string };
       try {
-        res = await fetch(url, { signal: ctx.signal, redirect: 'follow', headers: { 'idempotency-key': ctx.idempotencyKey } });
+        res = await outbound.request(url, { method: 'GET', signal: ctx.signal, headers: { 'idempotency-key': ctx.idempotencyKey } }, await tenantAllowHosts(ctx));
       } catch (err) {
+        if (err instanceof OutboundRefusedError) throw err;
         if (ctx.signal.aborted) throw new AbortedError('aborted', { cause: err });
         throw new RetryableError('PROVIDER_UNAVAILABLE', `http_get ${url.host}: connection failed`, { cause: err });
       }
-      const body = (await res.text()).slice(0, HTTP_BODY_LIMIT);
+      const body = res.body;
       if (res.status >= 500) throw new RetryableError('PROVIDER_UNAVAILABLE', `http_get ${url.host}: HTTP ${res.status}`);
       return { output: JSON.stringify({ status: res.status, body }) };
     },
@@ -147,21 +175,20 @@ export function registerBuiltinTools(registry: ToolRegistry, opts: BuiltinToolOp
     async run(args, ctx) {
       const url = httpUrl(stringArg(args, 'url'));
       const payload = stringArg(args, 'body');
-      let res: Response;
+      let res: { status: number; body: string };
       try {
         // Issue 11 D2: every try of this execution sends the same key, so the service applies it once.
-        res = await fetch(url, {
-          method: 'POST',
-          signal: ctx.signal,
-          redirect: 'error',
-          headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey },
-          body: payload,
-        });
+        res = await outbound.request(
+          url,
+          { method: 'POST', signal: ctx.signal, headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey }, body: payload },
+          await tenantAllowHosts(ctx),
+        );
       } catch (err) {
+        if (err instanceof OutboundRefusedError) throw err;
         if (ctx.signal.aborted) throw new AbortedError('aborted', { cause: err });
         throw new RetryableError('PROVIDER_UNAVAILABLE', `http_post ${url.host}: connection failed`, { cause: err });
       }
-      const body = (await res.text()).slice(0, HTTP_BODY_LIMIT);
+      const body = res.body;
       if (res.status >= 500) throw new RetryableError('PROVIDER_UNAVAILABLE', `http_post ${url.host}: HTTP ${res.status}`);
       return { output: JSON.stringify({ status: res.status, body }) };
     },
