@@ -17,6 +17,7 @@ COPY packages/shared/package.json packages/shared/
 COPY packages/replay/package.json packages/replay/
 COPY packages/testkit/package.json packages/testkit/
 COPY packages/cli/package.json packages/cli/
+COPY packages/console/package.json packages/console/
 COPY services/scheduler/package.json services/scheduler/
 COPY services/worker/package.json services/worker/
 COPY services/estimator/package.json services/estimator/
@@ -35,6 +36,8 @@ COPY packages/testkit/tsconfig.json packages/testkit/
 COPY packages/testkit/src packages/testkit/src
 COPY packages/cli/tsconfig.json packages/cli/
 COPY packages/cli/src packages/cli/src
+COPY packages/console/tsconfig.json packages/console/vite.config.ts packages/console/index.html packages/console/
+COPY packages/console/src packages/console/src
 COPY services/scheduler/tsconfig.json services/scheduler/
 COPY services/scheduler/src services/scheduler/src
 COPY services/worker/tsconfig.json services/worker/
@@ -56,6 +59,7 @@ COPY --from=build /app/packages/replay/dist packages/replay/dist
 COPY --from=build /app/packages/replay/data packages/replay/data
 COPY --from=build /app/packages/testkit/dist packages/testkit/dist
 COPY --from=build /app/packages/cli/dist packages/cli/dist
+COPY --from=build /app/packages/console/dist packages/console/dist
 COPY --from=build /app/services/scheduler/dist services/scheduler/dist
 COPY --from=build /app/services/worker/dist services/worker/dist
 COPY --from=build /app/services/estimator/dist services/estimator/dist

@@ -25,6 +25,16 @@ if ! command -v ip >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq iproute2 >/dev/null
 fi
 
+# Debian's Chromium for the console test (test/console, driven by playwright-core).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing chromium from Debian's packages"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
   echo "setup: installing pnpm@$PNPM_VERSION"
   npm install -g --allow-scripts=pnpm "pnpm@$PNPM_VERSION" >/dev/null 2>&1 || npm install -g "pnpm@$PNPM_VERSION" >/dev/null

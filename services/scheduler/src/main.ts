@@ -195,6 +195,7 @@ async function main(): Promise<void> {
     attention,
     platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
     webhooks,
+    consoleQueues: [ops, spec, webhooks.queue],
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,

@@ -51,7 +51,8 @@ export function signature(secret: string, t: number, body: string): string {
 }
 
 export class WebhookService {
-  private readonly queue: Queue<JobData>;
+  /** The deliveries' queue (shown in bull-board). */
+  readonly queue: Queue<JobData>;
   private worker: Worker<JobData> | undefined;
 
   constructor(

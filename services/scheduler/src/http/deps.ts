@@ -13,6 +13,7 @@ import type { RunService } from '../runs.js';
 import type { TenantStore } from '../tenants.js';
 import type { WorkflowRegistry } from '../workflows.js';
 import type { KeyStore } from './auth.js';
+import type { Queue } from 'bullmq';
 import type { WebhookService } from '../webhooks.js';
 import type { PlatformDeps } from './routes/platform.js';
 
@@ -48,6 +49,8 @@ export interface HttpDeps {
   readonly platform?: PlatformDeps;
   /** The run-end webhook (routes/webhooks.ts); absent = not served. */
   readonly webhooks?: WebhookService;
+  /** The console and bull-board (routes/console.ts): the queues bull-board shows; absent = not served. */
+  readonly consoleQueues?: readonly Queue[];
 }
 
 /** The fastify instance the route modules get: zod schemas as the type provider. */

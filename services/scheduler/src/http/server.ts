@@ -18,6 +18,7 @@ import { registerKeyRoutes } from './routes/keys.js';
 import { registerLimitRoutes } from './routes/limits.js';
 import { registerOperatorRoutes } from './routes/operator.js';
 import { registerPlatformRoutes } from './routes/platform.js';
+import { registerConsoleRoutes } from './routes/console.js';
 import { registerDocRoutes } from './routes/docs.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 import { registerRunRoutes } from './routes/runs.js';
@@ -78,6 +79,7 @@ export function buildServer(deps: HttpDeps): App {
     if (deps.platform !== undefined) registerPlatformRoutes(r, deps.platform);
     if (deps.webhooks !== undefined) registerWebhookRoutes(r, deps.webhooks);
     registerDocRoutes(r, app);
+    if (deps.consoleQueues !== undefined) registerConsoleRoutes(r, { keys: deps.keys, queues: deps.consoleQueues });
   });
   return app;
 }
