@@ -1,7 +1,7 @@
 /**
  * M4 operation classes, live: a real worker process records every completed operation under the
  * operation class its job names, and the scheduler's OperationEstimateCache reads the class's
- * learned duration and output tokens back (one pipeline, cached), shared across the tenant's runs
+ * learned duration, time to first token and output tokens back (one pipeline, cached), shared across the tenant's runs
  * and never keyed by node id.
  */
 import { Distribution, operationClassOf, parseWorkflow, type WorkflowNode } from '@gambit/shared';
@@ -28,6 +28,9 @@ describe('M4 operation-class estimates (worker writes, scheduler reads)', () => 
     const key = opClassKeys(ks, 'acme', opClass).dist;
     const hash = await waitFor(() => fx.redis.hgetall(key), (h) => Number(h['d:n'] ?? 0) === 2, 10_000, 'two samples recorded');
     expect(Number(hash['o:n'])).toBe(2);
+    // Time to first token, measured at the first streamed text.
+    expect(Number(hash['f:n'])).toBe(2);
+    expect(Number(hash['f:sum'])).toBeLessThanOrEqual(Number(hash['d:sum']));
     expect(Number(hash['o:sum'])).toBeGreaterThan(0);
     // The measured duration of the simulated calls.
     expect(Number(hash['d:sum'])).toBeGreaterThan(0);
@@ -50,7 +53,7 @@ describe('M4 operation-class estimates (worker writes, scheduler reads)', () => 
       ],
       edges: [],
     });
-    const [tests, grep] = wf.nodes as [WorkflowNode, WorkflowNode];
+    const tests = wf.nodes[0] as WorkflowNode;
     for (let i = 0; i < 4; i++) await recordOperationSample(fx.redis, ks, 't2', operationClassOf(tests), { durationMs: 30_000 + i });
     const cache = new OperationEstimateCache(fx.redis, ks, clock, { ttlMs: 1000, minSamples: 5 });
     let est = await cache.forNodes('t2', wf.nodes);

@@ -12,6 +12,7 @@ export * from './schemas/records.js';
 export * from './schemas/jobs.js';
 export * from './schemas/env.js';
 export * from './schemas/http.js';
+export * from './schemas/priors.js';
 export * from './providers/types.js';
 export * from './calibration/index.js';
 export * from './control/index.js';

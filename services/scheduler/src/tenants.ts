@@ -1,6 +1,7 @@
 /**
- * Tenant configuration (M3 dial and λ, M5 posterior mode, M6 disclosure policy, M9 initial stage
- * and calibration overrides, M10 budget), stored in the tenant's `config` hash. Money is stored
+ * Tenant configuration (M3 dial and λ, M5 posterior mode and priors per type and class, M6
+ * disclosure policy, M9 initial stage and calibration overrides, M10 budget), stored in the
+ * tenant's `config` hash. Money is stored
  * as integer nano-USD; dollars only at the API.
  */
 import {
@@ -8,6 +9,8 @@ import {
   nanoToUsd,
   type PosteriorMode,
   type TenantConfigBody,
+  type TenantPriors,
+  TenantPriorsSchema,
   usdToNano,
 } from '@gambit/shared';
 import { type KeySpace, type RedisLike, tenantKeys } from '@gambit/shared/redis';
@@ -20,6 +23,8 @@ export interface TenantConfig {
   readonly allowDisclosure: boolean;
   readonly initialStage: 'shadow' | 'canary' | 'online';
   readonly calibration: CalibrationOverrides;
+  /** M5: priors and posterior modes per dependency type and edge class (issue 9 item 7). */
+  readonly priors: TenantPriors;
 }
 
 export interface TenantDefaults {
@@ -51,6 +56,7 @@ export class TenantStore {
       allowDisclosure: h.allowDisclosure === '1',
       initialStage: (h.initialStage as TenantConfig['initialStage'] | undefined) ?? this.defaults.initialStage,
       calibration: h.calibration !== undefined ? (JSON.parse(h.calibration) as CalibrationOverrides) : {},
+      priors: h.priors !== undefined ? TenantPriorsSchema.parse(JSON.parse(h.priors)) : {},
     };
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(tenant, { atMs: nowMs, cfg });
@@ -68,6 +74,13 @@ export class TenantStore {
     if (body.initialStage !== undefined) fields.initialStage = body.initialStage;
     if (body.calibration !== undefined) fields.calibration = JSON.stringify(body.calibration);
     if (Object.keys(fields).length > 0) await this.redis.hset(tenantKeys(this.ks, tenant).config, fields);
+    this.cache.delete(tenant);
+    return this.get(tenant);
+  }
+
+  /** M5: replaces the tenant's priors (validated by the route); takes effect on the next decision. */
+  async putPriors(tenant: string, priors: TenantPriors): Promise<TenantConfig> {
+    await this.redis.hset(tenantKeys(this.ks, tenant).config, { priors: JSON.stringify(TenantPriorsSchema.parse(priors)) });
     this.cache.delete(tenant);
     return this.get(tenant);
   }

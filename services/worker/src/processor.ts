@@ -200,7 +200,8 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       // M4: a completed operation teaches its class's duration and output tokens (shared across
       // the tenant's runs); after the advance event, so the run never waits for it.
       const outputTokens = data.op.kind === 'llm' ? result.usage.outputTokens : undefined;
-      await recordOperationSample(deps.redis, deps.ks, data.tenant, data.opClass, { durationMs: ranMs, outputTokens });
+      const ttftMs = 'ttftMs' in result ? result.ttftMs : undefined;
+      await recordOperationSample(deps.redis, deps.ks, data.tenant, data.opClass, { durationMs: ranMs, ttftMs, outputTokens });
     }
     return { code: fin.code, tries: tryNo };
   };

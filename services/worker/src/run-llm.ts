@@ -24,7 +24,16 @@ import { type PartialThrottle, PartialPublisher } from './partials.js';
 import { readSimOverride } from './sim-overrides.js';
 
 export type ExecResult =
-  | { readonly kind: 'done'; readonly output: string; readonly usage: TokenUsage; readonly usageEstimated: boolean; readonly costNanoUsd: number; readonly finishReason?: string }
+  | {
+      readonly kind: 'done';
+      readonly output: string;
+      readonly usage: TokenUsage;
+      readonly usageEstimated: boolean;
+      readonly costNanoUsd: number;
+      readonly finishReason?: string;
+      /** M4: ms from the call's start to its first streamed text (undefined when nothing streamed before the end). */
+      readonly ttftMs?: number;
+    }
   | { readonly kind: 'aborted'; readonly partial: string; readonly usage: TokenUsage; readonly usageEstimated: boolean; readonly costNanoUsd: number };
 
 export interface LlmDeps {
@@ -62,9 +71,12 @@ export async function runLlm(deps: LlmDeps, job: OpJob, op: LlmOp, tryNo: number
   const ref = { tenant: job.tenant, runId: job.runId, nodeId: job.nodeId, attemptId: job.attemptId };
   const partials = job.streamPartials ? new PartialPublisher(deps.events, ref, tryNo, deps.partials, deps.nowMs, deps.logger) : undefined;
   let text = '';
+  const calledAtMs = deps.nowMs();
+  let firstTokenAtMs: number | undefined;
   try {
     for await (const ev of provider.stream(req, signal)) {
       if (ev.type === 'delta') {
+        if (firstTokenAtMs === undefined && ev.text !== '') firstTokenAtMs = deps.nowMs();
         text += ev.text;
         partials?.onDelta(text);
       } else {
@@ -76,6 +88,7 @@ export async function runLlm(deps: LlmDeps, job: OpJob, op: LlmOp, tryNo: number
           usageEstimated: ev.usageEstimated,
           costNanoUsd: usdToNano(llmCostUsd(rates, ev.usage)),
           finishReason: ev.finishReason,
+          ...(firstTokenAtMs === undefined ? {} : { ttftMs: firstTokenAtMs - calledAtMs }),
         };
       }
     }

@@ -9,6 +9,7 @@ import {
   loadSnapshotPriceTable,
   type PosteriorMode,
   type PriceTable,
+  TenantPriorsSchema,
   ValidationError,
 } from '@gambit/shared';
 import { formatTable, headroom, POLICIES, type PolicyName, parseTrace, replay, summarize, toDecisionRecord } from '@gambit/replay';
@@ -39,6 +40,7 @@ interface ReplayCliOptions {
   refitPriors: boolean;
   estimates: 'history' | 'recorded';
   decisions?: string;
+  fit?: string;
   json: boolean;
 }
 
@@ -60,6 +62,7 @@ export function register(program: Command): void {
         .default('history'),
     )
     .option('--refit-priors', 'use the priors refit from this trace (in-sample) instead of the M5 defaults', false)
+    .option('--fit <file>', 'write the type priors refit from this trace as a body for PUT /v1/tenants/:tenant/priors (M5, M9)')
     .option('--decisions <file>', 'also write every decision record and its outcome (JSON lines) of the reported policies')
     .option('--json', 'machine-readable output', false)
     .action(async (trace: string, opts: ReplayCliOptions) => {
@@ -79,6 +82,12 @@ export function register(program: Command): void {
       const room = headroom(result, all);
       const shown = opts.policy === 'all' ? all : all.filter((s) => s.policy === opts.policy);
       if (shown.length === 0) throw new ValidationError([{ path: '--policy', message: 'no such policy' }]);
+      if (opts.fit !== undefined) {
+        // M9: the refit priors in the priors API's format (schemas/priors.ts), validated before writing.
+        const types: Record<string, { a: number; b: number }> = {};
+        for (const r of result.refit) if (r.type !== 'router_k_way') types[r.type] = { a: r.prior.a, b: r.prior.b };
+        await writeFile(opts.fit, `${JSON.stringify(TenantPriorsSchema.parse({ types }), null, 2)}\n`);
+      }
       if (opts.decisions !== undefined) {
         const byId = new Map(runs.map((r) => [r.runId, r]));
         const lines: string[] = [];

@@ -16,6 +16,7 @@ export * from './duration.js';
 export * from './timing.js';
 export * from './waste.js';
 export * from './posterior.js';
+export * from './priors.js';
 export * from './predictive.js';
 export * from './rule.js';
 export * from './admissibility.js';

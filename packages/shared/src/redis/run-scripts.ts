@@ -27,7 +27,7 @@ export const RUN_SCRIPT_FILES = [
   'settleBudget-1.lua',
   'createGuessAttempt-5.lua',
   'cancelGuess-2.lua',
-  'readRun-3.lua',
+  'readRun-4.lua',
   'expireRun-7.lua',
   'settleEndedRun-3.lua',
 ] as const;
@@ -437,11 +437,13 @@ export async function settleBudget(
   return reply === 1;
 }
 
-/** The three hashes of a run as `readRun-3.lua` returns them (HGETALL replies as objects). */
+/** The three hashes of a run as `readRun-4.lua` returns them (HGETALL replies as objects), and its outbox size. */
 export interface RunHashes {
   readonly run: Record<string, string>;
   readonly nodes: Record<string, string>;
   readonly attempts: Record<string, string>;
+  /** Intents in an ended run's outbox (written, not yet confirmed enqueued); undefined while it runs (not counted). */
+  readonly intents: number | undefined;
 }
 
 function fieldsOf(flat: unknown): Record<string, string> {
@@ -451,11 +453,11 @@ function fieldsOf(flat: unknown): Record<string, string> {
   return out;
 }
 
-/** readRun-3.lua: a run's header, nodes and attempts in one round trip (one consistent read). */
+/** readRun-4.lua: a run's header, nodes, attempts and outbox size in one round trip (one consistent read). */
 export async function readRun(redis: RedisLike, ks: KeySpace, a: RunRef): Promise<RunHashes> {
-  defineScripts(redis, ['readRun-3.lua']);
+  defineScripts(redis, ['readRun-4.lua']);
   const k = runKeys(ks, a.tenant, a.runId);
-  const reply = await callScript<unknown>(redis, 'readRun-3.lua', [k.run, k.nodes, k.attempts], []);
-  if (!Array.isArray(reply) || reply.length !== 3) throw bad('readRun-3.lua', reply);
-  return { run: fieldsOf(reply[0]), nodes: fieldsOf(reply[1]), attempts: fieldsOf(reply[2]) };
+  const reply = await callScript<unknown>(redis, 'readRun-4.lua', [k.run, k.nodes, k.attempts, k.intents], []);
+  if (!Array.isArray(reply) || reply.length !== 4) throw bad('readRun-4.lua', reply);
+  return { run: fieldsOf(reply[0]), nodes: fieldsOf(reply[1]), attempts: fieldsOf(reply[2]), intents: Number(reply[3]) < 0 ? undefined : Number(reply[3]) };
 }

@@ -19,7 +19,8 @@ import {
   type PendingEdge,
   pointEstimate,
   type PriceTable,
-  priorFor,
+  posteriorUnder,
+  resolvePrior,
   progressiveFailCostUsd,
   renderTemplate,
   resolveCalibration,
@@ -226,7 +227,10 @@ export async function decideNode(
   let history: ClassHistory | undefined;
   const cascadeFrom: Record<string, string> = {};
   for (const { edge, classId } of classes) {
-    const prior = priorFor(edge.type as DependencyType, edge.k);
+    // M5: the tenant's prior and posterior mode for this class (issue 9 item 7), else the type's.
+    const rp = resolvePrior(ctx.tenantCfg.priors, classId, edge.type as DependencyType, edge.k);
+    const prior = rp.prior;
+    const mode = rp.mode ?? ctx.tenantCfg.posteriorMode;
     const st = await deps.control.classState(classId, {
       depType: edge.type as DependencyType,
       ...(edge.k === undefined ? {} : { k: edge.k }),
@@ -255,7 +259,9 @@ export async function decideNode(
         if (src.spec.ok[p2.up] === 1) continue;
         const e2 = upIncoming.find((e) => e.from === p2.up);
         if (e2 === undefined) continue;
-        const prior2 = priorFor(e2.type as DependencyType, e2.k);
+        const rp2 = resolvePrior(ctx.tenantCfg.priors, p2.classId, e2.type as DependencyType, e2.k);
+        const prior2 = rp2.prior;
+        const mode2 = rp2.mode ?? ctx.tenantCfg.posteriorMode;
         const st2 = await deps.control.classState(p2.classId, {
           depType: e2.type as DependencyType,
           ...(e2.k === undefined ? {} : { k: e2.k }),
@@ -263,16 +269,16 @@ export async function decideNode(
           initialStage: ctx.tenantCfg.initialStage,
           tenant,
         });
-        const posterior2 = st2 !== undefined ? { a: st2.a, b: st2.b } : prior2;
-        edges.push({ posterior: posterior2, mode: ctx.tenantCfg.posteriorMode });
+        const posterior2 = posteriorUnder(prior2, st2);
+        edges.push({ posterior: posterior2, mode: mode2 });
         const r2 = remainingMs(s, p2.up, ctx.nowMs);
-        pendingRemaining.push({ remainingMs: r2, p: pointEstimate(posterior2, ctx.tenantCfg.posteriorMode), up: edge.from });
+        pendingRemaining.push({ remainingMs: r2, p: pointEstimate(posterior2, mode2), up: edge.from });
       }
       continue;
     }
     if (isLlmPredictor(edge)) {
       // M10 two-stage purchase of a paid guess (predictors/llm.ts).
-      const posterior = st !== undefined ? { a: st.a, b: st.b } : prior;
+      const posterior = posteriorUnder(prior, st);
       const got = arrivedGuess(s, d.id, edge.from);
       const bought = s.attempts.get(guessAttemptId(d.id, edge.from));
       if (got !== undefined) {
@@ -294,8 +300,8 @@ export async function decideNode(
         assumed[edge.from] = standInOutput(s, edge.from);
         predictorUsd += priceUsd;
       }
-      edges.push({ posterior, mode: ctx.tenantCfg.posteriorMode });
-      pendingRemaining.push({ remainingMs: remaining, p: pointEstimate(posterior, ctx.tenantCfg.posteriorMode), up: edge.from });
+      edges.push({ posterior, mode });
+      pendingRemaining.push({ remainingMs: remaining, p: pointEstimate(posterior, mode), up: edge.from });
       continue;
     }
     const upDef = s.graph.byId.get(edge.from);
@@ -310,10 +316,10 @@ export async function decideNode(
     }
     assumed[edge.from] = guess.value;
     predictorUsd += guess.costUsd;
-    const posterior = st !== undefined ? { a: st.a, b: st.b } : prior;
-    const pe: PendingEdge = { posterior, mode: ctx.tenantCfg.posteriorMode };
+    const posterior = posteriorUnder(prior, st);
+    const pe: PendingEdge = { posterior, mode };
     edges.push(pe);
-    pendingRemaining.push({ remainingMs: remaining, p: pointEstimate(posterior, ctx.tenantCfg.posteriorMode), up: edge.from });
+    pendingRemaining.push({ remainingMs: remaining, p: pointEstimate(posterior, mode), up: edge.from });
   }
   const stage = stageOf(stages);
 
@@ -345,6 +351,7 @@ export async function decideNode(
     {
       tenant,
       posteriorMode: ctx.tenantCfg.posteriorMode,
+      priors: ctx.tenantCfg.priors,
       initialStage: ctx.tenantCfg.initialStage,
       allowDisclosure: ctx.tenantCfg.allowDisclosure,
       nowMs: ctx.nowMs,

@@ -147,7 +147,9 @@ export class RunEngine {
     if (s.header.status !== 'running') {
       // Issue 11 D1, D5: an ended run discards its outbox and settles every attempt it ever
       // started (fenced, and finished once its worker has billed it or is taken for lost).
-      const r = await settleEndedRun(this.deps.redis, this.deps.ks, { tenant, runId, nowMs: now, graceMs: this.deps.lostAttemptGraceMs ?? DEFAULT_LOST_ATTEMPT_GRACE_MS });
+      // The snapshot says whether anything is left (most ended passes: nothing): only then the script.
+      const open = s.intents === undefined || s.intents > 0 || [...s.attempts.values()].some((a) => a.status === 'queued' || a.status === 'running' || ((a.status === 'cancelled' || a.status === 'superseded') && a.finishedAtMs === undefined));
+      const r = open ? await settleEndedRun(this.deps.redis, this.deps.ks, { tenant, runId, nowMs: now, graceMs: this.deps.lostAttemptGraceMs ?? DEFAULT_LOST_ATTEMPT_GRACE_MS }) : undefined;
       for (const attemptId of r?.fencedRunning ?? []) await this.broadcastCancel({ tenant, runId, attemptId, reason: `run ${s.header.status}` });
       if (r !== undefined && r.intentsDiscarded > 0) this.deps.log.info({ tenant, runId, intents: r.intentsDiscarded }, 'outbox of an ended run discarded');
       // What it finished has outcomes due now: re-read first.

@@ -25,6 +25,7 @@ const cfg = (over: Partial<TenantConfig> = {}): TenantConfig => ({
   allowDisclosure: false,
   initialStage: 'online',
   calibration: {},
+  priors: {},
   ...over,
 });
 

@@ -18,7 +18,8 @@ import {
   type PendingEdge,
   pointEstimate,
   type PriceTable,
-  priorFor,
+  posteriorUnder,
+  resolvePrior,
   progressiveFailCostUsd,
   resolveCalibration,
   resolveDial,
@@ -87,15 +88,17 @@ export async function planDecisions(p: {
     if (!speculable(d)) continue;
     let pJoint = 1;
     for (const e of g.incoming.get(d.id) ?? []) {
-      const prior = priorFor(e.type as DependencyType, e.k);
-      const st = await p.control.classState(edgeClassId(p.tenant, wf.name, e.from, e.to), {
+      const cid = edgeClassId(p.tenant, wf.name, e.from, e.to);
+      const rp = resolvePrior(p.tenantCfg.priors, cid, e.type as DependencyType, e.k);
+      const prior = rp.prior;
+      const st = await p.control.classState(cid, {
         depType: e.type as DependencyType,
         ...(e.k === undefined ? {} : { k: e.k }),
         prior,
         initialStage: p.tenantCfg.initialStage,
         tenant: p.tenant,
       });
-      pJoint *= pointEstimate(st === undefined ? prior : { a: st.a, b: st.b }, p.tenantCfg.posteriorMode);
+      pJoint *= pointEstimate(posteriorUnder(prior, st), rp.mode ?? p.tenantCfg.posteriorMode);
     }
     candidates.push({ id: d.id, p: pJoint });
   }
@@ -128,7 +131,9 @@ export async function planDecisions(p: {
     const ups: Array<{ remainingMs: number; p: number }> = [];
     for (const [i, e] of incoming.entries()) {
       const classId = classes[i] ?? '';
-      const prior = priorFor(e.type as DependencyType, e.k);
+      const rp = resolvePrior(p.tenantCfg.priors, classId, e.type as DependencyType, e.k);
+      const prior = rp.prior;
+      const mode = rp.mode ?? p.tenantCfg.posteriorMode;
       const st = await p.control.classState(classId, {
         depType: e.type as DependencyType,
         ...(e.k === undefined ? {} : { k: e.k }),
@@ -138,10 +143,10 @@ export async function planDecisions(p: {
       });
       stages.push(st?.stage ?? p.tenantCfg.initialStage);
       if (p.control.blocked(p.tenant, classId)) killed = true;
-      const posterior = st === undefined ? prior : { a: st.a, b: st.b };
-      edges.push({ posterior, mode: p.tenantCfg.posteriorMode });
+      const posterior = posteriorUnder(prior, st);
+      edges.push({ posterior, mode });
       const upDef = g.byId.get(e.from);
-      ups.push({ remainingMs: upDef === undefined ? 0 : expectedDurationMs(upDef), p: pointEstimate(posterior, p.tenantCfg.posteriorMode) });
+      ups.push({ remainingMs: upDef === undefined ? 0 : expectedDurationMs(upDef), p: pointEstimate(posterior, mode) });
     }
     let cSpecUsd = 0;
     let cFailUsd = 0;

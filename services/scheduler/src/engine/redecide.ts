@@ -20,7 +20,8 @@ import {
   decide,
   edgeClassId,
   type PendingEdge,
-  priorFor,
+  posteriorUnder,
+  resolvePrior,
   resolveDial,
 } from '@gambit/shared';
 import { type LiveSpec, recordDecision, runKeys } from '@gambit/shared/redis';
@@ -125,7 +126,8 @@ export class Redecider {
         out.push(fallback);
         continue;
       }
-      const prior = priorFor(edge.type as DependencyType, edge.k);
+      const rp = resolvePrior(cfg.priors, classId, edge.type as DependencyType, edge.k);
+      const prior = rp.prior;
       const st = await this.deps.control.classState(classId, {
         depType: edge.type as DependencyType,
         ...(edge.k === undefined ? {} : { k: edge.k }),
@@ -133,7 +135,7 @@ export class Redecider {
         initialStage: cfg.initialStage,
         tenant: s.header.tenant,
       });
-      out.push(st === undefined ? fallback : { posterior: { a: st.a, b: st.b }, mode: cfg.posteriorMode });
+      out.push(st === undefined ? fallback : { posterior: posteriorUnder(prior, st), mode: rp.mode ?? cfg.posteriorMode });
     }
     return out;
   }

@@ -38,6 +38,8 @@ export interface RunSnapshot {
   readonly nodes: Map<string, NodeState>;
   readonly attempts: Map<string, AttemptRecord>;
   readonly graph: Graph;
+  /** Intents in the outbox of an ended run when it was read (undefined: not known, e.g. running). */
+  readonly intents?: number;
 }
 
 export interface Graph {
@@ -114,7 +116,7 @@ function parseAttempt(json: string): AttemptRecord {
 
 /** The run, or undefined when it does not exist. */
 export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, runId: string): Promise<RunSnapshot | undefined> {
-  const { run: hRaw, nodes: nRaw, attempts: aRaw } = await readRun(redis, ks, { tenant, runId });
+  const { run: hRaw, nodes: nRaw, attempts: aRaw, intents } = await readRun(redis, ks, { tenant, runId });
   if (hRaw.workflow === undefined) return undefined;
   let workflow = wfCache.get(hRaw.workflow);
   if (workflow === undefined) {
@@ -124,7 +126,7 @@ export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, ru
   }
   const attempts = new Map<string, AttemptRecord>();
   for (const [id, json] of Object.entries(aRaw)) attempts.set(id, parseAttempt(json));
-  return { header: parseHeader(hRaw), workflow, nodes: parseNodes(nRaw), attempts, graph: graphOf(workflow) };
+  return { header: parseHeader(hRaw), workflow, nodes: parseNodes(nRaw), attempts, graph: graphOf(workflow), ...(intents === undefined ? {} : { intents }) };
 }
 
 /** Outputs of the succeeded nodes (the template context's `nodes.X.output`). */

@@ -20,7 +20,9 @@ import {
   lognormalDuration,
   type PosteriorMode,
   pointEstimate,
-  priorFor,
+  posteriorUnder,
+  resolvePrior,
+  type TenantPriors,
   type TimingAnalysis,
   type TimingNode,
   timingAnalysis,
@@ -46,6 +48,7 @@ export interface TimingDeps {
 export interface TimingCtx {
   readonly tenant: string;
   readonly posteriorMode: PosteriorMode;
+  readonly priors: TenantPriors;
   readonly initialStage: 'shadow' | 'canary' | 'online';
   readonly allowDisclosure: boolean;
   readonly nowMs: number;
@@ -53,7 +56,8 @@ export interface TimingCtx {
 
 /** P that an edge class's guess is right, from its posterior (or prior). */
 async function edgeP(deps: TimingDeps, ctx: TimingCtx, classId: string, type: string, k: number | undefined): Promise<number> {
-  const prior = priorFor(type as DependencyType, k);
+  const rp = resolvePrior(ctx.priors, classId, type as DependencyType, k);
+  const prior = rp.prior;
   const st = await deps.control.classState(classId, {
     depType: type as DependencyType,
     ...(k === undefined ? {} : { k }),
@@ -61,7 +65,7 @@ async function edgeP(deps: TimingDeps, ctx: TimingCtx, classId: string, type: st
     initialStage: ctx.initialStage,
     tenant: ctx.tenant,
   });
-  return pointEstimate(st === undefined ? prior : { a: st.a, b: st.b }, ctx.posteriorMode);
+  return pointEstimate(posteriorUnder(prior, st), rp.mode ?? ctx.posteriorMode);
 }
 
 interface RunTiming {

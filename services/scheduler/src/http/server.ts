@@ -18,6 +18,7 @@ import { registerKeyRoutes } from './routes/keys.js';
 import { registerLimitRoutes } from './routes/limits.js';
 import { registerOperatorRoutes } from './routes/operator.js';
 import { registerPlatformRoutes } from './routes/platform.js';
+import { registerPriorRoutes } from './routes/priors.js';
 import { registerConsoleRoutes } from './routes/console.js';
 import { registerDocRoutes } from './routes/docs.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
@@ -71,6 +72,7 @@ export function buildServer(deps: HttpDeps): App {
     registerHealthRoutes(r, deps);
     registerRunRoutes(r, deps);
     registerTenantRoutes(r, deps);
+    registerPriorRoutes(r, deps);
     registerWorkflowRoutes(r, deps);
     registerOperatorRoutes(r, deps);
     registerKeyRoutes(r, deps);
