@@ -359,7 +359,8 @@ export async function runCampaign(input) {
     const drainDeadline = Date.now() + o.drainTimeoutMs;
     while (ended.size < accepted.size && Date.now() < drainDeadline) await sleep(250);
     const drainMs = Date.now() - t0 - faultsEndMs;
-    // Let outcomes settle and the estimator catch up on the outcomes stream.
+    // Let every ended run settle its attempts and outcomes (the recovery index empties of the
+    // tenant's runs) and the estimator catch up on the outcomes stream; at most 30 s.
     const settleDeadline = Date.now() + 30_000;
     for (;;) {
       await sleep(500);
@@ -370,7 +371,9 @@ export async function runCampaign(input) {
         return m;
       });
       const idle = g.every((x) => Number(x.pending) === 0 && (x.lag === null || Number(x.lag) === 0));
-      if ((idle && Date.now() > settleDeadline - 27_000) || Date.now() > settleDeadline) break;
+      // An ended run stays in the recovery index until every attempt it started is settled (D1).
+      const active = (await redis.zrange(`${prefix}:{ctl}:active`, 0, -1).catch(() => [])).filter((m) => m.startsWith(`${tenant}:`));
+      if ((idle && active.length === 0 && Date.now() > settleDeadline - 27_000) || Date.now() > settleDeadline) break;
     }
     background = false;
     await side;

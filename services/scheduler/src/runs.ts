@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import {
   type AttemptRecord,
+  BUILTIN_TOOL_DECLARATIONS,
+  effectiveDeclaration,
   type Clock,
   DecisionRecordSchema,
   type Logger,
@@ -81,6 +83,23 @@ function checkInputs(wf: Workflow, inputs: Record<string, unknown>): void {
   if (issues.length > 0) throw new ValidationError(issues);
 }
 
+/**
+ * M6, issue 10 item 7: every tool node carries the stricter of its declared and its tool's own
+ * effects and disclosure, so every admissibility check downstream (plan, runtime, timing) and
+ * the worker's job see the effective ones.
+ */
+export function withToolDeclarations(wf: Workflow): Workflow {
+  let changed = false;
+  const nodes = wf.nodes.map((n) => {
+    if (n.kind !== 'tool') return n;
+    const eff = effectiveDeclaration(n, BUILTIN_TOOL_DECLARATIONS);
+    if (eff.effects === n.effects && eff.discloses === n.discloses) return n;
+    changed = true;
+    return { ...n, effects: eff.effects, discloses: eff.discloses };
+  });
+  return changed ? { ...wf, nodes } : wf;
+}
+
 /** An `llm` predictor (M10) needs a provider, a model with known rates (its price) and a prompt. */
 export function checkLlmPredictors(wf: Workflow, priceTable: PriceTable): void {
   const issues: Array<{ path: string; message: string }> = [];
@@ -121,7 +140,7 @@ export class RunService {
       parsed = cached;
     } else parsed = parseWorkflow(wf, opts);
     checkLlmPredictors(parsed, this.deps.priceTable);
-    return parsed;
+    return withToolDeclarations(parsed);
   }
 
   /** Submits a run for `tenant` (from the caller's API key; `body.tenant`, if any, was checked against it). */
