@@ -203,6 +203,12 @@ async function main(redisUrl) {
       await settleQuiet();
       const memEnded = await usedMemory(redis);
       const famEnded = await keyFamilies(redis, prefix);
+      if (process.argv.includes('--dump')) {
+        // --dump: one ended run's keys, raw (to see what is kept).
+        const k = runKeys({ prefix }, tenant, ids[0]);
+        const dump = { run: await redis.hgetall(k.run), nodes: await redis.hgetall(k.nodes), attempts: await redis.hgetall(k.attempts), decisions: await redis.lrange(k.decisions, 0, -1), outcomes: await redis.lrange(k.outcomes, 0, -1), effects: await redis.lrange(k.effects, 0, -1) };
+        console.error(JSON.stringify(dump, null, 1));
+      }
       return {
         tenant,
         keepOutputs: keepOutputsApplied,
