@@ -92,7 +92,8 @@ async function keyFamilies(redis, prefix) {
       const sizes = await pipe.exec();
       keys.forEach((k, i) => {
         const f = familyOf(k, prefix);
-        const e = (out[f] ??= { keys: 0, bytes: 0 });
+        if (out[f] === undefined) out[f] = { keys: 0, bytes: 0 };
+        const e = out[f];
         e.keys++;
         e.bytes += Number(sizes[i][1] ?? 0);
       });
