@@ -6,24 +6,23 @@
  * invariant intact. Then the same real history, doctored one invariant at a time, must fail the
  * checker: the checker can fail.
  *
- * KNOWN_OPEN lists invariants broken by defects another helper owns and has not fixed yet (issue
- * 11 D1: attempts of a fenced speculation left unsettled after a worker crash, which also leaks
- * reservations). Their violations are printed, not hidden, and the list empties when they land.
+ * KNOWN_OPEN lists invariants broken by defects that are known and not fixed yet, with the
+ * reason; their violations are printed, not hidden. Issue 11 D1 (attempts of a fenced
+ * speculation left unsettled, leaking reservations) is fixed, so `attempts_settled` is checked.
  */
 import { type CampaignResult, checkHistory, runCampaign } from '@gambit/chaos/campaign-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const SEED = 20261207;
 const KNOWN_OPEN: ReadonlyMap<string, string> = new Map([
-  ['attempts_settled', 'issue 11 D1 (hotpath): a fenced speculative attempt whose worker died is never settled'],
-  ['ledger_tenant', 'issue 11 D1 (hotpath): the unsettled attempt leaks its reservation'],
+  ['ledger_tenant', 'a negative reservedNanoUsd (a reservation released twice) seen in a campaign after D1; not yet diagnosed (budgets: security, settlement: hotpath)'],
 ]);
 
 describe('chaos campaign (issue 11): 200 runs, 40 faults of every kind', () => {
   let r: CampaignResult;
   beforeAll(async () => {
     r = await runCampaign({ runs: 200, faults: 40, seed: SEED, log: (l: string) => process.stderr.write(`${l}\n`), progressMs: 15_000 });
-  }, 600_000);
+  }, 900_000);
 
   it('accepts every run, injects every fault kind, and every invariant holds', () => {
     const s = r.summary;

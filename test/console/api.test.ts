@@ -98,6 +98,17 @@ describe('platform API (lists, events, kills, CLI)', () => {
     await evOther.body?.cancel();
     expect((await http<RunView>(url, 'GET', '/v1/runs', undefined, { auth: null })).status).toBe(401);
 
+    // Workflows: by name, paged, with a prefix filter.
+    for (const name of ['wf-c', 'wf-a', 'wf-b', 'other']) {
+      const reg = await http<RunView>(url, 'POST', '/v1/workflows', { tenant: a, workflow: routerChain(name, 'billing', 'billing') });
+      expect(reg.status).toBe(201);
+    }
+    const w1 = await http<RunView>(url, 'GET', `/v1/workflows?tenant=${a}&prefix=wf-&limit=2`);
+    expect(w1.body.workflows.map((w: RunView) => w.name)).toEqual(['wf-a', 'wf-b']);
+    const w2 = await http<RunView>(url, 'GET', `/v1/workflows?tenant=${a}&prefix=wf-&limit=2&cursor=${w1.body.nextCursor}`);
+    expect(w2.body).toMatchObject({ workflows: [expect.objectContaining({ name: 'wf-c' })], nextCursor: null });
+    expect((await http<RunView>(url, 'GET', `/v1/workflows?tenant=${a}`)).body.workflows).toHaveLength(4);
+
     // Stats: hits of this tenant's runs, λ-valued seconds saved.
     const stats = await http<RunView>(url, 'GET', `/v1/stats?tenant=${a}&bucketSec=3600`);
     const wfa = stats.body.series.find((s: RunView) => s.workflow === 'wfa');

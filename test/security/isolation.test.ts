@@ -81,6 +81,14 @@ describe('tenant isolation and authentication (real scheduler process)', () => {
     ['POST', '/v1/workflows', { tenant: victim, workflow: { ...wf, nodes: wf.nodes.map((n) => ({ ...n, prompt: 'leak {{inputs.q}}' })) } }],
     ['GET', `/v1/workflows?tenant=${victim}`, undefined],
     ['GET', `/v1/tenants/${victim}/limits`, undefined],
+    // The console's platform routes (list, stats, events, webhook) take the tenant the same way.
+    ['GET', `/v1/runs?tenant=${victim}`, undefined],
+    ['GET', `/v1/stats?tenant=${victim}`, undefined],
+    ['GET', `/v1/runs/${victim}/${victimRun}/events`, undefined],
+    ['PUT', `/v1/tenants/${victim}/webhook`, { url: 'https://example.com/hook', secret: 'a-secret-of-enough-length-1234567890' }],
+    ['GET', `/v1/tenants/${victim}/webhook`, undefined],
+    ['DELETE', `/v1/tenants/${victim}/webhook`, undefined],
+    ['GET', `/v1/tenants/${victim}/webhook/deliveries`, undefined],
   ];
   /** Operations only the operator may perform. */
   const operatorOps = (): Array<[string, string, unknown]> => [
@@ -131,6 +139,11 @@ describe('tenant isolation and authentication (real scheduler process)', () => {
       expect(JSON.stringify(a.body)).not.toContain('secret input');
     }
     for (const [method, path, body] of operatorOps()) expectErrorShape(await call(url, method, path, attackerKey, body), 403, 'FORBIDDEN');
+    // Lists without a filter cover the key's own tenant only.
+    expect((await call(url, 'GET', '/v1/tenants', attackerKey)).body.tenants).toEqual([attacker]);
+    const listed = await call(url, 'GET', '/v1/runs', attackerKey);
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(listed.body)).not.toContain(victim);
     expect(await victimState()).toEqual(before);
     expect((await call(url, 'GET', `/v1/runs/${victim}/attacker-made`, victimKey)).status).toBe(404);
   });

@@ -39,6 +39,8 @@ export interface CampaignSummary {
   faultsInjected: number;
   faultKinds: Record<string, number>;
   attention: { resolvedOk: number; resolvedFailed: number };
+  /** Processes that exited without a fault killing them (restarted by the campaign, as an orchestrator would). */
+  unexpectedExits: Array<{ host: string; gen: number; atMs: number; phase: string; code: number | null; why: string }>;
   durationMs: number;
   faultsPhaseMs: number;
   drainMs: number;

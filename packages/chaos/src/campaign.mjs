@@ -68,6 +68,8 @@ export async function runCampaign(input) {
   let redis;
   let stopping = false;
   const faultLog = [];
+  const restarts = [];
+  const unexpectedExits = [];
   const accepted = new Map(); // runId -> accepted at ms
   const ended = new Map(); // runId -> status
   const endedAt = new Map(); // runId -> ms since the start (to the watcher's 300 ms resolution)
@@ -90,6 +92,7 @@ export async function runCampaign(input) {
     redis?.disconnect();
     await net?.destroy();
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(effectDir, { recursive: true, force: true });
   };
   const onSignal = () => {
     log('[chaos] interrupted: cleaning up');
@@ -135,15 +138,43 @@ export async function runCampaign(input) {
         };
       return { ...common, ESTIMATOR_ID: `${host}-${gen}`, ESTIMATOR_HEARTBEAT_MS: '200', ESTIMATOR_CLAIM_INTERVAL_MS: '500' };
     };
-    const start = async (host, role) => {
+    // Starts the host's process and waits until it is ready. Like an orchestrator, the campaign
+    // restarts a process that exits on its own (not killed by a fault): each such exit is counted
+    // and reported (e.g. a service that gives up at start-up while Redis is unreachable).
+    const start = async (host, role, attempt = 1) => {
       const prev = procs.get(host);
       const gen = (prev?.gen ?? 0) + 1;
       const [cmd, ...pre] = net.exec(host);
-      const proc = startCommand(`${host}-${gen}`, cmd, [...pre, process.execPath, MAIN[role], ], envOf(role, host, gen));
+      const proc = startCommand(`${host}-${gen}`, cmd, [...pre, process.execPath, MAIN[role]], envOf(role, host, gen));
       const entry = { role, proc, state: 'starting', gen };
       procs.set(host, entry);
-      await proc.waitForLine((l) => l.includes(READY[role]), 180_000);
+      const ready = proc.waitForLine((l) => l.includes(READY[role]), 180_000);
+      ready.catch(() => undefined);
+      const early = proc.exited().then((code) => ({ exited: code }));
+      const first = await Promise.race([ready.then(() => ({ exited: undefined })), early]);
+      if (first.exited !== undefined) {
+        if (stopping) throw new Error('chaos: stopping');
+        const why = proc.lines.filter((l) => !l.startsWith('{')).slice(-3).join(' | ').slice(0, 300);
+        unexpectedExits.push({ host, gen, atMs: Date.now() - t0, phase: 'start', code: first.exited, why });
+        log(`[chaos] ${host}-${gen} exited during start-up (code ${first.exited}): ${why}`);
+        if (stopping || attempt >= 20) throw new Error(`chaos: ${host} could not be started (${attempt} tries)`);
+        await sleep(1000);
+        return start(host, role, attempt + 1);
+      }
       entry.state = 'up';
+      void proc.exited().then((code) => {
+        if (stopping || procs.get(host) !== entry || entry.state === 'down') return;
+        entry.state = 'down';
+        unexpectedExits.push({ host, gen, atMs: Date.now() - t0, phase: 'running', code, why: proc.lines.slice(-2).join(' | ').slice(0, 300) });
+        log(`[chaos] ${host}-${gen} exited on its own (code ${code}): restarting it`);
+        restarts.push(
+          sleep(500)
+            .then(() => (stopping ? undefined : start(host, role)))
+            .catch((err) => {
+              if (!stopping) log(`[chaos] restart of ${host} failed: ${String(err).slice(0, 300)}`);
+            }),
+        );
+      });
       return entry;
     };
     await Promise.all(HOSTS.map((h) => start(h.host, h.role)));
@@ -202,7 +233,6 @@ export async function runCampaign(input) {
       return undefined;
     };
     let faultsDone = 0;
-    const restarts = [];
     const inject = async (f) => {
       const [what, role] = f.kind.split(':');
       const t = Date.now();
@@ -359,7 +389,8 @@ export async function runCampaign(input) {
     const drainDeadline = Date.now() + o.drainTimeoutMs;
     while (ended.size < accepted.size && Date.now() < drainDeadline) await sleep(250);
     const drainMs = Date.now() - t0 - faultsEndMs;
-    // Let outcomes settle and the estimator catch up on the outcomes stream.
+    // Let every ended run settle its attempts and outcomes (the recovery index empties of the
+    // tenant's runs) and the estimator catch up on the outcomes stream; at most 30 s.
     const settleDeadline = Date.now() + 30_000;
     for (;;) {
       await sleep(500);
@@ -370,7 +401,9 @@ export async function runCampaign(input) {
         return m;
       });
       const idle = g.every((x) => Number(x.pending) === 0 && (x.lag === null || Number(x.lag) === 0));
-      if ((idle && Date.now() > settleDeadline - 27_000) || Date.now() > settleDeadline) break;
+      // An ended run stays in the recovery index until every attempt it started is settled (D1).
+      const active = (await redis.zrange(`${prefix}:{ctl}:active`, 0, -1).catch(() => [])).filter((m) => m.startsWith(`${tenant}:`));
+      if ((idle && active.length === 0 && Date.now() > settleDeadline - 27_000) || Date.now() > settleDeadline) break;
     }
     background = false;
     await side;
@@ -396,6 +429,7 @@ export async function runCampaign(input) {
       faultsInjected: faultLog.filter((f) => f.skipped === undefined).length,
       faultKinds: Object.fromEntries([...new Set(faultLog.map((f) => f.kind))].map((k) => [k, faultLog.filter((f) => f.kind === k && f.skipped === undefined).length])),
       attention,
+      unexpectedExits,
       durationMs: Date.now() - t0,
       faultsPhaseMs: faultsEndMs,
       drainMs,
@@ -416,6 +450,5 @@ export async function runCampaign(input) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await cleanup();
-    rmSync(effectDir, { recursive: true, force: true });
   }
 }

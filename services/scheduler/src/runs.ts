@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import {
   type AttemptRecord,
+  BUILTIN_TOOL_DECLARATIONS,
+  effectiveDeclaration,
   type Clock,
   DecisionRecordSchema,
   type Logger,
@@ -37,7 +39,7 @@ import type { SpeculationControl } from './engine/control.js';
 import type { RunEngine } from './engine/engine.js';
 import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
-import { loadRun } from './engine/run-view.js';
+import { loadRun, workflowDefRef } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
 import { admit, checkCaps, type LimitStore } from './limits.js';
 import type { TenantStore } from './tenants.js';
@@ -81,6 +83,23 @@ function checkInputs(wf: Workflow, inputs: Record<string, unknown>): void {
   if (issues.length > 0) throw new ValidationError(issues);
 }
 
+/**
+ * M6, issue 10 item 7: every tool node carries the stricter of its declared and its tool's own
+ * effects and disclosure, so every admissibility check downstream (plan, runtime, timing) and
+ * the worker's job see the effective ones.
+ */
+export function withToolDeclarations(wf: Workflow): Workflow {
+  let changed = false;
+  const nodes = wf.nodes.map((n) => {
+    if (n.kind !== 'tool') return n;
+    const eff = effectiveDeclaration(n, BUILTIN_TOOL_DECLARATIONS);
+    if (eff.effects === n.effects && eff.discloses === n.discloses) return n;
+    changed = true;
+    return { ...n, effects: eff.effects, discloses: eff.discloses };
+  });
+  return changed ? { ...wf, nodes } : wf;
+}
+
 /** An `llm` predictor (M10) needs a provider, a model with known rates (its price) and a prompt. */
 export function checkLlmPredictors(wf: Workflow, priceTable: PriceTable): void {
   const issues: Array<{ path: string; message: string }> = [];
@@ -121,7 +140,7 @@ export class RunService {
       parsed = cached;
     } else parsed = parseWorkflow(wf, opts);
     checkLlmPredictors(parsed, this.deps.priceTable);
-    return parsed;
+    return withToolDeclarations(parsed);
   }
 
   /** Submits a run for `tenant` (from the caller's API key; `body.tenant`, if any, was checked against it). */
@@ -151,11 +170,14 @@ export class RunService {
       nowMs: now,
     });
     const span = traceRun(this.deps.tracer, tenant, runId, wf.name);
+    const wfJson = JSON.stringify(wf);
+    const wfRef = workflowDefRef(wfJson);
     const header: Record<string, string | number> = {
       tenant,
       runId,
       workflowName: wf.name,
-      workflow: JSON.stringify(wf),
+      // Issue 13 item 3: the definition by reference; stored once per tenant below.
+      workflowRef: wfRef,
       inputs: JSON.stringify(body.inputs),
       status: 'running',
       speculation: body.speculation ? 1 : 0,
@@ -169,6 +191,8 @@ export class RunService {
     // The recovery index first: a run whose creation is interrupted is swept (and dropped if absent).
     await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
     await this.deps.redis.sadd(controlKeys(this.deps.ks).tenants, tenant);
+    // The definition before the run that references it (HSETNX: a reference names one content).
+    await this.deps.redis.hsetnx(tenantKeys(this.deps.ks, tenant).workflowDefs, wfRef, wfJson);
     const runsIndex = tenantKeys(this.deps.ks, tenant).runs;
     await this.deps.redis.zadd(runsIndex, now, runId);
     // Index entries older than the retention point at runs whose keys have expired.

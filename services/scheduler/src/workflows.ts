@@ -32,6 +32,6 @@ export class WorkflowRegistry {
     return Object.values(all)
       .map((json) => JSON.parse(json) as Workflow)
       .map((wf) => ({ name: wf.name, version: wf.version, nodes: wf.nodes.length, edges: wf.edges.length }))
-      .sort((a, b) => a.name.localeCompare(b.name));
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 }

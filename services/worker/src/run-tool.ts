@@ -6,7 +6,7 @@
  * A tool call costs its configured per-call price (M2), also when it was aborted mid-way.
  */
 import { ConflictError, type Logger, type OpJob, type PriceTable, type TokenUsage, usdToNano, ValidationError } from '@gambit/shared';
-import { type KeySpace, type RedisLike, stageEffects } from '@gambit/shared/redis';
+import { type KeySpace, type RedisLike, stageEffects, tenantKeys } from '@gambit/shared/redis';
 import type { ExecResult } from './run-llm.js';
 import type { ToolRegistry } from './tools/index.js';
 
@@ -42,6 +42,10 @@ export async function runTool(deps: ToolDeps, job: OpJob, op: ToolOp, tryNo: num
   const tool = deps.tools.get(op.tool);
   if (job.kind === 'speculative' && (tool.effects === 'irreversible' || op.effects === 'irreversible'))
     throw new ConflictError(`tool "${op.tool}" is irreversible and may not run in a speculative attempt (M6)`);
+  // Issue 10 item 7, defence in depth: a tool that discloses (by its own declaration) runs
+  // speculatively only for a tenant that allows disclosure, whatever the scheduler decided.
+  if (job.kind === 'speculative' && tool.discloses === true && (await deps.redis.hget(tenantKeys(deps.ks, job.tenant).config, 'allowDisclosure')) !== '1')
+    throw new ConflictError(`tool "${op.tool}" discloses its arguments and tenant "${job.tenant}" does not allow disclosure: not run speculatively (M6)`);
   const staged = tool.effects === 'staged' || op.effects === 'staged';
   const costNanoUsd = usdToNano(op.priceUsd > 0 ? op.priceUsd : deps.prices.toolCallUsd(op.tool));
   const ctx = {

@@ -33,34 +33,53 @@ export interface OpEstimate {
 /** Estimates per run and operation: `estimates.get(runId).get(opId)`. */
 export type Estimates = Map<string, Map<string, OpEstimate>>;
 
+/** Mutable per-class accumulators (snapshotted, at most once per run and class, for decisions). */
 interface ClassStats {
-  duration: LogHistogram;
-  outputTokens: LogHistogram;
+  duration: { n: number; sum: number; bins: Record<number, number> };
+  outputTokens: { n: number; sum: number };
+}
+
+function add(stats: Map<string, ClassStats>, key: string, durationMs: number, outputTokens: number): void {
+  let s = stats.get(key);
+  if (s === undefined) {
+    s = { duration: { n: 0, sum: 0, bins: {} }, outputTokens: { n: 0, sum: 0 } };
+    stats.set(key, s);
+  }
+  const i = Distribution.binOf(durationMs);
+  s.duration.bins[i] = (s.duration.bins[i] ?? 0) + 1;
+  s.duration.n++;
+  s.duration.sum += durationMs;
+  s.outputTokens.n++;
+  s.outputTokens.sum += outputTokens;
 }
 
 export function learnEstimates(models: readonly RunModel[], mode: EstimateMode): Estimates {
   const byClass = new Map<string, ClassStats>();
   if (mode === 'population') {
     // Every run's values first: each decision then sees its class's whole distribution.
-    for (const m of models)
-      for (const node of m.ops) {
-        const k = `${m.run.tenant}|${opClass(node.op)}`;
-        const s = byClass.get(k) ?? { duration: EMPTY_HISTOGRAM, outputTokens: EMPTY_HISTOGRAM };
-        byClass.set(k, {
-          duration: Distribution.observe(s.duration, node.durationMs),
-          outputTokens: Distribution.observe(s.outputTokens, node.op['gen_ai.usage.output_tokens']),
-        });
-      }
+    for (const m of models) for (const node of m.ops) add(byClass, `${m.run.tenant}|${opClass(node.op)}`, node.durationMs, node.op['gen_ai.usage.output_tokens']);
   }
   const out: Estimates = new Map();
+  const frozen = new Map<string, { durationMs: number; outputTokens: number; durationDist: LogHistogram }>();
   for (const m of models) {
     const key = (cls: string) => `${m.run.tenant}|${cls}`;
+    // Within a run every decision sees the same earlier runs: one snapshot per class.
+    if (mode === 'history') frozen.clear();
     const raw = m.ops.map((node) => {
       const cls = opClass(node.op);
       const s = mode === 'recorded' ? undefined : byClass.get(key(cls));
-      return s === undefined || s.duration.n === 0
-        ? { operationClass: cls, durationMs: node.durationMs, outputTokens: node.op['gen_ai.usage.output_tokens'], durationDist: EMPTY_HISTOGRAM }
-        : { operationClass: cls, durationMs: Distribution.mean(s.duration), outputTokens: Distribution.mean(s.outputTokens), durationDist: s.duration };
+      if (s === undefined || s.duration.n === 0)
+        return { operationClass: cls, durationMs: node.durationMs, outputTokens: node.op['gen_ai.usage.output_tokens'], durationDist: EMPTY_HISTOGRAM };
+      let f = frozen.get(key(cls));
+      if (f === undefined) {
+        f = {
+          durationMs: s.duration.sum / s.duration.n,
+          outputTokens: s.outputTokens.sum / s.outputTokens.n,
+          durationDist: { n: s.duration.n, sum: s.duration.sum, bins: { ...s.duration.bins } },
+        };
+        frozen.set(key(cls), f);
+      }
+      return { operationClass: cls, ...f };
     });
     const cp = criticalPath({
       nodes: m.ops.map((node, i) => ({ id: node.op.id, durationMs: node.gapMs + raw[i]!.durationMs })),
@@ -69,14 +88,7 @@ export function learnEstimates(models: readonly RunModel[], mode: EstimateMode):
     out.set(m.run.runId, new Map(m.ops.map((node, i) => [node.op.id, { ...raw[i]!, slackMs: cp.byNode.get(node.op.id)?.slackMs ?? 0 }])));
     // The run's own values count only for later runs: they are known once it has finished.
     if (mode !== 'history') continue;
-    for (const [i, node] of m.ops.entries()) {
-      const k = key(raw[i]!.operationClass);
-      const s = byClass.get(k) ?? { duration: EMPTY_HISTOGRAM, outputTokens: EMPTY_HISTOGRAM };
-      byClass.set(k, {
-        duration: Distribution.observe(s.duration, node.durationMs),
-        outputTokens: Distribution.observe(s.outputTokens, node.op['gen_ai.usage.output_tokens']),
-      });
-    }
+    for (const [i, node] of m.ops.entries()) add(byClass, key(raw[i]!.operationClass), node.durationMs, node.op['gen_ai.usage.output_tokens']);
   }
   return out;
 }

@@ -299,10 +299,15 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
   });
 });
 
+// Each test below replays nine traces under several policies with the full timing analysis: about
+// 40 s on an idle 2-core machine, more beside other test files. A deterministic computation, not a
+// wait: the timeout only has to cover a loaded machine.
+const HEAVY = { timeout: 240_000 };
+
 describe('policy invariants on every archetype and on tau-bench', () => {
   const traces = (): Array<[string, Run[]]> => [['tau-bench', tau], ...ARCHETYPES.map((a): [string, Run[]] => [a.name, a.generate({ seed: 3, runs: 150 })])];
 
-  it('never is slowest, the oracle fastest and free of waste, always wastes most (M0, M11)', () => {
+  it('never is slowest, the oracle fastest and free of waste, always wastes most (M0, M11)', HEAVY, () => {
     for (const [name, runs] of traces()) {
       const result = replay(runs, { policies: POLICIES, dial, prices });
       const never = byPolicy(result, 'never');
@@ -325,7 +330,7 @@ describe('policy invariants on every archetype and on tau-bench', () => {
     }
   });
 
-  it('every EV decision is the core decide() on its recorded inputs, and the policy follows its action', () => {
+  it('every EV decision is the core decide() on its recorded inputs, and the policy follows its action', HEAVY, () => {
     for (const [name, runs] of traces()) {
       const result = replay(runs, { policies: ['ev', 'threshold'], dial, prices, keepDecisions: true });
       const evDecisions = byPolicy(result, 'ev').flatMap((r) => r.decisions ?? []);

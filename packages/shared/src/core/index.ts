@@ -23,3 +23,4 @@ export * from './admissibility.js';
 export * from './matching.js';
 export * from './template.js';
 export * from './prng.js';
+export * from './tool-declarations.js';

@@ -75,7 +75,17 @@ export const RegisterWorkflowBodySchema = z
   })
   .strict();
 
-export const WorkflowListQuerySchema = z.object({ tenant: SafeIdSchema.optional() }).strict();
+/** GET /v1/workflows: by name, paged (docs/api.md, Lists). */
+export const WorkflowListQuerySchema = z
+  .object({
+    tenant: SafeIdSchema.optional(),
+    /** Only names starting with this. */
+    prefix: z.string().min(1).max(64).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(500),
+    /** The `nextCursor` of the previous page. */
+    cursor: z.string().min(1).max(400).optional(),
+  })
+  .strict();
 
 /** API key ids (issue 10 item 1): `k` and 16 hex digits. */
 export const KeyIdSchema = z.string().regex(/^k[0-9a-f]{16}$/, 'must be "k" and 16 hex digits');

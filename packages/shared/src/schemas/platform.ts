@@ -52,15 +52,6 @@ export const KillListQuerySchema = z
   .strict();
 export type KillListQuery = z.infer<typeof KillListQuerySchema>;
 
-/** GET /v1/workflows: registered definitions by name. */
-export const WorkflowPageQuerySchema = z
-  .object({
-    tenant: SafeIdSchema,
-    limit: Limit,
-    cursor: Cursor,
-  })
-  .strict();
-
 /** GET /v1/stats: dollars saved and wasted and seconds saved over time (M3 net value). */
 export const StatsQuerySchema = z
   .object({

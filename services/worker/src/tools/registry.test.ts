@@ -2,10 +2,13 @@
 import { AbortedError, silentLogger, UnknownToolError, ValidationError } from '@gambit/shared';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { describe, expect, inject, it } from 'vitest';
+import { OutboundGuard } from '../outbound.js';
+import { DEFAULT_OUTBOUND } from './builtins.js';
 import { createToolRegistry, type ToolContext } from './index.js';
 
-function ctx(signal: AbortSignal = new AbortController().signal, idempotencyKey = 'gambit:t:r:n:1', tryNo = 1): ToolContext {
+function ctx(signal: AbortSignal = new AbortController().signal, idempotencyKey = 'gambit:t:r:n:1', tryNo = 1, redis?: Redis): ToolContext {
   return {
     signal,
     tenant: 't',
@@ -16,7 +19,7 @@ function ctx(signal: AbortSignal = new AbortController().signal, idempotencyKey 
     idempotencyKey,
     tryNo,
     // The built-ins used here touch no Redis.
-    redis: undefined as never,
+    redis: redis ?? (undefined as never),
     ks: { prefix: 'unit' },
     logger: silentLogger,
     timeScale: 1,
@@ -75,22 +78,27 @@ describe('ToolRegistry (M6)', () => {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // The HTTP tools read the tenant's outbound allow-list from Redis (none set here).
+    const redis = new Redis(inject('redisUrl'));
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`;
-      const r = await createToolRegistry({ kvLatencyMs: 0 });
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const url = `${origin}/orders`;
+      // The outbound guard refuses loopback unless the operator trusts the origin (issue 10 item 6).
+      const r = await createToolRegistry({ kvLatencyMs: 0, outbound: new OutboundGuard({ ...DEFAULT_OUTBOUND, trustedOrigins: new Set([origin]) }) });
       // Two tries of one execution carry one key; a re-execution (a new epoch) another.
-      const first = await r.get('http_post').run({ url, body: '{"n":1}' }, ctx(undefined, 'gambit:t:r:pay:3', 1));
-      await r.get('http_post').run({ url, body: '{"n":1}' }, ctx(undefined, 'gambit:t:r:pay:3', 2));
-      await r.get('http_get').run({ url }, ctx(undefined, 'gambit:t:r:get:1', 1));
+      const first = await r.get('http_post').run({ url, body: '{"n":1}' }, ctx(undefined, 'gambit:t:r:pay:3', 1, redis));
+      await r.get('http_post').run({ url, body: '{"n":1}' }, ctx(undefined, 'gambit:t:r:pay:3', 2, redis));
+      await r.get('http_get').run({ url }, ctx(undefined, 'gambit:t:r:get:1', 1, redis));
       expect(JSON.parse(first.output)).toEqual({ status: 201, body: '{"ok":true}' });
       expect(seen).toEqual([
         { method: 'POST', key: 'gambit:t:r:pay:3', body: '{"n":1}' },
         { method: 'POST', key: 'gambit:t:r:pay:3', body: '{"n":1}' },
         { method: 'GET', key: 'gambit:t:r:get:1', body: '' },
       ]);
-      await expect(r.get('http_post').run({ url: 'ftp://x/y', body: '' }, ctx())).rejects.toThrow(/args.url/);
+      await expect(r.get('http_post').run({ url: 'ftp://x/y', body: '' }, ctx(undefined, undefined, undefined, redis))).rejects.toThrow(/args.url/);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      redis.disconnect();
     }
   });
 

@@ -1,5 +1,6 @@
 /** Workflow registration routes (docs/api.md, Workflows): a tenant's own registry. */
 import { parseWorkflow, RegisterWorkflowBodySchema, WorkflowListQuerySchema } from '@gambit/shared';
+import { decodeCursor, encodeCursor } from '../../cursor.js';
 import { checkStructureCaps } from '../../limits.js';
 import { checkLlmPredictors } from '../../runs.js';
 import { tenantFor } from '../auth.js';
@@ -16,6 +17,11 @@ export function registerWorkflowRoutes(app: App, deps: HttpDeps): void {
   });
   app.get('/v1/workflows', { schema: { querystring: WorkflowListQuerySchema } }, async (req) => {
     const tenant = tenantFor(req, req.query.tenant, () => `tenant ${req.query.tenant} not found`);
-    return { workflows: await deps.workflows.list(tenant) };
+    const q = req.query;
+    const after = q.cursor === undefined ? undefined : String(decodeCursor(q.cursor, 'cursor').n);
+    const all = (await deps.workflows.list(tenant)).filter((w) => (q.prefix === undefined || w.name.startsWith(q.prefix)) && (after === undefined || w.name > after));
+    const page = all.slice(0, q.limit);
+    const last = page.at(-1);
+    return { workflows: page, nextCursor: all.length > q.limit && last !== undefined ? encodeCursor({ n: last.name }) : null };
   });
 }
