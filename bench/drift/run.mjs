@@ -1,6 +1,6 @@
 // Drift benchmark (METHOD.md M9.5, docs/estimator.md):
-//  1. Alarm → pause: a real estimator process detects drift on an online class (30 misses in a
-//     row) and sets the kill switch (key write + PUBLISH in one Lua script); 4 ControlPlane child
+//  1. Alarm → pause: a real estimator process detects drift on an online class (60 hits, then
+//     misses in a row) and sets the kill switch (key write + PUBLISH in one Lua script); 4 ControlPlane child
 //     processes report when they applied it. Latency = (last child's apply time) − (the kill
 //     entry's atMs, the estimator's Date.now() just before the script). Wall-clock ms on one
 //     machine; atMs is whole ms, so latencies may read up to 1 ms high. Repeated ≥ 30 times.
@@ -121,6 +121,9 @@ try {
     const id = `c${i}`;
     await cp.ensureClass(id, { depType: 'passthrough', prior: { a: 180, b: 20 }, initialStage: 'online', tenant: 'bench' });
     const pipe = redis.pipeline();
+    // The detector compares recent outcomes with the class's own history (M9.5): 60 hits of
+    // history, then 30 misses (the alarm comes within the first 8-12 of them).
+    for (let j = 0; j < 60; j++) pipe.xadd(controlKeys(ks).outcomes, '*', 'outcome', outcome(id, 'hit'));
     for (let j = 0; j < 30; j++) pipe.xadd(controlKeys(ks).outcomes, '*', 'outcome', outcome(id, 'miss'));
     await pipe.exec();
     await until(() => kids.every((k) => seen(k, id) !== undefined), 20_000, `kill of ${id} seen by all children`);
