@@ -126,6 +126,8 @@ describe('M4 gates: disabled → inadmissible → killed → no_prediction → u
       [{ admissible: false, killed: true, hasPrediction: false }, 'online', 'inadmissible'],
       [{ killed: true, hasPrediction: false, budgetOk: false }, 'online', 'killed'],
       [{}, 'killed', 'killed'],
+      [{ killed: true, estimatorUnavailable: true }, 'online', 'killed'],
+      [{ estimatorUnavailable: true, hasPrediction: false }, 'online', 'estimator_unavailable'],
       [{ hasPrediction: false, budgetOk: false }, 'shadow', 'no_prediction'],
       [{ unpriced: true, budgetOk: false }, 'shadow', 'unpriced'],
       [{ budgetOk: false }, 'shadow', 'stage'],

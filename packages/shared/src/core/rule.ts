@@ -8,7 +8,7 @@
  *   SPECULATE  iff  EV ≥ (1 − α) · C_spec          (threshold = (1 − α) · C_spec)
  *
  * Gate order (first failing gate is the reason): disabled → inadmissible (rule not evaluated) →
- * killed → no_prediction → unpriced (no price for the node's model: C_spec unknown, never taken
+ * killed → estimator_unavailable → no_prediction → unpriced (no price for the node's model: C_spec unknown, never taken
  * as free) → zero_value (ΔT = 0 or L = 0: a launch is a pure cost, M4) → the rule
  * (below_threshold) → stage (shadow never launches, canary only when sampled) → budget. Every
  * numeric field is computed and recorded even when waiting.
@@ -27,8 +27,10 @@ export interface PendingEdge {
 export interface DecisionFlags {
   /** M6: effects allow speculation and disclosure is allowed. */
   readonly admissible: boolean;
-  /** M9: kill-switch (class, tenant, global) or no fresh estimator heartbeat. */
+  /** M9: kill-switch (class, tenant, global). */
   readonly killed: boolean;
+  /** M9: no fresh estimator heartbeat (nothing watches for drift): WAIT `estimator_unavailable`. */
+  readonly estimatorUnavailable?: boolean;
   /** A guess is available for every pending upstream. */
   readonly hasPrediction: boolean;
   /** M10: the tenant's speculative budget can cover C_spec. */
@@ -138,6 +140,7 @@ export function decide(input: DecideInput): Decision {
   if (!f.speculationEnabled) reason = 'disabled';
   else if (!f.admissible) reason = 'inadmissible';
   else if (f.killed || input.stage === 'killed') reason = 'killed';
+  else if (f.estimatorUnavailable === true) reason = 'estimator_unavailable';
   else if (!f.hasPrediction) reason = 'no_prediction';
   else if (f.unpriced === true) reason = 'unpriced';
   else if (!(lUsd > 0)) reason = 'zero_value';

@@ -94,7 +94,8 @@ export const DECISION_REASONS = [
   'ev', // the EV rule passed: SPECULATE
   'below_threshold', // the EV rule failed: WAIT
   'inadmissible', // effects irreversible, or disclosure not allowed (rule not evaluated)
-  'killed', // kill-switch (class, tenant, global) or no fresh estimator heartbeat
+  'killed', // kill-switch (class, tenant, global)
+  'estimator_unavailable', // M9: no fresh estimator heartbeat, so no drift watch: fail safe, not a kill
   'stage', // calibration stage forbids launching (shadow, or canary not sampled)
   'budget', // tenant's speculative budget cannot cover C_spec
   'no_prediction', // no guess available for an upstream

@@ -7,8 +7,12 @@
 import type { BetaParams, ClassState, ControlPlane, DependencyType, Outcome } from '@gambit/shared';
 
 export interface SpeculationControl {
-  /** True when speculation of this (tenant, class) must not launch (kill-switch or no heartbeat). */
-  blocked(tenant: string, classId: string): boolean;
+  /**
+   * Why speculation of this (tenant, class) must not launch, or undefined: `kill` for a kill-switch
+   * (class, tenant, global), `estimator` when no fresh estimator heartbeat says drift is watched
+   * (M9 fail-safe; a WAIT `estimator_unavailable`, not `killed`).
+   */
+  blocked(tenant: string, classId: string): 'kill' | 'estimator' | undefined;
   /** Creates the class with its prior and the tenant's initial stage if new; returns its state. */
   classState(
     classId: string,
@@ -27,10 +31,11 @@ export class ControlPlaneAdapter implements SpeculationControl {
     private readonly heartbeatRequired: boolean,
   ) {}
 
-  blocked(tenant: string, classId: string): boolean {
+  blocked(tenant: string, classId: string): 'kill' | 'estimator' | undefined {
     const v = this.cp.speculationBlocked(tenant, classId);
-    if (!v.blocked) return false;
-    return v.scope !== 'heartbeat' || this.heartbeatRequired;
+    if (!v.blocked) return undefined;
+    if (v.scope !== 'heartbeat') return 'kill';
+    return this.heartbeatRequired ? 'estimator' : undefined;
   }
 
   async classState(

@@ -92,7 +92,7 @@ export function decidable(s: RunSnapshot, nodeId: string): boolean {
  * upstreams (`transientClaim`), so the node is decided again once that set changes (e.g. the
  * non-speculable upstream has finished and the speculable one still runs).
  */
-export const TRANSIENT_REASONS: ReadonlySet<string> = new Set(['disabled', 'no_prediction', 'budget', 'killed']);
+export const TRANSIENT_REASONS: ReadonlySet<string> = new Set(['disabled', 'no_prediction', 'budget', 'killed', 'estimator_unavailable']);
 
 /** The claim of a transient runtime WAIT: the unfinished upstreams and how each is pending. */
 export function transientClaim(s: RunSnapshot, nodeId: string): string {
@@ -224,6 +224,7 @@ export async function decideNode(
   const buy: GuessToBuy[] = [];
   let hasPrediction = true;
   let killed = false;
+  let estimatorUnavailable = false;
   let history: ClassHistory | undefined;
   const cascadeFrom: Record<string, string> = {};
   for (const { edge, classId } of classes) {
@@ -239,7 +240,9 @@ export async function decideNode(
       tenant,
     });
     stages.push(st?.stage ?? ctx.tenantCfg.initialStage);
-    if (deps.control.blocked(tenant, classId)) killed = true;
+    const block = deps.control.blocked(tenant, classId);
+    if (block === 'kill') killed = true;
+    else if (block === 'estimator') estimatorUnavailable = true;
     const h = await loadHistory(deps.redis, deps.ks, classId);
     history ??= h;
     const settledValue = ctx.settled?.get(edge.from);
@@ -363,6 +366,7 @@ export async function decideNode(
   const flags = {
     admissible: true,
     killed,
+    estimatorUnavailable,
     hasPrediction,
     budgetOk: true,
     speculationEnabled: true,

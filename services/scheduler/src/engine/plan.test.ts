@@ -7,7 +7,7 @@ import { planDecisions } from './plan.js';
 /** A control plane with fixed answers: every class at `stage`, nothing killed, priors as posteriors. */
 function staticControl(stage: 'shadow' | 'canary' | 'online', killed = false): SpeculationControl {
   return {
-    blocked: () => killed,
+    blocked: () => (killed ? 'kill' : undefined),
     async classState(_id, init): Promise<ClassState> {
       const { a, b } = init.prior;
       return { stage, a, b, a0: a, b0: b, hits: 0, misses: 0, n: 0, stageReason: 'test', stageVersion: 1, stageAtMs: 0, killedUntilMs: 0 };

@@ -128,6 +128,7 @@ export async function planDecisions(p: {
     const edges: PendingEdge[] = [];
     const stages: Stage[] = [];
     let killed = false;
+    let estimatorUnavailable = false;
     const ups: Array<{ remainingMs: number; p: number }> = [];
     for (const [i, e] of incoming.entries()) {
       const classId = classes[i] ?? '';
@@ -142,7 +143,9 @@ export async function planDecisions(p: {
         tenant: p.tenant,
       });
       stages.push(st?.stage ?? p.tenantCfg.initialStage);
-      if (p.control.blocked(p.tenant, classId)) killed = true;
+      const block = p.control.blocked(p.tenant, classId);
+      if (block === 'kill') killed = true;
+      else if (block === 'estimator') estimatorUnavailable = true;
       const posterior = posteriorUnder(prior, st);
       edges.push({ posterior, mode });
       const upDef = g.byId.get(e.from);
@@ -176,6 +179,7 @@ export async function planDecisions(p: {
       flags: {
         admissible: true,
         killed,
+        estimatorUnavailable,
         hasPrediction: true,
         budgetOk: true,
         speculationEnabled: true,

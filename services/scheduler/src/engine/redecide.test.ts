@@ -32,8 +32,8 @@ const CLASS = 't/w/u->d';
 /** The control plane's class state, held in memory (the engine reads only `classState`). */
 class Classes implements SpeculationControl {
   posterior = { a: 1, b: 1 };
-  blocked(): boolean {
-    return false;
+  blocked(): undefined {
+    return undefined;
   }
   async classState(): Promise<ClassState> {
     return { stage: 'online', a: this.posterior.a, b: this.posterior.b, a0: 1, b0: 1, hits: 0, misses: 0, n: 0, stageReason: '', stageVersion: 0, stageAtMs: 0, killedUntilMs: 0 };
