@@ -2,7 +2,7 @@
  * Retention: keys of an ended run expire RUN_RETENTION_SEC after it ended, so finished runs do
  * not accumulate in Redis; while it runs nothing expires.
  */
-import { runKeys } from '@gambit/shared/redis';
+import { runKeys, tenantKeys } from '@gambit/shared/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eagerTenant, http, type Stack, startStack, waitForRun } from './harness.js';
@@ -38,5 +38,35 @@ describe('run retention (single redis)', () => {
     expect(await redis.exists(keys.run, keys.nodes, keys.attempts, keys.decisions, keys.outcomes)).toBe(0);
     const after = await http(url, 'GET', `/v1/runs/${tenant}/${runId}`);
     expect(after.status).toBe(404);
+  });
+
+  it('issue 13 item 3: runs hold their workflow by reference, one stored copy per definition', async () => {
+    const url = stack.urls[0] as string;
+    const tenant = await eagerTenant(url, 'wfref');
+    const wf = routerChain('refwf', 'billing', 'billing', { routerTtftMs: 10, downTtftMs: 10 });
+    const ids: string[] = [];
+    for (const q of ['one', 'two']) {
+      const r = await http(url, 'POST', '/v1/runs', { tenant, workflow: wf, inputs: { q } });
+      expect(r.status).toBe(201);
+      ids.push(r.body.runId as string);
+    }
+    const defs = await redis.hgetall(tenantKeys({ prefix: stack.prefix }, tenant).workflowDefs);
+    expect(Object.keys(defs)).toHaveLength(1);
+    const [ref, json] = Object.entries(defs)[0] as [string, string];
+    expect(JSON.parse(json).name).toBe('refwf');
+    for (const runId of ids) {
+      const h = await redis.hgetall(runKeys({ prefix: stack.prefix }, tenant, runId).run);
+      expect(h.workflowRef).toBe(ref);
+      expect(h.workflow).toBeUndefined();
+      const v = await waitForRun(url, tenant, runId);
+      expect(v.status).toBe('succeeded');
+      expect(v.workflow).toBe('refwf');
+    }
+    // No silent fallback: a run whose definition is missing answers an error, not a half-read run.
+    const orphan = 'rorphan1';
+    await redis.hset(runKeys({ prefix: stack.prefix }, tenant, orphan).run, { tenant, runId: orphan, status: 'succeeded', createdAtMs: Date.now(), workflowRef: '0'.repeat(32) });
+    const other = await http(url, 'GET', `/v1/runs/${tenant}/${orphan}`);
+    expect(other.status).toBe(500);
+    await redis.del(runKeys({ prefix: stack.prefix }, tenant, orphan).run);
   });
 });

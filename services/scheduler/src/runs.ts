@@ -39,7 +39,7 @@ import type { SpeculationControl } from './engine/control.js';
 import type { RunEngine } from './engine/engine.js';
 import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
-import { loadRun } from './engine/run-view.js';
+import { loadRun, workflowDefRef } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
 import { admit, checkCaps, type LimitStore } from './limits.js';
 import type { TenantStore } from './tenants.js';
@@ -170,11 +170,14 @@ export class RunService {
       nowMs: now,
     });
     const span = traceRun(this.deps.tracer, tenant, runId, wf.name);
+    const wfJson = JSON.stringify(wf);
+    const wfRef = workflowDefRef(wfJson);
     const header: Record<string, string | number> = {
       tenant,
       runId,
       workflowName: wf.name,
-      workflow: JSON.stringify(wf),
+      // Issue 13 item 3: the definition by reference; stored once per tenant below.
+      workflowRef: wfRef,
       inputs: JSON.stringify(body.inputs),
       status: 'running',
       speculation: body.speculation ? 1 : 0,
@@ -188,6 +191,8 @@ export class RunService {
     // The recovery index first: a run whose creation is interrupted is swept (and dropped if absent).
     await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
     await this.deps.redis.sadd(controlKeys(this.deps.ks).tenants, tenant);
+    // The definition before the run that references it (HSETNX: a reference names one content).
+    await this.deps.redis.hsetnx(tenantKeys(this.deps.ks, tenant).workflowDefs, wfRef, wfJson);
     const runsIndex = tenantKeys(this.deps.ks, tenant).runs;
     await this.deps.redis.zadd(runsIndex, now, runId);
     // Index entries older than the retention point at runs whose keys have expired.

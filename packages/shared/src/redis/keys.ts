@@ -18,6 +18,7 @@
  * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
+ * | P:{tenant:T}:wfdefs                   | hash   | scheduler  | workflow definitions runs use, by content hash (workflowDefRef) -> definition JSON; a run's header holds only the hash (issue 13 item 3: one copy per definition, not one per run) |
  * | P:{tenant:T}:webhook                  | hash   | scheduler  | run-end webhook: url, secret |
  * | P:{tenant:T}:deliveries               | list   | scheduler  | recent webhook delivery attempts JSON (newest first, capped) |
  * | P:{op:T:K}:dist                       | hash   | scheduler  | learned distributions of operation class K (M4): d/f/o:{n,sum,<bin>} (core/operation-class.ts) |
@@ -86,6 +87,7 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
     budget: `${t}:budget`,
     runs: `${t}:runs`,
     workflows: `${t}:workflows`,
+    workflowDefs: `${t}:wfdefs`,
     opClasses: `${t}:opclasses`,
     webhook: `${t}:webhook`,
     deliveries: `${t}:deliveries`,

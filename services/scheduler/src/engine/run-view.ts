@@ -11,7 +11,8 @@ import {
   WorkflowSchema,
   type WorkflowNode,
 } from '@gambit/shared';
-import { type KeySpace, type NodeState, parseNodes, type RedisLike, readRun } from '@gambit/shared/redis';
+import { createHash } from 'node:crypto';
+import { type KeySpace, type NodeState, parseNodes, type RedisLike, readRun, tenantKeys } from '@gambit/shared/redis';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -114,16 +115,47 @@ function parseAttempt(json: string): AttemptRecord {
   return a;
 }
 
+/**
+ * Issue 13 item 3: a run's header holds its workflow definition by reference, the content hash of
+ * the definition's JSON (SHA-256, 32 hex digits), and the definition itself is stored once per
+ * tenant in `tenantKeys(ks, T).workflowDefs`, so runs of one workflow share one copy.
+ */
+export function workflowDefRef(json: string): string {
+  return createHash('sha256').update(json).digest('hex').slice(0, 32);
+}
+
+/** Parsed definitions by tenant and reference (a reference names one content, never edited). */
+const wfRefCache = new Map<string, Workflow>();
+
+async function workflowByRef(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, ref: string): Promise<Workflow> {
+  const ck = `${tenant}\u0000${ref}`;
+  let workflow = wfRefCache.get(ck);
+  if (workflow !== undefined) return workflow;
+  const key = tenantKeys(ks, tenant).workflowDefs;
+  const json = await redis.hget(key, ref);
+  // No silent fallback: a run whose definition is gone cannot be advanced or shown.
+  if (json === null || json === undefined) throw new Error(`run ${tenant}/${runId}: its workflow definition ${ref} is missing from ${key}`);
+  workflow = WorkflowSchema.parse(JSON.parse(json));
+  if (wfRefCache.size > 1_000) wfRefCache.clear();
+  wfRefCache.set(ck, workflow);
+  return workflow;
+}
+
 /** The run, or undefined when it does not exist. */
 export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, runId: string): Promise<RunSnapshot | undefined> {
   const { run: hRaw, nodes: nRaw, attempts: aRaw, intents } = await readRun(redis, ks, { tenant, runId });
-  if (hRaw.workflow === undefined) return undefined;
-  let workflow = wfCache.get(hRaw.workflow);
-  if (workflow === undefined) {
-    workflow = WorkflowSchema.parse(JSON.parse(hRaw.workflow));
-    if (wfCache.size > 1_000) wfCache.clear();
-    wfCache.set(hRaw.workflow, workflow);
+  let workflow: Workflow | undefined;
+  if (hRaw.workflowRef !== undefined) workflow = await workflowByRef(redis, ks, tenant, runId, hRaw.workflowRef);
+  else if (hRaw.workflow !== undefined) {
+    // Runs created before definitions were stored by reference hold the JSON in their header.
+    workflow = wfCache.get(hRaw.workflow);
+    if (workflow === undefined) {
+      workflow = WorkflowSchema.parse(JSON.parse(hRaw.workflow));
+      if (wfCache.size > 1_000) wfCache.clear();
+      wfCache.set(hRaw.workflow, workflow);
+    }
   }
+  if (workflow === undefined) return undefined;
   const attempts = new Map<string, AttemptRecord>();
   for (const [id, json] of Object.entries(aRaw)) attempts.set(id, parseAttempt(json));
   return { header: parseHeader(hRaw), workflow, nodes: parseNodes(nRaw), attempts, graph: graphOf(workflow), ...(intents === undefined ? {} : { intents }) };
