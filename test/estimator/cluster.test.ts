@@ -43,11 +43,14 @@ describe('M9 estimator on Redis Cluster', () => {
         i++;
         return { outcomeId: `o${i}`, decisionId: `d${i}`, tenant: 't1', workflow: 'w', runId: `r${i}`, edgeClass: classId, kind, wasteUsd: 0, secondsSaved: 0, fencingViolation: false, atMs: Date.now() };
       };
-      for (const c of classes) for (let j = 0; j < 5; j++) await cp.publishOutcome(o(c, 'hit'));
+      // 60 hits of history per class: the drift detector (M9.5) compares recent outcomes with the
+      // class's own earlier ones and needs tail.minReference of them.
+      for (const c of classes) for (let j = 0; j < 60; j++) await cp.publishOutcome(o(c, 'hit'));
       await waitFor(async () => {
         const ns = await Promise.all(classes.map((c) => redis.hget(classKeys({ prefix }, c).posterior, 'n')));
-        return ns.every((n) => n === '5');
+        return ns.every((n) => n === '60');
       }, 15_000, 'outcomes applied on every class');
+      expect(cp.speculationBlocked('t1', 'x1').blocked).toBe(false);
       const slots = await Promise.all(classes.map((c) => redis.cluster('KEYSLOT', classKeys({ prefix }, c).posterior) as Promise<number>));
       expect(new Set(slots).size).toBeGreaterThan(1);
       for (let j = 0; j < 30; j++) await cp.publishOutcome(o('x1', 'miss'));

@@ -24,11 +24,11 @@ function track<T extends ServiceProcess>(p: T): T {
 const lastBlocked = (p: ServiceProcess): ChildLine | undefined => parseLines(p).filter((l) => l.type === 'blocked').at(-1);
 
 let n = 0;
-const miss = (classId: string): Outcome => {
+const outcome = (classId: string, kind: 'hit' | 'miss'): Outcome => {
   n++;
   return {
     outcomeId: `m${n}`, decisionId: `d${n}`, tenant: 't1', workflow: 'w', runId: `r${n}`, edgeClass: classId,
-    kind: 'miss', wasteUsd: 0.001, secondsSaved: 0, fencingViolation: false, atMs: Date.now(),
+    kind, wasteUsd: kind === 'miss' ? 0.001 : 0, secondsSaved: kind === 'hit' ? 1 : 0, fencingViolation: false, atMs: Date.now(),
   };
 };
 
@@ -51,8 +51,15 @@ describe('M9.5 kill-switch delivery to schedulers in other processes', () => {
     // Everyone starts unblocked (fresh heartbeat, no kill).
     await waitFor(() => all.every((p) => lastBlocked(p)?.blocked === false), 15_000, 'children unblocked');
 
+    // History: 60 hits (M9.5: the detector compares recent outcomes with the class's own earlier
+    // ones); nobody may be blocked by them.
+    for (let i = 0; i < 60; i++) await cp.publishOutcome(outcome('hot', 'hit'));
+    await waitFor(async () => (await cp.classState('hot', { fresh: true }))?.n === 60, 15_000, 'history applied');
+    expect((await cp.classState('hot', { fresh: true }))?.stage).toBe('online');
+    expect(all.every((p) => lastBlocked(p)?.blocked === false)).toBe(true);
+
     proxy.cut();
-    for (let i = 0; i < 30; i++) await cp.publishOutcome(miss('hot'));
+    for (let i = 0; i < 30; i++) await cp.publishOutcome(outcome('hot', 'miss'));
     await Promise.all(direct.map((p) => p.waitForLine((l) => l.includes('"type":"kill"') && l.includes('"scope":"class"'), 10_000)));
     await waitFor(() => direct.every((p) => lastBlocked(p)?.scope === 'class'), 5000, 'direct children blocked by class');
     for (const p of direct) expect(lastBlocked(p)).toMatchObject({ blocked: true, scope: 'class', version: 1 });

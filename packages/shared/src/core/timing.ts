@@ -254,6 +254,8 @@ export class TimingAnalysis {
    */
   private forward(ef: Float64Array, st: Float64Array, from: number, launched: Uint8Array, hit: Uint8Array): void {
     const K = this.samples;
+    const predList = this.predList;
+    const durWait = this.durWait;
     for (let h = from; h < this.n; h++) {
       const v = this.order[h]!;
       if (this.dirty[v] === 0) continue;
@@ -278,14 +280,19 @@ export class TimingAnalysis {
           }
         }
       } else {
-        for (let k = 0; k < K; k++) {
-          let es = 0;
-          for (let j = p0; j < p1; j++) {
-            const f = ef[this.predList[j]! * K + k]!;
-            if (f > es) es = f;
+        // Pred-major so that the inner loop runs over contiguous samples; ef[v] accumulates es.
+        for (let k = base; k < base + K; k++) ef[k] = 0;
+        for (let j = p0; j < p1; j++) {
+          const ub = predList[j]! * K;
+          for (let k = 0; k < K; k++) {
+            const f = ef[ub + k]!;
+            if (f > ef[base + k]!) ef[base + k] = f;
           }
-          st[base + k] = es;
-          ef[base + k] = es + this.durWait[base + k]!;
+        }
+        for (let k = base; k < base + K; k++) {
+          const es = ef[k]!;
+          st[k] = es;
+          ef[k] = es + durWait[k]!;
         }
       }
     }
