@@ -6,7 +6,7 @@
  * sweep count nothing twice.
  */
 import { ManualClock, parseWorkflow, silentLogger } from '@gambit/shared';
-import { closeReservation, controlKeys, createRun, defineRunScripts, initialNodeState, launchNode, reserveBudget, settleBudget, tenantKeys } from '@gambit/shared/redis';
+import { closeReservation, controlKeys, createRun, createSpecAttempt, defineRunScripts, initialNodeState, launchNode, reserveBudget, settleBudget, tenantKeys } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -105,5 +105,72 @@ describe('M10 recovery of open budget reservations', () => {
     expect(b).toMatchObject({ reservedNanoUsd: '350' });
     expect(Object.keys(b).filter((f) => f.startsWith('open:'))).toEqual([]);
     await sweeper.close();
+  });
+  // The chaos campaign's ledger_tenant leak (reservedNanoUsd > 0 with no `open:*` left): two
+  // schedulers decide the same node at the same epoch, so both reserve for attempt id `a.s1`;
+  // one launches, the other loses the race and is killed before releasing its reservation. The
+  // sweep used to take the winner's attempt for the loser's launch and drop the loser's record
+  // unreleased.
+  it('releases the reservation of a race loser that died, though the winner launched the same attempt id', async () => {
+    const clock = new ManualClock(4_000_000);
+    const tenant = 'bt3';
+    const runId = 'r3';
+    await createRun(redis, ks, { tenant, runId, header: { tenant, runId, status: 'running', workflow: JSON.stringify(wf) }, nodes: { a: initialNodeState() }, planDecisions: [] });
+    const node = wf.nodes[0];
+    if (node === undefined) throw new Error('no node');
+    const winnerId = `${runId}:a.s1:unused:w`;
+    const loserId = `${runId}:a.s1:unused:l`;
+    for (const [id, amt] of [
+      [winnerId, 200],
+      [loserId, 300],
+    ] as const)
+      expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: amt, limitNanoUsd: 1_000, open: { id, runId, attemptId: 'a.s1', atMs: clock.nowMs() } })).toBe(true);
+    const plan = planLaunch({ tenant, runId, workflow: 'w', node, epoch: 1, kind: 'speculative', op: renderOp(node, { runId, inputs: { q: 1 }, outputs: {} }), assumed: {}, decisionId: 'd1', streamPartials: false, reservationId: winnerId, nowMs: clock.nowMs() });
+    expect(plan.attemptId).toBe('a.s1');
+    const r = await createSpecAttempt(redis, ks, {
+      tenant,
+      runId,
+      nodeId: 'a',
+      expectedEpoch: 0,
+      claim: 'runtime',
+      attemptId: plan.attemptId,
+      attemptJson: JSON.stringify(plan.attempt),
+      jobId: plan.intent.jobId,
+      intentJson: JSON.stringify(plan.intent),
+      nowMs: clock.nowMs(),
+      decisionJson: JSON.stringify({ decisionId: 'd1' }),
+      spec: { a: plan.attemptId, d: 'd1', assumed: {}, ok: {}, res: 200, cls: '', at: clock.nowMs() },
+    });
+    expect(r.ok).toBe(true);
+    // The winner dies before closing its record; the loser dies before releasing its reservation.
+    const sweeper = new RecoverySweeper(redis, ks, new Outbox(redis, ks, queues, 3, silentLogger), queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
+    clock.advance(6_000);
+    expect(await sweeper.sweepReservations()).toBe(1);
+    const b = await budgetOf(tenant);
+    // The loser's 300 is released; the winner's 200 stays reserved for its outcome's settlement.
+    expect(b).toMatchObject({ reservedNanoUsd: '200', [`settled:${loserId}`]: '1' });
+    expect(b[`settled:${winnerId}`]).toBeUndefined();
+    expect(Object.keys(b).filter((f) => f.startsWith('open:'))).toEqual([]);
+    // The winner's outcome releases its own 200 under `<run>:<attempt>`: the tenant ends at 0.
+    expect(await settleBudget(redis, ks, { tenant, settlementId: `${runId}:a.s1`, reservedNanoUsd: 200, wasteNanoUsd: 0 })).toBe(true);
+    expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '0' });
+    await sweeper.close();
+  });
+
+  // The campaign's earlier -3600 (a double release): the sweep found no attempt, the stalled
+  // scheduler then launched and closed its record, and the sweep released it anyway; the outcome
+  // released it again. The sweep's release is conditional on the record still being open.
+  it("the sweep's release settles nothing once the launch closed the record", async () => {
+    const tenant = 'bt4';
+    const id = 'r4:a.s1:unused:v';
+    expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 150, limitNanoUsd: 1_000, open: { id, runId: 'r4', attemptId: 'a.s1', atMs: 1 } })).toBe(true);
+    await closeReservation(redis, ks, { tenant, id, amountNanoUsd: 150 });
+    expect(await settleBudget(redis, ks, { tenant, settlementId: id, reservedNanoUsd: 150, wasteNanoUsd: 0, onlyIfOpen: true })).toBe(false);
+    const b = await budgetOf(tenant);
+    expect(b).toMatchObject({ reservedNanoUsd: '150' });
+    expect(b[`settled:${id}`]).toBeUndefined();
+    // The outcome settles it once.
+    expect(await settleBudget(redis, ks, { tenant, settlementId: 'r4:a.s1', reservedNanoUsd: 150, wasteNanoUsd: 0 })).toBe(true);
+    expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '0' });
   });
 });

@@ -15,6 +15,19 @@ import type { Outbox } from './engine/outbox.js';
 /** An open reservation as reserveBudget-1 records it (`open:<id>` in the tenant's budget hash). */
 const OpenReservationSchema = z.object({ run: z.string(), a: z.string(), amt: z.number().int().nonnegative(), at: z.number() });
 
+/**
+ * M10: whether the attempt record `raw` is the launch of reservation `id`. Several schedulers may
+ * reserve for the same attempt id (they decided the same node at the same epoch, or bought the
+ * same guess); only the winner's launch carries its reservation id, and a loser that died before
+ * releasing its own reservation must still be released. A record without `reservationId`
+ * (written before the field existed) counts as the launch, as before.
+ */
+function launchedBy(raw: string | null, id: string): boolean {
+  if (raw === null) return false;
+  const rid = (JSON.parse(raw) as { reservationId?: unknown }).reservationId;
+  return rid === undefined || rid === id;
+}
+
 export class RecoverySweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -74,10 +87,11 @@ export class RecoverySweeper {
 
   /**
    * M10: settles reservations whose launch never happened. A reservation older than `staleMs`
-   * whose attempt exists in its run was launched (the scheduler died before closing the record):
-   * the record is dropped and the launch's outcome settles it. One whose attempt does not exist
-   * was never launched: it is released under its own id, which is the id the reserving scheduler
-   * would settle it under, so the two settle it once. Returns the number released.
+   * whose attempt exists in its run and carries its reservation id was launched (the scheduler
+   * died before closing the record): the record is dropped and the launch's outcome settles it.
+   * One whose attempt does not exist, or exists as another scheduler's launch, was never
+   * launched: it is released under its own id, which is the id the reserving scheduler would
+   * settle it under, so the two settle it once. Returns the number released.
    */
   async sweepReservations(): Promise<number> {
     const now = this.clock.nowMs();
@@ -105,11 +119,13 @@ export class RecoverySweeper {
             oldest = Math.min(oldest, r.at);
             continue;
           }
-          if ((await this.redis.hexists(runKeys(this.ks, tenant, r.run).attempts, r.a)) === 1) {
+          if (launchedBy(await this.redis.hget(runKeys(this.ks, tenant, r.run).attempts, r.a), id)) {
             await this.redis.hdel(budget, field);
             continue;
           }
-          if (await settleBudget(this.redis, this.ks, { tenant, settlementId: id, reservedNanoUsd: r.amt, wasteNanoUsd: 0 })) {
+          // Settled only while still open: a launch that closed its record after the check above
+          // is settled by its outcome (closeReservation), so it is never released twice.
+          if (await settleBudget(this.redis, this.ks, { tenant, settlementId: id, reservedNanoUsd: r.amt, wasteNanoUsd: 0, onlyIfOpen: true })) {
             released++;
             this.log.info({ tenant, reservationId: id, amountNanoUsd: r.amt }, 'unlaunched reservation released');
           }

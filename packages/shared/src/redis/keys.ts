@@ -6,7 +6,7 @@
  *
  * | key                                   | type   | owner      | what |
  * |---------------------------------------|--------|------------|------|
- * | P:{run:T:R}:run                       | hash   | scheduler  | run header: tenant, workflow JSON, inputs, status, alpha, created/finished ms, costs (nano-USD) |
+ * | P:{run:T:R}:run                       | hash   | scheduler  | run header: tenant, workflowRef (definition in P:{tenant:T}:wfdefs), inputs, status, alpha, created/finished ms, costs (nano-USD) |
  * | P:{run:T:R}:nodes                     | hash   | scheduler  | node id -> node state JSON (state, epoch, output, attempts) |
  * | P:{run:T:R}:attempts                  | hash   | worker+sch | attempt id -> attempt JSON (kind, epoch, status, usage, costNanoUsd, estimated) |
  * | P:{run:T:R}:decisions                 | list   | scheduler  | decision record JSON, in order |

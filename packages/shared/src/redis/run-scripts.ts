@@ -425,14 +425,14 @@ export async function closeReservation(redis: RedisLike, ks: KeySpace, a: { tena
 export async function settleBudget(
   redis: RedisLike,
   ks: KeySpace,
-  a: { tenant: string; settlementId: string; reservedNanoUsd: number; wasteNanoUsd: number },
+  a: { tenant: string; settlementId: string; reservedNanoUsd: number; wasteNanoUsd: number; onlyIfOpen?: boolean },
 ): Promise<boolean> {
   const k = tenantKeys(ks, a.tenant);
   const reply = await callScript<number>(
     redis,
     'settleBudget-1.lua',
     [k.budget],
-    [a.settlementId, Math.round(a.reservedNanoUsd), Math.round(a.wasteNanoUsd)],
+    [a.settlementId, Math.round(a.reservedNanoUsd), Math.round(a.wasteNanoUsd), a.onlyIfOpen === true ? '1' : ''],
   );
   return reply === 1;
 }

@@ -86,6 +86,12 @@ export const AttemptRecordSchema = z.object({
   costNanoUsd: z.number().int().nonnegative().default(0),
   /** M10: price reserved in the tenant's budget for this attempt (a paid guess), settled once under `<run>:<attempt>`. */
   reservedNanoUsd: z.number().int().nonnegative().optional(),
+  /**
+   * M10: the id of the budget reservation (`open:<id>`) whose launch created this attempt. The
+   * recovery sweep drops an open reservation only when its attempt carries its id: a competing
+   * scheduler's launch under the same attempt id does not stand for it.
+   */
+  reservationId: z.string().optional(),
   createdAtMs: z.number().int().nonnegative(),
   startedAtMs: z.number().int().nonnegative().optional(),
   finishedAtMs: z.number().int().nonnegative().optional(),

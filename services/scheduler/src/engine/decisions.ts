@@ -45,7 +45,7 @@ export class Decisions {
       const amountNanoUsd = this.reservationNanoUsd(s, d, res);
       const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
       if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
-      const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd);
+      const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd, open.id);
       if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd });
       else {
         // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
@@ -91,7 +91,7 @@ export class Decisions {
         return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
       }
       const record: DecisionRecord = { ...base, decisionId };
-      const plan = planGuess({ tenant, runId, workflow: s.workflow.name, nodeId: d.id, upstream: g.up, op: g.op, decisionId, priority: priorityFromEv(base.evUsd), reservedNanoUsd: priceNano, nowMs: now });
+      const plan = planGuess({ tenant, runId, workflow: s.workflow.name, nodeId: d.id, upstream: g.up, op: g.op, decisionId, priority: priorityFromEv(base.evUsd), reservedNanoUsd: priceNano, reservationId: open.id, nowMs: now });
       const ok = await createGuessAttempt(this.deps.redis, this.deps.ks, {
         tenant,
         runId,
@@ -158,7 +158,7 @@ export class Decisions {
     }
   }
 
-  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult, reservedNanoUsd: number): Promise<boolean> {
+  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult, reservedNanoUsd: number, reservationId: string): Promise<boolean> {
     const n = s.nodes.get(d.id);
     if (n === undefined) return false;
     const { tenant, runId } = s.header;
@@ -183,6 +183,7 @@ export class Decisions {
       streamPartials: false,
       priority: priorityFromEv(res.record.evUsd),
       ...(carrier === undefined ? {} : { trace: carrier }),
+      reservationId,
       nowMs: now,
     });
     const r = await createSpecAttempt(this.deps.redis, this.deps.ks, {

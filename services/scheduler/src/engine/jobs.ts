@@ -83,6 +83,8 @@ export function planLaunch(p: {
   priority?: number;
   /** W3C carrier, so the worker's spans join the run's trace. */
   trace?: Record<string, string>;
+  /** M10: the budget reservation this launch stands on (recovery.ts sweepReservations). */
+  reservationId?: string;
   nowMs: number;
 }): LaunchPlan {
   const attemptId = attemptIdFor(p.node.id, p.epoch, p.kind);
@@ -95,6 +97,7 @@ export function planLaunch(p: {
     assumed: p.assumed,
     ...(p.decisionId === undefined ? {} : { decisionId: p.decisionId }),
     costNanoUsd: 0,
+    ...(p.reservationId === undefined ? {} : { reservationId: p.reservationId }),
     createdAtMs: p.nowMs,
     tries: 0,
   };
@@ -142,6 +145,8 @@ export function planGuess(p: {
   priority: number;
   /** M10: the guess's price reserved in the tenant's budget. */
   reservedNanoUsd: number;
+  /** M10: the id of that reservation (recovery.ts sweepReservations). */
+  reservationId?: string;
   nowMs: number;
 }): LaunchPlan {
   const attemptId = guessAttemptId(p.nodeId, p.upstream);
@@ -155,6 +160,7 @@ export function planGuess(p: {
     decisionId: p.decisionId,
     costNanoUsd: 0,
     reservedNanoUsd: p.reservedNanoUsd,
+    ...(p.reservationId === undefined ? {} : { reservationId: p.reservationId }),
     createdAtMs: p.nowMs,
     tries: 0,
   };

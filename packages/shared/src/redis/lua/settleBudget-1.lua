@@ -7,8 +7,11 @@
   ARGV[1] settlement id (run id and attempt id)
   ARGV[2] reserved amount to release, nano-USD
   ARGV[3] realized waste, nano-USD
-  Returns: 1 settled, 0 already settled
+  ARGV[4] '1': settle only while `open:<id>` is still recorded (the recovery sweep: a launch that
+          closed the record in the meantime is settled by its outcome, never here), else ''
+  Returns: 1 settled, 0 already settled (or, with ARGV[4] = '1', no longer open)
 ]]
+if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[1], 'open:' .. ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', KEYS[1], 'open:' .. ARGV[1])
 if redis.call('HSETNX', KEYS[1], 'settled:' .. ARGV[1], '1') == 0 then return 0 end
 -- `0 - x`, not `-x`: -0 would reach Redis as "-0", which HINCRBY rejects.
