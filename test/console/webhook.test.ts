@@ -4,9 +4,15 @@
  * receiver fails, logged per try, and durable: queued in Redis, it is delivered by another
  * scheduler after the one that queued it is gone. `/openapi.json` is generated from the routes'
  * zod schemas; `/v1/schemas/workflow.json` is the workflow definition's JSON Schema.
+ * Deliveries go through the outbound guard (issue 10 item 6): the receivers here listen on
+ * 127.0.0.1 at ports the scheduler is told to trust (OUTBOUND_TRUSTED_ORIGINS); an untrusted
+ * loopback or metadata URL is refused when set (422 naming `url`) and, when the name only
+ * resolves to such an address, at delivery time (a failed try with the reason, not retried).
  */
 import { createHmac } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eagerTenant, http, type RunView, type Stack, startStack, submitRun, waitForRun } from '../e2e/harness.js';
@@ -18,7 +24,7 @@ interface Received {
 }
 
 /** A receiver answering `statuses` in turn (then 200), recording every request. */
-async function receiver(statuses: number[], port = 0): Promise<{ server: Server; url: string; got: Received[] }> {
+async function receiver(statuses: number[], port = 0, headers: Record<string, string> = {}): Promise<{ server: Server; url: string; got: Received[] }> {
   const got: Received[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -27,7 +33,7 @@ async function receiver(statuses: number[], port = 0): Promise<{ server: Server;
     });
     req.on('end', () => {
       got.push({ headers: req.headers, body });
-      res.writeHead(statuses.shift() ?? 200).end();
+      res.writeHead(statuses.shift() ?? 200, headers).end();
     });
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
@@ -53,11 +59,26 @@ async function until<T>(f: () => T | Promise<T>, ok: (v: T) => boolean, timeoutM
   }
 }
 
+/** A port free now (listened on, then closed). */
+async function freePort(): Promise<number> {
+  const probe = await receiver([]);
+  const port = (probe.server.address() as AddressInfo).port;
+  await close(probe.server);
+  return port;
+}
+
 describe('webhooks and API description', () => {
   let stack: Stack;
   let url: string;
+  /** Receiver ports the scheduler trusts (OUTBOUND_TRUSTED_ORIGINS). */
+  let ports: number[];
   beforeAll(async () => {
-    stack = await startStack({ kind: 'single', url: inject('redisUrl') }, { label: 'webhook', schedulers: 1, workers: 1, schedulerEnv: { WEBHOOK_BACKOFF_MS: '150', WEBHOOK_ATTEMPTS: '6', WEBHOOK_TIMEOUT_MS: '2000' } });
+    ports = [await freePort(), await freePort(), await freePort()];
+    const trusted = ports.map((p) => `http://127.0.0.1:${p}`).join(',');
+    stack = await startStack(
+      { kind: 'single', url: inject('redisUrl') },
+      { label: 'webhook', schedulers: 1, workers: 1, schedulerEnv: { WEBHOOK_BACKOFF_MS: '150', WEBHOOK_ATTEMPTS: '6', WEBHOOK_TIMEOUT_MS: '2000', OUTBOUND_TRUSTED_ORIGINS: trusted } },
+    );
     url = stack.urls[0] as string;
   }, 120_000);
   afterAll(async () => {
@@ -101,7 +122,7 @@ describe('webhooks and API description', () => {
 
   it('a run end is POSTed signed, retried with backoff while the receiver fails, and every try is logged', async () => {
     const tenant = await eagerTenant(url, 'hook');
-    const rx = await receiver([500, 503]);
+    const rx = await receiver([500, 503], ports[0]);
     try {
       const secret = 'whsec-test-0123456789abcdef';
       const bad = await http<RunView>(url, 'PUT', `/v1/tenants/${tenant}/webhook`, { url: 'ftp://example/x', secret });
@@ -143,12 +164,71 @@ describe('webhooks and API description', () => {
     }
   });
 
+  it('issue 10 item 6: an untrusted loopback or metadata URL is refused when set (422 url) and at delivery (logged, not retried)', async () => {
+    const tenant = await eagerTenant(url, 'ssrf');
+    const secret = 'whsec-ssrf-0123456789abcdef';
+    const untrusted = await freePort(); // not in OUTBOUND_TRUSTED_ORIGINS
+    for (const bad of [`http://127.0.0.1:${untrusted}/hook`, 'http://169.254.169.254/latest/meta-data/', 'http://[::ffff:127.0.0.1]/x', 'http://localhost/x', 'https://user:pw@example.com/x']) {
+      const r = await http<RunView>(url, 'PUT', `/v1/tenants/${tenant}/webhook`, { url: bad, secret });
+      expect(r.status, bad).toBe(422);
+      expect(r.body.error, bad).toMatchObject({ code: 'WEBHOOK_URL_REFUSED', field: 'url' });
+    }
+    expect((await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/webhook`)).body.webhook).toBeNull();
+
+    // A host name that only resolves to a loopback/private address passes the check at PUT time
+    // (no DNS then) and is refused at delivery by the guarded connect lookup.
+    const name = hostname();
+    const resolved = await lookup(name);
+    expect(resolved.address, `${name} must resolve to a loopback or private address on this machine`).toMatch(/^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$)/);
+    const rx = await receiver([], untrusted);
+    try {
+      expect((await http<RunView>(url, 'PUT', `/v1/tenants/${tenant}/webhook`, { url: `http://${name}:${untrusted}/hook`, secret })).status).toBe(200);
+      const s = await submitRun(url, { tenant, workflow: routerChain('ssrfwf', 'billing', 'billing', { routerTtftMs: 50, downTtftMs: 50 }), inputs: { q: 's' } });
+      const runId = s.body.runId as string;
+      await waitForRun(url, tenant, runId);
+      const log = await until(
+        async () => (await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/webhook/deliveries`)).body.deliveries as RunView[],
+        (d) => d.length >= 1,
+      );
+      await new Promise((r) => setTimeout(r, 600)); // longer than the first backoff: no retry comes
+      const after = (await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/webhook/deliveries`)).body.deliveries as RunView[];
+      expect(after).toHaveLength(1);
+      expect(log[0]).toMatchObject({ runId, attempt: 1, ok: false, status: null, gaveUp: true });
+      expect(log[0]?.error).toContain('outbound request refused');
+      expect(log[0]?.error).toContain(resolved.address);
+      expect(rx.got).toHaveLength(0);
+    } finally {
+      await close(rx.server);
+    }
+  });
+
+  it('issue 10 item 6: a redirect answer to a delivery is not followed (a POST is never redirected)', async () => {
+    const tenant = await eagerTenant(url, 'redir');
+    const secret = 'whsec-redir-0123456789abcdef';
+    const rx = await receiver([302], ports[2], { location: 'http://169.254.169.254/latest/meta-data/' });
+    try {
+      expect((await http<RunView>(url, 'PUT', `/v1/tenants/${tenant}/webhook`, { url: rx.url, secret })).status).toBe(200);
+      const s = await submitRun(url, { tenant, workflow: routerChain('redirwf', 'billing', 'billing', { routerTtftMs: 50, downTtftMs: 50 }), inputs: { q: 'r' } });
+      const runId = s.body.runId as string;
+      await waitForRun(url, tenant, runId);
+      const log = await until(
+        async () => (await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/webhook/deliveries`)).body.deliveries as RunView[],
+        (d) => d.length >= 1,
+      );
+      await new Promise((r) => setTimeout(r, 600));
+      expect(rx.got).toHaveLength(1);
+      expect(log[0]).toMatchObject({ runId, ok: false, gaveUp: true });
+      expect(log[0]?.error).toContain('redirect of a POST');
+    } finally {
+      await close(rx.server);
+    }
+  });
+
+  // Last: it stops the first scheduler.
   it('durable: a delivery queued by a scheduler that is gone is delivered by another one', async () => {
     const tenant = await eagerTenant(url, 'durable');
-    // A port nobody listens on yet: the first tries are refused.
-    const probe = await receiver([]);
-    const port = (probe.server.address() as AddressInfo).port;
-    await close(probe.server);
+    // A (trusted) port nobody listens on yet: the first tries are refused.
+    const port = ports[1] as number;
     const secret = 'whsec-durable-0123456789';
     const hookUrl = `http://127.0.0.1:${port}/hook`;
     expect((await http<RunView>(url, 'PUT', `/v1/tenants/${tenant}/webhook`, { url: hookUrl, secret })).status).toBe(200);

@@ -3,6 +3,7 @@
  * into a complete, validated object (STYLE.md 1).
  */
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
+import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
 import { z } from 'zod';
 
 const bool = z
@@ -77,6 +78,10 @@ export const EnvSchema = z
     WEBHOOK_BACKOFF_MS: z.coerce.number().int().positive().default(1_000),
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
     WEBHOOK_CONCURRENCY: z.coerce.number().int().positive().max(64).default(4),
+    /** Issue 10 item 6: origins the operator trusts; webhook deliveries to them skip the outbound guard's address check. */
+    OUTBOUND_TRUSTED_ORIGINS: TrustedOriginsEnvSchema.optional(),
+    /** Issue 10 item 6: bytes of a webhook receiver's answer read at most. */
+    OUTBOUND_MAX_BODY_BYTES: z.coerce.number().int().positive().default(65_536),
     /** Graceful shutdown deadline. */
     SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
   })

@@ -37,6 +37,7 @@ import { RecoverySweeper } from './recovery.js';
 import { RunService } from './runs.js';
 import { TenantStore } from './tenants.js';
 import { WebhookService } from './webhooks.js';
+import { OutboundGuard } from '@gambit/shared/outbound';
 import { WorkflowRegistry } from './workflows.js';
 
 /** How often a run's event stream re-reads the run (GET /v1/runs/:tenant/:runId/events). */
@@ -123,13 +124,15 @@ async function main(): Promise<void> {
     maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
   });
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
-  // Run-end webhooks: queued when a run ends here, delivered by any scheduler's worker.
+  // Run-end webhooks: queued when a run ends here, delivered by any scheduler's worker through
+  // the outbound guard (issue 10 item 6).
+  const outbound = new OutboundGuard({ trustedOrigins: env.OUTBOUND_TRUSTED_ORIGINS ?? new Set(), maxBodyBytes: env.OUTBOUND_MAX_BODY_BYTES, maxRedirects: 0, timeoutMs: env.WEBHOOK_TIMEOUT_MS });
   const webhooks = new WebhookService(cmd, bull, ks, clock, log.child({ component: 'webhooks' }), {
     attempts: env.WEBHOOK_ATTEMPTS,
     backoffMs: env.WEBHOOK_BACKOFF_MS,
     timeoutMs: env.WEBHOOK_TIMEOUT_MS,
     concurrency: env.WEBHOOK_CONCURRENCY,
-  });
+  }, outbound);
   webhooks.start();
   const deps = {
     onRunEnd: (e: RunEndEvent) => {
@@ -237,6 +240,7 @@ async function main(): Promise<void> {
       await opsServer.close();
       await sweeper.close();
       await webhooks.close();
+      await outbound.close();
       await Promise.all([ops.close(), spec.close()]);
       await cp.close();
       await telemetry.shutdown();

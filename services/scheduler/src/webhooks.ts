@@ -6,11 +6,21 @@
  * that fails (no answer within the timeout, or a non-2xx status) is retried with exponential
  * backoff up to WEBHOOK_ATTEMPTS tries; every try is recorded in the tenant's delivery log.
  * One job per run (job id from tenant and run), so a run is never notified twice by the queue.
+ *
+ * Issue 10 item 6: every delivery goes through the outbound guard (@gambit/shared/outbound, the
+ * same dispatcher and checks as the workers' tool requests): the resolved address must be public
+ * unless its origin is in OUTBOUND_TRUSTED_ORIGINS, redirects are refused (a POST is never
+ * redirected), the answer's body is read up to OUTBOUND_MAX_BODY_BYTES, and the tenant's
+ * `outboundAllowHosts` (its limits) applies. A refused delivery is recorded as a failed try with
+ * the reason and not retried (the answer would not change). The URL is also checked when it is
+ * set: credentials, and a literal address or `localhost` the guard would refuse, are a 422.
  */
 import { createHmac } from 'node:crypto';
 import type { Clock, Logger, WebhookBody } from '@gambit/shared';
-import { type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
-import { type Job, Queue, Worker } from 'bullmq';
+import { type OutboundGuard, OutboundRefusedError } from '@gambit/shared/outbound';
+import { admissionKeys, type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { HttpError } from './http/errors.js';
 
 export interface WebhookOptions {
   /** Tries per delivery (the first included). */
@@ -62,11 +72,14 @@ export class WebhookService {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly opts: WebhookOptions,
+    private readonly outbound: OutboundGuard,
   ) {
     this.queue = new Queue<JobData>(QUEUES.webhooks, { connection: bull, prefix: queuePrefix(ks) });
   }
 
   async configure(tenant: string, b: WebhookBody): Promise<{ url: string; updatedAtMs: number }> {
+    const refusal = this.outbound.staticRefusal(new URL(b.url));
+    if (refusal !== undefined) throw new HttpError(422, 'WEBHOOK_URL_REFUSED', `url: refused by the outbound guard: ${refusal}`, 'url');
     const now = this.clock.nowMs();
     await this.redis.hset(tenantKeys(this.ks, tenant).webhook, 'url', b.url, 'secret', b.secret, 'updatedAtMs', String(now));
     return { url: b.url, updatedAtMs: now };
@@ -138,24 +151,32 @@ export class WebhookService {
     const t = this.clock.nowMs();
     let status: number | null = null;
     let error: string | null = null;
+    let refused = false;
     try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'gambit-signature': signature(secret, t, body), 'gambit-delivery': deliveryId },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
+      const raw = await this.redis.get(admissionKeys(this.ks, tenant).limits);
+      const allow = raw === null ? undefined : (JSON.parse(raw) as { outboundAllowHosts?: string[] }).outboundAllowHosts;
+      const res = await this.outbound.request(
+        new URL(url),
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'gambit-signature': signature(secret, t, body), 'gambit-delivery': deliveryId },
+          body,
+          signal: AbortSignal.timeout(this.opts.timeoutMs),
+        },
+        allow,
+      );
       status = res.status;
-      await res.body?.cancel();
       if (status < 200 || status >= 300) error = `answered ${status}`;
     } catch (err) {
-      error = err instanceof Error ? `${err.name}: ${(err as { cause?: { message?: string } }).cause?.message ?? err.message}` : String(err);
+      refused = err instanceof OutboundRefusedError;
+      error = refused ? (err as Error).message : err instanceof Error ? `${err.name}: ${(err as { cause?: { message?: string } }).cause?.message ?? err.message}` : String(err);
     }
-    const gaveUp = error !== null && attempt >= this.opts.attempts;
+    const gaveUp = error !== null && (refused || attempt >= this.opts.attempts);
     await this.record(tenant, { deliveryId, runId, attempt, atMs: t, ok: error === null, status, error, gaveUp });
     if (error !== null) {
       this.log.warn({ tenant, runId, attempt, error, gaveUp }, 'webhook delivery failed');
+      // A refusal is final: retrying would be refused again.
+      if (refused) throw new UnrecoverableError(`webhook ${url}: ${error}`);
       throw new Error(`webhook ${url}: ${error}`);
     }
     return `delivered (${status})`;

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, PriceConfigSchema, ValidationError, zodIssues } from '@gambit/shared';
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
+import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
 import { z } from 'zod';
 
 const OpenAiCompatible = z.record(
@@ -66,20 +67,7 @@ export const EnvSchema = z.object({
    * Issue 10 item 6: origins (`scheme://host:port`, comma-separated) the operator trusts for tool
    * requests: exempt from the address check of the outbound guard (an internal service).
    */
-  OUTBOUND_TRUSTED_ORIGINS: z
-    .string()
-    .transform((s, ctx) => {
-      const out = new Set<string>();
-      for (const part of s.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
-        try {
-          out.add(new URL(part).origin);
-        } catch {
-          ctx.addIssue({ code: 'custom', message: `"${part}" is not an origin URL` });
-        }
-      }
-      return out;
-    })
-    .optional(),
+  OUTBOUND_TRUSTED_ORIGINS: TrustedOriginsEnvSchema.optional(),
   /** Issue 10 item 6: bytes of a tool's HTTP response body read at most (the rest is not read). */
   OUTBOUND_MAX_BODY_BYTES: envInt(65_536, 1),
   /** Issue 10 item 6: redirects followed by hand (each hop checked). */
