@@ -2,8 +2,8 @@
  * The learned estimates of operation classes in Redis (M4): one hash per (tenant, class),
  * `opClassKeys(ks, tenant, K).dist`, in the form of core/operation-class.ts (per metric
  * `m:n`, `m:sum`, `m:<bin>`), and the tenant's set of classes. Workers record every finished
- * operation (one pipeline of HINCRBYFLOATs, no read); schedulers read a workflow's classes in one
- * pipeline and cache them (OperationEstimateCache).
+ * operation (one pipeline of HINCRBYFLOATs, no read); schedulers read a workflow's classes (one
+ * read each: they live in different cluster slots) and cache them (OperationEstimateCache).
  */
 import { decodeEstimates, type OperationEstimates, type OperationSample, sampleIncrements } from '../core/operation-class.js';
 import { opClassKeys, type KeySpace, tenantKeys } from './keys.js';
@@ -17,13 +17,14 @@ import type { RedisLike } from './scripts.js';
  */
 export async function recordOperationSample(redis: RedisLike, ks: KeySpace, tenant: string, opClass: string, sample: OperationSample): Promise<void> {
   const key = opClassKeys(ks, tenant, opClass).dist;
+  // One pipeline per slot: ioredis refuses a Cluster pipeline whose keys span slots.
   const pipe = redis.pipeline();
   for (const [field, by] of sampleIncrements(sample)) pipe.hincrbyfloat(key, field, by);
-  pipe.sadd(tenantKeys(ks, tenant).opClasses, opClass);
-  await pipe.exec();
+  const [res] = await Promise.all([pipe.exec(), redis.sadd(tenantKeys(ks, tenant).opClasses, opClass)]);
+  for (const [err] of res ?? []) if (err) throw err;
 }
 
-/** The stored estimates of each class (EMPTY_ESTIMATES for a class never observed), in one pipeline. */
+/** The stored estimates of each class (EMPTY_ESTIMATES for a class never observed). */
 export async function readOperationEstimates(
   redis: RedisLike,
   ks: KeySpace,
@@ -32,13 +33,9 @@ export async function readOperationEstimates(
 ): Promise<Map<string, OperationEstimates>> {
   const out = new Map<string, OperationEstimates>();
   if (classes.length === 0) return out;
-  const pipe = redis.pipeline();
-  for (const c of classes) pipe.hgetall(opClassKeys(ks, tenant, c).dist);
-  const res = (await pipe.exec()) ?? [];
-  classes.forEach((c, i) => {
-    const [err, hash] = res[i] ?? [new Error('no reply'), undefined];
-    if (err) throw err;
-    out.set(c, decodeEstimates((hash ?? {}) as Record<string, string>));
-  });
+  // Each class hash has its own cluster slot, so one read each (ioredis batches them on one
+  // connection per node); a pipeline would span slots.
+  const hashes = await Promise.all(classes.map((c) => redis.hgetall(opClassKeys(ks, tenant, c).dist)));
+  for (const [i, c] of classes.entries()) out.set(c, decodeEstimates((hashes[i] ?? {}) as Record<string, string>));
   return out;
 }
