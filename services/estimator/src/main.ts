@@ -6,7 +6,7 @@
  */
 import { createLogger, systemClock } from '@gambit/shared';
 import { ESTIMATOR_SCRIPTS } from '@gambit/shared';
-import { controlKeys, defineScripts } from '@gambit/shared/redis';
+import { controlKeys, defineScripts, waitForRedis } from '@gambit/shared/redis';
 import { initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StreamConsumer } from './consumer.js';
@@ -80,6 +80,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
+  // Issue 11: a Redis that is not there yet is waited for (bounded, one log line per attempt);
+  // meanwhile the ops listener answers /healthz 200 and /readyz 503.
+  await waitForRedis(redis, log, { name: 'redis' });
+  await waitForRedis(blocking, log, { name: 'redis_blocking' });
   await consumer.start();
   await duties.start();
   log.info({ prefix: ks.prefix, defaults: tenants.defaults() }, 'estimator ready');

@@ -13,7 +13,7 @@ import {
   type Logger,
   systemClock,
 } from '@gambit/shared';
-import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike } from '@gambit/shared/redis';
+import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike, waitForRedis } from '@gambit/shared/redis';
 import { healthAnswer, initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -87,6 +87,15 @@ async function main(): Promise<void> {
   const ops = new Queue(QUEUES.ops, { connection: bull, prefix });
   const spec = new Queue(QUEUES.spec, { connection: bull, prefix });
   const advance = new AdvanceStream(cmd, ks);
+  // Issue 11: the ops listener starts before anything waits on Redis, so /healthz answers 200
+  // and /readyz 503 while Redis is unreachable at start-up; then each connection is waited for
+  // (bounded, one log line per attempt).
+  let consumer: AdvanceConsumer | undefined;
+  const readiness = schedulerReadiness(cmd, bull, () => consumer?.running() === true);
+  const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { schedulerId } });
+  await waitForRedis(cmd, log, { name: 'redis' });
+  await waitForRedis(bull, log, { name: 'redis_queues' });
+  await waitForRedis(api, log, { name: 'redis_api' });
   // The control plane takes a plain client or options; on a Cluster it gets the cluster client.
   const cp = new ControlPlane(cmd, ks, clock, log.child({ component: 'control' }));
   await cp.ready();
@@ -174,8 +183,9 @@ async function main(): Promise<void> {
       log.warn({ err: String(err), scope, id }, 'cancelling speculations after a kill failed'),
     );
   });
-  const consumer = new AdvanceConsumer(bull, ks, engine, deps, { consumerId: schedulerId, concurrency: env.ADVANCE_CONCURRENCY, claimIdleMs: env.RECOVERY_STALE_MS }, log);
-  await consumer.waitUntilReady();
+  const advanceConsumer = new AdvanceConsumer(bull, ks, engine, deps, { consumerId: schedulerId, concurrency: env.ADVANCE_CONCURRENCY, claimIdleMs: env.RECOVERY_STALE_MS }, log);
+  consumer = advanceConsumer;
+  await advanceConsumer.waitUntilReady();
   const sweeper = new RecoverySweeper(cmd, ks, outbox, advance, clock, log, { intervalMs: env.RECOVERY_SWEEP_MS, staleMs: env.RECOVERY_STALE_MS });
   sweeper.start();
 
@@ -192,7 +202,6 @@ async function main(): Promise<void> {
   const keys = new KeyStore(api, ks, { adminKey: env.GAMBIT_ADMIN_KEY, hmacSecret: env.GAMBIT_KEY_HMAC_SECRET });
   // Issue 11 D2: nodes whose irreversible tool waits for an operator (operator-only routes).
   const attention = new AttentionService({ redis: cmd, ks, engine, clock, log: log.child({ component: 'attention' }) });
-  const readiness = schedulerReadiness(cmd, bull, () => consumer.running());
   const app = buildServer({
     runs,
     tenants: apiTenants,
@@ -214,7 +223,6 @@ async function main(): Promise<void> {
   });
   instrumentHttp(app, { tracer, meter: telemetry.meter });
   observeScheduler(telemetry.meter, { queues: [ops, spec, streamAsQueue(advance)], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
-  const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { schedulerId } });
   await whenReady(api);
   await app.listen({ port: env.PORT, host: env.HOST });
   const addr = app.server.address();
@@ -234,7 +242,7 @@ async function main(): Promise<void> {
       deadline.unref();
       // Intake first, then the consumer (in-flight events finish), then the sweep and connections.
       await app.close();
-      await consumer.close();
+      await advanceConsumer.close();
       await opsServer.close();
       await sweeper.close();
       await webhooks.close();

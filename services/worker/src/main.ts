@@ -6,7 +6,7 @@
  * M10). SIGTERM/SIGINT are handled here and only here.
  */
 import { createLogger, createPriceTable, type Logger, systemClock } from '@gambit/shared';
-import { ATTEMPT_SCRIPT_FILES, defineAttemptScripts, QUEUES, queuePrefix } from '@gambit/shared/redis';
+import { ATTEMPT_SCRIPT_FILES, defineAttemptScripts, QUEUES, queuePrefix, waitForRedis } from '@gambit/shared/redis';
 import { initTelemetry, Readiness, redisCheck, runningCheck, scriptsCheck, startOpsServer } from '@gambit/shared/telemetry';
 import { Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -67,6 +67,25 @@ async function main(): Promise<void> {
   const tools = await createToolRegistry({ kvLatencyMs: env.WORKER_KV_LATENCY_MS, modulePath: env.GAMBIT_TOOLS_MODULE, outbound, maxSleepMs: env.WORKER_MAX_SLEEP_MS });
   const events = new AdvancePublisher(redis, ks);
   const cancels = new CancelWatcher(redis, subscriber, ks, env.WORKER_STATUS_CHECK_MS, logger);
+
+  // The ops listener starts before anything waits on Redis (issue 11): /healthz answers 200 and
+  // /readyz 503 while Redis is unreachable at start-up; the consumers are set once they exist.
+  let stopping: Promise<void> | undefined;
+  let ops: Worker | undefined;
+  let spec: Worker | undefined;
+  const readiness = new Readiness([
+    redisCheck('redis', redis),
+    redisCheck('redis_subscriber', subscriber),
+    scriptsCheck(redis, ATTEMPT_SCRIPT_FILES),
+    runningCheck('ops_consumer', () => stopping === undefined && ops !== undefined && ops.isRunning()),
+    ...(env.WORKER_SPEC_CONCURRENCY > 0 ? [runningCheck('spec_consumer', () => stopping === undefined && spec !== undefined && spec.isRunning())] : []),
+  ]);
+  telemetry.meter
+    .createObservableGauge('gambit.worker.running', { description: 'Attempts this worker is running now (under a cancellable lease)' })
+    .addCallback((r) => r.observe(cancels.running));
+  const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log: logger, identity: { workerId: env.WORKER_ID } });
+  await waitForRedis(redis, logger, { name: 'redis' });
+  await waitForRedis(subscriber, logger, { name: 'redis_subscriber' });
   await cancels.start();
 
   const processor = createProcessor({
@@ -97,37 +116,27 @@ async function main(): Promise<void> {
     maxStalledCount: 2 * env.WORKER_MAX_TRIES,
     name: env.WORKER_ID,
   };
-  const ops = new Worker(QUEUES.ops, processor, { ...workerOpts, concurrency: env.WORKER_CONCURRENCY });
-  const spec =
+  const opsWorker = new Worker(QUEUES.ops, processor, { ...workerOpts, concurrency: env.WORKER_CONCURRENCY });
+  const specWorker =
     env.WORKER_SPEC_CONCURRENCY > 0 ? new Worker(QUEUES.spec, processor, { ...workerOpts, concurrency: env.WORKER_SPEC_CONCURRENCY }) : undefined;
+  ops = opsWorker;
+  spec = specWorker;
   for (const [queue, w] of [
-    ['ops', ops],
-    ['spec', spec],
+    ['ops', opsWorker],
+    ['spec', specWorker],
   ] as const) {
     w?.on('error', (err) => logger.error({ err, queue }, 'worker error'));
     w?.on('failed', (job, err) => logger.warn({ queue, jobId: job?.id, error: err.message, attemptsMade: job?.attemptsMade }, 'job failed'));
   }
-  await Promise.all([ops.waitUntilReady(), spec?.waitUntilReady()]);
-  let stopping: Promise<void> | undefined;
-  const readiness = new Readiness([
-    redisCheck('redis', redis),
-    redisCheck('redis_subscriber', subscriber),
-    scriptsCheck(redis, ATTEMPT_SCRIPT_FILES),
-    runningCheck('ops_consumer', () => stopping === undefined && ops.isRunning()),
-    ...(spec === undefined ? [] : [runningCheck('spec_consumer', () => stopping === undefined && spec.isRunning())]),
-  ]);
-  telemetry.meter
-    .createObservableGauge('gambit.worker.running', { description: 'Attempts this worker is running now (under a cancellable lease)' })
-    .addCallback((r) => r.observe(cancels.running));
-  const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log: logger, identity: { workerId: env.WORKER_ID } });
+  await Promise.all([opsWorker.waitUntilReady(), specWorker?.waitUntilReady()]);
 
   const shutdown = (signal: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ signal, running: cancels.running }, 'worker stopping');
       // Stop intake on both queues at once; speculative work is cut short (its partial cost is
       // billed and the job handed back), authoritative work may finish within the deadline.
-      const specClosed = spec?.close();
-      const opsClosed = ops.close();
+      const specClosed = specWorker?.close();
+      const opsClosed = opsWorker.close();
       const abortedSpec = cancels.abortAll((r) => r.kind === 'speculative');
       await specClosed;
       let timer: NodeJS.Timeout | undefined;

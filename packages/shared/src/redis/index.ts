@@ -6,3 +6,4 @@ export * from './advance.js';
 export * from './attention-scripts.js';
 export * from './op-class-store.js';
 export * from './admission-scripts.js';
+export * from './wait.js';
