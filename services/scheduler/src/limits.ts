@@ -11,10 +11,18 @@
  * burst) and a cap on in-flight runs, in Redis (admitRun-2.lua), so every scheduler shares them;
  * a refused submit gets 429 with `Retry-After`.
  *
+ * A spend cap (issue 10 item 3, second half) bounds ALL of a tenant's spend, authoritative and
+ * speculative, per UTC day or month: each run's settled cost (the sum of its attempts' billed
+ * `costNanoUsd`) is booked into the tenant's spend ledger when the run ends (`SpendLedger.book`),
+ * and a submit while the period's booked spend is at or above `spendCapUsd` is refused with 402
+ * SPEND_CAP_REACHED naming `spendCapUsd`. Runs already admitted finish (the cap is checked at
+ * admission, not per launch), so a period can end above the cap by what its last admitted runs
+ * spend.
+ *
  * Defaults come from the scheduler's environment (TENANT_*); the operator overrides them per
  * tenant (`PUT /v1/admin/tenants/{tenant}/limits`).
  */
-import type { Edge, Workflow, WorkflowNode } from '@gambit/shared';
+import { type Edge, nanoToUsd, usdToNano, type Workflow, type WorkflowNode } from '@gambit/shared';
 import { admissionKeys, admitRun, type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
 import { z } from 'zod';
 import { HttpError } from './http/errors.js';
@@ -37,6 +45,10 @@ export const LimitsSchema = z
     maxInFlightRuns: z.number().int().positive().max(10_000_000),
     /** Issue 10 item 6: when set, the only hosts the tenant's tools may reach (`example.com`, `*.example.com`). */
     outboundAllowHosts: z.array(z.string().min(1).max(253).regex(/^(\*\.)?[A-Za-z0-9.-]+$/, 'a host name, or *. and a domain')).max(1_000).optional(),
+    /** Issue 10 item 3: cap on ALL the tenant's spend (authoritative included) per `spendCapPeriod`, dollars. */
+    spendCapUsd: z.number().nonnegative().max(100_000_000).optional(),
+    /** The spend cap's period (UTC calendar day or month); `month` when not set. */
+    spendCapPeriod: z.enum(['day', 'month']).optional(),
   })
   .strict();
 export type Limits = z.infer<typeof LimitsSchema>;
@@ -78,6 +90,54 @@ export class LimitStore {
 
   defaultsView(): Limits {
     return this.defaults;
+  }
+}
+
+export type SpendPeriod = 'day' | 'month';
+
+/** The ledger field of the period containing `nowMs` (UTC): `day:2026-12-07`, `month:2026-12`. */
+export function spendPeriodField(period: SpendPeriod, nowMs: number): string {
+  const iso = new Date(nowMs).toISOString();
+  return period === 'day' ? `day:${iso.slice(0, 10)}` : `month:${iso.slice(0, 7)}`;
+}
+
+/**
+ * Issue 10 item 3: the tenant's spend per UTC day and month (hash `admissionKeys(ks,t).spend`,
+ * integer nano-USD per period field), booked from each run's settled cost when it ends.
+ */
+export class SpendLedger {
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly ks: KeySpace,
+  ) {}
+
+  /** Books a run's settled cost into the day and the month containing `endMs`. */
+  async book(tenant: string, costNanoUsd: number, endMs: number): Promise<void> {
+    if (!Number.isSafeInteger(costNanoUsd) || costNanoUsd < 0) throw new RangeError(`SpendLedger.book: costNanoUsd must be a non-negative integer, got ${costNanoUsd}`);
+    if (costNanoUsd === 0) return;
+    const k = admissionKeys(this.ks, tenant).spend;
+    await this.redis.hincrby(k, spendPeriodField('day', endMs), costNanoUsd);
+    await this.redis.hincrby(k, spendPeriodField('month', endMs), costNanoUsd);
+  }
+
+  /** The spend booked in the period containing `nowMs`, nano-USD. */
+  async spent(tenant: string, period: SpendPeriod, nowMs: number): Promise<number> {
+    return Number((await this.redis.hget(admissionKeys(this.ks, tenant).spend, spendPeriodField(period, nowMs))) ?? 0);
+  }
+
+  /** Admission (402 SPEND_CAP_REACHED naming spendCapUsd) when the period's spend has reached the cap. */
+  async check(tenant: string, limits: Limits, nowMs: number): Promise<void> {
+    if (limits.spendCapUsd === undefined) return;
+    const period = limits.spendCapPeriod ?? 'month';
+    const spent = await this.spent(tenant, period, nowMs);
+    const cap = usdToNano(limits.spendCapUsd);
+    if (spent >= cap)
+      throw new HttpError(
+        402,
+        'SPEND_CAP_REACHED',
+        `spendCapUsd: the tenant's spend this ${period} (${spendPeriodField(period, nowMs)}), ${nanoToUsd(spent)} USD, has reached its cap spendCapUsd = ${limits.spendCapUsd} USD`,
+        'spendCapUsd',
+      );
   }
 }
 

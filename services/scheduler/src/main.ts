@@ -29,7 +29,7 @@ import { KeyStore } from './http/auth.js';
 import { buildServer, type Operator } from './http/server.js';
 import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
-import { LimitStore } from './limits.js';
+import { LimitStore, SpendLedger } from './limits.js';
 import { OperatorService } from './operator.js';
 import { observeScheduler, schedulerReadiness, streamAsQueue } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
@@ -123,6 +123,9 @@ async function main(): Promise<void> {
     burst: env.TENANT_BURST,
     maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
   });
+  // Issue 10 item 3: each ended run's settled cost, per tenant and UTC day/month (the spend cap).
+  const spend = new SpendLedger(cmd, ks);
+  const apiSpend = new SpendLedger(api, ks);
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
   // Run-end webhooks: queued when a run ends here, delivered by any scheduler's worker through
   // the outbound guard (issue 10 item 6).
@@ -136,7 +139,8 @@ async function main(): Promise<void> {
   webhooks.start();
   const deps = {
     onRunEnd: (e: RunEndEvent) => {
-      webhooks.runEnded(e).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId }, 'queueing the run-end webhook failed'));
+      spend.book(e.tenant, e.costNanoUsd, e.endMs).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId, costNanoUsd: e.costNanoUsd }, 'booking the run spend failed'));
+      webhooks.runEnded({ tenant: e.tenant, runId: e.runId, status: e.status, endMs: e.endMs }).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId }, 'queueing the run-end webhook failed'));
     },
     redis: cmd,
     ks,
@@ -164,6 +168,7 @@ async function main(): Promise<void> {
     tenants: apiTenants,
     workflows,
     limits,
+    spend: apiSpend,
     control,
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
@@ -204,6 +209,7 @@ async function main(): Promise<void> {
     operator,
     keys,
     limits,
+    spend: apiSpend,
     attention,
     platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
     webhooks,

@@ -41,7 +41,7 @@ import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
 import { loadRun, workflowDefRef } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
-import { admit, checkCaps, type LimitStore } from './limits.js';
+import { admit, checkCaps, type LimitStore, type SpendLedger } from './limits.js';
 import type { TenantStore } from './tenants.js';
 import type { WorkflowRegistry } from './workflows.js';
 
@@ -53,6 +53,8 @@ export interface RunServiceDeps {
   readonly workflows: WorkflowRegistry;
   /** Issue 10 items 4-5: per-tenant caps and admission. */
   readonly limits: LimitStore;
+  /** Issue 10 item 3: the per-period spend cap's ledger. */
+  readonly spend: SpendLedger;
   readonly control: SpeculationControl;
   readonly priceTable: PriceTable;
   readonly knownTools?: ReadonlySet<string>;
@@ -152,6 +154,8 @@ export class RunService {
     // Issue 10 item 5: caps before anything is rendered, stored or sent (413/422 naming the cap).
     const limits = await this.deps.limits.get(tenant, now);
     checkCaps(wf, body.inputs, limits);
+    // Issue 10 item 3: the period's booked spend below the tenant's spend cap (402 naming it).
+    await this.deps.spend.check(tenant, limits, now);
     const runId = body.runId ?? newRunId(now);
     assertKeySafe('runId', runId);
     // Issue 10 item 4: per-tenant rate and in-flight admission (429 with Retry-After).

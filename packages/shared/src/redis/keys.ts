@@ -105,7 +105,7 @@ export function authKeys(ks: KeySpace) {
 /** Per-tenant caps and admission (issue 10 items 4-5): limits, rate-limit bucket, in-flight runs. */
 export function admissionKeys(ks: KeySpace, tenant: string) {
   const t = `${ks.prefix}:{tenant:${tenant}}`;
-  return { limits: `${t}:limits`, ratelimit: `${t}:ratelimit`, inflight: `${t}:inflight` } as const;
+  return { limits: `${t}:limits`, ratelimit: `${t}:ratelimit`, inflight: `${t}:inflight`, spend: `${t}:spend` } as const;
 }
 
 /** Keys of the worker's built-in tools (kv_lookup tables, charge_card's record of charges). */

@@ -110,6 +110,8 @@ export interface RunEndEvent {
   readonly runId: string;
   readonly status: string;
   readonly endMs: number;
+  /** Issue 10 item 3: the run's settled cost, the sum of its attempts' billed cost (nano-USD). */
+  readonly costNanoUsd: number;
 }
 
 export interface RunEndDeps {
@@ -124,7 +126,11 @@ export interface RunEndDeps {
 /** A run ended (by this process): the run span (submission to end) and the run metrics. */
 export function runEnded(deps: RunEndDeps, s: RunSnapshot, status: string, endMs: number, reason?: string): void {
   const h = s.header;
-  deps.onRunEnd?.({ tenant: h.tenant, runId: h.runId, status, endMs });
+  if (deps.onRunEnd !== undefined) {
+    let costNanoUsd = 0;
+    for (const a of s.attempts.values()) costNanoUsd += a.costNanoUsd;
+    deps.onRunEnd({ tenant: h.tenant, runId: h.runId, status, endMs, costNanoUsd });
+  }
   deps.metrics?.runEnded({ tenant: h.tenant, status, durationSec: Math.max(0, endMs - h.createdAtMs) / 1000 });
   if (deps.tracer === undefined || h.trace === undefined) return;
   endRunSpan(deps.tracer, h.trace, SPAN.run, {

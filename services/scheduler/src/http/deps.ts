@@ -8,7 +8,7 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import type { AttentionService } from '../attention.js';
-import type { LimitStore } from '../limits.js';
+import type { LimitStore, SpendLedger } from '../limits.js';
 import type { RunService } from '../runs.js';
 import type { TenantStore } from '../tenants.js';
 import type { WorkflowRegistry } from '../workflows.js';
@@ -35,6 +35,8 @@ export interface HttpDeps {
   readonly keys: KeyStore;
   /** Issue 10 items 4-5: per-tenant caps and admission limits. */
   readonly limits: LimitStore;
+  /** Issue 10 item 3: the per-period spend ledger (GET /v1/tenants/:tenant/spend). */
+  readonly spend: SpendLedger;
   /** Issue 11 D2: nodes waiting for an operator; absent = the attention routes are not served. */
   readonly attention?: AttentionService;
   readonly priceTable: PriceTable;
