@@ -4,7 +4,7 @@
  * start with the variable named.
  */
 import { hostname } from 'node:os';
-import { CalibrationOverridesSchema, ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, ValidationError, zodIssues } from '@gambit/shared';
+import { CalibrationOverridesSchema, ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, RedisAuthEnvShape, ValidationError, zodIssues } from '@gambit/shared';
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
 
@@ -15,6 +15,7 @@ export const EnvSchema = z.object({
   /** Cardinality cap of the per-class posterior gauges (the classes with the most outcomes). */
   GAMBIT_METRICS_MAX_CLASSES: envInt(50, 0),
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  ...RedisAuthEnvShape,
   /** Comma-separated host:port seeds; when set, the estimator talks to a Redis Cluster. */
   REDIS_CLUSTER_NODES: ClusterNodesSchema.optional(),
   GAMBIT_PREFIX: KeyPrefixSchema,

@@ -6,7 +6,7 @@
  */
 import { createLogger, systemClock } from '@gambit/shared';
 import { ESTIMATOR_SCRIPTS } from '@gambit/shared';
-import { controlKeys, defineScripts, waitForRedis } from '@gambit/shared/redis';
+import { controlKeys, defineScripts, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
 import { initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StreamConsumer } from './consumer.js';
@@ -17,8 +17,9 @@ import { OutcomeProcessor } from './processor.js';
 import { TenantConfigs } from './tenant-config.js';
 
 function connect(env: EstimatorEnv, opts: RedisOptions): Redis | Cluster {
-  if (env.REDIS_CLUSTER_NODES !== undefined) return new Cluster(env.REDIS_CLUSTER_NODES, { redisOptions: opts });
-  return new Redis(env.REDIS_URL, opts);
+  const full = redisConnectionOptions(env, opts);
+  if (env.REDIS_CLUSTER_NODES !== undefined) return new Cluster(env.REDIS_CLUSTER_NODES, { redisOptions: full });
+  return new Redis(env.REDIS_URL, full);
 }
 
 async function main(): Promise<void> {

@@ -4,6 +4,7 @@
  */
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
+import { RedisAuthEnvShape } from '@gambit/shared';
 import { z } from 'zod';
 
 const bool = z
@@ -17,6 +18,7 @@ export const EnvSchema = z
     ...TelemetryEnvShape,
     /** A single Redis server. */
     REDIS_URL: z.string().url().optional(),
+    ...RedisAuthEnvShape,
     /** A Redis Cluster: comma-separated host:port seed nodes (takes precedence over REDIS_URL). */
     REDIS_CLUSTER_NODES: z.string().optional(),
     GAMBIT_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]+$/).default('gambit'),

@@ -13,7 +13,7 @@ import {
   type Logger,
   systemClock,
 } from '@gambit/shared';
-import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike, waitForRedis } from '@gambit/shared/redis';
+import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
 import { healthAnswer, initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -45,7 +45,7 @@ const EVENT_POLL_MS = 150;
 
 function connect(env: SchedulerEnv, forBull: boolean): RedisLike {
   const nodes = clusterNodes(env);
-  const opts = forBull ? { maxRetriesPerRequest: null } : {};
+  const opts = redisConnectionOptions(env, forBull ? { maxRetriesPerRequest: null } : {});
   if (nodes !== undefined) return new Cluster(nodes, { redisOptions: opts, enableReadyCheck: true });
   return new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', opts);
 }
@@ -57,7 +57,7 @@ function connect(env: SchedulerEnv, forBull: boolean): RedisLike {
  */
 function connectApi(env: SchedulerEnv): RedisLike {
   const nodes = clusterNodes(env);
-  const opts = { enableOfflineQueue: false, commandTimeout: env.API_REDIS_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 };
+  const opts = redisConnectionOptions(env, { enableOfflineQueue: false, commandTimeout: env.API_REDIS_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 });
   if (nodes !== undefined) return new Cluster(nodes, { redisOptions: opts, enableOfflineQueue: false, enableReadyCheck: true });
   return new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', opts);
 }

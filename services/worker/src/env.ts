@@ -4,7 +4,7 @@
  * with the variable named.
  */
 import { hostname } from 'node:os';
-import { ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, PriceConfigSchema, ValidationError, zodIssues } from '@gambit/shared';
+import { ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, PriceConfigSchema, RedisAuthEnvShape, ValidationError, zodIssues } from '@gambit/shared';
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
 import { z } from 'zod';
@@ -19,6 +19,7 @@ export const EnvSchema = z.object({
   ...OpsEnvShape,
   ...TelemetryEnvShape,
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  ...RedisAuthEnvShape,
   /** Comma-separated host:port seeds; when set, the worker talks to a Redis Cluster. */
   REDIS_CLUSTER_NODES: ClusterNodesSchema.optional(),
   GAMBIT_PREFIX: KeyPrefixSchema,

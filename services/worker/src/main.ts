@@ -6,7 +6,7 @@
  * M10). SIGTERM/SIGINT are handled here and only here.
  */
 import { createLogger, createPriceTable, type Logger, systemClock } from '@gambit/shared';
-import { ATTEMPT_SCRIPT_FILES, defineAttemptScripts, QUEUES, queuePrefix, waitForRedis } from '@gambit/shared/redis';
+import { ATTEMPT_SCRIPT_FILES, defineAttemptScripts, QUEUES, queuePrefix, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
 import { initTelemetry, Readiness, redisCheck, runningCheck, scriptsCheck, startOpsServer } from '@gambit/shared/telemetry';
 import { Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -20,7 +20,7 @@ import { createToolRegistry } from './tools/index.js';
 
 function connect(env: WorkerEnv): Redis | Cluster {
   // BullMQ workers block on their connection: ioredis must never give up on a command.
-  const common = { maxRetriesPerRequest: null, enableReadyCheck: true } as const;
+  const common = redisConnectionOptions(env, { maxRetriesPerRequest: null, enableReadyCheck: true });
   if (env.REDIS_CLUSTER_NODES !== undefined) return new Cluster(env.REDIS_CLUSTER_NODES, { redisOptions: common });
   return new Redis(env.REDIS_URL, common);
 }

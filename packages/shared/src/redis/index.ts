@@ -7,3 +7,4 @@ export * from './attention-scripts.js';
 export * from './op-class-store.js';
 export * from './admission-scripts.js';
 export * from './wait.js';
+export * from './connection.js';

@@ -11,6 +11,9 @@ import type { RedisLike } from './scripts.js';
 export const REDIS_STARTUP_ATTEMPTS = 120;
 export const REDIS_STARTUP_INTERVAL_MS = 1_000;
 
+/** Replies that mean the server refused this client's user or password (not an outage). */
+const AUTH_REFUSED = /^(NOAUTH|WRONGPASS|NOPERM)\b|invalid username-password/;
+
 export interface WaitForRedisOptions {
   /** The connection's name in log lines and in the error, e.g. `redis` or `redis_subscriber`. */
   readonly name: string;
@@ -47,6 +50,9 @@ export async function waitForRedis(client: RedisLike, log: Logger, opts: WaitFor
     } catch (err) {
       clearTimeout(timer);
       lastError = err instanceof Error ? err.message : String(err);
+      // Issue 10 item 10: refused credentials do not heal by waiting; stop at once and say so.
+      if (AUTH_REFUSED.test(lastError))
+        throw new Error(`Redis connection ${opts.name} refused the credentials at start-up (check REDIS_USERNAME, REDIS_PASSWORD and REDIS_URL): ${lastError}`);
       log.warn({ connection: opts.name, attempt, attempts, error: lastError }, 'waiting for redis');
     }
     const rest = intervalMs - (Date.now() - startedAt);

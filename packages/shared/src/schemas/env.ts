@@ -67,3 +67,21 @@ export const PriceConfigSchema = z.object({
   toolPrices: z.record(z.string(), z.number().nonnegative()).optional(),
 });
 export type PriceConfig = z.infer<typeof PriceConfigSchema>;
+
+/**
+ * Issue 10 item 10: Redis credentials and TLS files, read by every service and applied to a
+ * single server and to every node of a Cluster alike (`redisConnectionOptions` in
+ * `@gambit/shared/redis`, the one options builder).
+ */
+export const RedisAuthEnvShape = {
+  /** ACL user name (default user when unset). */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  /** Password of REDIS_USERNAME (or of the default user). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** PEM file of the CA that signed the server's certificate; setting it turns TLS on. */
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  /** PEM client certificate (mutual TLS); needs REDIS_TLS_KEY_FILE. */
+  REDIS_TLS_CERT_FILE: z.string().min(1).optional(),
+  /** PEM private key of REDIS_TLS_CERT_FILE. */
+  REDIS_TLS_KEY_FILE: z.string().min(1).optional(),
+};
