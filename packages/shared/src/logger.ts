@@ -22,9 +22,33 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
+/**
+ * Issue 10 item 9: fields whose values never reach a log line (prompts, model outputs, run inputs,
+ * keys, passwords, tokens), at the top level of a logged object and one level down (for example
+ * `{ node: { prompt } }`), and the HTTP authorization header. pino replaces each value with
+ * `LOG_REDACTED`; the field name stays, so a line still shows that the field was there.
+ */
+const SECRET_FIELDS = ['prompt', 'output', 'inputs', 'apiKey', 'api_key', 'key', 'adminKey', 'password', 'secret', 'token', 'authorization'] as const;
+export const LOG_REDACT_PATHS: readonly string[] = [
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((f) => `*.${f}`),
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+];
+export const LOG_REDACTED = '[redacted]';
+
 export function createLogger(opts: { name: string; level?: string; destination?: number | string }): Logger {
   const dest = opts.destination === undefined ? undefined : pino.destination({ dest: opts.destination, sync: true });
-  return pino({ name: opts.name, level: opts.level ?? 'info', base: { svc: opts.name, pid: process.pid }, mixin: traceFields }, dest) as unknown as Logger;
+  return pino(
+    {
+      name: opts.name,
+      level: opts.level ?? 'info',
+      base: { svc: opts.name, pid: process.pid },
+      mixin: traceFields,
+      redact: { paths: [...LOG_REDACT_PATHS], censor: LOG_REDACTED },
+    },
+    dest,
+  ) as unknown as Logger;
 }
 
 export const silentLogger: Logger = {
