@@ -60,14 +60,23 @@ describe('scheduler with the estimator (single redis)', () => {
     for (let i = 1; i < 3; i++) await run(url, tenant, `q${i}`);
     const canary = await until(() => classOf(url, classId), (c) => c.stage === 'canary');
     expect(canary.hits).toBeGreaterThanOrEqual(3);
-    // Canary with fraction 1: every eligible decision really speculates, and hits are counted.
-    for (let i = 3; i < 6; i++) {
+    // Canary with fraction 1: every eligible decision really speculates, and hits are counted. The
+    // promotion needs nMin real canary outcomes; a scheduler may still decide the first run after
+    // the promotion as shadow (its view of the stage lags the estimator's), so run until online.
+    let canaryLaunches = 0;
+    for (let i = 3; i < 12 && (await classOf(url, classId)).stage === 'canary'; i++) {
       const v = await run(url, tenant, `q${i}`);
-      if (v.decisions.find((d: RunView) => d.phase === 'runtime').stage === 'canary') expect(v.nodes.answer.source).toBe('speculative');
+      if (v.decisions.find((d: RunView) => d.phase === 'runtime').stage === 'canary') {
+        expect(v.nodes.answer.source).toBe('speculative');
+        canaryLaunches++;
+      }
     }
+    expect(canaryLaunches).toBeGreaterThanOrEqual(3);
     const online = await until(() => classOf(url, classId), (c) => c.stage === 'online');
     expect(online.stageReason).toMatch(/net value/);
-    const v = await run(url, tenant, 'q9');
+    // The schedulers' ControlPlane answers class state from a 500 ms cache (classStateCacheMs).
+    await new Promise((r) => setTimeout(r, 600));
+    const v = await run(url, tenant, 'q19');
     expect(v.decisions.find((d: RunView) => d.phase === 'runtime')).toMatchObject({ action: 'SPECULATE', stage: 'online' });
     expect(v.nodes.answer.source).toBe('speculative');
   });
@@ -81,7 +90,8 @@ describe('scheduler with the estimator (single redis)', () => {
     await new Promise((r) => setTimeout(r, 4_000));
     const after = await run(url, tenant, 'b');
     expect(after.status).toBe('succeeded');
-    expect(after.decisions.find((d: RunView) => d.phase === 'runtime')).toMatchObject({ action: 'WAIT', reason: 'killed' });
+    // Issue 12: an estimator that is merely down is `estimator_unavailable`, not a kill.
+    expect(after.decisions.find((d: RunView) => d.phase === 'runtime')).toMatchObject({ action: 'WAIT', reason: 'estimator_unavailable' });
     expect(after.nodes.answer.source).toBe('authoritative');
     const health = await http(url, 'GET', '/healthz');
     expect(health.body.heartbeatFresh).toBe(false);
