@@ -110,6 +110,7 @@ export function checkHistory(h) {
   const ships = byRun(h.effectLog.filter((e) => e.tool === 'ship_parcel'));
   const charges = byRun(h.charges);
   let expectedSpent = 0;
+  const wasteOf = []; // [settlement id, cost] of every closed non-hit speculation
   const expectedClass = new Map();
 
   for (const r of h.runs) {
@@ -171,7 +172,11 @@ export function checkHistory(h) {
     if (r.view?.dollars?.total?.nanoUsd !== undefined && r.view.dollars.total.nanoUsd !== sum) v('ledger_run', r.runId, `API total ${r.view.dollars.total.nanoUsd} != ${sum}`);
     // ledger_tenant: the waste each closed speculation settles
     for (const n of Object.values(r.nodes))
-      for (const [attemptId, c] of Object.entries(n.closed ?? {})) if (c.kind !== 'hit') expectedSpent += byId.get(attemptId)?.costNanoUsd ?? 0;
+      for (const [attemptId, c] of Object.entries(n.closed ?? {}))
+        if (c.kind !== 'hit') {
+          expectedSpent += byId.get(attemptId)?.costNanoUsd ?? 0;
+          wasteOf.push([`${r.runId}:${attemptId}`, byId.get(attemptId)?.costNanoUsd ?? 0]);
+        }
     // posterior_once
     for (const o of r.outcomes) {
       const e = expectedClass.get(o.edgeClass) ?? { hits: 0, misses: 0, ids: [] };
@@ -190,7 +195,11 @@ export function checkHistory(h) {
   const open = Object.keys(h.budget).filter((k) => k.startsWith('open:'));
   if (open.length > 0) v('ledger_tenant', undefined, `tenant ${h.tenant} has ${open.length} open reservations: ${open.slice(0, 5).join(', ')}`);
   const spent = Number(h.budget.spentNanoUsd ?? 0);
-  if (spent !== expectedSpent) v('ledger_tenant', undefined, `tenant ${h.tenant} spentNanoUsd ${spent} != waste of closed non-hit speculations ${expectedSpent}`);
+  if (spent !== expectedSpent) {
+    // Which settlements differ (each books its running total as `waste:<run>:<attempt>`).
+    const off = wasteOf.filter(([id, cost]) => h.budget[`waste:${id}`] !== undefined && Number(h.budget[`waste:${id}`]) !== cost).map(([id, cost]) => `${id} booked ${h.budget[`waste:${id}`]} of ${cost}`);
+    v('ledger_tenant', undefined, `tenant ${h.tenant} spentNanoUsd ${spent} != waste of closed non-hit speculations ${expectedSpent}${off.length > 0 ? ` (${off.slice(0, 5).join('; ')})` : ''}`);
+  }
 
   for (const [cls, e] of expectedClass) {
     const p = h.posteriors[cls];

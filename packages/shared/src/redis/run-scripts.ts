@@ -21,6 +21,7 @@ export const RUN_SCRIPT_FILES = [
   'confirmSpeculation-4.lua',
   'discardSpeculation-3.lua',
   'recordOutcome-2.lua',
+  'markWasteBooked-1.lua',
   'cancelRun-3.lua',
   'finishRun-2.lua',
   'reserveBudget-1.lua',
@@ -78,6 +79,8 @@ export const ClosedSpecSchema = z.object({
   /** The upstream whose real output missed, for a miss. */
   edge: z.string().optional(),
   ok: Flags.optional(),
+  /** Nano-USD of its attempt's cost booked as the tenant's waste so far (markWasteBooked-1). */
+  w: z.number().int().nonnegative().optional(),
 });
 export type ClosedSpec = z.infer<typeof ClosedSpecSchema>;
 
@@ -421,20 +424,30 @@ export async function closeReservation(redis: RedisLike, ks: KeySpace, a: { tena
   if ((await redis.hexists(budget, `settled:${a.id}`)) === 1) await reserveBudget(redis, ks, { tenant: a.tenant, amountNanoUsd: a.amountNanoUsd, limitNanoUsd: undefined });
 }
 
-/** settleBudget-1.lua (M10): releases a reservation and books the realized waste, once per id. */
+/**
+ * settleBudget-1.lua (M10): releases a reservation and books the realized waste, once per id.
+ * With `runningTotal`, `wasteNanoUsd` is the attempt's billed cost so far and the tenant is
+ * booked up to it, also after the first settlement (a try billed late is booked on top, once).
+ */
 export async function settleBudget(
   redis: RedisLike,
   ks: KeySpace,
-  a: { tenant: string; settlementId: string; reservedNanoUsd: number; wasteNanoUsd: number; onlyIfOpen?: boolean },
+  a: { tenant: string; settlementId: string; reservedNanoUsd: number; wasteNanoUsd: number; onlyIfOpen?: boolean; runningTotal?: boolean },
 ): Promise<boolean> {
   const k = tenantKeys(ks, a.tenant);
   const reply = await callScript<number>(
     redis,
     'settleBudget-1.lua',
     [k.budget],
-    [a.settlementId, Math.round(a.reservedNanoUsd), Math.round(a.wasteNanoUsd), a.onlyIfOpen === true ? '1' : ''],
+    [a.settlementId, Math.round(a.reservedNanoUsd), Math.round(a.wasteNanoUsd), a.onlyIfOpen === true ? '1' : '', a.runningTotal === true ? '1' : ''],
   );
   return reply === 1;
+}
+
+/** markWasteBooked-1.lua (M10): records on a closed speculation the waste booked for it so far. */
+export async function markWasteBooked(redis: RedisLike, ks: KeySpace, a: RunRef & { nodeId: string; attemptId: string; wasteNanoUsd: number }): Promise<boolean> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  return (await callScript<number>(redis, 'markWasteBooked-1.lua', [k.nodes], [a.nodeId, a.attemptId, Math.round(a.wasteNanoUsd)])) === 1;
 }
 
 /** The three hashes of a run as `readRun-4.lua` returns them (HGETALL replies as objects), and its outbox size. */

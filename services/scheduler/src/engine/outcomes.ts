@@ -13,7 +13,7 @@
  * outcome id). A crash anywhere repeats the steps on the next reconcile, never double counts.
  */
 import { type DecisionReason, type DecisionRecord, type Logger, matchOutput, nanoToUsd, type Outcome, type OutcomeKind } from '@gambit/shared';
-import { type KeySpace, type NodeState, type RedisLike, recordOutcome, settleBudget } from '@gambit/shared/redis';
+import { type KeySpace, markWasteBooked, type NodeState, type RedisLike, recordOutcome, settleBudget } from '@gambit/shared/redis';
 import { guessAttemptId, isLlmPredictor } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
 import { readyAtMs, type RunSnapshot } from './run-view.js';
@@ -207,7 +207,8 @@ async function settleGuesses(deps: OutcomeDeps, s: RunSnapshot): Promise<void> {
       if (!isLlmPredictor(e)) continue;
       const due = guessSettlement(s, nodeId, e.from);
       if (due === undefined) continue;
-      await settleBudget(deps.redis, deps.ks, { tenant: s.header.tenant, settlementId: `${s.header.runId}:${due.attemptId}`, reservedNanoUsd: due.reservedNano, wasteNanoUsd: due.wasteNano });
+      // A running total: a try of the guess billed after this settlement is booked on top.
+      await settleBudget(deps.redis, deps.ks, { tenant: s.header.tenant, settlementId: `${s.header.runId}:${due.attemptId}`, reservedNanoUsd: due.reservedNano, wasteNanoUsd: due.wasteNano, runningTotal: true });
     }
   }
 }
@@ -235,7 +236,10 @@ export async function settleOutcomes(deps: OutcomeDeps, s: RunSnapshot, nowMs: n
           settlementId: `${s.header.runId}:${attemptId}`,
           reservedNanoUsd: closed.res,
           wasteNanoUsd: wasteNano,
+          runningTotal: closed.kind !== 'hit',
         });
+        // Remembered before the outcome is recorded, so that a try billed later is topped up below.
+        if (closed.kind !== 'hit') await markWasteBooked(deps.redis, deps.ks, { tenant: s.header.tenant, runId: s.header.runId, nodeId, attemptId, wasteNanoUsd: wasteNano });
       }
       if (await recordOutcome(deps.redis, deps.ks, { tenant: s.header.tenant, runId: s.header.runId, nodeId, outcomeId: outcome.outcomeId, outcomeJson: JSON.stringify(outcome) })) {
         recorded++;
@@ -244,6 +248,29 @@ export async function settleOutcomes(deps: OutcomeDeps, s: RunSnapshot, nowMs: n
         traceOutcome(deps.tracer, s.header, outcome);
       }
     }
+    await topUpWaste(deps, s, nodeId, n);
   }
   return recorded;
+}
+
+/**
+ * The waste of a miss (or cancel) is its attempt's billed cost, and a try can be billed after the
+ * outcome was settled: a worker that was SIGSTOPped or cut off past its lock reports its try late
+ * (finishAttempt bills every try once, fenced or not), after another try or the scheduler finished
+ * the attempt. The tenant is then booked up to the new cost (a running total per settlement id,
+ * so a repeat or a concurrent scheduler with an older read books nothing twice). Found by the
+ * long chaos campaign (issue 11): the tenant's spent waste was 3,600 nano-USD short of its misses'.
+ */
+async function topUpWaste(deps: OutcomeDeps, s: RunSnapshot, nodeId: string, n: NodeState): Promise<void> {
+  const { tenant, runId } = s.header;
+  for (const [attemptId, c] of Object.entries(n.closed)) {
+    // `w` is written only once the outcome settled with a running total (absent: not settled
+    // yet, or settled before running totals existed).
+    if (c.kind === 'hit' || c.w === undefined) continue;
+    const a = s.attempts.get(attemptId);
+    if (a === undefined || a.finishedAtMs === undefined || a.costNanoUsd <= c.w) continue;
+    await settleBudget(deps.redis, deps.ks, { tenant, settlementId: `${runId}:${attemptId}`, reservedNanoUsd: c.res, wasteNanoUsd: a.costNanoUsd, runningTotal: true });
+    await markWasteBooked(deps.redis, deps.ks, { tenant, runId, nodeId, attemptId, wasteNanoUsd: a.costNanoUsd });
+    deps.log.info({ tenant, runId, attemptId, bookedNanoUsd: c.w, costNanoUsd: a.costNanoUsd }, 'late-billed waste booked');
+  }
 }
