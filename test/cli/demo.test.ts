@@ -20,6 +20,8 @@ describe('gambit demo (the main command)', () => {
     const out = p.lines.join('\n');
     expect(code, out).toBe(0);
     expect(out).toContain(`using Redis at ${inject('redisUrl')}`);
+    // Issue 10 item 8: with no key the demo opts in to the simulated fallback, and says so.
+    expect(out).toContain('the demo workers run with GAMBIT_SIMULATED_FALLBACK=1');
     const header = p.lines.find((l) => l.startsWith('workflow '));
     expect(header).toMatch(/p50 on\s+p50 off\s+saved\s+\$\/run on\s+\$\/run off\s+\$ wasted\s+launched\s+hits\s+misses\s+cancels/);
     for (const wf of ['auto-reply', 'gated-send', 'extract-charge', 'summarise-translate']) {

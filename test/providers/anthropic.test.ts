@@ -129,7 +129,10 @@ describe('Anthropic adapter', () => {
     expect((await collect(resolved.provider, req)).done!.text).toBe(deltas.join(''));
     await reg.close();
     const bare = createProviderRegistry({});
-    expect(bare.resolve('anthropic').simulated).toBe(true);
+    expect(() => bare.resolve('anthropic')).toThrow(/provider "anthropic" is not configured on this worker: set ANTHROPIC_API_KEY/);
     await bare.close();
+    const optedIn = createProviderRegistry({ simulatedFallback: true });
+    expect(optedIn.resolve('anthropic').simulated).toBe(true);
+    await optedIn.close();
   });
 });

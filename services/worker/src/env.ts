@@ -58,6 +58,15 @@ export const EnvSchema = z.object({
   ANTHROPIC_API_KEY: z.string().min(1).optional(),
   ANTHROPIC_BASE_URL: z.string().url().optional(),
   GAMBIT_LOCAL_MODEL_PATH: z.string().min(1).optional(),
+  /**
+   * Issue 10 item 8: `1`/`true` runs nodes naming `openai`, `anthropic` or `local` on the
+   * simulated provider when that provider is not configured (reported as provider `simulated`).
+   * Off by default: such a node fails with PROVIDER_NOT_CONFIGURED naming the variable to set.
+   */
+  GAMBIT_SIMULATED_FALLBACK: z
+    .enum(['true', 'false', '1', '0'])
+    .transform((v) => v === 'true' || v === '1')
+    .default(false),
   /** JSON: extra OpenAI-compatible endpoints by provider name, e.g. {"vllm":{"baseUrl":"http://..."}}. */
   GAMBIT_OPENAI_COMPATIBLE: envJson(OpenAiCompatible).optional(),
   /** JSON PriceTableConfig: configured model rates and per-call tool prices (M2). */

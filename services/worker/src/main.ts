@@ -36,6 +36,7 @@ function providerConfig(env: WorkerEnv): ProviderConfig {
       : {}),
     ...(env.GAMBIT_LOCAL_MODEL_PATH !== undefined ? { local: { modelPath: env.GAMBIT_LOCAL_MODEL_PATH } } : {}),
     simulated: { timeScale: env.GAMBIT_SIM_TIME_SCALE, cachedInputShare: env.GAMBIT_SIM_CACHED_INPUT_SHARE },
+    simulatedFallback: env.GAMBIT_SIMULATED_FALLBACK,
   };
 }
 
@@ -58,6 +59,13 @@ async function main(): Promise<void> {
 
   const prices = createPriceTable(env.GAMBIT_PRICES ?? {});
   const providers = createProviderRegistry(providerConfig(env));
+  // Issue 10 item 8: the simulated fallback is the operator's visible choice, never silent.
+  const standIns = providers.simulatedStandIns();
+  if (standIns.length > 0)
+    logger.warn(
+      { simulatedFallback: standIns },
+      `GAMBIT_SIMULATED_FALLBACK is on: nodes naming ${standIns.join(', ')} run on the simulated provider (reported as provider "simulated")`,
+    );
   const outbound = new OutboundGuard({
     trustedOrigins: env.OUTBOUND_TRUSTED_ORIGINS ?? new Set(),
     maxBodyBytes: env.OUTBOUND_MAX_BODY_BYTES,
@@ -171,6 +179,7 @@ async function main(): Promise<void> {
       concurrency: env.WORKER_CONCURRENCY,
       specConcurrency: env.WORKER_SPEC_CONCURRENCY,
       providers: providers.names(),
+      simulatedFallback: standIns,
       tools: tools.names(),
       lockDurationMs: env.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,

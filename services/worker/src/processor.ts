@@ -214,7 +214,8 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     const expectedQueue = data.kind === 'speculative' ? QUEUES.spec : QUEUES.ops;
     if (job.queueName !== expectedQueue)
       return rejectInvalid(job.data, [{ path: 'job.data.kind', message: `a ${data.kind} attempt must be enqueued on "${expectedQueue}", not "${job.queueName}"` }]);
-    const obs = observeOp(deps, data);
+    // Issue 10 item 8: spans and metrics name who does the work (`simulated` for a stand-in).
+    const obs = observeOp(deps, data, data.op.kind === 'llm' ? deps.providers.servedBy(data.op.provider) : undefined);
     return obs.run(() => execute(job, token, signal, data, obs));
   };
 }

@@ -21,6 +21,7 @@ import {
 import type { KeySpace, RedisLike } from '@gambit/shared/redis';
 import type { AdvanceSink } from './events.js';
 import { type PartialThrottle, PartialPublisher } from './partials.js';
+import type { ProviderRegistry } from './providers/index.js';
 import { readSimOverride } from './sim-overrides.js';
 
 export type ExecResult =
@@ -37,7 +38,8 @@ export type ExecResult =
   | { readonly kind: 'aborted'; readonly partial: string; readonly usage: TokenUsage; readonly usageEstimated: boolean; readonly costNanoUsd: number };
 
 export interface LlmDeps {
-  readonly providers: { get(name: string): LlmProvider };
+  /** `resolve` throws ProviderNotConfiguredError for an unconfigured hosted name without the opt-in (issue 10 item 8). */
+  readonly providers: Pick<ProviderRegistry, 'resolve' | 'servedBy'>;
   readonly prices: PriceTable;
   readonly redis: RedisLike;
   readonly ks: KeySpace;
@@ -53,7 +55,7 @@ export async function runLlm(deps: LlmDeps, job: OpJob, op: LlmOp, tryNo: number
   // Price first: a model we cannot price must fail before any money is spent.
   const rates = deps.prices.rates(op.provider, op.model);
   if (rates === undefined) throw new UnknownModelError(`no rates for model "${op.model}" of provider "${op.provider}"`);
-  const provider = deps.providers.get(op.provider);
+  const provider: LlmProvider = deps.providers.resolve(op.provider).provider;
   let simulate = op.simulate;
   if (provider.name === 'simulated') {
     const outcomes = await readSimOverride(deps.redis, deps.ks, job.tenant, job.workflow, job.nodeId);

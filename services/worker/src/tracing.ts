@@ -27,11 +27,21 @@ export function errorType(err: unknown): string {
   return typeof err;
 }
 
-function opOf(data: OpJob): AttemptMetric['op'] {
-  return data.op.kind === 'llm' ? { kind: 'llm', provider: data.op.provider, model: data.op.model } : { kind: 'tool', tool: data.op.tool };
+/**
+ * Issue 10 item 8: who serves an LLM call. Spans and metrics name the provider that does the
+ * work: `simulated` when the simulated provider stands in for a hosted name (the operator's
+ * GAMBIT_SIMULATED_FALLBACK), with the name asked for under `gambit.simulates` on the span.
+ */
+export interface Served {
+  readonly provider: string;
+  readonly simulates?: string;
 }
 
-function spanAttributes(data: OpJob): Attributes {
+function opOf(data: OpJob, served: Served | undefined): AttemptMetric['op'] {
+  return data.op.kind === 'llm' ? { kind: 'llm', provider: served?.provider ?? data.op.provider, model: data.op.model } : { kind: 'tool', tool: data.op.tool };
+}
+
+function spanAttributes(data: OpJob, served: Served | undefined): Attributes {
   const common = {
     [ATTR.tenant]: data.tenant,
     [ATTR.runId]: data.runId,
@@ -44,7 +54,8 @@ function spanAttributes(data: OpJob): Attributes {
     return {
       ...common,
       [ATTR.genAiOperation]: 'chat',
-      [ATTR.genAiProvider]: data.op.provider,
+      [ATTR.genAiProvider]: served?.provider ?? data.op.provider,
+      ...(served?.simulates !== undefined ? { [ATTR.simulates]: served.simulates } : {}),
       [ATTR.genAiRequestModel]: data.op.model,
       [ATTR.genAiRequestMaxTokens]: data.op.maxTokens,
     };
@@ -58,13 +69,13 @@ function spanAttributes(data: OpJob): Attributes {
   };
 }
 
-export function observeOp(deps: { readonly tracer?: Tracer; readonly metrics?: Metrics }, data: OpJob): OpObservation {
+export function observeOp(deps: { readonly tracer?: Tracer; readonly metrics?: Metrics }, data: OpJob, served?: Served): OpObservation {
   const startedNs = process.hrtime.bigint();
   const seconds = () => Number(process.hrtime.bigint() - startedNs) / 1e9;
   const parent = extractContext(data.trace);
   const span: Span | undefined = deps.tracer?.startSpan(
     data.op.kind === 'llm' ? SPAN.llmCall(data.op.model) : SPAN.toolCall(data.op.tool),
-    { kind: data.op.kind === 'llm' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes: spanAttributes(data) },
+    { kind: data.op.kind === 'llm' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes: spanAttributes(data, served) },
     parent,
   );
   const ctx = span === undefined ? context.active() : trace.setSpan(parent, span);
@@ -75,7 +86,7 @@ export function observeOp(deps: { readonly tracer?: Tracer; readonly metrics?: M
       billed = true;
       deps.metrics?.attemptBilled({
         attemptKind: data.kind,
-        op: opOf(data),
+        op: opOf(data, served),
         result: result.kind === 'done' ? 'ok' : 'aborted',
         usage: result.usage,
         costNanoUsd: result.costNanoUsd,
@@ -107,7 +118,7 @@ export function observeOp(deps: { readonly tracer?: Tracer; readonly metrics?: M
         // A delayed retry (retry-after, hand-back) is not a failure of the try.
         if (!(err instanceof DelayedError)) {
           const type = errorType(err);
-          if (!billed) deps.metrics?.attemptFailed({ attemptKind: data.kind, op: opOf(data), errorType: type, durationSec: seconds() });
+          if (!billed) deps.metrics?.attemptFailed({ attemptKind: data.kind, op: opOf(data, served), errorType: type, durationSec: seconds() });
           span?.setAttribute(ATTR.errorType, type);
           span?.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
         }

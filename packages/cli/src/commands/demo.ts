@@ -56,6 +56,12 @@ export function register(program: Command): void {
       const provider = process.env.OPENAI_API_KEY ? 'openai' : process.env.ANTHROPIC_API_KEY ? 'anthropic' : 'simulated';
       const say = (m: string) => process.stderr.write(`${m}\n`);
       say(`gambit demo: provider ${provider}${provider === 'simulated' ? ` (time scale ${timeScale})` : ''}, α=${alpha}, λ=$${lambdaUsdPerSec}/s, ${runs} runs per workflow and mode`);
+      // Issue 10 item 8: with no key, the demo opts in to the simulated fallback, visibly.
+      const simulatedFallback = provider === 'simulated';
+      if (simulatedFallback)
+        say(
+          'no OPENAI_API_KEY or ANTHROPIC_API_KEY: the demo workers run with GAMBIT_SIMULATED_FALLBACK=1, so a workflow naming openai, anthropic or local runs on the simulated provider (reported as provider "simulated"); without it such a node fails with PROVIDER_NOT_CONFIGURED',
+        );
 
       let stack: Stack | undefined;
       let stopping = false;
@@ -74,7 +80,7 @@ export function register(program: Command): void {
       const adminKey = process.env.GAMBIT_ADMIN_KEY ?? `adm_${randomBytes(32).toString('base64url')}`;
       const keyHmacSecret = process.env.GAMBIT_KEY_HMAC_SECRET ?? randomBytes(32).toString('hex');
       stack = await startStack(
-        { workers, timeScale, prefix: `demo${Date.now().toString(36)}`, port, logLevel: 'info', adminKey, keyHmacSecret },
+        { workers, timeScale, prefix: `demo${Date.now().toString(36)}`, port, logLevel: 'info', adminKey, keyHmacSecret, simulatedFallback },
         say,
       );
       const client = new SchedulerClient(stack.baseUrl, adminKey);

@@ -18,6 +18,12 @@ export interface StackOptions {
   readonly adminKey: string;
   readonly keyHmacSecret: string;
   readonly extraEnv?: Record<string, string | undefined>;
+  /**
+   * Issue 10 item 8: start the workers with GAMBIT_SIMULATED_FALLBACK=1, so a node naming
+   * `openai`, `anthropic` or `local` with no key runs simulated (reported as `simulated`) instead
+   * of failing. The demo turns it on, and says so, when no provider key is set.
+   */
+  readonly simulatedFallback?: boolean;
 }
 
 export interface Stack {
@@ -80,6 +86,7 @@ export async function startStack(opts: StackOptions, onStatus: (msg: string) => 
         GAMBIT_SIM_TIME_SCALE: String(opts.timeScale),
         WORKER_CONCURRENCY: '16',
         WORKER_SPEC_CONCURRENCY: '8',
+        ...(opts.simulatedFallback === true ? { GAMBIT_SIMULATED_FALLBACK: '1' } : {}),
       });
       procs.push(w);
       await w.waitForLine((l) => l.includes('worker ready'), 30_000);

@@ -4,6 +4,8 @@
  */
 export const ATTR = {
   genAiProvider: 'gen_ai.provider.name',
+  /** Issue 10 item 8: the provider name a simulated call stands in for (`gen_ai.provider.name` is then `simulated`). */
+  simulates: 'gambit.simulates',
   genAiOperation: 'gen_ai.operation.name',
   genAiRequestModel: 'gen_ai.request.model',
   genAiRequestMaxTokens: 'gen_ai.request.max_tokens',

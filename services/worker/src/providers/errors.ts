@@ -16,7 +16,7 @@
  * | 400, 404, 413, 422, other 4xx             | NonRetryableProviderError PROVIDER_BAD_REQUEST|
  */
 import {
-  type GambitError,
+  GambitError,
   NonRetryableProviderError,
   RetryableError,
   RetryAfterError,
@@ -42,6 +42,24 @@ export class ProviderStreamAbortedError extends StreamAbortedError {
     message = 'stream aborted',
   ) {
     super(partialText, message);
+  }
+}
+
+/**
+ * Issue 10 item 8: a node names `openai`, `anthropic` or `local`, which the worker has no key (or
+ * model) for, and the operator has not opted in to the simulated fallback. Never retried: the
+ * node fails, and the message names the provider and the variable to set.
+ */
+export class ProviderNotConfiguredError extends GambitError {
+  readonly code = 'PROVIDER_NOT_CONFIGURED' as const;
+  readonly retry = 'non-retryable' as const;
+  constructor(
+    readonly providerName: string,
+    readonly envVar: string,
+  ) {
+    super(
+      `provider "${providerName}" is not configured on this worker: set ${envVar}, or set GAMBIT_SIMULATED_FALLBACK=1 to run it on the simulated provider (reported as provider "simulated")`,
+    );
   }
 }
 

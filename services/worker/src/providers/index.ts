@@ -1,6 +1,6 @@
 /**
  * LLM provider adapters of the worker (ARCHITECTURE.md "worker"): the simulated provider (the
- * default when no key is configured), OpenAI-compatible endpoints, Anthropic, and a local GGUF
+ * stand-in for an unconfigured hosted name only when the operator opts in), OpenAI-compatible endpoints, Anthropic, and a local GGUF
  * model, behind one registry. See docs/providers.md.
  */
 import { AnthropicProvider } from './anthropic.js';
@@ -10,8 +10,9 @@ import { DefaultProviderRegistry, type ProviderConfig, type ProviderFactory, typ
 
 /**
  * Builds the registry from configuration. Hosted providers are created on first use. Names
- * `openai`, `anthropic` and `local` with nothing configured resolve to the simulated provider
- * (`resolve(name).simulated === true`); see registry.ts.
+ * `openai`, `anthropic` and `local` with nothing configured fail with ProviderNotConfiguredError
+ * unless `simulatedFallback` is set (then the simulated provider stands in, flagged); see
+ * registry.ts.
  */
 export function createProviderRegistry(config: ProviderConfig = {}): ProviderRegistry {
   const factories = new Map<string, ProviderFactory>();
@@ -22,7 +23,7 @@ export function createProviderRegistry(config: ProviderConfig = {}): ProviderReg
   if (anthropic?.apiKey) factories.set('anthropic', () => new AnthropicProvider({ name: 'anthropic', ...anthropic }));
   const local = config.local;
   if (local?.modelPath) factories.set('local', () => new LocalGgufProvider({ name: 'local', ...local }));
-  return new DefaultProviderRegistry(config.simulated, factories);
+  return new DefaultProviderRegistry(config.simulated, factories, { simulatedFallback: config.simulatedFallback === true });
 }
 
 export { abortableSleep } from './abortable-sleep.js';
@@ -31,6 +32,7 @@ export {
   DEFAULT_RETRY_AFTER_MS,
   type HttpFailure,
   mapHttpFailure,
+  ProviderNotConfiguredError,
   ProviderStreamAbortedError,
   parseRetryAfterMs,
   UnknownProviderError,
@@ -39,11 +41,13 @@ export { defaultLatencyProfiles, type LatencyProfile, type LatencyProfiles } fro
 export { LocalGgufProvider, type LocalGgufOptions } from './local-gguf.js';
 export { OpenAiCompatibleProvider, type OpenAiCompatibleOptions } from './openai.js';
 export {
+  FALLBACK_PROVIDER_ENV,
   FALLBACK_PROVIDER_NAMES,
   type OpenAiCompatibleEndpoint,
   type ProviderConfig,
   type ProviderRegistry,
   type ResolvedProvider,
+  type ServedBy,
 } from './registry.js';
 export { SimulatedProvider, type SimulatedProviderOptions } from './simulated.js';
 export { countInputTokens, countTokens } from './tokens.js';

@@ -5,17 +5,26 @@
  * - `simulated`: always present (SimulatedProvider).
  * - each configured OpenAI-compatible endpoint, by its configured name (`openai`, `vllm`, ...).
  * - `anthropic` when an Anthropic key is configured; `local` when a GGUF model path is.
- * - `openai`, `anthropic` and `local` with no key/model configured resolve to the simulated
- *   provider, and `resolve()` says so (`simulated: true`): the product runs with no keys at all,
- *   and callers can tell (and log) that they are running simulated.
+ * - `openai`, `anthropic` and `local` with no key/model configured (issue 10 item 8, no silent
+ *   fake provider): ProviderNotConfiguredError (code PROVIDER_NOT_CONFIGURED, non-retryable),
+ *   naming the provider and the variable that configures it; the node fails. Only when the
+ *   operator opts in (`simulatedFallback`, GAMBIT_SIMULATED_FALLBACK=1 on the worker) does the
+ *   simulated provider stand in, and `resolve()` says so (`simulated: true`) and `servedBy()`
+ *   names `simulated` (with `simulates: <name>`) for spans and metrics: simulated work never
+ *   carries a real provider's name.
  * - any other name: UnknownProviderError (code UNKNOWN_MODEL, non-retryable).
  */
 import type { LlmProvider } from '@gambit/shared';
-import { UnknownProviderError } from './errors.js';
+import { ProviderNotConfiguredError, UnknownProviderError } from './errors.js';
 import { SimulatedProvider, type SimulatedProviderOptions } from './simulated.js';
 
-/** Provider names that fall back to the simulated provider when they are not configured. */
-export const FALLBACK_PROVIDER_NAMES = ['openai', 'anthropic', 'local'] as const;
+/** Provider names the simulated provider may stand in for (only with the operator's opt-in), and the variable that configures each. */
+export const FALLBACK_PROVIDER_ENV = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY', local: 'GAMBIT_LOCAL_MODEL_PATH' } as const;
+export const FALLBACK_PROVIDER_NAMES = Object.keys(FALLBACK_PROVIDER_ENV) as ReadonlyArray<keyof typeof FALLBACK_PROVIDER_ENV>;
+
+function isFallbackName(name: string): name is keyof typeof FALLBACK_PROVIDER_ENV {
+  return Object.hasOwn(FALLBACK_PROVIDER_ENV, name);
+}
 
 export interface OpenAiCompatibleEndpoint {
   readonly baseUrl: string;
@@ -41,12 +50,26 @@ export interface ProviderConfig {
     readonly gpu?: 'auto' | false;
   };
   readonly simulated?: SimulatedProviderOptions;
+  /**
+   * Issue 10 item 8: the operator's explicit opt-in (GAMBIT_SIMULATED_FALLBACK=1) to run
+   * `openai`, `anthropic` and `local` on the simulated provider when they are not configured.
+   * Off by default: such a node fails with ProviderNotConfiguredError.
+   */
+  readonly simulatedFallback?: boolean;
 }
 
 export interface ResolvedProvider {
   readonly provider: LlmProvider;
-  /** True when `name` was asked for but the simulated provider stands in (no key configured). */
+  /** True when `name` was asked for but the simulated provider stands in (not configured, fallback opted in). */
   readonly simulated: boolean;
+}
+
+/** Who serves a provider name, as spans and metrics report it. */
+export interface ServedBy {
+  /** `simulated` whenever the simulated provider does the work, else the name itself. */
+  readonly provider: string;
+  /** The name the workflow asked for, when the simulated provider stands in for it. */
+  readonly simulates?: string;
 }
 
 export interface ProviderRegistry {
@@ -54,8 +77,12 @@ export interface ProviderRegistry {
   get(name: string): LlmProvider;
   /** Like `get`, and says whether the simulated provider stands in for `name`. */
   resolve(name: string): ResolvedProvider;
+  /** Who serves `name` (never throws; for spans and metrics, before the call). */
+  servedBy(name: string): ServedBy;
   /** Names with a real (or simulated-by-name) provider configured. */
   names(): string[];
+  /** The names the simulated provider stands in for (the fallback is on and they are not configured). */
+  simulatedStandIns(): string[];
   close(): Promise<void>;
 }
 
@@ -67,8 +94,11 @@ export class DefaultProviderRegistry implements ProviderRegistry {
   private readonly instances = new Map<string, LlmProvider>();
   private closed = false;
 
-  constructor(simulated: SimulatedProviderOptions | undefined, factories: ReadonlyMap<string, ProviderFactory>) {
+  private readonly simulatedFallback: boolean;
+
+  constructor(simulated: SimulatedProviderOptions | undefined, factories: ReadonlyMap<string, ProviderFactory>, opts: { simulatedFallback?: boolean } = {}) {
     this.simulatedProvider = new SimulatedProvider(simulated);
+    this.simulatedFallback = opts.simulatedFallback === true;
     for (const [name, f] of factories) this.factories.set(name, f);
   }
 
@@ -83,10 +113,21 @@ export class DefaultProviderRegistry implements ProviderRegistry {
       this.instances.set(name, p);
       return { provider: p, simulated: false };
     }
-    if ((FALLBACK_PROVIDER_NAMES as readonly string[]).includes(name)) {
-      return { provider: this.simulatedProvider, simulated: true };
+    if (isFallbackName(name)) {
+      if (this.simulatedFallback) return { provider: this.simulatedProvider, simulated: true };
+      throw new ProviderNotConfiguredError(name, FALLBACK_PROVIDER_ENV[name]);
     }
     throw new UnknownProviderError(name);
+  }
+
+  servedBy(name: string): ServedBy {
+    if (name !== 'simulated' && !this.factories.has(name) && isFallbackName(name) && this.simulatedFallback) return { provider: 'simulated', simulates: name };
+    return { provider: name };
+  }
+
+  /** The names the simulated provider stands in for (the fallback is on and they are not configured). */
+  simulatedStandIns(): string[] {
+    return this.simulatedFallback ? FALLBACK_PROVIDER_NAMES.filter((n) => !this.factories.has(n)) : [];
   }
 
   get(name: string): LlmProvider {
