@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'PROVIDER_UNAVAILABLE'
   | 'PROVIDER_NOT_CONFIGURED'
   | 'ABORTED'
+  | 'DEADLINE_EXCEEDED'
   | 'REDIS_SCRIPT'
   | 'UNAVAILABLE'
   | 'INTERNAL';
@@ -90,6 +91,15 @@ export class BudgetExceededError extends GambitError {
 
 export class AbortedError extends GambitError {
   readonly code = 'ABORTED' as const;
+  readonly retry = 'non-retryable' as const;
+}
+
+/**
+ * Issue 10 item 4: an operation ran past its deadline (the node's `timeoutMs`, the tenant's
+ * `opTimeoutMs`, capped by the worker's WORKER_MAX_OP_TIMEOUT_MS) and was stopped. Not retried.
+ */
+export class DeadlineExceededError extends GambitError {
+  readonly code = 'DEADLINE_EXCEEDED' as const;
   readonly retry = 'non-retryable' as const;
 }
 

@@ -38,6 +38,8 @@ export const EnvSchema = z
     TENANT_RATE_PER_SEC: z.coerce.number().positive().default(100),
     TENANT_BURST: z.coerce.number().int().positive().default(2_000),
     TENANT_MAX_IN_FLIGHT_RUNS: z.coerce.number().int().positive().default(2_000),
+    /** Issue 10 item 4: a tenant's default operation deadline (ms of one try) for nodes that set no `timeoutMs`. */
+    TENANT_OP_TIMEOUT_MS: z.coerce.number().int().positive().max(86_400_000).default(300_000),
     /** Issue 11 D3: the API's Redis commands fail (503) after this long instead of waiting for Redis. */
     API_REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(2_000),
     /** Issue 11 D3: a submit not written within this long is abandoned (503, nothing stored). */

@@ -22,7 +22,7 @@
  * Defaults come from the scheduler's environment (TENANT_*); the operator overrides them per
  * tenant (`PUT /v1/admin/tenants/{tenant}/limits`).
  */
-import { type Edge, nanoToUsd, usdToNano, type Workflow, type WorkflowNode } from '@gambit/shared';
+import { type Edge, MAX_OP_TIMEOUT_MS, nanoToUsd, usdToNano, type Workflow, type WorkflowNode } from '@gambit/shared';
 import { admissionKeys, admitRun, type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
 import { z } from 'zod';
 import { HttpError } from './http/errors.js';
@@ -43,6 +43,12 @@ export const LimitsSchema = z
     burst: z.number().int().positive().max(1_000_000),
     /** Admission: runs admitted and not yet ended. */
     maxInFlightRuns: z.number().int().positive().max(10_000_000),
+    /**
+     * Issue 10 item 4: the deadline (ms of one try) of an operation whose node sets no
+     * `timeoutMs`; fixed into the run at submit. The worker caps every deadline at its
+     * WORKER_MAX_OP_TIMEOUT_MS.
+     */
+    opTimeoutMs: z.number().int().positive().max(MAX_OP_TIMEOUT_MS),
     /** Issue 10 item 6: when set, the only hosts the tenant's tools may reach (`example.com`, `*.example.com`). */
     outboundAllowHosts: z.array(z.string().min(1).max(253).regex(/^(\*\.)?[A-Za-z0-9.-]+$/, 'a host name, or *. and a domain')).max(1_000).optional(),
     /** Issue 10 item 3: cap on ALL the tenant's spend (authoritative included) per `spendCapPeriod`, dollars. */

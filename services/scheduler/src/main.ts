@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     ratePerSec: env.TENANT_RATE_PER_SEC,
     burst: env.TENANT_BURST,
     maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
+    opTimeoutMs: env.TENANT_OP_TIMEOUT_MS,
   });
   // Issue 10 item 3: each ended run's settled cost, per tenant and UTC day/month (the spend cap).
   const spend = new SpendLedger(cmd, ks);

@@ -186,6 +186,8 @@ export class RunService {
       status: 'running',
       speculation: body.speculation ? 1 : 0,
       createdAtMs: now,
+      // Issue 10 item 4: the deadline of every operation whose node sets no `timeoutMs`.
+      opTimeoutMs: limits.opTimeoutMs,
       ...(body.alpha === undefined ? {} : { alpha: body.alpha }),
       ...(body.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: body.lambdaUsdPerSec }),
       ...(span.carrier === undefined ? {} : { trace: JSON.stringify(span.carrier) }),

@@ -6,17 +6,20 @@
  *
  * Each running attempt holds a lease: an AbortController that aborts on a cancel message, on a
  * status re-check that finds it cancelled or superseded (or at another epoch), on BullMQ's own
- * signal (lock lost, `cancelJob`), or on worker shutdown. The lease remembers which came first.
+ * signal (lock lost, `cancelJob`), on worker shutdown, or when the operation's deadline passes
+ * (issue 10 item 4). The lease remembers which came first.
  */
 import { CancelMessageSchema, type Logger } from '@gambit/shared';
 import { controlKeys, type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
 
-export type AbortCause = 'cancelled' | 'shutdown' | 'lost';
+export type AbortCause = 'cancelled' | 'shutdown' | 'lost' | 'deadline';
 
 export interface AttemptLease {
   readonly signal: AbortSignal;
   /** Why the lease was aborted, or undefined while it runs. */
   cause(): AbortCause | undefined;
+  /** Issue 10 item 4: aborts the attempt because its deadline passed (cause `deadline`). */
+  expire(): void;
   release(): void;
 }
 
@@ -85,6 +88,7 @@ export class CancelWatcher {
     return {
       signal: entry.controller.signal,
       cause: () => entry.cause,
+      expire: () => this.abort(entry, 'deadline'),
       release: () => {
         external?.removeEventListener('abort', onExternal);
         const s = this.entries.get(key);

@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     partials: { minIntervalMs: env.WORKER_PARTIAL_MIN_INTERVAL_MS, minDeltas: env.WORKER_PARTIAL_MIN_DELTAS },
     timeScale: env.GAMBIT_SIM_TIME_SCALE,
     maxTries: env.WORKER_MAX_TRIES,
+    maxOpTimeoutMs: env.WORKER_MAX_OP_TIMEOUT_MS,
     clock: systemClock,
     // With no exporter a span is built and dropped (attributes, ids, context extraction on every
     // job): the worker's spans are leaves that nothing else reads, so none are made.
@@ -183,6 +184,7 @@ async function main(): Promise<void> {
       tools: tools.names(),
       lockDurationMs: env.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+      maxOpTimeoutMs: env.WORKER_MAX_OP_TIMEOUT_MS,
     },
     'worker ready',
   );

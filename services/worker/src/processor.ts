@@ -10,6 +10,7 @@
 import {
   type AdvanceEvent,
   type Clock,
+  DeadlineExceededError,
   type FieldIssue,
   isGambitError,
   type OpJob,
@@ -31,6 +32,11 @@ export interface ProcessorDeps extends LlmDeps, ToolDeps {
   readonly cancels: CancelWatcher;
   /** Tries (executions) of one attempt before it is failed. */
   readonly maxTries: number;
+  /**
+   * Issue 10 item 4: the operator's cap on an operation's deadline (WORKER_MAX_OP_TIMEOUT_MS):
+   * a try runs at most min(job.timeoutMs, this) ms, and this long when the job names none.
+   */
+  readonly maxOpTimeoutMs: number;
   readonly clock: Clock;
   /** One span per try, joined to the run's trace through the job's W3C carrier. */
   readonly tracer?: Tracer;
@@ -71,8 +77,11 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
     return deps.events.publish(ev);
   };
 
-  /** Non-retryable end: record `failed` (fenced), tell the scheduler, fail the job for good. */
-  const failForGood = async (data: OpJob, tryNo: number, err: unknown): Promise<never> => {
+  /**
+   * Non-retryable end: record `failed` (fenced), tell the scheduler, fail the job for good.
+   * `spent`: what the try spent before it was stopped (a deadline), billed once with the failure.
+   */
+  const failForGood = async (data: OpJob, tryNo: number, err: unknown, spent?: ExecResult): Promise<never> => {
     const text = errorText(err);
     const res = await failAttempt(deps.redis, deps.ks, {
       tenant: data.tenant,
@@ -82,6 +91,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       tryNo,
       error: text,
       finishedAtMs: deps.clock.nowMs(),
+      ...(spent === undefined ? {} : { usage: spent.usage, usageEstimated: spent.usageEstimated, costNanoUsd: spent.costNanoUsd }),
     });
     log.warn({ attemptId: data.attemptId, runId: data.runId, code: res.code, error: text }, 'attempt failed');
     if (res.code !== 'MISSING') await finished(data);
@@ -136,6 +146,11 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
 
     const lease = deps.cancels.track({ ...ref, kind: data.kind }, signal);
     const ranFromMs = deps.clock.nowMs();
+    // Issue 10 item 4: every try has a deadline; when it passes the lease aborts (cause
+    // `deadline`), the operation stops (a tool that ignores its signal is abandoned: runTool),
+    // and the attempt fails with DEADLINE_EXCEEDED below, which frees the slot.
+    const deadlineMs = Math.min(data.timeoutMs ?? deps.maxOpTimeoutMs, deps.maxOpTimeoutMs);
+    const deadline = setTimeout(() => lease.expire(), deadlineMs);
     let result: ExecResult;
     try {
       result =
@@ -143,6 +158,7 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
           ? await runLlm(deps, data, data.op, tryNo, lease.signal)
           : await runTool(deps, data, data.op, tryNo, lease.signal);
     } catch (err) {
+      clearTimeout(deadline);
       lease.release();
       if (isGambitError(err) && err.retry === 'non-retryable') return failForGood(data, tryNo, err);
       if (err instanceof RetryAfterError && token !== undefined && tryNo < deps.maxTries) {
@@ -156,9 +172,19 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       log.warn({ attemptId: data.attemptId, error: errorText(err), attemptsMade: job.attemptsMade }, 'retryable error');
       throw err;
     }
+    clearTimeout(deadline);
     const ranMs = Math.max(0, deps.clock.nowMs() - ranFromMs);
     const cause = lease.cause();
     lease.release();
+    if (result.kind === 'aborted' && cause === 'deadline') {
+      obs.billed(result, 'DEADLINE_EXCEEDED');
+      return failForGood(
+        data,
+        tryNo,
+        new DeadlineExceededError(`operation ${data.nodeId} (${data.op.kind === 'llm' ? `${data.op.provider}/${data.op.model}` : data.op.tool}) exceeded its deadline of ${deadlineMs} ms and was stopped`),
+        result,
+      );
+    }
 
     const fin = await finishAttempt(deps.redis, deps.ks, {
       ...ref,

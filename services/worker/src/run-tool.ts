@@ -36,6 +36,32 @@ export function isIrreversible(deps: Pick<ToolDeps, 'tools'>, op: ToolOp): boole
   return deps.tools.get(op.tool).effects === 'irreversible' || op.effects === 'irreversible';
 }
 
+/**
+ * Issue 10 item 4: settles with `work`, or rejects as soon as `signal` aborts, whichever comes
+ * first, so a tool that ignores its signal cannot hold a worker slot past its deadline or a
+ * cancellation (what it still does is abandoned: its result is never used).
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 const NO_TOKENS: TokenUsage = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0 };
 
 export async function runTool(deps: ToolDeps, job: OpJob, op: ToolOp, tryNo: number, signal: AbortSignal): Promise<ExecResult> {
@@ -64,7 +90,7 @@ export async function runTool(deps: ToolDeps, job: OpJob, op: ToolOp, tryNo: num
     nowMs: deps.nowMs,
   };
   try {
-    const result = await tool.run(op.args, ctx);
+    const result = await untilAborted(tool.run(op.args, ctx), signal);
     if (signal.aborted) return { kind: 'aborted', partial: '', usage: NO_TOKENS, usageEstimated: false, costNanoUsd };
     const effects = result.effects ?? [];
     if (effects.length > 0) {

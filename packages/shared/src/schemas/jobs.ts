@@ -67,6 +67,12 @@ export const OpJobSchema = z.object({
   enqueuedAtMs: z.number().int().nonnegative(),
   /** M4 operation class of the node (core/operation-class.ts): the worker records the finished operation under it. */
   opClass: z.string().min(1).max(125).optional(),
+  /**
+   * Issue 10 item 4: the operation's deadline, ms of one try (the node's `timeoutMs`, else the
+   * tenant's `opTimeoutMs`); the worker aborts the try when it passes and fails the attempt with
+   * DEADLINE_EXCEEDED. Capped by the worker's WORKER_MAX_OP_TIMEOUT_MS (which also applies when absent).
+   */
+  timeoutMs: z.number().int().positive().optional(),
 });
 export type OpJob = z.infer<typeof OpJobSchema>;
 

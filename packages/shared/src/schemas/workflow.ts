@@ -31,6 +31,10 @@ export const SimulationSchema = z
   .strict();
 export type Simulation = z.infer<typeof SimulationSchema>;
 
+/** Largest deadline of one operation (a day); the worker caps it further (WORKER_MAX_OP_TIMEOUT_MS). */
+export const MAX_OP_TIMEOUT_MS = 86_400_000;
+const OpTimeoutMs = z.number().int().positive().max(MAX_OP_TIMEOUT_MS);
+
 export const LlmNodeSchema = z
   .object({
     id: Id,
@@ -46,6 +50,8 @@ export const LlmNodeSchema = z
     effects: z.enum(EFFECTS).default('none'),
     discloses: z.boolean().default(false),
     simulate: SimulationSchema.optional(),
+    /** Issue 10 item 4: the operation's deadline (ms of one try on a worker); the tenant's `opTimeoutMs` when not set. */
+    timeoutMs: OpTimeoutMs.optional(),
   })
   .strict();
 export type LlmNode = z.infer<typeof LlmNodeSchema>;
@@ -63,6 +69,8 @@ export const ToolNodeSchema = z
     priceUsd: z.number().nonnegative().default(0),
     /** Static duration estimate for planning (critical path, ΔT). */
     expectedDurationMs: z.number().nonnegative().default(100),
+    /** Issue 10 item 4: the operation's deadline (ms of one try on a worker); the tenant's `opTimeoutMs` when not set. */
+    timeoutMs: OpTimeoutMs.optional(),
   })
   .strict();
 export type ToolNode = z.infer<typeof ToolNodeSchema>;

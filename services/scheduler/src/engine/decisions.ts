@@ -91,7 +91,7 @@ export class Decisions {
         return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
       }
       const record: DecisionRecord = { ...base, decisionId };
-      const plan = planGuess({ tenant, runId, workflow: s.workflow.name, nodeId: d.id, upstream: g.up, op: g.op, decisionId, priority: priorityFromEv(base.evUsd), reservedNanoUsd: priceNano, reservationId: open.id, nowMs: now });
+      const plan = planGuess({ tenant, runId, workflow: s.workflow.name, nodeId: d.id, upstream: g.up, op: g.op, decisionId, priority: priorityFromEv(base.evUsd), reservedNanoUsd: priceNano, reservationId: open.id, ...(s.header.opTimeoutMs === undefined ? {} : { timeoutMs: s.header.opTimeoutMs }), nowMs: now });
       const ok = await createGuessAttempt(this.deps.redis, this.deps.ks, {
         tenant,
         runId,
@@ -184,6 +184,7 @@ export class Decisions {
       priority: priorityFromEv(res.record.evUsd),
       ...(carrier === undefined ? {} : { trace: carrier }),
       reservationId,
+      ...(s.header.opTimeoutMs === undefined ? {} : { defaultTimeoutMs: s.header.opTimeoutMs }),
       nowMs: now,
     });
     const r = await createSpecAttempt(this.deps.redis, this.deps.ks, {

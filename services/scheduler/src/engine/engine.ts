@@ -286,6 +286,7 @@ export class RunEngine {
       assumed: {},
       streamPartials: s.header.speculation && (s.graph.outgoing.get(nodeId) ?? []).some((e) => e.speculate),
       ...(carrier === undefined ? {} : { trace: carrier }),
+      ...(s.header.opTimeoutMs === undefined ? {} : { defaultTimeoutMs: s.header.opTimeoutMs }),
       nowMs: now,
     });
     const r = await launchNode(this.deps.redis, this.deps.ks, {

@@ -51,6 +51,20 @@ describe('jobs (M8 launch payloads, M10 priority)', () => {
     expect(spec.attemptId).not.toBe(auth.attemptId);
   });
 
+  it('issue 10 item 4: the job carries the node timeoutMs, else the run default, else none (the worker cap)', () => {
+    const timed = parseWorkflow({
+      name: 'w2',
+      nodes: [{ id: 'a', kind: 'tool', tool: 'echo', effects: 'none', args: { text: 'x' }, timeoutMs: 250 }],
+      edges: [],
+    }).nodes[0]!;
+    const base = { tenant: 't', runId: 'r1', workflow: 'w', epoch: 1, kind: 'authoritative' as const, assumed: {}, streamPartials: false, nowMs: 5 };
+    const op = renderOp(node('a'), { runId: 'r1', inputs: { q: 'x' }, outputs: {} });
+    expect(planLaunch({ ...base, node: timed, op, defaultTimeoutMs: 9_000 }).job.timeoutMs).toBe(250);
+    expect(planLaunch({ ...base, node: node('a'), op, defaultTimeoutMs: 9_000 }).job.timeoutMs).toBe(9_000);
+    expect(planLaunch({ ...base, node: node('a'), op }).job.timeoutMs).toBeUndefined();
+    expect(() => parseWorkflow({ name: 'w3', nodes: [{ id: 'a', kind: 'tool', tool: 'echo', args: {}, timeoutMs: 0 }], edges: [] })).toThrow(/timeoutMs/);
+  });
+
   it('M10: higher EV gets a lower (earlier) priority, always within BullMQ bounds', () => {
     const evs = [1, 0.1, 1e-3, 1e-6, 1e-12];
     const ps = evs.map(priorityFromEv);

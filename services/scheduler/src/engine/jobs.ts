@@ -85,9 +85,12 @@ export function planLaunch(p: {
   trace?: Record<string, string>;
   /** M10: the budget reservation this launch stands on (recovery.ts sweepReservations). */
   reservationId?: string;
+  /** Issue 10 item 4: the run's default operation deadline (the node's `timeoutMs` wins). */
+  defaultTimeoutMs?: number;
   nowMs: number;
 }): LaunchPlan {
   const attemptId = attemptIdFor(p.node.id, p.epoch, p.kind);
+  const timeoutMs = p.node.timeoutMs ?? p.defaultTimeoutMs;
   const attempt: AttemptRecord = {
     attemptId,
     nodeId: p.node.id,
@@ -117,6 +120,7 @@ export function planLaunch(p: {
     enqueuedAtMs: p.nowMs,
     // M4: what the worker learns the operation's duration and output tokens under.
     opClass: operationClassOf(p.node),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   };
   const intent: Intent = {
     queue: p.kind === 'authoritative' ? QUEUES.ops : QUEUES.spec,
@@ -147,6 +151,8 @@ export function planGuess(p: {
   reservedNanoUsd: number;
   /** M10: the id of that reservation (recovery.ts sweepReservations). */
   reservationId?: string;
+  /** Issue 10 item 4: the guess's deadline (the run's default operation deadline). */
+  timeoutMs?: number;
   nowMs: number;
 }): LaunchPlan {
   const attemptId = guessAttemptId(p.nodeId, p.upstream);
@@ -177,6 +183,7 @@ export function planGuess(p: {
     assumed: {},
     streamPartials: false,
     enqueuedAtMs: p.nowMs,
+    ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
   };
   const intent: Intent = {
     queue: QUEUES.spec,

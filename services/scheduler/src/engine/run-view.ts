@@ -31,6 +31,8 @@ export interface RunHeader {
   readonly reason: string | undefined;
   /** W3C trace-context carrier of the run's root span (one trace per run). */
   readonly trace: Record<string, string> | undefined;
+  /** Issue 10 item 4: the tenant's operation deadline when the run was submitted (undefined on older runs: the worker's cap applies). */
+  readonly opTimeoutMs?: number | undefined;
 }
 
 export interface RunSnapshot {
@@ -95,6 +97,7 @@ export function parseHeader(h: Record<string, string>): RunHeader {
     finishedAtMs: num(h.finishedAtMs),
     reason: h.reason,
     trace: h.trace === undefined ? undefined : (JSON.parse(h.trace) as Record<string, string>),
+    opTimeoutMs: num(h.opTimeoutMs),
   };
 }
 
