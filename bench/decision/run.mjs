@@ -1,13 +1,23 @@
 // Decision-core benchmark (METHOD.md M1-M5, M8): how fast is one full speculation decision on a
-// realistic 50-node DAG? A full decision = ΔT from the run's timing analysis (M4: the expected
-// makespan reduction from re-timing the DAG over Latin-hypercube duration draws, judged jointly
-// with the siblings decidable in the same state) + C_spec from the price table and C_fail with
-// progressive validation (M2, M8) + the posterior point estimate (M5) + the rule (M4).
-// The timing analysis is built once per run state (an upstream starts or finishes) and reused
-// for every decision in that state, as the scheduler does; its build time is measured apart and
-// also reported amortized over the state's decisions. Baselines measured in the same run: the
-// old path (a critical path per decision, overlap minus slack) and the rule alone. Target
-// (issue 9): decision p99 ≤ 20 µs; the run fails (exit 1) above it.
+// realistic 50-node DAG, right after a state change? A full decision = ΔT from the run's timing
+// analysis (M4: the expected makespan reduction from re-timing the DAG over Latin-hypercube
+// duration draws, judged jointly with the siblings decidable in the same state) + C_spec from the
+// price table and C_fail with progressive validation (M2, M8) + the posterior point estimate (M5)
+// + the rule (M4).
+//
+// What is measured: every round replays every run state as a fresh state change (the running
+// nodes' elapsed times move by a per-round jitter, so no result of an earlier round can be
+// reused); the state's timing analysis is built (as the scheduler does once per snapshot: only
+// the workflow's topology and the distributions' quantile tables carry over between states,
+// which is what a live scheduler reuses too) and then every candidate of the state is decided.
+// - decisionAfterStateChange (the target): each decision's latency, the first decision of a
+//   state paying for that state's analysis build (what the first decision on a new snapshot
+//   waits for), the others reusing it.
+// - fullDecision: each decision alone, the state's analysis already built.
+// - analysisBuildPerState, and amortizedPerDecision = (build + the state's decisions) / decisions.
+// Baselines measured in the same run: the old path (a critical path per decision, overlap minus
+// slack) and the rule alone. Target (issue 9): decisionAfterStateChange p99 ≤ 20 µs; the run
+// fails (exit 1) above it.
 //
 //   pnpm exec turbo run build && node bench/decision/run.mjs [--rounds N]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -139,17 +149,19 @@ const pOf = (id) => preds.get(id).reduce((p, e) => p * (e.posterior.a / (e.poste
 const STATES = [];
 for (let L = 1; L < LAYERS.length; L++) {
   for (const frac of [0, 0.3, 0.6, 0.9]) {
-    const nodes = dag.nodes.map((n) => {
-      const l = layerOf.get(n.id);
-      if (l < L - 1) return { id: n.id, state: 'done', duration: dist.get(n.id) };
-      if (l === L - 1) return { id: n.id, state: 'running', duration: dist.get(n.id), elapsedMs: frac * n.durationMs };
-      return { id: n.id, state: 'pending', duration: dist.get(n.id) };
-    });
+    /** The state at round r: the running layer's elapsed times jittered by up to 1% of their duration. */
+    const nodesAt = (r) =>
+      dag.nodes.map((n) => {
+        const l = layerOf.get(n.id);
+        if (l < L - 1) return { id: n.id, state: 'done', duration: dist.get(n.id) };
+        if (l === L - 1) return { id: n.id, state: 'running', duration: dist.get(n.id), elapsedMs: (frac + ((r * 7919) % 101) / 10000) * n.durationMs };
+        return { id: n.id, state: 'pending', duration: dist.get(n.id) };
+      });
     const candidates = dag.nodes.filter((n) => layerOf.get(n.id) === L).map((n) => ({ id: n.id, p: pOf(n.id) }));
-    STATES.push({ L, frac, nodes, candidates });
+    STATES.push({ L, frac, nodesAt, candidates });
   }
 }
-const buildAnalysis = (st) => timingAnalysis({ nodes: st.nodes, edges: dag.edges });
+const buildAnalysis = (nodes) => timingAnalysis({ nodes, edges: dag.edges });
 
 /** C_spec, C_fail and the rule for candidate `id` at ΔT `dT` with upstreams `frac` done. */
 function costsAndRule(id, frac, dT) {
@@ -178,21 +190,31 @@ function oldDecision(id, frac) {
 const now = () => process.hrtime.bigint();
 let sink = 0;
 
-/** One round: every state, analysis built once, every candidate decided jointly with its siblings. */
-function round(decisionNs, buildNs, actions) {
+/**
+ * Round r: every state as a fresh state change (its analysis built, then every candidate decided
+ * jointly with its siblings, as the scheduler's deltaTOf does).
+ */
+function round(r, m, actions) {
   for (const st of STATES) {
+    const nodes = st.nodesAt(r);
     const t0 = now();
-    const a = buildAnalysis(st);
-    buildNs?.push(Number(now() - t0));
-    for (const c of st.candidates) {
+    const a = buildAnalysis(nodes);
+    const build = Number(now() - t0);
+    let total = build;
+    st.candidates.forEach((c, i) => {
       const t1 = now();
       const others = st.candidates.filter((o) => o.id !== c.id);
       const dT = a.deltaTSecWith(c.id, others);
       const dec = costsAndRule(c.id, st.frac, dT);
-      decisionNs?.push(Number(now() - t1));
+      const own = Number(now() - t1);
+      total += own;
+      m?.decision.push(own);
+      m?.afterChange.push(i === 0 ? build + own : own);
       sink += dec.evUsd;
       if (actions !== undefined) actions[dec.action === 'SPECULATE' ? 'SPECULATE' : dec.reason]++;
-    }
+    });
+    m?.build.push(build);
+    m?.amortized.push(total / st.candidates.length);
   }
 }
 
@@ -208,13 +230,12 @@ function oldRound(ns) {
 
 const ruleInput = { edges: [{ posterior: { a: 8, b: 2 } }], cSpecUsd: 0.01, cFailUsd: 0.006, deltaTSec: 1.2, dial, stage: 'online', flags };
 for (let r = 0; r < WARMUP_ROUNDS; r++) {
-  round();
+  round(r);
   oldRound();
   sink += decide(ruleInput).evUsd;
 }
-const decisionNs = [];
-const buildNs = [];
-for (let r = 0; r < ROUNDS; r++) round(decisionNs, buildNs);
+const ns = { decision: [], afterChange: [], build: [], amortized: [] };
+for (let r = 0; r < ROUNDS; r++) round(WARMUP_ROUNDS + r, ns);
 const oldNs = [];
 for (let r = 0; r < ROUNDS; r++) oldRound(oldNs);
 const ruleNs = [];
@@ -223,14 +244,15 @@ for (let r = 0; r < ROUNDS * 20; r++) {
   sink += decide(ruleInput).evUsd;
   ruleNs.push(Number(now() - t0));
 }
-const full = stats(decisionNs);
-const build = stats(buildNs);
+const afterChange = stats(ns.afterChange);
+const full = stats(ns.decision);
+const build = stats(ns.build);
+const amortized = stats(ns.amortized);
 const old = stats(oldNs);
 const ruleOnly = stats(ruleNs);
 const candidatesPerState = STATES.reduce((s, st) => s + st.candidates.length, 0) / STATES.length;
-const amortizedMeanUs = full.meanUs + build.meanUs / candidatesPerState;
 const actions = { SPECULATE: 0, below_threshold: 0, zero_value: 0 };
-round(undefined, undefined, actions);
+round(0, undefined, actions);
 const oldActions = { SPECULATE: 0, WAIT: 0 };
 for (const st of STATES) for (const c of st.candidates) oldActions[oldDecision(c.id, st.frac).action]++;
 
@@ -244,7 +266,7 @@ const tok = stats(
   }),
 );
 
-const pass = full.p99Us <= P99_TARGET_US;
+const pass = afterChange.p99Us <= P99_TARGET_US;
 const result = {
   name: 'decision',
   command: 'node bench/decision/run.mjs',
@@ -253,19 +275,23 @@ const result = {
   dag: { nodes: dag.nodes.length, edges: dag.edges.length, makespanMs: criticalPath(cpInput).makespanMs, layers: LAYERS },
   states: STATES.length,
   candidatesPerState,
-  samplesPerNode: buildAnalysis(STATES[0]).samples,
+  samplesPerNode: buildAnalysis(STATES[0].nodesAt(0)).samples,
   rounds: ROUNDS,
   decisionsTimed: full.n,
+  measured:
+    'per round, every run state as a fresh state change (elapsed times jittered per round): its timing analysis built, then each candidate decided jointly with its siblings; decisionAfterStateChange charges the build to the first decision of the state',
+  decisionAfterStateChange: afterChange,
   fullDecision: full,
   analysisBuildPerState: build,
-  amortizedMeanUsPerDecision: amortizedMeanUs,
+  amortizedPerDecision: amortized,
   oldPathCriticalPathPerDecision: old,
   ruleOnly,
   ratios: {
+    decisionAfterStateChangeP99OverOldPathP99: afterChange.p99Us / old.p99Us,
     decisionP99OverOldPathP99: full.p99Us / old.p99Us,
     decisionOverRuleOnly: full.p50Us / ruleOnly.p50Us,
   },
-  target: { p99Us: P99_TARGET_US, pass },
+  target: { metric: 'decisionAfterStateChange.p99Us', p99Us: P99_TARGET_US, pass },
   countTokens: { promptChars: prompt.length, promptTokens: countTokens(prompt), ...tok },
   actions,
   oldPathActions: oldActions,
@@ -274,9 +300,11 @@ const result = {
 
 const fmt = (s) => `p50 ${s.p50Us.toFixed(2)} µs  p99 ${s.p99Us.toFixed(2)} µs  (${Math.round(s.perSec).toLocaleString('en-US')}/s)`;
 console.log(`decision bench: ${dag.nodes.length} nodes, ${dag.edges.length} edges, ${STATES.length} run states × ${candidatesPerState.toFixed(1)} candidates, ${full.n} decisions timed`);
-console.log(`  full decision (analysis reused)  ${fmt(full)}   target p99 ≤ ${P99_TARGET_US} µs: ${pass ? 'PASS' : 'FAIL'}`);
+console.log(`  decision after a state change     ${fmt(afterChange)}   target p99 ≤ ${P99_TARGET_US} µs: ${pass ? 'PASS' : 'FAIL'}`);
+console.log(`    (the first decision of each state pays its analysis build)`);
+console.log(`  decision, analysis already built ${fmt(full)}`);
 console.log(`  timing analysis, once per state  ${fmt(build)}`);
-console.log(`  amortized mean per decision      ${amortizedMeanUs.toFixed(2)} µs (analysis build spread over the state's decisions)`);
+console.log(`  amortized per decision (state)   ${fmt(amortized)} (build + the state's decisions, per decision)`);
 console.log(`  old path (CP per decision)       ${fmt(old)}`);
 console.log(`  rule only                        ${fmt(ruleOnly)}`);
 console.log(`  ratio: decision p99 / old path p99 = ${result.ratios.decisionP99OverOldPathP99.toFixed(2)}; decision / rule-only (p50) = ${result.ratios.decisionOverRuleOnly.toFixed(1)}x`);
@@ -287,6 +315,6 @@ mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`  wrote ${out}`);
 if (!pass) {
-  console.error(`decision p99 ${full.p99Us.toFixed(2)} µs is above the ${P99_TARGET_US} µs target`);
+  console.error(`decision p99 after a state change ${afterChange.p99Us.toFixed(2)} µs is above the ${P99_TARGET_US} µs target`);
   process.exitCode = 1;
 }

@@ -143,7 +143,11 @@ const OUTRUN_TAIL = 1e-9;
 /** M4: the q-quantile of the remaining time T − t given T > t, for a node that has run `elapsedMs`. */
 export function remainingQuantileMs(dist: DurationDistribution, elapsedMs: number, q: number): number {
   if (!(elapsedMs > 0)) return dist.quantileMs(q);
-  const f = dist.cdf(elapsedMs);
+  return remainingQuantileGivenCdfMs(dist, elapsedMs, dist.cdf(elapsedMs), q);
+}
+
+/** `remainingQuantileMs` with F(elapsedMs) already known (`f`), for many levels of one node; elapsedMs > 0. */
+export function remainingQuantileGivenCdfMs(dist: DurationDistribution, elapsedMs: number, f: number, q: number): number {
   const tail = 1 - f;
   if (tail > OUTRUN_TAIL) {
     const r = dist.quantileMs(f + q * tail) - elapsedMs;

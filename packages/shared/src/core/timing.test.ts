@@ -3,7 +3,7 @@ import { ValidationError } from '../errors.js';
 import { histogramOf } from './distribution.js';
 import { empiricalDuration, expectedRemainingMs, fixedDuration, histogramDuration, lognormalDuration, remainingQuantileMs } from './duration.js';
 import { mulberry32 } from './prng.js';
-import { decideJointly, type TimingNode, timingAnalysis } from './timing.js';
+import { DEFAULT_TIMING_SEED, decideJointly, hitPhase, lhsPermutation, type TimingNode, timingAnalysis } from './timing.js';
 
 const fixed = (id: string, ms: number, state: TimingNode['state'] = 'pending', elapsedMs = 0): TimingNode => ({
   id,
@@ -262,5 +262,183 @@ describe('M4 joint decisions of a fan-out (issue 9 item 1)', () => {
     ]);
     expect(both.get('d1')).toBeGreaterThan(3);
     expect(both.get('d2')).toBeGreaterThan(3);
+  });
+});
+
+/**
+ * The reference for the fast path (issue 9 item 1): a direct re-timing of the whole DAG per query
+ * and per sample, with the same draws (Latin-hypercube permutations, stratified hits) computed
+ * here from the distributions, without the analysis's tables, overlays or reuse.
+ */
+function referenceDeltaTSec(
+  dag: { readonly nodes: readonly TimingNode[]; readonly edges: readonly { from: string; to: string }[] },
+  nodeId: string,
+  others: readonly { id: string; p: number }[],
+  K: number,
+  seed: number,
+): { deltaTSec: number; baselineMs: number } {
+  const ids = dag.nodes.map((n) => n.id);
+  const preds = new Map(ids.map((id) => [id, [] as string[]]));
+  for (const e of dag.edges) preds.get(e.to)!.push(e.from);
+  // Topological order by repeated scans (small DAGs).
+  const order: string[] = [];
+  const placed = new Set<string>();
+  while (order.length < ids.length) {
+    for (const id of ids) {
+      if (placed.has(id) || !preds.get(id)!.every((u) => placed.has(u))) continue;
+      order.push(id);
+      placed.add(id);
+    }
+  }
+  const wait = new Map<string, number[]>();
+  const run = new Map<string, number[]>();
+  const baseHits = new Map<string, boolean[]>();
+  const hitsFor = (id: string, p: number) => {
+    const ph = hitPhase(id, seed);
+    return Array.from({ length: K }, (_, k) => ((k + 0.5) / K + ph) % 1 < p);
+  };
+  for (const n of dag.nodes) {
+    const perm = lhsPermutation(n.id, seed, K);
+    const q = (k: number) => (perm[k]! + 0.5) / K;
+    if (n.state === 'done') {
+      wait.set(n.id, new Array(K).fill(0));
+      run.set(n.id, new Array(K).fill(0));
+      continue;
+    }
+    const elapsed = n.state === 'running' ? (n.elapsedMs ?? 0) : 0;
+    const w = Array.from({ length: K }, (_, k) => remainingQuantileMs(n.duration, elapsed, q(k)));
+    wait.set(n.id, w);
+    const s = n.state === 'pending' ? n.speculation : undefined;
+    run.set(n.id, s === undefined ? w : Array.from({ length: K }, (_, k) => (s.done === true ? 0 : remainingQuantileMs(n.duration, s.elapsedMs, q(k)))));
+    if (s !== undefined) baseHits.set(n.id, hitsFor(n.id, s.p));
+  }
+  const makespans = (launched: ReadonlyMap<string, boolean[]>): number[] =>
+    Array.from({ length: K }, (_, k) => {
+      const ef = new Map<string, number>();
+      const st = new Map<string, number>();
+      let m = 0;
+      for (const id of order) {
+        const es = Math.max(0, ...preds.get(id)!.map((u) => ef.get(u)!));
+        const ss = Math.max(0, ...preds.get(id)!.map((u) => st.get(u)!));
+        const h = launched.get(id);
+        if (h !== undefined && h[k] === true) {
+          st.set(id, ss);
+          ef.set(id, Math.max(ss + run.get(id)![k]!, es));
+        } else {
+          st.set(id, es);
+          ef.set(id, es + wait.get(id)![k]!);
+        }
+        m = Math.max(m, ef.get(id)!);
+      }
+      return m;
+    });
+  const ref = new Map(baseHits);
+  for (const o of others) if (o.id !== nodeId) ref.set(o.id, hitsFor(o.id, o.p));
+  const launched = new Map(ref);
+  launched.set(nodeId, new Array(K).fill(true));
+  const a = makespans(ref);
+  const b = makespans(launched);
+  let sum = 0;
+  for (let k = 0; k < K; k++) sum += a[k]! - b[k]!;
+  const base = makespans(baseHits);
+  return { deltaTSec: Math.max(0, sum / K) / 1000, baselineMs: base.reduce((x, y) => x + y, 0) / K };
+}
+
+/** A seeded random DAG state: done, running (with elapsed), pending, in-flight speculations; three distribution families. */
+function randomDag(seed: number): { nodes: TimingNode[]; edges: { from: string; to: string }[] } {
+  const r = mulberry32(seed);
+  const n = 2 + Math.floor(r() * 30);
+  const ids = Array.from({ length: n }, (_, i) => `n${i}`);
+  const edges: { from: string; to: string }[] = [];
+  for (let j = 1; j < n; j++) {
+    const parents = new Set(Array.from({ length: Math.floor(r() * 4) }, () => Math.floor(r() * j)));
+    for (const i of parents) edges.push({ from: ids[i]!, to: ids[j]! });
+  }
+  const nodes = ids.map((id): TimingNode => {
+    const mean = 100 + r() * 5000;
+    const u = r();
+    const duration = u < 0.15 ? empiricalDuration([mean / 2, mean, 2 * mean]) : u < 0.3 ? histogramDuration(histogramOf([mean / 3, mean, mean * 1.5, mean * 3])) : lognormalDuration(mean, u < 0.4 ? 0 : r());
+    const s = r();
+    if (s < 0.25) return { id, state: 'done', duration };
+    if (s < 0.5) return { id, state: 'running', duration, elapsedMs: r() < 0.3 ? 0 : r() * 2 * mean };
+    if (s < 0.6) return { id, state: 'pending', duration, speculation: { p: r(), elapsedMs: r() * mean, done: r() < 0.3 } };
+    return { id, state: 'pending', duration };
+  });
+  return { nodes, edges };
+}
+
+describe('M4 fast ΔT equals a direct re-timing per query (issue 9 item 1: compute once per state, reuse)', () => {
+  it('on 120 seeded random DAGs: baseline, single, sibling-by-sibling and joint queries, K = 16 and K = 7', () => {
+    let compared = 0;
+    let positive = 0;
+    for (let t = 0; t < 120; t++) {
+      const dag = randomDag(100 + t);
+      const K = t % 3 === 0 ? 7 : 16;
+      const seed = t % 2 === 0 ? DEFAULT_TIMING_SEED : 12345;
+      const a = timingAnalysis(dag, { samples: K, seed });
+      const r = mulberry32(t);
+      const ids = dag.nodes.map((n) => n.id);
+      expect(Math.abs(a.expectedMakespanMs - referenceDeltaTSec(dag, ids[0]!, [], K, seed).baselineMs)).toBeLessThan(1e-6);
+      const check = (got: number, nodeId: string, others: readonly { id: string; p: number }[]) => {
+        const want = referenceDeltaTSec(dag, nodeId, others, K, seed).deltaTSec;
+        expect(Math.abs(got - want), `DAG ${t}, ${nodeId} with ${JSON.stringify(others)}`).toBeLessThan(1e-9);
+        compared++;
+        if (want > 0) positive++;
+      };
+      for (let q = 0; q < 4; q++) {
+        const v = ids[Math.floor(r() * ids.length)]!;
+        check(a.deltaTSec(v), v, []);
+        // Siblings one by one, as the scheduler asks (the joint reference is extended in place).
+        const cands = ids.filter(() => r() < 0.3).map((id) => ({ id, p: Math.round(r() * 8) / 8 }));
+        for (const c of cands) {
+          const others = cands.filter((o) => o.id !== c.id);
+          check(a.deltaTSecWith(c.id, others), c.id, others);
+        }
+        // An arbitrary set (rebuilt), then the joint form over a launched subset.
+        const others = ids.filter(() => r() < 0.3).map((id) => ({ id, p: r() }));
+        check(a.deltaTSecWith(v, others), v, others);
+        const launchedIds = new Set(cands.filter(() => r() < 0.6).map((c) => c.id));
+        const joint = a.jointDeltaTSec(cands, launchedIds);
+        for (const c of cands) check(joint.get(c.id)!, c.id, cands.filter((o) => o.id !== c.id && launchedIds.has(o.id)));
+      }
+    }
+    expect(compared).toBeGreaterThan(2000);
+    // The comparison is not vacuous: many of the savings are positive.
+    expect(positive).toBeGreaterThan(compared / 5);
+  });
+
+  it('analyses of one workflow interleaved beyond the reused buffers still answer for their own state', () => {
+    // A layered 12-node DAG: 0 → 1..3 → 4..7 → 8..10 → 11, each node fed by up to two of the layer above.
+    const layers = [[0], [1, 2, 3], [4, 5, 6, 7], [8, 9, 10], [11]];
+    const dag = {
+      nodes: Array.from({ length: 12 }, (_, i) => ({ id: `m${i}`, duration: lognormalDuration(500 + 300 * i, 0.5) })),
+      edges: layers.slice(1).flatMap((layer, l) => layer.flatMap((d, j) => [...new Set([layers[l]![j % layers[l]!.length]!, layers[l]![(j + 1) % layers[l]!.length]!])].map((u) => ({ from: `m${u}`, to: `m${d}` })))),
+    };
+    // 20 states of the same workflow (one edges array, as a workflow's runs share it): each node's
+    // state redrawn per state, so that the states' timings differ.
+    const states = Array.from({ length: 20 }, (_, i) => {
+      const r = mulberry32(500 + i);
+      return {
+        edges: dag.edges,
+        nodes: dag.nodes.map((n): TimingNode => {
+          const s = r();
+          if (s < 0.3) return { id: n.id, state: 'done', duration: n.duration };
+          if (s < 0.6) return { id: n.id, state: 'running', duration: n.duration, elapsedMs: r() * 3000 };
+          return { id: n.id, state: 'pending', duration: n.duration };
+        }),
+      };
+    });
+    const analyses = states.map((s) => timingAnalysis(s));
+    const ids = dag.nodes.map((n) => n.id);
+    const query = (id: string) => ({ id, others: ids.filter((o) => o !== id).map((o) => ({ id: o, p: 0.5 })) });
+    const wants = states.map((s) => ids.map((id) => referenceDeltaTSec(s, id, query(id).others, 16, DEFAULT_TIMING_SEED).deltaTSec));
+    expect(new Set(wants.map((w) => w.join())).size).toBeGreaterThan(10);
+    for (let round = 0; round < 2; round++) {
+      analyses.forEach((a, i) => {
+        ids.forEach((id, j) => {
+          expect(Math.abs(a.deltaTSecWith(id, query(id).others) - wants[i]![j]!)).toBeLessThan(1e-9);
+        });
+      });
+    }
   });
 });

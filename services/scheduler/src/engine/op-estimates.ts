@@ -11,6 +11,7 @@ import {
   type DurationDistribution,
   Distribution,
   histogramDuration,
+  type LogHistogram,
   type OperationEstimates,
   operationClassOf,
   type WorkflowNode,
@@ -26,6 +27,7 @@ export interface OperationEstimateCacheOptions {
 
 export class OperationEstimateCache {
   private readonly entries = new Map<string, { atMs: number; value: OperationEstimates }>();
+  private readonly durations = new WeakMap<LogHistogram, DurationDistribution>();
   private readonly ttlMs: number;
   readonly minSamples: number;
 
@@ -61,7 +63,14 @@ export class OperationEstimateCache {
 
   /** The learned duration distribution of a class, or undefined below minSamples. */
   learnedDuration(est: OperationEstimates | undefined): DurationDistribution | undefined {
-    return est !== undefined && est.durationMs.n >= this.minSamples ? histogramDuration(est.durationMs) : undefined;
+    if (est === undefined || est.durationMs.n < this.minSamples) return undefined;
+    // One distribution object per read histogram: the timing analysis keeps its quantile table.
+    let d = this.durations.get(est.durationMs);
+    if (d === undefined) {
+      d = histogramDuration(est.durationMs);
+      this.durations.set(est.durationMs, d);
+    }
+    return d;
   }
 
   /** The learned mean output tokens of a class, or undefined below minSamples. */

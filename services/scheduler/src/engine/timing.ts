@@ -34,9 +34,22 @@ import { expectedDurationMs } from './estimates.js';
 import { parseClasses } from './outcomes.js';
 import type { RunSnapshot } from './run-view.js';
 
-/** M4: the duration distribution of a node, around its current estimate. */
+/** Static-estimate distributions per node definition (a workflow's parse is shared by its runs). */
+const staticDurations = new WeakMap<WorkflowNode, DurationDistribution>();
+
+/**
+ * M4: the duration distribution of a node, around its current estimate. Without `outputTokens`
+ * the same object for the same node definition, so the timing analysis's quantile table of it
+ * is computed once (core/timing.ts).
+ */
 export function durationOf(node: WorkflowNode, outputTokens?: number): DurationDistribution {
-  return lognormalDuration(expectedDurationMs(node, outputTokens), DEFAULT_DURATION_CV);
+  if (outputTokens !== undefined) return lognormalDuration(expectedDurationMs(node, outputTokens), DEFAULT_DURATION_CV);
+  let d = staticDurations.get(node);
+  if (d === undefined) {
+    d = lognormalDuration(expectedDurationMs(node), DEFAULT_DURATION_CV);
+    staticDurations.set(node, d);
+  }
+  return d;
 }
 
 export interface TimingDeps {
