@@ -38,7 +38,10 @@ describe('gambit keys (CLI)', () => {
     expect(created.code, created.stderr).toBe(0);
     const key = created.stdout.trim();
     expect(key).toMatch(/^gmb_[A-Za-z0-9_-]{43}$/);
-    const use = () => fetch(`${url}/v1/tenants/${tenant}/config`, { headers: { authorization: `Bearer ${key}` } }).then(async (r) => (await r.text(), r.status));
+    const use = () => fetch(`${url}/v1/tenants/${tenant}/config`, { headers: { authorization: `Bearer ${key}` } }).then(async (r) => {
+      await r.text();
+      return r.status;
+    });
     expect(await use()).toBe(200);
     const listed = await gambit(['keys', 'list', tenant, '--url', url, '--json'], env);
     expect(listed.code, listed.stderr).toBe(0);

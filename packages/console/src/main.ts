@@ -96,6 +96,7 @@ async function start(): Promise<void> {
     );
     // bull-board is opened by navigation (no header): it reads the operator key from a cookie.
     // A tenant key clears it: the queues view must not outlive the operator's session.
+    // biome-ignore lint/suspicious/noDocumentCookie: the Cookie Store API is not in every browser the console supports; this cookie is the one bull-board reads
     document.cookie = operator ? `gambit_key=${encodeURIComponent(apiKey)}; path=/admin/queues; SameSite=Strict` : 'gambit_key=; path=/admin/queues; max-age=0';
     $('who').textContent = operator ? 'operator' : `tenant ${t.tenants[0] ?? ''}`;
     $('who').dataset.role = operator ? 'operator' : 'tenant';
@@ -388,7 +389,7 @@ async function classes(): Promise<void> {
   const r = await api('GET', '/v1/classes?limit=500');
   const rows = (r.classes as Any[]).map((c) => {
     const ci = h('span', { class: 'ci', title: `90% credible interval [${c.credible.lo.toFixed(3)}, ${c.credible.hi.toFixed(3)}]` }, h('i', { style: `left:${c.credible.lo * 100}%;width:${(c.credible.hi - c.credible.lo) * 100}%` }), h('b', { style: `left:${c.pMean * 100}%` }));
-    const killed = c.kill !== null && c.kill.inForce;
+    const killed = c.kill?.inForce === true;
     const btn = h('button', { class: killed ? 'revive' : 'kill', 'data-class': c.classId }, killed ? 'Revive' : 'Kill');
     btn.addEventListener('click', () =>
       void (async () => {
@@ -422,6 +423,7 @@ function route(): void {
   let page: Promise<void>;
   if (parts[0] === 'signout') {
     sessionStorage.removeItem(KEY_STORE);
+    // biome-ignore lint/suspicious/noDocumentCookie: see signIn (the bull-board cookie)
     document.cookie = 'gambit_key=; path=/admin/queues; max-age=0';
     apiKey = '';
     signIn();
