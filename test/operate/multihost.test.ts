@@ -1,7 +1,7 @@
 /**
  * The multi-machine shape without a Docker engine (issue 12 item 5): Redis, two schedulers, three
  * workers and an estimator, each a separate host in its own network namespace with its own
- * address in 10.231.0.0/16 (test/operate/netns.ts), started with the environment the Kubernetes
+ * address in 10.231.0.0/16 (@gambit/testkit createNetwork), started with the environment the Kubernetes
  * manifests give their containers (infra/k8s: ConfigMap, Secret, each Deployment's env, pod names
  * as ids). Only addresses differ: Redis's host in REDIS_URL and the collector endpoint, which
  * point at this network's hosts. Workflows submitted to either scheduler run across the workers
@@ -12,15 +12,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServiceProcess } from '@gambit/testkit';
-import { redisServerBinary } from '@gambit/testkit';
+import type { Network, ServiceProcess } from '@gambit/testkit';
+import { createNetwork, redisServerBinary } from '@gambit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eagerTenant, getRun, type RunView, registerAdminKey, SCHEDULER_MAIN, submitRun, WORKER_MAIN, waitForRun } from '../e2e/harness.js';
 import { routerChain } from '../e2e/workflows.js';
 import { ESTIMATOR_MAIN } from '../estimator/procs.js';
 import { scrape, sum, until } from './helpers.js';
 import { containerEnv, find, k8sDocs, type Service } from './manifests.js';
-import { createNetwork, type Network, namespacesOf } from './netns.js';
 
 const MAIN: Record<Service, string> = { scheduler: SCHEDULER_MAIN, worker: WORKER_MAIN, estimator: ESTIMATOR_MAIN };
 const PODS: Array<{ host: string; service: Service }> = [
@@ -42,7 +41,7 @@ describe('multi-host: Redis, 2 schedulers, 3 workers and an estimator as separat
   const addr = (host: string) => net?.hosts.get(host)?.address as string;
 
   beforeAll(async () => {
-    net = await createNetwork(['redis', ...PODS.map((p) => p.host)]);
+    net = await createNetwork(['redis', ...PODS.map((p) => p.host)], { prefix: 'w1op', subnet: '10.231', user: 'the multi-host test' });
     // The OTLP endpoint of the manifests, played by this server on the test's own address.
     collector = createServer((req, res) => {
       if (req.method === 'POST' && req.url === '/v1/traces') traceSources.add(req.socket.remoteAddress ?? '');
@@ -74,10 +73,9 @@ describe('multi-host: Redis, 2 schedulers, 3 workers and an estimator as separat
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop(8_000)));
     await new Promise<void>((resolve) => (collector === undefined ? resolve() : collector.close(() => resolve())));
-    const id = net?.id;
     await net?.destroy();
     rmSync(dataDir, { recursive: true, force: true });
-    if (id !== undefined) expect(await namespacesOf(id)).toEqual([]);
+    if (net !== undefined) expect(await net.namespaces()).toEqual([]);
   });
 
   it('runs workflows across hosts with the manifests’ environment', async () => {
