@@ -30,6 +30,8 @@ export interface CheckResult {
 }
 export interface CampaignSummary {
   seed: number;
+  /** The deliberate break the campaign ran with (absent: none). */
+  break?: string;
   runs: number;
   faults: number;
   accepted: number;
@@ -84,9 +86,13 @@ export interface CampaignOptions {
   paceMs?: number;
   /** At most this many runs accepted and not yet ended (default 64). */
   maxOpenRuns?: number;
+  /** Deliberately broken chaos tools (a key of BREAKS; '' or absent: none): the campaign must fail. */
+  breakName?: string;
 }
 export function runCampaign(o: CampaignOptions): Promise<CampaignResult>;
-export function replayCommand(o: { runs: number; faults: number; seed: number; timeScale: number }): string;
+export function replayCommand(o: { runs: number; faults: number; seed: number; timeScale: number; breakName?: string }): string;
+/** The supported deliberate breaks: what the chaos tools then do wrong, and the invariant that catches it. */
+export const BREAKS: Readonly<Record<string, { invariant: string; what: string }>>;
 export function checkHistory(h: History): CheckResult;
 export const INVARIANTS: readonly string[];
 export const FAULT_KINDS: readonly string[];

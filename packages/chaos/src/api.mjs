@@ -2,3 +2,4 @@
 export { replayCommand, runCampaign } from './campaign.mjs';
 export { checkHistory, collectHistory, INVARIANTS, readEffectLogs } from './checker.mjs';
 export { chaosWorkflow, FAULT_KINDS, faultSchedule, prng } from './workload.mjs';
+export { BREAKS } from './effect-tools.mjs';

@@ -1,5 +1,5 @@
 // The seeded chaos campaign (issue 11). Real processes, each in its own network namespace
-// (netns.mjs): Redis 7 with AOF (appendfsync everysec), two schedulers, two workers and an
+// (@gambit/testkit createNetwork: names `w2ch-*`, addresses in 10.232.0.0/16): Redis 7 with AOF (appendfsync everysec), two schedulers, two workers and an
 // estimator. The seed fixes the workload (run ids, inputs, the simulated routes) and the fault
 // schedule (workload.mjs). Faults, one at a time:
 //   kill:<worker|scheduler|estimator>   SIGKILL, then a new process on the same host
@@ -17,10 +17,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { redisServerBinary, startCommand } from '@gambit/testkit';
+import { createNetwork, redisServerBinary, startCommand } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { checkHistory, collectHistory, readEffectLogs } from './checker.mjs';
-import { createNetwork } from './netns.mjs';
+import { BREAKS, chaosBreak } from './effect-tools.mjs';
 import { chaosWorkflow, FAULT_KINDS, faultSchedule, prng, runSpec } from './workload.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -42,7 +42,7 @@ const API_PORT = 8080;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function replayCommand(o) {
-  return `pnpm chaos --runs ${o.runs} --faults ${o.faults} --seed ${o.seed}${o.timeScale === 0.2 ? '' : ` --time-scale ${o.timeScale}`}`;
+  return `pnpm chaos --runs ${o.runs} --faults ${o.faults} --seed ${o.seed}${o.timeScale === 0.2 ? '' : ` --time-scale ${o.timeScale}`}${o.breakName ? ` --break ${o.breakName}` : ''}`;
 }
 
 /**
@@ -51,7 +51,10 @@ export function replayCommand(o) {
  */
 export async function runCampaign(input) {
   const o = { timeScale: 0.2, lockMs: 1500, concurrency: 16, maxOpenRuns: 64, progressMs: 5000, drainTimeoutMs: 180_000, log: (l) => process.stderr.write(`${l}\n`), ...input };
+  // Deliberately broken tools (effect-tools.mjs BREAKS), for showing that the checker catches it.
+  o.breakName = chaosBreak({ GAMBIT_CHAOS_BREAK: o.breakName ?? '' }, 'breakName');
   const log = o.log;
+  if (o.breakName !== '') log(`[chaos] DELIBERATELY BROKEN: ${o.breakName}: ${BREAKS[o.breakName].what}`);
   const t0 = Date.now();
   const rnd = prng(o.seed);
   const prefix = `chaos${o.seed}`;
@@ -106,7 +109,7 @@ export async function runCampaign(input) {
   }, 1000);
 
   try {
-    net = await createNetwork(['redis', ...HOSTS.map((h) => h.host)]);
+    net = await createNetwork(['redis', ...HOSTS.map((h) => h.host)], { prefix: 'w2ch', subnet: '10.232', user: 'chaos' });
     const addr = (h) => net.hosts.get(h).address;
     const redisArgs = [redisServerBinary(), '--bind', addr('redis'), '--port', '6379', '--protected-mode', 'no', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--dir', dataDir];
     const startRedis = async () => {
@@ -135,6 +138,7 @@ export async function runCampaign(input) {
           GAMBIT_SIM_TIME_SCALE: String(o.timeScale),
           GAMBIT_TOOLS_MODULE: TOOLS,
           CHAOS_EFFECT_DIR: effectDir,
+          ...(o.breakName === '' ? {} : { GAMBIT_CHAOS_BREAK: o.breakName }),
         };
       return { ...common, ESTIMATOR_ID: `${host}-${gen}`, ESTIMATOR_HEARTBEAT_MS: '200', ESTIMATOR_CLAIM_INTERVAL_MS: '500' };
     };
@@ -420,6 +424,7 @@ export async function runCampaign(input) {
     const result = checkHistory(history);
     const summary = {
       seed: o.seed,
+      ...(o.breakName === '' ? {} : { break: o.breakName }),
       runs: o.runs,
       faults: o.faults,
       accepted: accepted.size,

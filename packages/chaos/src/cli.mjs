@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// `pnpm chaos --runs N --faults M --seed S [--time-scale X] [--json FILE]` (issue 11): runs one
-// seeded campaign, prints progress and a summary, exits 1 on a broken invariant with the command
-// that replays the seed.
+// `pnpm chaos --runs N --faults M --seed S [--time-scale X] [--json FILE] [--break NAME]` (issue
+// 11): runs one seeded campaign, prints progress and a summary, exits 1 on a broken invariant
+// with the command that replays the seed. `--break NAME` (or GAMBIT_CHAOS_BREAK=NAME) runs it
+// against deliberately broken chaos tools (effect-tools.mjs BREAKS): it must then fail.
 import { writeFileSync } from 'node:fs';
 import { runCampaign } from './campaign.mjs';
+import { chaosBreak } from './effect-tools.mjs';
 
 function parseArgs(argv) {
-  const o = { runs: 200, faults: 40, seed: Math.floor(Math.random() * 1e6), timeScale: 0.2, json: undefined };
+  const o = { runs: 200, faults: 40, seed: Math.floor(Math.random() * 1e6), timeScale: 0.2, json: undefined, breakName: process.env.GAMBIT_CHAOS_BREAK ?? '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -25,8 +27,10 @@ function parseArgs(argv) {
     else if (a === '--seed') o.seed = Math.floor(num('--seed', 0));
     else if (a === '--time-scale') o.timeScale = num('--time-scale', 0.01);
     else if (a === '--json') o.json = val();
-    else throw new Error(`unknown argument ${a} (usage: pnpm chaos --runs N --faults M --seed S [--time-scale X] [--json FILE])`);
+    else if (a === '--break') o.breakName = val();
+    else throw new Error(`unknown argument ${a} (usage: pnpm chaos --runs N --faults M --seed S [--time-scale X] [--json FILE] [--break NAME])`);
   }
+  o.breakName = chaosBreak({ GAMBIT_CHAOS_BREAK: o.breakName }, '--break (or GAMBIT_CHAOS_BREAK)');
   return o;
 }
 

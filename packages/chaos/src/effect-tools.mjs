@@ -7,9 +7,34 @@
 //   started must stop in `needs_attention` (D2), never ship twice.
 // - `reserve_seat` (idempotent): safe to repeat; the checker counts distinct keys.
 // `args.holdMs` (real ms, optional) is how long the outside service takes after the effect.
+//
+// Deliberately broken code, to show that the campaign fails when an invariant is broken
+// (issue 11): GAMBIT_CHAOS_BREAK=<name> (`pnpm chaos --break <name>`) makes these tools, and
+// nothing else, misbehave as `BREAKS` says. Unset, they behave; an unknown name is an error.
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbortedError, ValidationError } from '@gambit/shared';
+import { AbortedError, RetryableError, ValidationError } from '@gambit/shared';
+import { runKeys } from '@gambit/shared/redis';
+
+/** The supported breaks: name -> what the tools do wrong, and the invariant that must catch it. */
+export const BREAKS = {
+  skip_idempotency_check: {
+    invariant: 'no_effect_twice',
+    what: 'ship_parcel declares that it applies its effect at most once per idempotency key but never checks the key, and the answer of its first try is lost after the parcel shipped (a retryable timeout), so the worker retries it under the same key and it ships again',
+  },
+  unbooked_spend: {
+    invariant: 'ledger_run',
+    what: "reserve_seat adds 1 nano-USD to its run's cost counter outside any attempt (a spend the attempts' ledger never booked)",
+  },
+};
+
+/** The break named by GAMBIT_CHAOS_BREAK ('' for none), or a clear error for an unknown name. */
+export function chaosBreak(env = process.env, field = 'env.GAMBIT_CHAOS_BREAK') {
+  const name = env.GAMBIT_CHAOS_BREAK ?? '';
+  if (name !== '' && !Object.hasOwn(BREAKS, name))
+    throw new ValidationError([{ path: field, message: `unknown break "${name}" (one of ${Object.keys(BREAKS).join(', ')})` }]);
+  return name;
+}
 
 let fd;
 function effectLog() {
@@ -45,13 +70,16 @@ function hold(ms, signal) {
 }
 
 export function register(registry) {
+  const brk = chaosBreak();
   registry.register({
     name: 'ship_parcel',
     effects: 'irreversible',
+    ...(brk === 'skip_idempotency_check' ? { honoursIdempotencyKey: true } : {}),
     async run(args, ctx) {
       const parcel = String(args.parcel ?? '');
       record('ship_parcel', ctx, { parcel });
       await hold(Number(args.holdMs ?? 0), ctx.signal);
+      if (brk === 'skip_idempotency_check' && ctx.tryNo === 1) throw new RetryableError('PROVIDER_TIMEOUT', `chaos break ${brk}: the carrier's answer was lost after parcel ${parcel} shipped`);
       return { output: `shipped ${parcel}` };
     },
   });
@@ -62,6 +90,7 @@ export function register(registry) {
       const seat = String(args.seat ?? '');
       record('reserve_seat', ctx, { seat });
       await hold(Number(args.holdMs ?? 0), ctx.signal);
+      if (brk === 'unbooked_spend') await ctx.redis.hincrby(runKeys(ctx.ks, ctx.tenant, ctx.runId).run, 'costNanoUsd', 1);
       return { output: `seat ${seat}` };
     },
   });
