@@ -2,12 +2,14 @@
 // into bench/results/REPORT.md. Known benchmarks run first in this order: decision, runtime,
 // drift, policy, scale; any other bench/<name>/run.mjs follows alphabetically. A failing
 // benchmark does not stop the others; the script exits non-zero at the end if any failed.
+// The soak (bench/soak: 10,000 runs in flight for 10 minutes, about 17 minutes with its warm-up)
+// runs only when named: `--only soak`, or `--with soak`.
 //
 // Each benchmark writes bench/results/<name>.json; the report shows, per file, its `headline`
 // (a string or a list of strings) when it has one, its top-level numbers, a link to
 // bench/results/<name>.md when that exists, and otherwise the start of the JSON.
 //
-// Usage: node bench/run-all.mjs [--only name,name] [--report-only]
+// Usage: node bench/run-all.mjs [--only name,name] [--with soak] [--report-only]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 const BENCH = fileURLToPath(new URL('.', import.meta.url));
 const RESULTS = new URL('results/', import.meta.url);
 const ORDER = ['decision', 'runtime', 'drift', 'policy', 'scale'];
+/** Long benchmarks left out unless `--only` or `--with` names them. */
+const ON_REQUEST = ['soak'];
 
 function argValue(name) {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,7 +32,8 @@ function discover() {
   const known = ORDER.filter((n) => found.includes(n));
   const others = found.filter((n) => !ORDER.includes(n)).sort();
   const only = argValue('only')?.split(',');
-  return [...known, ...others].filter((n) => only === undefined || only.includes(n));
+  const extra = argValue('with')?.split(',') ?? [];
+  return [...known, ...others].filter((n) => (only === undefined ? !ON_REQUEST.includes(n) || extra.includes(n) : only.includes(n)));
 }
 
 function runOne(name) {

@@ -1,0 +1,208 @@
+// Soak (issue 13 item 5): keeps K runs in flight for M minutes through the whole system (one
+// scheduler, W workers, the estimator, one Redis; the simulated provider) and prints, every
+// sample period, throughput, submit-to-end latency percentiles and Redis memory. Closed loop: a
+// run that ends is replaced at once, so the in-flight count stays at K.
+//
+// The run: a → b, two simulated LLM calls of OP_MS each (time scale 1), speculation on (a router
+// edge the rule decides on, so decisions, records and outcomes are part of the load). Ended runs
+// expire after RUN_RETENTION_SEC (set short here, so that what the ended runs keep reaches its
+// steady state inside the soak).
+//
+// Fails (exit 1) when memory is not flat: over the measured window (after warm-up and one
+// retention period), the least-squares slope of used_memory must not move it by more than
+// FLAT_TOLERANCE of its mean over the window (tolerance set here, before measuring), and the
+// in-flight count must stay within 2% of K (else the soak did not hold K in flight).
+//
+// Usage: node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2]
+//          [--retention-sec 60] [--sample-sec 10] [--warmup-sec auto]
+// Writes bench/results/soak.json (progress and every sample also go to stdout as they come).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { startRedis, uniquePrefix } from '@gambit/testkit';
+import { Redis } from 'ioredis';
+import { SchedulerClient } from '../../packages/cli/dist/demo/client.js';
+import { startServices } from '../agreement/stack.mjs';
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i === -1) return def;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return v;
+};
+const num = (name, def, min) => {
+  const v = Number(arg(name, String(def)));
+  if (!Number.isFinite(v) || v < min) throw new Error(`--${name} must be a number ≥ ${min}, got ${arg(name, String(def))}`);
+  return v;
+};
+const K = num('inflight', 10_000, 1);
+const MINUTES = num('minutes', 10, 0.1);
+const OP_MS = num('op-ms', 150_000, 10);
+const WORKERS = num('workers', 2, 1);
+const RETENTION_SEC = num('retention-sec', 60, 1);
+const SAMPLE_MS = 1000 * num('sample-sec', 10, 1);
+const FLAT_TOLERANCE = 0.1;
+const POLL_MS = 1000;
+const TENANT = 'soak';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function workflow() {
+  const llm = (id, prompt, output) => ({
+    id,
+    kind: 'llm',
+    provider: 'simulated',
+    model: 'gpt-4o-mini',
+    prompt,
+    expectedOutputTokens: 4,
+    maxTokens: 16,
+    simulate: { output, ttftMs: OP_MS, tokensPerSec: 1_000_000 },
+  });
+  return {
+    name: 'soak',
+    version: 1,
+    nodes: [llm('a', 'route {{inputs.request}}', 'billing'), llm('b', 'answer {{nodes.a.output}}', 'done')],
+    edges: [{ from: 'a', to: 'b', type: 'router_k_way', k: 2, speculate: true }],
+  };
+}
+
+const redis = await startRedis();
+const conn = new Redis(redis.url);
+const prefix = uniquePrefix('soak');
+// Every worker slot is a simulated call waiting on a timer: K authoritative calls at once.
+const perWorker = Math.ceil((1.2 * K) / WORKERS);
+const services = await startServices({
+  redisUrl: redis.url,
+  prefix,
+  workers: WORKERS,
+  timeScale: 1,
+  workerConcurrency: perWorker,
+  specConcurrency: Math.max(8, Math.ceil(perWorker / 4)),
+  schedulerEnv: { RUN_RETENTION_SEC: String(RETENTION_SEC) },
+});
+const client = new SchedulerClient(services.baseUrl, services.adminKey);
+const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await conn.info('memory'))[1]);
+const pct = (xs, q) => (xs.length === 0 ? null : xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]);
+
+let exitCode = 0;
+try {
+  await client.createTenantKey(TENANT);
+  await client.request('PUT', `/v1/admin/tenants/${TENANT}/limits`, { ratePerSec: 10_000, burst: 4 * K, maxInFlightRuns: 2 * K });
+  await client.request('POST', '/v1/workflows', { tenant: TENANT, workflow: workflow() });
+  const memStart = await usedMemory();
+
+  /** runId -> submit time (ms); the closed loop keeps its size at K. */
+  const inflight = new Map();
+  let seq = 0;
+  let submitErrors = 0;
+  const submitOne = async () => {
+    const runId = `s${seq++}`;
+    inflight.set(runId, Date.now());
+    try {
+      await client.submit({ tenant: TENANT, workflow: 'soak', runId, inputs: { request: `r${seq}` }, speculation: true });
+    } catch (err) {
+      inflight.delete(runId);
+      submitErrors++;
+      if (submitErrors > 100) throw new Error(`more than 100 submits failed; last: ${err.message}`);
+    }
+  };
+  const topUp = async () => {
+    const want = K - inflight.size;
+    for (let i = 0; i < want; i += 50) await Promise.all(Array.from({ length: Math.min(50, want - i) }, submitOne));
+  };
+  /** Ended runs since the last sample: [latencyMs, status]. */
+  let ended = [];
+  let endedTotal = 0;
+  let failedTotal = 0;
+  const poll = async () => {
+    const ids = [...inflight.keys()];
+    for (let i = 0; i < ids.length; i += 2000) {
+      const chunk = ids.slice(i, i + 2000);
+      const p = conn.pipeline();
+      for (const id of chunk) p.hmget(`${prefix}:{run:${TENANT}:${id}}:run`, 'status', 'createdAtMs', 'finishedAtMs');
+      const res = await p.exec();
+      res.forEach(([err, v], k) => {
+        if (err !== null || v[0] === null || v[0] === 'running') return;
+        const id = chunk[k];
+        ended.push([Number(v[2]) - Number(v[1]), v[0]]);
+        endedTotal++;
+        if (v[0] !== 'succeeded') failedTotal++;
+        inflight.delete(id);
+      });
+    }
+  };
+
+  const t0 = Date.now();
+  const ramp = topUp();
+  const warmupMs = Number(arg('warmup-sec', 'NaN')) * 1000 || 2 * OP_MS + RETENTION_SEC * 1000 + 30_000;
+  const endAt = t0 + warmupMs + MINUTES * 60_000;
+  process.stdout.write(
+    `soak: K=${K} in flight, ${WORKERS} workers × ${perWorker} slots, op ${OP_MS} ms, retention ${RETENTION_SEC} s; warm-up ${Math.round(warmupMs / 1000)} s, then ${MINUTES} min measured\n`,
+  );
+  const samples = [];
+  let lastSample = Date.now();
+  await ramp;
+  process.stdout.write(`ramp: ${K} runs submitted in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  while (Date.now() < endAt) {
+    await sleep(POLL_MS);
+    await poll();
+    await topUp();
+    if (Date.now() - lastSample >= SAMPLE_MS) {
+      const sec = (Date.now() - lastSample) / 1000;
+      lastSample = Date.now();
+      const lat = ended.map(([l]) => l).sort((a, b) => a - b);
+      const s = {
+        tSec: Math.round((Date.now() - t0) / 1000),
+        measured: Date.now() - t0 >= warmupMs,
+        inFlight: inflight.size,
+        runsPerSec: ended.length / sec,
+        latencyP50Ms: pct(lat, 0.5),
+        latencyP95Ms: pct(lat, 0.95),
+        latencyP99Ms: pct(lat, 0.99),
+        usedMemoryBytes: await usedMemory(),
+        endedTotal,
+        failedTotal,
+      };
+      ended = [];
+      samples.push(s);
+      // The services log at info (their readiness lines are info); what they printed is kept by
+      // the process handles for error reports, so drop it here, or the soak's own memory grows.
+      for (const p of services.processes) p.lines.length = 0;
+      process.stdout.write(
+        `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ${s.inFlight}  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal})\n`,
+      );
+    }
+  }
+
+  const m = samples.filter((s) => s.measured);
+  if (m.length < 3) throw new Error(`only ${m.length} samples in the measured window: raise --minutes or lower --sample-sec`);
+  // Least squares of used_memory on time over the measured window.
+  const xs = m.map((s) => s.tSec);
+  const ys = m.map((s) => s.usedMemoryBytes);
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  const spanSec = xs[xs.length - 1] - xs[0];
+  const drift = (slope * spanSec) / my;
+  const minInFlight = Math.min(...m.map((s) => s.inFlight));
+  const rates = m.map((s) => s.runsPerSec);
+  const flat = Math.abs(drift) <= FLAT_TOLERANCE;
+  const held = minInFlight >= 0.98 * K;
+  const out = {
+    headline: `${K} runs in flight for ${MINUTES} min: ${(rates.reduce((a, b) => a + b, 0) / rates.length).toFixed(1)} runs/s, Redis ${(my / 2 ** 20).toFixed(1)} MiB (${(my / K / 1024).toFixed(2)} KiB per in-flight run incl. retained ended runs), memory drift ${(100 * drift).toFixed(1)}% over the window (tolerance ±${100 * FLAT_TOLERANCE}%): ${flat ? 'flat' : 'NOT FLAT'}; in flight ≥ ${minInFlight}${held ? '' : ' (did NOT hold K)'}`,
+    pass: flat && held,
+    config: { inflight: K, minutes: MINUTES, opMs: OP_MS, workers: WORKERS, slotsPerWorker: perWorker, retentionSec: RETENTION_SEC, sampleSec: SAMPLE_MS / 1000, warmupSec: warmupMs / 1000, flatTolerance: FLAT_TOLERANCE },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
+    memory: { startBytes: memStart, meanBytes: my, slopeBytesPerSec: slope, driftOverWindow: drift },
+    runs: { ended: endedTotal, failed: failedTotal, submitErrors },
+    samples,
+  };
+  mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
+  writeFileSync(new URL('../results/soak.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`\n${out.headline}\nwrote bench/results/soak.json\n`);
+  if (!out.pass) exitCode = 1;
+} finally {
+  await services.stop();
+  conn.disconnect();
+  await redis.stop();
+}
+process.exit(exitCode);
