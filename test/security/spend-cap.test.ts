@@ -1,16 +1,19 @@
 /**
  * Issue 10 item 3, second half: a per-tenant cap on ALL spend (authoritative included) per UTC
- * day or month, on real processes (scheduler, worker, Redis). Each run's settled cost (the sum
- * of its attempts' billed cost) is booked into the tenant's spend ledger when it ends; a submit
- * while the period's spend is at or above `spendCapUsd` is refused with 402 SPEND_CAP_REACHED
- * naming `spendCapUsd`, before anything is stored; other tenants are not affected; raising the
- * cap admits again.
+ * day or month, on real processes (schedulers, workers, Redis). Every launch holds its worst case
+ * against the cap atomically (booked + held + worst case never passes it); an ended run, once
+ * nothing of it can bill, books its settled cost (the sum of its attempts' billed cost) and
+ * releases its holds. A submit while booked + held has reached the cap is refused with 402
+ * SPEND_CAP_REACHED naming `spendCapUsd`; an authoritative node the cap cannot cover fails its
+ * run with SPEND_CAP_EXCEEDED; under 300 concurrent runs (speculation on, every guess wrong) the
+ * tenant's real spend (every attempt's billed cost) never passes the cap: overshoot exactly 0.
  */
+import { admissionKeys } from '@gambit/shared/redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eagerTenant, http, type RunView, type Stack, startStack, submitRun, tenantKey, waitForRun } from '../e2e/harness.js';
-import { routerChain } from '../e2e/workflows.js';
+import { llm, routerChain } from '../e2e/workflows.js';
 
-async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await f();
@@ -20,16 +23,33 @@ async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 
   }
 }
 
-describe('spend cap per period (issue 10 item 3)', () => {
+const today = () => `day:${new Date().toISOString().slice(0, 10)}`;
+
+describe('spend cap per period, enforced at every launch (issue 10 item 3)', () => {
   let stack: Stack;
   let url: string;
   beforeAll(async () => {
-    stack = await startStack({ kind: 'single', url: inject('redisUrl') }, { label: 'spendcap', schedulers: 1, workers: 1 });
+    stack = await startStack(
+      { kind: 'single', url: inject('redisUrl') },
+      {
+        label: 'spendcap',
+        schedulers: 2,
+        workers: 2,
+        schedulerEnv: { ADVANCE_CONCURRENCY: '16', API_DEADLINE_MS: '120000', API_REDIS_COMMAND_TIMEOUT_MS: '60000' },
+        workerEnv: { GAMBIT_SIM_TIME_SCALE: '0.1', WORKER_CONCURRENCY: '32', WORKER_SPEC_CONCURRENCY: '16' },
+      },
+    );
     url = stack.urls[0] as string;
-  }, 120_000);
+  }, 180_000);
   afterAll(async () => {
     await stack?.stop();
   });
+
+  /** The tenant's spend hash for today: booked and held, nano-USD. */
+  async function ledger(tenant: string): Promise<{ booked: number; held: number }> {
+    const [booked, held] = await stack.redis.hmget(admissionKeys({ prefix: stack.prefix }, tenant).spend, today(), `held:${today()}`);
+    return { booked: Number(booked ?? 0), held: Number(held ?? 0) };
+  }
 
   it('books each run’s settled cost and refuses submits once the period’s spend reaches the cap (402 naming spendCapUsd)', async () => {
     const tenant = await eagerTenant(url, 'capped');
@@ -45,27 +65,30 @@ describe('spend cap per period (issue 10 item 3)', () => {
     const byTenant = await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapUsd: 1 }, { auth: (await tenantKey(url, tenant)) ?? null });
     expect(byTenant.status).toBe(403);
 
-    // A cap of one nano-dollar: the first run is admitted (nothing spent yet), then none.
-    const put = await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapUsd: 0.000000001, spendCapPeriod: 'day' });
+    const put = await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapUsd: 1, spendCapPeriod: 'day' });
     expect(put.status).toBe(200);
-    expect(put.body).toMatchObject({ spendCapUsd: 0.000000001, spendCapPeriod: 'day' });
+    expect(put.body).toMatchObject({ spendCapUsd: 1, spendCapPeriod: 'day' });
     const before = await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/spend`);
-    expect(before.body).toMatchObject({ period: 'day', spentNanoUsd: 0, spendCapUsd: 0.000000001 });
-    expect(before.body.periodKey).toBe(`day:${new Date().toISOString().slice(0, 10)}`);
+    expect(before.body).toMatchObject({ period: 'day', spentNanoUsd: 0, heldNanoUsd: 0, spendCapUsd: 1 });
+    expect(before.body.periodKey).toBe(today());
 
     const first = await submitRun(url, { tenant, workflow: wf, inputs: { q: 'a' } });
     expect(first.status).toBe(201);
     const view = await waitForRun(url, tenant, first.body.runId as string);
     expect(view.status).toBe('succeeded');
+    // Booked once the run has settled, its holds released.
     const spent = await until(
       async () => (await http<RunView>(url, 'GET', `/v1/tenants/${tenant}/spend`)).body,
-      (b) => b.spentNanoUsd > 0,
+      (b) => b.spentNanoUsd > 0 && b.heldNanoUsd === 0,
     );
     // Booked from the real ledger: exactly the run's billed total (all its attempts).
     const settled = await http<RunView>(url, 'GET', `/v1/runs/${tenant}/${first.body.runId as string}`);
     expect(settled.body.dollars.total.nanoUsd).toBeGreaterThan(0);
     expect(spent.spentNanoUsd).toBe(settled.body.dollars.total.nanoUsd);
 
+    // A cap of exactly what was spent: reached, so the next submit is refused.
+    expect((await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapUsd: spent.spentNanoUsd / 1e9 })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_100)); // the limits cache (1 s)
     const refused = await submitRun<RunView>(url, { tenant, workflow: wf, inputs: { q: 'b' } });
     expect(refused.status).toBe(402);
     expect(refused.body.error).toMatchObject({ code: 'SPEND_CAP_REACHED', field: 'spendCapUsd' });
@@ -79,7 +102,7 @@ describe('spend cap per period (issue 10 item 3)', () => {
 
     // The month's spend includes the day's: a monthly cap at the same amount also refuses.
     expect((await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapPeriod: 'month' })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1_100)); // the limits cache (1 s)
+    await new Promise((r) => setTimeout(r, 1_100));
     const monthly = await submitRun<RunView>(url, { tenant, workflow: wf, inputs: { q: 'd' } });
     expect(monthly.status).toBe(402);
     expect(monthly.body.error.message).toContain('month:');
@@ -88,5 +111,91 @@ describe('spend cap per period (issue 10 item 3)', () => {
     expect((await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapUsd: 1_000 })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1_100));
     expect((await submitRun(url, { tenant, workflow: wf, inputs: { q: 'e' } })).status).toBe(201);
-  });
+  }, 120_000);
+
+  it('an authoritative node the cap cannot cover is not launched: the run fails with SPEND_CAP_EXCEEDED, and what ran is booked', async () => {
+    const tenant = await eagerTenant(url, 'capnode');
+    // `small` may cost ~2e-5 USD at worst; `big` (20,000 output tokens of gpt-4o-mini) 1.2e-2 USD.
+    const wf = {
+      name: 'smallbig',
+      nodes: [
+        llm('small', 'Classify: {{inputs.q}}', { output: 'billing', ttftMs: 50 }, { expectedOutputTokens: 2, maxTokens: 16 }),
+        llm('big', 'Write at length about {{nodes.small.output}}', { output: 'long text', ttftMs: 50 }, { expectedOutputTokens: 100, maxTokens: 20_000 }),
+      ],
+      edges: [{ from: 'small', to: 'big', type: 'passthrough', speculate: false }],
+    };
+    expect((await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapUsd: 0.001, spendCapPeriod: 'day' })).status).toBe(200);
+    const sub = await submitRun(url, { tenant, workflow: wf, inputs: { q: 'x' } });
+    expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+    const view = await waitForRun(url, tenant, sub.body.runId as string);
+    expect(view.status).toBe('failed');
+    expect(view.reason).toContain('node big not launched: SPEND_CAP_EXCEEDED');
+    expect(view.reason).toContain('spendCapUsd = 0.001 USD');
+    expect(view.nodes.small.state).toBe('succeeded');
+    // `big` never launched: no attempt of it exists (the failed run cancels its pending nodes).
+    expect(view.nodes.big.state).toBe('cancelled');
+    expect(view.nodes.big.attempts).toEqual([]);
+    // what `small` cost is booked and nothing stays held.
+    const l = await until(() => ledger(tenant), (v) => v.held === 0 && v.booked > 0);
+    const settled = await http<RunView>(url, 'GET', `/v1/runs/${tenant}/${sub.body.runId as string}`);
+    expect(l.booked).toBe(settled.body.dollars.total.nanoUsd);
+    expect(l.booked).toBeLessThanOrEqual(1_000_000);
+  }, 60_000);
+
+  it('300 concurrent runs, speculation on and every guess wrong, against a small cap: real spend never passes it (overshoot exactly 0)', async () => {
+    const RUNS = 300;
+    const CAP_USD = 0.0005;
+    const capNano = Math.round(CAP_USD * 1e9);
+    const tenant = await eagerTenant(url, 'capflood');
+    const wf = routerChain('capflood', 'billing', 'refund', { routerTtftMs: 400, downTtftMs: 100 });
+    expect((await http(url, 'POST', '/v1/workflows', { tenant, workflow: wf })).status).toBe(201);
+    expect((await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapUsd: CAP_USD, spendCapPeriod: 'day' })).status).toBe(200);
+
+    // Watch the ledger while the flood runs: booked + held never passes the cap.
+    let maxCommitted = 0;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const l = await ledger(tenant);
+        maxCommitted = Math.max(maxCommitted, l.booked + l.held);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    const submits = await Promise.all(
+      Array.from({ length: RUNS }, (_, i) => http<{ runId: string }>(stack.urls[i % 2] as string, 'POST', '/v1/runs', { tenant, workflow: 'capflood', inputs: { q: `question ${i}` } })),
+    );
+    for (const r of submits) expect([201, 402], JSON.stringify(r.body)).toContain(r.status);
+    const ids = submits.filter((r) => r.status === 201).map((r) => r.body.runId);
+    const views: RunView[] = [];
+    for (const id of ids) views.push(await waitForRun(url, tenant, id, 240_000));
+    // Every run settles: nothing held, everything booked.
+    const final = await until(() => ledger(tenant), (v) => v.held === 0, 120_000);
+    watching = false;
+    await watcher;
+
+    // The truth: every attempt's billed cost, read from each run (authoritative and speculative).
+    let realSpend = 0;
+    let speculated = 0;
+    for (const id of ids) {
+      const v = (await http<RunView>(url, 'GET', `/v1/runs/${tenant}/${id}`)).body;
+      realSpend += v.dollars.total.nanoUsd as number;
+      for (const n of Object.values(v.nodes as Record<string, { attempts: Array<{ kind: string }> }>)) speculated += n.attempts.filter((a) => a.kind === 'speculative').length;
+    }
+    const succeeded = views.filter((v) => v.status === 'succeeded').length;
+    const capFailed = views.filter((v) => v.status === 'failed' && String(v.reason).includes('SPEND_CAP_EXCEEDED')).length;
+    const refusedAtSubmit = submits.filter((r) => r.status === 402).length;
+    process.stdout.write(
+      `spend cap flood: ${RUNS} submits, ${refusedAtSubmit} refused (402), ${succeeded} succeeded, ${capFailed} failed SPEND_CAP_EXCEEDED, ${speculated} speculative attempts; real spend ${realSpend} nano-USD, booked ${final.booked}, cap ${capNano}, max booked+held ${maxCommitted}\n`,
+    );
+    // The cap binds (some runs could not launch) and work did run, speculation included.
+    expect(succeeded).toBeGreaterThan(0);
+    expect(capFailed + refusedAtSubmit).toBeGreaterThan(0);
+    expect(speculated).toBeGreaterThan(0);
+    // Overshoot exactly 0, on the real spend and on the ledger; the ledger is the real spend.
+    expect(Math.max(0, realSpend - capNano)).toBe(0);
+    expect(maxCommitted).toBeLessThanOrEqual(capNano);
+    expect(final.booked).toBe(realSpend);
+    for (const v of views) expect(['succeeded', 'failed']).toContain(v.status);
+  }, 420_000);
 });

@@ -12,18 +12,20 @@
  * a refused submit gets 429 with `Retry-After`.
  *
  * A spend cap (issue 10 item 3, second half) bounds ALL of a tenant's spend, authoritative and
- * speculative, per UTC day or month: each run's settled cost (the sum of its attempts' billed
- * `costNanoUsd`) is booked into the tenant's spend ledger when the run ends (`SpendLedger.book`),
- * and a submit while the period's booked spend is at or above `spendCapUsd` is refused with 402
- * SPEND_CAP_REACHED naming `spendCapUsd`. Runs already admitted finish (the cap is checked at
- * admission, not per launch), so a period can end above the cap by what its last admitted runs
- * spend.
+ * speculative, per UTC day or month (`spendCapUsd`, `spendCapPeriod`). It is enforced at every
+ * launch (engine/spend.ts, holdSpend-1.lua): the launch's worst case is held against the cap
+ * atomically (booked + held + worst case never passes it), and an ended run, once nothing of it
+ * can bill any more, books its settled cost (the sum of its attempts' billed `costNanoUsd`) and
+ * releases its holds (settleRunSpend-1.lua). An authoritative node the cap cannot cover fails its
+ * run (`SPEND_CAP_EXCEEDED`); a speculative launch or a paid guess becomes a `budget` WAIT. A
+ * submit while booked + held is at or above the cap is refused with 402 SPEND_CAP_REACHED naming
+ * `spendCapUsd`.
  *
  * Defaults come from the scheduler's environment (TENANT_*); the operator overrides them per
  * tenant (`PUT /v1/admin/tenants/{tenant}/limits`).
  */
 import { type Edge, MAX_OP_TIMEOUT_MS, nanoToUsd, usdToNano, type Workflow, type WorkflowNode } from '@gambit/shared';
-import { admissionKeys, admitRun, type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
+import { admissionKeys, admitRun, type KeySpace, type RedisLike, runKeys, spendPeriodField } from '@gambit/shared/redis';
 import { z } from 'zod';
 import { HttpError } from './http/errors.js';
 
@@ -102,14 +104,13 @@ export class LimitStore {
 export type SpendPeriod = 'day' | 'month';
 
 /** The ledger field of the period containing `nowMs` (UTC): `day:2026-12-07`, `month:2026-12`. */
-export function spendPeriodField(period: SpendPeriod, nowMs: number): string {
-  const iso = new Date(nowMs).toISOString();
-  return period === 'day' ? `day:${iso.slice(0, 10)}` : `month:${iso.slice(0, 7)}`;
-}
+export { spendPeriodField };
 
 /**
  * Issue 10 item 3: the tenant's spend per UTC day and month (hash `admissionKeys(ks,t).spend`,
- * integer nano-USD per period field), booked from each run's settled cost when it ends.
+ * integer nano-USD per period field: `day:D`/`month:M` booked from settled runs, `held:day:D`/
+ * `held:month:M` held by launches of runs not yet settled). Written only by the Lua scripts of
+ * engine/spend.ts; read here.
  */
 export class SpendLedger {
   constructor(
@@ -117,31 +118,24 @@ export class SpendLedger {
     private readonly ks: KeySpace,
   ) {}
 
-  /** Books a run's settled cost into the day and the month containing `endMs`. */
-  async book(tenant: string, costNanoUsd: number, endMs: number): Promise<void> {
-    if (!Number.isSafeInteger(costNanoUsd) || costNanoUsd < 0) throw new RangeError(`SpendLedger.book: costNanoUsd must be a non-negative integer, got ${costNanoUsd}`);
-    if (costNanoUsd === 0) return;
-    const k = admissionKeys(this.ks, tenant).spend;
-    await this.redis.hincrby(k, spendPeriodField('day', endMs), costNanoUsd);
-    await this.redis.hincrby(k, spendPeriodField('month', endMs), costNanoUsd);
+  /** The spend booked, and the spend held by running work, in the period containing `nowMs`, nano-USD. */
+  async spent(tenant: string, period: SpendPeriod, nowMs: number): Promise<{ bookedNanoUsd: number; heldNanoUsd: number }> {
+    const field = spendPeriodField(period, nowMs);
+    const [booked, held] = await this.redis.hmget(admissionKeys(this.ks, tenant).spend, field, `held:${field}`);
+    return { bookedNanoUsd: Number(booked ?? 0), heldNanoUsd: Number(held ?? 0) };
   }
 
-  /** The spend booked in the period containing `nowMs`, nano-USD. */
-  async spent(tenant: string, period: SpendPeriod, nowMs: number): Promise<number> {
-    return Number((await this.redis.hget(admissionKeys(this.ks, tenant).spend, spendPeriodField(period, nowMs))) ?? 0);
-  }
-
-  /** Admission (402 SPEND_CAP_REACHED naming spendCapUsd) when the period's spend has reached the cap. */
+  /** Admission (402 SPEND_CAP_REACHED naming spendCapUsd) when the period's booked plus held spend has reached the cap. */
   async check(tenant: string, limits: Limits, nowMs: number): Promise<void> {
     if (limits.spendCapUsd === undefined) return;
     const period = limits.spendCapPeriod ?? 'month';
-    const spent = await this.spent(tenant, period, nowMs);
+    const { bookedNanoUsd, heldNanoUsd } = await this.spent(tenant, period, nowMs);
     const cap = usdToNano(limits.spendCapUsd);
-    if (spent >= cap)
+    if (bookedNanoUsd + heldNanoUsd >= cap)
       throw new HttpError(
         402,
         'SPEND_CAP_REACHED',
-        `spendCapUsd: the tenant's spend this ${period} (${spendPeriodField(period, nowMs)}), ${nanoToUsd(spent)} USD, has reached its cap spendCapUsd = ${limits.spendCapUsd} USD`,
+        `spendCapUsd: the tenant's spend this ${period} (${spendPeriodField(period, nowMs)}), ${nanoToUsd(bookedNanoUsd)} USD booked plus ${nanoToUsd(heldNanoUsd)} USD held by running work, has reached its cap spendCapUsd = ${limits.spendCapUsd} USD`,
         'spendCapUsd',
       );
   }

@@ -124,8 +124,8 @@ async function main(): Promise<void> {
     maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
     opTimeoutMs: env.TENANT_OP_TIMEOUT_MS,
   });
-  // Issue 10 item 3: each ended run's settled cost, per tenant and UTC day/month (the spend cap).
-  const spend = new SpendLedger(cmd, ks);
+  // Issue 10 item 3: the spend cap's ledger (booked per UTC day/month, held by running work),
+  // written at every launch and when an ended run settles (engine/spend.ts), read by the API.
   const apiSpend = new SpendLedger(api, ks);
   const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
   // Run-end webhooks: queued when a run ends here, delivered by any scheduler's worker through
@@ -140,7 +140,6 @@ async function main(): Promise<void> {
   webhooks.start();
   const deps = {
     onRunEnd: (e: RunEndEvent) => {
-      spend.book(e.tenant, e.costNanoUsd, e.endMs).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId, costNanoUsd: e.costNanoUsd }, 'booking the run spend failed'));
       webhooks.runEnded({ tenant: e.tenant, runId: e.runId, status: e.status, endMs: e.endMs }).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId }, 'queueing the run-end webhook failed'));
     },
     redis: cmd,
@@ -159,6 +158,7 @@ async function main(): Promise<void> {
     opEstimates: new OperationEstimateCache(cmd, ks, clock),
     ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
     lostAttemptGraceMs: env.RECOVERY_STALE_MS,
+    limits,
   };
   const engine = new RunEngine(deps);
   const tools = knownTools(env);

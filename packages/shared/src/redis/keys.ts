@@ -39,6 +39,7 @@
  * | P:{tenant:T}:limits                   | hash   | operator   | per-tenant caps and admission limits (overrides of the scheduler's defaults) |
  * | P:{tenant:T}:ratelimit                | hash   | scheduler  | admission token bucket: tokens, ms of the last refill |
  * | P:{tenant:T}:inflight                 | zset   | scheduler  | admitted run ids by admission ms (ended ones removed lazily) |
+ * | P:{tenant:T}:spend                    | hash   | scheduler  | spend cap ledger (nano-USD): day:D, month:M booked; held:day:D, held:month:M held by launches; hold:R the holds of run R (JSON) |
  * | P:{auth}:keys                         | hash   | scheduler  | HMAC-SHA-256 (hex) of a live API key -> {keyId, tenant, createdAtMs, label} JSON |
  * | P:{tenant:T}:apikeys                  | hash   | scheduler  | key id -> {keyId, createdAtMs, revokedAtMs, label, hmac} JSON (listing; revoked ones kept) |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |

@@ -15,6 +15,7 @@ import type { EngineDeps } from './engine.js';
 import { attemptIdFor, planGuess, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 import { guessesToScore } from './outcomes.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
+import { holdLaunchSpend, releaseLaunchSpend } from './spend.js';
 import { traceDecision } from './tracing.js';
 
 export class Decisions {
@@ -45,11 +46,19 @@ export class Decisions {
       const amountNanoUsd = this.reservationNanoUsd(s, d, res);
       const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
       if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
+      // Issue 10 item 3: the same worst case is held against the tenant's spend cap (all spend);
+      // a speculation the cap cannot cover is the rule's `budget` WAIT, like the budget's refusal.
+      const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd, nowMs: now, what: `the speculative launch of node ${d.id}` });
+      if (!hold.ok) {
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
+        return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
+      }
       const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd, open.id);
       if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd });
       else {
         // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
         await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
+        await releaseLaunchSpend(this.deps, { tenant, runId, key: hold.key });
       }
       return launched;
     }
@@ -90,6 +99,13 @@ export class Decisions {
         const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: base.alpha, lambdaUsdPerSec: base.lambdaUsdPerSec });
         return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
       }
+      // Issue 10 item 3: and against the tenant's spend cap (a refusal is a `budget` WAIT too).
+      const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd: priceNano, nowMs: now, what: `the guess of ${g.up} for node ${d.id}` });
+      if (!hold.ok) {
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
+        const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: base.alpha, lambdaUsdPerSec: base.lambdaUsdPerSec });
+        return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
+      }
       const record: DecisionRecord = { ...base, decisionId };
       const plan = planGuess({ tenant, runId, workflow: s.workflow.name, nodeId: d.id, upstream: g.up, op: g.op, decisionId, priority: priorityFromEv(base.evUsd), reservedNanoUsd: priceNano, reservationId: open.id, ...(s.header.opTimeoutMs === undefined ? {} : { timeoutMs: s.header.opTimeoutMs }), nowMs: now });
       const ok = await createGuessAttempt(this.deps.redis, this.deps.ks, {
@@ -108,6 +124,7 @@ export class Decisions {
         // Lost the race (claim taken, upstream ended): release this reservation. Its id is unique
         // because several losers of one claim each hold a reservation of their own.
         await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
+        await releaseLaunchSpend(this.deps, { tenant, runId, key: hold.key });
         continue;
       }
       await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd: priceNano });

@@ -30,6 +30,7 @@ import {
   launchNode,
   type RedisLike,
   settleEndedRun,
+  settleRunSpend,
 } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
 import type { Tracer } from '@opentelemetry/api';
@@ -40,6 +41,7 @@ import {
   recordUpstreamOutput,
   requestHash,
 } from '../predictors/index.js';
+import { worstCaseNanoUsd } from '../budget.js';
 import type { TenantStore } from '../tenants.js';
 import { guessAttemptId, isLlmPredictor } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
@@ -50,6 +52,7 @@ import type { Outbox } from './outbox.js';
 import { settleOutcomes } from './outcomes.js';
 import type { OperationEstimateCache } from './op-estimates.js';
 import { Redecider } from './redecide.js';
+import { holdLaunchSpend, releaseLaunchSpend, type SpendCapDeps } from './spend.js';
 import { type RunEndEvent, runEnded, runEndedById, traceLaunch } from './tracing.js';
 import { expectedDurationMs } from './estimates.js';
 import { loadRun, outputsOf, readyAtMs, type RunSnapshot } from './run-view.js';
@@ -78,6 +81,8 @@ export interface EngineDeps {
   readonly onRunEnd?: (e: RunEndEvent) => void;
   /** M4: learned operation-class durations, used by ΔT (op-estimates.ts). */
   readonly opEstimates?: OperationEstimateCache;
+  /** Issue 10 item 3: the tenants' limits (the spend cap checked at every launch, spend.ts). */
+  readonly limits?: SpendCapDeps['limits'];
 }
 
 const DEFAULT_LOST_ATTEMPT_GRACE_MS = 5_000;
@@ -158,7 +163,14 @@ export class RunEngine {
       // The run leaves the active index only once nothing is left to settle; until then the
       // recovery sweep kicks it again after RECOVERY_STALE_MS.
       if (r !== undefined && r.waiting > 0) await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
-      else await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
+      else {
+        // Issue 10 item 3: nothing of the run can bill any more: book its settled cost into the
+        // tenant's spend ledger and release its spend-cap holds (once per run).
+        let costNanoUsd = 0;
+        for (const a of s.attempts.values()) costNanoUsd += a.costNanoUsd;
+        await settleRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd });
+        await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
+      }
       return 'none';
     }
     let progressed = false;
@@ -274,7 +286,15 @@ export class RunEngine {
       return true;
     }
     const epoch = n.epoch + 1;
-    const carrier = traceLaunch(this.deps.tracer, s.header, nodeId, attemptIdFor(nodeId, epoch, 'authoritative'));
+    // Issue 10 item 3: the launch's worst case is held against the tenant's spend cap first; a
+    // node the cap cannot cover fails the run (it would never run in this period otherwise).
+    const attemptId = attemptIdFor(nodeId, epoch, 'authoritative');
+    const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd: worstCaseNanoUsd(this.deps.priceTable, op) ?? 0, nowMs: now, what: `node ${nodeId}` });
+    if (!hold.ok) {
+      await this.end(tenant, runId, 'failed', `node ${nodeId} not launched: ${hold.message}`);
+      return true;
+    }
+    const carrier = traceLaunch(this.deps.tracer, s.header, nodeId, attemptId);
     const plan = planLaunch({
       tenant,
       runId,
@@ -300,7 +320,10 @@ export class RunEngine {
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,
     });
-    if (!r.ok) return false;
+    if (!r.ok) {
+      await releaseLaunchSpend(this.deps, { tenant, runId, key: hold.key });
+      return false;
+    }
     s.nodes.set(nodeId, { ...n, state: 'running', epoch: r.epoch, auth: plan.attemptId, startedAtMs: now });
     s.attempts.set(plan.attemptId, plan.attempt);
     await this.deps.outbox.send(tenant, runId, plan.intent);

@@ -28,7 +28,15 @@ export function registerLimitRoutes(app: App, deps: HttpDeps): void {
     const now = Date.now();
     const limits = await deps.limits.get(tenant, now);
     const period = limits.spendCapPeriod ?? 'month';
-    const spentNanoUsd = await deps.spend.spent(tenant, period, now);
-    return { period, periodKey: spendPeriodField(period, now), spentNanoUsd, spentUsd: nanoToUsd(spentNanoUsd), spendCapUsd: limits.spendCapUsd ?? null };
+    const { bookedNanoUsd, heldNanoUsd } = await deps.spend.spent(tenant, period, now);
+    return {
+      period,
+      periodKey: spendPeriodField(period, now),
+      spentNanoUsd: bookedNanoUsd,
+      spentUsd: nanoToUsd(bookedNanoUsd),
+      heldNanoUsd,
+      heldUsd: nanoToUsd(heldNanoUsd),
+      spendCapUsd: limits.spendCapUsd ?? null,
+    };
   });
 }

@@ -1,0 +1,52 @@
+/**
+ * Issue 10 item 3, the spend cap at launch: every launch (authoritative, speculative, paid
+ * guess) first holds its worst-case cost against the tenant's `spendCapUsd` for the cap's period
+ * (holdSpend-1.lua: booked + held + this launch never passes the cap, atomically, so overshoot is
+ * 0 whatever the number of schedulers); a launch that is not made releases its hold; an ended run,
+ * once nothing of it can bill any more, books its settled cost and releases all its holds
+ * (settleRunSpend-1.lua). What a refusal means is the caller's: an authoritative node fails the
+ * run (`SPEND_CAP_EXCEEDED`), a speculative launch or a paid guess becomes a `budget` WAIT.
+ */
+import { randomUUID } from 'node:crypto';
+import { nanoToUsd, usdToNano } from '@gambit/shared';
+import { holdSpend, type KeySpace, type RedisLike, releaseSpendHold, spendPeriodField } from '@gambit/shared/redis';
+import type { Limits } from '../limits.js';
+
+export interface SpendCapDeps {
+  readonly redis: RedisLike;
+  readonly ks: KeySpace;
+  /** The tenant's limits (spendCapUsd, spendCapPeriod); without it launches are held with no cap. */
+  readonly limits?: { get(tenant: string, nowMs?: number): Promise<Limits> };
+}
+
+export type SpendHoldResult =
+  | { readonly ok: true; readonly key: string }
+  | { readonly ok: false; readonly message: string };
+
+/** Holds `amountNanoUsd` for a launch of run `runId` (`what` names it in the refusal). */
+export async function holdLaunchSpend(deps: SpendCapDeps, a: { tenant: string; runId: string; attemptId: string; amountNanoUsd: number; nowMs: number; what: string }): Promise<SpendHoldResult> {
+  const limits = deps.limits === undefined ? undefined : await deps.limits.get(a.tenant, a.nowMs);
+  const capUsd = limits?.spendCapUsd;
+  const period = limits?.spendCapPeriod ?? 'month';
+  const key = `${a.attemptId}:${randomUUID()}`;
+  const amountNanoUsd = Math.max(0, Math.ceil(a.amountNanoUsd));
+  const r = await holdSpend(deps.redis, deps.ks, {
+    tenant: a.tenant,
+    runId: a.runId,
+    key,
+    amountNanoUsd,
+    capNanoUsd: capUsd === undefined ? undefined : usdToNano(capUsd),
+    period,
+    nowMs: a.nowMs,
+  });
+  if (r.ok) return { ok: true, key };
+  return {
+    ok: false,
+    message: `SPEND_CAP_EXCEEDED: ${a.what} may cost up to ${nanoToUsd(amountNanoUsd)} USD, and the tenant's spend this ${period} (${spendPeriodField(period, a.nowMs)}), ${nanoToUsd(r.bookedNanoUsd)} USD booked plus ${nanoToUsd(r.heldNanoUsd)} USD held by running work, would pass its cap spendCapUsd = ${capUsd} USD`,
+  };
+}
+
+/** Releases the hold of a launch that was not made (lost a race, failed to write). */
+export async function releaseLaunchSpend(deps: SpendCapDeps, a: { tenant: string; runId: string; key: string }): Promise<void> {
+  await releaseSpendHold(deps.redis, deps.ks, a);
+}
