@@ -337,7 +337,11 @@ export async function decideNode(
       hasPrediction = false;
     }
   }
-  const outTokens = d.kind === 'llm' ? Math.round(history?.meanDownstreamOutputTokens ?? d.expectedOutputTokens) : 0;
+  // N_out (M2) and with it C_spec and C_fail (M8, M10): the output tokens the operation class of d
+  // has shown across the tenant's runs once it has minSamples observations (M4 estimates, as ΔT
+  // uses its learned durations), else this edge class's running mean, else the declared estimate.
+  const learnedOut = d.kind === 'llm' && deps.opEstimates !== undefined ? deps.opEstimates.learnedOutputTokens((await deps.opEstimates.forNodes(tenant, [d])).get(d.id)) : undefined;
+  const outTokens = d.kind === 'llm' ? Math.round(learnedOut ?? history?.meanDownstreamOutputTokens ?? d.expectedOutputTokens) : 0;
   const { cSpecUsd, attempt, unpriced } = attemptModel(deps, d, promptTokens, outTokens, predictorUsd);
 
   // M8: C_fail with streaming cancellation (progressive validation for joins).
