@@ -36,7 +36,7 @@ import {
   histogramDuration,
   type LogHistogram,
   type Dial,
-  expectedRemainingMs,
+  durationDistribution,
   lognormalDuration,
   nanoToUsd,
   type PosteriorMode,
@@ -251,7 +251,7 @@ function durationFor(e: { readonly durationMs: number; readonly durationDist?: L
 
 /** T + shift: a node not yet started also waits its gap (queueing, think time) first. */
 function shiftedDuration(d: DurationDistribution, shiftMs: number): DurationDistribution {
-  return { meanMs: d.meanMs + shiftMs, cdf: (t) => d.cdf(t - shiftMs), quantileMs: (q) => shiftMs + d.quantileMs(q) };
+  return durationDistribution({ meanMs: d.meanMs + shiftMs, cdf: (t) => d.cdf(t - shiftMs), quantileMs: (q) => shiftMs + d.quantileMs(q) });
 }
 
 /** What replayRun has scheduled so far (nodes before the one being decided). */
@@ -366,7 +366,7 @@ function decideNode(
   const est = (op: OpModel) => estimates.get(op.op.id) ?? { durationMs: op.durationMs, outputTokens: op.op['gen_ai.usage.output_tokens'], slackMs: 0 };
   // M4: an upstream still running is expected to run E[T − t | T > t] more (never 0).
   const remainingAt = (d: number) =>
-    end[d]! <= specStart ? 0 : expectedRemainingMs(durationFor(est(m.ops[d]!)), Math.max(0, specStart - start[d]!));
+    end[d]! <= specStart ? 0 : durationFor(est(m.ops[d]!)).expectedRemainingMs(Math.max(0, specStart - start[d]!));
   const own = est(node);
   const pEdges = guessed.map((e) => ({ posterior: e.posterior, mode: cfg.posteriorMode }));
   const predictorUsd = nanoToUsd(guessNano);

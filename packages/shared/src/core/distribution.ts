@@ -1,7 +1,10 @@
 /**
  * Learned distributions of an operation class's duration, time to first token and output
- * tokens (METHOD.md M4 "Estimates"): a log-spaced histogram, enough for the mean, quantiles and
- * the conditional remaining time E[T − t | T > t] that ΔT needs for an upstream still running.
+ * tokens (METHOD.md M4 "Estimates"): a log-spaced histogram, enough for the mean and quantiles.
+ * This module is the histogram as data (what the estimator keeps in Redis, what replay learns);
+ * as a duration distribution for decisions (mean, quantile, conditional remaining time
+ * E[T − t | T > t]) it implements the one `DurationDistribution` interface of duration.ts, via
+ * `histogramDuration`, like the parametric prior families.
  *
  * Bin 0 holds [0, 1); bin i ≥ 1 holds [R^(i−1), R^i) with R = 2^(1/4) (about 19% wide, so a
  * quantile is within ~10% of the truth); the last bin is open above. Values are in the metric's
@@ -12,12 +15,10 @@
  * Pure: no store, no clock. The functions take and return plain immutable data.
  */
 import { ValidationError } from '../errors.js';
-import type { DurationDistribution } from './duration.js';
 
 /** Bins per doubling: 4 → ratio 2^(1/4) ≈ 1.189 between bin edges. */
 export const BINS_PER_DOUBLING = 4;
 const LOG_R = Math.LN2 / BINS_PER_DOUBLING;
-const R = Math.exp(LOG_R);
 /** Highest bin index: its lower edge is R^(MAX_BIN−1) ≈ 2^40 ≈ 1.1e12 (ms: 35 years; tokens: plenty). */
 export const MAX_BIN = 40 * BINS_PER_DOUBLING + 1;
 
@@ -96,7 +97,10 @@ export function decay(h: LogHistogram, factor: number): LogHistogram {
 }
 
 /** Non-empty bins in increasing order, as [index, weight] pairs. */
-function sortedBins(h: LogHistogram): [number, number][] {
+export type SortedBins = readonly (readonly [number, number])[];
+
+/** The non-empty bins of `h` in increasing order (compute once, then `quantileOfSorted` / `survivalOfSorted`). */
+export function sortedBins(h: LogHistogram): [number, number][] {
   return Object.entries(h.bins)
     .map(([k, w]) => [Number(k), w] as [number, number])
     .filter(([, w]) => w > 0)
@@ -120,10 +124,14 @@ export function mean(h: LogHistogram): number {
  */
 export function quantile(h: LogHistogram, q: number): number {
   requireData(h, 'quantile');
+  return quantileOfSorted(h.n, sortedBins(h), q);
+}
+
+/** `quantile` over bins already sorted (`sortedBins`) of a histogram of weight n > 0. */
+export function quantileOfSorted(n: number, bins: SortedBins, q: number): number {
   if (!(q >= 0 && q <= 1)) throw new ValidationError([{ path: 'q', message: `must be in [0, 1], got ${q}` }]);
-  const target = q * h.n;
+  const target = q * n;
   let acc = 0;
-  const bins = sortedBins(h);
   for (const [i, w] of bins) {
     if (acc + w >= target) {
       const f = w > 0 ? Math.min(1, Math.max(0, (target - acc) / w)) : 0;
@@ -137,56 +145,28 @@ export function quantile(h: LogHistogram, q: number): number {
 }
 
 /**
- * Mass above t and its mean, with values inside a bin taken as spread uniformly (linear scale)
- * between its edges: the part of t's own bin above t counts with its share of the weight.
+ * Mass above t, with values inside a bin taken as spread uniformly (linear scale) between its
+ * edges: the part of t's own bin above t counts with its share of the weight.
  */
-function tailAbove(h: LogHistogram, t: number): { mass: number; meanValue: number } {
+function massAbove(bins: SortedBins, t: number): number {
   let mass = 0;
-  let weighted = 0;
-  for (const [i, w] of sortedBins(h)) {
+  for (const [i, w] of bins) {
     const lo = binLow(i);
     const hi = i === 0 ? 1 : binHigh(i);
     if (hi <= t) continue;
-    if (lo >= t) {
-      mass += w;
-      weighted += w * (lo + hi) / 2;
-    } else {
-      const share = (hi - t) / (hi - lo);
-      mass += w * share;
-      weighted += w * share * (t + hi) / 2;
-    }
+    mass += lo >= t ? w : w * ((hi - t) / (hi - lo));
   }
-  return { mass, meanValue: mass > 0 ? weighted / mass : 0 };
-}
-
-/**
- * E[T − t | T > t]: the expected remaining time of an operation that has run for t so far
- * (M4: remaining times are conditional). At t ≤ 0 this is the exact mean. Once t has passed every
- * observation, the operation is expected to run at least one more bin width (t·(R − 1), about
- * 19% of t): never 0, since it is still running.
- */
-export function conditionalRemaining(h: LogHistogram, t: number): number {
-  requireData(h, 'conditionalRemaining');
-  if (!(t > 0)) return mean(h);
-  const { mass, meanValue } = tailAbove(h, t);
-  const floor = t * (R - 1);
-  if (!(mass > 1e-12)) return floor;
-  return meanValue - t;
+  return mass;
 }
 
 /** P(T > t), from the bins (uniform within a bin). */
 export function survival(h: LogHistogram, t: number): number {
   requireData(h, 'survival');
-  if (t <= 0) return 1;
-  return tailAbove(h, t).mass / h.n;
+  return survivalOfSorted(h.n, sortedBins(h), t);
 }
 
-/**
- * A learned histogram as the timing analysis's DurationDistribution (core/duration.ts): its exact
- * mean, its CDF and its inverse CDF, so ΔT samples an operation class's real durations.
- */
-export function histogramDuration(h: LogHistogram): DurationDistribution {
-  requireData(h, 'histogramDuration');
-  const m = mean(h);
-  return { meanMs: m, cdf: (t) => 1 - survival(h, t), quantileMs: (q) => quantile(h, q) };
+/** `survival` over bins already sorted (`sortedBins`) of a histogram of weight n > 0. */
+export function survivalOfSorted(n: number, bins: SortedBins, t: number): number {
+  if (t <= 0) return 1;
+  return massAbove(bins, t) / n;
 }

@@ -1,13 +1,18 @@
 /**
- * M4 duration distributions: what the timing analysis (timing.ts) samples a node's duration
- * from, and the conditional remaining time of a node that is already running.
+ * M4 duration distributions: the one interface for a duration, whether it comes from a prior
+ * (a parametric family around a static estimate) or is learned (an operation class's histogram):
+ * what the timing analysis (timing.ts) samples a node's duration from, and the conditional
+ * remaining time E[T − t | T > t] of a node that is already running (replay's C_fail, the
+ * scheduler's remaining upstream time).
  *
- * A distribution gives its mean, its CDF and its quantile function. Three families:
+ * A distribution gives its mean, its CDF, its quantile function and its conditional remaining
+ * time; `durationDistribution` derives the last from the quantiles, for every family alike:
  * - `lognormalDuration(meanMs, cv)`: the default for an estimate known only by its mean (LLM
  *   latencies and tool calls are right-skewed); `cv` is the coefficient of variation.
  * - `fixedDuration(ms)`: a point mass (tests, declared fixed durations).
  * - `empiricalDuration(samples)`: observed durations, one by one.
- * - `histogramDuration(h)`: an operation class's learned log-histogram (distribution.ts).
+ * - `histogramDuration(h)`: an operation class's learned log-histogram (distribution.ts keeps the
+ *   histogram as data: what the estimator stores and replay learns).
  *
  * Remaining time of a node that has run `elapsedMs` is T − t given T > t (M4: "never 0"). Its
  * quantile q is F⁻¹(F(t) + q·(1 − F(t))) − t. Past the support (a point mass or the largest
@@ -16,7 +21,7 @@
  * choice and never a silent zero.
  */
 import { ValidationError } from '../errors.js';
-import { type LogHistogram, mean as histogramMean, quantile as histogramQuantile, survival } from './distribution.js';
+import { type LogHistogram, mean as histogramMean, quantileOfSorted, sortedBins, survivalOfSorted } from './distribution.js';
 
 export interface DurationDistribution {
   readonly meanMs: number;
@@ -24,8 +29,30 @@ export interface DurationDistribution {
   cdf(ms: number): number;
   /** The q-quantile of T, q ∈ (0, 1). */
   quantileMs(q: number): number;
+  /** E[T − t | T > t] for an operation that has run `elapsedMs` (the mean at 0; never 0 after). */
+  expectedRemainingMs(elapsedMs: number): number;
   /** Set for a lognormal: ln T ~ N(mu, sigma²) (lets callers sample without the generic quantile). */
   readonly lognormal?: { readonly mu: number; readonly sigma: number };
+}
+
+/** The parts a family defines; the conditional remaining time follows from them. */
+export interface DurationParts {
+  readonly meanMs: number;
+  cdf(ms: number): number;
+  quantileMs(q: number): number;
+  readonly lognormal?: { readonly mu: number; readonly sigma: number };
+}
+
+/** A duration distribution from its mean, CDF and quantile function (M4). */
+export function durationDistribution(parts: DurationParts): DurationDistribution {
+  const d: DurationDistribution = {
+    meanMs: parts.meanMs,
+    cdf: parts.cdf,
+    quantileMs: parts.quantileMs,
+    expectedRemainingMs: (elapsedMs) => expectedRemainingMs(d, elapsedMs),
+    ...(parts.lognormal === undefined ? {} : { lognormal: parts.lognormal }),
+  };
+  return d;
 }
 
 // Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
@@ -72,7 +99,7 @@ export const DEFAULT_DURATION_CV = 0.3;
 /** A point mass at `ms`. */
 export function fixedDuration(ms: number): DurationDistribution {
   checkMs('durationMs', ms, true);
-  return { meanMs: ms, cdf: (t) => (t >= ms ? 1 : 0), quantileMs: () => ms };
+  return durationDistribution({ meanMs: ms, cdf: (t) => (t >= ms ? 1 : 0), quantileMs: () => ms });
 }
 
 /** Lognormal with mean `meanMs` and coefficient of variation `cv` (cv = 0 gives a point mass). */
@@ -83,12 +110,12 @@ export function lognormalDuration(meanMs: number, cv: number): DurationDistribut
   const s2 = Math.log(1 + cv * cv);
   const sigma = Math.sqrt(s2);
   const mu = Math.log(meanMs) - s2 / 2;
-  return {
+  return durationDistribution({
     meanMs,
     lognormal: { mu, sigma },
     cdf: (t) => (t <= 0 ? 0 : normalCdf((Math.log(t) - mu) / sigma)),
     quantileMs: (q) => Math.exp(mu + sigma * normalQuantile(q)),
-  };
+  });
 }
 
 /** The empirical distribution of observed durations (at least one). */
@@ -101,7 +128,7 @@ export function empiricalDuration(samplesMs: readonly number[]): DurationDistrib
   const n = sorted.length;
   let sum = 0;
   for (const v of sorted) sum += v;
-  return {
+  return durationDistribution({
     meanMs: sum / n,
     cdf: (t) => {
       // Count of samples ≤ t (binary search).
@@ -115,26 +142,19 @@ export function empiricalDuration(samplesMs: readonly number[]): DurationDistrib
       return lo / n;
     },
     quantileMs: (q) => sorted[Math.min(n - 1, Math.max(0, Math.floor(q * n)))]!,
-  };
+  });
 }
 
-/** A learned operation-class histogram (distribution.ts) as a duration distribution. */
+/**
+ * A learned operation-class histogram (distribution.ts) as a duration distribution: its exact
+ * mean, its CDF (uniform within a bin) and its inverse CDF (log-interpolated within a bin), so
+ * ΔT samples an operation class's real durations. Its bins are sorted once here.
+ */
 export function histogramDuration(h: LogHistogram): DurationDistribution {
   const meanMs = histogramMean(h);
-  // The timing analysis asks for the same quantile levels again and again: remember them.
-  const byQ = new Map<number, number>();
-  return {
-    meanMs,
-    cdf: (t) => 1 - survival(h, t),
-    quantileMs: (q) => {
-      let v = byQ.get(q);
-      if (v === undefined) {
-        v = histogramQuantile(h, q);
-        if (byQ.size < 4096) byQ.set(q, v);
-      }
-      return v;
-    },
-  };
+  const bins = sortedBins(h);
+  const n = h.n;
+  return durationDistribution({ meanMs, cdf: (t) => 1 - survivalOfSorted(n, bins, t), quantileMs: (q) => quantileOfSorted(n, bins, q) });
 }
 
 /** Below this tail mass the support is taken as outrun (see the module header). */
@@ -156,7 +176,11 @@ export function remainingQuantileGivenCdfMs(dist: DurationDistribution, elapsedM
   return -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);
 }
 
-/** M4: E[T − t | T > t], by the midpoint rule over `levels` quantile levels (never 0 when t > 0). */
+/**
+ * M4: E[T − t | T > t], by the midpoint rule over `levels` levels of the conditional remaining
+ * quantiles (never 0 when t > 0): the mean of the same conditional draws the timing analysis
+ * takes, for every family. Distributions expose it as `expectedRemainingMs(t)`.
+ */
 export function expectedRemainingMs(dist: DurationDistribution, elapsedMs: number, levels = 32): number {
   if (!(elapsedMs > 0)) return dist.meanMs;
   let sum = 0;

@@ -6,9 +6,9 @@ export * from './pricing.js';
 export * from './genai-prices.js';
 export * from './snapshot-prices.js';
 export * from './latency.js';
-/** Log-histogram distributions (M4): `Distribution.mean / quantile / conditionalRemaining / ...`. */
+/** Log-histograms as data (M4): `Distribution.observe / merge / mean / quantile / survival / ...`. */
 export * as Distribution from './distribution.js';
-export { type LogHistogram, EMPTY_HISTOGRAM, histogramOf, conditionalRemaining, histogramDuration } from './distribution.js';
+export { type LogHistogram, EMPTY_HISTOGRAM, histogramOf } from './distribution.js';
 export * from './operation-class.js';
 export * from './dial.js';
 export * from './critical-path.js';

@@ -4,7 +4,7 @@
  * declared duration. A running node's estimate is what remains of it, conditional on how long it
  * has run (E[T − t | T > t], never 0: M4).
  */
-import { DEFAULT_DURATION_CV, expectedRemainingMs, latencyProfile, type LatencyProfile, lognormalDuration, type WorkflowNode } from '@gambit/shared';
+import { DEFAULT_DURATION_CV, latencyProfile, type LatencyProfile, lognormalDuration, type WorkflowNode } from '@gambit/shared';
 import type { RunSnapshot } from './run-view.js';
 
 export function profileOf(node: WorkflowNode): LatencyProfile {
@@ -29,5 +29,5 @@ export function remainingMs(s: RunSnapshot, nodeId: string, nowMs: number): numb
   if (n.state === 'pending') return full;
   const a = n.auth === undefined ? undefined : s.attempts.get(n.auth);
   const started = a?.startedAtMs ?? n.startedAtMs ?? nowMs;
-  return expectedRemainingMs(lognormalDuration(full, DEFAULT_DURATION_CV), Math.max(0, nowMs - started));
+  return lognormalDuration(full, DEFAULT_DURATION_CV).expectedRemainingMs(Math.max(0, nowMs - started));
 }
