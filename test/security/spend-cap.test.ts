@@ -142,6 +142,29 @@ describe('spend cap per period, enforced at every launch (issue 10 item 3)', () 
     expect(l.booked).toBeLessThanOrEqual(1_000_000);
   }, 60_000);
 
+  it('a finished node holds what it spent, not its worst case: the next node fits under the cap', async () => {
+    const tenant = await eagerTenant(url, 'captrim');
+    // gpt-4o-mini: 150 nano-USD per input token, 600 per output token. Each node's worst case is
+    // ~0.61 mUSD (1,000 output tokens); both together ~1.21 mUSD pass the 1 mUSD cap, but `first`
+    // really writes one word (~2 µUSD), so once it has finished `second` fits.
+    const wf = {
+      name: 'twoworst',
+      nodes: [
+        llm('first', 'Classify: {{inputs.q}}', { output: 'billing', ttftMs: 50 }, { expectedOutputTokens: 2, maxTokens: 1_000 }),
+        llm('second', 'Answer the {{nodes.first.output}} question', { output: 'done', ttftMs: 50 }, { expectedOutputTokens: 2, maxTokens: 1_000 }),
+      ],
+      edges: [{ from: 'first', to: 'second', type: 'passthrough', speculate: false }],
+    };
+    expect((await http<RunView>(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { spendCapUsd: 0.001, spendCapPeriod: 'day' })).status).toBe(200);
+    const sub = await submitRun(url, { tenant, workflow: wf, inputs: { q: 'x' } });
+    expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+    const view = await waitForRun(url, tenant, sub.body.runId as string);
+    expect(view.status, String(view.reason)).toBe('succeeded');
+    expect(view.nodes.second.output).toBe('done');
+    const l = await until(() => ledger(tenant), (v) => v.held === 0 && v.booked > 0);
+    expect(l.booked).toBe(view.dollars.total.nanoUsd);
+  }, 60_000);
+
   it('300 concurrent runs, speculation on and every guess wrong, against a small cap: real spend never passes it (overshoot exactly 0)', async () => {
     const RUNS = 300;
     const CAP_USD = 0.0005;

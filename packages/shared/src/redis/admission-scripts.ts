@@ -78,6 +78,15 @@ export async function releaseSpendHold(redis: RedisLike, ks: KeySpace, a: { tena
 }
 
 /**
+ * holdSpend-1.lua `trim`: an attempt's cost is final (succeeded or failed): its launch's holds
+ * come down to that cost. Returns the nano-USD no longer held.
+ */
+export async function trimSpendHold(redis: RedisLike, ks: KeySpace, a: { tenant: string; runId: string; attemptId: string; costNanoUsd: number }): Promise<number> {
+  defineScripts(redis, ADMISSION_SCRIPT_FILES);
+  return Number(await callScript<number>(redis, 'holdSpend-1.lua', [admissionKeys(ks, a.tenant).spend], ['trim', a.runId, a.attemptId, nanoArg('costNanoUsd', a.costNanoUsd)]));
+}
+
+/**
  * settleRunSpend-1.lua: books an ended run's settled cost into the periods of its holds and
  * releases them, once per run; returns the nano-USD booked, or undefined when the run held
  * nothing (already settled, or it never launched).

@@ -31,6 +31,7 @@ import {
   type RedisLike,
   settleEndedRun,
   settleRunSpend,
+  trimSpendHold,
 } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
 import type { Tracer } from '@opentelemetry/api';
@@ -183,6 +184,8 @@ export class RunEngine {
       const r = await completeNode(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: id, attemptId: n.auth, nowMs: now });
       if (r.code === 'completed') {
         progressed = true;
+        // Issue 10 item 3: the attempt's cost is final; its spend-cap hold comes down to it.
+        await trimSpendHold(this.deps.redis, this.deps.ks, { tenant, runId, attemptId: n.auth, costNanoUsd: a.costNanoUsd });
         // The snapshot goes on with what this script wrote (the next pass re-reads anyway): the
         // downstream launch then happens in this pass, one Redis read earlier.
         s.nodes.set(id, { ...n, state: r.state, ...(r.state === 'succeeded' ? { output: a.output ?? '', source: 'authoritative' as const } : { error: a.error ?? 'failed' }), finishedAtMs: a.finishedAtMs ?? now });
