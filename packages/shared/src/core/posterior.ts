@@ -51,11 +51,26 @@ export function betaMean(beta: BetaParams): number {
   return beta.a / (beta.a + beta.b);
 }
 
+/**
+ * Quantiles already computed, by (a, b, q): a class's posterior changes once per outcome while
+ * every decision on its edges reads the same lower bound (M5 `lower_bound` mode), and the
+ * inverse incomplete beta costs microseconds. Bounded: cleared when full.
+ */
+const quantiles = new Map<string, number>();
+const QUANTILE_MEMO = 4096;
+
 /** Quantile q of Beta(a, b). */
 export function betaQuantile(beta: BetaParams, q: number): number {
   if (q <= 0) return 0;
   if (q >= 1) return 1;
-  return jstat.beta.inv(q, beta.a, beta.b);
+  const key = `${beta.a},${beta.b},${q}`;
+  let v = quantiles.get(key);
+  if (v === undefined) {
+    v = jstat.beta.inv(q, beta.a, beta.b) as number;
+    if (quantiles.size >= QUANTILE_MEMO) quantiles.clear();
+    quantiles.set(key, v);
+  }
+  return v;
 }
 
 /** M5: P read off a posterior: its mean, or a lower credible bound (the `quantile` quantile). */
