@@ -183,9 +183,14 @@ class TimingModel {
   readonly jP: Float64Array;
   readonly jList: Int32Array;
   jCount = 0;
-  /** Buffers of the run states' analyses, reused round-robin (an analysis whose slot was taken recomputes itself). */
+  /**
+   * Buffers of the run states' analyses, reused round-robin (an analysis whose slot was taken
+   * recomputes itself). One to start with; one more each time an analysis finds its slot taken
+   * (analyses of the workflow used in interleaved order), up to SLOTS.
+   */
   private readonly slots: StateSlot[] = [];
   private nextSlot = 0;
+  private slotTarget = 1;
 
   constructor(nodes: readonly { readonly id: string }[], edges: readonly TimingEdge[], K: number, seed: number) {
     const n = nodes.length;
@@ -303,18 +308,23 @@ class TimingModel {
   /** A slot for `owner`'s state: a new one until SLOTS exist, then the least recently taken. */
   takeSlot(owner: TimingAnalysis): StateSlot {
     let slot: StateSlot;
-    if (this.slots.length < SLOTS) {
+    if (this.slots.length < this.slotTarget) {
       const nK = this.n * this.samples;
       slot = { owner, f: new Float64Array(4 * nK + this.samples), b: new Uint8Array(this.n + nK) };
       this.slots.push(slot);
     } else {
-      slot = this.slots[this.nextSlot]!;
-      this.nextSlot = (this.nextSlot + 1) % SLOTS;
+      slot = this.slots[this.nextSlot % this.slots.length]!;
+      this.nextSlot = (this.nextSlot + 1) % this.slots.length;
       slot.owner = owner;
       slot.f.fill(0);
       slot.b.fill(0);
     }
     return slot;
+  }
+
+  /** An analysis found its slot taken by another: keep one more state's buffers from now on. */
+  slotStolen(): void {
+    if (this.slotTarget < SLOTS) this.slotTarget += 1;
   }
 
   /** A fresh stamp for an overlay pass. */
@@ -335,7 +345,7 @@ class TimingModel {
   }
 }
 
-/** Run-state buffers kept per workflow model: more than the analyses a caller uses at once. */
+/** Run-state buffers kept at most per workflow model (they grow only while analyses interleave). */
 const SLOTS = 8;
 
 interface StateSlot {
@@ -453,13 +463,26 @@ export class TimingAnalysis {
         } else for (let k = 0; k < K; k++) durRun[pb + k] = dist.quantileMs((perm[pb + k]! + 0.5) / K);
       }
     }
-    this.forward(this.base, 0, false);
+    // The baseline pass skips the done nodes whose upstreams are all such nodes: their finish and
+    // start times are 0 in every sample (durations 0 after zero finishes), as the slot holds them.
+    const { order, predOffset, predList, dirty } = model;
+    for (let h = 0; h < n; h++) {
+      const v = order[h]!;
+      let compute = this.nodes[v]!.state !== 'done';
+      for (let j = predOffset[v]!; j < predOffset[v + 1]! && !compute; j++) if (dirty[predList[j]!] === 1) compute = true;
+      dirty[v] = compute ? 1 : 0;
+    }
+    this.forward(this.base, 0, true);
+    dirty.fill(0);
     this.makespans(this.base);
   }
 
   /** Recomputes the state if another analysis of the same workflow has taken its buffers since. */
   private ensure(): void {
-    if (this.slot.owner !== this) this.load();
+    if (this.slot.owner !== this) {
+      this.model.slotStolen();
+      this.load();
+    }
   }
 
   /** Stratified hit draws of node v: sample k hits iff frac((k + ½)/K + phase_v) < p. */
