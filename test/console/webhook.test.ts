@@ -14,6 +14,7 @@ import { lookup } from 'node:dns/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { cancelRun, defineRunScripts } from '@gambit/shared/redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eagerTenant, http, type RunView, type Stack, startStack, submitRun, waitForRun } from '../e2e/harness.js';
 import { routerChain } from '../e2e/workflows.js';
@@ -225,6 +226,36 @@ describe('webhooks and API description', () => {
   });
 
   // Last: it stops the first scheduler.
+  it('durable: a run ended by a scheduler that died before queueing its webhook is still delivered (the ended pass queues it)', async () => {
+    const tenant = await eagerTenant(url, 'endgap');
+    const rx = await receiver([], ports[2] as number);
+    try {
+      const secret = 'whsec-endgap-0123456789';
+      expect((await http<RunView>(url, 'PUT', `/v1/tenants/${tenant}/webhook`, { url: rx.url, secret })).status).toBe(200);
+      // A run whose first node takes a minute: it is still running when the test ends it.
+      const s = await submitRun(url, { tenant, workflow: routerChain('endgapwf', 'billing', 'billing', { routerTtftMs: 60_000, downTtftMs: 100 }), inputs: { q: 'e' } });
+      expect(s.status).toBe(201);
+      const runId = s.body.runId as string;
+      // What a scheduler does in engine.end, up to the point where it dies: the run-ending script,
+      // and nothing after it (no onRunEnd, so no webhook queued by it).
+      defineRunScripts(stack.redis);
+      const ended = await cancelRun(stack.redis, { prefix: stack.prefix }, { tenant, runId, status: 'cancelled', reason: 'test: the scheduler died right after ending the run', nowMs: Date.now() });
+      expect(ended.ended).toBe(true);
+      // The run is still in the active index: the recovery sweep kicks it, its ended pass queues
+      // the delivery before the run leaves the index.
+      const mine = () => rx.got.filter((g) => (JSON.parse(g.body) as { runId?: string }).runId === runId);
+      await until(() => mine().length, (n) => n >= 1, 30_000);
+      verify(secret, mine()[0] as Received);
+      expect(JSON.parse(mine()[0]?.body ?? '{}')).toMatchObject({ tenant, runId, status: 'cancelled' });
+      // Once: the run is marked, and later passes do not queue it again.
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(mine()).toHaveLength(1);
+      expect(await stack.redis.hget(`${stack.prefix}:{run:${tenant}:${runId}}:run`, 'endNotice')).toBe('1');
+    } finally {
+      await close(rx.server);
+    }
+  });
+
   it('durable: a delivery queued by a scheduler that is gone is delivered by another one', async () => {
     const tenant = await eagerTenant(url, 'durable');
     // A (trusted) port nobody listens on yet: the first tries are refused.

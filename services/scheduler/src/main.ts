@@ -142,6 +142,7 @@ async function main(): Promise<void> {
     onRunEnd: (e: RunEndEvent) => {
       webhooks.runEnded({ tenant: e.tenant, runId: e.runId, status: e.status, endMs: e.endMs }).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId }, 'queueing the run-end webhook failed'));
     },
+    ensureRunEndNotice: (tenant: string, runId: string) => webhooks.ensureQueued(tenant, runId),
     redis: cmd,
     ks,
     outbox,

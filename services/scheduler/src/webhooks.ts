@@ -18,7 +18,7 @@
 import { createHmac } from 'node:crypto';
 import type { Clock, Logger, WebhookBody } from '@gambit/shared';
 import { type OutboundGuard, OutboundRefusedError } from '@gambit/shared/outbound';
-import { admissionKeys, type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
+import { admissionKeys, type KeySpace, markEndNotice, QUEUES, queuePrefix, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { HttpError } from './http/errors.js';
 
@@ -100,16 +100,33 @@ export class WebhookService {
     return (await this.redis.lrange(tenantKeys(this.ks, tenant).deliveries, 0, limit - 1)).map((s) => JSON.parse(s) as DeliveryRecord);
   }
 
-  /** Queues the delivery of a run's end when its tenant has a webhook (engine's onRunEnd). */
+  /**
+   * Queues the delivery of a run's end when its tenant has a webhook (engine's onRunEnd), then
+   * marks the run (`endNotice`) so the ended pass does not queue it again.
+   */
   async runEnded(e: JobData): Promise<void> {
-    if ((await this.redis.hexists(tenantKeys(this.ks, e.tenant).webhook, 'url')) === 0) return;
-    await this.queue.add('run-end', e, {
-      jobId: `run-end-${e.tenant}-${e.runId}`,
-      attempts: this.opts.attempts,
-      backoff: { type: 'exponential', delay: this.opts.backoffMs },
-      removeOnComplete: { count: 1_000 },
-      removeOnFail: { count: 5_000 },
-    });
+    if ((await this.redis.hexists(tenantKeys(this.ks, e.tenant).webhook, 'url')) === 1)
+      await this.queue.add('run-end', e, {
+        jobId: `run-end-${e.tenant}-${e.runId}`,
+        attempts: this.opts.attempts,
+        backoff: { type: 'exponential', delay: this.opts.backoffMs },
+        removeOnComplete: { count: 1_000 },
+        removeOnFail: { count: 5_000 },
+      });
+    await markEndNotice(this.redis, this.ks, { tenant: e.tenant, runId: e.runId });
+  }
+
+  /**
+   * The ended pass of any scheduler (engine.ts), before the run leaves the active index: queues
+   * the delivery unless the run is marked as handed over already. A scheduler that ended the run
+   * and died before `runEnded` queued it leaves the run unmarked in the active index; the
+   * recovery sweep kicks it, and this queues it. The job id is the run's, so a run raced by two
+   * schedulers is queued once while the job exists.
+   */
+  async ensureQueued(tenant: string, runId: string): Promise<void> {
+    const [notice, status, finishedAtMs] = await this.redis.hmget(runKeys(this.ks, tenant, runId).run, 'endNotice', 'status', 'finishedAtMs');
+    if (notice !== null || status === null || status === undefined || status === 'running') return;
+    await this.runEnded({ tenant, runId, status, endMs: Number(finishedAtMs ?? this.clock.nowMs()) });
   }
 
   /** Starts this process's delivery worker. */

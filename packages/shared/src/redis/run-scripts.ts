@@ -22,6 +22,7 @@ export const RUN_SCRIPT_FILES = [
   'discardSpeculation-3.lua',
   'recordOutcome-2.lua',
   'markWasteBooked-1.lua',
+  'markEndNotice-1.lua',
   'cancelRun-3.lua',
   'finishRun-2.lua',
   'reserveBudget-1.lua',
@@ -442,6 +443,14 @@ export async function settleBudget(
     [a.settlementId, Math.round(a.reservedNanoUsd), Math.round(a.wasteNanoUsd), a.onlyIfOpen === true ? '1' : '', a.runningTotal === true ? '1' : ''],
   );
   return reply === 1;
+}
+
+/**
+ * markEndNotice-1.lua: marks an ended run's end as handed to the webhook queue. Returns true when
+ * this call marked it (false: already marked, or the run is missing or still running).
+ */
+export async function markEndNotice(redis: RedisLike, ks: KeySpace, a: RunRef): Promise<boolean> {
+  return (await callScript<number>(redis, 'markEndNotice-1.lua', [runKeys(ks, a.tenant, a.runId).run], [])) === 1;
 }
 
 /** markWasteBooked-1.lua (M10): records on a closed speculation the waste booked for it so far. */

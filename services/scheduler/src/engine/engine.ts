@@ -80,6 +80,12 @@ export interface EngineDeps {
   readonly lostAttemptGraceMs?: number;
   /** Told of every run this process ended (the run-end webhook, webhooks.ts). */
   readonly onRunEnd?: (e: RunEndEvent) => void;
+  /**
+   * The run-end webhook's safety net (webhooks.ts `ensureQueued`): called by the ended pass before
+   * the run leaves the active index, so an end whose `onRunEnd` died with its process is still
+   * delivered.
+   */
+  readonly ensureRunEndNotice?: (tenant: string, runId: string) => Promise<void>;
   /** M4: learned operation-class durations, used by ΔT (op-estimates.ts). */
   readonly opEstimates?: OperationEstimateCache;
   /** Issue 10 item 3: the tenants' limits (the spend cap checked at every launch, spend.ts). */
@@ -170,6 +176,8 @@ export class RunEngine {
         let costNanoUsd = 0;
         for (const a of s.attempts.values()) costNanoUsd += a.costNanoUsd;
         await settleRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd });
+        // Before it leaves the index (after which nothing visits it again): its end notice.
+        await this.deps.ensureRunEndNotice?.(tenant, runId);
         await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
       }
       return 'none';
