@@ -44,6 +44,7 @@ import {
   progressiveFailCostUsd,
   costAtUsd,
   llmCostUsd,
+  type TimingEdge,
   type TimingNode,
   timingAnalysis,
   usdToNano,
@@ -249,6 +250,17 @@ function durationFor(e: { readonly durationMs: number; readonly durationDist?: L
   return e.durationDist !== undefined && e.durationDist.n > 0 ? histogramDurationOf(e.durationDist) : lognormalDuration(e.durationMs, DEFAULT_DURATION_CV);
 }
 
+/** A run's edges, one array per run model, so the timing analyses of its decisions share one topology model (core/timing.ts). */
+const runEdges = new WeakMap<RunModel, readonly TimingEdge[]>();
+function edgesOf(m: RunModel): readonly TimingEdge[] {
+  let e = runEdges.get(m);
+  if (e === undefined) {
+    e = m.ops.flatMap((op) => op.deps.map((d) => ({ from: m.ops[d]!.op.id, to: op.op.id })));
+    runEdges.set(m, e);
+  }
+  return e;
+}
+
 /** T + shift: a node not yet started also waits its gap (queueing, think time) first. */
 function shiftedDuration(d: DurationDistribution, shiftMs: number): DurationDistribution {
   return durationDistribution({ meanMs: d.meanMs + shiftMs, cdf: (t) => d.cdf(t - shiftMs), quantileMs: (q) => shiftMs + d.quantileMs(q) });
@@ -317,7 +329,7 @@ function replayDeltaTSec(
     for (const e of eb) p *= pointEstimate(e.posterior, cfg.posteriorMode);
     siblings.push({ id: op.op.id, p });
   }
-  const analysis = timingAnalysis({ nodes, edges: m.ops.flatMap((op) => op.deps.map((d) => ({ from: m.ops[d]!.op.id, to: op.op.id }))) });
+  const analysis = timingAnalysis({ nodes, edges: edgesOf(m) });
   if (siblings.length === 0) return analysis.deltaTSec(node.op.id);
   const own = beliefs.get(node.op.id) ?? [];
   let p = 1;
