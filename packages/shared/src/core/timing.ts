@@ -788,7 +788,11 @@ export class TimingAnalysis {
     return out;
   }
 }
-/** M4: the timing analysis of one run state (build once per state change, reuse per candidate). */
+/**
+ * M4: the timing analysis of one run state (build once per state change, reuse per candidate).
+ * The edges array identifies the workflow's cached topology model: pass the same array for every
+ * state of a workflow, and never mutate it (nor the nodes array, which the analysis keeps).
+ */
 export function timingAnalysis(dag: { readonly nodes: readonly TimingNode[]; readonly edges: readonly TimingEdge[] }, opts?: TimingOptions): TimingAnalysis {
   return new TimingAnalysis(dag, opts);
 }
