@@ -183,6 +183,8 @@ class TimingModel {
   readonly jP: Float64Array;
   readonly jList: Int32Array;
   jCount = 0;
+  /** The joint reference's arrays as a state. */
+  readonly joint: TimedState;
   /**
    * Buffers of the run states' analyses, reused round-robin (an analysis whose slot was taken
    * recomputes itself). One to start with; one more each time an analysis finds its slot taken
@@ -273,6 +275,7 @@ class TimingModel {
     this.jMember = new Uint8Array(n);
     this.jP = new Float64Array(n);
     this.jList = new Int32Array(n);
+    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM };
   }
 
   matches(nodes: readonly { readonly id: string }[], K: number, seed: number): boolean {
@@ -310,7 +313,16 @@ class TimingModel {
     let slot: StateSlot;
     if (this.slots.length < this.slotTarget) {
       const nK = this.n * this.samples;
-      slot = { owner, f: new Float64Array(4 * nK + this.samples), b: new Uint8Array(this.n + nK) };
+      const f = new Float64Array(4 * nK + this.samples);
+      const b = new Uint8Array(this.n + nK);
+      slot = {
+        owner,
+        f,
+        b,
+        durWait: f.subarray(0, nK),
+        durRun: f.subarray(nK, 2 * nK),
+        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, this.n), hit: b.subarray(this.n), m: f.subarray(4 * nK) },
+      };
       this.slots.push(slot);
     } else {
       slot = this.slots[this.nextSlot % this.slots.length]!;
@@ -354,6 +366,10 @@ interface StateSlot {
   readonly f: Float64Array;
   /** launched (n), then hits (n·K). */
   readonly b: Uint8Array;
+  /** Views of f and b, made once per slot. */
+  readonly durWait: Float64Array;
+  readonly durRun: Float64Array;
+  readonly base: TimedState;
 }
 
 /** Models per edges array (a workflow's definition is parsed once and shared by its runs). */
@@ -391,7 +407,7 @@ export class TimingAnalysis {
   /** The baseline: speculations already in flight launched (with their per-sample hits), the rest waiting. */
   private base!: TimedState;
   private readonly joint: TimedState;
-  private readonly memo = new Map<string, number>();
+  private memo: Map<string, number> | undefined;
 
   constructor(dag: { readonly nodes: readonly TimingNode[]; readonly edges: readonly TimingEdge[] }, opts: TimingOptions = {}) {
     const K = opts.samples ?? DEFAULT_TIMING_SAMPLES;
@@ -401,7 +417,7 @@ export class TimingAnalysis {
     this.model = model;
     this.n = model.n;
     this.nodes = dag.nodes;
-    this.joint = { ef: model.jEf, st: model.jSt, launched: model.jLaunched, hit: model.jHit, m: model.jM };
+    this.joint = model.joint;
     this.load();
     let sum = 0;
     for (let k = 0; k < K; k++) sum += this.base.m[k]!;
@@ -412,15 +428,12 @@ export class TimingAnalysis {
   private load(): void {
     const K = this.samples;
     const n = this.n;
-    const nK = n * K;
     const model = this.model;
     const slot = model.takeSlot(this);
-    const f = slot.f;
-    const b = slot.b;
     this.slot = slot;
-    this.durWait = f.subarray(0, nK);
-    this.durRun = f.subarray(nK, 2 * nK);
-    this.base = { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(n), m: f.subarray(4 * nK) };
+    this.durWait = slot.durWait;
+    this.durRun = slot.durRun;
+    this.base = slot.base;
     if (model.jOwner === this) model.jOwner = undefined;
     const perm = model.perm;
     const durWait = this.durWait;
@@ -670,12 +683,13 @@ export class TimingAnalysis {
 
   /** M4: ΔT of `nodeId` alone (seconds): only it and the speculations already in flight are launched. Memoised. */
   deltaTSec(nodeId: string): number {
-    const cached = this.memo.get(nodeId);
+    const cached = this.memo?.get(nodeId);
     if (cached !== undefined) return cached;
     const v = this.index(nodeId);
     this.ensure();
     this.overlay(this.base, v, true, this.model.mB);
     const dt = this.saving(this.base.m, this.model.mB) / 1000;
+    this.memo ??= new Map();
     this.memo.set(nodeId, dt);
     return dt;
   }
