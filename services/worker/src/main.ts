@@ -14,7 +14,8 @@ import { CancelWatcher } from './cancellation.js';
 import { loadEnv, type WorkerEnv } from './env.js';
 import { AdvancePublisher } from './events.js';
 import { createProcessor } from './processor.js';
-import { createProviderRegistry, type ProviderConfig } from './providers/index.js';
+import { loadProviderRegistry } from './providers/load.js';
+import type { ProviderConfig } from './providers/registry.js';
 import { OutboundGuard } from './outbound.js';
 import { createToolRegistry } from './tools/index.js';
 
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   defineAttemptScripts(redis);
 
   const prices = createPriceTable(env.GAMBIT_PRICES ?? {});
-  const providers = createProviderRegistry(providerConfig(env));
+  const providers = await loadProviderRegistry(providerConfig(env));
   // Issue 10 item 8: the simulated fallback is the operator's visible choice, never silent.
   const standIns = providers.simulatedStandIns();
   if (standIns.length > 0)

@@ -6,14 +6,19 @@
  * that reads OTLP/JSON.
  */
 import { appendFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type * as OtlpTransformer from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 const decoder = new TextDecoder();
+// Loaded on first use (a CommonJS package: the same module an `import` loads), so a process that
+// writes no trace file starts without it (issue 11 item 4).
+const requireOtel = createRequire(import.meta.url);
 
 /** One OTLP/JSON line for a batch of spans. */
 export function spansToOtlpJson(spans: ReadableSpan[]): string {
+  const { JsonTraceSerializer } = requireOtel('@opentelemetry/otlp-transformer') as typeof OtlpTransformer;
   const bytes = JsonTraceSerializer.serializeRequest(spans);
   if (bytes === undefined) throw new Error('OTLP/JSON serialisation failed');
   return decoder.decode(bytes);

@@ -8,13 +8,14 @@
  * is registered globally so the W3C propagator and the AsyncLocalStorage context manager work
  * for `context.with` (the logger's trace ids). `shutdown()` flushes both and is idempotent.
  */
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { Meter, Tracer } from '@opentelemetry/api';
-import { OTLPMetricExporter as OtlpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPMetricExporter as OtlpProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import type * as OtlpHttpMetrics from '@opentelemetry/exporter-metrics-otlp-http';
+import type * as OtlpProtoMetrics from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { OTLPTraceExporter as OtlpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import type * as OtlpHttpTraces from '@opentelemetry/exporter-trace-otlp-http';
+import type * as OtlpProtoTraces from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ConsoleMetricExporter, type MetricReader, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -38,9 +39,16 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
+// The OTLP exporters (and protobufjs behind the protobuf ones) are loaded only when configured:
+// a process that exports nothing over OTLP starts without them (issue 11 item 4: a replacement
+// process after a crash is ready sooner). They are CommonJS packages, so `require` loads the very
+// module an `import` would, synchronously.
+const requireOtel = createRequire(import.meta.url);
+
 function traceExporter(t: OtlpTarget): SpanExporter {
   const opts = { url: t.url, headers: t.headers };
-  return t.protocol === 'http/json' ? new OtlpJsonTraceExporter(opts) : new OtlpProtoTraceExporter(opts);
+  if (t.protocol === 'http/json') return new (requireOtel('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttpTraces).OTLPTraceExporter(opts);
+  return new (requireOtel('@opentelemetry/exporter-trace-otlp-proto') as typeof OtlpProtoTraces).OTLPTraceExporter(opts);
 }
 
 function metricReaders(config: TelemetryConfig): MetricReader[] {
@@ -51,8 +59,8 @@ function metricReaders(config: TelemetryConfig): MetricReader[] {
       push === 'console'
         ? new ConsoleMetricExporter()
         : t?.protocol === 'http/json'
-          ? new OtlpJsonMetricExporter({ url: t.url, headers: t.headers })
-          : new OtlpProtoMetricExporter({ url: t?.url, headers: t?.headers ?? {} });
+          ? new (requireOtel('@opentelemetry/exporter-metrics-otlp-http') as typeof OtlpHttpMetrics).OTLPMetricExporter({ url: t.url, headers: t.headers })
+          : new (requireOtel('@opentelemetry/exporter-metrics-otlp-proto') as typeof OtlpProtoMetrics).OTLPMetricExporter({ url: t?.url, headers: t?.headers ?? {} });
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: config.metrics.intervalMs, exportTimeoutMillis: Math.min(30_000, config.metrics.intervalMs) }));
   }
   return readers;

@@ -4,28 +4,23 @@
  * model, behind one registry. See docs/providers.md.
  */
 import { AnthropicProvider } from './anthropic.js';
+import { registryOf } from './load.js';
 import { LocalGgufProvider } from './local-gguf.js';
 import { OpenAiCompatibleProvider } from './openai.js';
-import { DefaultProviderRegistry, type ProviderConfig, type ProviderFactory, type ProviderRegistry } from './registry.js';
+import type { ProviderConfig, ProviderRegistry } from './registry.js';
 
 /**
  * Builds the registry from configuration. Hosted providers are created on first use. Names
  * `openai`, `anthropic` and `local` with nothing configured fail with ProviderNotConfiguredError
  * unless `simulatedFallback` is set (then the simulated provider stands in, flagged); see
- * registry.ts.
+ * registry.ts. The worker uses `loadProviderRegistry` (load.ts), which imports only the
+ * adapters the configuration names.
  */
 export function createProviderRegistry(config: ProviderConfig = {}): ProviderRegistry {
-  const factories = new Map<string, ProviderFactory>();
-  for (const [name, ep] of Object.entries(config.openaiCompatible ?? {})) {
-    factories.set(name, () => new OpenAiCompatibleProvider({ name, ...ep }));
-  }
-  const anthropic = config.anthropic;
-  if (anthropic?.apiKey) factories.set('anthropic', () => new AnthropicProvider({ name: 'anthropic', ...anthropic }));
-  const local = config.local;
-  if (local?.modelPath) factories.set('local', () => new LocalGgufProvider({ name: 'local', ...local }));
-  return new DefaultProviderRegistry(config.simulated, factories, { simulatedFallback: config.simulatedFallback === true });
+  return registryOf(config, { OpenAiCompatibleProvider, AnthropicProvider, LocalGgufProvider });
 }
 
+export { loadProviderRegistry } from './load.js';
 export { abortableSleep } from './abortable-sleep.js';
 export { AnthropicProvider, type AnthropicOptions } from './anthropic.js';
 export {
