@@ -4,7 +4,7 @@
  * learned duration, time to first token and output tokens back (one pipeline, cached), shared across the tenant's runs
  * and never keyed by node id.
  */
-import { Distribution, operationClassOf, parseWorkflow, type WorkflowNode } from '@gambit/shared';
+import { decodeEstimates, Distribution, operationClassOf, parseWorkflow, sampleIncrements, type WorkflowNode } from '@gambit/shared';
 import { opClassKeys, recordOperationSample, tenantKeys } from '@gambit/shared/redis';
 import { describe, expect, it } from 'vitest';
 import { OperationEstimateCache } from '../../services/scheduler/src/engine/op-estimates.js';
@@ -39,6 +39,33 @@ describe('M4 operation-class estimates (worker writes, scheduler reads)', () => 
     await submit(fx.redis, ks, fx.queues, llmJob({ tenant: 'acme', runId: 'r3', nodeId: 'x', attemptId: 'a3', output: 'z' }));
     await waitFor(() => readRecord(fx.redis, ks, 'acme', 'r3', 'a3'), (r) => r.status === 'succeeded', 20_000, 'attempt a3 succeeded');
     expect(await fx.redis.smembers(tenantKeys(ks, 'acme').opClasses)).toEqual([opClass]);
+  });
+
+  it('one sample is one script on the class hash: the same distributions as one HINCRBYFLOAT per field, and a corrupt field is refused', async () => {
+    const ks = { prefix: fx.prefix };
+    const opClass = 'llm:simulated/gpt-4o-mini#sum';
+    const key = opClassKeys(ks, 'acme', opClass).dist;
+    const reference = `${fx.prefix}:reference`;
+    // Fractional durations so sums carry rounding, several bins, a metric absent in some samples.
+    const samples = Array.from({ length: 40 }, (_, i) => ({ durationMs: 0.1 + i * 37.3, ttftMs: i % 3 === 0 ? undefined : i * 1.7, outputTokens: i * i }));
+    for (const s of samples) {
+      await recordOperationSample(fx.redis, ks, 'acme', opClass, s);
+      for (const [f, by] of sampleIncrements(s)) await fx.redis.hincrbyfloat(reference, f, by);
+    }
+    const got = await fx.redis.hgetall(key);
+    const want = await fx.redis.hgetall(reference);
+    expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+    for (const [f, v] of Object.entries(want)) expect(Number(got[f])).toBeCloseTo(Number(v), 6);
+    const est = decodeEstimates(got);
+    expect(est.durationMs.n).toBe(40);
+    expect(est.ttftMs.n).toBe(26);
+    expect(est.outputTokens.sum).toBe(samples.reduce((a, s) => a + s.outputTokens, 0));
+    // The class enters the tenant's set once, whatever the number of samples.
+    expect(await fx.redis.smembers(tenantKeys(ks, 'acme').opClasses)).toEqual([opClass]);
+    // A stored value that is not a number: an error naming the field, and nothing written.
+    await fx.redis.hset(key, 'd:n', 'x');
+    await expect(recordOperationSample(fx.redis, ks, 'acme', opClass, { durationMs: 5 })).rejects.toThrow(/field d:n .* is not a number/);
+    expect(await fx.redis.hget(key, 'd:sum')).toBe(got['d:sum']);
   });
 
   it('the scheduler cache reads a workflow\'s classes, uses them from minSamples on, and refreshes after its TTL', async () => {
