@@ -8,7 +8,7 @@
  * run with SPEND_CAP_EXCEEDED; under 300 concurrent runs (speculation on, every guess wrong) the
  * tenant's real spend (every attempt's billed cost) never passes the cap: overshoot exactly 0.
  */
-import { admissionKeys } from '@gambit/shared/redis';
+import { admissionKeys, holdSpend, publishAdvance } from '@gambit/shared/redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eagerTenant, http, type RunView, type Stack, startStack, submitRun, tenantKey, waitForRun } from '../e2e/harness.js';
 import { llm, routerChain } from '../e2e/workflows.js';
@@ -192,27 +192,39 @@ describe('spend cap per period, enforced at every launch (issue 10 item 3)', () 
     const ids = submits.filter((r) => r.status === 201).map((r) => r.body.runId);
     const views: RunView[] = [];
     for (const id of ids) views.push(await waitForRun(url, tenant, id, 240_000));
-    // Every run settles: nothing held, everything booked.
-    const final = await until(() => ledger(tenant), (v) => v.held === 0, 120_000);
-    watching = false;
-    await watcher;
-
     // The truth: every attempt's billed cost, read from each run (authoritative and speculative).
+    // A cancelled attempt's worker may report its bill after its run ended (and was settled):
+    // the run's cost grows then, and the ended pass books the difference.
     let realSpend = 0;
     let speculated = 0;
-    for (const id of ids) {
-      const v = (await http<RunView>(url, 'GET', `/v1/runs/${tenant}/${id}`)).body;
-      realSpend += v.dollars.total.nanoUsd as number;
-      for (const n of Object.values(v.nodes as Record<string, { attempts: Array<{ kind: string }> }>)) speculated += n.attempts.filter((a) => a.kind === 'speculative').length;
-    }
+    const truth = async () => {
+      realSpend = 0;
+      speculated = 0;
+      for (const id of ids) {
+        const v = (await http<RunView>(url, 'GET', `/v1/runs/${tenant}/${id}`)).body;
+        realSpend += v.dollars.total.nanoUsd as number;
+        for (const n of Object.values(v.nodes as Record<string, { attempts: Array<{ kind: string }> }>)) speculated += n.attempts.filter((a) => a.kind === 'speculative').length;
+      }
+      return { ...(await ledger(tenant)), realSpend };
+    };
+    // Every run settles: nothing held, everything booked, the ledger equal to the real spend.
+    const final = await until(truth, (v) => v.held === 0 && v.booked === v.realSpend, 120_000).catch(async (err: unknown) => {
+      process.stdout.write(`spend cap flood: ledger never matched: ${String(err)}\n`);
+      return truth();
+    });
+    watching = false;
+    await watcher;
     const succeeded = views.filter((v) => v.status === 'succeeded').length;
     const capFailed = views.filter((v) => v.status === 'failed' && String(v.reason).includes('SPEND_CAP_EXCEEDED')).length;
     const refusedAtSubmit = submits.filter((r) => r.status === 402).length;
     process.stdout.write(
       `spend cap flood: ${RUNS} submits, ${refusedAtSubmit} refused (402), ${succeeded} succeeded, ${capFailed} failed SPEND_CAP_EXCEEDED, ${speculated} speculative attempts; real spend ${realSpend} nano-USD, booked ${final.booked}, cap ${capNano}, max booked+held ${maxCommitted}\n`,
     );
-    // The cap binds (some runs could not launch) and work did run, speculation included.
-    expect(succeeded).toBeGreaterThan(0);
+    // The cap binds (some runs could not launch) and work did run, speculation included. How many
+    // runs get through depends on how the launches interleave (on a loaded machine every run's
+    // first node may be running, holding its worst case, before any finishes, and then none can
+    // hold its second): not asserted.
+    expect(realSpend).toBeGreaterThan(0);
     expect(capFailed + refusedAtSubmit).toBeGreaterThan(0);
     expect(speculated).toBeGreaterThan(0);
     // Overshoot exactly 0, on the real spend and on the ledger; the ledger is the real spend.
@@ -221,4 +233,26 @@ describe('spend cap per period, enforced at every launch (issue 10 item 3)', () 
     expect(final.booked).toBe(realSpend);
     for (const v of views) expect(['succeeded', 'failed']).toContain(v.status);
   }, 420_000);
+
+  it('an ended run is booked once, even when a scheduler launching on a stale snapshot holds under it after it settled', async () => {
+    const tenant = await eagerTenant(url, 'stalehold');
+    const wf = routerChain('stalewf', 'billing', 'billing', { routerTtftMs: 50, downTtftMs: 50 });
+    const sub = await submitRun(url, { tenant, workflow: wf, inputs: { q: 's' } });
+    expect(sub.status).toBe(201);
+    const runId = sub.body.runId as string;
+    const view = await waitForRun(url, tenant, runId);
+    expect(view.status).toBe('succeeded');
+    const settled = await until(() => ledger(tenant), (v) => v.held === 0 && v.booked > 0);
+    expect(settled.booked).toBe(view.dollars.total.nanoUsd);
+    // What a scheduler whose snapshot still says "running" does: it holds a launch's worst case
+    // under the run (and would release it when its launch script finds the run ended). An ended
+    // pass in that window (any event of the run) must not book the run's cost a second time.
+    const ks = { prefix: stack.prefix };
+    const h = await holdSpend(stack.redis, ks, { tenant, runId, key: 'answer.a9:stale', amountNanoUsd: 5_000, capNanoUsd: undefined, period: 'day', nowMs: Date.now() });
+    expect(h.ok).toBe(true);
+    await publishAdvance(stack.redis, ks, { type: 'kick', tenant, runId, reason: 'test: an ended pass while a stale hold stands' });
+    await new Promise((r) => setTimeout(r, 2_000));
+    const after = await ledger(tenant);
+    expect(after.booked).toBe(settled.booked);
+  }, 60_000);
 });

@@ -18,7 +18,7 @@
 import { createHmac } from 'node:crypto';
 import type { Clock, Logger, WebhookBody } from '@gambit/shared';
 import { type OutboundGuard, OutboundRefusedError } from '@gambit/shared/outbound';
-import { admissionKeys, type KeySpace, markEndNotice, QUEUES, queuePrefix, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
+import { admissionKeys, type KeySpace, markEndedRun, QUEUES, queuePrefix, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { HttpError } from './http/errors.js';
 
@@ -113,7 +113,7 @@ export class WebhookService {
         removeOnComplete: { count: 1_000 },
         removeOnFail: { count: 5_000 },
       });
-    await markEndNotice(this.redis, this.ks, { tenant: e.tenant, runId: e.runId });
+    await markEndedRun(this.redis, this.ks, { tenant: e.tenant, runId: e.runId, flag: 'endNotice' });
   }
 
   /**

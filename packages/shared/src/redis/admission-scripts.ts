@@ -96,3 +96,20 @@ export async function settleRunSpend(redis: RedisLike, ks: KeySpace, a: { tenant
   const r = await callScript<number>(redis, 'settleRunSpend-1.lua', [admissionKeys(ks, a.tenant).spend], [a.runId, nanoArg('costNanoUsd', a.costNanoUsd)]);
   return r < 0 ? undefined : Number(r);
 }
+
+/**
+ * settleRunSpend-1.lua `late`: books a cost an ended run was billed after its settlement into the
+ * spend periods of `nowMs`. Returns the nano-USD booked.
+ */
+export async function bookLateRunSpend(redis: RedisLike, ks: KeySpace, a: { tenant: string; runId: string; costNanoUsd: number; nowMs: number }): Promise<number> {
+  defineScripts(redis, ADMISSION_SCRIPT_FILES);
+  return Number(
+    await callScript<number>(redis, 'settleRunSpend-1.lua', [admissionKeys(ks, a.tenant).spend], [
+      a.runId,
+      nanoArg('costNanoUsd', a.costNanoUsd),
+      'late',
+      spendPeriodField('day', a.nowMs),
+      spendPeriodField('month', a.nowMs),
+    ]),
+  );
+}

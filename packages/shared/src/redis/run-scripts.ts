@@ -22,7 +22,8 @@ export const RUN_SCRIPT_FILES = [
   'discardSpeculation-3.lua',
   'recordOutcome-2.lua',
   'markWasteBooked-1.lua',
-  'markEndNotice-1.lua',
+  'markEndedRun-1.lua',
+  'setSpendBooked-1.lua',
   'cancelRun-3.lua',
   'finishRun-2.lua',
   'reserveBudget-1.lua',
@@ -446,11 +447,23 @@ export async function settleBudget(
 }
 
 /**
- * markEndNotice-1.lua: marks an ended run's end as handed to the webhook queue. Returns true when
- * this call marked it (false: already marked, or the run is missing or still running).
+ * markEndedRun-1.lua: marks an ended run with a once-per-run flag of its ended pass (`endNotice`:
+ * its webhook was queued). Returns true when this call marked it (false: already marked, or the
+ * run is missing or still running).
  */
-export async function markEndNotice(redis: RedisLike, ks: KeySpace, a: RunRef): Promise<boolean> {
-  return (await callScript<number>(redis, 'markEndNotice-1.lua', [runKeys(ks, a.tenant, a.runId).run], [])) === 1;
+export async function markEndedRun(redis: RedisLike, ks: KeySpace, a: RunRef & { flag: 'endNotice' }): Promise<boolean> {
+  return (await callScript<number>(redis, 'markEndedRun-1.lua', [runKeys(ks, a.tenant, a.runId).run], [a.flag])) === 1;
+}
+
+/**
+ * setSpendBooked-1.lua (issue 10 item 3): moves an ended run's `spendBooked` (the nano-USD of its
+ * cost booked into the spend ledger) from `expected` (undefined: not set yet) to `to`, by
+ * compare-and-set. Returns true when this call moved it.
+ */
+export async function setSpendBooked(redis: RedisLike, ks: KeySpace, a: RunRef & { expected: number | undefined; to: number }): Promise<boolean> {
+  if (!Number.isSafeInteger(a.to) || a.to < 0) throw new RangeError(`spendBooked must be a non-negative integer (nano-USD), got ${a.to}`);
+  const reply = await callScript<number>(redis, 'setSpendBooked-1.lua', [runKeys(ks, a.tenant, a.runId).run], [a.expected === undefined ? '' : String(a.expected), String(a.to)]);
+  return reply === 1;
 }
 
 /** markWasteBooked-1.lua (M10): records on a closed speculation the waste booked for it so far. */

@@ -29,8 +29,11 @@ import {
   type KeySpace,
   launchNode,
   type RedisLike,
+  runKeys,
   settleEndedRun,
   settleRunSpend,
+  setSpendBooked,
+  bookLateRunSpend,
   trimSpendHold,
 } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
@@ -172,10 +175,23 @@ export class RunEngine {
       if (r !== undefined && r.waiting > 0) await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
       else {
         // Issue 10 item 3: nothing of the run can bill any more: book its settled cost into the
-        // tenant's spend ledger and release its spend-cap holds (once per run).
+        // tenant's spend ledger and release its spend-cap holds, once per run, then record on the
+        // run what was booked (`spendBooked`). The hold record alone is not marker enough: a
+        // scheduler launching on a stale snapshot holds (then releases) under the run after it
+        // settled, and an ended pass in that window would book it again. A try billed after the
+        // settlement (a cancelled attempt's worker reporting late) raises the run's cost above
+        // `spendBooked`: the difference is booked then (its event brings the run here again).
         let costNanoUsd = 0;
         for (const a of s.attempts.values()) costNanoUsd += a.costNanoUsd;
-        await settleRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd });
+        const bookedRaw = await this.deps.redis.hget(runKeys(this.deps.ks, tenant, runId).run, 'spendBooked');
+        if (bookedRaw === null) {
+          await settleRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd });
+          await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: undefined, to: costNanoUsd });
+        } else if (costNanoUsd > Number(bookedRaw)) {
+          const booked = Number(bookedRaw);
+          if (await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: booked, to: costNanoUsd }))
+            await bookLateRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd: costNanoUsd - booked, nowMs: now });
+        }
         // Before it leaves the index (after which nothing visits it again): its end notice.
         await this.deps.ensureRunEndNotice?.(tenant, runId);
         await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);

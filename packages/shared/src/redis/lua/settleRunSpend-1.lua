@@ -6,11 +6,25 @@
   booking never takes a period past what its holds were allowed (the cap check at launch); any
   cost above the holds (not expected: a hold is the launch's worst case) goes to the last hold's
   periods.
+  Mode `late` books a cost billed after the run was settled (a try whose bill came after the
+  settlement: setSpendBooked-1.lua says how much was booked before) into the periods of now: the
+  money was spent; its holds are gone, so it is booked where it lands.
   KEYS[1] spend hash   P:{tenant:T}:spend
   ARGV[1] run id
-  ARGV[2] the run's settled cost, nano-USD (integer string, >= 0)
-  Returns: the nano-USD booked, or -1 when the run holds nothing (settled before, or never launched)
+  ARGV[2] the run's settled cost (settle), or the cost billed since (late), nano-USD (integer string, >= 0)
+  ARGV[3] mode: 'settle' (or absent) | 'late'
+  ARGV[4] late: the day field of now, ARGV[5] late: the month field of now
+  Returns: the nano-USD booked, or -1 when settling a run that holds nothing (settled before, or
+  never launched)
 ]]
+if ARGV[3] == 'late' then
+  local amt = tonumber(ARGV[2])
+  if amt > 0 then
+    redis.call('HINCRBY', KEYS[1], ARGV[4], ARGV[2])
+    redis.call('HINCRBY', KEYS[1], ARGV[5], ARGV[2])
+  end
+  return amt
+end
 local holdField = 'hold:' .. ARGV[1]
 local raw = redis.call('HGET', KEYS[1], holdField)
 if not raw then return -1 end
