@@ -43,7 +43,7 @@ const base = (classId: string, outcomeId: string, kind: ApplyOutcomeArgs['kind']
   phDelta: 0.05,
 });
 
-describe('M5 estimatorApplyOutcome-3.lua', () => {
+describe('M5 estimatorApplyOutcomes-4.lua (one outcome)', () => {
   it('counts an outcome delivered twice once (idempotent by outcome id)', async () => {
     const ks = { prefix: uniquePrefix('lua-idem') };
     await controlEnsureClass(redis, ks, { classId: 'c1', prior: { a: 9, b: 1 }, depType: 'passthrough', initialStage: 'online', nowMs: 1, tenant: 't1' });
@@ -100,7 +100,7 @@ describe('M5 estimatorApplyOutcome-3.lua', () => {
   });
 });
 
-describe('M9 estimatorSetStage-2.lua', () => {
+describe('M9 estimatorSetStage-3.lua', () => {
   it('applies a transition once under compare-and-set, with its reason, and resets learning on request', async () => {
     const ks = { prefix: uniquePrefix('lua-stage') };
     await controlEnsureClass(redis, ks, { classId: 'c1', prior: { a: 9, b: 1 }, depType: 'passthrough', initialStage: 'shadow', nowMs: 1, tenant: 't1' });

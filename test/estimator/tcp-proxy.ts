@@ -1,6 +1,9 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of Redis, to cut a client's connection on purpose (M9.5
  * catch-up test): `cut()` destroys every open connection and refuses new ones until `restore()`.
+ * `hold` (optional) sees every chunk a client sends; when it returns true, that chunk and all
+ * later ones of that connection are held back from Redis (the crash-between-apply-and-ack test
+ * holds the chunk carrying an XACK, then SIGKILLs the client).
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
@@ -11,7 +14,7 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+export async function startTcpProxy(targetHost: string, targetPort: number, hold?: (chunk: Buffer) => boolean): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let down = false;
   const server: Server = createServer((client) => {
@@ -32,7 +35,15 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     upstream.on('error', drop);
     client.on('close', drop);
     upstream.on('close', drop);
-    client.pipe(upstream);
+    if (hold === undefined) {
+      client.pipe(upstream);
+    } else {
+      let held = false;
+      client.on('data', (chunk: Buffer) => {
+        if (!held && hold(chunk)) held = true;
+        if (!held) upstream.write(chunk);
+      });
+    }
     upstream.pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -50,19 +50,34 @@ export class StreamConsumer {
     this.claimTimer = setInterval(() => void this.claim(), this.opts.claimIntervalMs);
   }
 
+  private read(cursor: string): Promise<Entry[]> {
+    return (
+      this.blocking.xreadgroup(
+        'GROUP', CONSUMER_GROUP, this.opts.consumer,
+        'COUNT', this.opts.batch,
+        'BLOCK', this.opts.blockMs,
+        'STREAMS', this.opts.stream, cursor,
+      ) as Promise<Array<[string, Entry[]]> | null>
+    ).then((res) => res?.[0]?.[1] ?? []);
+  }
+
   private async loop(): Promise<void> {
     // First our own pending entries (a restart under the same consumer name), then new ones.
     let cursor = '0';
-    while (!this.stopping) {
+    // New entries only: the next batch is read (on the blocking connection) while this one is
+    // applied. Never while reading our own pending entries ('0' would return them again).
+    let next: Promise<Entry[]> | undefined;
+    while (!this.stopping || next !== undefined) {
       try {
-        const res = (await this.blocking.xreadgroup(
-          'GROUP', CONSUMER_GROUP, this.opts.consumer,
-          'COUNT', this.opts.batch,
-          'BLOCK', this.opts.blockMs,
-          'STREAMS', this.opts.stream, cursor,
-        )) as Array<[string, Entry[]]> | null;
-        const entries = res?.[0]?.[1] ?? [];
+        const reading = next ?? this.read(cursor);
+        next = undefined;
+        const entries = await reading;
         if (cursor === '0' && entries.length === 0) cursor = '>';
+        // Once stopping, a batch already read is still applied and acked, and no more is read.
+        if (cursor === '>' && !this.stopping) {
+          next = this.read(cursor);
+          next.catch(() => undefined); // awaited (and its error handled) on the next turn
+        }
         if (entries.length > 0) await this.handle(entries);
       } catch (err) {
         if (this.stopping) break;
@@ -96,21 +111,13 @@ export class StreamConsumer {
     }
   }
 
-  /** Handles entries concurrently (each update is atomic; transitions are compare-and-set), acks the handled ones. */
+  /**
+   * Applies a batch (issue 13 item 2: one script per class, processor.processBatch) and acks the
+   * handled entries in one XACK. A crash between the two leaves them pending: they are
+   * redelivered and the outcome-id dedupe makes the second application a no-op.
+   */
   private async handle(entries: Entry[]): Promise<void> {
-    const done: string[] = [];
-    await Promise.all(
-      entries.map(async ([id, fields]) => {
-        try {
-          // A null body: the entry was deleted from the stream while pending. Nothing to apply.
-          if (fields !== null) await this.processor.process(id, fields);
-          done.push(id);
-        } catch (err) {
-          // Not acked: redelivered through XAUTOCLAIM after claimIdleMs (here or elsewhere).
-          this.log.error({ entryId: id, err: String(err) }, 'outcome handling failed; left pending');
-        }
-      }),
-    );
+    const done = await this.processor.processBatch(entries);
     if (done.length > 0) await this.redis.xack(this.opts.stream, CONSUMER_GROUP, ...done);
   }
 

@@ -18,7 +18,9 @@ import { TenantConfigs } from './tenant-config.js';
 
 function connect(env: EstimatorEnv, opts: RedisOptions): Redis | Cluster {
   const full = redisConnectionOptions(env, opts);
-  if (env.REDIS_CLUSTER_NODES !== undefined) return new Cluster(env.REDIS_CLUSTER_NODES, { redisOptions: full });
+  if (env.REDIS_CLUSTER_NODES !== undefined) {
+    return new Cluster(env.REDIS_CLUSTER_NODES, { redisOptions: full, enableAutoPipelining: opts.enableAutoPipelining === true });
+  }
   return new Redis(env.REDIS_URL, full);
 }
 
@@ -27,7 +29,8 @@ async function main(): Promise<void> {
   const log = createLogger({ name: 'estimator', level: env.LOG_LEVEL }).child({ estimatorId: env.ESTIMATOR_ID });
   const ks = { prefix: env.GAMBIT_PREFIX };
   const telemetry = initTelemetry(env.telemetry, { instanceId: env.ESTIMATOR_ID });
-  const redis = connect(env, { maxRetriesPerRequest: 2 });
+  // Auto-pipelining: a batch's per-class scripts, sent in one tick, leave in one write (per node).
+  const redis = connect(env, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
   // XREADGROUP BLOCK holds its connection: a client of its own, so commands never wait behind it.
   const blocking = connect(env, { maxRetriesPerRequest: null });
   for (const r of [redis, blocking]) r.on('error', (err) => log.debug({ err: String(err) }, 'redis connection error'));

@@ -1,26 +1,28 @@
 /**
- * Handles one outcomes-stream entry (M5, M9): validates it (an invalid entry goes to the
- * dead-letter stream with the reason), applies it to its class in one idempotent Lua script,
- * then runs the drift detectors and the stage machine on the snapshot the script returned and
- * applies a transition with a compare-and-set. On an alarm the durable kill switch is set
+ * Handles outcomes-stream entries in batches (M5, M9; issue 13 item 2): validates each (an
+ * invalid entry goes to the dead-letter stream with the reason), applies a batch's outcomes of
+ * one class in one idempotent Lua script, then, per outcome, runs the drift detectors and the
+ * stage machine on the snapshot the script returned for it and applies a transition with a
+ * compare-and-set. On an alarm the durable kill switch is set
  * first (fail-safe order: if this process dies right after, schedulers already stop).
  */
 import {
+  type AppliedSnapshot,
   type Clock,
   controlSetKill,
-  estimatorApplyOutcome,
+  estimatorApplyOutcomes,
   estimatorSetStage,
   type Logger,
   nextTransition,
   OutcomeSchema,
   type Outcome,
+  type Transition,
   zodIssues,
 } from '@gambit/shared';
 import { assertKeySafe, controlKeys, type KeySpace, type RedisLike } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
-import type { TenantConfigs } from './tenant-config.js';
+import type { TenantCalibration, TenantConfigs } from './tenant-config.js';
 
-export type EntryResult = 'applied' | 'duplicate' | 'dead';
 
 export interface ProcessorOptions {
   readonly estimatorId: string;
@@ -49,42 +51,105 @@ export class OutcomeProcessor {
     private readonly opts: ProcessorOptions,
   ) {}
 
-  /** `fields` is the flat [name, value, ...] list of a stream entry. */
-  async process(entryId: string, fields: readonly string[]): Promise<EntryResult> {
-    const parsed = this.parse(fields);
-    if (!parsed.ok) {
-      await this.deadLetter(entryId, fields, parsed.reason);
-      return 'dead';
+  /**
+   * Handles a batch of stream entries (issue 13 item 2) and returns the ids that may be acked:
+   * invalid entries go to the dead-letter stream; valid outcomes are grouped by class and each
+   * class's outcomes are applied in stream order by one script (all its keys in the class's hash
+   * tag); then, for every applied outcome in order, the detectors and the stage machine run on the
+   * snapshot taken right after it, exactly as when outcomes were applied one by one. An entry
+   * whose step failed is left out (not acked: redelivered, and the dedupe by outcome id makes
+   * the re-application a no-op). A null `fields` (entry deleted while pending) is acked.
+   */
+  async processBatch(entries: ReadonlyArray<readonly [id: string, fields: readonly string[] | null]>): Promise<string[]> {
+    const done: string[] = [];
+    const byClass = new Map<string, Array<{ id: string; o: Outcome }>>();
+    const dead: Array<Promise<void>> = [];
+    for (const [id, fields] of entries) {
+      if (fields === null) {
+        done.push(id);
+        continue;
+      }
+      const parsed = this.parse(fields);
+      if (!parsed.ok) {
+        dead.push(
+          this.deadLetter(id, fields, parsed.reason).then(
+            () => void done.push(id),
+            (err: unknown) => this.log.error({ entryId: id, err: String(err) }, 'dead-lettering failed; left pending'),
+          ),
+        );
+        continue;
+      }
+      const list = byClass.get(parsed.outcome.edgeClass);
+      if (list === undefined) byClass.set(parsed.outcome.edgeClass, [{ id, o: parsed.outcome }]);
+      else list.push({ id, o: parsed.outcome });
     }
-    const o = parsed.outcome;
-    const { cfg, lambdaUsdPerSec } = await this.tenants.get(o.tenant);
+    await Promise.all([...dead, ...[...byClass].map(([classId, items]) => this.applyClass(classId, items, done))]);
+    return done;
+  }
+
+  /** One class's outcomes of a batch: one script, then the per-outcome detectors and transitions. */
+  private async applyClass(classId: string, items: ReadonlyArray<{ id: string; o: Outcome }>, done: string[]): Promise<void> {
+    let cals: TenantCalibration[];
+    let snaps: Array<AppliedSnapshot | undefined>;
     const now = this.clock.nowMs();
-    const snap = await estimatorApplyOutcome(this.redis, this.ks, {
-      classId: o.edgeClass,
-      outcomeId: o.outcomeId,
-      kind: o.kind,
-      wasteNanoUsd: Math.round(o.wasteUsd * 1e9),
-      savedMs: Math.round(o.secondsSaved * 1000),
-      fencingViolation: o.fencingViolation,
-      windowCap: cfg.windowCap,
-      nowMs: now,
-      fallbackPrior: this.opts.fallbackPrior,
-      fallbackStage: 'shadow',
-      tenant: o.tenant,
-      phDelta: cfg.pageHinkley.delta,
-    });
+    try {
+      const tenants = [...new Set(items.map(({ o }) => o.tenant))];
+      const byTenant = new Map((await Promise.all(tenants.map(async (t) => [t, await this.tenants.get(t)] as const))));
+      cals = items.map(({ o }) => byTenant.get(o.tenant) as TenantCalibration);
+      snaps = await estimatorApplyOutcomes(this.redis, this.ks, {
+        classId,
+        outcomes: items.map(({ o }, i) => {
+          const { cfg } = cals[i] as TenantCalibration;
+          return {
+            outcomeId: o.outcomeId,
+            kind: o.kind,
+            wasteNanoUsd: Math.round(o.wasteUsd * 1e9),
+            savedMs: Math.round(o.secondsSaved * 1000),
+            fencingViolation: o.fencingViolation,
+            windowCap: cfg.windowCap,
+            tenant: o.tenant,
+            phDelta: cfg.pageHinkley.delta,
+          };
+        }),
+        nowMs: now,
+        fallbackPrior: this.opts.fallbackPrior,
+        fallbackStage: 'shadow',
+      });
+    } catch (err) {
+      // Not acked: redelivered through XAUTOCLAIM after claimIdleMs (here or elsewhere).
+      this.log.error({ classId, entries: items.length, err: String(err) }, 'outcome handling failed; left pending');
+      return;
+    }
+    for (const [i, { id, o }] of items.entries()) {
+      try {
+        const snap = snaps[i];
+        const cal = cals[i] as TenantCalibration;
+        // Synchronous unless a transition is due (rare): no promise per outcome.
+        const t = this.evaluate(o, snap, cal);
+        if (t !== null && snap !== undefined) await this.transition(o, t, snap, cal, now);
+        done.push(id);
+      } catch (err) {
+        this.log.error({ entryId: id, err: String(err) }, 'outcome handling failed; left pending');
+      }
+    }
+  }
+
+  /** Counts one applied (or duplicate) outcome and runs the detectors and the stage machine on its snapshot: the transition due, if any. */
+  private evaluate(o: Outcome, snap: AppliedSnapshot | undefined, cal: TenantCalibration): Transition | null {
+    const { cfg, lambdaUsdPerSec } = cal;
     if (snap === undefined) {
       this.counters.duplicates++;
-      return 'duplicate';
+      return null;
     }
     this.counters.applied++;
     this.opts.metrics?.outcomeApplied(o, lambdaUsdPerSec);
-    if (snap.stage === 'killed') return 'applied';
-    const t = nextTransition(
+    if (snap.stage === 'killed') return null;
+    return nextTransition(
       {
         stage: snap.stage,
         posterior: { a: snap.a, b: snap.b },
         window: snap.window,
+        windowHits: snap.windowHits,
         stageN: snap.stageN,
         stageRealN: snap.stageRealN,
         stageSavedMs: snap.stageSavedMs,
@@ -95,7 +160,11 @@ export class OutcomeProcessor {
       cfg,
       lambdaUsdPerSec,
     );
-    if (t === null) return 'applied';
+  }
+
+  /** Applies a transition `evaluate` found (on an alarm: the kill switch first, then the stage). */
+  private async transition(o: Outcome, t: Transition, snap: AppliedSnapshot, cal: TenantCalibration, now: number): Promise<void> {
+    const { cfg } = cal;
     const log = { classId: o.edgeClass, tenant: o.tenant, from: t.from, to: t.to, reason: t.reason };
     if (t.alarm) {
       // The kill's own timestamp: taken now, not when the outcome arrived (a batch may queue).
@@ -122,7 +191,7 @@ export class OutcomeProcessor {
       if (k.changed) this.counters.alarms++;
       if (r.applied) this.counters.transitions++;
       this.log.warn({ ...log, killVersion: k.version, autoGlobal: k.autoGlobal, applied: r.applied }, 'drift alarm: class killed');
-      return 'applied';
+      return;
     }
     const r = await estimatorSetStage(this.redis, this.ks, {
       classId: o.edgeClass,
@@ -136,7 +205,6 @@ export class OutcomeProcessor {
       this.counters.transitions++;
       this.log.info(log, 'stage transition');
     }
-    return 'applied';
   }
 
   private parse(fields: readonly string[]): { ok: true; outcome: Outcome } | { ok: false; reason: string } {

@@ -166,7 +166,16 @@ export interface DriftVerdict {
  * incremental state is reported beside the verdict.
  */
 export function detectDrift(seq: string, ph: PageHinkleyState, p: DriftParams): DriftVerdict {
-  const tail = tailTest(seq, p.tail);
+  return detectDriftPrefix(prefixHits(seq), 0, seq.length, ph, p);
+}
+
+/**
+ * `detectDrift` on outcomes [start, end) of a longer sequence whose prefix hit counts are `cum`:
+ * the same verdict as `detectDrift` on that slice (the estimator tests consecutive windows of a
+ * class's batch on one prefix array instead of recounting each window).
+ */
+export function detectDriftPrefix(cum: ArrayLike<number>, start: number, end: number, ph: PageHinkleyState, p: DriftParams): DriftVerdict {
+  const tail = tailTestPrefix(cum, start, end, p.tail);
   const phv = pageHinkleyVerdict(ph, p.pageHinkley);
   let reason: string | undefined;
   if (tail.alarm && tail.worst !== undefined) {

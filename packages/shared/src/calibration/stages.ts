@@ -7,7 +7,7 @@
 import type { BetaParams, Stage } from '../core/types.js';
 import { betaBinomialInterval } from './beta.js';
 import type { CalibrationConfig } from './config.js';
-import { detectDrift, type PageHinkleyState } from './detectors.js';
+import { detectDrift, detectDriftPrefix, type PageHinkleyState } from './detectors.js';
 
 /** Stages a live class can be in (`replay` is offline only). */
 export type LiveStage = Exclude<Stage, 'replay'>;
@@ -19,6 +19,11 @@ export interface ClassSnapshot {
   readonly posterior: BetaParams;
   /** Recent hit sequence, oldest first ('1' hit, '0' miss), at most windowCap long. */
   readonly window: string;
+  /**
+   * Optional: `window` is outcomes [start, end) of a longer sequence whose prefix hit counts are
+   * `cum` (prefixHits). The detector then counts from `cum`; the verdict is the same.
+   */
+  readonly windowHits?: { readonly cum: ArrayLike<number>; readonly start: number; readonly end: number };
   /** Posterior-updating outcomes (hit, miss, shadow_hit, shadow_miss) since the stage began. */
   readonly stageN: number;
   /** Real speculation outcomes (hit, miss, cancelled) since the stage began. */
@@ -65,7 +70,7 @@ export function realizedNetUsd(s: ClassSnapshot, lambdaUsdPerSec: number): numbe
  */
 export function nextTransition(s: ClassSnapshot, cfg: CalibrationConfig, lambdaUsdPerSec: number): Transition | null {
   if (s.stage === 'canary' || s.stage === 'online') {
-    const v = detectDrift(s.window, s.ph, cfg);
+    const v = s.windowHits === undefined ? detectDrift(s.window, s.ph, cfg) : detectDriftPrefix(s.windowHits.cum, s.windowHits.start, s.windowHits.end, s.ph, cfg);
     if (v.alarm) return { from: s.stage, to: 'killed', reason: v.reason ?? 'drift', alarm: true };
   }
   if (s.stage === 'shadow' && s.stageN >= cfg.nMin) {

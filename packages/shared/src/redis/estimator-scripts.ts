@@ -4,12 +4,13 @@
  * kill-switch entries. Every state change of calibration goes through one of these scripts, so
  * several estimators and schedulers can act at once.
  */
+import { prefixHits } from '../calibration/detectors.js';
 import { classKeys, controlKeys, type KeySpace } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
 export const ESTIMATOR_SCRIPTS = [
-  'estimatorApplyOutcome-3.lua',
-  'estimatorSetStage-2.lua',
+  'estimatorApplyOutcomes-4.lua',
+  'estimatorSetStage-3.lua',
   'controlEnsureClass-1.lua',
   'controlSetKill-1.lua',
   'controlClearKill-1.lua',
@@ -54,51 +55,146 @@ export interface AppliedSnapshot {
   readonly stageWasteNanoUsd: number;
   readonly stageFencing: number;
   readonly window: string;
+  /**
+   * `window` is outcomes [start, end) of the sequence whose prefix hit counts are `cum` (the
+   * class's window before the batch followed by the batch's outcomes): the detector counts from
+   * it instead of recounting each window (ClassSnapshot.windowHits).
+   */
+  readonly windowHits: { readonly cum: Int32Array; readonly start: number; readonly end: number };
   readonly killedUntilMs: number;
   readonly tenant: string;
   readonly ph: { readonly n: number; readonly mean: number; readonly cum: number; readonly max: number };
 }
 
-/** Applies an outcome; `undefined` when the outcome id was already counted (duplicate delivery). */
-export async function estimatorApplyOutcome(redis: RedisLike, ks: KeySpace, x: ApplyOutcomeArgs): Promise<AppliedSnapshot | undefined> {
+/** One outcome of a batch (`estimatorApplyOutcomes`): the per-outcome part of `ApplyOutcomeArgs`. */
+export interface BatchOutcome {
+  readonly outcomeId: string;
+  readonly kind: ApplyOutcomeArgs['kind'];
+  readonly wasteNanoUsd: number;
+  readonly savedMs: number;
+  readonly fencingViolation: boolean;
+  readonly windowCap: number;
+  readonly tenant: string;
+  readonly phDelta: number;
+}
+
+export interface ApplyOutcomesArgs {
+  readonly classId: string;
+  /** In stream order: applied in this order, each snapshot taken right after its outcome. */
+  readonly outcomes: readonly BatchOutcome[];
+  readonly nowMs: number;
+  readonly fallbackPrior: { readonly a: number; readonly b: number };
+  readonly fallbackStage: LiveStageName;
+  readonly dedupeWindowMs?: number;
+}
+
+const BEFORE = 15;
+const PER_OUTCOME = 3;
+
+/**
+ * Applies a batch of outcomes of one class in one script (issue 13 item 2), in order. Returns,
+ * per outcome, the class snapshot right after it (what `estimatorApplyOutcome` returned for it
+ * alone), or `undefined` when its id was already counted, earlier or in the same batch. The
+ * script returns the class state before the batch and each outcome's posterior; the counters,
+ * the Page-Hinkley state (the script's steps, in the same double arithmetic) and the window of
+ * each snapshot are rebuilt here from the outcomes sent.
+ */
+export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: ApplyOutcomesArgs): Promise<Array<AppliedSnapshot | undefined>> {
+  if (x.outcomes.length === 0) return [];
   const k = classKeys(ks, x.classId);
-  const r = await callScript<Array<string | number>>(
-    redis,
-    'estimatorApplyOutcome-3.lua',
-    [k.posterior, k.seen, k.window],
-    [
-      x.outcomeId,
-      x.kind,
-      Math.round(x.wasteNanoUsd),
-      Math.round(x.savedMs),
-      x.fencingViolation ? 1 : 0,
-      x.windowCap,
-      x.nowMs,
-      x.fallbackPrior.a,
-      x.fallbackPrior.b,
-      x.fallbackStage,
-      x.tenant,
-      x.phDelta,
-      x.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS,
-    ],
-  );
-  if (Number(r[0]) === 0) return undefined;
+  const args: Array<string | number> = [x.nowMs, x.fallbackPrior.a, x.fallbackPrior.b, x.fallbackStage, x.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS];
+  const sent = x.outcomes;
+  for (const o of sent) args.push(o.outcomeId, o.kind, Math.round(o.wasteNanoUsd), Math.round(o.savedMs), o.fencingViolation ? 1 : 0, o.windowCap, o.tenant, o.phDelta);
+  const r = await callScript<Array<string | number>>(redis, 'estimatorApplyOutcomes-4.lua', [k.posterior, k.seen, k.window, k.windowBits], args);
+  const out: Array<AppliedSnapshot | undefined> = new Array(sent.length).fill(undefined);
+  if (Number(r[0]) === 0) return out;
   const num = (i: number) => Number(r[i] ?? 0);
-  return {
-    stage: String(r[1]) as LiveStageName,
-    stageVersion: num(2),
-    a: num(3),
-    b: num(4),
-    stageN: num(5),
-    stageRealN: num(6),
-    stageSavedMs: num(7),
-    stageWasteNanoUsd: num(8),
-    stageFencing: num(9),
-    window: String(r[10] ?? ''),
-    killedUntilMs: num(11),
-    tenant: String(r[12] ?? ''),
-    ph: { n: num(13), mean: num(14), cum: num(15), max: num(16) },
-  };
+  const stage = String(r[1]) as LiveStageName;
+  const stageVersion = num(2);
+  const killedUntilMs = num(3);
+  const tenant = String(r[4] ?? '');
+  const before = String(r[5] ?? '');
+  let stageN = num(6);
+  let stageRealN = num(7);
+  let stageSavedMs = num(8);
+  let stageWasteNanoUsd = num(9);
+  let stageFencing = num(10);
+  let phN = num(11);
+  let phMean = num(12);
+  let phCum = num(13);
+  let phMax = num(14);
+  const hitOf = (o: BatchOutcome) => (o.kind === 'hit' || o.kind === 'shadow_hit' ? 1 : o.kind === 'miss' || o.kind === 'shadow_miss' ? 0 : -1);
+  const applied = sent.map((_, i) => num(BEFORE + i * PER_OUTCOME) === 1);
+  // The window before the batch followed by the batch's applied hits and misses: every snapshot's
+  // window is a suffix of a prefix of it (RPUSH x + LTRIM -windowCap -1 keeps a suffix).
+  let pushed = '';
+  for (const [i, o] of sent.entries()) if (applied[i] && hitOf(o) !== -1) pushed += hitOf(o) === 1 ? '1' : '0';
+  const full = before + pushed;
+  const cum = prefixHits(full);
+  let end = before.length;
+  let len = before.length;
+  for (const [i, o] of sent.entries()) {
+    if (!applied[i]) continue;
+    const at = BEFORE + i * PER_OUTCOME;
+    const hit = hitOf(o);
+    if (hit !== -1) {
+      stageN++;
+      // The script's Page-Hinkley step (pageHinkleyStep), on the same doubles.
+      phN++;
+      phMean = phMean + (hit - phMean) / phN;
+      phCum = phCum + (hit - phMean + o.phDelta);
+      phMax = Math.max(phMax, phCum);
+      end++;
+      len = Math.min(len + 1, o.windowCap);
+    }
+    if (o.kind === 'hit' || o.kind === 'miss' || o.kind === 'cancelled') {
+      stageRealN++;
+      stageSavedMs += Math.round(o.savedMs);
+      stageWasteNanoUsd += Math.round(o.wasteNanoUsd);
+      stageFencing += o.fencingViolation ? 1 : 0;
+    }
+    out[i] = {
+      stage,
+      stageVersion,
+      a: num(at + 1),
+      b: num(at + 2),
+      stageN,
+      stageRealN,
+      stageSavedMs,
+      stageWasteNanoUsd,
+      stageFencing,
+      window: full.slice(end - len, end),
+      windowHits: { cum, start: end - len, end },
+      killedUntilMs,
+      tenant,
+      ph: { n: phN, mean: phMean, cum: phCum, max: phMax },
+    };
+  }
+  return out;
+}
+
+/** Applies one outcome (a batch of one); `undefined` when the outcome id was already counted (duplicate delivery). */
+export async function estimatorApplyOutcome(redis: RedisLike, ks: KeySpace, x: ApplyOutcomeArgs): Promise<AppliedSnapshot | undefined> {
+  const [snap] = await estimatorApplyOutcomes(redis, ks, {
+    classId: x.classId,
+    outcomes: [
+      {
+        outcomeId: x.outcomeId,
+        kind: x.kind,
+        wasteNanoUsd: x.wasteNanoUsd,
+        savedMs: x.savedMs,
+        fencingViolation: x.fencingViolation,
+        windowCap: x.windowCap,
+        tenant: x.tenant,
+        phDelta: x.phDelta,
+      },
+    ],
+    nowMs: x.nowMs,
+    fallbackPrior: x.fallbackPrior,
+    fallbackStage: x.fallbackStage,
+    ...(x.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: x.dedupeWindowMs }),
+  });
+  return snap;
 }
 
 export interface SetStageArgs {
@@ -120,8 +216,8 @@ export async function estimatorSetStage(redis: RedisLike, ks: KeySpace, x: SetSt
   const k = classKeys(ks, x.classId);
   const r = await callScript<Array<string | number>>(
     redis,
-    'estimatorSetStage-2.lua',
-    [k.posterior, k.window],
+    'estimatorSetStage-3.lua',
+    [k.posterior, k.window, k.windowBits],
     [x.expected, x.expectedVersion ?? '', x.to, x.reason, x.nowMs, x.killedUntilMs ?? 0, x.reset === true ? 1 : 0],
   );
   if (Number(r[0]) === 1) return { applied: true, stageVersion: Number(r[1]) };

@@ -26,6 +26,7 @@
  * | P:{class:C}:posterior                 | hash   | estimator  | a, b, hits, misses, n, stage, stage reason, counters |
  * | P:{class:C}:seen                      | zset   | estimator  | outcome ids already counted, by ms (idempotency; trimmed to 24 h) |
  * | P:{class:C}:window                    | list   | estimator  | recent hit(1)/miss(0) sequence for drift detection |
+ * | P:{class:C}:windowbits                | string | estimator  | the same sequence as one string ('1'/'0', oldest first), written with the list by the same scripts: the estimator reads it per batch instead of LRANGE (issue 13 item 2) |
  * | P:{class:C}:history                   | hash   | scheduler  | predictor memory: output value -> count, request hash -> output |
  * | P:{ctl}:classes                       | set    | estimator  | all known edge class ids |
  * | P:{ctl}:tenants                       | set    | scheduler  | tenants that submitted a run or were configured (lists) |
@@ -126,7 +127,7 @@ export function opClassKeys(ks: KeySpace, tenant: string, opClass: string) {
 
 export function classKeys(ks: KeySpace, classId: string) {
   const t = `${ks.prefix}:{class:${classId}}`;
-  return { posterior: `${t}:posterior`, seen: `${t}:seen`, window: `${t}:window`, history: `${t}:history` } as const;
+  return { posterior: `${t}:posterior`, seen: `${t}:seen`, window: `${t}:window`, windowBits: `${t}:windowbits`, history: `${t}:history` } as const;
 }
 
 export function controlKeys(ks: KeySpace) {

@@ -5,6 +5,7 @@
   described a world that has changed) and empties the window.
   KEYS[1] posterior hash (classKeys().posterior)
   KEYS[2] window list (classKeys().window)
+  KEYS[3] the window as one string (classKeys().windowBits), emptied with the list
   ARGV[1] expected stage, or '*' = any stage other than the new one
   ARGV[2] expected stageVersion ('' = do not check)
   ARGV[3] new stage
@@ -14,7 +15,7 @@
   ARGV[7] reset (1|0): also restarts Page-Hinkley
   Returns: { 1, stageVersion } applied; { 0, stage } precondition failed; { -1 } no such class
 ]]
-local post, win = KEYS[1], KEYS[2]
+local post, win, bits = KEYS[1], KEYS[2], KEYS[3]
 local cur = redis.call('HGET', post, 'stage')
 if not cur then return { -1 } end
 local expected, newStage = ARGV[1], ARGV[3]
@@ -33,6 +34,6 @@ redis.call('HINCRBY', post, 'transitions', 1)
 if ARGV[7] == '1' then
   redis.call('HSET', post, 'hits', 0, 'misses', 0, 'n', 0, 'a', redis.call('HGET', post, 'a0'), 'b', redis.call('HGET', post, 'b0'))
   redis.call('HDEL', post, 'phN', 'phMean', 'phCum', 'phMax')
-  redis.call('DEL', win)
+  redis.call('DEL', win, bits)
 end
 return { 1, ver }
