@@ -207,6 +207,9 @@ describe('M9 estimator service: stages and the kill switch', () => {
     // all-miss window is far below it and alarms within the 30 misses.
     for (let j = 0; j < 30; j++) await cp.publishOutcome(outcome('k', 'miss'));
     await waitFor(() => cp.speculationBlocked('t1', 'k').scope === 'class', 10_000, 'class killed');
+    // The kill entry is written first (speculation stops at once), the class's stage right after
+    // it in a second script: a reader between the two sees the kill and the old stage.
+    await waitFor(async () => (await stage()) === 'killed', 10_000, 'stage killed');
     const st = await cp.classState('k', { fresh: true });
     expect(st?.stage).toBe('killed');
     expect(st?.stageReason).toMatch(/^drift: tail test P\(H<=0 of \d+ \| \d+\/\d+ before\)=\d\.\d+e-\d+ < 6\.00e-6$/);
