@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { compare, ratioStdErr, TOLERANCE } from './compare.mjs';
 // @ts-expect-error: plain ES module of the benchmark (no type declarations).
 import { predictFromLive, traceRun } from './predict.mjs';
+// @ts-expect-error: plain ES module of the benchmark (no type declarations).
+import { realClock } from './live.mjs';
 
 const workflow = {
   name: 'triage',
@@ -45,13 +47,15 @@ function view(runId: string, t0: number, classifyOut: string, spec?: Record<stri
 }
 
 describe('agreement trace from live runs (M9 stage 1)', () => {
-  it('scales times back by 1/timeScale, keeps total and cached tokens, takes the outcome from the on run and the guess it assumed', () => {
+  it('scales attempt time back by 1/timeScale but keeps dispatch gaps as measured, keeps total and cached tokens, takes the outcome from the on run and the guess it assumed', () => {
     const off = view('r0', 1_000, 'shipping');
     const on = view('r0', 2_000, 'other', { classify: 'shipping' });
     const run = traceRun(workflow, off, on, 0.1);
     const [c, d] = run.operations;
-    expect(c).toMatchObject({ id: 'classify', startMs: 20, durationMs: 280, 'gen_ai.usage.input_tokens': 50, 'gen_ai.usage.cache_read.input_tokens': 10 });
-    expect(d).toMatchObject({ id: 'draft', dependencies: ['classify'], startMs: 330, durationMs: 650, 'gen_ai.usage.output_tokens': 50 });
+    // classify runs 2-30 ms (wall): starts 2 ms in (a gap, unscaled), runs 28 / 0.1 = 280 ms;
+    // draft starts 3 ms (unscaled) after classify's end, runs 65 / 0.1 = 650 ms.
+    expect(c).toMatchObject({ id: 'classify', startMs: 2, durationMs: 280, 'gen_ai.usage.input_tokens': 50, 'gen_ai.usage.cache_read.input_tokens': 10 });
+    expect(d).toMatchObject({ id: 'draft', dependencies: ['classify'], startMs: 285, durationMs: 650, 'gen_ai.usage.output_tokens': 50 });
     // The live predictor guessed "shipping" (not its fallback); the on run's real label was "other".
     expect(run.opportunities).toEqual([{ from: 'classify', to: 'draft', type: 'router_k_way', k: 4, guess: 'shipping', actual: 'other', matched: false }]);
     expect(run.startUnixMs).toBe(2_000);
@@ -65,10 +69,29 @@ describe('agreement trace from live runs (M9 stage 1)', () => {
   it('replay of the trace reproduces the off runs exactly under never (same prices, same gaps)', () => {
     const pairs = Array.from({ length: 5 }, (_, i) => ({ i, off: view(`r${i}`, i * 1000, 'billing'), on: view(`r${i}`, i * 1000 + 500, 'billing') }));
     const p = predictFromLive(workflow, pairs, 0.1, { alpha: 1, lambdaUsdPerSec: 10 });
-    expect(p.meanOffSec).toBeCloseTo(0.98, 6);
+    expect(p.meanOffSec).toBeCloseTo(0.935, 6);
     expect(p.speculations).toBe(5);
     expect(p.hits).toBe(5);
     expect(p.latencyRatio).toBeLessThan(1);
+  });
+});
+
+describe('the run clock at time scale 1 (realClock)', () => {
+  it('scales only time during which an attempt runs; overlapping attempts count once, unstarted ones not at all', () => {
+    const v = {
+      createdAtMs: 100,
+      nodes: {
+        a: { attempts: [{ startedAtMs: 110, finishedAtMs: 130 }] },
+        b: { attempts: [{ startedAtMs: 120, finishedAtMs: 140 }, { startedAtMs: Number.NaN, finishedAtMs: 150 }] },
+        c: { attempts: [{ startedAtMs: 150, finishedAtMs: 160 }] },
+      },
+    };
+    const clock = realClock(v, 0.1);
+    expect(clock(110)).toBe(10);
+    expect(clock(140)).toBeCloseTo(10 + 300, 9);
+    expect(clock(150)).toBeCloseTo(320, 9);
+    expect(clock(160)).toBeCloseTo(420, 9);
+    expect(clock(170)).toBeCloseTo(430, 9);
   });
 });
 

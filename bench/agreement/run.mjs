@@ -47,7 +47,7 @@ export async function runAgreement(opts) {
       const comparison = { ...compare(measured, predicted), launchDivergence: launchDivergence(measured.nodes, predicted.nodes, opts.runs) };
       const { latOnSec, latOffSec, costOnUsd, ...measuredSummary } = measured;
       const { perRunOnSec, ...predictedSummary } = predicted;
-      rows.push({ archetype: a.name, measured: measuredSummary, predicted: predictedSummary, archetypeReplay, comparison, wallSec: (performance.now() - t0) / 1000 });
+      rows.push({ archetype: a.name, measured: measuredSummary, predicted: predictedSummary, archetypeReplay, comparison, wallSec: (performance.now() - t0) / 1000, ...(opts.keepPairs ? { pairs } : {}) });
       opts.onProgress?.(`${a.name}: ${opts.runs} on + ${opts.runs} off in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {
