@@ -6,7 +6,7 @@
  * sweep count nothing twice.
  */
 import { ManualClock, parseWorkflow, silentLogger } from '@gambit/shared';
-import { closeReservation, controlKeys, createRun, createSpecAttempt, defineRunScripts, initialNodeState, launchNode, reserveBudget, settleBudget, tenantKeys } from '@gambit/shared/redis';
+import { closeReservation, controlKeys, createRun, createSpecAttempt, defineRunScripts, FairDispatcher, initialNodeState, launchNode, reserveBudget, settleBudget, tenantKeys } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -19,6 +19,8 @@ const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
 defineRunScripts(redis);
 const ks = { prefix: uniquePrefix('budgetrec') };
 const queues = opQueues(redis, ks);
+// Issue 10 item 4: the outbox enqueues for fair dispatch, which hands jobs to BullMQ for free worker slots.
+const fair = new FairDispatcher(redis, ks, queues, silentLogger);
 afterAll(async () => {
   await queues.close();
   await redis.quit();
@@ -64,7 +66,7 @@ describe('M10 recovery of open budget reservations', () => {
     expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 400, limitNanoUsd: 1_000 })).toBe(false);
     expect(Number(await redis.zscore(controlKeys(ks).reservations, tenant))).toBe(clock.nowMs());
 
-    const outbox = new Outbox(redis, ks, queues, 3, silentLogger);
+    const outbox = new Outbox(redis, ks, fair, 3, silentLogger);
     const sweeper = new RecoverySweeper(redis, ks, outbox, queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
     // Within the grace period nothing is touched (the scheduler may still be launching).
     expect(await sweeper.sweepReservations()).toBe(0);
@@ -90,7 +92,7 @@ describe('M10 recovery of open budget reservations', () => {
     const tenant = 'bt2';
     const id = 'r2:a.s1:unused:y';
     expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 250, limitNanoUsd: 1_000, open: { id, runId: 'r2', attemptId: 'a.s1', atMs: clock.nowMs() } })).toBe(true);
-    const sweeper = new RecoverySweeper(redis, ks, new Outbox(redis, ks, queues, 3, silentLogger), queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
+    const sweeper = new RecoverySweeper(redis, ks, new Outbox(redis, ks, fair, 3, silentLogger), queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
     clock.advance(6_000);
     expect(await sweeper.sweepReservations()).toBe(1);
     expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '0' });
@@ -143,7 +145,7 @@ describe('M10 recovery of open budget reservations', () => {
     });
     expect(r.ok).toBe(true);
     // The winner dies before closing its record; the loser dies before releasing its reservation.
-    const sweeper = new RecoverySweeper(redis, ks, new Outbox(redis, ks, queues, 3, silentLogger), queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
+    const sweeper = new RecoverySweeper(redis, ks, new Outbox(redis, ks, fair, 3, silentLogger), queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
     clock.advance(6_000);
     expect(await sweeper.sweepReservations()).toBe(1);
     const b = await budgetOf(tenant);

@@ -5,7 +5,7 @@
  * created are dropped.
  */
 import { ManualClock, parseWorkflow, silentLogger } from '@gambit/shared';
-import { cancelRun, controlKeys, createRun, defineRunScripts, initialNodeState, launchNode, runKeys, settleEndedRun } from '@gambit/shared/redis';
+import { cancelRun, controlKeys, createRun, defineRunScripts, FairDispatcher, initialNodeState, launchNode, runKeys, settleEndedRun } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -18,6 +18,8 @@ const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
 defineRunScripts(redis);
 const ks = { prefix: uniquePrefix('recovery') };
 const queues = opQueues(redis, ks);
+// Issue 10 item 4: the outbox enqueues for fair dispatch, which hands jobs to BullMQ for free worker slots.
+const fair = new FairDispatcher(redis, ks, queues, silentLogger);
 afterAll(async () => {
   await queues.close();
   await redis.quit();
@@ -53,8 +55,10 @@ describe('recovery sweep', () => {
     const active = controlKeys(ks).active;
     await redis.zadd(active, clock.nowMs(), `${tenant}:${runId}`);
     await redis.zadd(active, clock.nowMs() - 100_000, `${tenant}:ghost`);
-    const outbox = new Outbox(redis, ks, queues, 3, silentLogger);
+    const outbox = new Outbox(redis, ks, fair, 3, silentLogger);
     const sweeper = new RecoverySweeper(redis, ks, outbox, queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
+    // One worker slot registered (as a worker does at start), so a dispatched job reaches BullMQ.
+    await fair.beat('recovery-test-worker', { ops: 1, spec: 0 });
     // Not stale yet: nothing happens to the live run.
     expect(await sweeper.sweep()).toBe(0);
     expect(await queues.ops.getJob(plan.intent.jobId)).toBeUndefined();
@@ -96,7 +100,7 @@ describe('recovery sweep', () => {
     expect((await cancelRun(redis, ks, { tenant, runId, status: 'cancelled', reason: 'test', nowMs: clock.nowMs() })).ended).toBe(true);
     const active = controlKeys(ks).active;
     await redis.zadd(active, clock.nowMs(), `${tenant}:${runId}`);
-    const outbox = new Outbox(redis, ks, queues, 3, silentLogger);
+    const outbox = new Outbox(redis, ks, fair, 3, silentLogger);
     const sweeper = new RecoverySweeper(redis, ks, outbox, queues.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
     clock.advance(6_000);
     await sweeper.sweep();

@@ -57,6 +57,21 @@ export const EnvSchema = z
     /** M9.5: no fresh estimator heartbeat stops speculation. `false` only for set-ups without an estimator. */
     REQUIRE_ESTIMATOR_HEARTBEAT: bool.default(true),
     ADVANCE_CONCURRENCY: z.coerce.number().int().positive().max(256).default(8),
+    /**
+     * Issue 10 item 4, fair dispatch: jobs allowed in a BullMQ queue beyond the workers' registered
+     * slots (0: a job is handed to BullMQ only for a free slot, so another tenant's job waits
+     * behind no flood). More hides the hand-over latency at the cost of fairness.
+     */
+    FAIR_QUEUE_HEADROOM: z.coerce.number().int().nonnegative().max(1_000_000_000).default(0),
+    /**
+     * Issue 10 item 4, fair dispatch: slots of each lane (over all workers) held back for tenants
+     * holding fewer than this many, so a tenant arriving during another's flood starts at once
+     * (the reserve stays idle while a single tenant has work). Workers use the same value
+     * (they pump too): set it on both.
+     */
+    FAIR_RESERVED_SLOTS: z.coerce.number().int().nonnegative().max(1_000).default(1),
+    /** Issue 10 item 4: the backstop pump of the fair dispatcher (workers pump when they free a slot). */
+    FAIR_PUMP_MS: z.coerce.number().int().positive().default(200),
     /** BullMQ tries of an authoritative job (a worker killed mid-job is retried). */
     OPS_JOB_ATTEMPTS: z.coerce.number().int().positive().max(20).default(3),
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -25,7 +25,7 @@
  * tenant (`PUT /v1/admin/tenants/{tenant}/limits`).
  */
 import { type Edge, MAX_OP_TIMEOUT_MS, nanoToUsd, usdToNano, type Workflow, type WorkflowNode } from '@gambit/shared';
-import { admissionKeys, admitRun, type KeySpace, type RedisLike, runKeys, spendPeriodField } from '@gambit/shared/redis';
+import { admissionKeys, admitRun, fairKeys, type KeySpace, type RedisLike, runKeys, spendPeriodField } from '@gambit/shared/redis';
 import { z } from 'zod';
 import { HttpError } from './http/errors.js';
 
@@ -51,6 +51,11 @@ export const LimitsSchema = z
      * WORKER_MAX_OP_TIMEOUT_MS.
      */
     opTimeoutMs: z.number().int().positive().max(MAX_OP_TIMEOUT_MS),
+    /**
+     * Issue 10 item 4: the tenant's share in fair dispatch (deficit round-robin quantum: jobs per
+     * turn; 2 = twice the jobs of a weight-1 tenant while both have work waiting). Default 1.
+     */
+    weight: z.number().positive().max(1_000).optional(),
     /** Issue 10 item 6: when set, the only hosts the tenant's tools may reach (`example.com`, `*.example.com`). */
     outboundAllowHosts: z.array(z.string().min(1).max(253).regex(/^(\*\.)?[A-Za-z0-9.-]+$/, 'a host name, or *. and a domain')).max(1_000).optional(),
     /** Issue 10 item 3: cap on ALL the tenant's spend (authoritative included) per `spendCapPeriod`, dollars. */
@@ -92,6 +97,8 @@ export class LimitStore {
     const raw = await this.redis.get(key);
     const merged = { ...(raw === null ? {} : (JSON.parse(raw) as LimitsPatch)), ...patch };
     await this.redis.set(key, JSON.stringify(merged));
+    // The dispatcher reads weights in the queues' slot (fairClaim-9.lua), not from the limits.
+    if (patch.weight !== undefined) await this.redis.hset(fairKeys(this.ks, 'ops').weights, tenant, String(patch.weight));
     this.cache.delete(tenant);
     return this.get(tenant);
   }

@@ -13,7 +13,7 @@ import {
   type Logger,
   systemClock,
 } from '@gambit/shared';
-import { AdvanceStream, defineAdmissionScripts, defineRunScripts, type KeySpace, QUEUES, queuePrefix, type RedisLike, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
+import { AdvanceStream, defineAdmissionScripts, defineRunScripts, FairDispatcher, type KeySpace, QUEUES, queuePrefix, type RedisLike, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
 import { healthAnswer, initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -127,7 +127,13 @@ async function main(): Promise<void> {
   // Issue 10 item 3: the spend cap's ledger (booked per UTC day/month, held by running work),
   // written at every launch and when an ended run settles (engine/spend.ts), read by the API.
   const apiSpend = new SpendLedger(api, ks);
-  const outbox = new Outbox(cmd, ks, { ops, spec }, env.OPS_JOB_ATTEMPTS, log);
+  // Issue 10 item 4: jobs wait on per-tenant ready lists and go to the BullMQ queues only while
+  // the workers have free slots, tenants served by weighted deficit round-robin (docs/runtime.md).
+  const fair = new FairDispatcher(cmd, ks, { ops, spec }, log.child({ component: 'fair' }), { headroom: env.FAIR_QUEUE_HEADROOM, reservedSlots: env.FAIR_RESERVED_SLOTS });
+  const outbox = new Outbox(cmd, ks, fair, env.OPS_JOB_ATTEMPTS, log);
+  // Workers pump when they free a slot; this timer is the backstop (a missed trigger, new workers).
+  const fairPump = setInterval(() => void fair.pumpAll(), env.FAIR_PUMP_MS);
+  fairPump.unref();
   // Run-end webhooks: queued when a run ends here, delivered by any scheduler's worker through
   // the outbound guard (issue 10 item 6).
   const outbound = new OutboundGuard({ trustedOrigins: env.OUTBOUND_TRUSTED_ORIGINS ?? new Set(), maxBodyBytes: env.OUTBOUND_MAX_BODY_BYTES, maxRedirects: 0, timeoutMs: env.WEBHOOK_TIMEOUT_MS });
@@ -147,6 +153,7 @@ async function main(): Promise<void> {
     ks,
     outbox,
     specQueue: spec,
+    fair,
     priceTable,
     predictors: new PredictorSet(),
     control,
@@ -188,7 +195,7 @@ async function main(): Promise<void> {
   const advanceConsumer = new AdvanceConsumer(bull, ks, engine, deps, { consumerId: schedulerId, concurrency: env.ADVANCE_CONCURRENCY, claimIdleMs: env.RECOVERY_STALE_MS }, log);
   consumer = advanceConsumer;
   await advanceConsumer.waitUntilReady();
-  const sweeper = new RecoverySweeper(cmd, ks, outbox, advance, clock, log, { intervalMs: env.RECOVERY_SWEEP_MS, staleMs: env.RECOVERY_STALE_MS });
+  const sweeper = new RecoverySweeper(cmd, ks, outbox, advance, clock, log, { intervalMs: env.RECOVERY_SWEEP_MS, staleMs: env.RECOVERY_STALE_MS, fair });
   sweeper.start();
 
   const operatorService = new OperatorService({ cp, redis: cmd, ks, nowMs: () => clock.nowMs(), heartbeatRequired: env.REQUIRE_ESTIMATOR_HEARTBEAT });
@@ -247,6 +254,7 @@ async function main(): Promise<void> {
       await advanceConsumer.close();
       await opsServer.close();
       await sweeper.close();
+      clearInterval(fairPump);
       await webhooks.close();
       await outbound.close();
       await Promise.all([ops.close(), spec.close()]);

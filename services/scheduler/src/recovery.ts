@@ -4,11 +4,12 @@
  * but never confirmed enqueued (a scheduler died in between), and adds a `kick` event so some
  * scheduler reconciles the run (a scheduler died between two steps of an advance). Runs that
  * ended or never got created are dropped from the index. It also settles budget reservations
- * (M10) left open by a scheduler that died between reserving and launching. Every action here is
- * idempotent.
+ * (M10) left open by a scheduler that died between reserving and launching, and recovers the fair
+ * dispatcher's jobs (issue 10 item 4): claimed but never added to BullMQ, or outstanding after
+ * their job ended unseen. Every action here is idempotent.
  */
 import type { Clock, Logger } from '@gambit/shared';
-import { type AdvanceSink, controlKeys, type KeySpace, type RedisLike, runKeys, settleBudget, tenantKeys } from '@gambit/shared/redis';
+import { type AdvanceSink, controlKeys, type FairDispatcher, type KeySpace, type RedisLike, runKeys, settleBudget, tenantKeys } from '@gambit/shared/redis';
 import { z } from 'zod';
 import type { Outbox } from './engine/outbox.js';
 
@@ -40,7 +41,8 @@ export class RecoverySweeper {
     private readonly advance: AdvanceSink,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly opts: { intervalMs: number; staleMs: number },
+    /** `fair`: the fair dispatcher whose claimed and outstanding jobs the sweep also recovers (issue 10 item 4). */
+    private readonly opts: { intervalMs: number; staleMs: number; fair?: FairDispatcher },
   ) {}
 
   start(): void {
@@ -49,6 +51,7 @@ export class RecoverySweeper {
       if (this.running !== undefined) return;
       this.running = this.sweep()
         .then(() => this.sweepReservations())
+        .then(() => this.opts.fair?.sweep(this.opts.staleMs))
         .then(() => undefined)
         .catch((err: unknown) => this.log.warn({ err: String(err) }, 'recovery sweep failed'))
         .finally(() => {

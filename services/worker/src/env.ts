@@ -86,6 +86,8 @@ export const EnvSchema = z.object({
   OUTBOUND_TIMEOUT_MS: envInt(30_000, 100),
   /** Issue 10 item 4: the longest `sleep` a workflow may ask for; longer ones fail at once. */
   WORKER_MAX_SLEEP_MS: envInt(30_000, 0),
+  /** Issue 10 item 4, fair dispatch: slots held back for tenants holding fewer (as on the scheduler: set both alike). */
+  FAIR_RESERVED_SLOTS: envInt(1, 0),
   /** Issue 10 item 4: the operator's cap on one operation's deadline (a try), ms; also the deadline of a job that names none. */
   WORKER_MAX_OP_TIMEOUT_MS: envInt(600_000, 1),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -6,9 +6,20 @@
  * M10). SIGTERM/SIGINT are handled here and only here.
  */
 import { createLogger, createPriceTable, type Logger, systemClock } from '@gambit/shared';
-import { ATTEMPT_SCRIPT_FILES, defineAttemptScripts, QUEUES, queuePrefix, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
+import {
+  ATTEMPT_SCRIPT_FILES,
+  defineAttemptScripts,
+  FAIR_BEAT_MS,
+  FAIR_SCRIPT_FILES,
+  FairDispatcher,
+  type FairLane,
+  QUEUES,
+  queuePrefix,
+  redisConnectionOptions,
+  waitForRedis,
+} from '@gambit/shared/redis';
 import { initTelemetry, Readiness, redisCheck, runningCheck, scriptsCheck, startOpsServer } from '@gambit/shared/telemetry';
-import { Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { CancelWatcher } from './cancellation.js';
 import { loadEnv, type WorkerEnv } from './env.js';
@@ -85,7 +96,7 @@ async function main(): Promise<void> {
   const readiness = new Readiness([
     redisCheck('redis', redis),
     redisCheck('redis_subscriber', subscriber),
-    scriptsCheck(redis, ATTEMPT_SCRIPT_FILES),
+    scriptsCheck(redis, [...ATTEMPT_SCRIPT_FILES, ...FAIR_SCRIPT_FILES]),
     runningCheck('ops_consumer', () => stopping === undefined && ops !== undefined && ops.isRunning()),
     ...(env.WORKER_SPEC_CONCURRENCY > 0 ? [runningCheck('spec_consumer', () => stopping === undefined && spec !== undefined && spec.isRunning())] : []),
   ]);
@@ -131,6 +142,23 @@ async function main(): Promise<void> {
     env.WORKER_SPEC_CONCURRENCY > 0 ? new Worker(QUEUES.spec, processor, { ...workerOpts, concurrency: env.WORKER_SPEC_CONCURRENCY }) : undefined;
   ops = opsWorker;
   spec = specWorker;
+  // Issue 10 item 4, fair dispatch (shared/redis/fair.ts): this worker's slots are registered
+  // (refreshed every FAIR_BEAT_MS), and every job it finishes frees its slot and pumps the lane,
+  // so the next tenant in turn gets the slot at once.
+  const fairQueues = { ops: new Queue(QUEUES.ops, { connection: redis, prefix: queuePrefix(ks) }), spec: new Queue(QUEUES.spec, { connection: redis, prefix: queuePrefix(ks) }) };
+  const fair = new FairDispatcher(redis, ks, fairQueues, logger.child({ component: 'fair' }), { reservedSlots: env.FAIR_RESERVED_SLOTS });
+  const slots = { ops: env.WORKER_CONCURRENCY, spec: env.WORKER_SPEC_CONCURRENCY };
+  const freed = (lane: FairLane, job: Job | undefined) => {
+    if (job?.id === undefined) return;
+    void fair
+      .release(lane, job.id)
+      .then(() => fair.pump(lane))
+      .catch((err: unknown) => logger.warn({ lane, jobId: job.id, err: String(err) }, 'fair dispatch release failed'));
+  };
+  opsWorker.on('completed', (job) => freed('ops', job));
+  opsWorker.on('failed', (job) => freed('ops', job));
+  specWorker?.on('completed', (job) => freed('spec', job));
+  specWorker?.on('failed', (job) => freed('spec', job));
   for (const [queue, w] of [
     ['ops', opsWorker],
     ['spec', specWorker],
@@ -139,10 +167,20 @@ async function main(): Promise<void> {
     w?.on('failed', (job, err) => logger.warn({ queue, jobId: job?.id, error: err.message, attemptsMade: job?.attemptsMade }, 'job failed'));
   }
   await Promise.all([opsWorker.waitUntilReady(), specWorker?.waitUntilReady()]);
+  await fair.beat(env.WORKER_ID, slots);
+  const beat = setInterval(() => {
+    if (stopping !== undefined) return;
+    void fair.beat(env.WORKER_ID, slots).catch((err: unknown) => logger.warn({ err: String(err) }, 'fair dispatch beat failed'));
+  }, FAIR_BEAT_MS);
+  beat.unref();
+  await fair.pumpAll();
 
   const shutdown = (signal: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ signal, running: cancels.running }, 'worker stopping');
+      // No new work is dispatched for this worker's slots.
+      clearInterval(beat);
+      await fair.leave(env.WORKER_ID).catch((err: unknown) => logger.warn({ err: String(err) }, 'fair dispatch leave failed'));
       // Stop intake on both queues at once; speculative work is cut short (its partial cost is
       // billed and the job handed back), authoritative work may finish within the deadline.
       const specClosed = specWorker?.close();
@@ -161,6 +199,7 @@ async function main(): Promise<void> {
         await opsClosed;
       }
       await cancels.close();
+      await Promise.all([fairQueues.ops.close(), fairQueues.spec.close()]);
       await outbound.close();
       await opsServer.close();
       await events.close();

@@ -8,3 +8,4 @@ export * from './op-class-store.js';
 export * from './admission-scripts.js';
 export * from './wait.js';
 export * from './connection.js';
+export * from './fair.js';

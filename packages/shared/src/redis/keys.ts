@@ -45,6 +45,16 @@
  * | P:{tenant:T}:apikeys                  | hash   | scheduler  | key id -> {keyId, createdAtMs, revokedAtMs, label, hmac} JSON (listing; revoked ones kept) |
  * | P:{tenant:T}:kv:N                     | hash   | operator   | table N read by the built-in `kv_lookup` tool (worker) |
  * | P:{tenant:T}:charges                  | list   | worker     | charges made by the built-in irreversible `charge_card` tool |
+ * | {P:q}:fair:L:ready:T                  | zset   | scheduler  | fair dispatch (issue 10 item 4): tenant T's ready job ids of lane L (ops/spec) by order |
+ * | {P:q}:fair:L:items                    | hash   | scheduler  | job id -> ready job (BullMQ name, data, options, tenant) |
+ * | {P:q}:fair:L:ring                     | list   | scheduler  | tenants with ready jobs, in deficit-round-robin turn order |
+ * | {P:q}:fair:L:deficit                  | hash   | scheduler  | tenant -> unused quantum of its turn |
+ * | {P:q}:fair:L:claimed                  | hash   | scheduler  | job id -> claimed job not yet confirmed added to BullMQ (swept) |
+ * | {P:q}:fair:L:out                      | zset   | worker+sch | job ids handed to BullMQ and not finished, by claim ms (the slots in use) |
+ * | {P:q}:fair:L:owner                    | hash   | worker+sch | outstanding job id -> its tenant |
+ * | {P:q}:fair:L:inuse                    | hash   | worker+sch | tenant -> its outstanding jobs (slots it holds) |
+ * | {P:q}:fair:weights                    | hash   | operator   | tenant -> dispatch weight (absent: 1) |
+ * | {P:q}:fair:workers                    | hash   | worker     | worker id -> slots per lane and last beat ms (Redis clock) |
  * | {P:q}:advance:events                  | stream | worker+sch | AdvanceEvents for the schedulers (consumer group `schedulers`; entries deleted once processed) |
  * | {P:q}:advance:dead                    | stream | scheduler  | advance events that could not be processed, with the reason (dead letters) |
  * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
@@ -151,6 +161,29 @@ export function controlKeys(ks: KeySpace) {
 /** BullMQ `prefix` option: a hash tag so each queue's keys stay in one cluster slot. */
 export function queuePrefix(ks: KeySpace): string {
   return `{${ks.prefix}:q}`;
+}
+
+/**
+ * Issue 10 item 4, fair dispatch (fair.ts): per-lane (`ops`, `spec`) ready lists per tenant, the
+ * ring of tenants with ready jobs, their deficits, claimed and outstanding jobs, and the shared
+ * weights and worker registrations. In the queues' hash tag: every script's keys share one slot.
+ */
+export function fairKeys(ks: KeySpace, lane: 'ops' | 'spec') {
+  const q = queuePrefix(ks);
+  const l = `${q}:fair:${lane}`;
+  return {
+    items: `${l}:items`,
+    readyPrefix: `${l}:ready:`,
+    ready: (tenant: string) => `${l}:ready:${tenant}`,
+    ring: `${l}:ring`,
+    deficit: `${l}:deficit`,
+    claimed: `${l}:claimed`,
+    out: `${l}:out`,
+    owner: `${l}:owner`,
+    inuse: `${l}:inuse`,
+    weights: `${q}:fair:weights`,
+    workers: `${q}:fair:workers`,
+  } as const;
 }
 
 /**

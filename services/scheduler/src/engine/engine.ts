@@ -25,6 +25,7 @@ import {
   controlKeys,
   discardSpeculation,
   expireRun,
+  type FairDispatcher,
   finishRun,
   type KeySpace,
   launchNode,
@@ -66,6 +67,8 @@ export interface EngineDeps {
   readonly ks: KeySpace;
   readonly outbox: Outbox;
   readonly specQueue: Queue;
+  /** Issue 10 item 4: the fair dispatcher the outbox enqueues into (a cancelled queued speculation is taken off its ready list). */
+  readonly fair: FairDispatcher;
   readonly priceTable: PriceTable;
   readonly predictors: PredictorSet;
   readonly control: SpeculationControl;
@@ -432,9 +435,7 @@ export class RunEngine {
     if (!r.discarded) return false;
     this.deps.log.info({ tenant, runId, nodeId, attemptId, kind, edge, previousStatus: r.previousStatus }, 'speculation discarded');
     if (r.previousStatus === 'running') await this.broadcastCancel({ tenant, runId, attemptId, reason: `speculation ${kind}` });
-    if (r.previousStatus === 'queued') {
-      await this.deps.specQueue.remove(jobIdFor(tenant, runId, attemptId)).catch(() => 0);
-    }
+    if (r.previousStatus === 'queued') await this.dropQueuedSpec(tenant, runId, attemptId);
     // M8: a cascade built on this speculation's result goes with it (the whole subtree).
     for (const e of s.graph.outgoing.get(nodeId) ?? []) {
       const child = s.nodes.get(e.to)?.spec;
@@ -460,9 +461,20 @@ export class RunEngine {
         this.deps.log.info({ tenant, runId, nodeId, attemptId, previousStatus: r.previousStatus }, 'late guess cancelled');
         // Whatever its status was, a worker may hold the job: broadcast, and drop a queued job.
         await this.broadcastCancel({ tenant, runId, attemptId, reason: 'guess not used' });
-        if (r.previousStatus === 'queued') await this.deps.specQueue.remove(jobIdFor(tenant, runId, attemptId)).catch(() => 0);
+        if (r.previousStatus === 'queued') await this.dropQueuedSpec(tenant, runId, attemptId);
       }
     }
+  }
+
+  /**
+   * A cancelled speculation that was still queued: off its tenant's ready list, or out of the
+   * BullMQ queue (then its slot is released), so it never takes a slot. Best effort: a job that
+   * is already running is stopped by the broadcast, and any leftover is fenced by startAttempt.
+   */
+  private async dropQueuedSpec(tenant: string, runId: string, attemptId: string): Promise<void> {
+    const jobId = jobIdFor(tenant, runId, attemptId);
+    if (await this.deps.fair.remove('spec', tenant, jobId).catch(() => false)) return;
+    if ((await this.deps.specQueue.remove(jobId).catch(() => 0)) === 1) await this.deps.fair.release('spec', jobId).catch(() => undefined);
   }
 
   async broadcastCancel(msg: CancelMessage): Promise<void> {

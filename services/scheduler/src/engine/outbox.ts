@@ -1,44 +1,41 @@
 /**
  * The run's `intents` outbox (docs/runtime.md): a launch script writes the job into the run's
- * `intents` hash in the same atomic step as the state transition; this module adds it to its
- * BullMQ queue under its deterministic job id (an idempotent add) and only then deletes the
- * intent. A process that dies in between leaves the intent, and the recovery sweep of any
- * scheduler re-enqueues it. A duplicate job is harmless: the worker's startAttempt fences it.
+ * `intents` hash in the same atomic step as the state transition; this module puts it on its
+ * tenant's ready list for fair dispatch (issue 10 item 4, shared/redis/fair.ts: an idempotent
+ * enqueue by the deterministic job id) and only then deletes the intent, then pumps the lane so
+ * the job goes to its BullMQ queue as soon as a worker slot is free. A process that dies in
+ * between leaves the intent, and the recovery sweep of any scheduler enqueues it again. A
+ * duplicate job is harmless: the worker's startAttempt fences it.
  */
 import type { Logger } from '@gambit/shared';
-import { type KeySpace, QUEUES, type RedisLike, runKeys } from '@gambit/shared/redis';
-import type { JobsOptions, Queue } from 'bullmq';
+import { type FairDispatcher, type KeySpace, QUEUES, type RedisLike, runKeys } from '@gambit/shared/redis';
+import type { JobsOptions } from 'bullmq';
 import { type Intent, IntentSchema, MAX_PRIORITY } from './jobs.js';
-
-export interface OpQueues {
-  readonly ops: Queue;
-  readonly spec: Queue;
-}
 
 export class Outbox {
   constructor(
     private readonly redis: RedisLike,
     private readonly ks: KeySpace,
-    private readonly queues: OpQueues,
+    private readonly fair: FairDispatcher,
     private readonly opsAttempts: number,
     private readonly log: Logger,
   ) {}
 
-  /** Enqueues one intent and removes it from the outbox. */
+  /** Enqueues one intent for fair dispatch, removes it from the outbox, and pumps its lane. */
   async send(tenant: string, runId: string, intent: Intent): Promise<void> {
-    const queue = intent.queue === QUEUES.ops ? this.queues.ops : this.queues.spec;
+    const lane = intent.queue === QUEUES.ops ? 'ops' : 'spec';
+    const priority = Math.min(MAX_PRIORITY, Math.max(1, intent.priority ?? MAX_PRIORITY));
     const opts: JobsOptions = {
-      jobId: intent.jobId,
       // Job payloads are deleted when done (issue 13 item 3; a re-sent job id is fenced by the
       // worker's startAttempt, so nothing needs the completed job for de-duplication).
       removeOnComplete: true,
       removeOnFail: { age: 24 * 3600 },
-      ...(intent.queue === QUEUES.ops
-        ? { attempts: this.opsAttempts, backoff: { type: 'exponential', delay: 100 } }
-        : { attempts: 1, priority: Math.min(MAX_PRIORITY, Math.max(1, intent.priority ?? MAX_PRIORITY)) }),
+      ...(lane === 'ops' ? { attempts: this.opsAttempts, backoff: { type: 'exponential', delay: 100 } } : { attempts: 1, priority }),
     };
-    await queue.add(intent.name, intent.data, opts);
+    // Within the tenant: first come first served on `ops`; by EV (the BullMQ priority) on `spec`.
+    await this.fair.enqueue({ lane, tenant, jobId: intent.jobId, name: intent.name, data: intent.data, opts }, lane === 'ops' ? intent.createdAtMs : priority);
     await this.redis.hdel(runKeys(this.ks, tenant, runId).intents, intent.jobId);
+    await this.fair.pump(lane);
   }
 
   /** Sends every intent of the run older than `minAgeMs` (0: all). Returns how many were sent. */

@@ -1,0 +1,208 @@
+// Fairness benchmark (issue 10 item 4): tenant B's p99 submit-to-launch while tenant A floods, as
+// a ratio to B alone in the same run. Real processes: one scheduler, W workers of C authoritative
+// slots each (simulated provider, time scale 1), one Redis.
+//
+// Submit-to-launch of a run = its operation's attempt `startedAtMs` (the worker started it) minus
+// the run's `createdAtMs` (the scheduler accepted the submit); both on this machine's clock.
+//
+// Per mode, on a fresh stack:
+//   alone: B submits a steady trickle (one single-node run every --trickle-ms for --trickle-sec);
+//   flood: A submits --flood runs at once (one node of --a-op-ms each) and B trickles the same way,
+//          all inside A's backlog (A's drain takes longer than B's trickle; checked and printed).
+// Modes: `fair` (the default configuration: per-tenant ready lists, deficit round-robin, jobs
+// handed to BullMQ only for free slots) and `shared` (FAIR_QUEUE_HEADROOM large: every job goes
+// straight into the shared BullMQ queue, first come first served, as before fair dispatch).
+// Ratio = p99(flood) / p99(alone) per mode; the goal is ≤ 1.2 for `fair`.
+//
+// Usage: node bench/fairness/run.mjs [--workers 2] [--concurrency 4] [--flood 300] [--a-op-ms 200]
+//          [--b-op-ms 50] [--trickle-ms 50] [--trickle-sec 6] [--modes fair,shared]
+// Writes bench/results/fairness.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { startRedis, uniquePrefix } from '@gambit/testkit';
+import { SchedulerClient } from '../../packages/cli/dist/demo/client.js';
+import { startServices } from '../agreement/stack.mjs';
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : process.argv[i + 1];
+};
+const WORKERS = Number(arg('workers', '2'));
+const CONCURRENCY = Number(arg('concurrency', '4'));
+const FLOOD = Number(arg('flood', '300'));
+const A_OP_MS = Number(arg('a-op-ms', '200'));
+const B_OP_MS = Number(arg('b-op-ms', '50'));
+const TRICKLE_MS = Number(arg('trickle-ms', '50'));
+const TRICKLE_SEC = Number(arg('trickle-sec', '6'));
+const MODES = arg('modes', 'fair,shared').split(',');
+const GOAL = 1.2;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function workflow(name, opMs) {
+  return {
+    name,
+    nodes: [
+      {
+        id: 'work',
+        kind: 'llm',
+        provider: 'simulated',
+        model: 'gpt-4o-mini',
+        prompt: 'Do {{inputs.q}}',
+        expectedOutputTokens: 2,
+        maxTokens: 8,
+        simulate: { output: 'ok', ttftMs: opMs, tokensPerSec: 1_000_000 },
+      },
+    ],
+    edges: [],
+  };
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+
+function stats(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50Ms: quantile(s, 0.5), p95Ms: quantile(s, 0.95), p99Ms: quantile(s, 0.99), maxMs: s[s.length - 1], meanMs: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+async function waitAll(client, tenant, runIds) {
+  const views = [];
+  for (const id of runIds) {
+    for (;;) {
+      const v = await client.run(tenant, id);
+      if (v.status !== 'running') {
+        if (v.status !== 'succeeded') throw new Error(`run ${tenant}/${id} ${v.status}: ${v.reason}`);
+        views.push(v);
+        break;
+      }
+      await sleep(100);
+    }
+  }
+  return views;
+}
+
+/** Submit to the scheduler's launch (attempt created), and launch to the worker's start. */
+const splitMs = (v) => {
+  const a = v.nodes.work.attempts[0];
+  return { launch: a.createdAtMs - v.createdAtMs, dispatch: a.startedAtMs - a.createdAtMs };
+};
+
+const launchMs = (v) => {
+  const a = v.nodes.work.attempts[0];
+  if (a?.startedAtMs === undefined) throw new Error(`run ${v.runId}: no started attempt`);
+  return a.startedAtMs - v.createdAtMs;
+};
+
+/** B's steady trickle: one run every TRICKLE_MS for TRICKLE_SEC; returns the run ids. */
+async function trickle(client, tenant) {
+  const ids = [];
+  const pending = [];
+  const t0 = Date.now();
+  for (let i = 0; Date.now() - t0 < TRICKLE_SEC * 1000; i++) {
+    pending.push(client.submit({ tenant, workflow: `${tenant}-wf`, inputs: { q: `b${i}` }, speculation: false }).then((r) => ids.push(r.runId)));
+    const next = t0 + (i + 1) * TRICKLE_MS;
+    await sleep(Math.max(0, next - Date.now()));
+  }
+  await Promise.all(pending);
+  return ids;
+}
+
+async function measureMode(redisUrl, mode) {
+  const prefix = uniquePrefix(`fair-${mode}`);
+  const services = await startServices({
+    redisUrl,
+    prefix,
+    workers: WORKERS,
+    timeScale: 1,
+    workerConcurrency: CONCURRENCY,
+    specConcurrency: 0,
+    schedulerEnv: mode === 'shared' ? { FAIR_QUEUE_HEADROOM: '1000000' } : {},
+  });
+  const client = new SchedulerClient(services.baseUrl, services.adminKey);
+  const [a, bAlone, bFlood] = ['a', 'b-alone', 'b-flood'].map((t) => `${mode}-${t}`);
+  try {
+    for (const t of [a, bAlone, bFlood]) {
+      await client.createTenantKey(t);
+      await client.request('POST', '/v1/workflows', { tenant: t, workflow: workflow(`${t}-wf`, t === a ? A_OP_MS : B_OP_MS) });
+    }
+    await sleep(500);
+    // B alone.
+    const aloneIds = await trickle(client, bAlone);
+    const alone = (await waitAll(client, bAlone, aloneIds)).map(launchMs);
+    await sleep(500);
+    // A floods: every submit at once; B trickles meanwhile.
+    const floodFrom = Date.now();
+    let aSubmitsDoneAt = 0;
+    const aSubmits = Promise.all(Array.from({ length: FLOOD }, (_, i) => client.submit({ tenant: a, workflow: `${a}-wf`, inputs: { q: `a${i}` }, speculation: false }).then((r) => r.runId))).then((ids) => {
+      aSubmitsDoneAt = Date.now();
+      return ids;
+    });
+    const floodIds = await trickle(client, bFlood);
+    const trickleEnd = Date.now();
+    const aIds = await aSubmits;
+    const floodViews = await waitAll(client, bFlood, floodIds);
+    const flood = floodViews.map(launchMs);
+    const aViews = await waitAll(client, a, aIds);
+    const aLastStart = Math.max(...aViews.map((v) => v.nodes.work.attempts[0].startedAtMs));
+    const aDrainSec = (Math.max(...aViews.map((v) => v.finishedAtMs)) - floodFrom) / 1000;
+    const sAlone = stats(alone);
+    const sFlood = stats(flood);
+    return {
+      mode,
+      alone: sAlone,
+      flood: sFlood,
+      p99Ratio: sFlood.p99Ms / sAlone.p99Ms,
+      p50Ratio: sFlood.p50Ms / sAlone.p50Ms,
+      aRuns: FLOOD,
+      aDrainSec,
+      // The premise: A still had work waiting to start when B's trickle ended.
+      aBacklogOutlastedTrickle: aLastStart > trickleEnd,
+      aLaunchP50Ms: stats(aViews.map(launchMs)).p50Ms,
+      // Where B's time went during the flood: the scheduler's launch, then the wait for a slot.
+      floodSchedulerLaunch: stats(floodViews.map((v) => splitMs(v).launch)),
+      floodDispatchWait: stats(floodViews.map((v) => splitMs(v).dispatch)),
+      // B's runs submitted while A's 300 submits were still being answered (the scheduler busy
+      // admitting them), and those submitted after, while A's backlog drained.
+      aSubmitStormSec: (aSubmitsDoneAt - floodFrom) / 1000,
+      floodDuringSubmitStorm: stats(floodViews.filter((v) => v.createdAtMs <= aSubmitsDoneAt).map(launchMs)),
+      floodDuringBacklog: stats(floodViews.filter((v) => v.createdAtMs > aSubmitsDoneAt).map(launchMs)),
+    };
+  } finally {
+    await services.stop();
+  }
+}
+
+const redis = await startRedis();
+const rows = [];
+try {
+  for (const mode of MODES) {
+    const r = await measureMode(redis.url, mode);
+    rows.push(r);
+    process.stdout.write(
+      `${mode}: B alone p50 ${r.alone.p50Ms} ms p99 ${r.alone.p99Ms} ms (n ${r.alone.n}); B during A's flood p50 ${r.flood.p50Ms} ms p99 ${r.flood.p99Ms} ms (n ${r.flood.n}); p99 ratio ${r.p99Ratio.toFixed(2)}; flood split: scheduler launch p50 ${r.floodSchedulerLaunch.p50Ms} p99 ${r.floodSchedulerLaunch.p99Ms} ms, slot wait p50 ${r.floodDispatchWait.p50Ms} p99 ${r.floodDispatchWait.p99Ms} ms; A's submits answered in ${r.aSubmitStormSec.toFixed(1)} s: B p99 ${r.floodDuringSubmitStorm.p99Ms} ms (n ${r.floodDuringSubmitStorm.n}) then ${r.floodDuringBacklog.p99Ms} ms (n ${r.floodDuringBacklog.n}) during the backlog; A drained in ${r.aDrainSec.toFixed(1)} s\n`,
+    );
+  }
+} finally {
+  await redis.stop();
+}
+
+const head = ['mode', 'B alone p50', 'B alone p99', 'B flood p50', 'B flood p99', 'p99 ratio', 'A drain s', 'backlog outlasted'];
+const body = rows.map((r) => [r.mode, `${r.alone.p50Ms} ms`, `${r.alone.p99Ms} ms`, `${r.flood.p50Ms} ms`, `${r.flood.p99Ms} ms`, r.p99Ratio.toFixed(2), r.aDrainSec.toFixed(1), String(r.aBacklogOutlastedTrickle)]);
+const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+const line = (c) => c.map((x, i) => x.padStart(w[i])).join('  ');
+process.stdout.write(`\n${[line(head), w.map((x) => '-'.repeat(x)).join('  '), ...body.map(line)].join('\n')}\n`);
+
+const fair = rows.find((r) => r.mode === 'fair');
+const shared = rows.find((r) => r.mode === 'shared');
+const out = {
+  headline:
+    fair === undefined
+      ? 'fair mode not measured'
+      : `tenant B's p99 submit-to-launch while tenant A floods ${FLOOD} runs: ${fair.flood.p99Ms} ms vs ${fair.alone.p99Ms} ms alone = ${fair.p99Ratio.toFixed(2)}x (goal ≤ ${GOAL})${shared === undefined ? '' : `; one shared FIFO queue (before): ${shared.p99Ratio.toFixed(1)}x`}`,
+  goal: { p99Ratio: GOAL, met: fair === undefined ? null : fair.p99Ratio <= GOAL },
+  config: { workers: WORKERS, concurrency: CONCURRENCY, flood: FLOOD, aOpMs: A_OP_MS, bOpMs: B_OP_MS, trickleMs: TRICKLE_MS, trickleSec: TRICKLE_SEC, modes: MODES },
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
+  results: rows,
+};
+mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
+writeFileSync(new URL('../results/fairness.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
+process.stdout.write(`\n${out.headline}\nwrote bench/results/fairness.json\n`);

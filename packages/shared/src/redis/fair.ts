@@ -1,0 +1,218 @@
+/**
+ * Issue 10 item 4: per-tenant fair dispatch of operation jobs to the workers (docs/runtime.md,
+ * Fair dispatch). Open-source BullMQ has no group limits, so jobs do not go straight to the
+ * `ops`/`spec` queues: a launch puts its job on its tenant's ready list of the lane
+ * (fairEnqueue-5.lua), and a pump moves jobs into the BullMQ queue only while the registered
+ * workers have free slots (outstanding < slots + headroom), choosing tenants by deficit
+ * round-robin with weights (fairClaim-9.lua). The BullMQ queue stays about as deep as the free
+ * slots, so a tenant's flood waits in its own ready list instead of in front of everyone. A few
+ * reserved slots (FairOptions.reservedSlots) are held back from tenants that already hold that
+ * many, so a tenant arriving during another's flood starts at once.
+ *
+ * Who pumps: the scheduler after every enqueue and on a timer, and each worker after every job it
+ * finishes (it frees the slot, then fills it). Any number of processes may pump at once: a claim
+ * is atomic. A claimed job is in `claimed` until its BullMQ add is confirmed; a pump that dies in
+ * between leaves it there, and the sweep (any scheduler) adds it again under the same job id (an
+ * idempotent add; a duplicate that already ran is fenced by the worker's startAttempt). A job
+ * stays `out`standing until a worker finishes it; the sweep drops outstanding entries whose
+ * BullMQ job no longer exists or ended (a job BullMQ failed by itself, a worker that died).
+ */
+import type { JobsOptions, Queue } from 'bullmq';
+import type { Logger } from '../logger.js';
+import { fairKeys, type KeySpace } from './keys.js';
+import { callScript, defineScripts, type RedisLike } from './scripts.js';
+
+export const FAIR_SCRIPT_FILES = ['fairEnqueue-5.lua', 'fairClaim-9.lua', 'fairBeat-1.lua', 'fairRemove-4.lua', 'fairRelease-3.lua'] as const;
+
+export function defineFairScripts(redis: RedisLike): void {
+  defineScripts(redis, FAIR_SCRIPT_FILES);
+}
+
+export type FairLane = 'ops' | 'spec';
+
+/** A worker's registration counts for this long after its last beat. */
+export const FAIR_WORKER_TTL_MS = 5_000;
+/** How often a worker beats (well inside the TTL). */
+export const FAIR_BEAT_MS = 1_000;
+/** Jobs claimed per script call. */
+const CLAIM_BATCH = 64;
+
+/** One job waiting for a slot: what the pump adds to BullMQ. */
+export interface FairItem {
+  readonly lane: FairLane;
+  readonly tenant: string;
+  readonly jobId: string;
+  readonly name: string;
+  readonly data: unknown;
+  readonly opts: JobsOptions;
+}
+
+export interface FairQueues {
+  readonly ops: Queue;
+  readonly spec: Queue;
+}
+
+export interface FairOptions {
+  /** Jobs allowed outstanding beyond the registered slots (0: only as many as the slots). */
+  readonly headroom?: number;
+  /**
+   * Slots of each lane held back for tenants that hold fewer than this many: a tenant holding
+   * `reservedSlots` or more gets another job only while more than `reservedSlots` are free. A
+   * tenant arriving during another's flood then starts at once instead of waiting for a slot to
+   * free; the price is that many slots idle while only one tenant has work. 0: none.
+   */
+  readonly reservedSlots?: number;
+}
+
+export class FairDispatcher {
+  private readonly pumping = new Map<FairLane, Promise<number>>();
+  private readonly again = new Set<FairLane>();
+  private readonly headroom: number;
+  private readonly reserved: number;
+
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly ks: KeySpace,
+    private readonly queues: FairQueues,
+    private readonly log: Logger,
+    opts: FairOptions = {},
+  ) {
+    defineFairScripts(redis);
+    this.headroom = opts.headroom ?? 0;
+    this.reserved = opts.reservedSlots ?? 0;
+    if (!Number.isInteger(this.headroom) || this.headroom < 0) throw new RangeError(`FairDispatcher: headroom must be a non-negative integer, got ${opts.headroom}`);
+    if (!Number.isInteger(this.reserved) || this.reserved < 0) throw new RangeError(`FairDispatcher: reservedSlots must be a non-negative integer, got ${opts.reservedSlots}`);
+  }
+
+  /**
+   * Puts a job on its tenant's ready list (idempotent by job id). `order`: lower first within the
+   * tenant (creation ms on `ops`; the BullMQ priority on `spec`, so higher EV goes first).
+   * Returns false when the job was already ready, claimed or outstanding.
+   */
+  async enqueue(item: FairItem, order: number): Promise<boolean> {
+    const k = fairKeys(this.ks, item.lane);
+    const added = await callScript<number>(this.redis, 'fairEnqueue-5.lua', [k.items, k.ready(item.tenant), k.ring, k.claimed, k.out], [
+      item.jobId,
+      JSON.stringify(item),
+      order,
+      item.tenant,
+    ]);
+    return added === 1;
+  }
+
+  /**
+   * Moves ready jobs of `lane` into BullMQ while slots are free. Calls that overlap in this
+   * process coalesce: one more pass runs after the current one. Returns jobs added.
+   */
+  pump(lane: FairLane): Promise<number> {
+    const running = this.pumping.get(lane);
+    if (running !== undefined) {
+      this.again.add(lane);
+      return running;
+    }
+    const p = (async () => {
+      let total = 0;
+      try {
+        do {
+          this.again.delete(lane);
+          total += await this.drain(lane);
+        } while (this.again.has(lane));
+      } finally {
+        this.pumping.delete(lane);
+      }
+      return total;
+    })();
+    this.pumping.set(lane, p);
+    return p;
+  }
+
+  /** Pumps both lanes; errors are logged (a pump is retried by the next trigger and the timer). */
+  pumpAll(): Promise<void> {
+    return Promise.all((['ops', 'spec'] as const).map((l) => this.pump(l).catch((err: unknown) => this.log.warn({ lane: l, err: String(err) }, 'fair dispatch pump failed')))).then(
+      () => undefined,
+    );
+  }
+
+  private async drain(lane: FairLane): Promise<number> {
+    const k = fairKeys(this.ks, lane);
+    let total = 0;
+    for (;;) {
+      const reply = await callScript<Array<string | number>>(
+        this.redis,
+        'fairClaim-9.lua',
+        [k.ring, k.deficit, k.weights, k.items, k.claimed, k.out, k.workers, k.owner, k.inuse],
+        [lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved],
+      );
+      const items = reply.slice(2).map((raw) => JSON.parse(String(raw)) as FairItem);
+      if (items.length === 0) return total;
+      await Promise.all(items.map((it) => this.add(it)));
+      await this.redis.hdel(k.claimed, ...items.map((it) => it.jobId));
+      total += items.length;
+      if (items.length < CLAIM_BATCH) return total;
+    }
+  }
+
+  private add(it: FairItem): Promise<unknown> {
+    return (it.lane === 'ops' ? this.queues.ops : this.queues.spec).add(it.name, it.data, { ...it.opts, jobId: it.jobId });
+  }
+
+  /** Removes a job still waiting on its tenant's ready list (a cancelled queued speculation). */
+  async remove(lane: FairLane, tenant: string, jobId: string): Promise<boolean> {
+    const k = fairKeys(this.ks, lane);
+    return (await callScript<number>(this.redis, 'fairRemove-4.lua', [k.items, k.ready(tenant), k.ring, k.deficit], [jobId, tenant])) === 1;
+  }
+
+  /** A worker finished the job (completed or failed for good): its slot is free. */
+  async release(lane: FairLane, jobId: string): Promise<boolean> {
+    const k = fairKeys(this.ks, lane);
+    return (await callScript<number>(this.redis, 'fairRelease-3.lua', [k.out, k.owner, k.inuse], [jobId])) === 1;
+  }
+
+  /** A worker's slots per lane, refreshed every FAIR_BEAT_MS (stamped with Redis's clock). */
+  async beat(workerId: string, slots: { ops: number; spec: number }): Promise<void> {
+    await callScript<number>(this.redis, 'fairBeat-1.lua', [fairKeys(this.ks, 'ops').workers], [workerId, slots.ops, slots.spec]);
+  }
+
+  /** A worker that stops takes its slots away at once. */
+  async leave(workerId: string): Promise<void> {
+    await this.redis.hdel(fairKeys(this.ks, 'ops').workers, workerId);
+  }
+
+  /** The operator's dispatch weight of a tenant (> 0; 1 when never set). */
+  async setWeight(tenant: string, weight: number): Promise<void> {
+    if (!(weight > 0) || !Number.isFinite(weight)) throw new RangeError(`FairDispatcher.setWeight: weight must be a positive number, got ${weight}`);
+    await this.redis.hset(fairKeys(this.ks, 'ops').weights, tenant, String(weight));
+  }
+
+  /**
+   * Recovery (any scheduler, on its sweep): adds claimed jobs whose pump died before confirming
+   * (claimed more than `staleMs` ago, Redis clock) and drops outstanding entries older than
+   * `staleMs` whose BullMQ job ended or is gone. Returns { readded, dropped }.
+   */
+  async sweep(staleMs: number): Promise<{ readded: number; dropped: number }> {
+    const [sec, usec] = await this.redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    let readded = 0;
+    let dropped = 0;
+    for (const lane of ['ops', 'spec'] as const) {
+      const k = fairKeys(this.ks, lane);
+      const claimed = await this.redis.hgetall(k.claimed);
+      for (const [jobId, raw] of Object.entries(claimed)) {
+        const c = JSON.parse(raw) as { at: number; item: FairItem };
+        if (now - c.at < staleMs) continue;
+        await this.add(c.item);
+        await this.redis.hdel(k.claimed, jobId);
+        readded++;
+      }
+      const old = await this.redis.zrangebyscore(k.out, '-inf', now - staleMs);
+      const queue = lane === 'ops' ? this.queues.ops : this.queues.spec;
+      for (const jobId of old) {
+        if ((await this.redis.hexists(k.claimed, jobId)) === 1) continue;
+        const state = await queue.getJobState(jobId);
+        if ((state === 'unknown' || state === 'completed' || state === 'failed') && (await this.release(lane, jobId))) dropped++;
+      }
+    }
+    if (readded > 0 || dropped > 0) this.log.info({ readded, dropped }, 'fair dispatch swept');
+    return { readded, dropped };
+  }
+}
