@@ -198,10 +198,13 @@ describe('run scripts (M6, M8)', () => {
     expect(await launch('c', 1)).toEqual({ ok: false, reason: 'spec' });
     const k = runKeys(ks, tenant, runId);
     expect(await redis.llen(k.effects)).toBe(0);
-    expect(await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: id, upstreamId: 'b', nowMs: 61 })).toEqual({ code: 'completed', releasedEffects: 1 });
+    const done = await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: id, upstreamId: 'b', nowMs: 61 });
+    expect(done).toMatchObject({ code: 'completed', releasedEffects: 1 });
     expect(await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: id, upstreamId: 'b', nowMs: 62 })).toEqual({ code: 'not_live' });
     expect(await redis.lrange(k.effects, 0, -1)).toEqual(['{"type":"message","body":"hello"}']);
     expect((await nodes()).get('c')).toMatchObject({ state: 'succeeded', output: 'out-c', source: 'speculative', auth: id });
+    // The reply carries the node as written (the engine's snapshot takes it instead of a re-read).
+    expect(done.code === 'completed' && done.node).toEqual((await nodes()).get('c'));
   });
 
   it('a fully confirmed speculation still running waits for its attempt', async () => {

@@ -254,12 +254,15 @@ export async function completeNode(redis: RedisLike, ks: KeySpace, a: RunRef & {
 
 export type ConfirmResult =
   | { readonly code: 'not_live' }
-  | { readonly code: 'partial' }
-  | { readonly code: 'waiting' }
-  | { readonly code: 'completed'; readonly releasedEffects: number }
+  | { readonly code: 'partial'; readonly node: NodeState }
+  | { readonly code: 'waiting'; readonly node: NodeState }
+  | { readonly code: 'completed'; readonly releasedEffects: number; readonly node: NodeState }
   | { readonly code: 'attempt_ended'; readonly status: string };
 
-/** confirmSpeculation-4.lua: one upstream matched; completes the node once all have and the attempt succeeded. */
+/**
+ * confirmSpeculation-4.lua: one upstream matched; completes the node once all have and the
+ * attempt succeeded. `node`: the node's state as the script wrote it.
+ */
 export async function confirmSpeculation(
   redis: RedisLike,
   ks: KeySpace,
@@ -278,11 +281,11 @@ export async function confirmSpeculation(
     case 0:
       return { code: 'not_live' };
     case 1:
-      return { code: 'partial' };
+      return { code: 'partial', node: NodeStateSchema.parse(JSON.parse(String(reply[1]))) };
     case 2:
-      return { code: 'waiting' };
+      return { code: 'waiting', node: NodeStateSchema.parse(JSON.parse(String(reply[1]))) };
     case 3:
-      return { code: 'completed', releasedEffects: Number(reply[1]) };
+      return { code: 'completed', releasedEffects: Number(reply[1]), node: NodeStateSchema.parse(JSON.parse(String(reply[2]))) };
     case 4:
       return { code: 'attempt_ended', status: String(reply[1]) };
     default:

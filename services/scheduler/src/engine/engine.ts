@@ -22,6 +22,7 @@ import {
   cancelRun,
   completeNode,
   confirmSpeculation,
+  type ConfirmResult,
   controlKeys,
   discardSpeculation,
   expireRun,
@@ -102,6 +103,14 @@ const DEFAULT_LOST_ATTEMPT_GRACE_MS = 5_000;
 
 const MAX_ROUNDS = 50;
 
+/**
+ * What one pass learns as it goes (issue 13 item 1): whether it changed anything the snapshot
+ * does not show, or lost a race (the snapshot is then behind Redis), so the run must be re-read.
+ */
+interface Pass {
+  reread: boolean;
+}
+
 export class RunEngine {
   private readonly decisions: Decisions;
   private readonly redecider: Redecider;
@@ -151,15 +160,23 @@ export class RunEngine {
       if (r === 'none') return;
       // The active index's score says "progressed recently" (recovery sweep): once per
       // reconcile is enough, and never once the run ended (its next pass removes it).
-      if (r === 'progressed' && !bumped) {
+      if (r !== 'ended' && !bumped) {
         await this.deps.redis.zadd(controlKeys(this.deps.ks).active, this.deps.clock.nowMs(), `${tenant}:${runId}`);
         bumped = true;
       }
+      // `current`: the pass wrote only what it also applied to the snapshot, and every step after
+      // each such write saw it (completing a node, then launching what it enabled in the same
+      // pass), so a re-read would find nothing more to do. Events that arrive meanwhile still get
+      // their own read (`again` in reconcile), and a lost race always re-reads.
+      if (r === 'current') return;
     }
   }
 
-  /** One pass over a snapshot: what it changed (anything but `none`: the caller re-reads). */
-  private async step(s: RunSnapshot): Promise<'none' | 'progressed' | 'ended'> {
+  /**
+   * One pass over a snapshot: what it changed. `progressed` and `ended`: the caller re-reads;
+   * `current`: every change is in the snapshot and was seen by the steps after it (see Pass).
+   */
+  private async step(s: RunSnapshot): Promise<'none' | 'progressed' | 'current' | 'ended'> {
     const now = this.deps.clock.nowMs();
     const { tenant, runId } = s.header;
     if (s.header.status !== 'running') {
@@ -202,6 +219,7 @@ export class RunEngine {
       return 'none';
     }
     let progressed = false;
+    const pass: Pass = { reread: false };
 
     // 1. Nodes whose authoritative attempt has finished.
     for (const [id, n] of s.nodes) {
@@ -217,19 +235,22 @@ export class RunEngine {
         // downstream launch then happens in this pass, one Redis read earlier.
         s.nodes.set(id, { ...n, state: r.state, ...(r.state === 'succeeded' ? { output: a.output ?? '', source: 'authoritative' as const } : { error: a.error ?? 'failed' }), finishedAtMs: a.finishedAtMs ?? now });
         if (r.state === 'succeeded') await this.learn(s, id, n.auth, a.output ?? '');
-      }
+      } else pass.reread = true;
     }
 
     // 1b. M10: a paid guess whose upstream has ended can no longer be used: cancel it.
-    await this.cancelLateGuesses(s);
+    if (await this.cancelLateGuesses(s)) pass.reread = true;
 
     // 2. Speculations: match finished upstreams, complete confirmed ones, drop dead ones.
     for (const [id, n] of s.nodes) {
-      if (n.spec !== undefined && (await this.checkSpeculation(s, id))) progressed = true;
+      if (n.spec !== undefined && (await this.checkSpeculation(s, id, pass))) progressed = true;
     }
 
     // 2b. M8 SPECULATE→cancel: live speculations re-decided with the current α, λ, posteriors, budget.
-    if (await this.redecider.run(s, (snap, nodeId, attemptId) => this.discard(snap, nodeId, attemptId, 'cancelled', ''))) progressed = true;
+    if (await this.redecider.run(s, (snap, nodeId, attemptId) => this.discard(snap, nodeId, attemptId, 'cancelled', ''))) {
+      progressed = true;
+      pass.reread = true;
+    }
 
     // 3. A node that failed for good ends the run.
     const failed = [...s.nodes.entries()].find(([, n]) => n.state === 'failed');
@@ -243,7 +264,7 @@ export class RunEngine {
       if (n.state !== 'pending' || n.spec !== undefined) continue;
       const ups = s.graph.incoming.get(id) ?? [];
       if (!ups.every((e) => s.nodes.get(e.from)?.state === 'succeeded')) continue;
-      if (await this.launch(s, id)) progressed = true;
+      if (await this.launch(s, id, pass)) progressed = true;
     }
 
     // 5. Runtime decisions (M1, M4): nodes whose pending upstreams are all running.
@@ -257,7 +278,10 @@ export class RunEngine {
         if (!decidable(s, id)) continue;
         // A transient WAIT already recorded for this set of pending upstreams (see decider.ts).
         if (n.claims[transientClaim(s, id)] === 1) continue;
-        if (await this.decideAndAct(s, def, 'runtime')) progressed = true;
+        if (await this.decideAndAct(s, def, 'runtime')) {
+          progressed = true;
+          pass.reread = true;
+        }
       }
     }
 
@@ -273,7 +297,8 @@ export class RunEngine {
         return 'ended';
       }
     }
-    return progressed ? 'progressed' : 'none';
+    if (!progressed) return 'none';
+    return pass.reread ? 'progressed' : 'current';
   }
 
   /** Learns from a node's real output: predictor memory of its out-edges, N_out of its in-edges. */
@@ -301,8 +326,11 @@ export class RunEngine {
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   }
 
-  /** Launches a node authoritatively on its upstreams' real outputs. */
-  private async launch(s: RunSnapshot, nodeId: string): Promise<boolean> {
+  /**
+   * Launches a node authoritatively on its upstreams' real outputs. A launch made is applied to
+   * the snapshot; anything else that changed the run (ended it, lost the epoch race) sets `pass.reread`.
+   */
+  private async launch(s: RunSnapshot, nodeId: string, pass: Pass): Promise<boolean> {
     const def = s.graph.byId.get(nodeId);
     const n = s.nodes.get(nodeId);
     if (def === undefined || n === undefined) return false;
@@ -313,6 +341,7 @@ export class RunEngine {
       op = renderOp(def, { runId, inputs: s.header.inputs, outputs: outputsOf(s) });
     } catch (err) {
       await this.end(tenant, runId, 'failed', `node ${nodeId} cannot be rendered: ${String(err)}`);
+      pass.reread = true;
       return true;
     }
     const epoch = n.epoch + 1;
@@ -322,6 +351,7 @@ export class RunEngine {
     const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd: worstCaseNanoUsd(this.deps.priceTable, op) ?? 0, nowMs: now, what: `node ${nodeId}` });
     if (!hold.ok) {
       await this.end(tenant, runId, 'failed', `node ${nodeId} not launched: ${hold.message}`);
+      pass.reread = true;
       return true;
     }
     const carrier = traceLaunch(this.deps.tracer, s.header, nodeId, attemptId);
@@ -352,6 +382,7 @@ export class RunEngine {
     });
     if (!r.ok) {
       await releaseLaunchSpend(this.deps, { tenant, runId, key: hold.key });
+      pass.reread = true;
       return false;
     }
     s.nodes.set(nodeId, { ...n, state: 'running', epoch: r.epoch, auth: plan.attemptId, startedAtMs: now });
@@ -366,66 +397,81 @@ export class RunEngine {
     return this.decisions.decideAndAct(s, d, phase, settled);
   }
 
-  /** Matches a node's speculation against its finished upstreams (M7) and acts on the verdicts. */
-  private async checkSpeculation(s: RunSnapshot, nodeId: string): Promise<boolean> {
+  /**
+   * Matches a node's speculation against its finished upstreams (M7) and acts on the verdicts. A
+   * confirmation is applied to the snapshot (the script returns the node it wrote); a discard
+   * sets `pass.reread`.
+   */
+  private async checkSpeculation(s: RunSnapshot, nodeId: string, pass: Pass): Promise<boolean> {
     const n = s.nodes.get(nodeId);
     const spec = n?.spec;
     if (n === undefined || spec === undefined) return false;
     const { tenant, runId } = s.header;
     const now = this.deps.clock.nowMs();
     const ref = { tenant, runId, nodeId, attemptId: spec.a, nowMs: now };
+    const discard = (kind: 'miss' | 'cancelled', edge: string, onlyIfQueued = false): Promise<boolean> => {
+      pass.reread = true;
+      return this.discard(s, nodeId, spec.a, kind, edge, onlyIfQueued);
+    };
+    const confirm = async (upstreamId?: string): Promise<boolean> =>
+      this.afterConfirm(s, nodeId, spec.a, await confirmSpeculation(this.deps.redis, this.deps.ks, upstreamId === undefined ? ref : { ...ref, upstreamId }), pass);
     // M8: a cascade whose source speculation was discarded (and did not become the upstream's
     // result) goes too, even if it was launched on a read from before the discard.
     for (const [up, srcAttempt] of Object.entries(spec.src ?? {})) {
       const u = s.nodes.get(up);
       const live = u?.spec?.a === srcAttempt || (u?.state === 'succeeded' && u.auth === srcAttempt);
-      if (!live && spec.ok[up] !== 1) return this.discard(s, nodeId, spec.a, 'cancelled', up);
+      if (!live && spec.ok[up] !== 1) return discard('cancelled', up);
     }
     for (const [up, guess] of Object.entries(spec.assumed)) {
       if (spec.ok[up] === 1) continue;
       const u = s.nodes.get(up);
       if (u === undefined) continue;
-      if (u.state === 'failed' || u.state === 'cancelled') return this.discard(s, nodeId, spec.a, 'cancelled', up);
+      if (u.state === 'failed' || u.state === 'cancelled') return discard('cancelled', up);
       if (u.state !== 'succeeded' || u.output === undefined) continue;
       const edge = (s.graph.incoming.get(nodeId) ?? []).find((e) => e.from === up);
       const m = edge === undefined ? { matched: false } : await matchOutput(edge.match, guess, u.output);
-      if (!m.matched) return this.discard(s, nodeId, spec.a, 'miss', up);
-      const r = await confirmSpeculation(this.deps.redis, this.deps.ks, { ...ref, upstreamId: up });
-      return this.afterConfirm(s, nodeId, spec.a, r.code);
+      if (!m.matched) return discard('miss', up);
+      return confirm(up);
     }
     // Every guess confirmed earlier: complete once the attempt is done; drop it if it failed.
     const a = s.attempts.get(spec.a);
     if (a?.status === 'failed' || a?.status === 'cancelled' || a?.status === 'superseded' || a === undefined)
-      return spec.full === 1
-        ? this.afterConfirm(s, nodeId, spec.a, (await confirmSpeculation(this.deps.redis, this.deps.ks, ref)).code)
-        : this.discard(s, nodeId, spec.a, 'cancelled', '');
-    if (spec.full === 1 && a.status === 'succeeded')
-      return this.afterConfirm(s, nodeId, spec.a, (await confirmSpeculation(this.deps.redis, this.deps.ks, ref)).code);
+      return spec.full === 1 ? confirm() : discard('cancelled', '');
+    if (spec.full === 1 && a.status === 'succeeded') return confirm();
     if (spec.full === 1 && a.status === 'queued') {
       // Every guess was right but the attempt never got a speculative slot: waiting for it would
       // delay real work (M10), so the node runs for real now.
-      return this.discard(s, nodeId, spec.a, 'cancelled', '', true);
+      return discard('cancelled', '', true);
     }
     if (spec.full === 1 && a.status === 'running') {
       // A confirmed attempt that overstays (its worker died and the job was lost) is given up.
       const def = s.graph.byId.get(nodeId);
       const ready = readyAtMs(s, nodeId);
       const patienceMs = Math.max(5_000, 3 * (def === undefined ? 0 : expectedDurationMs(def)));
-      if (ready !== undefined && now - ready > patienceMs) return this.discard(s, nodeId, spec.a, 'cancelled', '');
+      if (ready !== undefined && now - ready > patienceMs) return discard('cancelled', '');
     }
     return false;
   }
 
-  private async afterConfirm(s: RunSnapshot, nodeId: string, attemptId: string, code: string): Promise<boolean> {
-    if (code === 'completed') {
+  private async afterConfirm(s: RunSnapshot, nodeId: string, attemptId: string, r: ConfirmResult, pass: Pass): Promise<boolean> {
+    // The node as the script wrote it (a guess confirmed, or the node completed from the
+    // speculation): the steps after this one see it without a re-read.
+    if (r.code === 'partial' || r.code === 'waiting' || r.code === 'completed') s.nodes.set(nodeId, r.node);
+    if (r.code === 'completed') {
       const a = s.attempts.get(attemptId);
       this.deps.log.info({ tenant: s.header.tenant, runId: s.header.runId, nodeId, attemptId }, 'speculation hit: node completed');
       await this.learn(s, nodeId, attemptId, a?.output ?? '');
+      // A speculation that assumed this node's output may have been checked earlier in this pass.
+      if ([...s.nodes.values()].some((m) => m.spec?.assumed[nodeId] !== undefined)) pass.reread = true;
       return true;
     }
     // The guesses were right but the speculative attempt ended without a result: run it for real.
-    if (code === 'attempt_ended') return this.discard(s, nodeId, attemptId, 'cancelled', '');
-    return code === 'partial' || code === 'waiting';
+    if (r.code === 'attempt_ended') {
+      pass.reread = true;
+      return this.discard(s, nodeId, attemptId, 'cancelled', '');
+    }
+    if (r.code === 'not_live') pass.reread = true;
+    return r.code === 'partial' || r.code === 'waiting';
   }
 
   /** Discards a speculation (M6, M8): cancel broadcast if it may be running, its queued job removed. */
@@ -446,10 +492,12 @@ export class RunEngine {
 
   /**
    * M10: cancels every paid guess still queued or running whose upstream is no longer running
-   * (status + cancel broadcast, as misses), so only the tokens it consumed are billed.
+   * (status + cancel broadcast, as misses), so only the tokens it consumed are billed. True when
+   * it cancelled one (the snapshot does not show it).
    */
-  private async cancelLateGuesses(s: RunSnapshot): Promise<void> {
+  private async cancelLateGuesses(s: RunSnapshot): Promise<boolean> {
     const { tenant, runId } = s.header;
+    let cancelled = false;
     for (const [nodeId, edges] of s.graph.incoming) {
       for (const e of edges) {
         if (!isLlmPredictor(e) || s.nodes.get(e.from)?.state === 'running') continue;
@@ -458,12 +506,14 @@ export class RunEngine {
         if (g?.status !== 'queued' && g?.status !== 'running') continue;
         const r = await cancelGuess(this.deps.redis, this.deps.ks, { tenant, runId, upstreamId: e.from, attemptId, nowMs: this.deps.clock.nowMs() });
         if (!r.cancelled) continue;
+        cancelled = true;
         this.deps.log.info({ tenant, runId, nodeId, attemptId, previousStatus: r.previousStatus }, 'late guess cancelled');
         // Whatever its status was, a worker may hold the job: broadcast, and drop a queued job.
         await this.broadcastCancel({ tenant, runId, attemptId, reason: 'guess not used' });
         if (r.previousStatus === 'queued') await this.dropQueuedSpec(tenant, runId, attemptId);
       }
     }
+    return cancelled;
   }
 
   /**

@@ -12,10 +12,11 @@
   ARGV[3] upstream id that matched, or '' for none
   ARGV[4] now ms
   Returns: {0}  the attempt is not the node's live speculation (fenced)
-           {1}  upstream confirmed; other assumed upstreams are still pending
-           {2}  fully confirmed; waiting for the speculative attempt to finish
-           {3, releasedEffects} node completed from the speculation
+           {1, node}  upstream confirmed; other assumed upstreams are still pending
+           {2, node}  fully confirmed; waiting for the speculative attempt to finish
+           {3, releasedEffects, node} node completed from the speculation
            {4, status} fully confirmed but the speculative attempt ended without a result
+           (node: the node state JSON as written, so the caller's snapshot needs no re-read)
 ]]
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {0} end
@@ -29,16 +30,18 @@ if ARGV[3] ~= '' then
 end
 for up, _ in pairs(s.assumed) do
   if not s.ok[up] then
-    redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
-    return {1}
+    local json = cjson.encode(n)
+    redis.call('HSET', KEYS[1], ARGV[1], json)
+    return {1, json}
   end
 end
 s.full = 1
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
 local a = araw and cjson.decode(araw) or { status = 'failed' }
 if a.status == 'queued' or a.status == 'running' then
-  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
-  return {2}
+  local json = cjson.encode(n)
+  redis.call('HSET', KEYS[1], ARGV[1], json)
+  return {2, json}
 end
 if a.status ~= 'succeeded' then
   redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
@@ -55,5 +58,6 @@ n.finishedAtMs = tonumber(ARGV[4])
 if type(n.closed) ~= 'table' then n.closed = {} end
 n.closed[ARGV[2]] = { kind = 'hit', d = s.d, res = s.res, cls = s.cls, at = s.at }
 n.spec = nil
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
-return {3, #staged}
+local json = cjson.encode(n)
+redis.call('HSET', KEYS[1], ARGV[1], json)
+return {3, #staged, json}
