@@ -39,7 +39,7 @@ import type { SpeculationControl } from './engine/control.js';
 import type { RunEngine } from './engine/engine.js';
 import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
-import { loadRun, workflowDefRef } from './engine/run-view.js';
+import { loadRun, newRunSnapshot, workflowDefRef } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
 import { admit, checkCaps, type LimitStore, type SpendLedger } from './limits.js';
 import type { TenantStore } from './tenants.js';
@@ -121,6 +121,8 @@ export function checkLlmPredictors(wf: Workflow, priceTable: PriceTable): void {
 export class RunService {
   /** Parsed registered workflows by their stored JSON (see resolveWorkflow). */
   private readonly registered = new Map<string, Workflow>();
+  /** Tenants this process has added to the tenant set (which is only ever added to). */
+  private readonly listedTenants = new Set<string>();
 
   constructor(private readonly deps: RunServiceDeps) {}
 
@@ -196,7 +198,11 @@ export class RunService {
     for (const n of wf.nodes) nodes[n.id] = initialNodeState();
     // The recovery index first: a run whose creation is interrupted is swept (and dropped if absent).
     await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
-    await this.deps.redis.sadd(controlKeys(this.deps.ks).tenants, tenant);
+    if (!this.listedTenants.has(tenant)) {
+      await this.deps.redis.sadd(controlKeys(this.deps.ks).tenants, tenant);
+      if (this.listedTenants.size > 10_000) this.listedTenants.clear();
+      this.listedTenants.add(tenant);
+    }
     // The definition before the run that references it (HSETNX: a reference names one content).
     await this.deps.redis.hsetnx(tenantKeys(this.deps.ks, tenant).workflowDefs, wfRef, wfJson);
     const runsIndex = tenantKeys(this.deps.ks, tenant).runs;
@@ -223,7 +229,8 @@ export class RunService {
         this.deps.metrics?.decision(d);
       }
     try {
-      await this.deps.engine.reconcile(tenant, runId);
+      // Issue 13 item 1: a run this call created starts from what it wrote (no read back).
+      await this.deps.engine.reconcile(tenant, runId, created ? newRunSnapshot({ header, workflowRef: wfRef, workflowJson: wfJson, nodes }) : undefined);
     } catch (err) {
       // The run exists: answering an error would make the client submit it again. The recovery
       // sweep launches what this reconcile could not (docs/runtime.md).

@@ -128,8 +128,12 @@ export class RunEngine {
    */
   private readonly inflight = new Map<string, { again: boolean; done: Promise<void> }>();
 
-  /** Advances the run until this process can make no more progress. */
-  reconcile(tenant: string, runId: string): Promise<void> {
+  /**
+   * Advances the run until this process can make no more progress. `created`: the snapshot of a
+   * run this process has just written (runs.ts, newRunSnapshot), used for the first pass instead
+   * of reading it back (ignored when a reconcile of the run is already in flight).
+   */
+  reconcile(tenant: string, runId: string, created?: RunSnapshot): Promise<void> {
     const key = `${tenant}\u0000${runId}`;
     const current = this.inflight.get(key);
     if (current !== undefined) {
@@ -139,9 +143,11 @@ export class RunEngine {
     const entry: { again: boolean; done: Promise<void> } = { again: false, done: Promise.resolve() };
     entry.done = (async () => {
       try {
+        let first = created;
         do {
           entry.again = false;
-          await this.reconcileOnce(tenant, runId);
+          await this.reconcileOnce(tenant, runId, first);
+          first = undefined;
         } while (entry.again);
       } finally {
         this.inflight.delete(key);
@@ -151,10 +157,11 @@ export class RunEngine {
     return entry.done;
   }
 
-  private async reconcileOnce(tenant: string, runId: string): Promise<void> {
-    let bumped = false;
+  private async reconcileOnce(tenant: string, runId: string, first?: RunSnapshot): Promise<void> {
+    // A run just created was indexed by its submit a moment ago.
+    let bumped = first !== undefined;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const s = await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
+      const s = round === 0 && first !== undefined ? first : await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
       if (s === undefined) return;
       const r = await this.step(s);
       if (r === 'none') return;
@@ -470,8 +477,14 @@ export class RunEngine {
       pass.reread = true;
       return this.discard(s, nodeId, attemptId, 'cancelled', '');
     }
-    if (r.code === 'not_live') pass.reread = true;
-    return r.code === 'partial' || r.code === 'waiting';
+    if (r.code === 'partial' || r.code === 'waiting') {
+      // The check goes on with the node as written, as a re-read would: another finished
+      // upstream to match, or a fully confirmed attempt that never got a slot (runs for real now).
+      await this.checkSpeculation(s, nodeId, pass);
+      return true;
+    }
+    pass.reread = true;
+    return false;
   }
 
   /** Discards a speculation (M6, M8): cancel broadcast if it may be running, its queued job removed. */

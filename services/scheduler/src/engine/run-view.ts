@@ -130,6 +130,17 @@ export function workflowDefRef(json: string): string {
 /** Parsed definitions by tenant and reference (a reference names one content, never edited). */
 const wfRefCache = new Map<string, Workflow>();
 
+/** The parsed definition of `json` (whose reference is `ref`), through the same cache as runs read from Redis. */
+function workflowOfJson(tenant: string, ref: string, json: string): Workflow {
+  const ck = `${tenant}\u0000${ref}`;
+  let workflow = wfRefCache.get(ck);
+  if (workflow !== undefined) return workflow;
+  workflow = WorkflowSchema.parse(JSON.parse(json));
+  if (wfRefCache.size > 1_000) wfRefCache.clear();
+  wfRefCache.set(ck, workflow);
+  return workflow;
+}
+
 async function workflowByRef(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, ref: string): Promise<Workflow> {
   const ck = `${tenant}\u0000${ref}`;
   let workflow = wfRefCache.get(ck);
@@ -138,10 +149,22 @@ async function workflowByRef(redis: RedisLike, ks: KeySpace, tenant: string, run
   const json = await redis.hget(key, ref);
   // No silent fallback: a run whose definition is gone cannot be advanced or shown.
   if (json === null || json === undefined) throw new Error(`run ${tenant}/${runId}: its workflow definition ${ref} is missing from ${key}`);
-  workflow = WorkflowSchema.parse(JSON.parse(json));
-  if (wfRefCache.size > 1_000) wfRefCache.clear();
-  wfRefCache.set(ck, workflow);
-  return workflow;
+  return workflowOfJson(tenant, ref, json);
+}
+
+/**
+ * Issue 13 item 1: the snapshot of a run its submit has just written (createRun-3.lua created
+ * it), as `loadRun` would read it then: header fields as the script stores them (Lua's
+ * `tostring`: numbers to 14 significant digits), every node in its initial state, no attempts.
+ * The submit's first reconcile starts from it instead of reading the run back.
+ */
+export function newRunSnapshot(a: { header: Record<string, string | number>; workflowRef: string; workflowJson: string; nodes: Record<string, NodeState> }): RunSnapshot {
+  const h: Record<string, string> = {};
+  for (const [k, v] of Object.entries(a.header)) h[k] = typeof v === 'number' ? String(Number(v.toPrecision(14))) : v;
+  const header = parseHeader(h);
+  const workflow = workflowOfJson(header.tenant, a.workflowRef, a.workflowJson);
+  const nodes = parseNodes(Object.fromEntries(Object.entries(a.nodes).map(([id, st]) => [id, JSON.stringify(st)])));
+  return { header, workflow, nodes, attempts: new Map(), graph: graphOf(workflow) };
 }
 
 /** The run, or undefined when it does not exist. */
