@@ -143,7 +143,7 @@ function workflowOfJson(tenant: string, ref: string, json: string): Workflow {
 
 async function workflowByRef(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, ref: string): Promise<Workflow> {
   const ck = `${tenant}\u0000${ref}`;
-  let workflow = wfRefCache.get(ck);
+  const workflow = wfRefCache.get(ck);
   if (workflow !== undefined) return workflow;
   const key = tenantKeys(ks, tenant).workflowDefs;
   const json = await redis.hget(key, ref);
