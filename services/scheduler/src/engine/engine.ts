@@ -118,6 +118,8 @@ export class RunEngine {
   constructor(private readonly deps: EngineDeps) {
     this.decisions = new Decisions(deps);
     this.redecider = new Redecider(deps);
+    // A fifth of the stale period (main.ts passes RECOVERY_STALE_MS as lostAttemptGraceMs).
+    this.bumpEveryMs = Math.min(1_000, (deps.lostAttemptGraceMs ?? DEFAULT_LOST_ATTEMPT_GRACE_MS) / 5);
   }
 
   /**
@@ -127,6 +129,13 @@ export class RunEngine {
    * while every event is still followed by a read that started after it arrived.
    */
   private readonly inflight = new Map<string, { again: boolean; done: Promise<void> }>();
+
+  /**
+   * When this process last moved each run's score in the active index (see bumpActive), so a
+   * run that progresses many times a second costs one ZADD per `bumpEveryMs`, not one per pass.
+   */
+  private readonly bumpedAt = new Map<string, number>();
+  private readonly bumpEveryMs: number;
 
   /**
    * Advances the run until this process can make no more progress. `created`: the snapshot of a
@@ -141,6 +150,8 @@ export class RunEngine {
       return current.done;
     }
     const entry: { again: boolean; done: Promise<void> } = { again: false, done: Promise.resolve() };
+    // A run just created was indexed by its submit a moment ago.
+    if (created !== undefined) this.noteBumped(`${tenant}:${runId}`, this.deps.clock.nowMs());
     entry.done = (async () => {
       try {
         let first = created;
@@ -158,8 +169,7 @@ export class RunEngine {
   }
 
   private async reconcileOnce(tenant: string, runId: string, first?: RunSnapshot): Promise<void> {
-    // A run just created was indexed by its submit a moment ago.
-    let bumped = first !== undefined;
+    let bumped = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const s = round === 0 && first !== undefined ? first : await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
       if (s === undefined) return;
@@ -168,7 +178,7 @@ export class RunEngine {
       // The active index's score says "progressed recently" (recovery sweep): once per
       // reconcile is enough, and never once the run ended (its next pass removes it).
       if (r !== 'ended' && !bumped) {
-        await this.deps.redis.zadd(controlKeys(this.deps.ks).active, this.deps.clock.nowMs(), `${tenant}:${runId}`);
+        await this.bumpActive(tenant, runId);
         bumped = true;
       }
       // `current`: the pass wrote only what it also applied to the snapshot, and every step after
@@ -177,6 +187,26 @@ export class RunEngine {
       // their own read (`again` in reconcile), and a lost race always re-reads.
       if (r === 'current') return;
     }
+  }
+
+  /**
+   * The run's score in the active index says "progressed recently": the recovery sweep kicks a
+   * run whose score is older than RECOVERY_STALE_MS. Moved at most once per `bumpEveryMs` (a
+   * fifth of that period, at most 1 s) by this process, so the score lags its last progress by
+   * less than that; the sweep's kick of a run that progressed is only one more idempotent pass.
+   */
+  private async bumpActive(tenant: string, runId: string): Promise<void> {
+    const member = `${tenant}:${runId}`;
+    const now = this.deps.clock.nowMs();
+    const last = this.bumpedAt.get(member);
+    if (last !== undefined && now - last >= 0 && now - last < this.bumpEveryMs) return;
+    await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, member);
+    this.noteBumped(member, now);
+  }
+
+  private noteBumped(member: string, atMs: number): void {
+    if (this.bumpedAt.size >= 10_000) this.bumpedAt.clear();
+    this.bumpedAt.set(member, atMs);
   }
 
   /**
