@@ -7,15 +7,15 @@
 //  2. Throughput: N outcomes XADDed in pipelined batches; time until every entry is acked by one
 //     estimator (validation + Lua update + detectors + stage machine), next to a baseline in the
 //     same run: the same XADD + XREADGROUP + XACK loop without any of that work, at the same
-//     COUNT (--batch, 100). --rounds (3) rounds of both, on fresh streams; the ratio reported is
-//     the median of the per-round ratios (issue 13: ≥ 0.5).
+//     COUNT (--batch, 500: the estimator's default ESTIMATOR_BATCH). --rounds (3) rounds of both,
+//     on fresh streams; the ratio reported is the median of the per-round ratios (issue 13: ≥ 0.5).
 //  3. Detector accuracy (detectors.mjs, pure simulation): false alarms per stationary outcome at
 //     p = 0.05 … 0.95 and detection delay after drops, for the live detector and the one it
 //     replaced; fails (exit 1) where issue 9's tolerances are not met.
 //
 //   pnpm exec turbo run build && node bench/drift/run.mjs [--alarms 40] [--outcomes 20000]
 //   node bench/drift/run.mjs --only detectors [--classes 200]   (part 3 alone, merged into drift.json)
-//   node bench/drift/run.mjs --only throughput [--rounds 3] [--outcomes 20000] [--batch 100] [--tp-classes 20]
+//   node bench/drift/run.mjs --only throughput [--rounds 3] [--outcomes 20000] [--batch 500] [--tp-classes 20]
 //                                                                (part 2 alone, merged into drift.json)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -67,7 +67,7 @@ if (ONLY === 'detectors') {
 
 const OUTCOMES = arg('outcomes', 20_000);
 const ROUNDS = arg('rounds', 3);
-const BATCH = arg('batch', 100);
+const BATCH = arg('batch', 500);
 const CLASSES = arg('tp-classes', 20);
 const CHILDREN = 4;
 const ESTIMATOR = join(root, 'services', 'estimator', 'dist', 'main.js');
@@ -106,8 +106,22 @@ function outcome(classId, kind) {
 }
 
 // ---- 2. throughput ------------------------------------------------------------------------------
-async function drain(stream, consumerGroupReady) {
+/** CPU ms (user + system) of a child process so far, from /proc (Linux). */
+function procCpuMs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // clock ticks of 10 ms (USER_HZ 100)
+}
+async function redisCpuMs() {
+  const info = await redis.info('cpu');
+  const get = (k) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? Number.NaN);
+  return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
+}
+
+/** Wall ms until every entry is acked, and the CPU µs per outcome of the consumer process and of Redis meanwhile. */
+async function drain(stream, consumerGroupReady, pid) {
   await consumerGroupReady;
+  const cpu0 = procCpuMs(pid);
+  const rcpu0 = await redisCpuMs();
   const rnd = mulberry32(42); // same stationary 90% hit sequence for both consumers
   const t0 = performance.now();
   for (let sent = 0; sent < OUTCOMES; sent += 1000) {
@@ -124,7 +138,8 @@ async function drain(stream, consumerGroupReady) {
     const get = (k) => g[g.indexOf(k) + 1];
     return Number(get('entries-read')) >= OUTCOMES && Number(get('pending')) === 0;
   }, 600_000, 'all entries acked');
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  return { ms, cpuUsPerOutcome: ((procCpuMs(pid) - cpu0) * 1000) / OUTCOMES, redisCpuUsPerOutcome: (((await redisCpuMs()) - rcpu0) * 1000) / OUTCOMES };
 }
 
 /** One round: the raw read/ack loop, then one estimator, on fresh streams (same batch size). */
@@ -134,7 +149,7 @@ async function throughputRound(round) {
   const rawStream = `${prefix}:raw:{s}`;
   const raw = startProcess('raw', join(here, 'raw-consumer.mjs'), [], { REDIS_URL: url, STREAM: rawStream, BATCH: String(BATCH) });
   procs.push(raw);
-  const rawMs = await drain(rawStream, raw.waitForLine((l) => l.includes('"type":"ready"'), 20_000));
+  const rawD = await drain(rawStream, raw.waitForLine((l) => l.includes('"type":"ready"'), 20_000), raw.proc.pid);
   await raw.stop();
   // Estimator: CLASSES online classes at a stationary 90% hit rate (detectors run on every outcome).
   const cp2 = new ControlPlane(url, { prefix }, systemClock, silentLogger);
@@ -144,10 +159,10 @@ async function throughputRound(round) {
     REDIS_URL: url, GAMBIT_PREFIX: prefix, ESTIMATOR_ID: 'bench-tp', ESTIMATOR_BATCH: String(BATCH), LOG_LEVEL: 'info',
   });
   procs.push(est2);
-  const estMs = await drain(controlKeys({ prefix }).outcomes, est2.waitForLine((l) => l.includes('estimator ready'), 20_000));
+  const estD = await drain(controlKeys({ prefix }).outcomes, est2.waitForLine((l) => l.includes('estimator ready'), 20_000), est2.proc.pid);
   const killed = Number((await redis.hget(controlKeys({ prefix }).kill, 'version')) ?? 0);
   await est2.stop();
-  return { rawMs, estMs, killed };
+  return { rawMs: rawD.ms, estMs: estD.ms, killed, cpu: { raw: rawD, estimator: estD } };
 }
 
 /** ROUNDS rounds; the ratio reported is the median of the per-round ratios. */
@@ -171,11 +186,18 @@ async function throughputPart() {
     estimatorMs: Math.round(med.estMs),
     baselineMs: Math.round(med.rawMs),
     falseAlarmsDuringThroughput: rounds.reduce((s, r) => s + r.killed, 0),
+    // CPU per outcome (µs) in the median round: less sensitive to the machine's load than wall time.
+    cpuUsPerOutcome: {
+      estimatorProcess: round(med.cpu.estimator.cpuUsPerOutcome, 1),
+      redisDuringEstimator: round(med.cpu.estimator.redisCpuUsPerOutcome, 1),
+      rawProcess: round(med.cpu.raw.cpuUsPerOutcome, 1),
+      redisDuringRaw: round(med.cpu.raw.redisCpuUsPerOutcome, 1),
+    },
   };
 }
 
 const throughputHeadline = (t) =>
-  `one estimator absorbs ${t.estimatorOutcomesPerSec} outcomes/s vs ${t.baselineRawReadAckPerSec}/s raw XREADGROUP+XACK (ratio ${t.ratioEstimatorToBaseline}, median of ${t.rounds} rounds, batch ${t.batch}, ${t.classes} classes)`;
+  `one estimator absorbs ${t.estimatorOutcomesPerSec} outcomes/s vs ${t.baselineRawReadAckPerSec}/s raw XREADGROUP+XACK (ratio ${t.ratioEstimatorToBaseline}, median of ${t.rounds} rounds, batch ${t.batch}, ${t.classes} classes); CPU µs per outcome: estimator ${t.cpuUsPerOutcome.estimatorProcess} + Redis ${t.cpuUsPerOutcome.redisDuringEstimator}, raw loop ${t.cpuUsPerOutcome.rawProcess} + Redis ${t.cpuUsPerOutcome.redisDuringRaw}`;
 
 if (ONLY === 'throughput') {
   try {

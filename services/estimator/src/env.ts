@@ -20,8 +20,8 @@ export const EnvSchema = z.object({
   REDIS_CLUSTER_NODES: ClusterNodesSchema.optional(),
   GAMBIT_PREFIX: KeyPrefixSchema,
   ESTIMATOR_ID: z.string().min(1).optional(),
-  /** Entries read per XREADGROUP / XAUTOCLAIM call. */
-  ESTIMATOR_BATCH: envInt(100, 1),
+  /** Entries read per XREADGROUP / XAUTOCLAIM call: one script per class and one XACK per batch (a larger batch spreads each script call's fixed cost over more outcomes). */
+  ESTIMATOR_BATCH: envInt(500, 1),
   /** XREADGROUP BLOCK: how long one read waits for new entries. */
   ESTIMATOR_BLOCK_MS: envInt(500, 1),
   /** An entry pending this long (its estimator died or hangs) is taken over with XAUTOCLAIM. */

@@ -21,6 +21,7 @@ import {
 } from '@gambit/shared';
 import { assertKeySafe, controlKeys, type KeySpace, type RedisLike } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
+import { outcomeFast } from './outcome-fast.js';
 import type { TenantCalibration, TenantConfigs } from './tenant-config.js';
 
 
@@ -217,14 +218,19 @@ export class OutcomeProcessor {
     } catch {
       return { ok: false, reason: 'outcome: not JSON' };
     }
-    const r = OutcomeSchema.safeParse(json);
-    if (!r.success) return { ok: false, reason: zodIssues(r.error, 'outcome').map((x) => `${x.path}: ${x.message}`).join('; ') };
+    // The fast check accepts only what OutcomeSchema accepts; anything else goes through the schema.
+    let outcome = outcomeFast(json);
+    if (outcome === undefined) {
+      const r = OutcomeSchema.safeParse(json);
+      if (!r.success) return { ok: false, reason: zodIssues(r.error, 'outcome').map((x) => `${x.path}: ${x.message}`).join('; ') };
+      outcome = r.data;
+    }
     try {
-      assertKeySafe('outcome.edgeClass', r.data.edgeClass);
+      assertKeySafe('outcome.edgeClass', outcome.edgeClass);
     } catch {
       return { ok: false, reason: 'outcome.edgeClass: must be 1-128 characters without braces or whitespace' };
     }
-    return { ok: true, outcome: r.data };
+    return { ok: true, outcome };
   }
 
   private async deadLetter(entryId: string, fields: readonly string[], reason: string): Promise<void> {

@@ -4,7 +4,6 @@
  * kill-switch entries. Every state change of calibration goes through one of these scripts, so
  * several estimators and schedulers can act at once.
  */
-import { prefixHits } from '../calibration/detectors.js';
 import { classKeys, controlKeys, type KeySpace } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
@@ -60,7 +59,7 @@ export interface AppliedSnapshot {
    * class's window before the batch followed by the batch's outcomes): the detector counts from
    * it instead of recounting each window (ClassSnapshot.windowHits).
    */
-  readonly windowHits: { readonly cum: Int32Array; readonly start: number; readonly end: number };
+  readonly windowHits: { readonly cum: readonly number[]; readonly start: number; readonly end: number };
   readonly killedUntilMs: number;
   readonly tenant: string;
   readonly ph: { readonly n: number; readonly mean: number; readonly cum: number; readonly max: number };
@@ -130,7 +129,11 @@ export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: 
   let pushed = '';
   for (const [i, o] of sent.entries()) if (applied[i] && hitOf(o) !== -1) pushed += hitOf(o) === 1 ? '1' : '0';
   const full = before + pushed;
-  const cum = prefixHits(full);
+  // Prefix hit counts as a plain array (prefixHits' Int32Array would allocate an ArrayBuffer
+  // backing store per class per batch, which costs the garbage collector more).
+  const cum: number[] = new Array(full.length + 1);
+  cum[0] = 0;
+  for (let i = 0; i < full.length; i++) cum[i + 1] = (cum[i] as number) + (full.charCodeAt(i) === 49 ? 1 : 0);
   let end = before.length;
   let len = before.length;
   for (const [i, o] of sent.entries()) {
