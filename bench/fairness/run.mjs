@@ -15,7 +15,8 @@
 // Ratio = p99(flood) / p99(alone) per mode; the goal is ≤ 1.2 for `fair`.
 //
 // Usage: node bench/fairness/run.mjs [--workers 2] [--concurrency 4] [--flood 300] [--a-op-ms 200]
-//          [--b-op-ms 50] [--trickle-ms 50] [--trickle-sec 6] [--modes fair,shared]
+//          [--b-op-ms 50] [--trickle-ms 100] [--trickle-sec 8] [--rounds 3] [--modes fair,shared]
+// Each mode alternates the two phases --rounds times and pools the samples of each phase.
 // Writes bench/results/fairness.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -32,9 +33,11 @@ const CONCURRENCY = Number(arg('concurrency', '4'));
 const FLOOD = Number(arg('flood', '300'));
 const A_OP_MS = Number(arg('a-op-ms', '200'));
 const B_OP_MS = Number(arg('b-op-ms', '50'));
-const TRICKLE_MS = Number(arg('trickle-ms', '50'));
-const TRICKLE_SEC = Number(arg('trickle-sec', '6'));
+const TRICKLE_MS = Number(arg('trickle-ms', '100'));
+const TRICKLE_SEC = Number(arg('trickle-sec', '8'));
 const MODES = arg('modes', 'fair,shared').split(',');
+/** Alone and flood phases alternate this many times per mode (samples pooled), so a change in the machine's load hits both alike. */
+const ROUNDS = Number(arg('rounds', '3'));
 const GOAL = 1.2;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -118,53 +121,72 @@ async function measureMode(redisUrl, mode) {
     schedulerEnv: mode === 'shared' ? { FAIR_QUEUE_HEADROOM: '1000000' } : {},
   });
   const client = new SchedulerClient(services.baseUrl, services.adminKey);
-  const [a, bAlone, bFlood] = ['a', 'b-alone', 'b-flood'].map((t) => `${mode}-${t}`);
   try {
-    for (const t of [a, bAlone, bFlood]) {
-      await client.createTenantKey(t);
-      await client.request('POST', '/v1/workflows', { tenant: t, workflow: workflow(`${t}-wf`, t === a ? A_OP_MS : B_OP_MS) });
+    const alone = [];
+    const flood = [];
+    const floodViewsAll = [];
+    const aLaunch = [];
+    const storm = [];
+    const backlog = [];
+    const drains = [];
+    const stormSecs = [];
+    let outlasted = true;
+    for (let round = 1; round <= ROUNDS; round++) {
+      const [a, bAlone, bFlood] = ['a', 'b-alone', 'b-flood'].map((t) => `${mode}-${t}-${round}`);
+      for (const t of [a, bAlone, bFlood]) {
+        await client.createTenantKey(t);
+        await client.request('POST', '/v1/workflows', { tenant: t, workflow: workflow(`${t}-wf`, t === a ? A_OP_MS : B_OP_MS) });
+      }
+      await sleep(500);
+      // B alone.
+      const aloneIds = await trickle(client, bAlone);
+      alone.push(...(await waitAll(client, bAlone, aloneIds)).map(launchMs));
+      await sleep(500);
+      // A floods: every submit at once; B trickles meanwhile.
+      const floodFrom = Date.now();
+      let aSubmitsDoneAt = 0;
+      const aSubmits = Promise.all(Array.from({ length: FLOOD }, (_, i) => client.submit({ tenant: a, workflow: `${a}-wf`, inputs: { q: `a${i}` }, speculation: false }).then((r) => r.runId))).then((ids) => {
+        aSubmitsDoneAt = Date.now();
+        return ids;
+      });
+      const floodIds = await trickle(client, bFlood);
+      const trickleEnd = Date.now();
+      const aIds = await aSubmits;
+      const floodViews = await waitAll(client, bFlood, floodIds);
+      floodViewsAll.push(...floodViews);
+      flood.push(...floodViews.map(launchMs));
+      // B's runs submitted while A's submits were still being answered (the scheduler busy
+      // admitting them), and those submitted after, while A's backlog drained.
+      storm.push(...floodViews.filter((v) => v.createdAtMs <= aSubmitsDoneAt).map(launchMs));
+      backlog.push(...floodViews.filter((v) => v.createdAtMs > aSubmitsDoneAt).map(launchMs));
+      stormSecs.push((aSubmitsDoneAt - floodFrom) / 1000);
+      const aViews = await waitAll(client, a, aIds);
+      aLaunch.push(...aViews.map(launchMs));
+      const aLastStart = Math.max(...aViews.map((v) => v.nodes.work.attempts[0].startedAtMs));
+      drains.push((Math.max(...aViews.map((v) => v.finishedAtMs)) - floodFrom) / 1000);
+      // The premise: A still had work waiting to start when B's trickle ended.
+      if (!(aLastStart > trickleEnd)) outlasted = false;
+      await sleep(500);
     }
-    await sleep(500);
-    // B alone.
-    const aloneIds = await trickle(client, bAlone);
-    const alone = (await waitAll(client, bAlone, aloneIds)).map(launchMs);
-    await sleep(500);
-    // A floods: every submit at once; B trickles meanwhile.
-    const floodFrom = Date.now();
-    let aSubmitsDoneAt = 0;
-    const aSubmits = Promise.all(Array.from({ length: FLOOD }, (_, i) => client.submit({ tenant: a, workflow: `${a}-wf`, inputs: { q: `a${i}` }, speculation: false }).then((r) => r.runId))).then((ids) => {
-      aSubmitsDoneAt = Date.now();
-      return ids;
-    });
-    const floodIds = await trickle(client, bFlood);
-    const trickleEnd = Date.now();
-    const aIds = await aSubmits;
-    const floodViews = await waitAll(client, bFlood, floodIds);
-    const flood = floodViews.map(launchMs);
-    const aViews = await waitAll(client, a, aIds);
-    const aLastStart = Math.max(...aViews.map((v) => v.nodes.work.attempts[0].startedAtMs));
-    const aDrainSec = (Math.max(...aViews.map((v) => v.finishedAtMs)) - floodFrom) / 1000;
     const sAlone = stats(alone);
     const sFlood = stats(flood);
     return {
       mode,
+      rounds: ROUNDS,
       alone: sAlone,
       flood: sFlood,
       p99Ratio: sFlood.p99Ms / sAlone.p99Ms,
       p50Ratio: sFlood.p50Ms / sAlone.p50Ms,
       aRuns: FLOOD,
-      aDrainSec,
-      // The premise: A still had work waiting to start when B's trickle ended.
-      aBacklogOutlastedTrickle: aLastStart > trickleEnd,
-      aLaunchP50Ms: stats(aViews.map(launchMs)).p50Ms,
+      aDrainSec: Math.max(...drains),
+      aBacklogOutlastedTrickle: outlasted,
+      aLaunchP50Ms: stats(aLaunch).p50Ms,
       // Where B's time went during the flood: the scheduler's launch, then the wait for a slot.
-      floodSchedulerLaunch: stats(floodViews.map((v) => splitMs(v).launch)),
-      floodDispatchWait: stats(floodViews.map((v) => splitMs(v).dispatch)),
-      // B's runs submitted while A's 300 submits were still being answered (the scheduler busy
-      // admitting them), and those submitted after, while A's backlog drained.
-      aSubmitStormSec: (aSubmitsDoneAt - floodFrom) / 1000,
-      floodDuringSubmitStorm: stats(floodViews.filter((v) => v.createdAtMs <= aSubmitsDoneAt).map(launchMs)),
-      floodDuringBacklog: stats(floodViews.filter((v) => v.createdAtMs > aSubmitsDoneAt).map(launchMs)),
+      floodSchedulerLaunch: stats(floodViewsAll.map((v) => splitMs(v).launch)),
+      floodDispatchWait: stats(floodViewsAll.map((v) => splitMs(v).dispatch)),
+      aSubmitStormSec: Math.max(...stormSecs),
+      floodDuringSubmitStorm: stats(storm),
+      floodDuringBacklog: stats(backlog),
     };
   } finally {
     await services.stop();

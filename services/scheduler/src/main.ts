@@ -129,7 +129,9 @@ async function main(): Promise<void> {
   const apiSpend = new SpendLedger(api, ks);
   // Issue 10 item 4: jobs wait on per-tenant ready lists and go to the BullMQ queues only while
   // the workers have free slots, tenants served by weighted deficit round-robin (docs/runtime.md).
-  const fair = new FairDispatcher(cmd, ks, { ops, spec }, log.child({ component: 'fair' }), { headroom: env.FAIR_QUEUE_HEADROOM, reservedSlots: env.FAIR_RESERVED_SLOTS });
+  // On the queues' connection, not the engine's: a tenant's enqueue and dispatch do not wait
+  // behind the commands another tenant's runs queue on the engine connection.
+  const fair = new FairDispatcher(bull, ks, { ops, spec }, log.child({ component: 'fair' }), { headroom: env.FAIR_QUEUE_HEADROOM, reservedSlots: env.FAIR_RESERVED_SLOTS });
   const outbox = new Outbox(cmd, ks, fair, env.OPS_JOB_ATTEMPTS, log);
   // Workers pump when they free a slot; this timer is the backstop (a missed trigger, new workers).
   const fairPump = setInterval(() => void fair.pumpAll(), env.FAIR_PUMP_MS);
