@@ -8,6 +8,7 @@
 // pair draw the same outcomes and the same pseudo-text (same tokens): the pair differs only by
 // what speculation did. Run keys and job ids include the tenant, so the two never collide.
 import { SchedulerClient } from '../../packages/cli/dist/demo/client.js';
+import { ruleMeans } from './compare.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,6 +41,19 @@ export async function runLive(baseUrl, opts) {
     });
     await client.request('POST', '/v1/workflows', { tenant: tenantOf(speculation), workflow: opts.workflow });
   }
+  // Warm-up (issue 9): the first runs after the services start are slowed by JIT compilation and
+  // script loading (a 50 ms call took 280 ms wall in the first off run, 40 ms in its on twin), which
+  // breaks the pairing's equal durations. `warmup` runs of the workflow on a third tenant, with
+  // speculation off (nothing learned by the measured tenants), go first and are discarded.
+  const warm = `${opts.tenant}-warm`;
+  await client.configureTenant(warm, { alpha: opts.alpha, lambdaUsdPerSec: opts.lambdaUsdPerSec, initialStage: 'online', budgetUsd: 1_000 });
+  await client.request('POST', '/v1/workflows', { tenant: warm, workflow: opts.workflow });
+  const warmup = opts.warmup ?? 4;
+  await Promise.all(
+    Array.from({ length: warmup }, (_, i) =>
+      runToEnd(client, warm, { tenant: warm, runId: `w${i}`, workflow: opts.workflow.name, inputs: { request: `warm-up #${i}` }, speculation: false }, opts.runTimeoutMs),
+    ),
+  );
   const jobs = [];
   for (let i = 0; i < opts.runs; i++) for (const speculation of [true, false]) jobs.push({ i, speculation });
   const views = new Map();
@@ -146,7 +160,7 @@ export function measure(pairs, timeScale) {
 
 /** The diagnostics accumulator of one node, created on first use. */
 function slot(out, id) {
-  if (out[id] === undefined) out[id] = { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] };
+  if (out[id] === undefined) out[id] = { launched: 0, hits: 0, wastedNano: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [], list: [] };
   return out[id];
 }
 
@@ -166,18 +180,35 @@ export function liveNodeDiagnostics(pairs) {
       n.p.push(d.p);
       n.cSpecUsd.push(d.cSpecUsd);
       n.deltaTSec.push(d.deltaTSec);
+      n.list.push({ key: `${d.action}:${d.reason}`, p: d.p, deltaTSec: d.deltaTSec });
     }
     for (const [id, node] of Object.entries(on.nodes)) {
-      const spec = node.attempts.filter((a) => a.kind === 'speculative').length;
-      if (spec === 0) continue;
+      const specs = node.attempts.filter((a) => a.kind === 'speculative');
+      if (specs.length === 0) continue;
       const n = slot(out, id);
-      n.launched += spec;
+      n.launched += specs.length;
       if (node.source === 'speculative') n.hits++;
+      // Waste: what the speculative attempts whose output was not used cost (dollars.wasted per node).
+      for (const a of specs) if (!(node.source === 'speculative' && a.status === 'succeeded')) n.wastedNano += a.costNanoUsd ?? 0;
     }
   }
   return Object.fromEntries(
-    Object.entries(out).map(([id, n]) => [id, { launched: n.launched, hits: n.hits, decisions: n.decisions, meanP: avg(n.p), meanCSpecUsd: avg(n.cSpecUsd), meanDeltaTSec: avg(n.deltaTSec) }]),
+    Object.entries(out).map(([id, n]) => [
+      id,
+      { launched: n.launched, hits: n.hits, wastedUsd: n.wastedNano / 1e9, decisions: n.decisions, meanP: avg(n.p), meanCSpecUsd: avg(n.cSpecUsd), meanDeltaTSec: avg(n.deltaTSec), ...ruleMeans(n.list) },
+    ]),
   );
+}
+
+/** Mean price of each node's authoritative attempt in the speculation-off runs, dollars. */
+export function attemptPrices(pairs) {
+  const sum = {};
+  for (const { off } of pairs)
+    for (const [id, node] of Object.entries(off.nodes)) {
+      const a = node.attempts.find((x) => x.kind === 'authoritative' && x.status === 'succeeded');
+      sum[id] = (sum[id] ?? 0) + (a?.costNanoUsd ?? 0) / 1e9;
+    }
+  return Object.fromEntries(Object.entries(sum).map(([id, v]) => [id, v / pairs.length]));
 }
 
 /**

@@ -10,6 +10,7 @@
 //    distributions, docs/replay.md §5), to show how far the live simulated workload is from it.
 import { createPriceTable } from '@gambit/shared';
 import { replay, summarize } from '../../packages/replay/dist/index.js';
+import { ruleMeans } from './compare.mjs';
 import { realClock } from './live.mjs';
 
 function successful(node) {
@@ -65,7 +66,7 @@ function pick(summaries, policy) {
 
 /** The diagnostics accumulator of one node, created on first use. */
 function slot(out, id) {
-  if (out[id] === undefined) out[id] = { launched: 0, hits: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [] };
+  if (out[id] === undefined) out[id] = { launched: 0, hits: 0, wastedNano: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [], list: [] };
   return out[id];
 }
 
@@ -84,9 +85,14 @@ function replayNodeDiagnostics(runs) {
       n.p.push(d.decision.p);
       n.cSpecUsd.push(d.decision.cSpecUsd);
       n.deltaTSec.push(d.decision.deltaTSec);
+      n.wastedNano += d.wasteNano;
+      n.list.push({ key, p: d.decision.p, deltaTSec: d.decision.deltaTSec });
     }
   return Object.fromEntries(
-    Object.entries(out).map(([id, n]) => [id, { launched: n.launched, hits: n.hits, decisions: n.decisions, meanP: avg(n.p), meanCSpecUsd: avg(n.cSpecUsd), meanDeltaTSec: avg(n.deltaTSec) }]),
+    Object.entries(out).map(([id, n]) => [
+      id,
+      { launched: n.launched, hits: n.hits, wastedUsd: n.wastedNano / 1e9, decisions: n.decisions, meanP: avg(n.p), meanCSpecUsd: avg(n.cSpecUsd), meanDeltaTSec: avg(n.deltaTSec), ...ruleMeans(n.list) },
+    ]),
   );
 }
 

@@ -1,18 +1,21 @@
 // Live agreement benchmark (GitHub issue 6 item 5): do offline replay's predictions (M9 stage 1)
 // match what the real services measure? For each archetype: N runs with speculation on and N
 // off through scheduler + workers + estimator processes on the simulated provider (time-scaled),
-// then replay of the same runs (see predict.mjs) with the same α, λ and price table; compares the
-// latency ratio on/off and dollars per run against the tolerances in compare.mjs.
+// then replay of the same runs (see predict.mjs) with the same α, λ and price table; compares,
+// per class, launches, hits, misses, waste and the rule's mean P and ΔT (issue 9), and per
+// archetype the latency ratio on/off and dollars per run, against the tolerances in compare.mjs.
 //
-// Usage: node bench/agreement/run.mjs [--runs 40] [--scale 0.1] [--concurrency 8]
+// Usage: node bench/agreement/run.mjs [--runs 40] [--scale 0.1] [--concurrency 8] [--warmup 4]
 //          [--alpha 0.5] [--lambda 0.05] [--archetypes auto-reply,code-agent]
+//          [--break-alpha A] [--break-price F]   (replay only: a wrong α, or rates × F; must fail)
 // Writes bench/results/agreement.json; exits non-zero if an archetype misses its tolerance.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { createPriceTable } from '@gambit/shared';
 import { startRedis, uniquePrefix } from '@gambit/testkit';
 import { ARCHETYPES } from '../../packages/replay/dist/index.js';
-import { compare, formatTable, launchDivergence, ratioStdErr, TOLERANCE } from './compare.mjs';
-import { liveNodeDiagnostics, measure, runLive, schedulingOverhead } from './live.mjs';
+import { CLASS_TOLERANCE, compare, compareClasses, formatClasses, formatTable, launchDivergence, ratioStdErr, TOLERANCE } from './compare.mjs';
+import { attemptPrices, liveNodeDiagnostics, measure, runLive, schedulingOverhead } from './live.mjs';
 import { predictFromArchetype, predictFromLive } from './predict.mjs';
 import { startServices } from './stack.mjs';
 
@@ -20,6 +23,17 @@ const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? def : process.argv[i + 1];
 };
+
+/** The services' price table with every model's rates × factor (a deliberately wrong price). */
+function scaledPrices(factor) {
+  const table = createPriceTable();
+  const wrong = Object.create(table);
+  wrong.rates = (provider, model) => {
+    const r = table.rates(provider, model);
+    return r === undefined ? undefined : { ...r, inputPerMTokUsd: r.inputPerMTokUsd * factor, cachedInputPerMTokUsd: r.cachedInputPerMTokUsd * factor, outputPerMTokUsd: r.outputPerMTokUsd * factor };
+  };
+  return wrong;
+}
 
 /** Runs the whole comparison against a Redis URL; used by run.mjs and test/agreement. */
 export async function runAgreement(opts) {
@@ -39,12 +53,20 @@ export async function runAgreement(opts) {
         alpha: opts.alpha,
         lambdaUsdPerSec: opts.lambdaUsdPerSec,
         runTimeoutMs: opts.runTimeoutMs ?? 120_000,
+        warmup: opts.warmup,
       });
       const m = measure(pairs, opts.timeScale);
       const measured = { ...m, latencyRatioSE: ratioStdErr(m.latOnSec, m.latOffSec), nodes: liveNodeDiagnostics(pairs), overhead: schedulingOverhead(workflow, pairs) };
-      const predicted = predictFromLive(workflow, pairs, opts.timeScale, dial);
+      // `breakReplay` (a deliberate error on the replay side only, to show the checks fail): a
+      // wrong α (`alpha`) or every model's rates × `priceFactor`.
+      const br = opts.breakReplay ?? {};
+      const replayDial = br.alpha !== undefined ? { ...dial, alpha: br.alpha } : dial;
+      const predicted = predictFromLive(workflow, pairs, opts.timeScale, replayDial, br.priceFactor !== undefined ? scaledPrices(br.priceFactor) : undefined);
       const archetypeReplay = opts.archetypeRuns > 0 ? predictFromArchetype(a, opts.archetypeRuns, dial) : undefined;
-      const comparison = { ...compare(measured, predicted), launchDivergence: launchDivergence(measured.nodes, predicted.nodes, opts.runs) };
+      const classes = compareClasses(measured.nodes, predicted.nodes, opts.runs, attemptPrices(pairs));
+      const overall = compare(measured, predicted);
+      const classesPass = Object.values(classes).every((c) => c.pass);
+      const comparison = { ...overall, classes, classesPass, pass: overall.pass && classesPass, launchDivergence: launchDivergence(measured.nodes, predicted.nodes, opts.runs) };
       const { latOnSec, latOffSec, costOnUsd, ...measuredSummary } = measured;
       const { perRunOnSec, ...predictedSummary } = predicted;
       rows.push({ archetype: a.name, measured: measuredSummary, predicted: predictedSummary, archetypeReplay, comparison, wallSec: (performance.now() - t0) / 1000, ...(opts.keepPairs ? { pairs } : {}) });
@@ -71,6 +93,15 @@ if (isMain) {
     alpha: Number(arg('alpha', '0.5')),
     lambdaUsdPerSec: Number(arg('lambda', '0.05')),
     archetypeRuns: Number(arg('archetype-runs', '500')),
+    warmup: Number(arg('warmup', '4')),
+    ...(arg('break-alpha', undefined) !== undefined || arg('break-price', undefined) !== undefined
+      ? {
+          breakReplay: {
+            ...(arg('break-alpha', undefined) !== undefined ? { alpha: Number(arg('break-alpha')) } : {}),
+            ...(arg('break-price', undefined) !== undefined ? { priceFactor: Number(arg('break-price')) } : {}),
+          },
+        }
+      : {}),
   };
   const redis = await startRedis();
   const t0 = performance.now();
@@ -86,15 +117,18 @@ if (isMain) {
     process.stdout.write(
       `  ${r.archetype.padEnd(20)} ratio ${r.archetypeReplay.latencyRatio.toFixed(3)}  $/run on ${r.archetypeReplay.usdPerRunOn.toFixed(6)}  off ${r.archetypeReplay.usdPerRunOff.toFixed(6)}  mean off ${r.archetypeReplay.meanOffSec.toFixed(2)} s\n`,
     );
+  process.stdout.write('\nper class, live/replay (tolerances in compare.mjs CLASS_TOLERANCE):\n');
+  process.stdout.write(`${formatClasses(rows)}\n`);
   process.stdout.write('\nnodes whose launches differ between live and replay (> max(2, 10% of runs)):\n');
   for (const r of rows)
     for (const d of r.comparison.launchDivergence)
       process.stdout.write(`  ${r.archetype}/${d.node}: live ${d.liveLaunches}, replay ${d.replayLaunches}; live decisions ${JSON.stringify(d.liveDecisions)}\n`);
   const passed = rows.filter((r) => r.comparison.pass).length;
   const out = {
-    headline: `${passed}/${rows.length} archetypes: replay from live config within tolerance (latency ratio ±${TOLERANCE.latencyRatioAbs}, $/run on ±${100 * TOLERANCE.usdOnRel}%, off ±${100 * TOLERANCE.usdOffRel}%)`,
+    headline: `${passed}/${rows.length} archetypes: replay from live config within tolerance (per class: launches, hits, misses ±max(${CLASS_TOLERANCE.countsMin}, ${100 * CLASS_TOLERANCE.countsFrac}% of runs), waste ±${CLASS_TOLERANCE.wasteShareOfAttemptPerMiss} attempt per miss, P ±${CLASS_TOLERANCE.pAbs}, ΔT ×/÷${CLASS_TOLERANCE.deltaTFactor}; latency ratio ±${TOLERANCE.latencyRatioAbs}, $/run on ±${100 * TOLERANCE.usdOnRel}%, off ±${100 * TOLERANCE.usdOffRel}%)`,
     config: { ...opts, workers: 2, archetypes: names },
     tolerance: TOLERANCE,
+    classTolerance: CLASS_TOLERANCE,
     passed,
     total: rows.length,
     wallSec: (performance.now() - t0) / 1000,

@@ -32,8 +32,12 @@ describe('M4 operation-class estimates (worker writes, scheduler reads)', () => 
     expect(Number(hash['f:n'])).toBe(2);
     expect(Number(hash['f:sum'])).toBeLessThanOrEqual(Number(hash['d:sum']));
     expect(Number(hash['o:sum'])).toBeGreaterThan(0);
-    // The measured duration of the simulated calls.
-    expect(Number(hash['d:sum'])).toBeGreaterThan(0);
+    // The measured duration of the simulated calls, in the model's time: the worker runs at
+    // GAMBIT_SIM_TIME_SCALE 0.05 (helpers.ts), so 150 ms to the first token take 7.5 ms of wall
+    // clock and are recorded as ≥ 150 ms (issue 9: recorded as measured, learned durations were
+    // 20× shorter than the latency profiles).
+    expect(Number(hash['d:sum']) / 2).toBeGreaterThanOrEqual(150);
+    expect(Number(hash['f:sum']) / 2).toBeGreaterThanOrEqual(150);
     expect(await fx.redis.smembers(tenantKeys(ks, 'acme').opClasses)).toEqual([opClass]);
     // A job that names no class (from an older scheduler) records nothing.
     await submit(fx.redis, ks, fx.queues, llmJob({ tenant: 'acme', runId: 'r3', nodeId: 'x', attemptId: 'a3', output: 'z' }));

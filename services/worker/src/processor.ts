@@ -226,8 +226,14 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
       // M4: a completed operation teaches its class's duration and output tokens (shared across
       // the tenant's runs); after the advance event, so the run never waits for it.
       const outputTokens = data.op.kind === 'llm' ? result.usage.outputTokens : undefined;
-      const ttftMs = 'ttftMs' in result ? result.ttftMs : undefined;
-      await recordOperationSample(deps.redis, deps.ks, data.tenant, data.opClass, { durationMs: ranMs, ttftMs, outputTokens });
+      // The simulated provider runs GAMBIT_SIM_TIME_SCALE × the model's real latency: its samples
+      // are recorded in the model's time (÷ timeScale), the time of the latency profiles the
+      // scheduler uses before a class has samples. Recorded as measured, the class's learned
+      // duration fell to timeScale × the profile's once it had 5 samples, and with it ΔT (issue 9,
+      // bench/agreement: ΔT 0.42 s → 0.025 s at scale 0.05, and the rule stopped launching).
+      const simScale = data.op.kind === 'llm' && deps.providers.resolve(data.op.provider).provider.name === 'simulated' && deps.timeScale > 0 ? deps.timeScale : 1;
+      const ttftMs = 'ttftMs' in result && result.ttftMs !== undefined ? result.ttftMs / simScale : undefined;
+      await recordOperationSample(deps.redis, deps.ks, data.tenant, data.opClass, { durationMs: ranMs / simScale, ttftMs, outputTokens });
     }
     return { code: fin.code, tries: tryNo };
   };
