@@ -7,7 +7,7 @@
  * update absorbs.
  */
 import type { Logger } from '@gambit/shared';
-import type { RedisLike } from '@gambit/shared/redis';
+import { type KeySpace, MAX_OUTCOME_SHARDS, outcomeStreams, type RedisLike } from '@gambit/shared/redis';
 import type { OutcomeProcessor } from './processor.js';
 
 export const CONSUMER_GROUP = 'estimators';
@@ -141,5 +141,31 @@ export class StreamConsumer {
     if (t !== undefined) clearTimeout(t);
     if (timedOut) this.log.warn({}, 'drain deadline passed; unacked entries will be claimed by another estimator');
     while (this.claiming) await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Issue 13 item 4: outcomes in a shard this estimator does not read (a scheduler configured with
+ * more GAMBIT_OUTCOME_SHARDS than the estimator) would never be applied. At start, a shard stream
+ * beyond `shards` holding entries no `estimators` group has acknowledged stops the estimator with
+ * the variable named (a stream left by an earlier, larger count and fully acked is fine).
+ */
+export async function assertNoUnreadShards(redis: RedisLike, ks: KeySpace, shards: number): Promise<void> {
+  const all = outcomeStreams(ks, MAX_OUTCOME_SHARDS);
+  for (let i = shards; i < all.length; i++) {
+    const stream = all[i] as string;
+    const len = await redis.xlen(stream);
+    if (len === 0) continue;
+    const info = (await redis.xinfo('STREAM', stream)) as unknown[];
+    const lastId = String(info[info.indexOf('last-generated-id') + 1]);
+    const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
+    const g = groups.find((x) => x[x.indexOf('name') + 1] === CONSUMER_GROUP);
+    // Unread: never consumed, delivered up to an earlier entry, or delivered and not acked.
+    const unread = g === undefined || String(g[g.indexOf('last-delivered-id') + 1]) !== lastId || Number(g[g.indexOf('pending') + 1]) > 0;
+    if (unread) {
+      throw new Error(
+        `GAMBIT_OUTCOME_SHARDS: outcome stream ${stream} (shard ${i}) holds entries but this estimator reads only ${shards} shard(s); set GAMBIT_OUTCOME_SHARDS to the same value on every scheduler and estimator`,
+      );
+    }
   }
 }

@@ -4,7 +4,7 @@
  * start with the variable named.
  */
 import { hostname } from 'node:os';
-import { CalibrationOverridesSchema, ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, RedisAuthEnvShape, ValidationError, zodIssues } from '@gambit/shared';
+import { CalibrationOverridesSchema, ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, OutcomeShardsSchema, RedisAuthEnvShape, ValidationError, zodIssues } from '@gambit/shared';
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
 
@@ -19,6 +19,8 @@ export const EnvSchema = z.object({
   /** Comma-separated host:port seeds; when set, the estimator talks to a Redis Cluster. */
   REDIS_CLUSTER_NODES: ClusterNodesSchema.optional(),
   GAMBIT_PREFIX: KeyPrefixSchema,
+  /** Issue 13 item 4: outcome stream shards (keys.ts outcomeStreams); the same value on every scheduler and estimator. */
+  GAMBIT_OUTCOME_SHARDS: OutcomeShardsSchema,
   ESTIMATOR_ID: z.string().min(1).optional(),
   /** Entries read per XREADGROUP / XAUTOCLAIM call: one script per class and one XACK per batch (a larger batch spreads each script call's fixed cost over more outcomes). */
   ESTIMATOR_BATCH: envInt(500, 1),

@@ -3,8 +3,8 @@
  * estimator id → ms, every `everyMs`), and the cooldown sweep that moves a killed class back
  * to shadow (M9) and clears its kill entry. Shadow is set before the entry is cleared, so no
  * scheduler sees the class unkilled in its old stage; both steps are idempotent, so several
- * estimators sweeping at once, or one dying between the steps, is safe. Every `trimEveryMs` the
- * outcomes stream is trimmed of entries all groups have acknowledged.
+ * estimators sweeping at once, or one dying between the steps, is safe. Every `trimEveryMs` each
+ * outcome stream (shard) is trimmed of entries all groups have acknowledged.
  */
 import {
   type Clock,
@@ -28,7 +28,8 @@ export class Duties {
     private readonly ks: KeySpace,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly opts: { estimatorId: string; everyMs: number; trimEveryMs: number },
+    /** `streams`: the outcome streams to trim (default: the single `controlKeys().outcomes`). */
+    private readonly opts: { estimatorId: string; everyMs: number; trimEveryMs: number; streams?: readonly string[] },
   ) {}
 
   async start(): Promise<void> {
@@ -46,8 +47,10 @@ export class Duties {
       const now = this.clock.nowMs();
       if (this.opts.trimEveryMs > 0 && now - this.lastTrimMs >= this.opts.trimEveryMs) {
         this.lastTrimMs = now;
-        const removed = await trimAcknowledged(this.redis, c.outcomes);
-        if (removed > 0) this.log.debug({ removed }, 'outcomes stream trimmed');
+        for (const stream of this.opts.streams ?? [c.outcomes]) {
+          const removed = await trimAcknowledged(this.redis, stream);
+          if (removed > 0) this.log.debug({ stream, removed }, 'outcomes stream trimmed');
+        }
       }
     } catch (err) {
       this.log.warn({ err: String(err) }, 'heartbeat/sweep failed');

@@ -6,10 +6,10 @@
  */
 import { createLogger, systemClock } from '@gambit/shared';
 import { ESTIMATOR_SCRIPTS } from '@gambit/shared';
-import { controlKeys, defineScripts, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
+import { defineScripts, outcomeStreams, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
 import { initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { StreamConsumer } from './consumer.js';
+import { assertNoUnreadShards, StreamConsumer } from './consumer.js';
 import { type EstimatorEnv, loadEnv } from './env.js';
 import { Duties } from './heartbeat.js';
 import { estimatorReadiness, observeEstimator } from './observe.js';
@@ -31,9 +31,12 @@ async function main(): Promise<void> {
   const telemetry = initTelemetry(env.telemetry, { instanceId: env.ESTIMATOR_ID });
   // Auto-pipelining: a batch's per-class scripts, sent in one tick, leave in one write (per node).
   const redis = connect(env, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
-  // XREADGROUP BLOCK holds its connection: a client of its own, so commands never wait behind it.
-  const blocking = connect(env, { maxRetriesPerRequest: null });
-  for (const r of [redis, blocking]) r.on('error', (err) => log.debug({ err: String(err) }, 'redis connection error'));
+  // Issue 13 item 4: the outcomes in GAMBIT_OUTCOME_SHARDS streams under their own hash tags;
+  // each is read by its own consumer.
+  const streams = outcomeStreams(ks, env.GAMBIT_OUTCOME_SHARDS);
+  // XREADGROUP BLOCK holds its connection: a client of its own per stream, so commands never wait behind it.
+  const blocking = streams.map(() => connect(env, { maxRetriesPerRequest: null }));
+  for (const r of [redis, ...blocking]) r.on('error', (err) => log.debug({ err: String(err) }, 'redis connection error'));
   defineScripts(redis, ESTIMATOR_SCRIPTS);
 
   const tenants = new TenantConfigs(redis, ks, systemClock, log, {
@@ -47,22 +50,26 @@ async function main(): Promise<void> {
     fallbackPrior: { a: 1, b: 1 },
     metrics: telemetry.metrics,
   });
-  const consumer = new StreamConsumer(redis, blocking, processor, log, {
-    consumer: env.ESTIMATOR_ID,
-    stream: controlKeys(ks).outcomes,
-    batch: env.ESTIMATOR_BATCH,
-    blockMs: env.ESTIMATOR_BLOCK_MS,
-    claimIdleMs: env.ESTIMATOR_CLAIM_IDLE_MS,
-    claimIntervalMs: env.ESTIMATOR_CLAIM_INTERVAL_MS,
-  });
+  const consumers = streams.map(
+    (stream, i) =>
+      new StreamConsumer(redis, blocking[i] as Redis | Cluster, processor, log, {
+        consumer: env.ESTIMATOR_ID,
+        stream,
+        batch: env.ESTIMATOR_BATCH,
+        blockMs: env.ESTIMATOR_BLOCK_MS,
+        claimIdleMs: env.ESTIMATOR_CLAIM_IDLE_MS,
+        claimIntervalMs: env.ESTIMATOR_CLAIM_INTERVAL_MS,
+      }),
+  );
   const duties = new Duties(redis, ks, systemClock, log, {
     estimatorId: env.ESTIMATOR_ID,
     everyMs: env.ESTIMATOR_HEARTBEAT_MS,
     trimEveryMs: env.ESTIMATOR_TRIM_INTERVAL_MS,
+    streams,
   });
 
-  observeEstimator(telemetry.meter, { redis, ks, counters: processor.counters, maxClasses: env.GAMBIT_METRICS_MAX_CLASSES }, log);
-  const readiness = estimatorReadiness(redis, blocking, () => consumer.running());
+  observeEstimator(telemetry.meter, { redis, ks, streams, counters: processor.counters, maxClasses: env.GAMBIT_METRICS_MAX_CLASSES }, log);
+  const readiness = estimatorReadiness(redis, blocking, () => consumers.every((c) => c.running()));
   const opsServer = await startOpsServer({ host: env.OPS_HOST, port: env.OPS_PORT, prometheus: telemetry.prometheus, readiness, log, identity: { estimatorId: env.ESTIMATOR_ID } });
 
   let stopping = false;
@@ -71,11 +78,11 @@ async function main(): Promise<void> {
     stopping = true;
     void (async () => {
       log.info({ signal }, 'estimator stopping');
-      await consumer.stop(env.ESTIMATOR_DRAIN_TIMEOUT_MS);
+      await Promise.all(consumers.map((c) => c.stop(env.ESTIMATOR_DRAIN_TIMEOUT_MS)));
       await duties.stop();
       await opsServer.close();
       await telemetry.shutdown();
-      blocking.disconnect();
+      for (const b of blocking) b.disconnect();
       await redis.quit().catch(() => redis.disconnect());
       log.info({ ...processor.counters }, 'estimator stopped');
       process.exit(0);
@@ -87,10 +94,11 @@ async function main(): Promise<void> {
   // Issue 11: a Redis that is not there yet is waited for (bounded, one log line per attempt);
   // meanwhile the ops listener answers /healthz 200 and /readyz 503.
   await waitForRedis(redis, log, { name: 'redis' });
-  await waitForRedis(blocking, log, { name: 'redis_blocking' });
-  await consumer.start();
+  for (const b of blocking) await waitForRedis(b, log, { name: 'redis_blocking' });
+  await assertNoUnreadShards(redis, ks, streams.length);
+  for (const c of consumers) await c.start();
   await duties.start();
-  log.info({ prefix: ks.prefix, defaults: tenants.defaults() }, 'estimator ready');
+  log.info({ prefix: ks.prefix, outcomeShards: streams.length, defaults: tenants.defaults() }, 'estimator ready');
 }
 
 main().catch((err: unknown) => {

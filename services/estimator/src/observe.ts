@@ -21,18 +21,29 @@ export const CENSUS_MAX_CLASSES = 5_000;
 
 type Row = readonly [string, number, Attributes];
 
-async function streamRows(redis: RedisLike, stream: string): Promise<Row[]> {
-  const [len, groups] = await Promise.all([redis.xlen(stream), redis.xinfo('GROUPS', stream).catch(() => [] as unknown[])]);
-  const rows: Row[] = [['gambit.estimator.stream.length', len, {}]];
-  for (const g of groups as unknown[][]) {
-    const f = new Map<string, unknown>();
-    for (let i = 0; i + 1 < g.length; i += 2) f.set(String(g[i]), g[i + 1]);
-    if (f.get('name') !== CONSUMER_GROUP) continue;
-    rows.push(['gambit.estimator.stream.pending', Number(f.get('pending') ?? 0), {}]);
-    // `lag` is null when Redis cannot tell (entries deleted past the group's position).
-    const lag = f.get('lag');
-    if (lag !== null && lag !== undefined) rows.push(['gambit.estimator.stream.lag', Number(lag), {}]);
+/** Summed over the outcome streams (shards, GAMBIT_OUTCOME_SHARDS). */
+async function streamRows(redis: RedisLike, streams: readonly string[]): Promise<Row[]> {
+  let length = 0;
+  let pending = 0;
+  let lag: number | undefined = 0;
+  let grouped = false;
+  for (const stream of streams) {
+    const [len, groups] = await Promise.all([redis.xlen(stream), redis.xinfo('GROUPS', stream).catch(() => [] as unknown[])]);
+    length += len;
+    for (const g of groups as unknown[][]) {
+      const f = new Map<string, unknown>();
+      for (let i = 0; i + 1 < g.length; i += 2) f.set(String(g[i]), g[i + 1]);
+      if (f.get('name') !== CONSUMER_GROUP) continue;
+      grouped = true;
+      pending += Number(f.get('pending') ?? 0);
+      // `lag` is null when Redis cannot tell (entries deleted past the group's position).
+      const l = f.get('lag');
+      lag = l === null || l === undefined || lag === undefined ? undefined : lag + Number(l);
+    }
   }
+  const rows: Row[] = [['gambit.estimator.stream.length', length, {}]];
+  if (grouped) rows.push(['gambit.estimator.stream.pending', pending, {}]);
+  if (grouped && lag !== undefined) rows.push(['gambit.estimator.stream.lag', lag, {}]);
   return rows;
 }
 
@@ -73,10 +84,9 @@ async function killRows(redis: RedisLike, ks: KeySpace): Promise<Row[]> {
 
 export function observeEstimator(
   meter: Meter,
-  src: { redis: RedisLike; ks: KeySpace; counters: ProcessorCounters; maxClasses: number },
+  src: { redis: RedisLike; ks: KeySpace; streams: readonly string[]; counters: ProcessorCounters; maxClasses: number },
   log: Logger,
 ): void {
-  const stream = controlKeys(src.ks).outcomes;
   observeGauges(
     meter,
     [
@@ -84,7 +94,7 @@ export function observeEstimator(
       { name: 'gambit.estimator.stream.lag', description: 'Outcome entries not yet delivered to the estimators (consumer-group lag)' },
       { name: 'gambit.estimator.stream.pending', description: 'Outcome entries delivered but not acknowledged' },
     ],
-    () => streamRows(src.redis, stream),
+    () => streamRows(src.redis, src.streams),
     log,
   );
   observeGauges(
@@ -123,6 +133,12 @@ export function observeEstimator(
 }
 
 /** /readyz of the estimator: Redis (commands and the blocking reader), its scripts, the stream consumer. */
-export function estimatorReadiness(redis: RedisLike, blocking: RedisLike, consumerRunning: () => boolean): Readiness {
-  return new Readiness([redisCheck('redis', redis), redisCheck('redis_stream', blocking), scriptsCheck(redis, ESTIMATOR_SCRIPTS), runningCheck('outcome_consumer', consumerRunning)]);
+export function estimatorReadiness(redis: RedisLike, blocking: readonly RedisLike[], consumerRunning: () => boolean): Readiness {
+  return new Readiness([
+    redisCheck('redis', redis),
+    // One blocking reader per outcome shard; the first keeps its historical name.
+    ...blocking.map((b, i) => redisCheck(i === 0 ? 'redis_stream' : `redis_stream_${i}`, b)),
+    scriptsCheck(redis, ESTIMATOR_SCRIPTS),
+    runningCheck('outcome_consumer', consumerRunning),
+  ]);
 }

@@ -4,7 +4,7 @@
  */
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
-import { RedisAuthEnvShape } from '@gambit/shared';
+import { OutcomeShardsSchema, RedisAuthEnvShape } from '@gambit/shared';
 import { z } from 'zod';
 
 const bool = z
@@ -22,6 +22,8 @@ export const EnvSchema = z
     /** A Redis Cluster: comma-separated host:port seed nodes (takes precedence over REDIS_URL). */
     REDIS_CLUSTER_NODES: z.string().optional(),
     GAMBIT_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]+$/).default('gambit'),
+    /** Issue 13 item 4: outcome stream shards; the same value on every scheduler and estimator. */
+    GAMBIT_OUTCOME_SHARDS: OutcomeShardsSchema,
     /** 0 = a free port; the bound one is logged as {"msg":"scheduler listening","port":N}. */
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().default('127.0.0.1'),

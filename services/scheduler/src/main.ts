@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   await waitForRedis(bull, log, { name: 'redis_queues' });
   await waitForRedis(api, log, { name: 'redis_api' });
   // The control plane takes a plain client or options; on a Cluster it gets the cluster client.
-  const cp = new ControlPlane(cmd, ks, clock, log.child({ component: 'control' }));
+  const cp = new ControlPlane(cmd, ks, clock, log.child({ component: 'control' }), { outcomeShards: env.GAMBIT_OUTCOME_SHARDS });
   await cp.ready();
   const control = new ControlPlaneAdapter(cp, env.REQUIRE_ESTIMATOR_HEARTBEAT);
   const tenants = new TenantStore(cmd, ks, {

@@ -18,7 +18,7 @@ import {
   defineEstimatorScripts,
   estimatorSetStage,
 } from '../redis/estimator-scripts.js';
-import { assertKeySafe, classKeys, controlKeys, type KeySpace } from '../redis/keys.js';
+import { assertKeySafe, classKeys, controlKeys, type KeySpace, outcomeShardOf, outcomeStreams } from '../redis/keys.js';
 import { parseClassHash, type ClassState } from './class-state.js';
 import { HeartbeatTracker } from './heartbeat.js';
 import {
@@ -40,6 +40,8 @@ export interface ControlPlaneOptions {
   readonly heartbeatStaleMs?: number;
   /** How long `classState` answers from its cache. Default 500 ms. */
   readonly classStateCacheMs?: number;
+  /** Outcome stream shards (GAMBIT_OUTCOME_SHARDS, keys.ts outcomeStreams). Default 1. */
+  readonly outcomeShards?: number;
 }
 
 export interface KillOptions {
@@ -63,6 +65,7 @@ export class ControlPlane {
   private readonly sub: Redis | Cluster;
   private readonly ownsCmd: boolean;
   private readonly keys: ReturnType<typeof controlKeys>;
+  private readonly outcomeStreams: readonly string[];
   private readonly pollMs: number;
   private readonly cacheMs: number;
   private readonly hb: HeartbeatTracker;
@@ -90,6 +93,7 @@ export class ControlPlane {
     this.cacheMs = opts.classStateCacheMs ?? 500;
     this.hb = new HeartbeatTracker(opts.heartbeatStaleMs ?? 3000);
     this.keys = controlKeys(ks);
+    this.outcomeStreams = outcomeStreams(ks, opts.outcomeShards ?? 1);
     // A Redis Cluster client works as is: every control key shares the {ctl} hash tag.
     if (redis instanceof Redis || redis instanceof Cluster) {
       this.cmd = redis;
@@ -293,7 +297,8 @@ export class ControlPlane {
     if (!r.success) {
       throw new ValidationError(r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
     }
-    const id = await this.cmd.xadd(this.keys.outcomes, '*', 'outcome', JSON.stringify(r.data));
+    const stream = this.outcomeStreams[outcomeShardOf(r.data.edgeClass, this.outcomeStreams.length)] as string;
+    const id = await this.cmd.xadd(stream, '*', 'outcome', JSON.stringify(r.data));
     return id ?? '';
   }
 

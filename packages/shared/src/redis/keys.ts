@@ -33,6 +33,7 @@
  * | P:{ctl}:kill                          | hash   | estimator  | kill-switch state: version, global, tenants JSON, classes JSON |
  * | P:{ctl}:heartbeat                     | hash   | estimator  | estimator id -> last beat ms |
  * | P:{ctl}:outcomes                      | stream | scheduler  | outcome events for estimators (consumer group `estimators`) |
+ * | P:{outcomes:I}:stream                 | stream | scheduler  | outcome shard I ≥ 1 of GAMBIT_OUTCOME_SHARDS (shard 0 is P:{ctl}:outcomes): a class's outcomes go to shard outcomeShardOf(C) |
  * | P:{ctl}:outcomes:dead                 | stream | estimator  | invalid outcome entries with the reason (dead letters) |
  * | P:{ctl}:active                        | zset   | scheduler  | T:R of unfinished runs by last-progress ms (recovery sweep) |
  * | P:{ctl}:reservations                  | zset   | scheduler  | tenants that may hold open budget reservations, by when to sweep them (ms) |
@@ -156,6 +157,34 @@ export function controlKeys(ks: KeySpace) {
     alarmsChannel: `${ks.prefix}:ctl:alarms`,
     cancelChannel: `${ks.prefix}:ctl:cancel`,
   } as const;
+}
+
+/** The most outcome shards a deployment may use (GAMBIT_OUTCOME_SHARDS). */
+export const MAX_OUTCOME_SHARDS = 64;
+
+/**
+ * Issue 13 item 4, the estimator's side: the outcomes stream split into `shards` streams under
+ * their own hash tags, so that in a Cluster the outcome traffic and the estimators' reads and
+ * acks spread over the masters instead of all landing on the {ctl} slot. Shard 0 is the
+ * historical `controlKeys().outcomes` (one shard = the single stream of before); shard I ≥ 1 is
+ * `P:{outcomes:I}:stream`. Every scheduler and estimator of a deployment must use the same count.
+ */
+export function outcomeStreams(ks: KeySpace, shards: number): string[] {
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_OUTCOME_SHARDS) {
+    throw new Error(`outcome shards: must be an integer from 1 to ${MAX_OUTCOME_SHARDS}, got ${shards}`);
+  }
+  return Array.from({ length: shards }, (_, i) => (i === 0 ? controlKeys(ks).outcomes : `${ks.prefix}:{outcomes:${i}}:stream`));
+}
+
+/** The shard of a class's outcomes (FNV-1a of the class id): one class, one stream, its order kept. */
+export function outcomeShardOf(edgeClass: string, shards: number): number {
+  if (shards <= 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < edgeClass.length; i++) {
+    h ^= edgeClass.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % shards;
 }
 
 /** BullMQ `prefix` option: a hash tag so each queue's keys stay in one cluster slot. */

@@ -9,6 +9,12 @@ import { z } from 'zod';
 /** An integer variable with a default and a minimum. */
 export const envInt = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
+/**
+ * GAMBIT_OUTCOME_SHARDS (issue 13 item 4): how many streams the outcomes are split over (keys.ts
+ * outcomeStreams); every scheduler and estimator of a deployment sets the same value.
+ */
+export const OutcomeShardsSchema = z.coerce.number().int().min(1).max(64).default(1);
+
 /** A variable holding JSON, validated by `schema` (a bad value names the variable and says why). */
 export const envJson = <T extends z.ZodType>(schema: T) =>
   z
