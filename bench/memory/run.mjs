@@ -161,12 +161,10 @@ async function main(redisUrl) {
 
     /** One measured phase on a fresh tenant: N runs held in flight, then ended. */
     const phase = async (tenant, keepOutputs) => {
-      let keepOutputsApplied = false;
-      if (keepOutputs) {
-        const r = await api('PUT', `/v1/tenants/${tenant}/config`, { keepOutputs: true });
-        keepOutputsApplied = r.status === 200;
-        if (!keepOutputsApplied) console.error(`keepOutputs not supported by this scheduler (${r.status}); outputs-on phase measures the default`);
-      }
+      // Each phase sets keepOutputs explicitly (the tenant default is on).
+      const r = await api('PUT', `/v1/tenants/${tenant}/config`, { keepOutputs });
+      if (r.status !== 200) throw new Error(`keepOutputs ${keepOutputs}: tenant config failed: ${r.status} ${JSON.stringify(r.body)}`);
+      const keepOutputsApplied = keepOutputs;
       const reg = await api('POST', '/v1/workflows', { tenant, workflow: WORKFLOW });
       if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
       // One warm-up run, so per-tenant and per-class keys created once exist in the baseline.
@@ -207,7 +205,7 @@ async function main(redisUrl) {
       if (process.argv.includes('--dump')) {
         // --dump: one ended run's keys, raw (to see what is kept).
         const k = runKeys({ prefix }, tenant, ids[0]);
-        const dump = { run: await redis.hgetall(k.run), nodes: await redis.hgetall(k.nodes), attempts: await redis.hgetall(k.attempts), decisions: await redis.lrange(k.decisions, 0, -1), outcomes: await redis.lrange(k.outcomes, 0, -1), effects: await redis.lrange(k.effects, 0, -1) };
+        const dump = { run: await redis.hgetall(k.run), rec: await redis.get(k.rec), nodes: await redis.hgetall(k.nodes), attempts: await redis.hgetall(k.attempts), decisions: await redis.lrange(k.decisions, 0, -1), outcomes: await redis.lrange(k.outcomes, 0, -1), effects: await redis.lrange(k.effects, 0, -1) };
         console.error(JSON.stringify(dump, null, 1));
       }
       return {

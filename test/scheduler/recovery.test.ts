@@ -137,3 +137,24 @@ describe('recovery sweep', () => {
     expect(a).toMatchObject({ status: 'cancelled', finishedAtMs: clock.nowMs(), usageEstimated: true });
   });
 });
+
+describe('put-off folds (issue 13 item 3)', () => {
+  it('an ended run whose fold was put off is kicked once its time has come, then leaves the index', async () => {
+    const ks2 = { prefix: uniquePrefix('recovery-fold') };
+    const q2 = opQueues(redis, ks2);
+    try {
+      const clock = new ManualClock(1_000_000);
+      const sweeper = new RecoverySweeper(redis, ks2, new Outbox(redis, ks2, new FairDispatcher(redis, ks2, q2, silentLogger), 3, silentLogger), q2.advance, clock, silentLogger, { intervalMs: 1_000, staleMs: 5_000 });
+      const fold = controlKeys(ks2).fold;
+      await redis.zadd(fold, 1_050_000, 't:later', 1_010_000, 't:due');
+      expect(await sweeper.sweepFolds()).toBe(0);
+      clock.advance(10_000);
+      expect(await sweeper.sweepFolds()).toBe(1);
+      expect((await q2.advance.backlog()).map((e) => e.data)).toEqual([{ type: 'kick', tenant: 't', runId: 'due', reason: 'recovery' }]);
+      expect(await redis.zrange(fold, '0', '-1')).toEqual(['t:later']);
+      await sweeper.close();
+    } finally {
+      await q2.close();
+    }
+  });
+});

@@ -220,7 +220,8 @@ export async function runCampaign(input) {
     const created = await api('POST', `/v1/admin/tenants/${tenant}/keys`, { label: 'chaos campaign' }, 3000, adminKey);
     if (created.status !== 201) throw new Error(`chaos: creating the tenant key failed: ${JSON.stringify(created.body)}`);
     tenantKey = created.body.key;
-    const cfg = await api('PUT', `/v1/tenants/${tenant}/config`, { alpha: 1, lambdaUsdPerSec: 10, initialStage: 'online' });
+    // keepOutputs: the history checker reads outputs and released effects of ended runs (issue 13 item 3).
+    const cfg = await api('PUT', `/v1/tenants/${tenant}/config`, { alpha: 1, lambdaUsdPerSec: 10, initialStage: 'online', keepOutputs: true });
     if (cfg.status !== 200) throw new Error(`chaos: tenant config failed: ${JSON.stringify(cfg.body)}`);
     const reg = await api('POST', '/v1/workflows', { tenant, workflow: chaosWorkflow() });
     if (reg.status !== 201) throw new Error(`chaos: workflow registration failed: ${JSON.stringify(reg.body)}`);

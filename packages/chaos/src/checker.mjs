@@ -19,8 +19,14 @@
 //                         waste equals the cost of every closed, non-hit speculation
 //   posterior_once        every scored guess (hit, miss, shadow) is counted once in its class's
 //                         posterior, and every outcome id is in the class's seen set
+//
+// An ended, settled run is folded into its compact record (issue 13 item 3): its node states,
+// attempts, outcomes and effects are then read from the record (`expandRunRecord`), which keeps
+// every field these invariants read (the campaign's tenant keeps outputs, so outputs and released
+// effects are in it too). A run not folded yet is read from its live keys.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expandRunRecord } from '@gambit/shared/redis';
 
 export const INVARIANTS = [
   'runs_end',
@@ -63,14 +69,31 @@ export async function collectHistory(a) {
   const tag = (runId) => `${prefix}:{run:${tenant}:${runId}}`;
   const runs = [];
   for (const runId of a.runIds) {
-    const [header, nodesRaw, attemptsRaw, effects, outcomes] = await Promise.all([
+    const [header, nodesRaw, attemptsRaw, effects, outcomes, rec] = await Promise.all([
       redis.hgetall(`${tag(runId)}:run`),
       redis.hgetall(`${tag(runId)}:nodes`),
       redis.hgetall(`${tag(runId)}:attempts`),
       redis.lrange(`${tag(runId)}:effects`, 0, -1),
       redis.lrange(`${tag(runId)}:outcomes`, 0, -1),
+      redis.get(`${tag(runId)}:rec`),
     ]);
     const view = await a.api(`/v1/runs/${tenant}/${runId}`);
+    if (rec !== null) {
+      const x = expandRunRecord(rec, Number(header.createdAtMs ?? 0), `run ${tenant}/${runId}`);
+      // Without outputs and effects the miss-release and effect invariants could not be checked.
+      if (!x.outputsKept) throw new Error(`chaos: run ${runId} was folded without its outputs: the campaign's tenant must keep outputs (keepOutputs)`);
+      runs.push({
+        runId,
+        header,
+        nodes: Object.fromEntries(x.nodes),
+        attempts: [...x.attempts.values()],
+        effects: x.effects.map((e) => JSON.parse(e)),
+        outcomes: x.outcomes.map((o) => JSON.parse(o)),
+        view,
+        folded: true,
+      });
+      continue;
+    }
     runs.push({
       runId,
       header,
@@ -101,7 +124,7 @@ export async function collectHistory(a) {
 export function checkHistory(h) {
   const violations = [];
   const v = (invariant, runId, detail) => violations.push({ invariant, runId, detail });
-  const counts = { runs: h.runs.length, succeeded: 0, failed: 0, cancelled: 0, attempts: 0, effects: h.effectLog.length, charges: h.charges.length, outcomes: 0 };
+  const counts = { runs: h.runs.length, folded: h.runs.filter((r) => r.folded === true).length, succeeded: 0, failed: 0, cancelled: 0, attempts: 0, effects: h.effectLog.length, charges: h.charges.length, outcomes: 0 };
   const byRun = (list, key = 'runId') => {
     const m = new Map();
     for (const x of list) m.set(x[key], [...(m.get(x[key]) ?? []), x]);

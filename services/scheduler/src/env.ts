@@ -92,8 +92,15 @@ export const EnvSchema = z
       .optional(),
     /** Comma-separated tool names the workers serve; when set, workflows naming others are rejected (4xx). */
     KNOWN_TOOLS: z.string().optional(),
-    /** Retention: keys of a run expire this many seconds after it ended (0 = keep forever). */
-    RUN_RETENTION_SEC: z.coerce.number().int().nonnegative().default(7 * 24 * 3600),
+    /**
+     * Retention: an ended run's record expires this many seconds after the run ended (0 = kept for
+     * ever): the default of every tenant's `maxRetentionSec` limit (issue 10 items 5 and 9).
+     */
+    RUN_RETENTION_SEC: z.coerce.number().int().nonnegative().max(10 * 365 * 24 * 3600).default(7 * 24 * 3600),
+    /** Ended runs kept per tenant at most (the default of its `maxRunsKept` limit); the oldest beyond it are dropped. */
+    TENANT_MAX_RUNS_KEPT: z.coerce.number().int().positive().max(100_000_000).default(100_000),
+    /** BullMQ event stream length of the ops and spec queues (approximate; no Gambit component reads it). */
+    QUEUE_EVENTS_MAX_LEN: z.coerce.number().int().nonnegative().default(1_000),
     /** Run-end webhook (docs/api.md, Webhooks): tries per delivery, first retry delay (doubling), POST timeout, deliveries at once. */
     WEBHOOK_ATTEMPTS: z.coerce.number().int().positive().max(30).default(8),
     WEBHOOK_BACKOFF_MS: z.coerce.number().int().positive().default(1_000),

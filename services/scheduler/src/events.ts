@@ -8,8 +8,8 @@
  * outcome so far).
  */
 import { type AttemptRecord, DecisionRecordSchema, nanoToUsd, OutcomeSchema } from '@gambit/shared';
-import { type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
-import { loadRun } from './engine/run-view.js';
+import type { KeySpace, RedisLike } from '@gambit/shared/redis';
+import { loadRun, runLists } from './engine/run-view.js';
 
 export interface RunEvent {
   readonly event: 'run' | 'node' | 'attempt' | 'decision' | 'outcome' | 'end';
@@ -33,7 +33,6 @@ export async function* runEvents(
   let nDecisions = 0;
   let nOutcomes = 0;
   let first = true;
-  const k = runKeys(ks, tenant, runId);
   while (!opts.signal.aborted) {
     const s = await loadRun(redis, ks, tenant, runId);
     if (s === undefined) return;
@@ -54,7 +53,7 @@ export async function* runEvents(
       attempts.set(a.attemptId, key);
       yield { event: 'attempt', data: attemptView(a) };
     }
-    const [decisions, outcomes] = await Promise.all([redis.lrange(k.decisions, nDecisions, -1), redis.lrange(k.outcomes, nOutcomes, -1)]);
+    const { decisions, outcomes } = await runLists(redis, ks, s, { decisions: nDecisions, outcomes: nOutcomes });
     nDecisions += decisions.length;
     nOutcomes += outcomes.length;
     for (const d of decisions) yield { event: 'decision', data: DecisionRecordSchema.parse(JSON.parse(d)) };

@@ -62,6 +62,13 @@ export const LimitsSchema = z
     spendCapUsd: z.number().nonnegative().max(100_000_000).optional(),
     /** The spend cap's period (UTC calendar day or month); `month` when not set. */
     spendCapPeriod: z.enum(['day', 'month']).optional(),
+    /**
+     * Issue 10 items 5 and 9: the longest an ended run's record is kept, seconds (0 = for ever).
+     * The tenant's own `retentionSec` (tenant configuration) may only be shorter.
+     */
+    maxRetentionSec: z.number().int().nonnegative().max(10 * 365 * 24 * 3600),
+    /** Issue 10 item 5: ended runs kept at most; beyond it the oldest ended records are dropped. */
+    maxRunsKept: z.number().int().positive().max(100_000_000),
   })
   .strict();
 export type Limits = z.infer<typeof LimitsSchema>;

@@ -5,7 +5,7 @@
  * NV = λ × seconds saved − dollars wasted, λ of each decision).
  */
 import { DecisionRecordSchema, OutcomeSchema, type RunListQuery, type StatsQuery } from '@gambit/shared';
-import { controlKeys, type KeySpace, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
+import { controlKeys, expandRunRecord, type KeySpace, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 export interface RunSummary {
@@ -155,7 +155,11 @@ export async function runStats(redis: RedisLike, ks: KeySpace, tenants: readonly
       await Promise.all(
         ids.map(async (runId) => {
           const k = runKeys(ks, tenant, runId);
-          const [wf, outcomes, decisions] = await Promise.all([redis.hget(k.run, 'workflowName'), redis.lrange(k.outcomes, 0, -1), redis.lrange(k.decisions, 0, -1)]);
+          const [wf, live, liveDecisions, rec] = await Promise.all([redis.hget(k.run, 'workflowName'), redis.lrange(k.outcomes, 0, -1), redis.lrange(k.decisions, 0, -1), redis.get(k.rec)]);
+          // Issue 13 item 3: a folded run's outcomes and decisions are in its compact record.
+          const folded = rec === null ? undefined : expandRunRecord(rec, 0, `run ${tenant}/${runId}`);
+          const outcomes = folded?.outcomes ?? live;
+          const decisions = folded?.decisions ?? liveDecisions;
           if (wf === null || (q.workflow !== undefined && wf !== q.workflow) || outcomes.length === 0) return;
           const lambda = new Map<string, number>();
           for (const d of decisions) {

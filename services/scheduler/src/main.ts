@@ -34,6 +34,7 @@ import { OperatorService } from './operator.js';
 import { observeScheduler, schedulerReadiness, streamAsQueue } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
+import { RetentionPolicy } from './retention.js';
 import { RunService } from './runs.js';
 import { TenantStore } from './tenants.js';
 import { WebhookService } from './webhooks.js';
@@ -84,8 +85,10 @@ async function main(): Promise<void> {
   const priceTable = env.GAMBIT_PRICES === undefined ? createPriceTable() : createPriceTable(env.GAMBIT_PRICES);
 
   const prefix = queuePrefix(ks);
-  const ops = new Queue(QUEUES.ops, { connection: bull, prefix });
-  const spec = new Queue(QUEUES.spec, { connection: bull, prefix });
+  // Issue 13 item 3: BullMQ's event stream per queue is capped (nothing in Gambit reads it).
+  const streams = { events: { maxLen: env.QUEUE_EVENTS_MAX_LEN } };
+  const ops = new Queue(QUEUES.ops, { connection: bull, prefix, streams });
+  const spec = new Queue(QUEUES.spec, { connection: bull, prefix, streams });
   const advance = new AdvanceStream(cmd, ks);
   // Issue 11: the ops listener starts before anything waits on Redis, so /healthz answers 200
   // and /readyz 503 while Redis is unreachable at start-up; then each connection is waited for
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
   });
   const workflows = new WorkflowRegistry(api, ks);
   defineAdmissionScripts(api);
-  const limits = new LimitStore(api, ks, {
+  const limitDefaults = {
     maxPromptBytes: env.TENANT_MAX_PROMPT_BYTES,
     maxTokens: env.TENANT_MAX_TOKENS,
     maxNodes: env.TENANT_MAX_NODES,
@@ -123,7 +126,13 @@ async function main(): Promise<void> {
     burst: env.TENANT_BURST,
     maxInFlightRuns: env.TENANT_MAX_IN_FLIGHT_RUNS,
     opTimeoutMs: env.TENANT_OP_TIMEOUT_MS,
-  });
+    maxRetentionSec: env.RUN_RETENTION_SEC,
+    maxRunsKept: env.TENANT_MAX_RUNS_KEPT,
+  };
+  const limits = new LimitStore(api, ks, limitDefaults);
+  // Retention of ended runs (issue 10 item 9, issue 13 item 3): the engine's own connection.
+  const retention = new RetentionPolicy(cmd, ks, tenants, new LimitStore(cmd, ks, limitDefaults));
+  const apiRetention = new RetentionPolicy(api, ks, apiTenants, limits);
   // Issue 10 item 3: the spend cap's ledger (booked per UTC day/month, held by running work),
   // written at every launch and when an ended run settles (engine/spend.ts), read by the API.
   const apiSpend = new SpendLedger(api, ks);
@@ -166,7 +175,7 @@ async function main(): Promise<void> {
     metrics,
     // M4: ΔT uses what workers have learned per operation class (refreshed every 2 s).
     opEstimates: new OperationEstimateCache(cmd, ks, clock),
-    ...(env.RUN_RETENTION_SEC > 0 ? { runRetentionMs: env.RUN_RETENTION_SEC * 1000 } : {}),
+    retention,
     lostAttemptGraceMs: env.RECOVERY_STALE_MS,
     limits,
   };
@@ -187,7 +196,7 @@ async function main(): Promise<void> {
     log,
     tracer,
     metrics,
-    ...(deps.runRetentionMs === undefined ? {} : { runRetentionMs: deps.runRetentionMs }),
+    retention: apiRetention,
   });
   control.onKill((scope, id) => {
     void cancelSpeculationsInScope({ redis: cmd, ks, engine, log }, scope, id).catch((err: unknown) =>

@@ -50,6 +50,7 @@ export class RecoverySweeper {
     this.timer = setInterval(() => {
       if (this.running !== undefined) return;
       this.running = this.sweep()
+        .then(() => this.sweepFolds())
         .then(() => this.sweepReservations())
         .then(() => this.opts.fair?.sweep(this.opts.staleMs))
         .then(() => undefined)
@@ -86,6 +87,23 @@ export class RecoverySweeper {
       if (status !== 'running') this.log.debug({ tenant, runId, status }, 'settling a finished run');
     }
     return kicked;
+  }
+
+  /**
+   * Issue 13 item 3: ended runs whose fold was put off (an attempt taken for lost may still be
+   * billed late) are kicked once their time has come; their ended pass folds them. Returns the
+   * number kicked.
+   */
+  async sweepFolds(): Promise<number> {
+    const index = controlKeys(this.ks).fold;
+    const due = await this.redis.zrangebyscore(index, '-inf', this.clock.nowMs(), 'LIMIT', 0, 200);
+    for (const member of due) {
+      const i = member.indexOf(':');
+      await this.advance.publish({ type: 'kick', tenant: member.slice(0, i), runId: member.slice(i + 1), reason: 'recovery' });
+      // After the kick is durable: a crash in between kicks it again, never loses it.
+      await this.redis.zrem(index, member);
+    }
+    return due.length;
   }
 
   /**

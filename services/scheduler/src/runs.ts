@@ -39,9 +39,10 @@ import type { SpeculationControl } from './engine/control.js';
 import type { RunEngine } from './engine/engine.js';
 import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
-import { loadRun, newRunSnapshot, workflowDefRef } from './engine/run-view.js';
+import { loadRun, newRunSnapshot, runLists, workflowDefRef } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
 import { admit, checkCaps, type LimitStore, type SpendLedger } from './limits.js';
+import type { RetentionSource } from './retention.js';
 import type { TenantStore } from './tenants.js';
 import type { WorkflowRegistry } from './workflows.js';
 
@@ -63,7 +64,7 @@ export interface RunServiceDeps {
   readonly tracer?: Tracer;
   readonly metrics?: Metrics;
   /** Retention of ended runs (see RunEngine); also bounds the tenant's run index. */
-  readonly runRetentionMs?: number;
+  readonly retention: RetentionSource;
 }
 
 export function newRunId(nowMs: number): string {
@@ -208,7 +209,8 @@ export class RunService {
     const runsIndex = tenantKeys(this.deps.ks, tenant).runs;
     await this.deps.redis.zadd(runsIndex, now, runId);
     // Index entries older than the retention point at runs whose keys have expired.
-    if (this.deps.runRetentionMs !== undefined) await this.deps.redis.zremrangebyscore(runsIndex, '-inf', now - 2 * this.deps.runRetentionMs);
+    const { ttlMs } = await this.deps.retention.rules(tenant, now);
+    if (ttlMs !== undefined) await this.deps.redis.zremrangebyscore(runsIndex, '-inf', now - 2 * ttlMs);
     // Issue 11 D3: a submit its client gave up on (disconnected, or past the request's deadline)
     // writes nothing; the deadline also travels into the write, so a script delayed in transit
     // (a stalled Redis) does not create the run when it finally runs.
@@ -244,12 +246,7 @@ export class RunService {
   async get(tenant: string, runId: string): Promise<Record<string, unknown>> {
     const s = await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
     if (s === undefined) throw new NotFoundError(`run ${tenant}/${runId} not found`);
-    const k = runKeys(this.deps.ks, tenant, runId);
-    const [decisions, outcomes, effects] = await Promise.all([
-      this.deps.redis.lrange(k.decisions, 0, -1),
-      this.deps.redis.lrange(k.outcomes, 0, -1),
-      this.deps.redis.lrange(k.effects, 0, -1),
-    ]);
+    const { decisions, outcomes, effects } = await runLists(this.deps.redis, this.deps.ks, s);
     const byNode = new Map<string, AttemptRecord[]>();
     for (const a of s.attempts.values()) byNode.set(a.nodeId, [...(byNode.get(a.nodeId) ?? []), a]);
     let total = 0;
@@ -303,14 +300,16 @@ export class RunService {
       decisions: decisions.map((d) => DecisionRecordSchema.parse(JSON.parse(d))),
       outcomes: outcomes.map((o) => OutcomeSchema.parse(JSON.parse(o))),
       effects: effects.map((e) => JSON.parse(e) as unknown),
+      // Issue 13 item 3: an ended run folded into its compact record; outputs as the tenant kept them.
+      ...(s.compact === undefined ? {} : { compact: { outputsKept: s.compact.outputsKept, effectCount: s.compact.effectCount } }),
       dollars: { total: money(total), speculative: money(speculative), wasted: money(wasted), guesses: money(guesses) },
     };
   }
 
   async decisions(tenant: string, runId: string): Promise<unknown[]> {
-    const k = runKeys(this.deps.ks, tenant, runId);
-    if ((await this.deps.redis.exists(k.run)) === 0) throw new NotFoundError(`run ${tenant}/${runId} not found`);
-    return (await this.deps.redis.lrange(k.decisions, 0, -1)).map((d) => DecisionRecordSchema.parse(JSON.parse(d)));
+    const s = await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
+    if (s === undefined) throw new NotFoundError(`run ${tenant}/${runId} not found`);
+    return (await runLists(this.deps.redis, this.deps.ks, s)).decisions.map((d) => DecisionRecordSchema.parse(JSON.parse(d)));
   }
 
   async cancel(tenant: string, runId: string, reason: string): Promise<{ cancelled: boolean; status: string }> {

@@ -25,6 +25,10 @@ export interface TenantConfig {
   readonly calibration: CalibrationOverrides;
   /** M5: priors and posterior modes per dependency type and edge class (issue 9 item 7). */
   readonly priors: TenantPriors;
+  /** Issue 13 item 3: an ended run's compact record keeps inputs, outputs, guesses and effects (default true). */
+  readonly keepOutputs: boolean;
+  /** Issue 10 item 9: the tenant's own retention of ended runs, seconds (capped by its `maxRetentionSec` limit). */
+  readonly retentionSec: number | undefined;
 }
 
 export interface TenantDefaults {
@@ -57,6 +61,10 @@ export class TenantStore {
       initialStage: (h.initialStage as TenantConfig['initialStage'] | undefined) ?? this.defaults.initialStage,
       calibration: h.calibration !== undefined ? (JSON.parse(h.calibration) as CalibrationOverrides) : {},
       priors: h.priors !== undefined ? TenantPriorsSchema.parse(JSON.parse(h.priors)) : {},
+      // On unless the tenant turned it off: a client that reads its run's result after the run
+      // ended must find it (the fold follows the end within a second).
+      keepOutputs: h.keepOutputs !== '0',
+      retentionSec: h.retentionSec !== undefined ? Number(h.retentionSec) : undefined,
     };
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(tenant, { atMs: nowMs, cfg });
@@ -73,6 +81,8 @@ export class TenantStore {
     if (body.allowDisclosure !== undefined) fields.allowDisclosure = body.allowDisclosure ? '1' : '0';
     if (body.initialStage !== undefined) fields.initialStage = body.initialStage;
     if (body.calibration !== undefined) fields.calibration = JSON.stringify(body.calibration);
+    if (body.keepOutputs !== undefined) fields.keepOutputs = body.keepOutputs ? '1' : '0';
+    if (body.retentionSec !== undefined) fields.retentionSec = String(body.retentionSec);
     if (Object.keys(fields).length > 0) await this.redis.hset(tenantKeys(this.ks, tenant).config, fields);
     this.cache.delete(tenant);
     return this.get(tenant);
@@ -102,5 +112,7 @@ export function tenantConfigView(cfg: TenantConfig): Record<string, unknown> {
     allowDisclosure: cfg.allowDisclosure,
     initialStage: cfg.initialStage,
     calibration: cfg.calibration,
+    keepOutputs: cfg.keepOutputs,
+    retentionSec: cfg.retentionSec ?? null,
   };
 }

@@ -60,11 +60,14 @@
  * | {P:q}:advance:dead                    | stream | scheduler  | advance events that could not be processed, with the reason (dead letters) |
  * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
  * | P:{ctl}:attention                     | zset   | worker+sch | T|R|N of nodes whose attempt needs an operator, by ms (an index; the attempt is the truth) |
+ * | P:{ctl}:fold                          | zset   | scheduler  | T:R of ended, settled runs whose fold into the compact record is put off (an attempt taken for lost may be billed late), by when to fold (ms) |
  * | channel P:ctl:alarms                  | pubsub | estimator  | kill-switch changes, for speed (the key is the truth) |
  * | channel P:ctl:cancel                  | pubsub | scheduler  | attempt cancellation broadcast to workers |
  *
- * The run-scoped keys (P:{run:T:R}:*) get a TTL when the run ends (expireRun-7.lua,
- * RUN_RETENTION_SEC on the scheduler).
+ * The run-scoped keys (P:{run:T:R}:*) get a TTL when the run ends (expireRun-7.lua): the
+ * tenant's retention (its `retentionSec`, at most its `maxRetentionSec` limit; RUN_RETENTION_SEC by
+ * default). Once every attempt is settled the run is folded into `rec` (compactRun-8.lua), which
+ * takes the run hash's remaining TTL.
  *
  * BullMQ queues use the prefix `{P:q}` so that all of a queue's keys share one slot.
  * T = tenant, R = run id, C = edge class id, K = operation class id, A = attempt id. Tenants, run ids and class ids must
@@ -89,6 +92,7 @@ export function runKeys(ks: KeySpace, tenant: string, runId: string) {
     outcomes: `${t}:outcomes`,
     effects: `${t}:effects`,
     intents: `${t}:intents`,
+    rec: `${t}:rec`,
     staging: (attemptId: string) => `${t}:staging:${attemptId}`,
   } as const;
 }
@@ -104,6 +108,7 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
     opClasses: `${t}:opclasses`,
     webhook: `${t}:webhook`,
     deliveries: `${t}:deliveries`,
+    ended: `${t}:ended`,
   } as const;
 }
 
@@ -154,6 +159,7 @@ export function controlKeys(ks: KeySpace) {
     reservations: `${t}:reservations`,
     sim: `${t}:sim`,
     attention: `${t}:attention`,
+    fold: `${t}:fold`,
     alarmsChannel: `${ks.prefix}:ctl:alarms`,
     cancelChannel: `${ks.prefix}:ctl:cancel`,
   } as const;

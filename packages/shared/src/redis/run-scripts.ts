@@ -30,9 +30,10 @@ export const RUN_SCRIPT_FILES = [
   'settleBudget-1.lua',
   'createGuessAttempt-5.lua',
   'cancelGuess-2.lua',
-  'readRun-4.lua',
+  'readRun-5.lua',
   'expireRun-7.lua',
   'settleEndedRun-3.lua',
+  'compactRun-8.lua',
 ] as const;
 
 /** Registers the run scripts on a client (idempotent). */
@@ -373,6 +374,7 @@ export async function finishRun(redis: RedisLike, ks: KeySpace, a: RunRef & { no
 export async function expireRun(redis: RedisLike, ks: KeySpace, a: RunRef & { ttlMs: number }): Promise<boolean> {
   const k = runKeys(ks, a.tenant, a.runId);
   const keys = [k.run, k.nodes, k.attempts, k.decisions, k.outcomes, k.effects, k.intents];
+  // A run compacted already has only its run hash and record left: the record keeps the hash's TTL.
   return (await callScript<number>(redis, 'expireRun-7.lua', keys, [Math.max(1, Math.round(a.ttlMs))])) >= 0;
 }
 
@@ -475,13 +477,15 @@ export async function markWasteBooked(redis: RedisLike, ks: KeySpace, a: RunRef 
   return (await callScript<number>(redis, 'markWasteBooked-1.lua', [k.nodes], [a.nodeId, a.attemptId, Math.round(a.wasteNanoUsd)])) === 1;
 }
 
-/** The three hashes of a run as `readRun-4.lua` returns them (HGETALL replies as objects), and its outbox size. */
+/** The three hashes of a run as `readRun-5.lua` returns them (HGETALL replies as objects), its outbox size and its compact record. */
 export interface RunHashes {
   readonly run: Record<string, string>;
   readonly nodes: Record<string, string>;
   readonly attempts: Record<string, string>;
   /** Intents in an ended run's outbox (written, not yet confirmed enqueued); undefined while it runs (not counted). */
   readonly intents: number | undefined;
+  /** The compact record of a run folded by compactRun (then `nodes` and `attempts` are empty). */
+  readonly record: string | undefined;
 }
 
 function fieldsOf(flat: unknown): Record<string, string> {
@@ -491,11 +495,53 @@ function fieldsOf(flat: unknown): Record<string, string> {
   return out;
 }
 
-/** readRun-4.lua: a run's header, nodes, attempts and outbox size in one round trip (one consistent read). */
+/** readRun-5.lua: a run's header, nodes, attempts, outbox size (and compact record) in one round trip (one consistent read). */
 export async function readRun(redis: RedisLike, ks: KeySpace, a: RunRef): Promise<RunHashes> {
-  defineScripts(redis, ['readRun-4.lua']);
+  defineScripts(redis, ['readRun-5.lua']);
   const k = runKeys(ks, a.tenant, a.runId);
-  const reply = await callScript<unknown>(redis, 'readRun-4.lua', [k.run, k.nodes, k.attempts, k.intents], []);
-  if (!Array.isArray(reply) || reply.length !== 4) throw bad('readRun-4.lua', reply);
-  return { run: fieldsOf(reply[0]), nodes: fieldsOf(reply[1]), attempts: fieldsOf(reply[2]), intents: Number(reply[3]) < 0 ? undefined : Number(reply[3]) };
+  const reply = await callScript<unknown>(redis, 'readRun-5.lua', [k.run, k.nodes, k.attempts, k.intents, k.rec], []);
+  if (!Array.isArray(reply) || reply.length !== 5) throw bad('readRun-5.lua', reply);
+  return {
+    run: fieldsOf(reply[0]),
+    nodes: fieldsOf(reply[1]),
+    attempts: fieldsOf(reply[2]),
+    intents: Number(reply[3]) < 0 ? undefined : Number(reply[3]),
+    record: typeof reply[4] === 'string' ? reply[4] : undefined,
+  };
+}
+
+export type CompactResult = 'compacted' | 'already' | 'missing_or_running' | 'unsettled' | 'outcome_unrecorded';
+
+/**
+ * compactRun-8.lua (issue 13 item 3): folds an ended run whose every attempt is settled and whose
+ * due outcomes (`dueOutcomes`: node id and outcome id) are all recorded into its compact record,
+ * and deletes the rest of its keys, in one step. `keepOutputs` keeps inputs, outputs, guesses and
+ * released effects in the record.
+ */
+export async function compactRun(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { keepOutputs: boolean; dueOutcomes: ReadonlyArray<readonly [string, string]> },
+): Promise<CompactResult> {
+  const k = runKeys(ks, a.tenant, a.runId);
+  const reply = await callScript<number>(
+    redis,
+    'compactRun-8.lua',
+    [k.run, k.nodes, k.attempts, k.decisions, k.outcomes, k.effects, k.intents, k.rec],
+    [a.keepOutputs ? '1' : '0', JSON.stringify(a.dueOutcomes)],
+  );
+  switch (reply) {
+    case 1:
+      return 'compacted';
+    case 0:
+      return 'already';
+    case -1:
+      return 'missing_or_running';
+    case -2:
+      return 'unsettled';
+    case -3:
+      return 'outcome_unrecorded';
+    default:
+      throw bad('compactRun-8.lua', reply);
+  }
 }

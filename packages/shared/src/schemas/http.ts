@@ -61,6 +61,14 @@ export const TenantConfigBodySchema = z
     /** M9: stage of this tenant's new edge classes. */
     initialStage: z.enum(STAGES).exclude(['replay', 'killed']).optional(),
     calibration: CalibrationOverridesSchema.optional(),
+    /**
+     * Issue 13 item 3: keep the inputs, node outputs, guesses and released effects in an ended
+     * run's compact record (default true; false keeps only states, timings, usage, money,
+     * decisions and outcomes once the run has ended and settled).
+     */
+    keepOutputs: z.boolean().optional(),
+    /** Issue 10 item 9: how long an ended run's record is kept, seconds; at most the `maxRetentionSec` limit. */
+    retentionSec: z.number().int().positive().max(10 * 365 * 24 * 3600).optional(),
   })
   .strict();
 export type TenantConfigBody = z.infer<typeof TenantConfigBodySchema>;

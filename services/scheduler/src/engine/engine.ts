@@ -20,6 +20,7 @@ import {
 import {
   cancelGuess,
   cancelRun,
+  compactRun,
   completeNode,
   confirmSpeculation,
   type ConfirmResult,
@@ -48,6 +49,7 @@ import {
   requestHash,
 } from '../predictors/index.js';
 import { worstCaseNanoUsd } from '../budget.js';
+import type { RetentionSource } from '../retention.js';
 import type { TenantStore } from '../tenants.js';
 import { guessAttemptId, isLlmPredictor } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
@@ -55,7 +57,7 @@ import { decidable, transientClaim } from './decider.js';
 import { Decisions } from './decisions.js';
 import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
-import { settleOutcomes } from './outcomes.js';
+import { dueOutcomes, settleOutcomes } from './outcomes.js';
 import type { OperationEstimateCache } from './op-estimates.js';
 import { Redecider } from './redecide.js';
 import { holdLaunchSpend, releaseLaunchSpend, type SpendCapDeps } from './spend.js';
@@ -78,8 +80,11 @@ export interface EngineDeps {
   readonly log: Logger;
   readonly tracer?: Tracer;
   readonly metrics?: Metrics;
-  /** Retention: an ended run's keys expire this long after it ended (undefined: kept forever). */
-  readonly runRetentionMs?: number;
+  /**
+   * Retention (issue 10 item 9, issue 13 item 3): per tenant, how long an ended run's keys live,
+   * whether its compact record keeps outputs, and how many ended runs are kept.
+   */
+  readonly retention: RetentionSource;
   /**
    * Issue 11 D1: a fenced attempt of an ended run whose worker has not billed it this long after
    * the run ended (and after it started) is taken for lost and finished by the scheduler.
@@ -100,6 +105,9 @@ export interface EngineDeps {
 }
 
 const DEFAULT_LOST_ATTEMPT_GRACE_MS = 5_000;
+
+/** The error settleEndedRun-3.lua gives an attempt it took for lost (its worker never reported). */
+const LOST_ATTEMPT_ERROR = 'settled by the scheduler: its worker never reported (lost)';
 
 const MAX_ROUNDS = 50;
 
@@ -217,6 +225,11 @@ export class RunEngine {
     const now = this.deps.clock.nowMs();
     const { tenant, runId } = s.header;
     if (s.header.status !== 'running') {
+      // Folded already (issue 13 item 3): everything was settled before; nothing is left to do.
+      if (s.compact !== undefined) {
+        await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
+        return 'none';
+      }
       // Issue 11 D1, D5: an ended run discards its outbox and settles every attempt it ever
       // started (fenced, and finished once its worker has billed it or is taken for lost).
       // The snapshot says whether anything is left (most ended passes: nothing): only then the script.
@@ -229,30 +242,48 @@ export class RunEngine {
       await settleOutcomes(this.deps, s, now);
       // The run leaves the active index only once nothing is left to settle; until then the
       // recovery sweep kicks it again after RECOVERY_STALE_MS.
-      if (r !== undefined && r.waiting > 0) await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
-      else {
-        // Issue 10 item 3: nothing of the run can bill any more: book its settled cost into the
-        // tenant's spend ledger and release its spend-cap holds, once per run, then record on the
-        // run what was booked (`spendBooked`). The hold record alone is not marker enough: a
-        // scheduler launching on a stale snapshot holds (then releases) under the run after it
-        // settled, and an ended pass in that window would book it again. A try billed after the
-        // settlement (a cancelled attempt's worker reporting late) raises the run's cost above
-        // `spendBooked`: the difference is booked then (its event brings the run here again).
-        let costNanoUsd = 0;
-        for (const a of s.attempts.values()) costNanoUsd += a.costNanoUsd;
-        const bookedRaw = await this.deps.redis.hget(runKeys(this.deps.ks, tenant, runId).run, 'spendBooked');
-        if (bookedRaw === null) {
-          await settleRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd });
-          await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: undefined, to: costNanoUsd });
-        } else if (costNanoUsd > Number(bookedRaw)) {
-          const booked = Number(bookedRaw);
-          if (await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: booked, to: costNanoUsd }))
-            await bookLateRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd: costNanoUsd - booked, nowMs: now });
-        }
-        // Before it leaves the index (after which nothing visits it again): its end notice.
-        await this.deps.ensureRunEndNotice?.(tenant, runId);
-        await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
+      if (r !== undefined && r.waiting > 0) {
+        await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
+        return 'none';
       }
+      // Issue 10 item 3: nothing of the run can bill any more: book its settled cost into the
+      // tenant's spend ledger and release its spend-cap holds, once per run, then record on the
+      // run what was booked (`spendBooked`). The hold record alone is not marker enough: a
+      // scheduler launching on a stale snapshot holds (then releases) under the run after it
+      // settled, and an ended pass in that window would book it again. A try billed after the
+      // settlement (a cancelled attempt's worker reporting late) raises the run's cost above
+      // `spendBooked`: the difference is booked then (its event brings the run here again).
+      let costNanoUsd = 0;
+      for (const a of s.attempts.values()) costNanoUsd += a.costNanoUsd;
+      const bookedRaw = await this.deps.redis.hget(runKeys(this.deps.ks, tenant, runId).run, 'spendBooked');
+      if (bookedRaw === null) {
+        await settleRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd });
+        await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: undefined, to: costNanoUsd });
+      } else if (costNanoUsd > Number(bookedRaw)) {
+        const booked = Number(bookedRaw);
+        if (await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: booked, to: costNanoUsd }))
+          await bookLateRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd: costNanoUsd - booked, nowMs: now });
+      }
+      // Before it leaves the index (after which nothing visits it again): its end notice.
+      await this.deps.ensureRunEndNotice?.(tenant, runId);
+      // Issue 13 item 3: settled: fold the run into its compact record (the script re-checks
+      // that every attempt is settled and every outcome found due here is recorded). An attempt
+      // waiting for an operator (issue 11 D2) keeps the run as it is until it is resolved.
+      // An attempt taken for lost whose worker may still bill it late (it was only stopped) puts
+      // the fold off for ten grace periods after the end, so such a bill is still booked: the run
+      // leaves the active index (it is settled) and the recovery sweep kicks it then (`fold`).
+      const graceMs = this.deps.lostAttemptGraceMs ?? DEFAULT_LOST_ATTEMPT_GRACE_MS;
+      const endedAt = s.header.finishedAtMs ?? now;
+      const member = `${tenant}:${runId}`;
+      if ([...s.attempts.values()].some((a) => a.error === LOST_ATTEMPT_ERROR) && now - endedAt < 10 * graceMs) {
+        await this.deps.redis.zadd(controlKeys(this.deps.ks).fold, endedAt + 10 * graceMs, member);
+        await this.deps.redis.zrem(controlKeys(this.deps.ks).active, member);
+        return 'none';
+      }
+      const folded = [...s.attempts.values()].some((a) => a.status === 'needs_attention') ? true : await this.compact(s, now);
+      // Not folded because something changed since the snapshot: the recovery sweep comes back.
+      if (folded) await this.deps.redis.zrem(controlKeys(this.deps.ks).active, member);
+      else await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, member);
       return 'none';
     }
     let progressed = false;
@@ -586,10 +617,32 @@ export class RunEngine {
     return r.ended;
   }
 
-  /** Retention: an ended run's keys get a TTL (late writes, e.g. a cancelled attempt's usage, keep it). */
+  /** Retention: an ended run's keys get the tenant's TTL (late writes, e.g. a cancelled attempt's usage, keep it). */
   private async expire(tenant: string, runId: string): Promise<void> {
-    if (this.deps.runRetentionMs === undefined) return;
-    await expireRun(this.deps.redis, this.deps.ks, { tenant, runId, ttlMs: this.deps.runRetentionMs });
+    const { ttlMs } = await this.deps.retention.rules(tenant, this.deps.clock.nowMs());
+    if (ttlMs === undefined) return;
+    await expireRun(this.deps.redis, this.deps.ks, { tenant, runId, ttlMs });
+  }
+
+  /**
+   * Issue 13 item 3: folds a settled ended run into its compact record. Returns false when the
+   * fold did not happen because the run changed since the snapshot (a late bill, an outcome that
+   * became due); true when it is folded (or was already, or is gone).
+   */
+  private async compact(s: RunSnapshot, now: number): Promise<boolean> {
+    const { tenant, runId } = s.header;
+    const due: Array<[string, string]> = [];
+    for (const [nodeId, n] of s.nodes) for (const o of await dueOutcomes(s, nodeId, n, now)) due.push([nodeId, o.outcomeId]);
+    const rules = await this.deps.retention.rules(tenant, now);
+    const r = await compactRun(this.deps.redis, this.deps.ks, { tenant, runId, keepOutputs: rules.keepOutputs, dueOutcomes: due });
+    if (r === 'compacted') {
+      const dropped = await this.deps.retention.folded(tenant, runId, s.header.finishedAtMs ?? now, now);
+      this.deps.log.debug({ tenant, runId, dropped }, 'ended run folded into its compact record');
+      return true;
+    }
+    if (r === 'already' || r === 'missing_or_running') return true;
+    this.deps.log.info({ tenant, runId, reason: r }, 'ended run not folded yet: changed since it was read');
+    return false;
   }
 }
 

@@ -26,10 +26,11 @@ export class Outbox {
     const lane = intent.queue === QUEUES.ops ? 'ops' : 'spec';
     const priority = Math.min(MAX_PRIORITY, Math.max(1, intent.priority ?? MAX_PRIORITY));
     const opts: JobsOptions = {
-      // Job payloads are deleted when done (issue 13 item 3; a re-sent job id is fenced by the
-      // worker's startAttempt, so nothing needs the completed job for de-duplication).
+      // Job payloads (the rendered prompt) are deleted when done, failed included (issue 13
+      // item 3, issue 10 item 9): the attempt record keeps what happened; a re-sent job id is
+      // fenced by the worker's startAttempt, so nothing needs the finished job for de-duplication.
       removeOnComplete: true,
-      removeOnFail: { age: 24 * 3600 },
+      removeOnFail: true,
       ...(lane === 'ops' ? { attempts: this.opsAttempts, backoff: { type: 'exponential', delay: 100 } } : { attempts: 1, priority }),
     };
     // Within the tenant: first come first served on `ops`; by EV (the BullMQ priority) on `spec`.

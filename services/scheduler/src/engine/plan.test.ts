@@ -26,6 +26,8 @@ const cfg = (over: Partial<TenantConfig> = {}): TenantConfig => ({
   initialStage: 'online',
   calibration: {},
   priors: {},
+  keepOutputs: false,
+  retentionSec: undefined,
   ...over,
 });
 

@@ -12,7 +12,7 @@ import {
   type WorkflowNode,
 } from '@gambit/shared';
 import { createHash } from 'node:crypto';
-import { type KeySpace, type NodeState, parseNodes, type RedisLike, readRun, tenantKeys } from '@gambit/shared/redis';
+import { expandRunRecord, type KeySpace, type NodeState, parseNodes, type RedisLike, readRun, runKeys, tenantKeys } from '@gambit/shared/redis';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -43,6 +43,20 @@ export interface RunSnapshot {
   readonly graph: Graph;
   /** Intents in the outbox of an ended run when it was read (undefined: not known, e.g. running). */
   readonly intents?: number;
+  /**
+   * Set when the run was folded into its compact record (issue 13 item 3): its lists come from the
+   * record, and its nodes carry no claims or outcome flags (everything was settled before the fold).
+   */
+  readonly compact?: CompactLists;
+}
+
+/** What a compacted run holds besides its node and attempt summaries. */
+export interface CompactLists {
+  readonly decisions: readonly string[];
+  readonly outcomes: readonly string[];
+  readonly effects: readonly string[];
+  readonly effectCount: number;
+  readonly outputsKept: boolean;
 }
 
 export interface Graph {
@@ -169,7 +183,7 @@ export function newRunSnapshot(a: { header: Record<string, string | number>; wor
 
 /** The run, or undefined when it does not exist. */
 export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, runId: string): Promise<RunSnapshot | undefined> {
-  const { run: hRaw, nodes: nRaw, attempts: aRaw, intents } = await readRun(redis, ks, { tenant, runId });
+  const { run: hRaw, nodes: nRaw, attempts: aRaw, intents, record } = await readRun(redis, ks, { tenant, runId });
   let workflow: Workflow | undefined;
   if (hRaw.workflowRef !== undefined) workflow = await workflowByRef(redis, ks, tenant, runId, hRaw.workflowRef);
   else if (hRaw.workflow !== undefined) {
@@ -182,9 +196,36 @@ export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, ru
     }
   }
   if (workflow === undefined) return undefined;
+  if (record !== undefined) {
+    const header = parseHeader({ ...hRaw, tenant, runId });
+    const x = expandRunRecord(record, header.createdAtMs, `run ${tenant}/${runId}`);
+    const compact: CompactLists = { decisions: x.decisions, outcomes: x.outcomes, effects: x.effects, effectCount: x.effectCount, outputsKept: x.outputsKept };
+    return { header, workflow, nodes: x.nodes, attempts: x.attempts, graph: graphOf(workflow), intents: 0, compact };
+  }
   const attempts = new Map<string, AttemptRecord>();
   for (const [id, json] of Object.entries(aRaw)) attempts.set(id, parseAttempt(json));
   return { header: parseHeader(hRaw), workflow, nodes: parseNodes(nRaw), attempts, graph: graphOf(workflow), ...(intents === undefined ? {} : { intents }) };
+}
+
+/**
+ * A run's decision records, outcomes and released effects (JSON texts) from `from` on: from its
+ * lists while it has them, from its compact record once folded (issue 13 item 3).
+ */
+export async function runLists(
+  redis: RedisLike,
+  ks: KeySpace,
+  s: RunSnapshot,
+  from: { decisions?: number; outcomes?: number; effects?: number } = {},
+): Promise<{ decisions: readonly string[]; outcomes: readonly string[]; effects: readonly string[] }> {
+  const c = s.compact;
+  if (c !== undefined) return { decisions: c.decisions.slice(from.decisions ?? 0), outcomes: c.outcomes.slice(from.outcomes ?? 0), effects: c.effects.slice(from.effects ?? 0) };
+  const k = runKeys(ks, s.header.tenant, s.header.runId);
+  const [decisions, outcomes, effects] = await Promise.all([
+    redis.lrange(k.decisions, from.decisions ?? 0, -1),
+    redis.lrange(k.outcomes, from.outcomes ?? 0, -1),
+    redis.lrange(k.effects, from.effects ?? 0, -1),
+  ]);
+  return { decisions, outcomes, effects };
 }
 
 /** Outputs of the succeeded nodes (the template context's `nodes.X.output`). */
