@@ -61,11 +61,14 @@ describe('multi-host: Redis, 2 schedulers, 3 workers and an estimator as separat
       procs.push(net.start(p.host, p.host, [process.execPath, MAIN[p.service]], env));
     }
     await Promise.all(
-      PODS.map((p) =>
+      PODS.map((p, i) =>
         until(`${p.host} ready`, async () => {
           const r = await fetch(`http://${addr(p.host)}:9464/readyz`, { signal: AbortSignal.timeout(2_000) });
           return r.status === 200 ? true : undefined;
-        }, 60_000, 250),
+        }, 60_000, 250).catch((err: unknown) => {
+          // Say why: the host's own last lines (a service that exited, or one still waiting).
+          throw new Error(`${String(err)}\n${p.host} last lines:\n${(procs[i + 1]?.lines ?? []).slice(-15).join('\n')}`);
+        }),
       ),
     );
   }, 120_000);

@@ -17,7 +17,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type * as OtlpHttpTraces from '@opentelemetry/exporter-trace-otlp-http';
 import type * as OtlpProtoTraces from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { ConsoleMetricExporter, type MetricReader, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { ConsoleMetricExporter, type MetricReader, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { OtlpTarget, TelemetryConfig } from './config.js';
@@ -45,22 +45,32 @@ export interface Telemetry {
 // module an `import` would, synchronously.
 const requireOtel = createRequire(import.meta.url);
 
+// Why each module is bound to a const before `new`: TypeScript 7 erases `new (x as T).C(...)` to
+// `new x.C(...)` without the parentheses, which calls `new` on `requireOtel` itself.
 function traceExporter(t: OtlpTarget): SpanExporter {
   const opts = { url: t.url, headers: t.headers };
-  if (t.protocol === 'http/json') return new (requireOtel('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttpTraces).OTLPTraceExporter(opts);
-  return new (requireOtel('@opentelemetry/exporter-trace-otlp-proto') as typeof OtlpProtoTraces).OTLPTraceExporter(opts);
+  if (t.protocol === 'http/json') {
+    const m = requireOtel('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttpTraces;
+    return new m.OTLPTraceExporter(opts);
+  }
+  const m = requireOtel('@opentelemetry/exporter-trace-otlp-proto') as typeof OtlpProtoTraces;
+  return new m.OTLPTraceExporter(opts);
+}
+
+function otlpMetricExporter(t: OtlpTarget | undefined): PushMetricExporter {
+  if (t?.protocol === 'http/json') {
+    const m = requireOtel('@opentelemetry/exporter-metrics-otlp-http') as typeof OtlpHttpMetrics;
+    return new m.OTLPMetricExporter({ url: t.url, headers: t.headers });
+  }
+  const m = requireOtel('@opentelemetry/exporter-metrics-otlp-proto') as typeof OtlpProtoMetrics;
+  return new m.OTLPMetricExporter({ url: t?.url, headers: t?.headers ?? {} });
 }
 
 function metricReaders(config: TelemetryConfig): MetricReader[] {
   const readers: MetricReader[] = [];
   for (const push of config.metrics.push) {
     const t = config.metrics.otlp;
-    const exporter =
-      push === 'console'
-        ? new ConsoleMetricExporter()
-        : t?.protocol === 'http/json'
-          ? new (requireOtel('@opentelemetry/exporter-metrics-otlp-http') as typeof OtlpHttpMetrics).OTLPMetricExporter({ url: t.url, headers: t.headers })
-          : new (requireOtel('@opentelemetry/exporter-metrics-otlp-proto') as typeof OtlpProtoMetrics).OTLPMetricExporter({ url: t?.url, headers: t?.headers ?? {} });
+    const exporter = push === 'console' ? new ConsoleMetricExporter() : otlpMetricExporter(t);
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: config.metrics.intervalMs, exportTimeoutMillis: Math.min(30_000, config.metrics.intervalMs) }));
   }
   return readers;
