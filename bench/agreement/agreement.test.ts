@@ -9,7 +9,7 @@ import { compare, ratioStdErr, TOLERANCE } from './compare.mjs';
 // @ts-expect-error: plain ES module of the benchmark (no type declarations).
 import { predictFromLive, traceRun } from './predict.mjs';
 // @ts-expect-error: plain ES module of the benchmark (no type declarations).
-import { realClock } from './live.mjs';
+import { retime } from './live.mjs';
 
 const workflow = {
   name: 'triage',
@@ -76,22 +76,34 @@ describe('agreement trace from live runs (M9 stage 1)', () => {
   });
 });
 
-describe('the run clock at time scale 1 (realClock)', () => {
-  it('scales only time during which an attempt runs; overlapping attempts count once, unstarted ones not at all', () => {
-    const v = {
-      createdAtMs: 100,
+describe('a live run re-timed at time scale 1 (retime)', () => {
+  const at = (kind: string, startedAtMs: number, finishedAtMs: number, extra: Record<string, unknown> = {}) => ({ kind, status: 'succeeded', startedAtMs, finishedAtMs, ...extra });
+  it('divides attempt time by the scale, keeps dispatch gaps; a speculative hit is triggered by its upstream start and confirmed by its end', () => {
+    const hit = {
+      runId: 'r',
+      createdAtMs: 0,
+      finishedAtMs: 70,
+      nodes: { classify: { attempts: [at('authoritative', 10, 30)] }, draft: { source: 'speculative', attempts: [at('speculative', 15, 60, { assumed: { classify: 'billing' } })] } },
+    };
+    const r = retime(workflow, hit, 0.1);
+    expect(r.nodes.classify).toMatchObject({ startMs: 10, durationMs: 200, confirmedMs: 210 });
+    // 5 ms (wall, unscaled) after classify's start, 450 ms long; the run's 10 ms tail unscaled.
+    expect(r.nodes.draft).toMatchObject({ startMs: 15, durationMs: 450, confirmedMs: 465 });
+    expect(r.latencyMs).toBe(475);
+  });
+  it('a miss: the authoritative attempt waits for the upstream end plus its own gap; the cancelled speculation does not count', () => {
+    const miss = {
+      runId: 'r',
+      createdAtMs: 0,
+      finishedAtMs: 82,
       nodes: {
-        a: { attempts: [{ startedAtMs: 110, finishedAtMs: 130 }] },
-        b: { attempts: [{ startedAtMs: 120, finishedAtMs: 140 }, { startedAtMs: Number.NaN, finishedAtMs: 150 }] },
-        c: { attempts: [{ startedAtMs: 150, finishedAtMs: 160 }] },
+        classify: { attempts: [at('authoritative', 10, 30)] },
+        draft: { source: 'authoritative', attempts: [{ ...at('speculative', 15, 31), status: 'cancelled' }, at('authoritative', 35, 80)] },
       },
     };
-    const clock = realClock(v, 0.1);
-    expect(clock(110)).toBe(10);
-    expect(clock(140)).toBeCloseTo(10 + 300, 9);
-    expect(clock(150)).toBeCloseTo(320, 9);
-    expect(clock(160)).toBeCloseTo(420, 9);
-    expect(clock(170)).toBeCloseTo(430, 9);
+    const r = retime(workflow, miss, 0.1);
+    expect(r.nodes.draft).toMatchObject({ startMs: 215, durationMs: 450, confirmedMs: 665 });
+    expect(r.latencyMs).toBe(667);
   });
 });
 

@@ -78,48 +78,67 @@ export async function runLive(baseUrl, opts) {
 }
 
 /**
- * The run's clock at time scale 1 (real ms after the run's creation) for a wall-clock instant of
- * one run view. The simulated provider sleeps `timeScale` × the real duration, so time during
- * which an attempt of the run is running is simulated time (÷ timeScale); the rest (HTTP,
- * queueing, the scheduler's and the worker's own work between attempts) is wall-clock time that
- * the time scale does not shrink, and is kept as measured. Dividing it by timeScale too (the
- * import before issue 9) turned a 40-130 ms dispatch gap into 1-9 s at scale 0.05: longer than
- * the upstream itself, so replay's speculative start (upstream start + the node's recorded gap)
- * fell after the upstream ended, and replay made no decision where live launched (auto-reply
- * `draft`: live 8 launches, replay 1-2 of 8). Where parallel branches overlap, a gap of one
- * branch during another branch's attempt is counted as simulated time (an approximation on
- * fan-outs; exact on chains).
+ * A run view re-timed at time scale 1 (issue 9). The simulated provider sleeps `timeScale` × the
+ * real duration, so an attempt's own running time is simulated time (÷ timeScale); the time from
+ * what triggered an attempt to its start (HTTP, queueing, the scheduler's and the worker's own
+ * work) is wall-clock time that the time scale does not shrink, and is kept as measured.
+ * Dividing everything by timeScale (the import before issue 9) turned a 5-130 ms dispatch gap
+ * into 0.1-9 s at scale 0.05: longer than the upstream itself, so replay's speculative start
+ * (upstream start + the node's recorded gap) fell after the upstream ended, and replay made no
+ * decision where live launched (auto-reply `draft`: live 8 launches, replay 1-2 of 8).
+ * An authoritative attempt's trigger is its last dependency's confirmed output (the run's
+ * creation for a source); a speculative attempt's is the start of the upstreams it guessed (the
+ * rule decides when they start) and the confirmed output of the others. A node's output is
+ * confirmed at its attempt's end, or for a speculative hit at the later of that and its guessed
+ * upstreams' confirmation. Per node: `startMs`, `durationMs`, `confirmedMs` (ms after the run's
+ * creation), and the run's `latencyMs` (+ the wall-clock tail from the last confirmation to the
+ * run's end).
  */
-export function realClock(view, timeScale) {
+export function retime(workflow, view, timeScale) {
   const t0 = view.createdAtMs;
-  const iv = [];
-  for (const n of Object.values(view.nodes))
-    for (const a of n.attempts) {
-      if (!Number.isFinite(a.startedAtMs) || !Number.isFinite(a.finishedAtMs) || a.finishedAtMs <= a.startedAtMs) continue;
-      iv.push([a.startedAtMs, a.finishedAtMs]);
-    }
-  iv.sort((a, b) => a[0] - b[0]);
-  /** Disjoint covered intervals, merged. */
-  const merged = [];
-  for (const [s, e] of iv) {
-    const last = merged[merged.length - 1];
-    if (last !== undefined && s <= last[1]) last[1] = Math.max(last[1], e);
-    else merged.push([s, e]);
-  }
-  return (t) => {
-    let covered = 0;
-    for (const [s, e] of merged) {
-      if (s >= t) break;
-      covered += Math.min(e, t) - Math.max(s, t0);
-    }
-    covered = Math.max(0, covered);
-    return t - t0 - covered + covered / timeScale;
+  const used = (id) => {
+    const ok = (view.nodes[id]?.attempts ?? []).filter((a) => a.status === 'succeeded');
+    const a = (view.nodes[id]?.source === 'speculative' ? ok.find((x) => x.kind === 'speculative') : undefined) ?? ok.find((x) => x.kind === 'authoritative') ?? ok[0];
+    if (a === undefined) throw new Error(`run ${view.runId}: node ${id} has no successful attempt`);
+    return a;
   };
+  const depsOf = new Map(workflow.nodes.map((n) => [n.id, workflow.edges.filter((e) => e.to === n.id).map((e) => e.from)]));
+  const t = {};
+  const visit = (id) => {
+    if (t[id] !== undefined) return t[id];
+    const a = used(id);
+    const guessed = a.kind === 'speculative' ? new Set(Object.keys(a.assumed ?? {})) : new Set();
+    // The trigger in wall time (the latest event the attempt waited for) and in real time.
+    let trigWall = t0;
+    let trigReal = 0;
+    let realFloor = 0;
+    for (const d of depsOf.get(id)) {
+      const u = visit(d);
+      const [w, r] = guessed.has(d) ? [u.startWall, u.startMs] : [u.confirmedWall, u.confirmedMs];
+      if (w > trigWall) [trigWall, trigReal] = [w, r];
+      realFloor = Math.max(realFloor, r);
+    }
+    const startMs = Math.max(trigReal + Math.max(0, a.startedAtMs - trigWall), realFloor);
+    const durationMs = (a.finishedAtMs - a.startedAtMs) / timeScale;
+    let confirmedMs = startMs + durationMs;
+    let confirmedWall = a.finishedAtMs;
+    for (const d of guessed) {
+      confirmedMs = Math.max(confirmedMs, t[d].confirmedMs);
+      confirmedWall = Math.max(confirmedWall, t[d].confirmedWall);
+    }
+    t[id] = { startMs, durationMs, confirmedMs, startWall: a.startedAtMs, confirmedWall };
+    return t[id];
+  };
+  for (const n of workflow.nodes) visit(n.id);
+  const nodes = Object.values(t);
+  const lastWall = Math.max(...nodes.map((x) => x.confirmedWall));
+  const latencyMs = Math.max(...nodes.map((x) => x.confirmedMs)) + Math.max(0, view.finishedAtMs - lastWall);
+  return { nodes: t, latencyMs };
 }
 
-/** Per-archetype measurements of the live runs, latencies on the run's clock at scale 1 (realClock). */
-export function measure(pairs, timeScale) {
-  const sec = (v) => realClock(v, timeScale)(v.finishedAtMs) / 1000;
+/** Per-archetype measurements of the live runs, latencies re-timed at scale 1 (retime). */
+export function measure(pairs, timeScale, workflow) {
+  const sec = (v) => retime(workflow, v, timeScale).latencyMs / 1000;
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const on = pairs.map((p) => p.on);
   const off = pairs.map((p) => p.off);

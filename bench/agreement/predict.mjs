@@ -11,7 +11,7 @@
 import { createPriceTable } from '@gambit/shared';
 import { replay, summarize } from '../../packages/replay/dist/index.js';
 import { ruleMeans } from './compare.mjs';
-import { realClock } from './live.mjs';
+import { retime } from './live.mjs';
 
 function successful(node) {
   const ok = node.attempts.filter((a) => a.status === 'succeeded');
@@ -20,14 +20,13 @@ function successful(node) {
 
 /** A replay Run (trace-format.md) from one speculation-off view, outcomes from its paired on view. */
 export function traceRun(workflow, off, on, timeScale) {
-  // Simulated time (attempts running) scaled back by 1/timeScale, dispatch gaps kept as measured
-  // (live.mjs realClock: the defect behind issue 9's live/replay launch divergence).
-  const clock = realClock(off, timeScale);
+  // Attempt time scaled back by 1/timeScale, dispatch gaps kept as measured (live.mjs retime:
+  // the defect behind issue 9's live/replay launch divergence).
+  const timed = retime(workflow, off, timeScale).nodes;
   const operations = workflow.nodes.map((n) => {
     const a = successful(off.nodes[n.id]);
     if (a === undefined) throw new Error(`run ${off.runId}: node ${n.id} has no successful attempt`);
-    const startMs = clock(a.startedAtMs);
-    const durationMs = clock(a.finishedAtMs) - startMs;
+    const { startMs, durationMs } = timed[n.id];
     const dependencies = workflow.edges.filter((e) => e.to === n.id).map((e) => e.from);
     if (n.kind === 'tool')
       return { id: n.id, kind: 'tool', 'gen_ai.tool.name': n.tool, dependencies, startMs, durationMs, costNanoUsd: a.costNanoUsd ?? 0, effects: n.effects };

@@ -7,7 +7,8 @@
 //
 // Usage: node bench/agreement/run.mjs [--runs 40] [--scale 0.1] [--concurrency 8] [--warmup 4]
 //          [--alpha 0.5] [--lambda 0.05] [--archetypes auto-reply,code-agent]
-//          [--break-alpha A] [--break-price F]   (replay only: a wrong α, or rates × F; must fail)
+//          [--break-alpha A] [--break-lambda L] [--break-price F]   (replay only: a wrong α or λ, or
+//          every model's rates × F; to show the checks fail)
 // Writes bench/results/agreement.json; exits non-zero if an archetype misses its tolerance.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -55,12 +56,12 @@ export async function runAgreement(opts) {
         runTimeoutMs: opts.runTimeoutMs ?? 120_000,
         warmup: opts.warmup,
       });
-      const m = measure(pairs, opts.timeScale);
+      const m = measure(pairs, opts.timeScale, workflow);
       const measured = { ...m, latencyRatioSE: ratioStdErr(m.latOnSec, m.latOffSec), nodes: liveNodeDiagnostics(pairs), overhead: schedulingOverhead(workflow, pairs) };
       // `breakReplay` (a deliberate error on the replay side only, to show the checks fail): a
-      // wrong α (`alpha`) or every model's rates × `priceFactor`.
+      // wrong α (`alpha`), a wrong λ (`lambdaUsdPerSec`) or every model's rates × `priceFactor`.
       const br = opts.breakReplay ?? {};
-      const replayDial = br.alpha !== undefined ? { ...dial, alpha: br.alpha } : dial;
+      const replayDial = { ...dial, ...(br.alpha !== undefined ? { alpha: br.alpha } : {}), ...(br.lambdaUsdPerSec !== undefined ? { lambdaUsdPerSec: br.lambdaUsdPerSec } : {}) };
       const predicted = predictFromLive(workflow, pairs, opts.timeScale, replayDial, br.priceFactor !== undefined ? scaledPrices(br.priceFactor) : undefined);
       const archetypeReplay = opts.archetypeRuns > 0 ? predictFromArchetype(a, opts.archetypeRuns, dial) : undefined;
       const classes = compareClasses(measured.nodes, predicted.nodes, opts.runs, attemptPrices(pairs));
@@ -94,10 +95,11 @@ if (isMain) {
     lambdaUsdPerSec: Number(arg('lambda', '0.05')),
     archetypeRuns: Number(arg('archetype-runs', '500')),
     warmup: Number(arg('warmup', '4')),
-    ...(arg('break-alpha', undefined) !== undefined || arg('break-price', undefined) !== undefined
+    ...(['break-alpha', 'break-lambda', 'break-price'].some((b) => arg(b, undefined) !== undefined)
       ? {
           breakReplay: {
             ...(arg('break-alpha', undefined) !== undefined ? { alpha: Number(arg('break-alpha')) } : {}),
+            ...(arg('break-lambda', undefined) !== undefined ? { lambdaUsdPerSec: Number(arg('break-lambda')) } : {}),
             ...(arg('break-price', undefined) !== undefined ? { priceFactor: Number(arg('break-price')) } : {}),
           },
         }
