@@ -15,7 +15,7 @@
 // Ratio = p99(flood) / p99(alone) per mode; the goal is ≤ 1.2 for `fair`.
 //
 // Usage: node bench/fairness/run.mjs [--workers 2] [--concurrency 4] [--flood 300] [--a-op-ms 200]
-//          [--b-op-ms 50] [--trickle-ms 100] [--trickle-sec 8] [--rounds 3] [--modes fair,shared]
+//          [--b-op-ms 50] [--trickle-ms 100] [--trickle-sec 8] [--rounds 3] [--modes fair,shared] [--submit-concurrency N]
 // Each mode alternates the two phases --rounds times and pools the samples of each phase.
 // Writes bench/results/fairness.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -38,6 +38,8 @@ const TRICKLE_SEC = Number(arg('trickle-sec', '8'));
 const MODES = arg('modes', 'fair,shared').split(',');
 /** Alone and flood phases alternate this many times per mode (samples pooled), so a change in the machine's load hits both alike. */
 const ROUNDS = Number(arg('rounds', '3'));
+/** SUBMIT_CONCURRENCY_PER_TENANT of the scheduler (unset: its default). */
+const SUBMIT_CONCURRENCY = arg('submit-concurrency', undefined);
 const GOAL = 1.2;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -118,7 +120,10 @@ async function measureMode(redisUrl, mode) {
     timeScale: 1,
     workerConcurrency: CONCURRENCY,
     specConcurrency: 0,
-    schedulerEnv: mode === 'shared' ? { FAIR_QUEUE_HEADROOM: '1000000' } : {},
+    schedulerEnv: {
+      ...(mode === 'shared' ? { FAIR_QUEUE_HEADROOM: '1000000' } : {}),
+      ...(SUBMIT_CONCURRENCY === undefined ? {} : { SUBMIT_CONCURRENCY_PER_TENANT: SUBMIT_CONCURRENCY }),
+    },
   });
   const client = new SchedulerClient(services.baseUrl, services.adminKey);
   try {
@@ -221,7 +226,7 @@ const out = {
       ? 'fair mode not measured'
       : `tenant B's p99 submit-to-launch while tenant A floods ${FLOOD} runs: ${fair.flood.p99Ms} ms vs ${fair.alone.p99Ms} ms alone = ${fair.p99Ratio.toFixed(2)}x (goal ≤ ${GOAL})${shared === undefined ? '' : `; one shared FIFO queue (before): ${shared.p99Ratio.toFixed(1)}x`}`,
   goal: { p99Ratio: GOAL, met: fair === undefined ? null : fair.p99Ratio <= GOAL },
-  config: { workers: WORKERS, concurrency: CONCURRENCY, flood: FLOOD, aOpMs: A_OP_MS, bOpMs: B_OP_MS, trickleMs: TRICKLE_MS, trickleSec: TRICKLE_SEC, modes: MODES },
+  config: { submitConcurrencyPerTenant: SUBMIT_CONCURRENCY ?? 'default', workers: WORKERS, concurrency: CONCURRENCY, flood: FLOOD, aOpMs: A_OP_MS, bOpMs: B_OP_MS, trickleMs: TRICKLE_MS, trickleSec: TRICKLE_SEC, modes: MODES },
   machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
   results: rows,
 };

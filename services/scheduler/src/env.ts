@@ -72,6 +72,12 @@ export const EnvSchema = z
      * (they pump too): set it on both.
      */
     FAIR_RESERVED_SLOTS: z.coerce.number().int().nonnegative().max(1_000).default(1),
+    /**
+     * Issue 10 item 4: at most this many of one tenant's submits in progress at once in this
+     * scheduler process (the rest wait their turn in order), so one tenant's burst does not slow
+     * every other tenant's submit by all of its steps.
+     */
+    SUBMIT_CONCURRENCY_PER_TENANT: z.coerce.number().int().positive().max(10_000).default(2),
     /** Issue 10 item 4: the backstop pump of the fair dispatcher (workers pump when they free a slot). */
     FAIR_PUMP_MS: z.coerce.number().int().positive().default(200),
     /** BullMQ tries of an authoritative job (a worker killed mid-job is retried). */

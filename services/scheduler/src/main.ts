@@ -30,6 +30,7 @@ import { buildServer, type Operator } from './http/server.js';
 import { instrumentHttp } from './http/tracing.js';
 import { cancelSpeculationsInScope } from './kill.js';
 import { LimitStore, SpendLedger } from './limits.js';
+import { TenantGate } from './tenant-gate.js';
 import { OperatorService } from './operator.js';
 import { observeScheduler, schedulerReadiness, streamAsQueue } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
@@ -197,6 +198,7 @@ async function main(): Promise<void> {
     tracer,
     metrics,
     retention: apiRetention,
+    submitGate: new TenantGate(env.SUBMIT_CONCURRENCY_PER_TENANT),
   });
   control.onKill((scope, id) => {
     void cancelSpeculationsInScope({ redis: cmd, ks, engine, log }, scope, id).catch((err: unknown) =>

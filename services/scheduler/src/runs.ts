@@ -41,6 +41,7 @@ import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
 import { loadRun, newRunSnapshot, runLists, workflowDefRef } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
+import type { TenantGate } from './tenant-gate.js';
 import { admit, checkCaps, type LimitStore, type SpendLedger } from './limits.js';
 import type { RetentionSource } from './retention.js';
 import type { TenantStore } from './tenants.js';
@@ -65,6 +66,8 @@ export interface RunServiceDeps {
   readonly metrics?: Metrics;
   /** Retention of ended runs (see RunEngine); also bounds the tenant's run index. */
   readonly retention: RetentionSource;
+  /** Issue 10 item 4: at most this many of one tenant's submits in progress in this process (SUBMIT_CONCURRENCY_PER_TENANT). */
+  readonly submitGate?: TenantGate;
 }
 
 export function newRunId(nowMs: number): string {
@@ -151,6 +154,13 @@ export class RunService {
   /** Submits a run for `tenant` (from the caller's API key; `body.tenant`, if any, was checked against it). */
   async submit(tenant: string, body: SubmitRunBody, opts: { deadlineMs?: number; abandoned?: () => boolean } = {}): Promise<{ runId: string; created: boolean }> {
     assertKeySafe('tenant', tenant);
+    // Issue 10 item 4: a tenant's burst of submits goes through a few at a time, so another
+    // tenant's submit does not wait behind every step of all of them.
+    const gate = this.deps.submitGate;
+    return gate === undefined ? this.submitNow(tenant, body, opts) : gate.run(tenant, () => this.submitNow(tenant, body, opts));
+  }
+
+  private async submitNow(tenant: string, body: SubmitRunBody, opts: { deadlineMs?: number; abandoned?: () => boolean }): Promise<{ runId: string; created: boolean }> {
     const wf = await this.resolveWorkflow(tenant, body.workflow);
     checkInputs(wf, body.inputs);
     const now = this.deps.clock.nowMs();
