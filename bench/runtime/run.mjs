@@ -323,15 +323,21 @@ async function system(redisUrl) {
     });
     const cpuBefore = cpuOf();
     // --monitor: every command the services send (not the bench's own polling), client vs Lua.
-    const monConn = MONITOR ? redis.duplicate() : undefined;
-    const monitor = monConn === undefined ? undefined : await monConn.monitor();
-    const monitored = new Map();
-    // ioredis 6 sometimes takes a MONITOR line for a reply ("Command queue state error") and emits
-    // 'error': counted (the line is lost), so one odd line does not end the benchmark.
+    // ioredis 6 takes MONITOR lines for replies ("Command queue state error") and emits 'error'
+    // until its status says `monitoring` (set a tick after MONITOR's OK, so lines in the same
+    // socket read come first): counted (the line is lost), with the handler in place before the
+    // connection opens, so one odd line does not end the benchmark.
     let monitorErrors = 0;
-    monitor?.on('error', () => {
-      monitorErrors++;
-    });
+    const monitor = MONITOR ? redis.duplicate({ monitor: true, lazyConnect: true }) : undefined;
+    if (monitor !== undefined) {
+      monitor.on('error', () => {
+        monitorErrors++;
+      });
+      const ready = new Promise((resolve) => monitor.once('monitoring', resolve));
+      await monitor.connect();
+      await ready;
+    }
+    const monitored = new Map();
     const names = MONITOR ? await scriptNames() : new Map();
     // MONITOR shows a script's EVALSHA (or EVAL) before the calls it makes: those are
     // attributed to the last script seen.
@@ -386,7 +392,6 @@ async function system(redisUrl) {
       // which ioredis 6 takes for a protocol error and throws: stop reading first.
       monitor.stream.removeAllListeners('data');
       monitor.disconnect();
-      monConn?.disconnect();
       console.error([...monitored].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${(v / OPS).toFixed(2).padStart(7)} ${k}`).join('\n'));
       if (monitorErrors > 0) console.error(`(${monitorErrors} MONITOR lines lost to client errors)`);
     }
