@@ -2,7 +2,7 @@
  * The scheduler's run-state Lua scripts against a real redis-server (M6 fencing, M8 runtime
  * mechanics, M10 budgets), together with the worker's attempt scripts where they meet.
  */
-import type { AttemptRecord } from '@gambit/shared';
+import { type AttemptRecord, parseWorkflow } from '@gambit/shared';
 import {
   cancelRun,
   completeNode,
@@ -30,6 +30,7 @@ import {
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { loadRun, newRunSnapshot, workflowDefRef } from '../../services/scheduler/src/engine/run-view.js';
 
 const redis = new Redis(inject('redisUrl'));
 defineRunScripts(redis);
@@ -124,6 +125,32 @@ describe('run scripts (M6, M8)', () => {
     expect(again).toBe(false);
     expect(await redis.hget(runKeys(ks, tenant, runId).run, 'status')).toBe('running');
     expect(await redis.lrange(runKeys(ks, tenant, runId).decisions, 0, -1)).toEqual(['{"decisionId":"p1","posteriors":[]}']);
+  });
+
+  it('createRun writes every field, node and decision of a large run (each call sliced under Lua\'s argument limit), as the submit\'s snapshot of it says', async () => {
+    const big = `${runId}-big`;
+    const wf = parseWorkflow({ name: 'big', nodes: [{ id: 'n0', kind: 'tool', tool: 'grep', effects: 'none' }], edges: [] });
+    const workflowJson = JSON.stringify(wf);
+    const workflowRef = workflowDefRef(workflowJson);
+    await redis.hset(tenantKeys(ks, tenant).workflowDefs, workflowRef, workflowJson);
+    // 1,203 nodes (2,406 HSET arguments) and 1,105 plan decisions: three and two slices.
+    const nodes = Object.fromEntries(Array.from({ length: 1_203 }, (_, i) => [`n${i}`, initialNodeState()]));
+    const planDecisions = Array.from({ length: 1_105 }, (_, i) => ({ decisionId: `p${i}`, posteriors: [] }));
+    // Numbers as the scheduler sends them: a fractional clock, a float dial.
+    const header = { tenant, runId: big, workflowName: 'big', workflowRef, inputs: '{"q":1}', status: 'running', speculation: 1, createdAtMs: 1796629055902.123, alpha: 0.1 + 0.2, opTimeoutMs: 60_000 };
+    expect(await createRun(redis, ks, { tenant, runId: big, header, nodes, planDecisions })).toBe(true);
+    const k = runKeys(ks, tenant, big);
+    expect(await redis.hlen(k.run)).toBe(Object.keys(header).length);
+    expect(await redis.hlen(k.nodes)).toBe(1_203);
+    expect(await redis.llen(k.decisions)).toBe(1_105);
+    expect(await redis.lindex(k.decisions, 1_104)).toBe('{"decisionId":"p1104","posteriors":[]}');
+    // The submit's first reconcile starts from newRunSnapshot instead of reading this back.
+    const read = await loadRun(redis, ks, tenant, big);
+    const made = newRunSnapshot({ header, workflowRef, workflowJson, nodes });
+    expect(made.header).toEqual(read?.header);
+    expect(made.nodes).toEqual(read?.nodes);
+    expect(made.attempts).toEqual(read?.attempts);
+    expect(made.workflow).toEqual(read?.workflow);
   });
 
   it('launchNode twice -> one attempt; concurrent launches -> exactly one wins', async () => {

@@ -1,6 +1,7 @@
 --[[
   Creates a run: its header, the initial state of every node, and the plan-phase decisions (M8),
-  in one step. Idempotent: a run that already exists is left untouched.
+  in one step. Idempotent: a run that already exists is left untouched. Each key is written with
+  one call (HSET of all fields, RPUSH of all decisions; in slices of 1,000 arguments).
   KEYS[1] run hash        P:{run:T:R}:run
   KEYS[2] nodes hash      P:{run:T:R}:nodes
   KEYS[3] decisions list  P:{run:T:R}:decisions
@@ -19,13 +20,23 @@ if header['deadlineMs'] ~= nil then
   header['deadlineMs'] = nil
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+-- Lua's unpack is bounded by its stack: a call takes at most 1,000 arguments after the key.
+local function each(cmd, key, list, from)
+  for i = from, #list, 1000 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+  end
+end
+local fields = {}
 for k, v in pairs(header) do
-  redis.call('HSET', KEYS[1], k, tostring(v))
+  fields[#fields + 1] = k
+  fields[#fields + 1] = tostring(v)
 end
+each('HSET', KEYS[1], fields, 1)
+local nodes = {}
 for id, st in pairs(cjson.decode(ARGV[2])) do
-  redis.call('HSET', KEYS[2], id, cjson.encode(st))
+  nodes[#nodes + 1] = id
+  nodes[#nodes + 1] = cjson.encode(st)
 end
-for i = 3, #ARGV do
-  redis.call('RPUSH', KEYS[3], ARGV[i])
-end
+each('HSET', KEYS[2], nodes, 1)
+each('RPUSH', KEYS[3], ARGV, 3)
 return 1
