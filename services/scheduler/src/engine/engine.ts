@@ -524,11 +524,14 @@ export class RunEngine {
   private async afterConfirm(s: RunSnapshot, nodeId: string, attemptId: string, r: ConfirmResult, pass: Pass): Promise<boolean> {
     // The node as the script wrote it (a guess confirmed, or the node completed from the
     // speculation): the steps after this one see it without a re-read.
-    if (r.code === 'partial' || r.code === 'waiting' || r.code === 'completed') s.nodes.set(nodeId, r.node);
+    if (r.code === 'partial' || r.code === 'waiting') s.nodes.set(nodeId, r.node);
     if (r.code === 'completed') {
-      const a = s.attempts.get(attemptId);
       this.deps.log.info({ tenant: s.header.tenant, runId: s.header.runId, nodeId, attemptId }, 'speculation hit: node completed');
-      await this.learn(s, nodeId, attemptId, a?.output ?? '');
+      // In place only when the snapshot already holds the finished attempt (the hit's outcome is
+      // scored from it in this pass); an attempt that finished after the read: re-read instead.
+      if (s.attempts.get(attemptId)?.status === 'succeeded') s.nodes.set(nodeId, r.node);
+      else pass.reread = true;
+      await this.learn(s, nodeId, attemptId, r.node.output ?? '');
       // A speculation that assumed this node's output may have been checked earlier in this pass.
       if ([...s.nodes.values()].some((m) => m.spec?.assumed[nodeId] !== undefined)) pass.reread = true;
       return true;
