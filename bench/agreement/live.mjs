@@ -78,8 +78,16 @@ export async function runLive(baseUrl, opts) {
 }
 
 /**
+ * The built-in tools whose simulated latency the worker multiplies by GAMBIT_SIM_TIME_SCALE
+ * (services/worker/src/tools/builtins.ts): `kv_lookup`. `sleep` (the archetypes' tools) waits
+ * its `args.ms` in real time, so its attempts are not divided by the scale.
+ */
+const SCALED_TOOLS = new Set(['kv_lookup']);
+
+/**
  * A run view re-timed at time scale 1 (issue 9). The simulated provider sleeps `timeScale` × the
- * real duration, so an attempt's own running time is simulated time (÷ timeScale); the time from
+ * real duration, so an attempt's own running time is simulated time (÷ timeScale, except tools
+ * that are not scaled, above); the time from
  * what triggered an attempt to its start (HTTP, queueing, the scheduler's and the worker's own
  * work) is wall-clock time that the time scale does not shrink, and is kept as measured.
  * Dividing everything by timeScale (the import before issue 9) turned a 5-130 ms dispatch gap
@@ -96,6 +104,8 @@ export async function runLive(baseUrl, opts) {
  */
 export function retime(workflow, view, timeScale) {
   const t0 = view.createdAtMs;
+  // Tools whose latency the worker does not scale run in real time (÷ 1).
+  const scaleOf = new Map(workflow.nodes.map((n) => [n.id, n.kind === 'tool' && !SCALED_TOOLS.has(n.tool) ? 1 : timeScale]));
   const used = (id) => {
     const ok = (view.nodes[id]?.attempts ?? []).filter((a) => a.status === 'succeeded');
     const a = (view.nodes[id]?.source === 'speculative' ? ok.find((x) => x.kind === 'speculative') : undefined) ?? ok.find((x) => x.kind === 'authoritative') ?? ok[0];
@@ -119,7 +129,7 @@ export function retime(workflow, view, timeScale) {
       realFloor = Math.max(realFloor, r);
     }
     const startMs = Math.max(trigReal + Math.max(0, a.startedAtMs - trigWall), realFloor);
-    const durationMs = (a.finishedAtMs - a.startedAtMs) / timeScale;
+    const durationMs = (a.finishedAtMs - a.startedAtMs) / scaleOf.get(id);
     let confirmedMs = startMs + durationMs;
     let confirmedWall = a.finishedAtMs;
     for (const d of guessed) {
