@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { queuePrefix, runKeys } from '@gambit/shared/redis';
+import { decodeDecision, expandRunRecord, queuePrefix, readRun, runKeys } from '@gambit/shared/redis';
 import { startProcess, startRedis, uniquePrefix } from '@gambit/testkit';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -184,11 +184,14 @@ function perOp(before, after, ops) {
  */
 async function nodeLatencies(redis, ks, tenant, runId) {
   const k = runKeys(ks, tenant, runId);
-  const [run, attemptsRaw, nodesRaw] = await Promise.all([redis.hmget(k.run, 'createdAtMs', 'workflowName'), redis.hgetall(k.attempts), redis.hgetall(k.nodes)]);
-  const created = Number(run[0]);
-  const ups = upstreamsOf.get(run[1]);
-  const attempts = Object.values(attemptsRaw).map((j) => JSON.parse(j));
-  const nodes = new Map(Object.entries(nodesRaw).map(([id, j]) => [id, JSON.parse(j)]));
+  // An ended run is folded into its compact record (issue 13 item 3): read it from there then.
+  const r = await readRun(redis, ks, { tenant, runId });
+  const created = Number(r.run.createdAtMs);
+  const workflow = r.run.workflowName;
+  const ups = upstreamsOf.get(workflow);
+  const folded = r.record === undefined ? undefined : expandRunRecord(r.record, created, `run ${runId}`);
+  const attempts = folded !== undefined ? [...folded.attempts.values()] : Object.values(r.attempts).map((j) => JSON.parse(j));
+  const nodes = folded !== undefined ? folded.nodes : new Map(Object.entries(r.nodes).map(([id, j]) => [id, JSON.parse(j)]));
   const finished = (nodeId) => attempts.find((a) => a.attemptId === nodes.get(nodeId)?.auth)?.finishedAtMs;
   const latencies = [];
   let hits = 0;
@@ -203,7 +206,8 @@ async function nodeLatencies(redis, ks, tenant, runId) {
     const ready = upIds.length === 0 ? created : Math.max(...upIds.map(finished));
     if (a.startedAtMs !== undefined && Number.isFinite(ready)) latencies.push(a.startedAtMs - ready);
   }
-  const decisions = (await redis.lrange(k.decisions, 0, -1)).map((j) => JSON.parse(j)).filter((d) => d.phase !== 'plan');
+  const texts = folded !== undefined ? folded.decisions : await redis.lrange(k.decisions, 0, -1);
+  const decisions = texts.map((j) => decodeDecision(j, { tenant, workflow, runId })).filter((d) => d.phase !== 'plan');
   return { latencies, hits, specAttempts: attempts.filter((a) => a.kind === 'speculative').length, reasons: decisions.map((d) => `${d.action}:${d.reason}`) };
 }
 

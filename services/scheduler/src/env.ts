@@ -3,6 +3,7 @@
  * into a complete, validated object (STYLE.md 1).
  */
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
+import { QUEUE_EVENTS_MAX_LEN_DEFAULT } from '@gambit/shared/redis';
 import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
 import { OutcomeShardsSchema, RedisAuthEnvShape } from '@gambit/shared';
 import { z } from 'zod';
@@ -106,7 +107,7 @@ export const EnvSchema = z
     /** Ended runs kept per tenant at most (the default of its `maxRunsKept` limit); the oldest beyond it are dropped. */
     TENANT_MAX_RUNS_KEPT: z.coerce.number().int().positive().max(100_000_000).default(100_000),
     /** BullMQ event stream length of the ops and spec queues (approximate; no Gambit component reads it). */
-    QUEUE_EVENTS_MAX_LEN: z.coerce.number().int().nonnegative().default(1_000),
+    QUEUE_EVENTS_MAX_LEN: z.coerce.number().int().nonnegative().default(QUEUE_EVENTS_MAX_LEN_DEFAULT),
     /** Run-end webhook (docs/api.md, Webhooks): tries per delivery, first retry delay (doubling), POST timeout, deliveries at once. */
     WEBHOOK_ATTEMPTS: z.coerce.number().int().positive().max(30).default(8),
     WEBHOOK_BACKOFF_MS: z.coerce.number().int().positive().default(1_000),

@@ -7,8 +7,8 @@
  * starts with the run's current state (a `run` event, then every node, attempt, decision and
  * outcome so far).
  */
-import { type AttemptRecord, DecisionRecordSchema, nanoToUsd, OutcomeSchema } from '@gambit/shared';
-import type { KeySpace, RedisLike } from '@gambit/shared/redis';
+import { type AttemptRecord, nanoToUsd, OutcomeSchema } from '@gambit/shared';
+import { decodeDecision, type KeySpace, type RedisLike } from '@gambit/shared/redis';
 import { loadRun, runLists } from './engine/run-view.js';
 
 export interface RunEvent {
@@ -56,7 +56,7 @@ export async function* runEvents(
     const { decisions, outcomes } = await runLists(redis, ks, s, { decisions: nDecisions, outcomes: nOutcomes });
     nDecisions += decisions.length;
     nOutcomes += outcomes.length;
-    for (const d of decisions) yield { event: 'decision', data: DecisionRecordSchema.parse(JSON.parse(d)) };
+    for (const d of decisions) yield { event: 'decision', data: decodeDecision(d, { tenant, workflow: s.workflow.name, runId }) };
     for (const o of outcomes) yield { event: 'outcome', data: OutcomeSchema.parse(JSON.parse(o)) };
     if (s.header.status !== 'running') {
       yield { event: 'end', data: { tenant, runId, status: s.header.status, reason: s.header.reason ?? null, finishedAtMs: s.header.finishedAtMs ?? null } };

@@ -4,8 +4,8 @@
  * seconds saved per tenant and workflow over time (the console's chart; M3 net value
  * NV = λ × seconds saved − dollars wasted, λ of each decision).
  */
-import { DecisionRecordSchema, OutcomeSchema, type RunListQuery, type StatsQuery } from '@gambit/shared';
-import { controlKeys, expandRunRecord, type KeySpace, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
+import { OutcomeSchema, type RunListQuery, type StatsQuery } from '@gambit/shared';
+import { controlKeys, decodeDecision, expandRunRecord, type KeySpace, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 export interface RunSummary {
@@ -163,8 +163,12 @@ export async function runStats(redis: RedisLike, ks: KeySpace, tenants: readonly
           if (wf === null || (q.workflow !== undefined && wf !== q.workflow) || outcomes.length === 0) return;
           const lambda = new Map<string, number>();
           for (const d of decisions) {
-            const r = DecisionRecordSchema.safeParse(JSON.parse(d));
-            if (r.success) lambda.set(r.data.decisionId, r.data.lambdaUsdPerSec);
+            try {
+              const r = decodeDecision(d, { tenant, workflow: wf, runId });
+              lambda.set(r.decisionId, r.lambdaUsdPerSec);
+            } catch {
+              // as before: an entry that is not a valid record contributes no λ
+            }
           }
           const key = `${tenant}\u0000${wf}`;
           const m = series.get(key) ?? new Map();

@@ -9,7 +9,6 @@ import {
   BUILTIN_TOOL_DECLARATIONS,
   effectiveDeclaration,
   type Clock,
-  DecisionRecordSchema,
   type Logger,
   NotFoundError,
   nanoToUsd,
@@ -25,6 +24,8 @@ import {
 import {
   assertKeySafe,
   controlKeys,
+  decodeDecision,
+  encodeDecision,
   createRun,
   initialNodeState,
   type KeySpace,
@@ -232,7 +233,8 @@ export class RunService {
       runId,
       header,
       nodes,
-      planDecisions: plan,
+      // Issue 13 item 3: stored in the compact encoding (decision-codec.ts).
+      planDecisions: plan.map(encodeDecision),
       ...(opts.deadlineMs === undefined ? {} : { deadlineMs: opts.deadlineMs }),
     });
     if (created)
@@ -307,7 +309,7 @@ export class RunService {
           },
         ]),
       ),
-      decisions: decisions.map((d) => DecisionRecordSchema.parse(JSON.parse(d))),
+      decisions: decisions.map((d) => decodeDecision(d, { tenant, workflow: s.workflow.name, runId })),
       outcomes: outcomes.map((o) => OutcomeSchema.parse(JSON.parse(o))),
       effects: effects.map((e) => JSON.parse(e) as unknown),
       // Issue 13 item 3: an ended run folded into its compact record; outputs as the tenant kept them.
@@ -319,7 +321,7 @@ export class RunService {
   async decisions(tenant: string, runId: string): Promise<unknown[]> {
     const s = await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
     if (s === undefined) throw new NotFoundError(`run ${tenant}/${runId} not found`);
-    return (await runLists(this.deps.redis, this.deps.ks, s)).decisions.map((d) => DecisionRecordSchema.parse(JSON.parse(d)));
+    return (await runLists(this.deps.redis, this.deps.ks, s)).decisions.map((d) => decodeDecision(d, { tenant, workflow: s.workflow.name, runId }));
   }
 
   async cancel(tenant: string, runId: string, reason: string): Promise<{ cancelled: boolean; status: string }> {

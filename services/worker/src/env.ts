@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, PriceConfigSchema, RedisAuthEnvShape, ValidationError, zodIssues } from '@gambit/shared';
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
+import { QUEUE_EVENTS_MAX_LEN_DEFAULT } from '@gambit/shared/redis';
 import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
 import { z } from 'zod';
 
@@ -90,6 +91,8 @@ export const EnvSchema = z.object({
   FAIR_RESERVED_SLOTS: envInt(1, 0),
   /** Issue 10 item 4: the operator's cap on one operation's deadline (a try), ms; also the deadline of a job that names none. */
   WORKER_MAX_OP_TIMEOUT_MS: envInt(600_000, 1),
+  /** Issue 13 item 3: BullMQ's event stream length per queue, as on the scheduler (set both alike). */
+  QUEUE_EVENTS_MAX_LEN: envInt(QUEUE_EVENTS_MAX_LEN_DEFAULT, 0),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -145,7 +145,9 @@ async function main(): Promise<void> {
   // Issue 10 item 4, fair dispatch (shared/redis/fair.ts): this worker's slots are registered
   // (refreshed every FAIR_BEAT_MS), and every job it finishes frees its slot and pumps the lane,
   // so the next tenant in turn gets the slot at once.
-  const fairQueues = { ops: new Queue(QUEUES.ops, { connection: redis, prefix: queuePrefix(ks) }), spec: new Queue(QUEUES.spec, { connection: redis, prefix: queuePrefix(ks) }) };
+  // The queues' meta is written by every Queue: the same event stream cap as the scheduler's.
+  const streams = { events: { maxLen: env.QUEUE_EVENTS_MAX_LEN } };
+  const fairQueues = { ops: new Queue(QUEUES.ops, { connection: redis, prefix: queuePrefix(ks), streams }), spec: new Queue(QUEUES.spec, { connection: redis, prefix: queuePrefix(ks), streams }) };
   const fair = new FairDispatcher(redis, ks, fairQueues, logger.child({ component: 'fair' }), { reservedSlots: env.FAIR_RESERVED_SLOTS });
   const slots = { ops: env.WORKER_CONCURRENCY, spec: env.WORKER_SPEC_CONCURRENCY };
   const freed = (lane: FairLane, job: Job | undefined) => {

@@ -230,6 +230,13 @@ export function advanceKeys(ks: KeySpace) {
   return { stream: `${q}:advance:events`, dead: `${q}:advance:dead` } as const;
 }
 
+/**
+ * Issue 13 item 3: default approximate length of BullMQ's event stream per queue (QUEUE_EVENTS_MAX_LEN
+ * on the scheduler and the worker: every process that opens a Queue writes it to the queue's meta,
+ * so they must agree). Nothing in Gambit reads the stream; each entry costs Redis memory.
+ */
+export const QUEUE_EVENTS_MAX_LEN_DEFAULT = 1_000;
+
 export const QUEUES = {
   /** Authoritative LLM and tool operations: their own worker slots, never shared with speculation. */
   ops: 'ops',

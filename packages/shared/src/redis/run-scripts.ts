@@ -141,7 +141,7 @@ export interface RunRef {
 export async function createRun(
   redis: RedisLike,
   ks: KeySpace,
-  r: RunRef & { header: Record<string, string | number>; nodes: Record<string, NodeState>; planDecisions: readonly object[]; deadlineMs?: number },
+  r: RunRef & { header: Record<string, string | number>; nodes: Record<string, NodeState>; planDecisions: ReadonlyArray<object | string>; deadlineMs?: number },
 ): Promise<boolean> {
   const k = runKeys(ks, r.tenant, r.runId);
   const header = r.deadlineMs === undefined ? r.header : { ...r.header, deadlineMs: Math.floor(r.deadlineMs) };
@@ -149,7 +149,7 @@ export async function createRun(
     redis,
     'createRun-3.lua',
     [k.run, k.nodes, k.decisions],
-    [JSON.stringify(header), JSON.stringify(r.nodes), ...r.planDecisions.map((d) => JSON.stringify(d))],
+    [JSON.stringify(header), JSON.stringify(r.nodes), ...r.planDecisions.map((d) => (typeof d === 'string' ? d : JSON.stringify(d)))],
   );
   if (reply === -1) throw new UnavailableError(`run ${r.tenant}/${r.runId}: the request's deadline passed before the run was written; nothing was stored`);
   return reply === 1;

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type DecisionRecord, resolveDial, usdToNano, type WorkflowNode } from '@gambit/shared';
-import { closeReservation, createGuessAttempt, createSpecAttempt, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
+import { closeReservation, createGuessAttempt, createSpecAttempt, encodeDecision, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
 import { worstCaseNanoUsd } from '../budget.js';
 import { guessAttemptId, guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
@@ -83,7 +83,7 @@ export class Decisions {
       const decisionId = `${runId}:${d.id}:${claim}`;
       if (base.action === 'WAIT') {
         const record: DecisionRecord = { ...base, reason: 'predictor', decisionId };
-        if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: d.id, claim, decisionJson: JSON.stringify(record) })) {
+        if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: d.id, claim, decisionJson: encodeDecision(record) })) {
           this.logDecision(record);
           progressed = true;
         }
@@ -118,7 +118,7 @@ export class Decisions {
         attemptJson: JSON.stringify(plan.attempt),
         jobId: plan.intent.jobId,
         intentJson: JSON.stringify(plan.intent),
-        decisionJson: JSON.stringify(record),
+        decisionJson: encodeDecision(record),
       });
       if (!ok) {
         // Lost the race (claim taken, upstream ended): release this reservation. Its id is unique
@@ -154,7 +154,7 @@ export class Decisions {
       runId: s.header.runId,
       nodeId,
       claim,
-      decisionJson: JSON.stringify(record),
+      decisionJson: encodeDecision(record),
       ...(shadow === undefined ? {} : { shadow }),
     });
     if (ok) {
@@ -215,7 +215,7 @@ export class Decisions {
       jobId: plan.intent.jobId,
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,
-      decisionJson: JSON.stringify(res.record),
+      decisionJson: encodeDecision(res.record),
       spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: reservedNanoUsd, cls: res.classes, at: now, ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
     });
     if (!r.ok) return false;

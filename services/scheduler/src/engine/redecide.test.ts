@@ -5,7 +5,7 @@
  * and a recorded cancel whose discard did not happen is finished on the next pass.
  */
 import { type ClassState, type DecisionRecord, parseWorkflow, silentLogger, systemClock } from '@gambit/shared';
-import { createRun, defineRunScripts, initialNodeState, type KeySpace, type NodeState, runKeys } from '@gambit/shared/redis';
+import { createRun, decodeDecision, defineRunScripts, initialNodeState, type KeySpace, type NodeState, runKeys } from '@gambit/shared/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TenantStore } from '../tenants.js';
@@ -110,7 +110,9 @@ beforeEach(async () => {
 });
 
 async function decisions(): Promise<DecisionRecord[]> {
-  return (await redis.lrange(runKeys(ks, 't', runId).decisions, 0, -1)).map((j) => JSON.parse(j) as DecisionRecord);
+  const s = snapshot();
+  const ctx = { tenant: s.header.tenant, workflow: s.workflow.name, runId: s.header.runId };
+  return (await redis.lrange(runKeys(ks, 't', runId).decisions, 0, -1)).map((j) => decodeDecision(j, ctx));
 }
 
 describe('M8 SPECULATE→cancel re-decision', () => {

@@ -15,7 +15,6 @@
  */
 import {
   type DecisionRecord,
-  DecisionRecordSchema,
   type DependencyType,
   decide,
   edgeClassId,
@@ -24,7 +23,7 @@ import {
   resolvePrior,
   resolveDial,
 } from '@gambit/shared';
-import { type LiveSpec, recordDecision, runKeys } from '@gambit/shared/redis';
+import { decodeDecision, encodeDecision, type LiveSpec, recordDecision, runKeys } from '@gambit/shared/redis';
 import type { TenantConfig } from '../tenants.js';
 import type { EngineDeps } from './engine.js';
 import type { RunSnapshot } from './run-view.js';
@@ -103,7 +102,7 @@ export class Redecider {
     const record: DecisionRecord = { ...rec, ...dec, phase: 'runtime', decisionId: `${runId}:${nodeId}:${claim}`, atMs: Math.round(now) };
     // Recorded first (once per attempt), then discarded: a crash in between is finished by the
     // next reconcile (the claim is there), and two schedulers record it once.
-    if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, claim, decisionJson: JSON.stringify(record) })) {
+    if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, claim, decisionJson: encodeDecision(record) })) {
       this.deps.log.info({ decision: record, cancels: spec.a }, 'decision');
       this.deps.metrics?.decision(record);
     }
@@ -152,9 +151,15 @@ export class Redecider {
     if (hit !== undefined) return hit;
     const raw = await this.deps.redis.lrange(runKeys(this.deps.ks, s.header.tenant, s.header.runId).decisions, 0, -1);
     if (this.records.size > MAX_CACHED) this.records.clear();
-    for (const json of raw) {
-      const r = DecisionRecordSchema.safeParse(JSON.parse(json));
-      if (r.success && r.data.action === 'SPECULATE') this.records.set(r.data.decisionId, r.data);
+    const ctx = { tenant: s.header.tenant, workflow: s.workflow.name, runId: s.header.runId };
+    for (const text of raw) {
+      let d: DecisionRecord;
+      try {
+        d = decodeDecision(text, ctx);
+      } catch {
+        continue; // as before: an entry that is not a valid record is not a live speculation's
+      }
+      if (d.action === 'SPECULATE') this.records.set(d.decisionId, d);
     }
     return this.records.get(decisionId);
   }
