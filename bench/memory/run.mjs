@@ -9,8 +9,10 @@
 //   divided by N, and MEMORY USAGE of every key under the benchmark's prefix summed by key family
 //   (run id, tenant and job id replaced by placeholders), divided by N;
 // - bytes kept per ended run, the same way once every run has ended and every attempt is settled.
-// The ended phase is measured twice, on two tenants: outputs off (the default) and outputs on
-// (PUT /v1/tenants/:t/config `keepOutputs: true`) when the scheduler supports it.
+// The ended phase is measured twice, on two tenants: outputs off (PUT /v1/tenants/:t/config
+// `keepOutputs: false`) and outputs on (`keepOutputs: true`, the tenant default). "Ended" is once
+// every run has been folded into its compact record (issue 13 item 3): the active index is empty
+// only after the fold.
 //
 // Targets (issue 13, fixed before measuring): in-flight ≤ 6 KiB per run; kept ≤ 3 KiB per ended run
 // with outputs off. Both are checked on the used_memory delta (what Redis really holds, allocator
