@@ -189,7 +189,7 @@ export function measure(pairs, timeScale, workflow) {
 
 /** The diagnostics accumulator of one node, created on first use. */
 function slot(out, id) {
-  if (out[id] === undefined) out[id] = { launched: 0, hits: 0, wastedNano: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [], list: [] };
+  if (out[id] === undefined) out[id] = { launched: 0, streamRuns: 0, hits: 0, wastedNano: 0, decisions: {}, p: [], cSpecUsd: [], deltaTSec: [], list: [] };
   return out[id];
 }
 
@@ -201,10 +201,19 @@ const avg = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs
  */
 export function liveNodeDiagnostics(pairs) {
   const out = {};
+  const stream = streamRuns(pairs);
   for (const { on } of pairs) {
     for (const d of on.decisions) {
       if (d.phase === 'plan') continue;
       const n = slot(out, d.node);
+      // M8 stream phase: launched on the upstream's streamed output, no guess left (P = 1, no
+      // posterior). Replay has no streaming early start, so a node's runs with one are left out
+      // on both sides (replay's: predict.mjs) and counted apart (planner-join `search_4`: 5 of
+      // 40 runs in one 40-pair run).
+      if (stream[d.node]?.has(on.runId)) {
+        n.decisions[`${d.phase}:${d.action}:${d.reason}`] = (n.decisions[`${d.phase}:${d.action}:${d.reason}`] ?? 0) + 1;
+        continue;
+      }
       n.decisions[`${d.action}:${d.reason}`] = (n.decisions[`${d.action}:${d.reason}`] ?? 0) + 1;
       n.p.push(d.p);
       n.cSpecUsd.push(d.cSpecUsd);
@@ -215,6 +224,10 @@ export function liveNodeDiagnostics(pairs) {
       const specs = node.attempts.filter((a) => a.kind === 'speculative');
       if (specs.length === 0) continue;
       const n = slot(out, id);
+      if (stream[id]?.has(on.runId)) {
+        n.streamRuns++;
+        continue;
+      }
       n.launched += specs.length;
       if (node.source === 'speculative') n.hits++;
       // Waste: what the speculative attempts whose output was not used cost (dollars.wasted per node).
@@ -224,9 +237,31 @@ export function liveNodeDiagnostics(pairs) {
   return Object.fromEntries(
     Object.entries(out).map(([id, n]) => [
       id,
-      { launched: n.launched, hits: n.hits, wastedUsd: n.wastedNano / 1e9, decisions: n.decisions, meanP: avg(n.p), meanCSpecUsd: avg(n.cSpecUsd), meanDeltaTSec: avg(n.deltaTSec), ...ruleMeans(n.list) },
+      {
+        launched: n.launched,
+        hits: n.hits,
+        streamRuns: n.streamRuns,
+        wastedUsd: n.wastedNano / 1e9,
+        decisions: n.decisions,
+        meanP: avg(n.p),
+        meanCSpecUsd: avg(n.cSpecUsd),
+        meanDeltaTSec: avg(n.deltaTSec),
+        ...ruleMeans(n.list),
+      },
     ]),
   );
+}
+
+/** Per node, the run ids of the on runs in which it was launched on a stream-phase decision (M8). */
+export function streamRuns(pairs) {
+  const out = {};
+  for (const { on } of pairs)
+    for (const d of on.decisions)
+      if (d.phase === 'stream' && d.action === 'SPECULATE') {
+        out[d.node] ??= new Set();
+        out[d.node].add(on.runId);
+      }
+  return out;
 }
 
 /** Mean price of each node's authoritative attempt in the speculation-off runs, dollars. */

@@ -11,7 +11,7 @@
 import { createPriceTable } from '@gambit/shared';
 import { replay, summarize } from '../../packages/replay/dist/index.js';
 import { ruleMeans } from './compare.mjs';
-import { retime } from './live.mjs';
+import { retime, streamRuns } from './live.mjs';
 
 function successful(node) {
   const ok = node.attempts.filter((a) => a.status === 'succeeded');
@@ -72,10 +72,12 @@ function slot(out, id) {
 const avg = (xs) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 /** Per downstream node: replay's launches, hits and decisions (same shape as liveNodeDiagnostics). */
-function replayNodeDiagnostics(runs) {
+function replayNodeDiagnostics(runs, skip = {}) {
   const out = {};
   for (const r of runs)
     for (const d of r.decisions ?? []) {
+      // A node's runs in which live launched on the upstream's stream (live.mjs streamRuns).
+      if (skip[d.node]?.has(d.runId)) continue;
       const n = slot(out, d.node);
       if (d.speculated) n.launched++;
       if (d.hit) n.hits++;
@@ -96,14 +98,14 @@ function replayNodeDiagnostics(runs) {
 }
 
 /** Replay prediction from the live runs (see the header). */
-export function predictFromLive(workflow, pairs, timeScale, dial, prices = createPriceTable()) {
+export function predictFromLive(workflow, pairs, timeScale, dial, prices = createPriceTable(), skip = streamRuns(pairs)) {
   const runs = pairs.map((p) => traceRun(workflow, p.off, p.on, timeScale));
   const result = replay(runs, { policies: ['never', 'ev'], dial, prices, keepDecisions: true });
   const sums = summarize(result);
   const never = pick(sums, 'never');
   const ev = pick(sums, 'ev');
   return {
-    nodes: replayNodeDiagnostics(result.policies.find((p) => p.policy === 'ev').runs),
+    nodes: replayNodeDiagnostics(result.policies.find((p) => p.policy === 'ev').runs, skip),
     meanOffSec: never.meanLatencyMs / 1000,
     meanOnSec: ev.meanLatencyMs / 1000,
     latencyRatio: ev.meanVsNever,
