@@ -256,7 +256,7 @@ export function liveNodeDiagnostics(pairs) {
 export function streamRuns(pairs) {
   const out = {};
   for (const { on } of pairs)
-    for (const d of on.decisions)
+    for (const d of on.decisions ?? [])
       if (d.phase === 'stream' && d.action === 'SPECULATE') {
         out[d.node] ??= new Set();
         out[d.node].add(on.runId);
