@@ -220,11 +220,23 @@ export async function runLists(
   const c = s.compact;
   if (c !== undefined) return { decisions: c.decisions.slice(from.decisions ?? 0), outcomes: c.outcomes.slice(from.outcomes ?? 0), effects: c.effects.slice(from.effects ?? 0) };
   const k = runKeys(ks, s.header.tenant, s.header.runId);
-  const [decisions, outcomes, effects] = await Promise.all([
-    redis.lrange(k.decisions, from.decisions ?? 0, -1),
-    redis.lrange(k.outcomes, from.outcomes ?? 0, -1),
-    redis.lrange(k.effects, from.effects ?? 0, -1),
-  ]);
+  // One transaction (every key in the run's slot) with the record: a run folded after `s` was
+  // read has no lists any more, and its lists are then read from the record it was folded into
+  // (three separate reads could straddle the fold and come back empty).
+  const replies = await redis
+    .multi()
+    .lrange(k.decisions, from.decisions ?? 0, -1)
+    .lrange(k.outcomes, from.outcomes ?? 0, -1)
+    .lrange(k.effects, from.effects ?? 0, -1)
+    .get(k.rec)
+    .exec();
+  if (replies === null) throw new Error(`run ${s.header.tenant}/${s.header.runId}: reading its lists was aborted`);
+  for (const [err] of replies) if (err !== null) throw err;
+  const [decisions, outcomes, effects, rec] = replies.map(([, v]) => v) as [string[], string[], string[], string | null];
+  if (rec !== null) {
+    const x = expandRunRecord(rec, s.header.createdAtMs, `run ${s.header.tenant}/${s.header.runId}`);
+    return { decisions: x.decisions.slice(from.decisions ?? 0), outcomes: x.outcomes.slice(from.outcomes ?? 0), effects: x.effects.slice(from.effects ?? 0) };
+  }
   return { decisions, outcomes, effects };
 }
 
