@@ -51,12 +51,24 @@ describe('worker service (child process)', () => {
     expect(events).toHaveLength(1);
     // The try's span joins the run's trace (W3C context from the job) with GenAI and dollar
     // attributes; the file holds OTLP/JSON lines, and the span is named by the GenAI conventions.
-    const spans = flattenOtlp(
-      readFileSync(tracesFile, 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as unknown),
-    );
+    // The span is written when the try ends, a moment after the job's result (the exporter loads
+    // its serialiser on first use): wait for the line rather than read the file once.
+    const readSpans = async () => {
+      let text = '';
+      try {
+        text = readFileSync(tracesFile, 'utf8');
+      } catch {
+        return [];
+      }
+      return flattenOtlp(
+        text
+          .trim()
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as unknown),
+      );
+    };
+    const spans = await waitFor(readSpans, (xs) => xs.some((s) => s.name === 'chat gpt-4o-mini'), 10_000, 'the try span in the traces file');
     const span = spans.find((s) => s.name === 'chat gpt-4o-mini');
     expect(span?.traceId).toBe(traceId);
     expect(span?.attributes).toMatchObject({
