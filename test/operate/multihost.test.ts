@@ -93,9 +93,12 @@ describe('multi-host: Redis, 2 schedulers, 3 workers and an estimator as separat
 
     const tenant = await eagerTenant(s1, 'netns');
     const submitted: Array<{ runId: string; readFrom: string }> = [];
-    for (let i = 0; i < 6; i++) {
+    // Twelve runs whose first nodes overlap (1.5 s each): more operations at once than one
+    // worker's 8 slots (worker.yaml), so the fair dispatcher, which hands jobs only to free slots,
+    // must use more than one worker; with fewer, one idle worker may take them all, correctly.
+    for (let i = 0; i < 12; i++) {
       const [to, readFrom] = i % 2 === 0 ? [s1, s2] : [s2, s1];
-      const wf = routerChain(i % 3 === 2 ? 'netmiss' : 'nethit', 'billing', i % 3 === 2 ? 'refund' : 'billing', { routerTtftMs: 200, downTtftMs: 600 });
+      const wf = routerChain(i % 3 === 2 ? 'netmiss' : 'nethit', 'billing', i % 3 === 2 ? 'refund' : 'billing', { routerTtftMs: 1_500, downTtftMs: 600 });
       const r = await submitRun(to, { tenant, workflow: wf, inputs: { q: `q${i}` } });
       expect(r.status).toBe(201);
       submitted.push({ runId: r.body.runId as string, readFrom });

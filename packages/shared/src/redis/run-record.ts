@@ -32,6 +32,8 @@ const AttemptSummarySchema = z.object({
   at: z.string().optional(),
   atm: Rel,
   rb: z.literal('operator').optional(),
+  /** The worker that ran the attempt's last try. */
+  w: z.string().optional(),
   o: z.string().optional(),
   oc: z.literal(1).optional(),
   as: z.record(z.string(), z.string()).optional(),
@@ -137,6 +139,7 @@ export function expandRunRecord(json: string, createdAtMs: number, what = 'run')
           ...(a.at === undefined ? {} : { attention: a.at }),
           ...(a.atm === undefined ? {} : { attentionAtMs: abs(a.atm) }),
           ...(a.rb === undefined ? {} : { resolvedBy: a.rb }),
+          ...(a.w === undefined ? {} : { workerId: a.w }),
         }),
       );
     }

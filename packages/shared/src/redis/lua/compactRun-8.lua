@@ -13,7 +13,7 @@
   outbox empty; and unless every outcome the caller found due is recorded (node `outs`).
   Record format (v 1; packages/shared/src/redis/run-record.ts reads it):
     {"v":1,"n":{node:{s,e,au,src,t0,t1,err,o,cl,a:{attemptId:{k,e,s,d,u:[in,cachedIn,out,cacheWrite],
-     ue,c,r,t,t0,t1,n,err,at,atm,rb,o,oc,as}}}},"d":[decision...],"o":[outcome...],"x":[effect...],"xn":n}
+     ue,c,r,t,t0,t1,n,err,at,atm,rb,w,o,oc,as}}}},"d":[decision...],"o":[outcome...],"x":[effect...],"xn":n}
     times (t, t0, t1, atm) are ms after the run's createdAtMs; `oc`:1 = the attempt's output is
     its node's output (kept once); `xn` = number of released effects when they are not kept.
   KEYS[1] run hash        P:{run:T:R}:run
@@ -90,6 +90,7 @@ for i = 1, #flat, 2 do
   if present(a.attention) then s.at = a.attention end
   if present(a.attentionAtMs) then s.atm = rel(a.attentionAtMs) end
   if present(a.resolvedBy) then s.rb = a.resolvedBy end
+  if present(a.workerId) then s.w = a.workerId end
   local node = out[a.nodeId]
   if node == nil then
     -- An attempt of a node the run does not list (never expected): kept under its own entry.
