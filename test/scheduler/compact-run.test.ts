@@ -156,7 +156,7 @@ describe('compactRun-8.lua (issue 13 item 3)', () => {
     for (const [id, n] of live) expect(x.nodes.get(id)).toEqual({ ...n, claims: {}, outs: {} });
     expect(x.attempts.size).toBe(seeded.attempts.length);
     for (const a of seeded.attempts) {
-      const { billedTries: _b, workerId: _w, reservationId: _r, ...kept } = a;
+      const { billedTries: _b, reservationId: _r, ...kept } = a;
       expect(x.attempts.get(a.attemptId)).toEqual(kept);
     }
     expect(await compactRun(redis, ks, { tenant, runId, keepOutputs: true, dueOutcomes: due() })).toBe('already');
