@@ -83,6 +83,39 @@ const client = new SchedulerClient(services.baseUrl, services.adminKey);
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await conn.info('memory'))[1]);
 const pct = (xs, q) => (xs.length === 0 ? null : xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]);
 
+/**
+ * Where the memory is at the end: every key, grouped by its pattern (run and attempt ids folded),
+ * with its count and the bytes of up to 50 sampled keys (MEMORY USAGE) scaled to the count; the
+ * 15 largest patterns. A key that grows without bound shows here as a pattern whose count follows
+ * the runs ended, not the runs in flight.
+ */
+async function keyPatterns() {
+  const groups = new Map();
+  let cursor = '0';
+  do {
+    const [next, keys] = await conn.scan(cursor, 'COUNT', 5000);
+    cursor = next;
+    for (const k of keys) {
+      const pattern = k
+        .replace(/\{run:[^}]*\}/, '{run:*}')
+        .replace(/:staging:.*$/, ':staging:*')
+        .replace(/[0-9a-f]{16,}/g, '<hex>')
+        .replace(/\d+/g, '#');
+      const g = groups.get(pattern) ?? { count: 0, sample: [] };
+      g.count++;
+      if (g.sample.length < 50) g.sample.push(k);
+      groups.set(pattern, g);
+    }
+  } while (cursor !== '0');
+  const rows = [];
+  for (const [pattern, g] of groups) {
+    let sampled = 0;
+    for (const k of g.sample) sampled += Number((await conn.call('MEMORY', 'USAGE', k)) ?? 0);
+    rows.push({ pattern, count: g.count, bytes: Math.round((sampled / g.sample.length) * g.count) });
+  }
+  return rows.sort((a, b) => b.bytes - a.bytes).slice(0, 15);
+}
+
 let exitCode = 0;
 try {
   await client.createTenantKey(TENANT);
@@ -196,6 +229,8 @@ try {
     runs: { ended: endedTotal, failed: failedTotal, submitErrors },
     samples,
   };
+  out.keys = await keyPatterns();
+  process.stdout.write(`\nRedis keys at the end, by pattern (count, estimated bytes):\n${out.keys.map((k) => `  ${k.pattern}  ${k.count}  ${k.bytes}`).join('\n')}\n`);
   mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('../results/soak.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
   process.stdout.write(`\n${out.headline}\nwrote bench/results/soak.json\n`);
