@@ -195,7 +195,7 @@ async function main(redisUrl) {
         const ds = (await pipe.exec()).map(([, v]) => (v === null ? undefined : JSON.parse(v).state));
         if (ds.every((s) => s === 'running')) break;
         if (ds.some((s) => s === 'succeeded')) throw new Error(`a run finished before all were held: raise --hold-ms (now ${HOLD_MS})`);
-        if (performance.now() - t0 > HOLD_MS * 0.8) throw new Error(`runs not all held within ${Math.round(HOLD_MS * 0.8)} ms (d states: ${JSON.stringify(ds.reduce((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {}))}): raise --hold-ms (now ${HOLD_MS})`);
+        if (performance.now() - t0 > HOLD_MS * 0.8) throw new Error(`runs not all held within ${Math.round(HOLD_MS * 0.8)} ms (d states: ${JSON.stringify(Object.fromEntries([...new Set(ds)].map((x) => [x, ds.filter((y) => y === x).length])))}): raise --hold-ms (now ${HOLD_MS})`);
         await sleep(50);
       }
       const memHeld = await usedMemory(redis);

@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     onRunEnd: (e: RunEndEvent) => {
       webhooks.runEnded({ tenant: e.tenant, runId: e.runId, status: e.status, endMs: e.endMs }).catch((err: unknown) => log.error({ err: String(err), tenant: e.tenant, runId: e.runId }, 'queueing the run-end webhook failed'));
     },
-    ensureRunEndNotice: (tenant: string, runId: string) => webhooks.ensureQueued(tenant, runId),
+    ensureRunEndNotice: (e: { tenant: string; runId: string; status: string; endMs: number }) => webhooks.runEnded(e),
     redis: cmd,
     ks,
     outbox,

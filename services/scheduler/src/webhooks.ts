@@ -101,8 +101,10 @@ export class WebhookService {
   }
 
   /**
-   * Queues the delivery of a run's end when its tenant has a webhook (engine's onRunEnd), then
-   * marks the run (`endNotice`) so the ended pass does not queue it again.
+   * Queues the delivery of a run's end when its tenant has a webhook, then marks the run
+   * (`endNotice`). Called by the engine's onRunEnd, and by the ended pass of any scheduler for a
+   * run not marked yet (a scheduler that ended it died first): the job id is the run's, so a run
+   * raced by two schedulers is queued once while the job exists.
    */
   async runEnded(e: JobData): Promise<void> {
     if ((await this.redis.hexists(tenantKeys(this.ks, e.tenant).webhook, 'url')) === 1)
@@ -114,19 +116,6 @@ export class WebhookService {
         removeOnFail: { count: 5_000 },
       });
     await markEndedRun(this.redis, this.ks, { tenant: e.tenant, runId: e.runId, flag: 'endNotice' });
-  }
-
-  /**
-   * The ended pass of any scheduler (engine.ts), before the run leaves the active index: queues
-   * the delivery unless the run is marked as handed over already. A scheduler that ended the run
-   * and died before `runEnded` queued it leaves the run unmarked in the active index; the
-   * recovery sweep kicks it, and this queues it. The job id is the run's, so a run raced by two
-   * schedulers is queued once while the job exists.
-   */
-  async ensureQueued(tenant: string, runId: string): Promise<void> {
-    const [notice, status, finishedAtMs] = await this.redis.hmget(runKeys(this.ks, tenant, runId).run, 'endNotice', 'status', 'finishedAtMs');
-    if (notice !== null || status === null || status === undefined || status === 'running') return;
-    await this.runEnded({ tenant, runId, status, endMs: Number(finishedAtMs ?? this.clock.nowMs()) });
   }
 
   /** Starts this process's delivery worker. */

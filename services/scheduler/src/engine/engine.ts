@@ -32,7 +32,6 @@ import {
   type KeySpace,
   launchNode,
   type RedisLike,
-  runKeys,
   settleEndedRun,
   settleRunSpend,
   setSpendBooked,
@@ -93,11 +92,11 @@ export interface EngineDeps {
   /** Told of every run this process ended (the run-end webhook, webhooks.ts). */
   readonly onRunEnd?: (e: RunEndEvent) => void;
   /**
-   * The run-end webhook's safety net (webhooks.ts `ensureQueued`): called by the ended pass before
-   * the run leaves the active index, so an end whose `onRunEnd` died with its process is still
-   * delivered.
+   * The run-end webhook's safety net (webhooks.ts `runEnded`): called by the ended pass for a run
+   * not yet marked `endNotice`, before it leaves the active index, so an end whose `onRunEnd`
+   * died with its process is still delivered.
    */
-  readonly ensureRunEndNotice?: (tenant: string, runId: string) => Promise<void>;
+  readonly ensureRunEndNotice?: (e: { tenant: string; runId: string; status: string; endMs: number }) => Promise<void>;
   /** M4: learned operation-class durations, used by ΔT (op-estimates.ts). */
   readonly opEstimates?: OperationEstimateCache;
   /** Issue 10 item 3: the tenants' limits (the spend cap checked at every launch, spend.ts). */
@@ -255,17 +254,18 @@ export class RunEngine {
       // `spendBooked`: the difference is booked then (its event brings the run here again).
       let costNanoUsd = 0;
       for (const a of s.attempts.values()) costNanoUsd += a.costNanoUsd;
-      const bookedRaw = await this.deps.redis.hget(runKeys(this.deps.ks, tenant, runId).run, 'spendBooked');
-      if (bookedRaw === null) {
+      // (`spendBooked` comes with the snapshot: the run hash is read whole.)
+      const booked = s.header.spendBookedNanoUsd;
+      if (booked === undefined) {
         await settleRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd });
         await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: undefined, to: costNanoUsd });
-      } else if (costNanoUsd > Number(bookedRaw)) {
-        const booked = Number(bookedRaw);
+      } else if (costNanoUsd > booked) {
         if (await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: booked, to: costNanoUsd }))
           await bookLateRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd: costNanoUsd - booked, nowMs: now });
       }
       // Before it leaves the index (after which nothing visits it again): its end notice.
-      await this.deps.ensureRunEndNotice?.(tenant, runId);
+      if (!s.header.endNotice && this.deps.ensureRunEndNotice !== undefined)
+        await this.deps.ensureRunEndNotice({ tenant, runId, status: s.header.status, endMs: s.header.finishedAtMs ?? now });
       // Issue 13 item 3: settled: fold the run into its compact record (the script re-checks
       // that every attempt is settled and every outcome found due here is recorded). An attempt
       // waiting for an operator (issue 11 D2) keeps the run as it is until it is resolved.

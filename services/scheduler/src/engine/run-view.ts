@@ -33,6 +33,10 @@ export interface RunHeader {
   readonly trace: Record<string, string> | undefined;
   /** Issue 10 item 4: the tenant's operation deadline when the run was submitted (undefined on older runs: the worker's cap applies). */
   readonly opTimeoutMs?: number | undefined;
+  /** An ended run: the nano-USD of its cost booked into the spend ledger (setSpendBooked-1), once booked. */
+  readonly spendBookedNanoUsd?: number | undefined;
+  /** An ended run: its end was handed to the webhook queue (markEndedRun-1 `endNotice`). */
+  readonly endNotice?: boolean;
 }
 
 export interface RunSnapshot {
@@ -112,6 +116,8 @@ export function parseHeader(h: Record<string, string>): RunHeader {
     reason: h.reason,
     trace: h.trace === undefined ? undefined : (JSON.parse(h.trace) as Record<string, string>),
     opTimeoutMs: num(h.opTimeoutMs),
+    spendBookedNanoUsd: num(h.spendBooked),
+    endNotice: h.endNotice === '1',
   };
 }
 
