@@ -197,8 +197,22 @@ async function overview(): Promise<void> {
       table(['tenant', 'workflow', 'hits', 'misses', 'cancels', 'latency saved', 'saved', 'wasted', 'net'], rows, { id: 'stats-table' }),
     );
   };
-  await draw();
-  refresh = window.setInterval(() => void draw().catch(showError), 2000);
+  // A failed refresh (a scheduler restarting, a dropped connection) is shown on the page and the
+  // next tick tries again: one bad response must not leave the live overview dead.
+  const status = h('p', { class: 'error', id: 'overview-error' });
+  app.append(status);
+  const tick = () =>
+    draw().then(
+      () => {
+        status.textContent = '';
+      },
+      (err: unknown) => {
+        if (err instanceof ApiError && err.status === 401) return signIn(`${err.status} ${err.code}: ${err.message}`);
+        status.textContent = `refresh failed, retrying: ${err instanceof ApiError ? `${err.status} ${err.code}: ${err.message}` : String(err)}`;
+      },
+    );
+  refresh = window.setInterval(() => void tick(), 2000);
+  await tick();
 }
 
 // ---------------------------------------------------------------- runs
