@@ -121,8 +121,21 @@ export function createMetrics(meter: Meter, opts: { maxTenants: number }): Meter
   const spend = counter(METRIC.spendNanoUsd, 'Dollars billed for attempts (LLM tokens at their rates, tool prices), in nano-dollars');
   const tokens = histogram(METRIC.tokenUsage, 'Number of input and output tokens used per LLM call', '{token}', GEN_AI_TOKEN_BUCKETS);
   const duration = histogram(METRIC.operationDuration, 'GenAI operation duration (LLM calls and tool executions)', 's', GEN_AI_DURATION_BUCKETS);
-  const applied = counter(METRIC.appliedOutcomes, 'Outcomes applied to their class posterior by the estimator (duplicates excluded)');
-  const savedUsd = counter(METRIC.savedNanoUsd, 'Seconds saved valued at the tenant\'s λ ($/s), in nano-dollars');
+  // The estimator applies tens of thousands of outcomes a second: a synchronous Counter.add hashes
+  // its attributes on every call (about a sixth of the estimator's CPU per outcome, issue 13
+  // item 2). These two are kept as plain running totals per (tenant, kind) and reported when a
+  // reader collects, as observable counters (the same cumulative series, scraped exactly).
+  const appliedTotals = new Map<string, { attrs: Attributes; count: number; savedNano: number }>();
+  meter
+    .createObservableCounter(METRIC.appliedOutcomes, { description: 'Outcomes applied to their class posterior by the estimator (duplicates excluded)' })
+    .addCallback((r) => {
+      for (const t of appliedTotals.values()) r.observe(t.count, t.attrs);
+    });
+  meter
+    .createObservableCounter(METRIC.savedNanoUsd, { description: 'Seconds saved valued at the tenant\'s λ ($/s), in nano-dollars' })
+    .addCallback((r) => {
+      for (const t of appliedTotals.values()) if (t.savedNano > 0) r.observe(t.savedNano, t.attrs);
+    });
 
   return {
     tenants: () => tenants.values(),
@@ -158,10 +171,16 @@ export function createMetrics(meter: Meter, opts: { maxTenants: number }): Meter
       duration.record(a.durationSec, { ...opAttributes(a.op), [ATTR.attemptKind]: a.attemptKind, [ATTR.errorType]: a.errorType });
     },
     outcomeApplied(o, lambdaUsdPerSec) {
-      const attrs = { [ATTR.tenant]: tenants.of(o.tenant), [ATTR.outcomeKind]: o.kind };
-      applied.add(1, attrs);
+      const tenant = tenants.of(o.tenant);
+      const key = `${tenant}\u0000${o.kind}`;
+      let t = appliedTotals.get(key);
+      if (t === undefined) {
+        t = { attrs: { [ATTR.tenant]: tenant, [ATTR.outcomeKind]: o.kind }, count: 0, savedNano: 0 };
+        appliedTotals.set(key, t);
+      }
+      t.count++;
       const nano = Math.round(o.secondsSaved * lambdaUsdPerSec * 1e9);
-      if (nano > 0) savedUsd.add(nano, attrs);
+      if (nano > 0) t.savedNano += nano;
     },
   };
 }
