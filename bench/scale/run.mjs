@@ -123,6 +123,8 @@ async function measureWorkers(redisUrl, redis, workers) {
       criticalPathMs: 3 * OP_MS,
       inFlightMedian: median(inflightSamples),
       completedRuns: finished.length,
+      // Submits answered 429/503 and tried again (SchedulerClient.submit): a loaded scheduler sheds load.
+      submitRetries: { ...client.submitRetries },
       memory: {
         beforeBytes: memBefore,
         plateauBytes: memPlateau,
@@ -155,7 +157,7 @@ try {
 const base = rows.find((r) => r.workers === 1) ?? rows[0];
 for (const r of rows) r.ratioVs1Worker = r.runsPerSec / base.runsPerSec;
 
-const head = ['workers', 'runs/s', 'nodes/s', 'vs 1 worker', 'run p50 ms', 'run p95 ms', 'in flight', 'B/in-flight run', 'B/completed run'];
+const head = ['workers', 'runs/s', 'nodes/s', 'vs 1 worker', 'run p50 ms', 'run p95 ms', 'in flight', 'B/in-flight run', 'B/completed run', 'submits retried (429/503)'];
 const body = rows.map((r) => [
   String(r.workers),
   r.runsPerSec.toFixed(1),
@@ -166,13 +168,18 @@ const body = rows.map((r) => [
   String(r.inFlightMedian),
   r.memory.perInFlightRunBytes.toFixed(0),
   r.memory.perCompletedRunBytes.toFixed(0),
+  `${r.submitRetries[429]}/${r.submitRetries[503]}`,
 ]);
 const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
 const line = (c) => c.map((x, i) => x.padStart(w[i])).join('  ');
 process.stdout.write(`\n${[line(head), w.map((x) => '-'.repeat(x)).join('  '), ...body.map(line)].join('\n')}\n`);
 
 const top = rows[rows.length - 1];
+// Issue 13's target, fixed before measuring: four workers ≥ 3.6× one worker.
+const TARGET_RATIO_4 = 3.6;
+const four = rows.find((r) => r.workers === 4);
 const out = {
+  target: { workers: 4, minRatioVs1Worker: TARGET_RATIO_4, measured: four?.ratioVs1Worker ?? null, met: four === undefined ? null : four.ratioVs1Worker >= TARGET_RATIO_4 },
   headline: `${top.workers} workers: ${top.runsPerSec.toFixed(1)} runs/s (${top.ratioVs1Worker.toFixed(2)}x 1 worker), ${top.nodesPerSec.toFixed(0)} nodes/s; Redis ≈ ${(top.memory.perInFlightRunBytes / 1024).toFixed(1)} KiB per in-flight run, ${(top.memory.perCompletedRunBytes / 1024).toFixed(1)} KiB kept per finished run`,
   config: { workers: WORKERS, inflight: INFLIGHT, opMs: OP_MS, nodesPerRun: NODES_PER_RUN, workerConcurrency: WORKER_CONCURRENCY, pollMs: POLL_MS, warmupSec: WARMUP_MS / 1000, measureSec: MEASURE_MS / 1000 },
   machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
@@ -180,4 +187,7 @@ const out = {
 };
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('../results/scale.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
-process.stdout.write(`\n${out.headline}\nwrote bench/results/scale.json\n`);
+process.stdout.write(`\n${out.headline}\n`);
+if (four !== undefined) process.stdout.write(`four workers vs one: ${four.ratioVs1Worker.toFixed(2)}x (target ≥ ${TARGET_RATIO_4}x): ${out.target.met ? 'met' : 'NOT met'}\n`);
+process.stdout.write('wrote bench/results/scale.json\n');
+if (out.target.met === false) process.exitCode = 1;

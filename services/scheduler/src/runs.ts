@@ -208,20 +208,25 @@ export class RunService {
     };
     const nodes: Record<string, NodeState> = {};
     for (const n of wf.nodes) nodes[n.id] = initialNodeState();
-    // The recovery index first: a run whose creation is interrupted is swept (and dropped if absent).
-    await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, `${tenant}:${runId}`);
-    if (!this.listedTenants.has(tenant)) {
-      await this.deps.redis.sadd(controlKeys(this.deps.ks).tenants, tenant);
+    // Before the run is written (createRun below waits for both): the recovery index (a run whose
+    // creation is interrupted is swept, and dropped if absent) and the definition the run
+    // references (HSETNX: a reference names one content). Issue 13 item 1: one round trip per
+    // hash tag, sent together, instead of one per command.
+    const { ttlMs } = await this.deps.retention.rules(tenant, now);
+    const ctl = controlKeys(this.deps.ks);
+    const tk = tenantKeys(this.deps.ks, tenant);
+    const control = this.deps.redis.pipeline().zadd(ctl.active, now, `${tenant}:${runId}`);
+    const newTenant = !this.listedTenants.has(tenant);
+    if (newTenant) control.sadd(ctl.tenants, tenant);
+    const own = this.deps.redis.pipeline().hsetnx(tk.workflowDefs, wfRef, wfJson).zadd(tk.runs, now, runId);
+    // Index entries older than the retention point at runs whose keys have expired.
+    if (ttlMs !== undefined) own.zremrangebyscore(tk.runs, '-inf', now - 2 * ttlMs);
+    for (const res of await Promise.all([control.exec(), own.exec()]))
+      for (const [err] of res ?? []) if (err !== null) throw err;
+    if (newTenant) {
       if (this.listedTenants.size > 10_000) this.listedTenants.clear();
       this.listedTenants.add(tenant);
     }
-    // The definition before the run that references it (HSETNX: a reference names one content).
-    await this.deps.redis.hsetnx(tenantKeys(this.deps.ks, tenant).workflowDefs, wfRef, wfJson);
-    const runsIndex = tenantKeys(this.deps.ks, tenant).runs;
-    await this.deps.redis.zadd(runsIndex, now, runId);
-    // Index entries older than the retention point at runs whose keys have expired.
-    const { ttlMs } = await this.deps.retention.rules(tenant, now);
-    if (ttlMs !== undefined) await this.deps.redis.zremrangebyscore(runsIndex, '-inf', now - 2 * ttlMs);
     // Issue 11 D3: a submit its client gave up on (disconnected, or past the request's deadline)
     // writes nothing; the deadline also travels into the write, so a script delayed in transit
     // (a stalled Redis) does not create the run when it finally runs.

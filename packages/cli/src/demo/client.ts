@@ -3,6 +3,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly body: unknown,
+    /** The answer's `Retry-After`, in seconds, when it had one. */
+    readonly retryAfterSec?: number,
   ) {
     super(`HTTP ${status}: ${JSON.stringify(body)}`);
   }
@@ -39,12 +41,34 @@ export class SchedulerClient {
     });
     const text = await res.text();
     const parsed: unknown = text === '' ? null : JSON.parse(text);
-    if (!res.ok) throw new ApiError(res.status, parsed);
+    if (!res.ok) {
+      const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
+      throw new ApiError(res.status, parsed, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined);
+    }
     return parsed as T;
   }
 
-  submit(body: Record<string, unknown>): Promise<{ runId: string }> {
-    return this.request('POST', '/v1/runs', body);
+  /** Submits answered 429 (admission) or 503 (nothing stored) and tried again, by status. */
+  readonly submitRetries = { 429: 0, 503: 0 };
+
+  /**
+   * POST /v1/runs. A 429 (the tenant's admission limits) or a 503 (the scheduler could not write
+   * the run in time; docs/api.md: nothing was stored) is tried again after the answer's
+   * `Retry-After`, or a backoff doubling from 100 ms to 2 s, up to `maxTries` in all; any other
+   * error, or the last try's, is thrown.
+   */
+  async submit(body: Record<string, unknown>, maxTries = 8): Promise<{ runId: string }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.request('POST', '/v1/runs', body);
+      } catch (err) {
+        if (!(err instanceof ApiError) || (err.status !== 429 && err.status !== 503) || attempt >= maxTries) throw err;
+        this.submitRetries[err.status]++;
+        const after = err.retryAfterSec;
+        const ms = after !== undefined ? after * 1000 : Math.min(2000, 100 * 2 ** (attempt - 1));
+        await new Promise((r) => setTimeout(r, ms * (0.75 + Math.random() / 2)));
+      }
+    }
   }
 
   run(tenant: string, runId: string): Promise<RunView> {
