@@ -35,6 +35,11 @@ async function budgetOf(tenant: string): Promise<Record<string, string>> {
   return redis.hgetall(tenantKeys(ks, tenant).budget);
 }
 
+/** A run's budget settlement markers (settleBudget-2.lua): settlement id -> booked. */
+async function settledOf(tenant: string, runId: string): Promise<Record<string, string>> {
+  return redis.hgetall(tenantKeys(ks, tenant).settled(runId));
+}
+
 describe('M10 recovery of open budget reservations', () => {
   it('releases a reservation whose launch never happened, once, and keeps one whose launch is visible', async () => {
     const clock = new ManualClock(2_000_000);
@@ -75,14 +80,15 @@ describe('M10 recovery of open budget reservations', () => {
     expect(await sweeper.sweepReservations()).toBe(1);
     const after = await budgetOf(tenant);
     // The orphan is released with no waste; the launched one stays reserved for its outcome.
-    expect(after).toMatchObject({ reservedNanoUsd: '300', [`settled:${orphanId}`]: '1' });
+    expect(after).toMatchObject({ reservedNanoUsd: '300' });
+    expect(await settledOf(tenant, runId)).toMatchObject({ [orphanId]: '-' });
     expect(after.spentNanoUsd ?? '0').toBe('0');
     expect(Object.keys(after).filter((f) => f.startsWith('open:'))).toEqual([]);
     expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 400, limitNanoUsd: 1_000 })).toBe(true);
     // Idempotent: a second sweep, and the dead scheduler's own late release, settle nothing again.
     clock.advance(60_000);
     expect(await sweeper.sweepReservations()).toBe(0);
-    expect(await settleBudget(redis, ks, { tenant, settlementId: orphanId, reservedNanoUsd: 500, wasteNanoUsd: 0 })).toBe(false);
+    expect(await settleBudget(redis, ks, { tenant, runId, settlementId: orphanId, reservedNanoUsd: 500, wasteNanoUsd: 0 })).toBe(false);
     expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '700' });
     await sweeper.close();
   });
@@ -97,12 +103,12 @@ describe('M10 recovery of open budget reservations', () => {
     expect(await sweeper.sweepReservations()).toBe(1);
     expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '0' });
     // Its launch succeeded after all: the launch's outcome will release 250, so it is held again.
-    await closeReservation(redis, ks, { tenant, id, amountNanoUsd: 250 });
+    await closeReservation(redis, ks, { tenant, runId: 'r2', id, amountNanoUsd: 250 });
     expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '250' });
     // A normal close (not swept) leaves the reservation as it is and the record closed.
     const id2 = 'r2:a.s2:unused:z';
     expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 100, limitNanoUsd: 1_000, open: { id: id2, runId: 'r2', attemptId: 'a.s2', atMs: clock.nowMs() } })).toBe(true);
-    await closeReservation(redis, ks, { tenant, id: id2, amountNanoUsd: 100 });
+    await closeReservation(redis, ks, { tenant, runId: 'r2', id: id2, amountNanoUsd: 100 });
     const b = await budgetOf(tenant);
     expect(b).toMatchObject({ reservedNanoUsd: '350' });
     expect(Object.keys(b).filter((f) => f.startsWith('open:'))).toEqual([]);
@@ -150,11 +156,13 @@ describe('M10 recovery of open budget reservations', () => {
     expect(await sweeper.sweepReservations()).toBe(1);
     const b = await budgetOf(tenant);
     // The loser's 300 is released; the winner's 200 stays reserved for its outcome's settlement.
-    expect(b).toMatchObject({ reservedNanoUsd: '200', [`settled:${loserId}`]: '1' });
-    expect(b[`settled:${winnerId}`]).toBeUndefined();
+    expect(b).toMatchObject({ reservedNanoUsd: '200' });
+    const marks = await settledOf(tenant, runId);
+    expect(marks).toMatchObject({ [loserId]: '-' });
+    expect(marks[winnerId]).toBeUndefined();
     expect(Object.keys(b).filter((f) => f.startsWith('open:'))).toEqual([]);
     // The winner's outcome releases its own 200 under `<run>:<attempt>`: the tenant ends at 0.
-    expect(await settleBudget(redis, ks, { tenant, settlementId: `${runId}:a.s1`, reservedNanoUsd: 200, wasteNanoUsd: 0 })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant, runId, settlementId: `${runId}:a.s1`, reservedNanoUsd: 200, wasteNanoUsd: 0 })).toBe(true);
     expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '0' });
     await sweeper.close();
   });
@@ -166,13 +174,13 @@ describe('M10 recovery of open budget reservations', () => {
     const tenant = 'bt4';
     const id = 'r4:a.s1:unused:v';
     expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 150, limitNanoUsd: 1_000, open: { id, runId: 'r4', attemptId: 'a.s1', atMs: 1 } })).toBe(true);
-    await closeReservation(redis, ks, { tenant, id, amountNanoUsd: 150 });
-    expect(await settleBudget(redis, ks, { tenant, settlementId: id, reservedNanoUsd: 150, wasteNanoUsd: 0, onlyIfOpen: true })).toBe(false);
+    await closeReservation(redis, ks, { tenant, runId: 'r4', id, amountNanoUsd: 150 });
+    expect(await settleBudget(redis, ks, { tenant, runId: 'r4', settlementId: id, reservedNanoUsd: 150, wasteNanoUsd: 0, onlyIfOpen: true })).toBe(false);
     const b = await budgetOf(tenant);
     expect(b).toMatchObject({ reservedNanoUsd: '150' });
-    expect(b[`settled:${id}`]).toBeUndefined();
+    expect((await settledOf(tenant, 'r4'))[id]).toBeUndefined();
     // The outcome settles it once.
-    expect(await settleBudget(redis, ks, { tenant, settlementId: 'r4:a.s1', reservedNanoUsd: 150, wasteNanoUsd: 0 })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant, runId: 'r4', settlementId: 'r4:a.s1', reservedNanoUsd: 150, wasteNanoUsd: 0 })).toBe(true);
     expect(await budgetOf(tenant)).toMatchObject({ reservedNanoUsd: '0' });
   });
 });

@@ -119,16 +119,16 @@ describe('a try billed after its miss was settled (issue 11 ledger_tenant)', () 
     const tenant = 'lb2';
     const id = 'r9:b.s1';
     expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 500, limitNanoUsd: 10_000 })).toBe(true);
-    expect(await settleBudget(redis, ks, { tenant, settlementId: id, reservedNanoUsd: 500, wasteNanoUsd: 300 })).toBe(true);
-    expect(await settleBudget(redis, ks, { tenant, settlementId: id, reservedNanoUsd: 500, wasteNanoUsd: 900, runningTotal: true })).toBe(false);
+    expect(await settleBudget(redis, ks, { tenant, runId: 'r9', settlementId: id, reservedNanoUsd: 500, wasteNanoUsd: 300 })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant, runId: 'r9', settlementId: id, reservedNanoUsd: 500, wasteNanoUsd: 900, runningTotal: true })).toBe(false);
     expect(await budget(tenant)).toEqual({ reserved: 0, spent: 300 });
     // A running total books up to the total, never down, and releases the reservation once.
     const id2 = 'r9:b.s2';
     expect(await reserveBudget(redis, ks, { tenant, amountNanoUsd: 500, limitNanoUsd: 10_000 })).toBe(true);
-    expect(await settleBudget(redis, ks, { tenant, settlementId: id2, reservedNanoUsd: 500, wasteNanoUsd: 200, runningTotal: true })).toBe(true);
-    expect(await settleBudget(redis, ks, { tenant, settlementId: id2, reservedNanoUsd: 500, wasteNanoUsd: 100, runningTotal: true })).toBe(false);
-    expect(await settleBudget(redis, ks, { tenant, settlementId: id2, reservedNanoUsd: 500, wasteNanoUsd: 700, runningTotal: true })).toBe(true);
-    expect(await settleBudget(redis, ks, { tenant, settlementId: id2, reservedNanoUsd: 500, wasteNanoUsd: 700, runningTotal: true })).toBe(false);
+    expect(await settleBudget(redis, ks, { tenant, runId: 'r9', settlementId: id2, reservedNanoUsd: 500, wasteNanoUsd: 200, runningTotal: true })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant, runId: 'r9', settlementId: id2, reservedNanoUsd: 500, wasteNanoUsd: 100, runningTotal: true })).toBe(false);
+    expect(await settleBudget(redis, ks, { tenant, runId: 'r9', settlementId: id2, reservedNanoUsd: 500, wasteNanoUsd: 700, runningTotal: true })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant, runId: 'r9', settlementId: id2, reservedNanoUsd: 500, wasteNanoUsd: 700, runningTotal: true })).toBe(false);
     expect(await budget(tenant)).toEqual({ reserved: 0, spent: 1_000 });
   });
 });

@@ -14,6 +14,7 @@ import {
   defineRunScripts,
   discardSpeculation,
   finishAttempt,
+  indexEndedRun,
   initialNodeState,
   type KeySpace,
   launchNode,
@@ -358,13 +359,53 @@ describe('budget scripts (M10)', () => {
     const ref = { tenant: t, limitNanoUsd: 1000 };
     expect(await reserveBudget(redis, ks, { ...ref, amountNanoUsd: 600 })).toBe(true);
     expect(await reserveBudget(redis, ks, { ...ref, amountNanoUsd: 600 })).toBe(false);
-    expect(await settleBudget(redis, ks, { tenant: t, settlementId: 's1', reservedNanoUsd: 600, wasteNanoUsd: 250 })).toBe(true);
-    expect(await settleBudget(redis, ks, { tenant: t, settlementId: 's1', reservedNanoUsd: 600, wasteNanoUsd: 250 })).toBe(false);
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r1', settlementId: 's1', reservedNanoUsd: 600, wasteNanoUsd: 250 })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r1', settlementId: 's1', reservedNanoUsd: 600, wasteNanoUsd: 250 })).toBe(false);
     expect(await redis.hmget(tenantKeys(ks, t).budget, 'reservedNanoUsd', 'spentNanoUsd')).toEqual(['0', '250']);
     // Spent waste counts against the limit; zero amounts settle cleanly.
     expect(await reserveBudget(redis, ks, { ...ref, amountNanoUsd: 800 })).toBe(false);
     expect(await reserveBudget(redis, ks, { ...ref, amountNanoUsd: 0 })).toBe(true);
-    expect(await settleBudget(redis, ks, { tenant: t, settlementId: 's2', reservedNanoUsd: 0, wasteNanoUsd: 0 })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r1', settlementId: 's2', reservedNanoUsd: 0, wasteNanoUsd: 0 })).toBe(true);
     expect(await reserveBudget(redis, ks, { tenant: t, limitNanoUsd: undefined, amountNanoUsd: 10 ** 12 })).toBe(true);
+  });
+
+  // Issue 13 items 3 and 5: the soak's key report found `settled:<id>` and `waste:<id>` kept in
+  // the budget hash for ever (≈ 110 B per speculative run ended). They live under their run now.
+  it('keeps settlement markers under their run, and honours markers written in the budget hash before', async () => {
+    const t = `bm-${runId}`;
+    const b = tenantKeys(ks, t);
+    expect(await reserveBudget(redis, ks, { tenant: t, amountNanoUsd: 900, limitNanoUsd: 10_000 })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r1', settlementId: 'r1:b.s1', reservedNanoUsd: 500, wasteNanoUsd: 200, runningTotal: true })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r1', settlementId: 'r1:b.s1:unused:u', reservedNanoUsd: 400, wasteNanoUsd: 0 })).toBe(true);
+    expect(await redis.hgetall(b.settled('r1'))).toEqual({ 'r1:b.s1': '200', 'r1:b.s1:unused:u': '-' });
+    expect(Object.keys(await redis.hgetall(b.budget)).sort()).toEqual(['reservedNanoUsd', 'spentNanoUsd']);
+    // A legacy settlement (before the move): settled once, topped up from its legacy total only.
+    await redis.hset(b.budget, 'settled:r0:b.s1', '1', 'waste:r0:b.s1', '300', 'settled:r0:c.s1', '1');
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r0', settlementId: 'r0:b.s1', reservedNanoUsd: 500, wasteNanoUsd: 300, runningTotal: true })).toBe(false);
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r0', settlementId: 'r0:b.s1', reservedNanoUsd: 500, wasteNanoUsd: 450, runningTotal: true })).toBe(true);
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r0', settlementId: 'r0:c.s1', reservedNanoUsd: 500, wasteNanoUsd: 450, runningTotal: true })).toBe(false);
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r0', settlementId: 'r0:c.s1', reservedNanoUsd: 500, wasteNanoUsd: 0 })).toBe(false);
+    expect(await redis.hmget(b.budget, 'reservedNanoUsd', 'spentNanoUsd', 'waste:r0:b.s1')).toEqual(['0', '350', '450']);
+    expect(await redis.exists(b.settled('r0'))).toBe(0);
+  });
+
+  it('forgets the settlement markers of runs whose records expired, with their index entries (indexEndedRun)', async () => {
+    const t = `bi-${runId}`;
+    const b = tenantKeys(ks, t);
+    for (const [r, endedAtMs] of [['r1', 1_000], ['r2', 2_000], ['r3', 3_000]] as const) {
+      expect(await settleBudget(redis, ks, { tenant: t, runId: r, settlementId: `${r}:b.s1`, reservedNanoUsd: 0, wasteNanoUsd: 10, runningTotal: true })).toBe(true);
+      expect(await indexEndedRun(redis, ks, { tenant: t, runId: r, endedAtMs, cutoffMs: undefined, maxForgotten: 10 })).toEqual({ ended: Number(r.slice(1)), forgotten: 0 });
+    }
+    // r1 and r2 ended at or before the cutoff: gone with their markers, at most one per call.
+    expect(await settleBudget(redis, ks, { tenant: t, runId: 'r4', settlementId: 'r4:b.s1', reservedNanoUsd: 0, wasteNanoUsd: 10 })).toBe(true);
+    expect(await indexEndedRun(redis, ks, { tenant: t, runId: 'r4', endedAtMs: 4_000, cutoffMs: 2_000, maxForgotten: 1 })).toEqual({ ended: 3, forgotten: 1 });
+    expect(await redis.exists(b.settled('r1'))).toBe(0);
+    expect(await redis.exists(b.settled('r2'))).toBe(1);
+    expect(await indexEndedRun(redis, ks, { tenant: t, runId: 'r5', endedAtMs: 5_000, cutoffMs: 2_000, maxForgotten: 10 })).toEqual({ ended: 3, forgotten: 1 });
+    expect(await redis.zrange(b.ended, '0', '-1')).toEqual(['r3', 'r4', 'r5']);
+    expect(await redis.exists(b.settled('r2'))).toBe(0);
+    expect(await redis.hgetall(b.settled('r3'))).toEqual({ 'r3:b.s1': '10' });
+    expect(await redis.hgetall(b.settled('r4'))).toEqual({ 'r4:b.s1': '-' });
+    expect(await redis.hmget(b.budget, 'spentNanoUsd')).toEqual(['40']);
   });
 });

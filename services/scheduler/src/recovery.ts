@@ -146,7 +146,7 @@ export class RecoverySweeper {
           }
           // Settled only while still open: a launch that closed its record after the check above
           // is settled by its outcome (closeReservation), so it is never released twice.
-          if (await settleBudget(this.redis, this.ks, { tenant, settlementId: id, reservedNanoUsd: r.amt, wasteNanoUsd: 0, onlyIfOpen: true })) {
+          if (await settleBudget(this.redis, this.ks, { tenant, runId: r.run, settlementId: id, reservedNanoUsd: r.amt, wasteNanoUsd: 0, onlyIfOpen: true })) {
             released++;
             this.log.info({ tenant, reservationId: id, amountNanoUsd: r.amt }, 'unlaunched reservation released');
           }

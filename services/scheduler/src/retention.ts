@@ -8,14 +8,24 @@
  *   default; 0 = kept for ever).
  * - Count: each folded run enters the tenant's `ended` index (by end time); beyond the tenant's
  *   `maxRunsKept` limit the oldest ended records are deleted (run hash, record, index entries).
+ * - A run's budget settlement markers (`settled:R`, settleBudget-2.lua) are deleted when its
+ *   record leaves the index (expired or over the cap; indexEndedRun-3.lua): they live as long
+ *   as the record, so they grow with the runs retained, not with every run ever ended.
  *   The index lives in the tenant's slot and the records in their runs' slots, so this is not one
  *   atomic step: records are deleted first and index entries after, so a crash in between leaves
  *   index entries that the next trim deletes again (a no-op on keys already gone).
  */
-import { type KeySpace, type RedisLike, admissionKeys, runKeys, tenantKeys } from '@gambit/shared/redis';
+import { indexEndedRun, type KeySpace, type RedisLike, runKeys, tenantKeys } from '@gambit/shared/redis';
 import { HttpError } from './http/errors.js';
 import type { LimitStore, Limits } from './limits.js';
 import type { TenantStore } from './tenants.js';
+
+/**
+ * At most this many expired runs leave the `ended` index per fold (with their settlement
+ * markers): in steady state about one per fold; a backlog (retention just shortened) drains over
+ * the next folds instead of in one long script.
+ */
+const FORGET_PER_FOLD = 500;
 
 export interface RetentionRules {
   /** TTL of an ended run's keys, ms; undefined = kept until the runs-kept cap drops them. */
@@ -60,15 +70,15 @@ export class RetentionPolicy implements RetentionSource {
   async folded(tenant: string, runId: string, endedAtMs: number, nowMs: number): Promise<number> {
     const t = tenantKeys(this.ks, tenant);
     const rules = await this.rules(tenant, nowMs);
-    // One round trip for the indexes: the run is ended (admission's in-flight set loses it now,
-    // not lazily), expired records leave the indexes, and the ended count is read.
-    const pipe = this.redis.multi();
-    pipe.zadd(t.ended, Math.round(endedAtMs), runId);
-    pipe.zrem(admissionKeys(this.ks, tenant).inflight, runId);
-    if (rules.ttlMs !== undefined) pipe.zremrangebyscore(t.ended, '-inf', nowMs - rules.ttlMs);
-    pipe.zcard(t.ended);
-    const replies = (await pipe.exec()) ?? [];
-    const count = Number(replies.at(-1)?.[1] ?? 0);
+    // One step for the indexes: the run is ended (admission's in-flight set loses it now, not
+    // lazily), runs whose records expired leave the index with their settlement markers.
+    const { ended: count } = await indexEndedRun(this.redis, this.ks, {
+      tenant,
+      runId,
+      endedAtMs,
+      cutoffMs: rules.ttlMs === undefined ? undefined : nowMs - rules.ttlMs,
+      maxForgotten: FORGET_PER_FOLD,
+    });
     if (count <= rules.maxRunsKept) return 0;
     const drop = await this.redis.zrange(t.ended, 0, String(count - rules.maxRunsKept - 1));
     for (const id of drop) {
@@ -76,6 +86,7 @@ export class RetentionPolicy implements RetentionSource {
       await this.redis.del(k.run, k.rec);
     }
     if (drop.length > 0) {
+      await this.redis.del(...drop.map((id) => t.settled(id)));
       await this.redis.zrem(t.ended, ...drop);
       await this.redis.zrem(t.runs, ...drop);
     }

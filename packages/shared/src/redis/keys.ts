@@ -15,7 +15,8 @@
  * | P:{run:T:R}:effects                   | list   | scheduler  | released effects, in release order |
  * | P:{run:T:R}:intents                   | hash   | scheduler  | job id -> job payload JSON not yet confirmed enqueued (outbox) |
  * | P:{tenant:T}:config                   | hash   | scheduler  | alpha, lambdaUsdPerSec, budgetNanoUsd, posteriorMode, allowDisclosure |
- * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger) |
+ * | P:{tenant:T}:budget                   | hash   | scheduler  | reservedNanoUsd, spentNanoUsd (speculative waste ledger), open:<id> open reservations |
+ * | P:{tenant:T}:settled:R                | hash   | scheduler  | run R's budget settlements: settlement id -> nano-USD booked ('-': booked once); deleted when R's record leaves `ended` (settleBudget-2.lua) |
  * | P:{tenant:T}:runs                     | zset   | scheduler  | run ids by created ms |
  * | P:{tenant:T}:workflows                | hash   | scheduler  | registered workflow name -> definition JSON |
  * | P:{tenant:T}:wfdefs                   | hash   | scheduler  | workflow definitions runs use, by content hash (workflowDefRef) -> definition JSON; a run's header holds only the hash (issue 13 item 3: one copy per definition, not one per run) |
@@ -109,6 +110,8 @@ export function tenantKeys(ks: KeySpace, tenant: string) {
     webhook: `${t}:webhook`,
     deliveries: `${t}:deliveries`,
     ended: `${t}:ended`,
+    /** Run R's budget settlement markers (settleBudget-2.lua); deleted with R's record (retention). */
+    settled: (runId: string) => `${t}:settled:${runId}`,
   } as const;
 }
 

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { DECISION_REASONS } from '../core/types.js';
 import { RedisScriptError, UnavailableError } from '../errors.js';
-import { controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
+import { admissionKeys, controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
 export const RUN_SCRIPT_FILES = [
@@ -27,13 +27,14 @@ export const RUN_SCRIPT_FILES = [
   'cancelRun-3.lua',
   'finishRun-2.lua',
   'reserveBudget-1.lua',
-  'settleBudget-1.lua',
+  'settleBudget-2.lua',
   'createGuessAttempt-5.lua',
   'cancelGuess-2.lua',
   'readRun-5.lua',
   'expireRun-7.lua',
   'settleEndedRun-3.lua',
   'compactRun-8.lua',
+  'indexEndedRun-3.lua',
 ] as const;
 
 /** Registers the run scripts on a client (idempotent). */
@@ -425,30 +426,54 @@ export async function reserveBudget(
  * again, unconditionally, so the outcome's settlement releases what is reserved. The sweep never
  * releases a reservation whose attempt exists, so after the launch that check is final.
  */
-export async function closeReservation(redis: RedisLike, ks: KeySpace, a: { tenant: string; id: string; amountNanoUsd: number }): Promise<void> {
-  const budget = tenantKeys(ks, a.tenant).budget;
-  await redis.hdel(budget, `open:${a.id}`);
-  if ((await redis.hexists(budget, `settled:${a.id}`)) === 1) await reserveBudget(redis, ks, { tenant: a.tenant, amountNanoUsd: a.amountNanoUsd, limitNanoUsd: undefined });
+export async function closeReservation(redis: RedisLike, ks: KeySpace, a: { tenant: string; runId: string; id: string; amountNanoUsd: number }): Promise<void> {
+  const t = tenantKeys(ks, a.tenant);
+  // Settled meanwhile: under the run, or as a marker from before they moved (`settled:<id>`).
+  const replies = (await redis.multi().hdel(t.budget, `open:${a.id}`).hexists(t.settled(a.runId), a.id).hexists(t.budget, `settled:${a.id}`).exec()) ?? [];
+  for (const [err] of replies) if (err !== null) throw err;
+  if (replies.slice(1).some(([, v]) => v === 1)) await reserveBudget(redis, ks, { tenant: a.tenant, amountNanoUsd: a.amountNanoUsd, limitNanoUsd: undefined });
 }
 
 /**
- * settleBudget-1.lua (M10): releases a reservation and books the realized waste, once per id.
+ * settleBudget-2.lua (M10): releases a reservation and books the realized waste, once per id.
  * With `runningTotal`, `wasteNanoUsd` is the attempt's billed cost so far and the tenant is
  * booked up to it, also after the first settlement (a try billed late is booked on top, once).
+ * The marker is kept under the run (`tenantKeys().settled(runId)`), deleted with its record.
  */
 export async function settleBudget(
   redis: RedisLike,
   ks: KeySpace,
-  a: { tenant: string; settlementId: string; reservedNanoUsd: number; wasteNanoUsd: number; onlyIfOpen?: boolean; runningTotal?: boolean },
+  a: { tenant: string; runId: string; settlementId: string; reservedNanoUsd: number; wasteNanoUsd: number; onlyIfOpen?: boolean; runningTotal?: boolean },
 ): Promise<boolean> {
   const k = tenantKeys(ks, a.tenant);
   const reply = await callScript<number>(
     redis,
-    'settleBudget-1.lua',
-    [k.budget],
+    'settleBudget-2.lua',
+    [k.budget, k.settled(a.runId)],
     [a.settlementId, Math.round(a.reservedNanoUsd), Math.round(a.wasteNanoUsd), a.onlyIfOpen === true ? '1' : '', a.runningTotal === true ? '1' : ''],
   );
   return reply === 1;
+}
+
+/**
+ * indexEndedRun-3.lua (issue 13 item 3, retention): a folded run enters its tenant's `ended`
+ * index and leaves admission's in-flight set; with `cutoffMs`, runs ended at or before it leave the
+ * index with their budget settlement markers (at most `maxForgotten` per call). Returns the
+ * number of ended runs still indexed and the number forgotten now.
+ */
+export async function indexEndedRun(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: RunRef & { endedAtMs: number; cutoffMs: number | undefined; maxForgotten: number },
+): Promise<{ ended: number; forgotten: number }> {
+  const t = tenantKeys(ks, a.tenant);
+  const r = await callScript<[number, number]>(redis, 'indexEndedRun-3.lua', [t.ended, admissionKeys(ks, a.tenant).inflight, t.settled(a.runId)], [
+    a.runId,
+    Math.round(a.endedAtMs),
+    a.cutoffMs === undefined ? '' : Math.round(a.cutoffMs),
+    a.maxForgotten,
+  ]);
+  return { ended: Number(r[0]), forgotten: Number(r[1]) };
 }
 
 /**

@@ -50,14 +50,14 @@ export class Decisions {
       // a speculation the cap cannot cover is the rule's `budget` WAIT, like the budget's refusal.
       const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd, nowMs: now, what: `the speculative launch of node ${d.id}` });
       if (!hold.ok) {
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, runId, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
         return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
       }
       const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd, open.id);
-      if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd });
+      if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, runId, id: open.id, amountNanoUsd });
       else {
         // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, runId, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
         await releaseLaunchSpend(this.deps, { tenant, runId, key: hold.key });
       }
       return launched;
@@ -102,7 +102,7 @@ export class Decisions {
       // Issue 10 item 3: and against the tenant's spend cap (a refusal is a `budget` WAIT too).
       const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd: priceNano, nowMs: now, what: `the guess of ${g.up} for node ${d.id}` });
       if (!hold.ok) {
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, runId, settlementId: open.id, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
         const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: base.alpha, lambdaUsdPerSec: base.lambdaUsdPerSec });
         return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
       }
@@ -123,11 +123,11 @@ export class Decisions {
       if (!ok) {
         // Lost the race (claim taken, upstream ended): release this reservation. Its id is unique
         // because several losers of one claim each hold a reservation of their own.
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, settlementId: open.id, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
+        await settleBudget(this.deps.redis, this.deps.ks, { tenant, runId, settlementId: open.id, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
         await releaseLaunchSpend(this.deps, { tenant, runId, key: hold.key });
         continue;
       }
-      await closeReservation(this.deps.redis, this.deps.ks, { tenant, id: open.id, amountNanoUsd: priceNano });
+      await closeReservation(this.deps.redis, this.deps.ks, { tenant, runId, id: open.id, amountNanoUsd: priceNano });
       this.logDecision(record);
       await this.deps.outbox.send(tenant, runId, plan.intent);
       progressed = true;

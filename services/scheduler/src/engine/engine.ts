@@ -36,6 +36,7 @@ import {
   settleRunSpend,
   setSpendBooked,
   bookLateRunSpend,
+  tenantKeys,
   trimSpendHold,
 } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
@@ -643,7 +644,13 @@ export class RunEngine {
       this.deps.log.debug({ tenant, runId, dropped }, 'ended run folded into its compact record');
       return true;
     }
-    if (r === 'already' || r === 'missing_or_running') return true;
+    if (r === 'already') return true;
+    if (r === 'missing_or_running') {
+      // Ended and gone: its record expired before it could be folded (retention shorter than
+      // the fold's delay), so it never enters the `ended` index: its settlement markers go now.
+      await this.deps.redis.del(tenantKeys(this.deps.ks, tenant).settled(runId));
+      return true;
+    }
     this.deps.log.info({ tenant, runId, reason: r }, 'ended run not folded yet: changed since it was read');
     return false;
   }

@@ -208,7 +208,7 @@ async function settleGuesses(deps: OutcomeDeps, s: RunSnapshot): Promise<void> {
       const due = guessSettlement(s, nodeId, e.from);
       if (due === undefined) continue;
       // A running total: a try of the guess billed after this settlement is booked on top.
-      await settleBudget(deps.redis, deps.ks, { tenant: s.header.tenant, settlementId: `${s.header.runId}:${due.attemptId}`, reservedNanoUsd: due.reservedNano, wasteNanoUsd: due.wasteNano, runningTotal: true });
+      await settleBudget(deps.redis, deps.ks, { tenant: s.header.tenant, runId: s.header.runId, settlementId: `${s.header.runId}:${due.attemptId}`, reservedNanoUsd: due.reservedNano, wasteNanoUsd: due.wasteNano, runningTotal: true });
     }
   }
 }
@@ -233,6 +233,7 @@ export async function settleOutcomes(deps: OutcomeDeps, s: RunSnapshot, nowMs: n
         const wasteNano = closed.kind === 'hit' ? 0 : (s.attempts.get(attemptId)?.costNanoUsd ?? 0);
         await settleBudget(deps.redis, deps.ks, {
           tenant: s.header.tenant,
+          runId: s.header.runId,
           settlementId: `${s.header.runId}:${attemptId}`,
           reservedNanoUsd: closed.res,
           wasteNanoUsd: wasteNano,
@@ -269,7 +270,7 @@ async function topUpWaste(deps: OutcomeDeps, s: RunSnapshot, nodeId: string, n: 
     if (c.kind === 'hit' || c.w === undefined) continue;
     const a = s.attempts.get(attemptId);
     if (a === undefined || a.finishedAtMs === undefined || a.costNanoUsd <= c.w) continue;
-    await settleBudget(deps.redis, deps.ks, { tenant, settlementId: `${runId}:${attemptId}`, reservedNanoUsd: c.res, wasteNanoUsd: a.costNanoUsd, runningTotal: true });
+    await settleBudget(deps.redis, deps.ks, { tenant, runId, settlementId: `${runId}:${attemptId}`, reservedNanoUsd: c.res, wasteNanoUsd: a.costNanoUsd, runningTotal: true });
     await markWasteBooked(deps.redis, deps.ks, { tenant, runId, nodeId, attemptId, wasteNanoUsd: a.costNanoUsd });
     deps.log.info({ tenant, runId, attemptId, bookedNanoUsd: c.w, costNanoUsd: a.costNanoUsd }, 'late-billed waste booked');
   }

@@ -1,7 +1,7 @@
 --[[
   M10: remembers on a closed speculation how much of its attempt's cost is booked as the tenant's
   waste (`w`, nano-USD), so that a try billed after its outcome was settled (the attempt's cost
-  grew past `w`) is booked on top (settleBudget-1 with a running total). Only grows.
+  grew past `w`) is booked on top (settleBudget-2 with a running total). Only grows.
   KEYS[1] nodes hash      P:{run:T:R}:nodes
   ARGV[1] node id
   ARGV[2] attempt id (a key of the node's `closed`)

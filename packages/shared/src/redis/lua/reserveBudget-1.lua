@@ -4,7 +4,7 @@
   reservation id, the reservation is recorded as open (`open:<id>`, in the same hash and step)
   until its launch is visible or it is settled, so the recovery sweep can release one whose
   scheduler died before launching (docs/runtime.md, cross-slot steps).
-  KEYS[1] budget hash     P:{tenant:T}:budget  (reservedNanoUsd, spentNanoUsd, settled:<id>, open:<id>)
+  KEYS[1] budget hash     P:{tenant:T}:budget  (reservedNanoUsd, spentNanoUsd, open:<id>; settlement markers: settleBudget-2)
   ARGV[1] amount, nano-USD (integer)
   ARGV[2] budget limit, nano-USD (integer), or -1 for none
   ARGV[3] reservation id (its settlement id when unused), or '' for none
