@@ -56,15 +56,22 @@ describe('M5 estimatorApplyOutcomes-4.lua (one outcome)', () => {
     expect(h).toMatchObject({ a: '10', b: '2', hits: '1', misses: '1', n: '2', stageWasteNanoUsd: '1500' });
   });
 
-  it('remembers outcome ids for the dedupe window only, so the seen set stays bounded', async () => {
+  it('forgets only the outcome ids applied before the cutoff it is given, so the seen set stays bounded', async () => {
     const ks = { prefix: uniquePrefix('lua-dedupe') };
     const seen = classKeys(ks, 'c1').seen;
-    const at = (id: string, nowMs: number) => estimatorApplyOutcome(redis, ks, { ...base('c1', id, 'hit'), nowMs, dedupeWindowMs: 10_000 });
+    const at = (id: string, nowMs: number, forgetBeforeMs?: number) =>
+      estimatorApplyOutcome(redis, ks, { ...base('c1', id, 'hit'), nowMs, ...(forgetBeforeMs === undefined ? {} : { forgetBeforeMs }) });
     expect(await at('old', 1_000)).toBeDefined();
-    expect(await at('old', 9_000)).toBeUndefined(); // a redelivery inside the window counts once
-    expect(await at('new', 20_000)).toBeDefined(); // trims ids older than 20_000 - 10_000
-    expect(await redis.zrange(seen, '0', '-1')).toEqual(['new']);
-    expect(await at('new', 25_000)).toBeUndefined();
+    expect(await at('mid', 5_000)).toBeDefined();
+    expect(await at('old', 9_000, 1_000)).toBeUndefined(); // applied at 1_000, not before the cutoff: kept, counted once
+    expect(await at('new', 20_000, 5_000)).toBeDefined(); // forgets ids applied before 5_000
+    expect(await redis.zrange(seen, '0', '-1')).toEqual(['mid', 'new']);
+    expect(await at('mid', 21_000)).toBeUndefined(); // without a cutoff nothing is forgotten
+    expect(await at('new', 25_000, 20_000)).toBeUndefined();
+    expect(await redis.zrange(seen, '0', '-1')).toEqual(['mid', 'new']); // all duplicates: nothing written, nothing trimmed
+    expect(await at('newer', 26_000, 20_000)).toBeDefined();
+    expect(await redis.zrange(seen, '0', '-1')).toEqual(['new', 'newer']);
+    expect(Number(await redis.hget(classKeys(ks, 'c1').posterior, 'hits'))).toBe(4);
   });
 
   it('learns from shadow outcomes at zero cost; cancelled adds cost, not evidence; window is capped', async () => {

@@ -140,7 +140,9 @@ export async function runCampaign(input) {
           CHAOS_EFFECT_DIR: effectDir,
           ...(o.breakName === '' ? {} : { GAMBIT_CHAOS_BREAK: o.breakName }),
         };
-      return { ...common, ESTIMATOR_ID: `${host}-${gen}`, ESTIMATOR_HEARTBEAT_MS: '200', ESTIMATOR_CLAIM_INTERVAL_MS: '500' };
+      // The checker's posterior_once reads every outcome id of the campaign from the classes'
+      // `seen` sets: they keep a day of ids here (the default window is 10 min, issue 13 item 5).
+      return { ...common, ESTIMATOR_ID: `${host}-${gen}`, ESTIMATOR_HEARTBEAT_MS: '200', ESTIMATOR_CLAIM_INTERVAL_MS: '500', ESTIMATOR_DEDUPE_WINDOW_MS: String(24 * 3600 * 1000) };
     };
     // Starts the host's process and waits until it is ready. Like an orchestrator, the campaign
     // restarts a process that exits on its own (not killed by a fault): each such exit is counted

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { CalibrationOverridesSchema, ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, OutcomeShardsSchema, RedisAuthEnvShape, ValidationError, zodIssues } from '@gambit/shared';
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { z } from 'zod';
+import { DEFAULT_DEDUPE_WINDOW_MS, MIN_DEDUPE_WINDOW_MS } from './dedupe-horizon.js';
 
 /** Every variable the estimator reads (docs/configuration.md is checked against this). */
 export const EnvSchema = z.object({
@@ -31,6 +32,13 @@ export const EnvSchema = z.object({
   ESTIMATOR_CLAIM_INTERVAL_MS: envInt(2_000, 10),
   /** Heartbeat period (ControlPlane pauses speculation when beats stop advancing). */
   ESTIMATOR_HEARTBEAT_MS: envInt(1_000, 10),
+  /**
+   * How long an applied outcome id is remembered before the outcome streams' delivery cut
+   * (dedupe-horizon.ts): it must cover a scheduler's republish of an outcome it published but
+   * did not record (its recovery sweep: RECOVERY_STALE_MS + RECOVERY_SWEEP_MS). Redelivered
+   * pending entries are covered whatever the window. At least a minute and two claim cycles.
+   */
+  ESTIMATOR_DEDUPE_WINDOW_MS: envInt(DEFAULT_DEDUPE_WINDOW_MS, MIN_DEDUPE_WINDOW_MS),
   /** How often acknowledged entries are trimmed from the outcomes stream (0 = never). */
   ESTIMATOR_TRIM_INTERVAL_MS: envInt(10_000, 0),
   /** JSON CalibrationOverrides applied over the documented defaults for every tenant. */
@@ -54,6 +62,15 @@ export function parseEnv(source: Readonly<Record<string, string | undefined>>): 
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, 'env'));
+  // The dedupe window covers at least two claim cycles (a pending entry claimed, and claimed again).
+  const claimCycleMs = parsed.data.ESTIMATOR_CLAIM_IDLE_MS + parsed.data.ESTIMATOR_CLAIM_INTERVAL_MS;
+  if (parsed.data.ESTIMATOR_DEDUPE_WINDOW_MS < 2 * claimCycleMs)
+    throw new ValidationError([
+      {
+        path: 'env.ESTIMATOR_DEDUPE_WINDOW_MS',
+        message: `must be at least two claim cycles, 2 × (ESTIMATOR_CLAIM_IDLE_MS + ESTIMATOR_CLAIM_INTERVAL_MS) = ${2 * claimCycleMs} ms, got ${parsed.data.ESTIMATOR_DEDUPE_WINDOW_MS}`,
+      },
+    ]);
   return { ...parsed.data, ESTIMATOR_ID: parsed.data.ESTIMATOR_ID ?? `${hostname()}-${process.pid}`, telemetry: telemetryConfigFromEnv(parsed.data, 'gambit-estimator') };
 }
 

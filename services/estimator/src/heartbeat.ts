@@ -3,8 +3,9 @@
  * estimator id → ms, every `everyMs`), and the cooldown sweep that moves a killed class back
  * to shadow (M9) and clears its kill entry. Shadow is set before the entry is cleared, so no
  * scheduler sees the class unkilled in its old stage; both steps are idempotent, so several
- * estimators sweeping at once, or one dying between the steps, is safe. Every `trimEveryMs` each
- * outcome stream (shard) is trimmed of entries all groups have acknowledged.
+ * estimators sweeping at once, or one dying between the steps, is safe. Every tick the outcome
+ * streams' delivery cut is read for the dedupe horizon (dedupe-horizon.ts); every `trimEveryMs`
+ * each outcome stream (shard) is trimmed of entries all groups have acknowledged.
  */
 import {
   type Clock,
@@ -15,7 +16,8 @@ import {
   parseKillHash,
 } from '@gambit/shared';
 import { controlKeys, type KeySpace, type RedisLike } from '@gambit/shared/redis';
-import { trimAcknowledged } from './trim.js';
+import type { DedupeHorizon } from './dedupe-horizon.js';
+import { trimAcknowledged, trimBefore } from './trim.js';
 
 export class Duties {
   private timer: NodeJS.Timeout | undefined;
@@ -28,8 +30,11 @@ export class Duties {
     private readonly ks: KeySpace,
     private readonly clock: Clock,
     private readonly log: Logger,
-    /** `streams`: the outcome streams to trim (default: the single `controlKeys().outcomes`). */
-    private readonly opts: { estimatorId: string; everyMs: number; trimEveryMs: number; streams?: readonly string[] },
+    /**
+     * `streams`: the outcome streams to trim (default: the single `controlKeys().outcomes`);
+     * `horizon`: the outcome-id dedupe's horizon, refreshed from the streams every tick.
+     */
+    private readonly opts: { estimatorId: string; everyMs: number; trimEveryMs: number; streams?: readonly string[]; horizon?: DedupeHorizon },
   ) {}
 
   async start(): Promise<void> {
@@ -45,10 +50,15 @@ export class Duties {
       await this.redis.hset(c.heartbeat, this.opts.estimatorId, String(this.clock.nowMs()));
       await this.sweep();
       const now = this.clock.nowMs();
-      if (this.opts.trimEveryMs > 0 && now - this.lastTrimMs >= this.opts.trimEveryMs) {
+      const streams = this.opts.streams ?? [c.outcomes];
+      const trim = this.opts.trimEveryMs > 0 && now - this.lastTrimMs >= this.opts.trimEveryMs;
+      // The dedupe horizon follows the streams' delivery cut every tick (two reads per stream);
+      // trimming uses the same cut.
+      const cuts = this.opts.horizon !== undefined ? await this.opts.horizon.refresh(this.redis, streams) : undefined;
+      if (trim) {
         this.lastTrimMs = now;
-        for (const stream of this.opts.streams ?? [c.outcomes]) {
-          const removed = await trimAcknowledged(this.redis, stream);
+        for (const stream of streams) {
+          const removed = cuts === undefined ? await trimAcknowledged(this.redis, stream) : await trimBefore(this.redis, stream, cuts.get(stream));
           if (removed > 0) this.log.debug({ stream, removed }, 'outcomes stream trimmed');
         }
       }

@@ -10,6 +10,7 @@ import { defineScripts, outcomeStreams, redisConnectionOptions, waitForRedis } f
 import { initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { assertNoUnreadShards, StreamConsumer } from './consumer.js';
+import { DedupeHorizon } from './dedupe-horizon.js';
 import { type EstimatorEnv, loadEnv } from './env.js';
 import { Duties } from './heartbeat.js';
 import { estimatorReadiness, observeEstimator } from './observe.js';
@@ -44,8 +45,11 @@ async function main(): Promise<void> {
     defaultLambdaUsdPerSec: env.ESTIMATOR_DEFAULT_LAMBDA_USD_PER_SEC,
     cacheMs: env.ESTIMATOR_TENANT_CACHE_MS,
   });
+  // Issue 13 item 5: the outcome-id dedupe forgets ids a window before the streams' delivery cut.
+  const horizon = new DedupeHorizon(env.ESTIMATOR_DEDUPE_WINDOW_MS);
   const processor = new OutcomeProcessor(redis, ks, systemClock, log, tenants, {
     estimatorId: env.ESTIMATOR_ID,
+    dedupe: horizon,
     autoGlobal: { classCount: env.ESTIMATOR_AUTO_GLOBAL_CLASSES, windowMs: env.ESTIMATOR_AUTO_GLOBAL_WINDOW_MS },
     fallbackPrior: { a: 1, b: 1 },
     metrics: telemetry.metrics,
@@ -66,6 +70,7 @@ async function main(): Promise<void> {
     everyMs: env.ESTIMATOR_HEARTBEAT_MS,
     trimEveryMs: env.ESTIMATOR_TRIM_INTERVAL_MS,
     streams,
+    horizon,
   });
 
   observeEstimator(telemetry.meter, { redis, ks, streams, counters: processor.counters, maxClasses: env.GAMBIT_METRICS_MAX_CLASSES }, log);

@@ -21,12 +21,15 @@ import {
 } from '@gambit/shared';
 import { assertKeySafe, controlKeys, type KeySpace, type RedisLike } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
+import type { DedupeHorizon } from './dedupe-horizon.js';
 import { outcomeFast } from './outcome-fast.js';
 import type { TenantCalibration, TenantConfigs } from './tenant-config.js';
 
 
 export interface ProcessorOptions {
   readonly estimatorId: string;
+  /** What the outcome-id dedupe may forget (dedupe-horizon.ts); absent: nothing is forgotten. */
+  readonly dedupe?: Pick<DedupeHorizon, 'forgetBeforeMs'>;
   readonly autoGlobal: { readonly classCount: number; readonly windowMs: number };
   readonly fallbackPrior: { readonly a: number; readonly b: number };
   readonly metrics?: Metrics;
@@ -93,6 +96,7 @@ export class OutcomeProcessor {
     let cals: TenantCalibration[];
     let snaps: Array<AppliedSnapshot | undefined>;
     const now = this.clock.nowMs();
+    const forgetBeforeMs = this.opts.dedupe?.forgetBeforeMs(now);
     try {
       const tenants = [...new Set(items.map(({ o }) => o.tenant))];
       const byTenant = new Map((await Promise.all(tenants.map(async (t) => [t, await this.tenants.get(t)] as const))));
@@ -115,6 +119,7 @@ export class OutcomeProcessor {
         nowMs: now,
         fallbackPrior: this.opts.fallbackPrior,
         fallbackStage: 'shadow',
+        ...(forgetBeforeMs === undefined ? {} : { forgetBeforeMs }),
       });
     } catch (err) {
       // Not acked: redelivered through XAUTOCLAIM after claimIdleMs (here or elsewhere).

@@ -1,7 +1,9 @@
 /**
- * Trims the outcomes stream of entries every consumer group has acknowledged, so the stream does
- * not grow forever. The cut (MINID) is, over all groups, the smallest of each group's oldest
- * pending id and its last-delivered id: nothing a group has not yet read or acked is removed.
+ * The outcome stream's delivery cut and trimming. The cut of a stream is, over all consumer
+ * groups, the smallest of each group's oldest pending id and its last-delivered id: every entry
+ * before it has been delivered and acknowledged by every group, so it is never delivered again.
+ * Trimming removes the entries before the cut (the stream does not grow forever); the outcome-id
+ * dedupe keeps every id applied since the cut (dedupe-horizon.ts): a pending entry may come back.
  */
 import type { RedisLike } from '@gambit/shared/redis';
 
@@ -13,15 +15,14 @@ function cmpId(a: string, b: string): number {
   return 0;
 }
 
-/** Returns the number of entries removed (0 when there is no group yet). */
-export async function trimAcknowledged(redis: RedisLike, stream: string): Promise<number> {
+/** The stream's delivery cut (an entry id), or undefined when there is no stream or no group yet. */
+export async function deliveryCut(redis: RedisLike, stream: string): Promise<string | undefined> {
   let groups: unknown[][];
   try {
     groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
   } catch {
-    return 0; // no stream yet
+    return undefined; // no stream yet
   }
-  if (groups.length === 0) return 0;
   let cut: string | undefined;
   for (const g of groups) {
     const name = String(g[g.indexOf('name') + 1]);
@@ -31,7 +32,22 @@ export async function trimAcknowledged(redis: RedisLike, stream: string): Promis
     const groupCut = oldestPending !== null && cmpId(oldestPending, lastDelivered) < 0 ? oldestPending : lastDelivered;
     if (cut === undefined || cmpId(groupCut, cut) < 0) cut = groupCut;
   }
+  return cut;
+}
+
+/** The ms part of an entry id (the Redis server's clock when the entry was added). */
+export function entryMs(id: string): number {
+  return Number(id.split('-')[0]);
+}
+
+/** Removes the entries before `cut` (deliveryCut); returns how many (0 for no cut or '0-0'). */
+export async function trimBefore(redis: RedisLike, stream: string, cut: string | undefined): Promise<number> {
   if (cut === undefined || cut === '0-0') return 0;
   // MINID keeps entries with id >= cut: the oldest pending entry (or the next unread one) stays.
   return Number(await redis.xtrim(stream, 'MINID', cut));
+}
+
+/** Returns the number of entries removed (0 when there is no group yet). */
+export async function trimAcknowledged(redis: RedisLike, stream: string): Promise<number> {
+  return trimBefore(redis, stream, await deliveryCut(redis, stream));
 }

@@ -22,9 +22,6 @@ export function defineEstimatorScripts(redis: RedisLike): void {
 export type KillScope = 'global' | 'tenant' | 'class';
 export type LiveStageName = 'shadow' | 'canary' | 'online' | 'killed';
 
-/** Redeliveries (XAUTOCLAIM, retries) arrive within minutes; ids are kept a day. */
-export const DEFAULT_DEDUPE_WINDOW_MS = 24 * 3600 * 1000;
-
 export interface ApplyOutcomeArgs {
   readonly classId: string;
   readonly outcomeId: string;
@@ -39,8 +36,8 @@ export interface ApplyOutcomeArgs {
   readonly tenant: string;
   /** Page-Hinkley δ of the class's tenant. */
   readonly phDelta: number;
-  /** Outcome ids are remembered this long for deduplication (default 24 h). */
-  readonly dedupeWindowMs?: number;
+  /** Outcome ids applied before this (ms) are forgotten; absent: none (ApplyOutcomesArgs). */
+  readonly forgetBeforeMs?: number;
 }
 
 export interface AppliedSnapshot {
@@ -84,7 +81,13 @@ export interface ApplyOutcomesArgs {
   readonly nowMs: number;
   readonly fallbackPrior: { readonly a: number; readonly b: number };
   readonly fallbackStage: LiveStageName;
-  readonly dedupeWindowMs?: number;
+  /**
+   * Outcome ids applied before this (ms) are forgotten by the class's dedupe set; absent: none.
+   * The estimator passes its dedupe horizon (services/estimator/src/dedupe-horizon.ts: the
+   * window before the outcome streams' delivery cut), so that every id that may still come back
+   * is remembered and the set stays bounded by the window, not by throughput.
+   */
+  readonly forgetBeforeMs?: number;
 }
 
 const BEFORE = 15;
@@ -101,7 +104,8 @@ const PER_OUTCOME = 3;
 export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: ApplyOutcomesArgs): Promise<Array<AppliedSnapshot | undefined>> {
   if (x.outcomes.length === 0) return [];
   const k = classKeys(ks, x.classId);
-  const args: Array<string | number> = [x.nowMs, x.fallbackPrior.a, x.fallbackPrior.b, x.fallbackStage, x.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS];
+  if (x.forgetBeforeMs !== undefined && !Number.isFinite(x.forgetBeforeMs)) throw new RangeError(`forgetBeforeMs must be finite, got ${x.forgetBeforeMs}`);
+  const args: Array<string | number> = [x.nowMs, x.fallbackPrior.a, x.fallbackPrior.b, x.fallbackStage, x.forgetBeforeMs === undefined ? '' : Math.floor(x.forgetBeforeMs)];
   const sent = x.outcomes;
   for (const o of sent) args.push(o.outcomeId, o.kind, Math.round(o.wasteNanoUsd), Math.round(o.savedMs), o.fencingViolation ? 1 : 0, o.windowCap, o.tenant, o.phDelta);
   const r = await callScript<Array<string | number>>(redis, 'estimatorApplyOutcomes-4.lua', [k.posterior, k.seen, k.window, k.windowBits], args);
@@ -195,7 +199,7 @@ export async function estimatorApplyOutcome(redis: RedisLike, ks: KeySpace, x: A
     nowMs: x.nowMs,
     fallbackPrior: x.fallbackPrior,
     fallbackStage: x.fallbackStage,
-    ...(x.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: x.dedupeWindowMs }),
+    ...(x.forgetBeforeMs === undefined ? {} : { forgetBeforeMs: x.forgetBeforeMs }),
   });
   return snap;
 }

@@ -13,12 +13,14 @@
   from it: w_i = (w_{i-1} .. x_i) cut to its last windowCap_i characters, which is what
   RPUSH + LTRIM -windowCap -1 per outcome leaves in the list.
   KEYS[1] posterior hash (classKeys().posterior)
-  KEYS[2] seen: sorted set of outcome ids scored by ms (classKeys().seen), trimmed to ARGV[5]
+  KEYS[2] seen: sorted set of outcome ids scored by the ms they were applied (classKeys().seen)
   KEYS[3] window list of '1'/'0', oldest first (classKeys().window)
   KEYS[4] the window as one string (classKeys().windowBits)
   ARGV[1] nowMs
   ARGV[2] fallback a0, ARGV[3] fallback b0, ARGV[4] fallback stage (hash created before ensureClass)
-  ARGV[5] dedupe window ms: ids older than this are forgotten (redeliveries come within minutes)
+  ARGV[5] ids applied before this ms are forgotten, or '' for none (the estimator's dedupe
+          horizon, services/estimator/src/dedupe-horizon.ts: the window before the outcome
+          streams' delivery cut)
   ARGV[6 + 8i ..] outcome i, 8 values: outcomeId, kind (hit | miss | cancelled | shadow_hit |
           shadow_miss), wasteNanoUsd (integer), savedMs (integer), fencing violation (1|0),
           windowCap, tenant, Page-Hinkley delta
@@ -47,7 +49,7 @@ for i = 0, count - 1 do
   end
 end
 if not anyFresh then return { 0 } end
-redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. (tonumber(now) - tonumber(ARGV[5])))
+if ARGV[5] ~= '' then redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. ARGV[5]) end
 
 if redis.call('EXISTS', post) == 0 then
   redis.call('HSET', post, 'a0', ARGV[2], 'b0', ARGV[3], 'a', ARGV[2], 'b', ARGV[3], 'hits', 0, 'misses', 0,
