@@ -31,7 +31,10 @@ export interface DurationDistribution {
   quantileMs(q: number): number;
   /** E[T − t | T > t] for an operation that has run `elapsedMs` (the mean at 0; never 0 after). */
   expectedRemainingMs(elapsedMs: number): number;
-  /** Set for a lognormal: ln T ~ N(mu, sigma²) (lets callers sample without the generic quantile). */
+  /**
+   * Set for a lognormal: ln T ~ N(mu, sigma²), and then quantileMs(q) is exactly
+   * exp(mu + sigma·Φ⁻¹(q)) (lets callers sample without the generic quantile closure).
+   */
   readonly lognormal?: { readonly mu: number; readonly sigma: number };
 }
 
@@ -56,10 +59,9 @@ export function durationDistribution(parts: DurationParts): DurationDistribution
 }
 
 // Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
-const A = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-const B = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-const C = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-const D = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+// The coefficients are written out (not read from arrays): this runs K times per running node
+// and state in the timing analysis (issue 9), and literals keep it free of loads and checks.
+// a1..a6, b1..b5 (central region); c1..c6, d1..d4 (tails).
 
 /** Standard normal quantile Φ⁻¹(q). */
 export function normalQuantile(q: number): number {
@@ -67,15 +69,24 @@ export function normalQuantile(q: number): number {
   if (q >= 1) return Number.POSITIVE_INFINITY;
   if (q < 0.02425) {
     const r = Math.sqrt(-2 * Math.log(q));
-    return (((((C[0]! * r + C[1]!) * r + C[2]!) * r + C[3]!) * r + C[4]!) * r + C[5]!) / ((((D[0]! * r + D[1]!) * r + D[2]!) * r + D[3]!) * r + 1);
+    return (
+      (((((-7.784894002430293e-3 * r + -3.223964580411365e-1) * r + -2.400758277161838) * r + -2.549732539343734) * r + 4.374664141464968) * r + 2.938163982698783) /
+      ((((7.784695709041462e-3 * r + 3.224671290700398e-1) * r + 2.445134137142996) * r + 3.754408661907416) * r + 1)
+    );
   }
   if (q > 1 - 0.02425) {
     const r = Math.sqrt(-2 * Math.log(1 - q));
-    return -(((((C[0]! * r + C[1]!) * r + C[2]!) * r + C[3]!) * r + C[4]!) * r + C[5]!) / ((((D[0]! * r + D[1]!) * r + D[2]!) * r + D[3]!) * r + 1);
+    return -(
+      (((((-7.784894002430293e-3 * r + -3.223964580411365e-1) * r + -2.400758277161838) * r + -2.549732539343734) * r + 4.374664141464968) * r + 2.938163982698783) /
+      ((((7.784695709041462e-3 * r + 3.224671290700398e-1) * r + 2.445134137142996) * r + 3.754408661907416) * r + 1)
+    );
   }
   const x = q - 0.5;
   const r = x * x;
-  return ((((((A[0]! * r + A[1]!) * r + A[2]!) * r + A[3]!) * r + A[4]!) * r + A[5]!) * x) / (((((B[0]! * r + B[1]!) * r + B[2]!) * r + B[3]!) * r + B[4]!) * r + 1);
+  return (
+    ((((((-3.969683028665376e1 * r + 2.209460984245205e2) * r + -2.759285104469687e2) * r + 1.38357751867269e2) * r + -3.066479806614716e1) * r + 2.506628277459239) * x) /
+    (((((-5.447609879822406e1 * r + 1.615858368580409e2) * r + -1.556989798598866e2) * r + 6.680131188771972e1) * r + -1.328068155288572e1) * r + 1)
+  );
 }
 
 /** Standard normal CDF Φ(z), from Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7). */
@@ -174,6 +185,35 @@ export function remainingQuantileGivenCdfMs(dist: DurationDistribution, elapsedM
     if (r > 0) return r;
   }
   return -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);
+}
+
+/**
+ * `remainingQuantileGivenCdfMs` at the K levels (perm[offset + k] + ½)/K, k < K, written to
+ * out[offset + k]: the timing analysis's draws of a running node (issue 9: a lognormal skips the
+ * generic quantile closure; the numbers are the same).
+ */
+export function remainingQuantilesGivenCdfInto(
+  dist: DurationDistribution,
+  elapsedMs: number,
+  f: number,
+  perm: Int32Array,
+  offset: number,
+  K: number,
+  out: Float64Array,
+): void {
+  const ln = dist.lognormal;
+  const tail = 1 - f;
+  if (ln === undefined || !(tail > OUTRUN_TAIL)) {
+    for (let k = offset; k < offset + K; k++) out[k] = remainingQuantileGivenCdfMs(dist, elapsedMs, f, (perm[k]! + 0.5) / K);
+    return;
+  }
+  const { mu, sigma } = ln;
+  for (let k = offset; k < offset + K; k++) {
+    const q = (perm[k]! + 0.5) / K;
+    // dist.quantileMs of a lognormal (lognormalDuration), then the fallback of remainingQuantileGivenCdfMs.
+    const r = Math.exp(mu + sigma * normalQuantile(f + q * tail)) - elapsedMs;
+    out[k] = r > 0 ? r : -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);
+  }
 }
 
 /**

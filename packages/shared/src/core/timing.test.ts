@@ -3,6 +3,7 @@ import { ValidationError } from '../errors.js';
 import { histogramOf } from './distribution.js';
 import { empiricalDuration, expectedRemainingMs, fixedDuration, histogramDuration, lognormalDuration, remainingQuantileMs } from './duration.js';
 import { mulberry32 } from './prng.js';
+import { decide } from './rule.js';
 import { DEFAULT_TIMING_SEED, decideJointly, hitPhase, lhsPermutation, type TimingNode, timingAnalysis } from './timing.js';
 
 const fixed = (id: string, ms: number, state: TimingNode['state'] = 'pending', elapsedMs = 0): TimingNode => ({
@@ -440,5 +441,99 @@ describe('M4 fast ΔT equals a direct re-timing per query (issue 9 item 1: compu
         });
       });
     }
+  });
+});
+
+/**
+ * A layered DAG (fan-out, joins, skip edges) and its run states with the frontier at each layer,
+ * as bench/decision runs them: the layer above running, earlier layers done, later ones pending.
+ */
+function layeredWorkflow(seed: number) {
+  const r = mulberry32(seed);
+  const sizes = [1, 2 + Math.floor(r() * 3), 3 + Math.floor(r() * 4), 3 + Math.floor(r() * 4), 2 + Math.floor(r() * 3), 1];
+  const layers: string[][] = [];
+  let id = 0;
+  for (const size of sizes) layers.push(Array.from({ length: size }, () => `L${id++}`));
+  const edges: { from: string; to: string }[] = [];
+  const seen = new Set<string>();
+  const add = (from: string, to: string) => {
+    if (seen.has(`${from}>${to}`)) return;
+    seen.add(`${from}>${to}`);
+    edges.push({ from, to });
+  };
+  for (let l = 1; l < layers.length; l++) {
+    layers[l - 1]!.forEach((u, i) => {
+      add(u, layers[l]![i % layers[l]!.length]!);
+    });
+    for (const d of layers[l]!) {
+      for (let j = 0; j < 1 + Math.floor(r() * 3); j++) add(layers[l - 1]![Math.floor(r() * layers[l - 1]!.length)]!, d);
+      if (l >= 2 && r() < 0.3) add(layers[l - 2]![Math.floor(r() * layers[l - 2]!.length)]!, d);
+    }
+  }
+  const means = new Map(layers.flat().map((n) => [n, 200 + r() * 4000]));
+  const dists = new Map([...means].map(([n, ms]) => [n, lognormalDuration(ms, 0.1 + r() * 0.6)]));
+  return { layers, edges, means, dists };
+}
+
+describe('M4 fast ΔT below the frontier (issue 9 item 1: tails of the waiting region kept between states)', () => {
+  it('every state of layered workflows, sibling by sibling, equals a direct re-timing; the rule decides the same', () => {
+    let compared = 0;
+    let positive = 0;
+    let launches = 0;
+    for (let t = 0; t < 12; t++) {
+      const wf = layeredWorkflow(900 + t);
+      const r = mulberry32(t);
+      // Rounds over every state of the workflow with one edges array (the per-workflow model and
+      // its tail rows are reused), a node's distribution object replaced now and then (its tail
+      // row and those above it must be recomputed).
+      for (let round = 0; round < 3; round++) {
+        for (const id of wf.dists.keys()) if (r() < 0.15) wf.dists.set(id, lognormalDuration(wf.means.get(id)! * (0.5 + r()), 0.1 + r() * 0.6));
+        for (let L = 1; L < wf.layers.length; L++) {
+          const layerOf = (id: string) => wf.layers.findIndex((l) => l.includes(id));
+          const nodes = wf.layers.flat().map((id): TimingNode => {
+            const l = layerOf(id);
+            const duration = wf.dists.get(id)!;
+            if (l < L - 1) return { id, state: 'done', duration };
+            if (l === L - 1) return { id, state: 'running', duration, elapsedMs: r() * 1.5 * wf.means.get(id)! };
+            return { id, state: 'pending', duration };
+          });
+          const dag = { nodes, edges: wf.edges };
+          const a = timingAnalysis(dag);
+          const cands = wf.layers[L]!.map((id) => ({ id, p: 0.3 + 0.7 * r() }));
+          for (const c of cands) {
+            const got = a.deltaTSecWith(c.id, cands);
+            const want = referenceDeltaTSec(dag, c.id, cands, 16, DEFAULT_TIMING_SEED).deltaTSec;
+            expect(Math.abs(got - want), `workflow ${t} round ${round} state ${L} ${c.id}`).toBeLessThan(1e-9);
+            // The rule on either ΔT: the same action and reason (M4: zero_value, below_threshold, ev).
+            const rule = (deltaTSec: number) =>
+              decide({
+                edges: [{ posterior: { a: 1 + 20 * c.p, b: 1 + 20 * (1 - c.p) } }],
+                cSpecUsd: 0.004,
+                cFailUsd: 0.002,
+                deltaTSec,
+                dial: { alpha: 0.5, lambdaUsdPerSec: 0.01 },
+                stage: 'online',
+                flags: { admissible: true, killed: false, hasPrediction: true, budgetOk: true, speculationEnabled: true },
+              });
+            const fast = rule(got);
+            const slow = rule(want);
+            expect([fast.action, fast.reason]).toEqual([slow.action, slow.reason]);
+            compared++;
+            if (want > 0) positive++;
+            if (fast.action === 'SPECULATE') launches++;
+          }
+          // A query on a node below the frontier (it leaves the waiting region) and one alone.
+          const deep = wf.layers[wf.layers.length - 1]![0]!;
+          expect(Math.abs(a.deltaTSecWith(deep, cands) - referenceDeltaTSec(dag, deep, cands, 16, DEFAULT_TIMING_SEED).deltaTSec)).toBeLessThan(1e-9);
+          expect(Math.abs(a.deltaTSec(cands[0]!.id) - referenceDeltaTSec(dag, cands[0]!.id, [], 16, DEFAULT_TIMING_SEED).deltaTSec)).toBeLessThan(1e-9);
+          expect(Math.abs(a.expectedMakespanMs - referenceDeltaTSec(dag, deep, [], 16, DEFAULT_TIMING_SEED).baselineMs)).toBeLessThan(1e-6);
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(400);
+    // Not vacuous: savings and launches both occur, and so do zero savings.
+    expect(positive).toBeGreaterThan(compared / 4);
+    expect(positive).toBeLessThan(compared);
+    expect(launches).toBeGreaterThan(0);
   });
 });

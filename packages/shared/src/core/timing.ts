@@ -20,31 +20,52 @@
  *   own P (a stratified hit draw per sample), from the fixed point that starts at "all launched".
  *
  * Speed (issue 9: decision p99 ≤ 20 µs on a 50-node DAG), compute once and reuse:
- * - Per workflow (`TimingModel`, cached by the edges array): the topological order, predecessor
- *   lists, each node's Latin-hypercube permutation and hit phase, each node's descendants, and
- *   the scratch buffers of the queries.
- * - Per distribution: its K quantiles, sorted, computed once (`quantileTable`); a node not yet
- *   started takes them through its permutation. Only running nodes and in-flight speculations
- *   (conditional remaining time) evaluate quantiles per state.
- * - Per run state (`TimingAnalysis`): the draws and the forward pass, in two typed arrays.
- * - Per candidate: only its descendants are re-timed, into an overlay over the reference pass,
- *   and the re-timing stops where a node's finish and start times come out unchanged. A joint
- *   query's reference (the siblings launched) is kept and extended in place from one sibling's
- *   query to the next.
- * The results are the same numbers as a full re-timing per query (timing.test.ts checks this
- * against a direct implementation on random DAGs).
+ * - Per workflow (timing-model.ts, cached by the edges array): the topological order, edge
+ *   lists, each node's Latin-hypercube permutation and hit phase, its descendants, the tail rows
+ *   of the waiting region, and the buffers.
+ * - Per distribution: its K quantiles, sorted, computed once (`quantileTable`).
+ * - The waiting region of a state (pending nodes with every upstream pending and every
+ *   downstream in the region: the part of the DAG below the frontier) is never re-timed: a node
+ *   there cannot be a candidate's upstream, and its tail row (the longest path from its start to
+ *   the end, per sample) is kept between states while its and its descendants' distributions
+ *   stay the same. Per state, only the upper part is drawn and re-timed (done nodes under done
+ *   nodes are skipped: their times are 0): running nodes (conditional remaining time), the
+ *   frontier (pending nodes with an upstream done, running or speculating, where candidates are)
+ *   and in-flight speculations. The makespan is the largest of ef_b + exitTail_b over the upper
+ *   part's exits b. A query on a node of the region (or with one among its `others`) takes it
+ *   out of the region first (`pin`, once per node and analysis).
+ * - Per candidate: only its upper descendants are re-timed, into an overlay over the reference
+ *   pass, and the re-timing stops where a node's finish and start times come out unchanged. A
+ *   joint query's reference (the siblings launched) is kept and extended in place from one
+ *   sibling's query to the next.
+ * The results are those of a full re-timing per query up to the rounding of sums taken in another
+ * order (a path's durations are added from its end in a tail row): timing.test.ts checks them
+ * against a direct implementation on random DAGs (|difference| < 1e-9 s).
  */
 import { ValidationError } from '../errors.js';
 import type { DurationDistribution } from './duration.js';
-import { normalQuantile, remainingQuantileGivenCdfMs } from './duration.js';
-import { mulberry32 } from './prng.js';
+import { fixedDuration, remainingQuantilesGivenCdfInto } from './duration.js';
+import {
+  KIND_DONE,
+  KIND_RUNNING,
+  KIND_SPECULATING,
+  KIND_WAITING,
+  modelFor,
+  quantileTable,
+  type StateSlot,
+  type TimedState,
+  type TimingEdge,
+  type TimingModel,
+} from './timing-model.js';
+
+export { hitPhase, lhsPermutation, quantileTable, type TimingEdge } from './timing-model.js';
 
 export type TimingNodeState = 'done' | 'running' | 'pending';
 
 export interface TimingNode {
   readonly id: string;
   readonly state: TimingNodeState;
-  /** The node's (whole) duration distribution; ignored for done nodes. */
+  /** The node's (whole) duration distribution; ignored for done nodes. Treated as immutable. */
   readonly duration: DurationDistribution;
   /** For a running node, how long it has run, ms (0 when unknown). */
   readonly elapsedMs?: number;
@@ -54,11 +75,6 @@ export interface TimingNode {
    * the waiting baseline included, so later decisions see the speculations already made.
    */
   readonly speculation?: { readonly p: number; readonly elapsedMs: number; readonly done?: boolean };
-}
-
-export interface TimingEdge {
-  readonly from: string;
-  readonly to: string;
 }
 
 export interface TimingOptions {
@@ -77,318 +93,11 @@ export interface JointCandidate {
 export const DEFAULT_TIMING_SAMPLES = 16;
 export const DEFAULT_TIMING_SEED = 0x6a4d;
 
-/** Φ⁻¹((k + ½)/K) for k < K, per K (the lognormal quantile table). */
-const zLevelsByK = new Map<number, Float64Array>();
-function zLevels(K: number): Float64Array {
-  let z = zLevelsByK.get(K);
-  if (z === undefined) {
-    z = new Float64Array(K);
-    for (let k = 0; k < K; k++) z[k] = normalQuantile((k + 0.5) / K);
-    zLevelsByK.set(K, z);
-  }
-  return z;
-}
+/** `StateSlot.rowDist` of a done node's row (zeros). */
+const DONE_ROW = fixedDuration(0);
 
-/** FNV-1a of a node id, so a node's permutation does not depend on its position in the list. */
-function hashId(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/**
- * The Latin-hypercube permutation of node `id`: its sample k is drawn at quantile level
- * (perm[k] + ½)/K. Written into `out` (length K).
- */
-export function lhsPermutation(id: string, seed: number, K: number, out: Int32Array = new Int32Array(K)): Int32Array {
-  const rnd = mulberry32((seed ^ hashId(id)) >>> 0);
-  for (let k = 0; k < K; k++) out[k] = k;
-  for (let k = K - 1; k > 0; k--) {
-    const j = Math.floor(rnd() * (k + 1));
-    const t = out[k]!;
-    out[k] = out[j]!;
-    out[j] = t;
-  }
-  return out;
-}
-
-/** The phase of node `id`'s stratified hit draws: sample k hits iff frac((k + ½)/K + phase) < p. */
-export function hitPhase(id: string, seed: number): number {
-  return mulberry32((seed ^ hashId(id) ^ 0x5bd1e995) >>> 0)();
-}
-
-/**
- * The K quantiles of a distribution at levels (j + ½)/K, j < K, increasing; computed once per
- * distribution object and K. A lognormal uses exp(μ + σ·Φ⁻¹(level)).
- */
-const tables = new WeakMap<DurationDistribution, Float64Array>();
-export function quantileTable(dist: DurationDistribution, K: number): Float64Array {
-  let t = tables.get(dist);
-  if (t !== undefined && t.length === K) return t;
-  t = new Float64Array(K);
-  const ln = dist.lognormal;
-  if (ln !== undefined) {
-    const z = zLevels(K);
-    for (let j = 0; j < K; j++) t[j] = Math.exp(ln.mu + ln.sigma * z[j]!);
-  } else for (let j = 0; j < K; j++) t[j] = dist.quantileMs((j + 0.5) / K);
-  tables.set(dist, t);
-  return t;
-}
-
-/**
- * Per workflow: topology, draws' permutations and phases, descendants, query scratch. Shared by
- * every analysis of the same DAG (cached by the edges array and checked against the node ids).
- */
-class TimingModel {
-  readonly samples: number;
-  readonly seed: number;
-  readonly n: number;
-  readonly ids: readonly string[];
-  readonly idx: Map<string, number>;
-  readonly order: Int32Array;
-  readonly pos: Int32Array;
-  readonly predOffset: Int32Array;
-  readonly predList: Int32Array;
-  /** Nodes without successors: the makespan is the latest of their finishes. */
-  readonly sinks: Int32Array;
-  /** perm[v*K + k]: node v's quantile level index at sample k. */
-  readonly perm: Int32Array;
-  readonly phase: Float64Array;
-  private readonly desc: (Int32Array | undefined)[];
-  // Query scratch (used synchronously inside one query).
-  readonly ovEf: Float64Array;
-  readonly ovSt: Float64Array;
-  readonly stamp: Int32Array;
-  epoch = 0;
-  readonly tEs: Float64Array;
-  readonly tSs: Float64Array;
-  readonly mA: Float64Array;
-  readonly mB: Float64Array;
-  readonly dirty: Uint8Array;
-  readonly need: Int32Array;
-  readonly needP: Float64Array;
-  readonly needList: Int32Array;
-  needEpoch = 0;
-  /** The joint reference (some candidates launched) of `jOwner`, kept between queries. */
-  jOwner: TimingAnalysis | undefined = undefined;
-  readonly jEf: Float64Array;
-  readonly jSt: Float64Array;
-  readonly jLaunched: Uint8Array;
-  readonly jHit: Uint8Array;
-  readonly jM: Float64Array;
-  readonly jMember: Uint8Array;
-  readonly jP: Float64Array;
-  readonly jList: Int32Array;
-  jCount = 0;
-  /** The joint reference's arrays as a state. */
-  readonly joint: TimedState;
-  /**
-   * Buffers of the run states' analyses, reused round-robin (an analysis whose slot was taken
-   * recomputes itself). One to start with; one more each time an analysis finds its slot taken
-   * (analyses of the workflow used in interleaved order), up to SLOTS.
-   */
-  private readonly slots: StateSlot[] = [];
-  private nextSlot = 0;
-  private slotTarget = 1;
-
-  constructor(nodes: readonly { readonly id: string }[], edges: readonly TimingEdge[], K: number, seed: number) {
-    const n = nodes.length;
-    this.samples = K;
-    this.seed = seed;
-    this.n = n;
-    this.ids = nodes.map((x) => x.id);
-    this.idx = new Map();
-    for (let i = 0; i < n; i++) {
-      const id = this.ids[i]!;
-      if (this.idx.has(id)) throw new ValidationError([{ path: `nodes[${i}].id`, message: `duplicate node id "${id}"` }]);
-      this.idx.set(id, i);
-    }
-    const m = edges.length;
-    const from = new Int32Array(m);
-    const to = new Int32Array(m);
-    const indeg = new Int32Array(n);
-    const outdeg = new Int32Array(n + 1);
-    for (let j = 0; j < m; j++) {
-      const e = edges[j]!;
-      const f = this.idx.get(e.from);
-      const t = this.idx.get(e.to);
-      if (f === undefined) throw new ValidationError([{ path: `edges[${j}].from`, message: `unknown node "${e.from}"` }]);
-      if (t === undefined) throw new ValidationError([{ path: `edges[${j}].to`, message: `unknown node "${e.to}"` }]);
-      from[j] = f;
-      to[j] = t;
-      indeg[t]! += 1;
-      outdeg[f + 1]! += 1;
-    }
-    // Predecessors (CSR by target) and successors (CSR by source) for Kahn's order.
-    this.predOffset = new Int32Array(n + 1);
-    for (let v = 0; v < n; v++) this.predOffset[v + 1] = this.predOffset[v]! + indeg[v]!;
-    this.predList = new Int32Array(m);
-    const fillP = this.predOffset.slice(0, n);
-    for (let j = 0; j < m; j++) this.predList[fillP[to[j]!]!++] = from[j]!;
-    for (let v = 0; v < n; v++) outdeg[v + 1]! += outdeg[v]!;
-    const succList = new Int32Array(m);
-    const fillS = outdeg.slice(0, n);
-    for (let j = 0; j < m; j++) succList[fillS[from[j]!]!++] = to[j]!;
-    this.order = new Int32Array(n);
-    let tail = 0;
-    for (let v = 0; v < n; v++) if (indeg[v] === 0) this.order[tail++] = v;
-    for (let h = 0; h < tail; h++) {
-      const u = this.order[h]!;
-      for (let k = outdeg[u]!; k < outdeg[u + 1]!; k++) {
-        const w = succList[k]!;
-        indeg[w]! -= 1;
-        if (indeg[w] === 0) this.order[tail++] = w;
-      }
-    }
-    if (tail !== n) throw new ValidationError([{ path: 'edges', message: 'the graph has a cycle' }]);
-    this.pos = new Int32Array(n);
-    for (let h = 0; h < n; h++) this.pos[this.order[h]!] = h;
-    const sinks: number[] = [];
-    for (let v = 0; v < n; v++) if (outdeg[v + 1] === outdeg[v]) sinks.push(v);
-    this.sinks = Int32Array.from(sinks);
-    this.perm = new Int32Array(n * K);
-    this.phase = new Float64Array(n);
-    for (let v = 0; v < n; v++) {
-      lhsPermutation(this.ids[v]!, seed, K, this.perm.subarray(v * K, v * K + K));
-      this.phase[v] = hitPhase(this.ids[v]!, seed);
-    }
-    this.desc = new Array<Int32Array | undefined>(n).fill(undefined);
-    this.ovEf = new Float64Array(n * K);
-    this.ovSt = new Float64Array(n * K);
-    this.stamp = new Int32Array(n);
-    this.tEs = new Float64Array(K);
-    this.tSs = new Float64Array(K);
-    this.mA = new Float64Array(K);
-    this.mB = new Float64Array(K);
-    this.dirty = new Uint8Array(n);
-    this.need = new Int32Array(n);
-    this.needP = new Float64Array(n);
-    this.needList = new Int32Array(n);
-    this.jEf = new Float64Array(n * K);
-    this.jSt = new Float64Array(n * K);
-    this.jLaunched = new Uint8Array(n);
-    this.jHit = new Uint8Array(n * K);
-    this.jM = new Float64Array(K);
-    this.jMember = new Uint8Array(n);
-    this.jP = new Float64Array(n);
-    this.jList = new Int32Array(n);
-    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM };
-  }
-
-  matches(nodes: readonly { readonly id: string }[], K: number, seed: number): boolean {
-    if (nodes.length !== this.n || K !== this.samples || seed !== this.seed) return false;
-    for (let i = 0; i < this.n; i++) if (nodes[i]!.id !== this.ids[i]) return false;
-    return true;
-  }
-
-  /** v and its descendants, in topological order (v first). */
-  descendants(v: number): Int32Array {
-    let d = this.desc[v];
-    if (d !== undefined) return d;
-    const mark = this.dirty;
-    mark.fill(0);
-    mark[v] = 1;
-    const list = [v];
-    for (let h = this.pos[v]! + 1; h < this.n; h++) {
-      const w = this.order[h]!;
-      for (let j = this.predOffset[w]!; j < this.predOffset[w + 1]!; j++) {
-        if (mark[this.predList[j]!] === 1) {
-          mark[w] = 1;
-          list.push(w);
-          break;
-        }
-      }
-    }
-    mark.fill(0);
-    d = Int32Array.from(list);
-    this.desc[v] = d;
-    return d;
-  }
-
-  /** A slot for `owner`'s state: a new one until SLOTS exist, then the least recently taken. */
-  takeSlot(owner: TimingAnalysis): StateSlot {
-    let slot: StateSlot;
-    if (this.slots.length < this.slotTarget) {
-      const nK = this.n * this.samples;
-      const f = new Float64Array(4 * nK + this.samples);
-      const b = new Uint8Array(this.n + nK);
-      slot = {
-        owner,
-        f,
-        b,
-        durWait: f.subarray(0, nK),
-        durRun: f.subarray(nK, 2 * nK),
-        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, this.n), hit: b.subarray(this.n), m: f.subarray(4 * nK) },
-      };
-      this.slots.push(slot);
-    } else {
-      slot = this.slots[this.nextSlot % this.slots.length]!;
-      this.nextSlot = (this.nextSlot + 1) % this.slots.length;
-      slot.owner = owner;
-      slot.f.fill(0);
-      slot.b.fill(0);
-    }
-    return slot;
-  }
-
-  /** An analysis found its slot taken by another: keep one more state's buffers from now on. */
-  slotStolen(): void {
-    if (this.slotTarget < SLOTS) this.slotTarget += 1;
-  }
-
-  /** A fresh stamp for an overlay pass. */
-  nextEpoch(): number {
-    if (this.epoch >= 0x3fffffff) {
-      this.stamp.fill(0);
-      this.epoch = 0;
-    }
-    return ++this.epoch;
-  }
-
-  nextNeedEpoch(): number {
-    if (this.needEpoch >= 0x3fffffff) {
-      this.need.fill(0);
-      this.needEpoch = 0;
-    }
-    return ++this.needEpoch;
-  }
-}
-
-/** Run-state buffers kept at most per workflow model (they grow only while analyses interleave). */
-const SLOTS = 8;
-
-interface StateSlot {
-  owner: TimingAnalysis | undefined;
-  /** durWait, durRun, ef, st (n·K each), then the K makespans. */
-  readonly f: Float64Array;
-  /** launched (n), then hits (n·K). */
-  readonly b: Uint8Array;
-  /** Views of f and b, made once per slot. */
-  readonly durWait: Float64Array;
-  readonly durRun: Float64Array;
-  readonly base: TimedState;
-}
-
-/** Models per edges array (a workflow's definition is parsed once and shared by its runs). */
-const models = new WeakMap<readonly TimingEdge[], TimingModel>();
-function modelFor(nodes: readonly TimingNode[], edges: readonly TimingEdge[], K: number, seed: number): TimingModel {
-  const hit = models.get(edges);
-  if (hit?.matches(nodes, K, seed) === true) return hit;
-  const m = new TimingModel(nodes, edges, K, seed);
-  models.set(edges, m);
-  return m;
-}
-
-/** A re-timed state: finish and start times per node and sample, launched nodes and their hits, makespans. */
-interface TimedState {
-  readonly ef: Float64Array;
-  readonly st: Float64Array;
-  readonly launched: Uint8Array;
-  readonly hit: Uint8Array;
-  readonly m: Float64Array;
+function badDuration(v: number, d: number, q: number): ValidationError {
+  return new ValidationError([{ path: `nodes[${v}].duration`, message: `gave a duration of ${d} ms at quantile ${q}` }]);
 }
 
 export class TimingAnalysis {
@@ -399,15 +108,14 @@ export class TimingAnalysis {
   private readonly n: number;
   /** The run state (kept: the analysis recomputes itself if its buffers were handed to another). */
   private readonly nodes: readonly TimingNode[];
-  private slot!: StateSlot;
-  /** durWait[v*K + k]: duration when v starts after its upstreams (remaining if running, 0 if done). */
+  private slot: StateSlot | undefined = undefined;
   private durWait!: Float64Array;
-  /** durRun[v*K + k]: duration of v's speculative attempt (remaining when already in flight). */
   private durRun!: Float64Array;
-  /** The baseline: speculations already in flight launched (with their per-sample hits), the rest waiting. */
   private base!: TimedState;
   private readonly joint: TimedState;
   private memo: Map<string, number> | undefined;
+  /** Nodes taken out of the waiting region because a query named them (allocated on first use). */
+  private pinned: Uint8Array | undefined;
 
   constructor(dag: { readonly nodes: readonly TimingNode[]; readonly edges: readonly TimingEdge[] }, opts: TimingOptions = {}) {
     const K = opts.samples ?? DEFAULT_TIMING_SAMPLES;
@@ -424,112 +132,211 @@ export class TimingAnalysis {
     this.expectedMakespanMs = sum / K;
   }
 
-  /** Takes a buffer slot and computes the draws and the baseline forward pass into it. */
+  /**
+   * Takes a buffer slot (keeps its own when it still holds it) and computes the state into it:
+   * node kinds, the waiting region and its tails, the upper part's draws, its baseline forward
+   * pass and makespans.
+   */
   private load(): void {
     const K = this.samples;
     const n = this.n;
     const model = this.model;
-    const slot = model.takeSlot(this);
+    const slot = this.slot !== undefined && this.slot.owner === this ? this.slot : model.takeSlot(this);
     this.slot = slot;
     this.durWait = slot.durWait;
     this.durRun = slot.durRun;
     this.base = slot.base;
     if (model.jOwner === this) model.jOwner = undefined;
-    const perm = model.perm;
-    const durWait = this.durWait;
-    const durRun = this.durRun;
+    const { kind, inW, isUpper, written, upper, exits, exitTail, rootTail } = slot;
+    const { order, predOffset, predList, succOffset, succList, perm, tail } = model;
+    const base = slot.base;
+    const nodes = this.nodes;
+    const pinned = this.pinned;
+    base.launched.fill(0);
     for (let v = 0; v < n; v++) {
-      const node = this.nodes[v]!;
-      if (node.state === 'done') continue;
-      const elapsed = node.state === 'running' ? (node.elapsedMs ?? 0) : 0;
-      const spec = node.state === 'pending' ? node.speculation : undefined;
-      if (spec !== undefined) {
-        if (!(spec.p >= 0 && spec.p <= 1)) throw new ValidationError([{ path: `nodes[${v}].speculation.p`, message: `must be in [0, 1], got ${spec.p}` }]);
-        this.base.launched[v] = 1;
-        this.drawHits(this.base.hit, v, spec.p);
-      }
-      const pb = v * K;
-      const dist = node.duration;
-      if (elapsed > 0) {
-        // Conditional remaining time T − t given T > t; F(t) once per node.
-        const ft = dist.cdf(elapsed);
-        for (let k = 0; k < K; k++) {
-          const q = (perm[pb + k]! + 0.5) / K;
-          const d = remainingQuantileGivenCdfMs(dist, elapsed, ft, q);
-          if (!(d >= 0 && Number.isFinite(d))) throw new ValidationError([{ path: `nodes[${v}].duration`, message: `gave a duration of ${d} ms at quantile ${q}` }]);
-          durWait[pb + k] = d;
-        }
-      } else {
-        const t = quantileTable(dist, K);
-        for (let k = 0; k < K; k++) {
-          const d = t[perm[pb + k]!]!;
-          if (!(d >= 0 && Number.isFinite(d))) throw new ValidationError([{ path: `nodes[${v}].duration`, message: `gave a duration of ${d} ms at quantile ${(perm[pb + k]! + 0.5) / K}` }]);
-          durWait[pb + k] = d;
-        }
-      }
-      if (spec === undefined) for (let k = pb; k < pb + K; k++) durRun[k] = durWait[k]!;
-      else if (spec.done !== true) {
-        const sElapsed = spec.elapsedMs;
-        if (sElapsed > 0) {
-          const fs = dist.cdf(sElapsed);
-          for (let k = 0; k < K; k++) durRun[pb + k] = remainingQuantileGivenCdfMs(dist, sElapsed, fs, (perm[pb + k]! + 0.5) / K);
-        } else for (let k = 0; k < K; k++) durRun[pb + k] = dist.quantileMs((perm[pb + k]! + 0.5) / K);
+      const node = nodes[v]!;
+      if (node.state === 'done') kind[v] = KIND_DONE;
+      else if (node.state === 'running') kind[v] = KIND_RUNNING;
+      else if (node.speculation === undefined) kind[v] = KIND_WAITING;
+      else {
+        const p = node.speculation.p;
+        if (!(p >= 0 && p <= 1)) throw new ValidationError([{ path: `nodes[${v}].speculation.p`, message: `must be in [0, 1], got ${p}` }]);
+        kind[v] = KIND_SPECULATING;
+        base.launched[v] = 1;
+        this.drawHits(base.hit, v, p);
       }
     }
-    // The baseline pass skips the done nodes whose upstreams are all such nodes: their finish and
-    // start times are 0 in every sample (durations 0 after zero finishes), as the slot holds them.
-    const { order, predOffset, predList, dirty } = model;
+    // The waiting region, bottom up, with its tail rows; the roots' largest tail per sample.
+    model.beginTails();
+    rootTail.fill(0);
+    for (let h = n - 1; h >= 0; h--) {
+      const v = order[h]!;
+      let w = kind[v] === KIND_WAITING && (pinned === undefined || pinned[v] === 0);
+      const p0 = predOffset[v]!;
+      const p1 = predOffset[v + 1]!;
+      for (let j = p0; j < p1 && w; j++) if (kind[predList[j]!] !== KIND_WAITING) w = false;
+      for (let j = succOffset[v]!; j < succOffset[v + 1]! && w; j++) if (inW[succList[j]!] === 0) w = false;
+      inW[v] = w ? 1 : 0;
+      if (!w) continue;
+      model.refreshTail(v, nodes[v]!.duration);
+      if (p0 === p1) {
+        const b = v * K;
+        for (let k = 0; k < K; k++) if (tail[b + k]! > rootTail[k]!) rootTail[k] = tail[b + k]!;
+      }
+    }
+    // The upper part, top down: every node outside the region but the done ones under done nodes
+    // (their finish and start times are 0 in every sample; rows left by another state are zeroed).
+    const ef = base.ef;
+    const st = base.st;
+    let count = 0;
     for (let h = 0; h < n; h++) {
       const v = order[h]!;
-      let compute = this.nodes[v]!.state !== 'done';
-      for (let j = predOffset[v]!; j < predOffset[v + 1]! && !compute; j++) if (dirty[predList[j]!] === 1) compute = true;
-      dirty[v] = compute ? 1 : 0;
+      if (inW[v] === 1) {
+        isUpper[v] = 0;
+        continue;
+      }
+      let compute = kind[v] !== KIND_DONE;
+      for (let j = predOffset[v]!; j < predOffset[v + 1]! && !compute; j++) if (isUpper[predList[j]!] === 1) compute = true;
+      isUpper[v] = compute ? 1 : 0;
+      if (compute) {
+        upper[count++] = v;
+        written[v] = 1;
+      } else if (written[v] === 1) {
+        ef.fill(0, v * K, v * K + K);
+        st.fill(0, v * K, v * K + K);
+        written[v] = 0;
+      }
     }
-    this.forward(this.base, 0, true);
-    dirty.fill(0);
-    this.makespans(this.base);
+    slot.upperCount = count;
+    // Draws of the upper part. A row drawn from a distribution's table (a node not yet started)
+    // is kept in the slot while the node's distribution object stays the same; durRun is read
+    // only for in-flight speculations (for the others, the attempt is the node's own draw).
+    const durWait = this.durWait;
+    const durRun = this.durRun;
+    const rowDist = slot.rowDist;
+    for (let i = 0; i < count; i++) {
+      const v = upper[i]!;
+      const pb = v * K;
+      if (kind[v] === KIND_DONE) {
+        if (rowDist[v] !== DONE_ROW) durWait.fill(0, pb, pb + K);
+        rowDist[v] = DONE_ROW;
+        continue;
+      }
+      const node = nodes[v]!;
+      const dist = node.duration;
+      const elapsed = kind[v] === KIND_RUNNING ? (node.elapsedMs ?? 0) : 0;
+      if (elapsed > 0) {
+        // Conditional remaining time T − t given T > t; F(t) once per node.
+        remainingQuantilesGivenCdfInto(dist, elapsed, dist.cdf(elapsed), perm, pb, K, durWait);
+        for (let k = pb; k < pb + K; k++) {
+          const d = durWait[k]!;
+          if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, (perm[k]! + 0.5) / K);
+        }
+        rowDist[v] = undefined;
+      } else if (rowDist[v] !== dist) {
+        rowDist[v] = undefined;
+        const t = quantileTable(dist, K);
+        for (let k = pb; k < pb + K; k++) {
+          const d = t[perm[k]!]!;
+          if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, (perm[k]! + 0.5) / K);
+          durWait[k] = d;
+        }
+        rowDist[v] = dist;
+      }
+      if (kind[v] !== KIND_SPECULATING) continue;
+      const spec = node.speculation!;
+      if (spec.done === true) durRun.fill(0, pb, pb + K);
+      else if (spec.elapsedMs > 0) remainingQuantilesGivenCdfInto(dist, spec.elapsedMs, dist.cdf(spec.elapsedMs), perm, pb, K, durRun);
+      else for (let k = pb; k < pb + K; k++) durRun[k] = dist.quantileMs((perm[k]! + 0.5) / K);
+    }
+    // Exits: upper nodes that are sinks (tail 0) or feed the region (its successors' largest tail).
+    let ex = 0;
+    for (let i = 0; i < count; i++) {
+      const v = upper[i]!;
+      const s0 = succOffset[v]!;
+      const s1 = succOffset[v + 1]!;
+      const b = v * K;
+      if (s0 === s1) {
+        exitTail.fill(0, b, b + K);
+        exits[ex++] = v;
+        continue;
+      }
+      let feeds = false;
+      for (let j = s0; j < s1; j++) {
+        const s = succList[j]!;
+        if (inW[s] === 0) continue;
+        const sb = s * K;
+        if (!feeds) {
+          for (let k = 0; k < K; k++) exitTail[b + k] = tail[sb + k]!;
+          feeds = true;
+        } else for (let k = 0; k < K; k++) if (tail[sb + k]! > exitTail[b + k]!) exitTail[b + k] = tail[sb + k]!;
+      }
+      if (feeds) exits[ex++] = v;
+    }
+    slot.exitCount = ex;
+    this.forward(base, 0, false);
+    this.refMakespans(base);
   }
 
   /** Recomputes the state if another analysis of the same workflow has taken its buffers since. */
   private ensure(): void {
-    if (this.slot.owner !== this) {
+    if (this.slot!.owner !== this) {
       this.model.slotStolen();
       this.load();
     }
   }
 
-  /** Stratified hit draws of node v: sample k hits iff frac((k + ½)/K + phase_v) < p. */
+  /** Takes nodes of the waiting region named by a query out of it (the `count` first of `list`, and v). */
+  private pinIfWaiting(v: number, list: Int32Array, count: number): void {
+    const inW = this.slot!.inW;
+    let any = inW[v] === 1;
+    for (let i = 0; i < count && !any; i++) if (inW[list[i]!] === 1) any = true;
+    if (!any) return;
+    this.pinned ??= new Uint8Array(this.n);
+    this.pinned[v] = 1;
+    for (let i = 0; i < count; i++) this.pinned[list[i]!] = 1;
+    this.load();
+  }
+
+  /** Stratified hit draws of node v: sample k hits iff frac((k + ½)/K + phase) < p. */
   private drawHits(hit: Uint8Array, v: number, p: number): void {
     const K = this.samples;
-    const ph = this.model.phase[v]!;
-    for (let k = 0; k < K; k++) hit[v * K + k] = ((k + 0.5) / K + ph) % 1 < p ? 1 : 0;
+    const u = this.model.hitLevel;
+    for (let k = v * K; k < v * K + K; k++) hit[k] = u[k]! < p ? 1 : 0;
   }
 
   /**
-   * Forward pass in place over the nodes at topological positions ≥ `from` (only the `dirty`
-   * ones when `onlyDirty`).
+   * Forward pass in place over the upper part's nodes at topological positions ≥ `from` (only
+   * the `dirty` ones when `onlyDirty`).
    * A node that waits starts at es = the latest finish of its upstreams. A launched node whose
    * guess hits starts when its latest upstream starts (now, for upstreams already running) and
    * commits when its upstreams have confirmed the guess: finish = max(start + duration, es).
    */
   private forward(s: TimedState, from: number, onlyDirty: boolean): void {
     const K = this.samples;
-    const { order, predOffset, predList, dirty } = this.model;
+    const { pos, predOffset, predList, dirty, upsK } = this.model;
+    const slot = this.slot!;
+    const { upper, kind, isUpper } = slot;
+    const count = slot.upperCount;
     const { ef, st, launched, hit } = s;
     const durWait = this.durWait;
-    const durRun = this.durRun;
-    for (let h = from; h < this.n; h++) {
-      const v = order[h]!;
-      if (onlyDirty && dirty[v] === 0) continue;
+    for (let i = 0; i < count; i++) {
+      const v = upper[i]!;
+      if (pos[v]! < from || (onlyDirty && dirty[v] === 0)) continue;
       const base = v * K;
-      const p0 = predOffset[v]!;
-      const p1 = predOffset[v + 1]!;
+      // Upstreams outside the upper part (done under done nodes) finish and start at 0: skipped.
+      let np = 0;
+      for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) {
+        const u = predList[j]!;
+        if (isUpper[u] === 1) upsK[np++] = u * K;
+      }
       if (launched[v] === 1) {
+        const durRun = kind[v] === KIND_SPECULATING ? this.durRun : durWait;
         for (let k = 0; k < K; k++) {
           let es = 0;
           let ss = 0;
-          for (let j = p0; j < p1; j++) {
-            const u = predList[j]! * K + k;
+          for (let j = 0; j < np; j++) {
+            const u = upsK[j]! + k;
             if (ef[u]! > es) es = ef[u]!;
             if (st[u]! > ss) ss = st[u]!;
           }
@@ -541,11 +348,17 @@ export class TimingAnalysis {
             ef[base + k] = es + durWait[base + k]!;
           }
         }
+      } else if (np === 0) {
+        for (let k = base; k < base + K; k++) {
+          st[k] = 0;
+          ef[k] = 0 + durWait[k]!;
+        }
       } else {
         // Pred-major so that the inner loop runs over contiguous samples; ef[v] accumulates es.
-        for (let k = base; k < base + K; k++) ef[k] = 0;
-        for (let j = p0; j < p1; j++) {
-          const ub = predList[j]! * K;
+        const u0 = upsK[0]!;
+        for (let k = 0; k < K; k++) ef[base + k] = ef[u0 + k]!;
+        for (let j = 1; j < np; j++) {
+          const ub = upsK[j]!;
           for (let k = 0; k < K; k++) {
             const x = ef[ub + k]!;
             if (x > ef[base + k]!) ef[base + k] = x;
@@ -560,35 +373,73 @@ export class TimingAnalysis {
     }
   }
 
-  private makespans(s: TimedState): void {
+  /**
+   * Makespans of a reference state (the exits' largest ef + tail per sample) into s.m, with the
+   * exit that gives it (s.arg1, −1 for the region's roots) and the largest of the others (s.top2),
+   * so that an overlay that changes one exit gets its makespans in O(K).
+   */
+  private refMakespans(s: TimedState): void {
     const K = this.samples;
-    const out = s.m;
-    out.fill(0);
-    const sinks = this.model.sinks;
-    for (let i = 0; i < sinks.length; i++) {
-      const base = sinks[i]! * K;
-      for (let k = 0; k < K; k++) if (s.ef[base + k]! > out[k]!) out[k] = s.ef[base + k]!;
+    const slot = this.slot!;
+    const { exits, exitTail, rootTail } = slot;
+    const { ef, m, top2, arg1 } = s;
+    for (let k = 0; k < K; k++) {
+      m[k] = rootTail[k]!;
+      top2[k] = Number.NEGATIVE_INFINITY;
+      arg1[k] = -1;
+    }
+    for (let i = 0; i < slot.exitCount; i++) {
+      const b = exits[i]!;
+      const bb = b * K;
+      for (let k = 0; k < K; k++) {
+        const x = ef[bb + k]! + exitTail[bb + k]!;
+        if (x > m[k]!) {
+          top2[k] = m[k]!;
+          m[k] = x;
+          arg1[k] = b;
+        } else if (x > top2[k]!) top2[k] = x;
+      }
     }
   }
 
+  /** Makespans of a state whose upper rows are `ef` (or the overlay's, for nodes stamped `epoch`): the exits' largest ef + tail. */
+  private makespans(s: TimedState, out: Float64Array, epoch = -1): void {
+    const K = this.samples;
+    const slot = this.slot!;
+    const { exits, exitTail, rootTail } = slot;
+    const { stamp, ovEf } = this.model;
+    out.set(rootTail);
+    for (let i = 0; i < slot.exitCount; i++) {
+      const b = exits[i]!;
+      const e = stamp[b] === epoch ? ovEf : s.ef;
+      const bb = b * K;
+      for (let k = 0; k < K; k++) {
+        const x = e[bb + k]! + exitTail[bb + k]!;
+        if (x > out[k]!) out[k] = x;
+      }
+    }
+  }
   /**
-   * Re-times v's descendants over the reference `ref` into the model's overlay, with v launched
-   * and hitting in every sample (`hitAll`) or in its baseline state; the makespans go to `out`.
-   * A node is recomputed only if one of its upstreams changed (its finish or start times differ
-   * from `ref`): the same numbers as a full forward pass.
+   * Re-times v's upper descendants over the reference `ref` into the model's overlay, with v
+   * launched and hitting in every sample (`hitAll`) or in its baseline state; the makespans go to
+   * `out`. A node is recomputed only if one of its upstreams changed (its finish or start times
+   * differ from `ref`): the same numbers as a full forward pass.
    */
   private overlay(ref: TimedState, v: number, hitAll: boolean, out: Float64Array): void {
     const K = this.samples;
     const m = this.model;
     const { predOffset, predList, ovEf, ovSt, stamp, tEs, tSs } = m;
+    const { inW, isUpper } = this.slot!;
     const list = m.descendants(v);
     const epoch = m.nextEpoch();
     const refEf = ref.ef;
     const refSt = ref.st;
     const durWait = this.durWait;
-    const durRun = this.durRun;
+    const kind = this.slot!.kind;
     for (let i = 0; i < list.length; i++) {
       const w = list[i]!;
+      // The waiting region is below the upper part: nothing there is re-timed.
+      if (inW[w] === 1) continue;
       const p0 = predOffset[w]!;
       const p1 = predOffset[w + 1]!;
       let launchedW: number;
@@ -610,10 +461,12 @@ export class TimingAnalysis {
       }
       const b = w * K;
       if (launchedW === 1) {
+        const durRun = kind[w] === KIND_SPECULATING ? this.durRun : durWait;
         tEs.fill(0);
         tSs.fill(0);
         for (let j = p0; j < p1; j++) {
           const u = predList[j]!;
+          if (isUpper[u] === 0) continue;
           const e = stamp[u] === epoch ? ovEf : refEf;
           const s = stamp[u] === epoch ? ovSt : refSt;
           const ub = u * K;
@@ -637,6 +490,7 @@ export class TimingAnalysis {
         for (let k = b; k < b + K; k++) ovEf[k] = 0;
         for (let j = p0; j < p1; j++) {
           const u = predList[j]!;
+          if (isUpper[u] === 0) continue;
           const e = stamp[u] === epoch ? ovEf : refEf;
           const ub = u * K;
           for (let k = 0; k < K; k++) {
@@ -657,14 +511,25 @@ export class TimingAnalysis {
         }
       }
     }
-    out.fill(0);
-    const sinks = m.sinks;
-    for (let i = 0; i < sinks.length; i++) {
-      const s = sinks[i]!;
-      const e = stamp[s] === epoch ? ovEf : refEf;
-      const sb = s * K;
-      for (let k = 0; k < K; k++) if (e[sb + k]! > out[k]!) out[k] = e[sb + k]!;
+    // Makespans: the reference's, with the exits the overlay changed re-read.
+    const { exits, exitTail } = this.slot!;
+    let changed = -1;
+    let nChanged = 0;
+    for (let i = 0; i < this.slot!.exitCount; i++) {
+      if (stamp[exits[i]!] === epoch) {
+        changed = exits[i]!;
+        nChanged++;
+      }
     }
+    if (nChanged === 0) out.set(ref.m);
+    else if (nChanged === 1) {
+      const cb = changed * K;
+      for (let k = 0; k < K; k++) {
+        const other = ref.arg1[k] === changed ? ref.top2[k]! : ref.m[k]!;
+        const x = ovEf[cb + k]! + exitTail[cb + k]!;
+        out[k] = Math.max(x, other);
+      }
+    } else this.makespans(ref, out, epoch);
   }
 
   /** Mean over samples of (ref − launched) makespans, ms, ≥ 0. */
@@ -687,8 +552,13 @@ export class TimingAnalysis {
     if (cached !== undefined) return cached;
     const v = this.index(nodeId);
     this.ensure();
-    this.overlay(this.base, v, true, this.model.mB);
-    const dt = this.saving(this.base.m, this.model.mB) / 1000;
+    this.pinIfWaiting(v, this.model.needList, 0);
+    // A done node under done nodes finishes at 0 launched or not: it saves nothing.
+    let dt = 0;
+    if (this.slot!.isUpper[v] === 1) {
+      this.overlay(this.base, v, true, this.model.mB);
+      dt = this.saving(this.base.m, this.model.mB) / 1000;
+    }
     this.memo ??= new Map();
     this.memo.set(nodeId, dt);
     return dt;
@@ -698,11 +568,15 @@ export class TimingAnalysis {
    * Makes the model's joint reference that of this analysis with exactly the needed nodes
    * launched (the `need` stamps, `needEpoch`, with their P), except that `v` may be there too
    * in any state: extended in place when it already holds a subset with the same P, else
-   * rebuilt from the baseline. Returns whether v is launched in it.
+   * rebuilt from the baseline. Nodes outside the upper part (done under done nodes) are left
+   * out: launched or not, their times are 0. Returns whether v is launched in it.
    */
   private prepareJoint(v: number, needed: Int32Array, count: number): boolean {
     const m = this.model;
     const J = this.joint;
+    const K = this.samples;
+    const slot = this.slot!;
+    const { isUpper, upper, upperCount, kind } = slot;
     const ne = m.needEpoch;
     let rebuild = m.jOwner !== this;
     if (!rebuild) {
@@ -716,11 +590,30 @@ export class TimingAnalysis {
       }
     }
     if (rebuild) {
-      J.ef.set(this.base.ef);
-      J.st.set(this.base.st);
+      // The baseline's upper rows (and hit rows of its speculations); other rows read as 0.
+      const jw = m.jWritten;
+      for (let w = 0; w < this.n; w++) {
+        if (isUpper[w] === 0 && jw[w] === 1 && slot.inW[w] === 0) {
+          J.ef.fill(0, w * K, w * K + K);
+          J.st.fill(0, w * K, w * K + K);
+          jw[w] = 0;
+        }
+      }
+      const { ef, st, hit } = this.base;
+      for (let i = 0; i < upperCount; i++) {
+        const w = upper[i]!;
+        const b = w * K;
+        for (let k = b; k < b + K; k++) {
+          J.ef[k] = ef[k]!;
+          J.st[k] = st[k]!;
+        }
+        if (kind[w] === KIND_SPECULATING) for (let k = b; k < b + K; k++) J.hit[k] = hit[k]!;
+        jw[w] = 1;
+      }
       J.launched.set(this.base.launched);
-      J.hit.set(this.base.hit);
       J.m.set(this.base.m);
+      J.top2.set(this.base.top2);
+      J.arg1.set(this.base.arg1);
       m.jMember.fill(0);
       m.jCount = 0;
       m.jOwner = this;
@@ -729,7 +622,7 @@ export class TimingAnalysis {
     let first = this.n;
     for (let i = 0; i < count; i++) {
       const w = needed[i]!;
-      if (m.jMember[w] === 1) continue;
+      if (m.jMember[w] === 1 || isUpper[w] === 0) continue;
       m.jMember[w] = 1;
       m.jP[w] = m.needP[w]!;
       m.jList[m.jCount++] = w;
@@ -739,11 +632,11 @@ export class TimingAnalysis {
       first = Math.min(first, m.pos[w]!);
     }
     if (first < this.n) {
-      // Dirty: the new members and everything downstream of them.
-      const { order, predOffset, predList } = m;
-      for (let h = first; h < this.n; h++) {
-        const w = order[h]!;
-        if (dirty[w] === 1) continue;
+      // Dirty: the new members and everything of the upper part downstream of them.
+      const { pos, predOffset, predList } = m;
+      for (let i = 0; i < upperCount; i++) {
+        const w = upper[i]!;
+        if (pos[w]! < first || dirty[w] === 1) continue;
         for (let j = predOffset[w]!; j < predOffset[w + 1]!; j++) {
           if (dirty[predList[j]!] === 1) {
             dirty[w] = 1;
@@ -752,15 +645,16 @@ export class TimingAnalysis {
         }
       }
       this.forward(J, first, true);
-      for (let h = first; h < this.n; h++) dirty[order[h]!] = 0;
-      this.makespans(J);
+      for (let i = 0; i < upperCount; i++) dirty[upper[i]!] = 0;
+      this.refMakespans(J);
     }
     return m.jMember[v] === 1;
   }
 
   /**
    * M4 joint decisions: ΔT of `nodeId` (seconds) when `others` start now too, each hitting with
-   * its own P (stratified draws), besides the speculations already in flight.
+   * its own P (stratified draws), besides the speculations already in flight. An entry of
+   * `others` for `nodeId` itself is ignored, so a state's whole candidate list can be passed.
    */
   deltaTSecWith(nodeId: string, others: readonly JointCandidate[]): number {
     if (others.length === 0) return this.deltaTSec(nodeId);
@@ -780,6 +674,9 @@ export class TimingAnalysis {
       m.need[w] = ne;
       m.needP[w] = c.p;
     }
+    this.pinIfWaiting(v, needed, count);
+    // A done node under done nodes finishes at 0 launched or not: it saves nothing.
+    if (this.slot!.isUpper[v] === 0) return 0;
     if (count === 0) {
       this.overlay(this.base, v, true, m.mB);
       return this.saving(this.base.m, m.mB) / 1000;

@@ -1,0 +1,448 @@
+/**
+ * The per-workflow half of the M4 timing analysis (timing.ts): what every run state of one DAG
+ * shares, computed once and reused (issue 9: decision p99 ≤ 20 µs on a 50-node DAG).
+ *
+ * - Topology: the topological order, predecessor and successor lists (CSR), each node's
+ *   descendants (on first use).
+ * - Draws: each node's Latin-hypercube permutation of the K quantile levels and its hit phase.
+ * - Tails: for a node w of the *waiting region* of a state (pending, not speculating, every
+ *   upstream pending too, every successor in the region), its tail row R[w][k] = d_w[k] + max over
+ *   successors s of R[s][k], the longest remaining path from w's start to the end of the run in
+ *   sample k. It depends only on the distributions of w and of its descendants (all waiting), so
+ *   a row is kept between states and recomputed only when w's distribution object or a
+ *   successor's row changed (`refreshTail`). The analysis re-times only the nodes above that
+ *   region per state: the makespan is max over the exits b of the upper part (ef_b + the largest
+ *   tail of b's successors in the region), which is the forward pass's max over sinks.
+ * - Buffers: the run states' typed arrays (slots, reused round-robin) and the query scratch.
+ */
+import { ValidationError } from '../errors.js';
+import type { DurationDistribution } from './duration.js';
+import { normalQuantile } from './duration.js';
+import { mulberry32 } from './prng.js';
+
+export interface TimingEdge {
+  readonly from: string;
+  readonly to: string;
+}
+
+/** A re-timed state: finish and start times per node and sample, launched nodes and their hits, makespans. */
+export interface TimedState {
+  readonly ef: Float64Array;
+  readonly st: Float64Array;
+  readonly launched: Uint8Array;
+  readonly hit: Uint8Array;
+  readonly m: Float64Array;
+  /** Per sample, the exit that gives the makespan (−1: the waiting region's roots)... */
+  readonly arg1: Int32Array;
+  /** ...and the largest makespan term of the others (−∞ when none). */
+  readonly top2: Float64Array;
+}
+
+/** Node kinds of a state (`StateSlot.kind`). */
+export const KIND_DONE = 0;
+export const KIND_RUNNING = 1;
+export const KIND_WAITING = 2;
+export const KIND_SPECULATING = 3;
+
+/** The buffers of one run state's analysis. */
+export interface StateSlot {
+  owner: object | undefined;
+  /** durWait[v*K + k]: duration when v starts after its upstreams (remaining if running, 0 if done). */
+  readonly durWait: Float64Array;
+  /** durRun[v*K + k]: duration of v's speculative attempt (remaining when already in flight); speculating nodes only. */
+  readonly durRun: Float64Array;
+  /** The baseline: speculations already in flight launched, the rest waiting. */
+  readonly base: TimedState;
+  /** exitTail[b*K + k] for the exits b: the largest tail row of b's successors in the waiting region (0 for a sink). */
+  readonly exitTail: Float64Array;
+  /** Per sample, the largest tail row of the waiting region's roots (nodes without upstreams). */
+  readonly rootTail: Float64Array;
+  readonly kind: Uint8Array;
+  /** 1 for the nodes of the waiting region (never re-timed: their tails stand for them). */
+  readonly inW: Uint8Array;
+  /** 1 for the nodes re-timed per state (the upper part: not in the region, not a done node under done nodes). */
+  readonly isUpper: Uint8Array;
+  /** 1 where base.ef/st rows may hold non-zero values (a skipped node's rows must read 0). */
+  readonly written: Uint8Array;
+  /** The distribution each durWait row was drawn from by table (undefined: drawn per state). */
+  readonly rowDist: (DurationDistribution | undefined)[];
+  /** The upper part in topological order, and the exits among it. */
+  readonly upper: Int32Array;
+  upperCount: number;
+  readonly exits: Int32Array;
+  exitCount: number;
+}
+
+/** Φ⁻¹((k + ½)/K) for k < K, per K (the lognormal quantile table). */
+const zLevelsByK = new Map<number, Float64Array>();
+function zLevels(K: number): Float64Array {
+  let z = zLevelsByK.get(K);
+  if (z === undefined) {
+    z = new Float64Array(K);
+    for (let k = 0; k < K; k++) z[k] = normalQuantile((k + 0.5) / K);
+    zLevelsByK.set(K, z);
+  }
+  return z;
+}
+
+/** FNV-1a of a node id, so a node's permutation does not depend on its position in the list. */
+function hashId(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * The Latin-hypercube permutation of node `id`: its sample k is drawn at quantile level
+ * (perm[k] + ½)/K. Written into `out` (length K).
+ */
+export function lhsPermutation(id: string, seed: number, K: number, out: Int32Array = new Int32Array(K)): Int32Array {
+  const rnd = mulberry32((seed ^ hashId(id)) >>> 0);
+  for (let k = 0; k < K; k++) out[k] = k;
+  for (let k = K - 1; k > 0; k--) {
+    const j = Math.floor(rnd() * (k + 1));
+    const t = out[k]!;
+    out[k] = out[j]!;
+    out[j] = t;
+  }
+  return out;
+}
+
+/** The phase of node `id`'s stratified hit draws: sample k hits iff frac((k + ½)/K + phase) < p. */
+export function hitPhase(id: string, seed: number): number {
+  return mulberry32((seed ^ hashId(id) ^ 0x5bd1e995) >>> 0)();
+}
+
+/**
+ * The K quantiles of a distribution at levels (j + ½)/K, j < K, increasing; computed once per
+ * distribution object and K. A lognormal uses exp(μ + σ·Φ⁻¹(level)).
+ */
+const tables = new WeakMap<DurationDistribution, Float64Array>();
+export function quantileTable(dist: DurationDistribution, K: number): Float64Array {
+  let t = tables.get(dist);
+  if (t !== undefined && t.length === K) return t;
+  t = new Float64Array(K);
+  const ln = dist.lognormal;
+  if (ln !== undefined) {
+    const z = zLevels(K);
+    for (let j = 0; j < K; j++) t[j] = Math.exp(ln.mu + ln.sigma * z[j]!);
+  } else for (let j = 0; j < K; j++) t[j] = dist.quantileMs((j + 0.5) / K);
+  tables.set(dist, t);
+  return t;
+}
+
+/** Run-state buffers kept at most per workflow model (they grow only while analyses interleave). */
+const SLOTS = 8;
+
+/**
+ * Per workflow: topology, draws' permutations and phases, descendants, tails, buffers. Shared
+ * by every analysis of the same DAG (cached by the edges array and checked against the node ids).
+ */
+export class TimingModel {
+  readonly samples: number;
+  readonly seed: number;
+  readonly n: number;
+  readonly ids: readonly string[];
+  readonly idx: Map<string, number>;
+  readonly order: Int32Array;
+  readonly pos: Int32Array;
+  readonly predOffset: Int32Array;
+  readonly predList: Int32Array;
+  readonly succOffset: Int32Array;
+  readonly succList: Int32Array;
+  /** perm[v*K + k]: node v's quantile level index at sample k. */
+  readonly perm: Int32Array;
+  readonly phase: Float64Array;
+  /** hitLevel[v*K + k] = frac((k + ½)/K + phase_v): sample k of v hits iff hitLevel < p. */
+  readonly hitLevel: Float64Array;
+  private readonly desc: (Int32Array | undefined)[];
+  /** Tail rows (module header), with the distribution and successor versions each was computed from. */
+  readonly tail: Float64Array;
+  private readonly tailDist: (DurationDistribution | undefined)[];
+  private readonly tailVer: Int32Array;
+  /** tailSeen[j]: the version of successor succList[j] when its predecessor's row was computed. */
+  private readonly tailSeen: Int32Array;
+  private tailClock = 0;
+  // Query scratch (used synchronously inside one query).
+  readonly ovEf: Float64Array;
+  readonly ovSt: Float64Array;
+  readonly stamp: Int32Array;
+  epoch = 0;
+  readonly tEs: Float64Array;
+  readonly tSs: Float64Array;
+  readonly mA: Float64Array;
+  readonly mB: Float64Array;
+  readonly dirty: Uint8Array;
+  readonly need: Int32Array;
+  readonly needP: Float64Array;
+  readonly needList: Int32Array;
+  needEpoch = 0;
+  /** The forward pass's upstream rows (offsets v*K) of the node it computes. */
+  readonly upsK: Int32Array;
+  /** The joint reference (some candidates launched) of `jOwner`, kept between queries. */
+  jOwner: object | undefined = undefined;
+  readonly jEf: Float64Array;
+  readonly jSt: Float64Array;
+  readonly jLaunched: Uint8Array;
+  readonly jHit: Uint8Array;
+  readonly jM: Float64Array;
+  readonly jMember: Uint8Array;
+  readonly jP: Float64Array;
+  readonly jList: Int32Array;
+  /** 1 where jEf/jSt rows may hold non-zero values. */
+  readonly jWritten: Uint8Array;
+  jCount = 0;
+  /** The joint reference's arrays as a state. */
+  readonly joint: TimedState;
+  /**
+   * Buffers of the run states' analyses, reused round-robin (an analysis whose slot was taken
+   * recomputes itself). One to start with; one more each time an analysis finds its slot taken
+   * (analyses of the workflow used in interleaved order), up to SLOTS.
+   */
+  private readonly slots: StateSlot[] = [];
+  private nextSlot = 0;
+  private slotTarget = 1;
+
+  constructor(nodes: readonly { readonly id: string }[], edges: readonly TimingEdge[], K: number, seed: number) {
+    const n = nodes.length;
+    this.samples = K;
+    this.seed = seed;
+    this.n = n;
+    this.ids = nodes.map((x) => x.id);
+    this.idx = new Map();
+    for (let i = 0; i < n; i++) {
+      const id = this.ids[i]!;
+      if (this.idx.has(id)) throw new ValidationError([{ path: `nodes[${i}].id`, message: `duplicate node id "${id}"` }]);
+      this.idx.set(id, i);
+    }
+    const m = edges.length;
+    const from = new Int32Array(m);
+    const to = new Int32Array(m);
+    const indeg = new Int32Array(n);
+    const outdeg = new Int32Array(n + 1);
+    for (let j = 0; j < m; j++) {
+      const e = edges[j]!;
+      const f = this.idx.get(e.from);
+      const t = this.idx.get(e.to);
+      if (f === undefined) throw new ValidationError([{ path: `edges[${j}].from`, message: `unknown node "${e.from}"` }]);
+      if (t === undefined) throw new ValidationError([{ path: `edges[${j}].to`, message: `unknown node "${e.to}"` }]);
+      from[j] = f;
+      to[j] = t;
+      indeg[t]! += 1;
+      outdeg[f + 1]! += 1;
+    }
+    // Predecessors (CSR by target) and successors (CSR by source).
+    this.predOffset = new Int32Array(n + 1);
+    for (let v = 0; v < n; v++) this.predOffset[v + 1] = this.predOffset[v]! + indeg[v]!;
+    this.predList = new Int32Array(m);
+    const fillP = this.predOffset.slice(0, n);
+    for (let j = 0; j < m; j++) this.predList[fillP[to[j]!]!++] = from[j]!;
+    for (let v = 0; v < n; v++) outdeg[v + 1]! += outdeg[v]!;
+    this.succOffset = outdeg;
+    this.succList = new Int32Array(m);
+    const fillS = outdeg.slice(0, n);
+    for (let j = 0; j < m; j++) this.succList[fillS[from[j]!]!++] = to[j]!;
+    // Kahn's order.
+    this.order = new Int32Array(n);
+    let tail = 0;
+    for (let v = 0; v < n; v++) if (indeg[v] === 0) this.order[tail++] = v;
+    for (let h = 0; h < tail; h++) {
+      const u = this.order[h]!;
+      for (let k = this.succOffset[u]!; k < this.succOffset[u + 1]!; k++) {
+        const w = this.succList[k]!;
+        indeg[w]! -= 1;
+        if (indeg[w] === 0) this.order[tail++] = w;
+      }
+    }
+    if (tail !== n) throw new ValidationError([{ path: 'edges', message: 'the graph has a cycle' }]);
+    this.pos = new Int32Array(n);
+    for (let h = 0; h < n; h++) this.pos[this.order[h]!] = h;
+    this.perm = new Int32Array(n * K);
+    this.phase = new Float64Array(n);
+    for (let v = 0; v < n; v++) {
+      lhsPermutation(this.ids[v]!, seed, K, this.perm.subarray(v * K, v * K + K));
+      this.phase[v] = hitPhase(this.ids[v]!, seed);
+    }
+    this.hitLevel = new Float64Array(n * K);
+    for (let v = 0; v < n; v++) for (let k = 0; k < K; k++) this.hitLevel[v * K + k] = ((k + 0.5) / K + this.phase[v]!) % 1;
+    this.desc = new Array<Int32Array | undefined>(n).fill(undefined);
+    this.tail = new Float64Array(n * K);
+    this.tailDist = new Array<DurationDistribution | undefined>(n).fill(undefined);
+    this.tailVer = new Int32Array(n);
+    this.tailSeen = new Int32Array(m);
+    this.ovEf = new Float64Array(n * K);
+    this.ovSt = new Float64Array(n * K);
+    this.stamp = new Int32Array(n);
+    this.tEs = new Float64Array(K);
+    this.tSs = new Float64Array(K);
+    this.mA = new Float64Array(K);
+    this.mB = new Float64Array(K);
+    this.dirty = new Uint8Array(n);
+    this.need = new Int32Array(n);
+    this.needP = new Float64Array(n);
+    this.needList = new Int32Array(n);
+    this.upsK = new Int32Array(n);
+    this.jEf = new Float64Array(n * K);
+    this.jSt = new Float64Array(n * K);
+    this.jLaunched = new Uint8Array(n);
+    this.jHit = new Uint8Array(n * K);
+    this.jM = new Float64Array(K);
+    this.jMember = new Uint8Array(n);
+    this.jP = new Float64Array(n);
+    this.jList = new Int32Array(n);
+    this.jWritten = new Uint8Array(n);
+    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM, top2: new Float64Array(K), arg1: new Int32Array(K) };
+  }
+
+  matches(nodes: readonly { readonly id: string }[], K: number, seed: number): boolean {
+    if (nodes.length !== this.n || K !== this.samples || seed !== this.seed) return false;
+    for (let i = 0; i < this.n; i++) if (nodes[i]!.id !== this.ids[i]) return false;
+    return true;
+  }
+
+  /** v and its descendants, in topological order (v first). */
+  descendants(v: number): Int32Array {
+    let d = this.desc[v];
+    if (d !== undefined) return d;
+    const mark = this.dirty;
+    mark.fill(0);
+    mark[v] = 1;
+    const list = [v];
+    for (let h = this.pos[v]! + 1; h < this.n; h++) {
+      const w = this.order[h]!;
+      for (let j = this.predOffset[w]!; j < this.predOffset[w + 1]!; j++) {
+        if (mark[this.predList[j]!] === 1) {
+          mark[w] = 1;
+          list.push(w);
+          break;
+        }
+      }
+    }
+    mark.fill(0);
+    d = Int32Array.from(list);
+    this.desc[v] = d;
+    return d;
+  }
+
+  /** Before the tail rows of a state are refreshed: keeps the version clock in range. */
+  beginTails(): void {
+    if (this.tailClock >= 0x3fffffff) {
+      this.tailDist.fill(undefined);
+      this.tailClock = 0;
+    }
+  }
+
+  /**
+   * Makes node v's tail row current for distribution `dist` (its successors' rows are current:
+   * called in reverse topological order). Throws ValidationError (path `nodes[v].duration`) on a
+   * duration that is not finite and ≥ 0.
+   */
+  refreshTail(v: number, dist: DurationDistribution): void {
+    const K = this.samples;
+    const s0 = this.succOffset[v]!;
+    const s1 = this.succOffset[v + 1]!;
+    const ver = this.tailVer;
+    const seen = this.tailSeen;
+    const succ = this.succList;
+    if (this.tailDist[v] === dist) {
+      let current = true;
+      for (let j = s0; j < s1; j++) {
+        if (seen[j] !== ver[succ[j]!]) {
+          current = false;
+          break;
+        }
+      }
+      if (current) return;
+    }
+    const t = quantileTable(dist, K);
+    const row = this.tail;
+    const perm = this.perm;
+    const b = v * K;
+    for (let k = 0; k < K; k++) {
+      let mx = 0;
+      for (let j = s0; j < s1; j++) {
+        const x = row[succ[j]! * K + k]!;
+        if (x > mx) mx = x;
+      }
+      const d = t[perm[b + k]!]!;
+      if (!(d >= 0 && Number.isFinite(d))) {
+        this.tailDist[v] = undefined;
+        throw new ValidationError([{ path: `nodes[${v}].duration`, message: `gave a duration of ${d} ms at quantile ${(perm[b + k]! + 0.5) / K}` }]);
+      }
+      row[b + k] = d + mx;
+    }
+    for (let j = s0; j < s1; j++) seen[j] = ver[succ[j]!]!;
+    this.tailDist[v] = dist;
+    ver[v] = ++this.tailClock;
+  }
+
+  /** A slot for `owner`'s state: a new one until SLOTS exist, then the least recently taken. */
+  takeSlot(owner: object): StateSlot {
+    let slot: StateSlot;
+    if (this.slots.length < this.slotTarget) {
+      const n = this.n;
+      const K = this.samples;
+      const nK = n * K;
+      const f = new Float64Array(5 * nK + 3 * K);
+      const b = new Uint8Array(5 * n + nK);
+      slot = {
+        owner,
+        durWait: f.subarray(0, nK),
+        durRun: f.subarray(nK, 2 * nK),
+        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(5 * n), m: f.subarray(5 * nK, 5 * nK + K), top2: f.subarray(5 * nK + 2 * K), arg1: new Int32Array(K) },
+        exitTail: f.subarray(4 * nK, 5 * nK),
+        rootTail: f.subarray(5 * nK + K, 5 * nK + 2 * K),
+        kind: b.subarray(n, 2 * n),
+        inW: b.subarray(2 * n, 3 * n),
+        isUpper: b.subarray(3 * n, 4 * n),
+        written: b.subarray(4 * n, 5 * n),
+        rowDist: new Array<DurationDistribution | undefined>(n).fill(undefined),
+        upper: new Int32Array(n),
+        upperCount: 0,
+        exits: new Int32Array(n),
+        exitCount: 0,
+      };
+      this.slots.push(slot);
+    } else {
+      slot = this.slots[this.nextSlot % this.slots.length]!;
+      this.nextSlot = (this.nextSlot + 1) % this.slots.length;
+      slot.owner = owner;
+    }
+    return slot;
+  }
+
+  /** An analysis found its slot taken by another: keep one more state's buffers from now on. */
+  slotStolen(): void {
+    if (this.slotTarget < SLOTS) this.slotTarget += 1;
+  }
+
+  /** A fresh stamp for an overlay pass. */
+  nextEpoch(): number {
+    if (this.epoch >= 0x3fffffff) {
+      this.stamp.fill(0);
+      this.epoch = 0;
+    }
+    return ++this.epoch;
+  }
+
+  nextNeedEpoch(): number {
+    if (this.needEpoch >= 0x3fffffff) {
+      this.need.fill(0);
+      this.needEpoch = 0;
+    }
+    return ++this.needEpoch;
+  }
+}
+
+/** Models per edges array (a workflow's definition is parsed once and shared by its runs). */
+const models = new WeakMap<readonly TimingEdge[], TimingModel>();
+export function modelFor(nodes: readonly { readonly id: string }[], edges: readonly TimingEdge[], K: number, seed: number): TimingModel {
+  const hit = models.get(edges);
+  if (hit?.matches(nodes, K, seed) === true) return hit;
+  const m = new TimingModel(nodes, edges, K, seed);
+  models.set(edges, m);
+  return m;
+}
