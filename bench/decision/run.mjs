@@ -203,8 +203,8 @@ function round(r, m, actions) {
     let total = build;
     st.candidates.forEach((c, i) => {
       const t1 = now();
-      const others = st.candidates.filter((o) => o.id !== c.id);
-      const dT = a.deltaTSecWith(c.id, others);
+      // The state's whole candidate list, as the scheduler's deltaTOf passes it (c's own entry is ignored).
+      const dT = a.deltaTSecWith(c.id, st.candidates);
       const dec = costsAndRule(c.id, st.frac, dT);
       const own = Number(now() - t1);
       total += own;

@@ -5,6 +5,20 @@
 import { ValidationError } from '../errors.js';
 import type { Dial } from './types.js';
 
+/** Whether α ∈ [0, 1] and λ is finite ≥ 0 (validateDial throws otherwise); allocates nothing. */
+export function isValidDial(dial: Dial): boolean {
+  const { alpha, lambdaUsdPerSec } = dial;
+  return (
+    typeof alpha === 'number' &&
+    Number.isFinite(alpha) &&
+    alpha >= 0 &&
+    alpha <= 1 &&
+    typeof lambdaUsdPerSec === 'number' &&
+    Number.isFinite(lambdaUsdPerSec) &&
+    lambdaUsdPerSec >= 0
+  );
+}
+
 /** Validates a dial; throws ValidationError naming `alpha` or `lambdaUsdPerSec`. */
 export function validateDial(dial: Dial, root = ''): Dial {
   const issues: { path: string; message: string }[] = [];

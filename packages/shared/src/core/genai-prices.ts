@@ -68,15 +68,21 @@ export interface GenaiPriceTableOptions {
 
 /** M2: the public price table. Tools have no public price here (0). */
 export class GenaiPriceTable implements PriceTable {
-  private readonly cache = new Map<string, ModelRates | undefined>();
+  /** Lookups already made, by provider then model (no key string built per lookup). */
+  private readonly cache = new Map<string, Map<string, ModelRates | undefined>>();
 
   constructor(private readonly options: GenaiPriceTableOptions = {}) {}
 
   rates(provider: string, model: string): ModelRates | undefined {
-    const key = `${provider}\u0000${model}`;
-    if (this.cache.has(key)) return this.cache.get(key);
+    let byModel = this.cache.get(provider);
+    if (byModel === undefined) {
+      byModel = new Map();
+      this.cache.set(provider, byModel);
+    }
+    const hit = byModel.get(model);
+    if (hit !== undefined || byModel.has(model)) return hit;
     const r = this.lookup(provider, model);
-    this.cache.set(key, r);
+    byModel.set(model, r);
     return r;
   }
 

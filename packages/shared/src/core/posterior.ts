@@ -52,23 +52,40 @@ export function betaMean(beta: BetaParams): number {
 }
 
 /**
- * Quantiles already computed, by (a, b, q): a class's posterior changes once per outcome while
- * every decision on its edges reads the same lower bound (M5 `lower_bound` mode), and the
- * inverse incomplete beta costs microseconds. Bounded: cleared when full.
+ * Quantiles already computed, by q, a, then b (numeric keys, no key string per read): a class's
+ * posterior changes once per outcome while every decision on its edges reads the same lower
+ * bound (M5 `lower_bound` mode), and the inverse incomplete beta costs microseconds. Bounded:
+ * cleared when full.
  */
-const quantiles = new Map<string, number>();
+const quantiles = new Map<number, Map<number, Map<number, number>>>();
+let quantilesHeld = 0;
 const QUANTILE_MEMO = 4096;
 
 /** Quantile q of Beta(a, b). */
 export function betaQuantile(beta: BetaParams, q: number): number {
   if (q <= 0) return 0;
   if (q >= 1) return 1;
-  const key = `${beta.a},${beta.b},${q}`;
-  let v = quantiles.get(key);
+  let byA = quantiles.get(q);
+  let byB = byA?.get(beta.a);
+  let v = byB?.get(beta.b);
   if (v === undefined) {
     v = jstat.beta.inv(q, beta.a, beta.b) as number;
-    if (quantiles.size >= QUANTILE_MEMO) quantiles.clear();
-    quantiles.set(key, v);
+    if (quantilesHeld >= QUANTILE_MEMO) {
+      quantiles.clear();
+      quantilesHeld = 0;
+      byA = undefined;
+      byB = undefined;
+    }
+    if (byA === undefined) {
+      byA = new Map();
+      quantiles.set(q, byA);
+    }
+    if (byB === undefined) {
+      byB = new Map();
+      byA.set(beta.a, byB);
+    }
+    byB.set(beta.b, v);
+    quantilesHeld++;
   }
   return v;
 }

@@ -28,13 +28,18 @@ export function effectiveRates(rates: ModelRates, promptTokenCount: number): Omi
 
 /** M2: cost in dollars of one LLM call. */
 export function llmCostUsd(rates: ModelRates, usage: TokenUsage): number {
-  const r = effectiveRates(rates, promptTokens(usage));
+  return llmCostOfTokensUsd(rates, usage.inputTokens, usage.cachedInputTokens, usage.cacheWriteTokens ?? 0, usage.outputTokens);
+}
+
+/**
+ * M2: `llmCostUsd` with the token counts as arguments (the same arithmetic): for the decision
+ * path, which prices a call per decision without building a usage object (issue 9).
+ */
+export function llmCostOfTokensUsd(rates: ModelRates, inputTokens: number, cachedInputTokens: number, cacheWriteTokens: number, outputTokens: number): number {
+  const r = effectiveRates(rates, inputTokens + cachedInputTokens + cacheWriteTokens);
   const writeRate = r.cacheWritePerMTokUsd ?? r.inputPerMTokUsd;
   return (
-    (usage.inputTokens * r.inputPerMTokUsd +
-      usage.cachedInputTokens * r.cachedInputPerMTokUsd +
-      (usage.cacheWriteTokens ?? 0) * writeRate +
-      usage.outputTokens * r.outputPerMTokUsd) /
+    (inputTokens * r.inputPerMTokUsd + cachedInputTokens * r.cachedInputPerMTokUsd + cacheWriteTokens * writeRate + outputTokens * r.outputPerMTokUsd) /
     PER_MTOK
   );
 }
@@ -75,6 +80,8 @@ export class ConfiguredPriceTable implements PriceTable {
   }
 
   rates(provider: string, model: string): ModelRates | undefined {
+    // Nothing configured (the common case): no key string built per lookup.
+    if (this.models.size === 0) return undefined;
     const r = this.models.get(`${provider}/${model}`) ?? this.models.get(model);
     if (r === undefined) return undefined;
     return {

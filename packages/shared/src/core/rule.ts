@@ -14,7 +14,7 @@
  * numeric field is computed and recorded even when waiting.
  */
 import { ValidationError } from '../errors.js';
-import { validateDial } from './dial.js';
+import { isValidDial, validateDial } from './dial.js';
 import { pointEstimate } from './posterior.js';
 import type { BetaParams, DecisionReason, Dial, PosteriorMode, Stage } from './types.js';
 
@@ -113,7 +113,11 @@ function stageAllowsLaunch(stage: Stage, canarySampled: boolean): boolean {
   return true;
 }
 
+const okAmount = (v: number | undefined): boolean => v === undefined || (Number.isFinite(v) && v >= 0);
+
 function checkAmounts(input: DecideInput): void {
+  // The valid case (every decision) allocates nothing.
+  if (okAmount(input.cSpecUsd) && okAmount(input.cFailUsd) && okAmount(input.predictorUsd) && okAmount(input.deltaTSec)) return;
   const issues: { path: string; message: string }[] = [];
   for (const field of ['cSpecUsd', 'cFailUsd', 'predictorUsd', 'deltaTSec'] as const) {
     const v = input[field];
@@ -128,7 +132,7 @@ function checkAmounts(input: DecideInput): void {
  */
 export function decide(input: DecideInput): Decision {
   checkAmounts(input);
-  const dial = validateDial(input.dial, 'dial');
+  const dial = isValidDial(input.dial) ? input.dial : validateDial(input.dial, 'dial');
   const p = jointProbability(input.edges);
   const cSpecUsd = input.cSpecUsd;
   const cFailUsd = input.cFailUsd ?? cSpecUsd;

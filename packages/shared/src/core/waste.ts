@@ -8,7 +8,7 @@
  * Cost accrued by t:  cost(t) = C_in + out(t) * r_out + fixed        (C_in always spent)
  * so cost(∞) = C_spec (the whole call) and cost(t) ≤ C_spec.
  */
-import { llmCostUsd } from './pricing.js';
+import { llmCostOfTokensUsd } from './pricing.js';
 import type { ModelRates } from './types.js';
 
 /** M8: cost of a cancelled attempt: its input plus the output produced before the cancel. */
@@ -17,12 +17,7 @@ export function fractionalWasteUsd(
   input: { readonly inputTokens: number; readonly cachedInputTokens: number; readonly cacheWriteTokens?: number },
   outputTokensBeforeCancel: number,
 ): number {
-  return llmCostUsd(rates, {
-    inputTokens: input.inputTokens,
-    cachedInputTokens: input.cachedInputTokens,
-    cacheWriteTokens: input.cacheWriteTokens ?? 0,
-    outputTokens: outputTokensBeforeCancel,
-  });
+  return llmCostOfTokensUsd(rates, input.inputTokens, input.cachedInputTokens, input.cacheWriteTokens ?? 0, outputTokensBeforeCancel);
 }
 
 /** A speculative LLM attempt as the cost model sees it. */
@@ -72,14 +67,29 @@ export interface PendingUpstream {
  * Returns 0 when no miss is possible (every p = 1), where C_fail does not enter EV anyway.
  */
 export function progressiveFailCostUsd(attempt: SpeculativeAttempt, upstreams: readonly PendingUpstream[]): number {
-  const sorted = [...upstreams].sort((x, y) => x.remainingMs - y.remainingMs);
+  // Stable insertion sort by remaining time into a reused array (a join has a few upstreams;
+  // this runs once per decision, issue 9), emptied again before returning.
+  const sorted = byRemaining;
+  for (let i = 0; i < upstreams.length; i++) {
+    const u = upstreams[i]!;
+    let j = sorted.length;
+    sorted.push(u);
+    while (j > 0 && sorted[j - 1]!.remainingMs > u.remainingMs) {
+      sorted[j] = sorted[j - 1]!;
+      j--;
+    }
+    sorted[j] = u;
+  }
   let allHitSoFar = 1;
   let weighted = 0;
-  for (const u of sorted) {
+  for (let i = 0; i < sorted.length; i++) {
+    const u = sorted[i]!;
     const firstMissHere = allHitSoFar * (1 - u.p);
     weighted += firstMissHere * costAtUsd(attempt, Math.max(0, u.remainingMs));
     allHitSoFar *= u.p;
   }
+  sorted.length = 0;
   const someMiss = 1 - allHitSoFar;
   return someMiss <= 0 ? 0 : weighted / someMiss;
 }
+const byRemaining: PendingUpstream[] = [];

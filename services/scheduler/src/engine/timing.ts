@@ -166,8 +166,6 @@ export async function deltaTOf(
   decidable: (s: RunSnapshot, nodeId: string) => boolean,
 ): Promise<number> {
   const t = await runTiming(deps, s, ctx, decidable);
-  return t.analysis.deltaTSecWith(
-    nodeId,
-    t.candidates.filter((c) => c.id !== nodeId),
-  );
+  // The candidate list as is: deltaTSecWith ignores nodeId's own entry (no copy per decision).
+  return t.analysis.deltaTSecWith(nodeId, t.candidates);
 }
