@@ -13,12 +13,15 @@
  * shadow with its posterior reset to the prior and its window emptied (as estimatorSetStage
  * does), WAITs `stage` while it learns again, and is promoted back to online after `nMin` shadow
  * outcomes (replay has no canary: a canary launches on a sample, which replay does not draw).
+ * Before any kill, drift suspicion (`decisionPosterior`, as the live decider) decides a suspect
+ * class from the outcomes since the estimated change point.
  */
 import {
   type BetaParams,
   type CalibrationConfig,
   type ClassCounts,
   DEFAULT_CALIBRATION,
+  decisionPosterior,
   detectDrift,
   PH_INITIAL,
   DEPENDENCY_TYPES,
@@ -108,7 +111,10 @@ export function learnOnline(
           beliefs.push({ opportunity: o, edgeClass: cls, posterior: { a: known * KNOWN_WEIGHT, b: (1 - known) * KNOWN_WEIGHT }, stage: 'online' });
           continue;
         }
-        beliefs.push({ opportunity: o, edgeClass: cls, posterior: updatePosterior(priorFor(o.type, o.k, priors), c.hits, c.misses), stage: c.stage });
+        // M5 with drift suspicion (calibration/suspect.ts): the live decider's posterior.
+        const prior = priorFor(o.type, o.k, priors);
+        const { posterior } = decisionPosterior(updatePosterior(prior, c.hits, c.misses), c.window, calibration.suspect);
+        beliefs.push({ opportunity: o, edgeClass: cls, posterior, stage: c.stage });
       }
       // Outcomes are counted after the node's decision: they are known only when its upstreams end.
       for (const b of beliefs) {

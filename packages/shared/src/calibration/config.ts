@@ -30,6 +30,17 @@ export const CalibrationConfigSchema = z.object({
   }),
   /** Outcomes kept in the class's window list (raised to cover the largest window plus its reference, and nMin). */
   windowCap: z.number().int().positive(),
+  /** Drift suspicion (suspect.ts): the CUSUM that lets the decision's P follow a drop before the kill. */
+  suspect: z.object({
+    /** Drop of the hit rate the CUSUM is tuned to; 0 turns suspicion off. */
+    drop: z.number().min(0).max(1),
+    /** CUSUM level (nats) above which the class is suspect. */
+    threshold: z.number().positive(),
+    /** Most recent outcomes the CUSUM runs over. */
+    window: z.number().int().positive().max(600),
+    /** Outcomes the whole-history mean counts for in a suspect class's segment posterior. */
+    weight: z.number().positive(),
+  }),
 });
 export type CalibrationConfig = z.infer<typeof CalibrationConfigSchema>;
 
@@ -47,6 +58,7 @@ export const DEFAULT_CALIBRATION: CalibrationConfig = {
   tail: { windows: [8, 12, 16, 24, 32, 48, 64, 96, 128, 192], level: 6e-5, minReference: 30 },
   pageHinkley: { delta: 0.05, lambda: 15, minN: 30 },
   windowCap: 600,
+  suspect: { drop: 0.2, threshold: 2, window: 64, weight: 4 },
 };
 
 /** The stated bound for the defaults (0.9 → 0.2, ≥ 100 outcomes of history, 99% of alarms). */
@@ -60,6 +72,7 @@ export const CalibrationOverridesSchema = z.object({
   tail: CalibrationConfigSchema.shape.tail.partial().optional(),
   pageHinkley: CalibrationConfigSchema.shape.pageHinkley.partial().optional(),
   windowCap: z.number().int().positive().optional(),
+  suspect: CalibrationConfigSchema.shape.suspect.partial().optional(),
 });
 export type CalibrationOverrides = z.infer<typeof CalibrationOverridesSchema>;
 
@@ -73,6 +86,7 @@ export function resolveCalibration(
     ...overrides,
     tail: { ...base.tail, ...(overrides.tail ?? {}) },
     pageHinkley: { ...base.pageHinkley, ...(overrides.pageHinkley ?? {}) },
+    suspect: { ...base.suspect, ...(overrides.suspect ?? {}) },
   };
   const cfg = CalibrationConfigSchema.parse(merged);
   const windows = [...cfg.tail.windows].sort((x, y) => x - y);
@@ -80,6 +94,6 @@ export function resolveCalibration(
   return {
     ...cfg,
     tail: { ...cfg.tail, windows },
-    windowCap: Math.max(cfg.windowCap, largest + cfg.tail.minReference, cfg.nMin, cfg.pageHinkley.minN),
+    windowCap: Math.max(cfg.windowCap, largest + cfg.tail.minReference, cfg.nMin, cfg.pageHinkley.minN, cfg.suspect.window),
   };
 }

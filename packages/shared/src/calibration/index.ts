@@ -5,3 +5,4 @@ export * from './detectors.js';
 export * from './config.js';
 export * from './canary.js';
 export * from './stages.js';
+export * from './suspect.js';

@@ -23,10 +23,12 @@ export const ClassStateSchema = z.object({
   depType: z.string().optional(),
   tenant: z.string().optional(),
   provisional: z.string().optional(),
+  /** The class's recent hit sequence ('1' hit, oldest first; classKeys().windowBits): drift suspicion reads it (calibration/suspect.ts). */
+  recent: z.string().regex(/^[01]*$/).optional(),
 });
 export type ClassState = z.infer<typeof ClassStateSchema>;
 
-export function parseClassHash(h: Record<string, string>): ClassState | undefined {
+export function parseClassHash(h: Record<string, string>, recent?: string | null): ClassState | undefined {
   if (Object.keys(h).length === 0) return undefined;
-  return ClassStateSchema.parse(h);
+  return ClassStateSchema.parse(recent === undefined || recent === null ? h : { ...h, recent });
 }

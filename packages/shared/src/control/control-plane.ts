@@ -286,7 +286,12 @@ export class ControlPlane {
     const now = this.clock.nowMs();
     const hit = this.cache.get(classId);
     if (opts.fresh !== true && hit !== undefined && now - hit.atMs < this.cacheMs) return hit.value;
-    const value = parseClassHash(await this.cmd.hgetall(classKeys(this.ks, classId).posterior));
+    // The posterior and the recent hit sequence (drift suspicion, calibration/suspect.ts) in one
+    // round trip; both keys share the class's hash tag.
+    const k = classKeys(this.ks, classId);
+    const r = await this.cmd.multi().hgetall(k.posterior).get(k.windowBits).exec();
+    if (r === null || r[0]?.[0] || r[1]?.[0]) throw r?.[0]?.[0] ?? r?.[1]?.[0] ?? new Error(`class state read of ${classId} aborted`);
+    const value = parseClassHash(r[0]?.[1] as Record<string, string>, r[1]?.[1] as string | null);
     this.cache.set(classId, { atMs: now, value });
     return value;
   }

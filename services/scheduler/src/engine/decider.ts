@@ -19,11 +19,12 @@ import {
   type PendingEdge,
   pointEstimate,
   type PriceTable,
-  posteriorUnder,
+  classPosterior,
   resolvePrior,
   progressiveFailCostUsd,
   renderTemplate,
   resolveCalibration,
+  suspectParams,
   resolveDial,
   type SpeculativeAttempt,
   type Stage,
@@ -215,7 +216,8 @@ export async function decideNode(
     return { record: { ...base, ...dec, p: 0 }, assumed: {}, classes: classStr, cSpecNanoUsd: 0, cascadeFrom: {} };
   }
 
-  // M5, M9: posterior and stage of every pending edge's class.
+  // M5, M9: posterior and stage of every pending edge's class (with drift suspicion, suspect.ts).
+  const suspect = suspectParams(ctx.tenantCfg.calibration);
   const stages: Stage[] = [];
   const edges: PendingEdge[] = [];
   const assumed: Record<string, string> = {};
@@ -272,7 +274,7 @@ export async function decideNode(
           initialStage: ctx.tenantCfg.initialStage,
           tenant,
         });
-        const posterior2 = posteriorUnder(prior2, st2);
+        const posterior2 = classPosterior(prior2, st2, suspect);
         edges.push({ posterior: posterior2, mode: mode2 });
         const r2 = remainingMs(s, p2.up, ctx.nowMs);
         pendingRemaining.push({ remainingMs: r2, p: pointEstimate(posterior2, mode2), up: edge.from });
@@ -281,7 +283,7 @@ export async function decideNode(
     }
     if (isLlmPredictor(edge)) {
       // M10 two-stage purchase of a paid guess (predictors/llm.ts).
-      const posterior = posteriorUnder(prior, st);
+      const posterior = classPosterior(prior, st, suspect);
       const got = arrivedGuess(s, d.id, edge.from);
       const bought = s.attempts.get(guessAttemptId(d.id, edge.from));
       if (got !== undefined) {
@@ -319,7 +321,7 @@ export async function decideNode(
     }
     assumed[edge.from] = guess.value;
     predictorUsd += guess.costUsd;
-    const posterior = posteriorUnder(prior, st);
+    const posterior = classPosterior(prior, st, suspect);
     const pe: PendingEdge = { posterior, mode };
     edges.push(pe);
     pendingRemaining.push({ remainingMs: remaining, p: pointEstimate(posterior, mode), up: edge.from });
@@ -362,6 +364,7 @@ export async function decideNode(
       initialStage: ctx.tenantCfg.initialStage,
       allowDisclosure: ctx.tenantCfg.allowDisclosure,
       nowMs: ctx.nowMs,
+      suspect,
     },
     decidable,
   );

@@ -18,7 +18,7 @@ import {
   type PendingEdge,
   pointEstimate,
   type PriceTable,
-  posteriorUnder,
+  classPosterior,
   resolvePrior,
   progressiveFailCostUsd,
   resolveCalibration,
@@ -98,7 +98,7 @@ export async function planDecisions(p: {
         initialStage: p.tenantCfg.initialStage,
         tenant: p.tenant,
       });
-      pJoint *= pointEstimate(posteriorUnder(prior, st), rp.mode ?? p.tenantCfg.posteriorMode);
+      pJoint *= pointEstimate(classPosterior(prior, st, cal.suspect), rp.mode ?? p.tenantCfg.posteriorMode);
     }
     candidates.push({ id: d.id, p: pJoint });
   }
@@ -146,7 +146,7 @@ export async function planDecisions(p: {
       const block = p.control.blocked(p.tenant, classId);
       if (block === 'kill') killed = true;
       else if (block === 'estimator') estimatorUnavailable = true;
-      const posterior = posteriorUnder(prior, st);
+      const posterior = classPosterior(prior, st, cal.suspect);
       edges.push({ posterior, mode });
       const upDef = g.byId.get(e.from);
       ups.push({ remainingMs: upDef === undefined ? 0 : expectedDurationMs(upDef), p: pointEstimate(posterior, mode) });

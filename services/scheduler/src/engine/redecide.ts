@@ -19,7 +19,8 @@ import {
   decide,
   edgeClassId,
   type PendingEdge,
-  posteriorUnder,
+  classPosterior,
+  suspectParams,
   resolvePrior,
   resolveDial,
 } from '@gambit/shared';
@@ -134,7 +135,7 @@ export class Redecider {
         initialStage: cfg.initialStage,
         tenant: s.header.tenant,
       });
-      out.push(st === undefined ? fallback : { posterior: posteriorUnder(prior, st), mode: rp.mode ?? cfg.posteriorMode });
+      out.push(st === undefined ? fallback : { posterior: classPosterior(prior, st, suspectParams(cfg.calibration)), mode: rp.mode ?? cfg.posteriorMode });
     }
     return out;
   }

@@ -19,8 +19,9 @@ import {
   type JointCandidate,
   lognormalDuration,
   type PosteriorMode,
+  type SuspicionParams,
   pointEstimate,
-  posteriorUnder,
+  classPosterior,
   resolvePrior,
   type TenantPriors,
   type TimingAnalysis,
@@ -65,6 +66,8 @@ export interface TimingCtx {
   readonly initialStage: 'shadow' | 'canary' | 'online';
   readonly allowDisclosure: boolean;
   readonly nowMs: number;
+  /** Drift suspicion settings of the tenant (calibration/suspect.ts); defaults when absent. */
+  readonly suspect?: SuspicionParams;
 }
 
 /** P that an edge class's guess is right, from its posterior (or prior). */
@@ -78,7 +81,7 @@ async function edgeP(deps: TimingDeps, ctx: TimingCtx, classId: string, type: st
     initialStage: ctx.initialStage,
     tenant: ctx.tenant,
   });
-  return pointEstimate(posteriorUnder(prior, st), rp.mode ?? ctx.posteriorMode);
+  return pointEstimate(classPosterior(prior, st, ctx.suspect), rp.mode ?? ctx.posteriorMode);
 }
 
 interface RunTiming {

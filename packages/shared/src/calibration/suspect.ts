@@ -1,0 +1,114 @@
+/**
+ * Drift suspicion (M5, M9; docs/method.md "Drift: suspicion before the kill"): the P the rule
+ * decides with reacts to a drop within a few outcomes, while the M9.5 kill keeps its own
+ * false-alarm guarantee. Pure: the caller passes the class's recent hit sequence.
+ *
+ * A CUSUM over the class's last `window` outcomes (oldest first, '1' hit) of the log-likelihood
+ * ratio of "the rate fell by `drop`" (p1 = p0 − drop) against "the rate is the posterior's mean"
+ * (p0): S_t = max(0, S_{t−1} + ln(P(x_t | p1) / P(x_t | p0))). While S > `threshold` the class is
+ * suspect, and the outcomes since S last stood at 0 (the CUSUM's estimate of the change point)
+ * are its current regime: the decision uses the posterior of that segment, with the
+ * whole-history mean m as its prior at a weight of `weight` outcomes (Beta(w·m + hits,
+ * w·(1 − m) + misses)), when its mean is below m. The weight keeps a short false suspicion (two
+ * misses on a class at 0.9) from stopping a class that pays by a wide margin, and costs a real
+ * drop only the first few outcomes of its segment. Nothing is reset and nothing is
+ * killed: every outcome still feeds the whole-history posterior and the detector (M5: learning
+ * is never blocked), and the class decides from the whole history again as soon as S falls back
+ * to the threshold (the hits that follow a false suspicion pull it down).
+ *
+ * Why a separate, looser statistic: the kill is held to ≤ 1e-5 false alarms per stationary
+ * outcome because a false kill resets learning and escalates; by Lorden's bound that costs
+ * ln(1e5) / KL outcomes of delay, 37 to 60 for a 0.3 drop, every one of them a launch at the old
+ * P. A suspicion costs only the launches it skips while it lasts, so it can fire at a rate a
+ * kill cannot.
+ */
+import { type LearnedBeta, posteriorUnder } from '../core/priors.js';
+import type { BetaParams } from '../core/types.js';
+import { DEFAULT_CALIBRATION } from './config.js';
+
+export interface SuspicionParams {
+  /** The drop of the hit rate the CUSUM is tuned to (p1 = p0 − drop). 0 turns suspicion off. */
+  readonly drop: number;
+  /** S above this (nats) makes the class suspect. */
+  readonly threshold: number;
+  /** Most recent outcomes the CUSUM runs over. */
+  readonly window: number;
+  /** Outcomes the whole-history mean counts for in the segment's posterior. */
+  readonly weight: number;
+}
+
+export interface Suspicion {
+  readonly suspect: boolean;
+  /** The CUSUM statistic at the last outcome (nats). */
+  readonly stat: number;
+  /** Outcomes and hits since the statistic last stood at 0. */
+  readonly since: number;
+  readonly hits: number;
+}
+
+const NONE: Suspicion = { suspect: false, stat: 0, since: 0, hits: 0 };
+
+/** The CUSUM of a drop of `drop` below p0 over the last `window` outcomes of `seq`. */
+export function driftSuspicion(seq: string, p0: number, p: SuspicionParams): Suspicion {
+  const p1 = p0 - p.drop;
+  if (!(p.drop > 0) || p1 < 0.01 || p0 >= 1 || seq.length === 0) return NONE;
+  const onHit = Math.log(p1 / p0);
+  const onMiss = Math.log((1 - p1) / (1 - p0));
+  let s = 0;
+  let since = 0;
+  let hits = 0;
+  for (let i = Math.max(0, seq.length - p.window); i < seq.length; i++) {
+    const hit = seq.charCodeAt(i) === 49;
+    s += hit ? onHit : onMiss;
+    if (s <= 0) {
+      s = 0;
+      since = 0;
+      hits = 0;
+    } else {
+      since++;
+      if (hit) hits++;
+    }
+  }
+  return { suspect: s > p.threshold, stat: s, since, hits };
+}
+
+/**
+ * The posterior a decision uses (M5 with drift suspicion): the class's whole-history posterior,
+ * or, while the class is suspect, the segment's posterior (see the header) when its mean is
+ * lower. `recent` is the class's hit sequence (oldest first); undefined or empty leaves the
+ * posterior as it is.
+ */
+export function decisionPosterior(
+  posterior: BetaParams,
+  recent: string | undefined,
+  p: SuspicionParams,
+): { posterior: BetaParams; suspicion?: Suspicion } {
+  if (recent === undefined || recent.length === 0) return { posterior };
+  const m = posterior.a / (posterior.a + posterior.b);
+  const s = driftSuspicion(recent, m, p);
+  if (!s.suspect) return { posterior };
+  const seg = { a: p.weight * m + s.hits, b: p.weight * (1 - m) + (s.since - s.hits) };
+  if (seg.a / (seg.a + seg.b) >= m) return { posterior, suspicion: s };
+  return { posterior: seg, suspicion: s };
+}
+
+/** The suspicion settings in force for a tenant: the defaults under its calibration overrides (validated where they are set). */
+export function suspectParams(overrides?: { readonly suspect?: Partial<SuspicionParams> }, base: SuspicionParams = DEFAULT_CALIBRATION.suspect): SuspicionParams {
+  const o = overrides?.suspect;
+  return o === undefined ? base : { ...base, ...o };
+}
+
+/**
+ * The posterior every live decision reads for an edge class (decider, plan, re-decision, ΔT's
+ * sibling P): the class's learned evidence under the prior now in force (`posteriorUnder`), then
+ * drift suspicion on its recent hit sequence (`decisionPosterior`). Replay's learnOnline calls
+ * `decisionPosterior` on the same sequence.
+ */
+export function classPosterior(
+  prior: BetaParams,
+  learned: (LearnedBeta & { readonly recent?: string }) | undefined,
+  suspect: SuspicionParams = DEFAULT_CALIBRATION.suspect,
+): BetaParams {
+  const post = posteriorUnder(prior, learned);
+  return learned?.recent === undefined ? post : decisionPosterior(post, learned.recent, suspect).posterior;
+}
