@@ -59,11 +59,26 @@ describe('agreement trace from live runs (M9 stage 1)', () => {
     // The live predictor guessed "shipping" (not its fallback); the on run's real label was "other".
     expect(run.opportunities).toEqual([{ from: 'classify', to: 'draft', type: 'router_k_way', k: 4, guess: 'shipping', actual: 'other', matched: false }]);
     expect(run.startUnixMs).toBe(2_000);
+    // Issue 9 item 8: the on run's missed speculative draft, as it ran on the guess (its own
+    // tokens, 85 / 0.1 = 850 ms), which replay bills the miss from; the off run's classify has none.
+    expect(d.speculative).toEqual({
+      kind: 'llm',
+      'gen_ai.provider.name': 'simulated',
+      'gen_ai.request.model': 'gpt-4o',
+      durationMs: 850,
+      cancelled: false,
+      'gen_ai.usage.input_tokens': 50,
+      'gen_ai.usage.cache_read.input_tokens': 10,
+      'gen_ai.usage.output_tokens': 50,
+    });
+    expect(c.speculative).toBeUndefined();
+    expect(run.v).toBe(3);
   });
 
   it('without a live launch the guess is the predictor fallback, and a matching on-run output is a hit', () => {
     const run = traceRun(workflow, view('r1', 0, 'billing'), view('r1', 0, 'billing'), 1);
     expect(run.opportunities[0]).toMatchObject({ guess: 'billing', matched: true });
+    expect(run.operations[1].speculative).toBeUndefined();
   });
 
   it('replay of the trace reproduces the off runs exactly under never (same prices, same gaps)', () => {

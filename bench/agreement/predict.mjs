@@ -31,7 +31,9 @@ export function traceRun(workflow, off, on, timeScale) {
     if (n.kind === 'tool')
       return { id: n.id, kind: 'tool', 'gen_ai.tool.name': n.tool, dependencies, startMs, durationMs, costNanoUsd: a.costNanoUsd ?? 0, effects: n.effects };
     const u = a.usage;
+    const speculative = missedAttemptOp(n, on.nodes[n.id], timeScale);
     return {
+      ...(speculative !== undefined ? { speculative } : {}),
       id: n.id,
       kind: 'llm',
       'gen_ai.provider.name': n.provider,
@@ -55,7 +57,34 @@ export function traceRun(workflow, off, on, timeScale) {
       const actual = String(on.nodes[e.from].output ?? '');
       return { from: e.from, to: e.to, type: e.type, ...(e.k !== undefined ? { k: e.k } : {}), guess, actual, matched: actual.trim() === guess.trim() };
     });
-  return { v: 1, runId: off.runId, tenant: off.tenant, workflow: workflow.name, startUnixMs: on.createdAtMs, operations, opportunities };
+  return { v: 3, runId: off.runId, tenant: off.tenant, workflow: workflow.name, startUnixMs: on.createdAtMs, operations, opportunities };
+}
+
+/**
+ * The speculative attempt's own operation (trace format v3, issue 9 item 8) of an LLM node in the
+ * paired speculation-on run, when it missed: what ran on the guess (its prompt rendered with the
+ * guessed upstream output, its own tokens and running time re-timed at scale 1, cancelled or run
+ * to its end), which replay bills a miss from. None when live did not launch it, it hit, or it
+ * never started (nothing ran). Time to first token: the simulated provider's, where the node sets
+ * one (the tool stand-ins); else the model's latency profile, which the simulator also uses.
+ */
+export function missedAttemptOp(n, onNode, timeScale) {
+  if (n.kind !== 'llm' || onNode === undefined) return undefined;
+  const a = onNode.attempts.find((x) => x.kind === 'speculative' && !(onNode.source === 'speculative' && x.status === 'succeeded'));
+  if (a === undefined || a.startedAtMs === undefined || a.finishedAtMs === undefined || a.usage === undefined) return undefined;
+  const u = a.usage;
+  return {
+    kind: 'llm',
+    'gen_ai.provider.name': n.provider,
+    'gen_ai.request.model': n.model,
+    durationMs: (a.finishedAtMs - a.startedAtMs) / timeScale,
+    cancelled: a.status === 'cancelled',
+    ...(n.simulate?.ttftMs !== undefined ? { timeToFirstTokenMs: n.simulate.ttftMs } : {}),
+    'gen_ai.usage.input_tokens': u.inputTokens + u.cachedInputTokens,
+    'gen_ai.usage.cache_read.input_tokens': u.cachedInputTokens,
+    'gen_ai.usage.output_tokens': u.outputTokens,
+    ...(a.output !== undefined ? { output: a.output } : {}),
+  };
 }
 
 function pick(summaries, policy) {

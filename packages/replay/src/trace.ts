@@ -8,8 +8,11 @@
 import { assertOperationClass, DEPENDENCY_TYPES, EFFECTS, findCycle, operationClassOf, templateHash, ValidationError } from '@gambit/shared';
 import { z } from 'zod';
 
-/** Version written; version 1 lines (no `operationClass`) are still read (docs/trace-format.md). */
-export const TRACE_FORMAT_VERSION = 2 as const;
+/**
+ * Version written; version 1 (no `operationClass`) and 2 (no `speculative`) lines are still read
+ * (docs/trace-format.md).
+ */
+export const TRACE_FORMAT_VERSION = 3 as const;
 
 const NonNegInt = z.number().int().nonnegative();
 
@@ -22,6 +25,48 @@ export const ATTR = {
   cachedInputTokens: 'gen_ai.usage.cache_read.input_tokens',
   outputTokens: 'gen_ai.usage.output_tokens',
 } as const;
+
+/**
+ * What a speculative attempt of an operation ran on its guess, when it differs from what finally
+ * ran (v3; issue 9 item 8): the router's wrong specialist, the answer behind a failed gate, a
+ * guessed final step, a prompt rendered with the guessed upstream output. Replay prices a miss
+ * of the operation from this, never from the operation that finally ran.
+ */
+export const SpeculativeOperationSchema = z
+  .object({
+    kind: z.enum(['llm', 'tool']),
+    'gen_ai.provider.name': z.string().min(1).optional(),
+    'gen_ai.request.model': z.string().min(1).optional(),
+    'gen_ai.tool.name': z.string().min(1).optional(),
+    /** How long the attempt ran: to its end, or to its cancellation when `cancelled`. */
+    durationMs: z.number().nonnegative(),
+    /** True when the recorded attempt was cancelled: its tokens are what it consumed by `durationMs`. */
+    cancelled: z.boolean().default(false),
+    /** When its first output token came, ms after its start (LLM calls), when recorded. */
+    timeToFirstTokenMs: z.number().nonnegative().optional(),
+    'gen_ai.usage.input_tokens': NonNegInt.default(0),
+    'gen_ai.usage.cache_read.input_tokens': NonNegInt.default(0),
+    'gen_ai.usage.output_tokens': NonNegInt.default(0),
+    /** Recorded cost in integer nano-dollars, when known; otherwise priced from the tokens. */
+    costNanoUsd: NonNegInt.optional(),
+    /** What it produced (canonical text), when recorded. */
+    output: z.string().optional(),
+  })
+  .strict()
+  .superRefine((op, ctx) => {
+    if (op.kind === 'llm') {
+      if (op[ATTR.provider] === undefined)
+        ctx.addIssue({ code: 'custom', path: [ATTR.provider], message: 'required for an llm operation' });
+      if (op[ATTR.model] === undefined) ctx.addIssue({ code: 'custom', path: [ATTR.model], message: 'required for an llm operation' });
+    } else if (op[ATTR.tool] === undefined) {
+      ctx.addIssue({ code: 'custom', path: [ATTR.tool], message: 'required for a tool operation' });
+    }
+    if (op[ATTR.cachedInputTokens] > op[ATTR.inputTokens])
+      ctx.addIssue({ code: 'custom', path: [ATTR.cachedInputTokens], message: `cannot exceed ${ATTR.inputTokens} (${op[ATTR.inputTokens]})` });
+    if (op.timeToFirstTokenMs !== undefined && op.kind !== 'llm')
+      ctx.addIssue({ code: 'custom', path: ['timeToFirstTokenMs'], message: 'only for an llm operation' });
+  });
+export type SpeculativeOperation = z.infer<typeof SpeculativeOperationSchema>;
 
 export const OperationSchema = z
   .object({
@@ -54,6 +99,8 @@ export const OperationSchema = z
      * (core/operation-class.ts). When absent, see `opClass`.
      */
     operationClass: z.string().min(1).max(125).optional(),
+    /** v3: what this operation's speculative attempt ran on its guess, when that differs (above). */
+    speculative: SpeculativeOperationSchema.optional(),
   })
   .strict()
   .superRefine((op, ctx) => {
@@ -130,7 +177,7 @@ const CAUSALITY_EPS_MS = 1;
 
 export const RunSchema = z
   .object({
-    v: z.union([z.literal(1), z.literal(TRACE_FORMAT_VERSION)]),
+    v: z.union([z.literal(1), z.literal(2), z.literal(TRACE_FORMAT_VERSION)]),
     runId: z.string().min(1),
     tenant: z.string().min(1),
     workflow: z.string().min(1),
@@ -147,6 +194,8 @@ export const RunSchema = z
       byId.set(op.id, op);
     });
     run.operations.forEach((op, i) => {
+      if (op.speculative !== undefined && run.v < 3)
+        ctx.addIssue({ code: 'custom', path: ['operations', i, 'speculative'], message: `needs format version 3 (line has v ${run.v})` });
       op.dependencies.forEach((d, j) => {
         const up = byId.get(d);
         if (up === undefined) {

@@ -131,6 +131,13 @@ export function register(program: Command): void {
       if (result.refit.length === 0) out.push('  (no opportunity with a guess in the trace)');
       out.push('');
       out.push(formatTable(shown));
+      // Issue 9 item 8: say what a miss was priced from.
+      for (const s of shown)
+        if (s.missesPricedFromRecorded > 0)
+          out.push(
+            `  ${s.policy}: ${s.missesPricedFromRecorded} of ${s.misses} misses priced from the operation that finally ran (the trace records no \`speculative\` operation for them): ` +
+              'assumes the attempt on the wrong guess ran the same model or tool, prompt size and output; a guess that routes to another model or renders a longer prompt costs more',
+          );
       if (room !== undefined) {
         out.push('');
         out.push('Headroom (M11):');

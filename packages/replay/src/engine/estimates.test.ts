@@ -62,6 +62,6 @@ describe('M4 replay estimates by operation class', () => {
     expect(bad.success).toBe(false);
     expect(JSON.stringify(bad.error?.issues)).toContain('operationClass');
     expect(RunSchema.safeParse({ ...r, v: 1 }).success).toBe(true);
-    expect(RunSchema.safeParse({ ...r, v: 3 }).success).toBe(false);
+    expect(RunSchema.safeParse({ ...r, v: 4 }).success).toBe(false);
   });
 });

@@ -2,11 +2,13 @@
  * A recorded run compiled for replay: operations in topological order with their recorded
  * durations, the gap each waited after its last dependency (queueing, think time: replayed
  * unchanged), their cost in integer nano-dollars (recorded, or priced with the price table, M2),
- * what a speculative attempt of each would cost if cancelled early (M8), and the
- * opportunities grouped by their downstream node.
+ * what a speculative attempt of each would cost if cancelled early (M8; from the attempt's own
+ * operation when the trace records it, issue 9 item 8), and the opportunities grouped by their
+ * downstream node.
  */
 import {
   latencyProfile,
+  costAtUsd,
   llmCostUsd,
   type ModelProfiles,
   type ModelRates,
@@ -15,7 +17,7 @@ import {
   UnknownModelError,
   usdToNano,
 } from '@gambit/shared';
-import { type Guesser, type Operation, type Opportunity, opEffects, type Run } from '../trace.js';
+import { type Guesser, type Operation, type Opportunity, opEffects, type Run, type SpeculativeOperation } from '../trace.js';
 
 export interface OpModel {
   readonly op: Operation;
@@ -30,6 +32,31 @@ export interface OpModel {
   /** A tool's per-call price, dollars (spent in full by a speculative call). */
   readonly toolUsd: number;
   readonly admissible: boolean;
+  /** What a missed speculative attempt of this op is billed from (issue 9 item 8). */
+  readonly miss: MissModel;
+}
+
+/**
+ * The bill of a missed speculative attempt of an operation, cancelled `elapsedMs` after its
+ * start (M8): from the attempt's own operation (`speculative` in the trace: what ran on the
+ * guess) when recorded, else from the operation that finally ran, on the assumption that the
+ * attempt on the guess would have run the same operation (same model or tool, prompt size and
+ * output).
+ */
+export interface MissModel {
+  readonly source: 'speculative' | 'recorded';
+  /** The attempt had it run to its end (the cap of the bill), nano-dollars. */
+  readonly fullNano: number;
+  /** LLM streaming model (input in full, output streamed after the first token); none: billed in full. */
+  readonly attempt?: SpeculativeAttempt;
+  /** How long the attempt runs when not cancelled, ms. */
+  readonly durationMs: number;
+}
+
+/** Nano-dollars a missed attempt costs when cancelled `elapsedMs` after its start (0 when never started). */
+export function missCostNano(miss: MissModel, elapsedMs: number): number {
+  if (!(elapsedMs > 0)) return 0;
+  return miss.attempt === undefined ? miss.fullNano : Math.min(usdToNano(costAtUsd(miss.attempt, elapsedMs)), miss.fullNano);
 }
 
 export interface RunModel {
@@ -102,13 +129,19 @@ export function compileRun(run: Run, ctx: ModelContext): RunModel {
             tokensPerSec: profile.tokensPerSec,
           }
         : undefined;
+    const costNano = opCostNano(op, rates, ctx.prices);
+    const miss: MissModel =
+      op.speculative !== undefined
+        ? speculativeMiss(op, op.speculative, ctx, where(op))
+        : { source: 'recorded', fullNano: costNano, ...(attempt !== undefined && op.kind === 'llm' ? { attempt } : {}), durationMs: op.durationMs };
     return {
       op,
       index: i,
       deps: op.dependencies.map((d) => indexOf.get(d)!),
       gapMs: gaps[i]!,
       durationMs: op.durationMs,
-      costNano: opCostNano(op, rates, ctx.prices),
+      costNano,
+      miss,
       ...(attempt !== undefined ? { attempt } : {}),
       toolUsd: op.kind === 'tool' ? ctx.prices.toolCallUsd(op['gen_ai.tool.name'] ?? '') : 0,
       admissible: opEffects(op) !== 'irreversible',
@@ -130,6 +163,40 @@ export function compileRun(run: Run, ctx: ModelContext): RunModel {
     recordedDurationMs,
     recordedCostNano: ops.reduce((s, m) => s + m.costNano, 0),
   };
+}
+
+/**
+ * The miss model from the attempt's own operation (issue 9 item 8). An LLM attempt bills its
+ * whole input and the output it streamed: linearly from its first token (recorded, else the
+ * model's latency profile; a cancelled attempt that produced nothing had not reached it) to its
+ * end, at its own recorded rate (else the profile's). A cancelled recording tells only what it
+ * consumed by its cancellation: past it the output goes on at that rate up to the larger of what
+ * it recorded and the finally-run operation's output. A tool attempt costs its full price.
+ */
+function speculativeMiss(op: Operation, spec: SpeculativeOperation, ctx: ModelContext, where: string): MissModel {
+  if (spec.kind === 'tool') {
+    const fullNano = spec.costNanoUsd ?? usdToNano(ctx.prices.toolCallUsd(spec['gen_ai.tool.name'] ?? ''));
+    return { source: 'speculative', fullNano, durationMs: spec.durationMs };
+  }
+  const provider = spec['gen_ai.provider.name']!;
+  const model = spec['gen_ai.request.model']!;
+  const cached = spec['gen_ai.usage.cache_read.input_tokens'];
+  const input = spec['gen_ai.usage.input_tokens'] - cached;
+  const out = spec['gen_ai.usage.output_tokens'];
+  const capTokens = spec.cancelled ? Math.max(out, op['gen_ai.usage.output_tokens']) : out;
+  const rates = spec.costNanoUsd !== undefined ? ctx.prices.rates(provider, model) : ratesOrThrow(ctx.prices, provider, model, `${where} (speculative)`);
+  // Recorded cost, no rates: billed in full (nothing to prorate with).
+  if (rates === undefined) return { source: 'speculative', fullNano: spec.costNanoUsd!, durationMs: spec.durationMs };
+  const profile = latencyProfile(model, ctx.profiles);
+  const dur = spec.durationMs;
+  const ttftMs = spec.timeToFirstTokenMs ?? (spec.cancelled && out === 0 ? Math.max(profile.ttftMs, dur) : Math.min(profile.ttftMs, dur));
+  const tokensPerSec = out > 0 && dur > ttftMs ? (out * 1000) / (dur - ttftMs) : profile.tokensPerSec;
+  const attempt: SpeculativeAttempt = { rates, inputTokens: input, cachedInputTokens: cached, expectedOutputTokens: capTokens, ttftMs, tokensPerSec };
+  const fullNano =
+    spec.costNanoUsd !== undefined && !spec.cancelled
+      ? spec.costNanoUsd
+      : usdToNano(llmCostUsd(rates, { inputTokens: input, cachedInputTokens: cached, outputTokens: capTokens }));
+  return { source: 'speculative', fullNano, attempt, durationMs: spec.cancelled ? op.durationMs : dur };
 }
 
 /** Kahn's algorithm, ready nodes taken in recorded start order (so replay follows time). */

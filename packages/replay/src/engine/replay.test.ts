@@ -22,7 +22,7 @@ import { type Run, type RunInput, RunSchema, runDurationMs } from '../trace.js';
 import { compileRun } from './model.js';
 import { toDecisionRecord } from './records.js';
 import { replay } from './replay.js';
-import { POLICIES, type PolicyName } from './schedule.js';
+import { POLICIES, type PolicyName, type ReplayDecision } from './schedule.js';
 import { headroom, summarize } from './summary.js';
 
 const prices = loadSnapshotPriceTable();
@@ -132,7 +132,7 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
     expect(rec.decision.p).toBeCloseTo(0.25, 12); // Beta(1, 3): router_k_way prior with k = 4 (M5)
   });
 
-  it('M8: downstreams consume a speculative result only once its guess is confirmed (no cascades)', () => {
+  it('M8: a downstream without a guess of its own consumes a speculative result only once it is confirmed', () => {
     const llm = (id: string, deps: string[], startMs: number, durationMs: number) => ({
       id,
       kind: 'llm' as const,
@@ -157,6 +157,89 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
     expect(byPolicy(result, 'never')[0]!.durationMs).toBe(4500);
     // b runs 0..1000 on the guess, but its output is confirmed only when a ends at 3000.
     expect(byPolicy(result, 'always')[0]!.durationMs).toBe(3500);
+  });
+
+  /** a (3 s) → b (bLen) → c (1 s), opportunities a → b and b → c; gpt-4o-mini throughout. */
+  const cascadeRun = (runId: string, bLen: number, abMatched: boolean, speculative?: object): Run => {
+    const llm = (id: string, deps: string[], startMs: number, durationMs: number, out = 10) => ({
+      id,
+      kind: 'llm' as const,
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      dependencies: deps,
+      startMs,
+      durationMs,
+      'gen_ai.usage.input_tokens': 1000,
+      'gen_ai.usage.output_tokens': out,
+    });
+    return RunSchema.parse({
+      v: 3,
+      runId,
+      tenant: 't',
+      workflow: 'w',
+      startUnixMs: 0,
+      operations: [llm('a', [], 0, 3000), llm('b', ['a'], 3000, bLen), { ...llm('c', ['b'], 3000 + bLen, 1000, 400), ...(speculative === undefined ? {} : { speculative }) }],
+      opportunities: [
+        { from: 'a', to: 'b', type: 'passthrough', guess: 'x', matched: abMatched },
+        { from: 'b', to: 'c', type: 'lookup', guess: 'y', matched: true },
+      ],
+    });
+  };
+
+  it('M8 cascade (depth 2): decided once on the upstream speculation\'s result, with its P, and cancelled with it', () => {
+    const hit = cascadeRun('hit', 1000, true);
+    const miss = cascadeRun('miss', 1000, false);
+    const result = replay([hit, miss], { policies: ['never', 'always'], dial, prices, keepDecisions: true });
+    const [h, m] = byPolicy(result, 'always');
+    const cOf = (r: typeof h) => r!.decisions!.find((d) => d.node === 'c')!;
+    // b runs 0..1000 on a's guess and is done while a still runs: c is decided at 1000, not at 0
+    // (b's start, where a predictor would have guessed b), as a cascade whose P is a → b's alone.
+    expect(cOf(h).cascade).toBe(true);
+    expect(cOf(h).atMs).toBe(1000);
+    expect(cOf(h).input.edges).toHaveLength(1);
+    expect(cOf(h).decision.p).toBeCloseTo(priorFor('passthrough').a / (priorFor('passthrough').a + priorFor('passthrough').b), 12);
+    expect(cOf(h).hit).toBe(true);
+    // c runs 1000..2000; b and c are confirmed when a ends at 3000.
+    expect(h!.durationMs).toBe(3000);
+    // a → b misses: b's speculation is found wrong at 3000, and c (cascade) is cancelled with it,
+    // after 2 s, although c's own guess of b (`y`) matched; c is not decided again.
+    expect(cOf(m).cascade).toBe(true);
+    expect(cOf(m).hit).toBe(false);
+    expect(m!.decisions!.filter((d) => d.node === 'c')).toHaveLength(1);
+    const c = compileRun(miss, { prices }).byId.get('c')!;
+    expect(cOf(m).wasteNano).toBe(usdToNano(costAtUsd(c.attempt!, 2000)));
+    expect(m!.durationMs).toBe(5000);
+  });
+
+  it('M8: an upstream speculation still running when its guess is confirmed offers no guess: the downstream is not decided', () => {
+    const late = cascadeRun('late', 4000, true);
+    const result = replay([late], { policies: ['never', 'always'], dial, prices, keepDecisions: true });
+    const [r] = byPolicy(result, 'always');
+    // b runs 0..4000 on a's guess; a is confirmed at 3000, b at 4000; c is never decided and runs after b.
+    expect(r!.decisions!.map((d) => d.node)).toEqual(['b']);
+    expect(r!.durationMs).toBe(5000);
+  });
+
+  it('issue 9 item 8: a miss is billed from the speculative attempt\'s own operation when the trace records it', () => {
+    const spec = { kind: 'llm', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o', durationMs: 1500, timeToFirstTokenMs: 500, 'gen_ai.usage.input_tokens': 3000, 'gen_ai.usage.output_tokens': 100 };
+    const recorded = cascadeRun('rec', 1000, false);
+    const own = cascadeRun('own', 1000, false, spec);
+    const result = replay([recorded, own], { policies: ['always'], dial, prices, keepDecisions: true });
+    const [r, o] = byPolicy(result, 'always');
+    const cRec = r!.decisions!.find((d) => d.node === 'c')!;
+    const cOwn = o!.decisions!.find((d) => d.node === 'c')!;
+    const gpt4o = prices.rates('openai', 'gpt-4o')!;
+    // Cancelled 2 s after its start: 3000 input tokens and all 100 output tokens (streamed 0.5..1.5 s) of gpt-4o.
+    expect(cOwn.wasteNano).toBe(usdToNano(llmCostUsd(gpt4o, { inputTokens: 3000, cachedInputTokens: 0, outputTokens: 100 })));
+    expect(cOwn.wasteNano).not.toBe(cRec.wasteNano);
+    expect(compileRun(own, { prices }).byId.get('c')!.miss.source).toBe('speculative');
+    expect(compileRun(recorded, { prices }).byId.get('c')!.miss.source).toBe('recorded');
+    // A cancelled recording that produced nothing had not reached its first token: input only up to its duration.
+    const cancelled = cascadeRun('cx', 1000, false, { ...spec, timeToFirstTokenMs: undefined, cancelled: true, durationMs: 2500, 'gen_ai.usage.output_tokens': 0 });
+    const [x] = byPolicy(replay([cancelled], { policies: ['always'], dial, prices, keepDecisions: true }), 'always');
+    expect(x!.decisions!.find((d) => d.node === 'c')!.wasteNano).toBe(usdToNano(llmCostUsd(gpt4o, { inputTokens: 3000, cachedInputTokens: 0, outputTokens: 0 })));
+    // v3 only.
+    expect(RunSchema.safeParse({ ...own, v: 2 }).success).toBe(false);
   });
 
   it('M5: posteriors learn online in time order, from every outcome (shadow outcomes included)', () => {
@@ -309,7 +392,7 @@ describe('policy invariants on every archetype and on tau-bench', () => {
 
   it('never is slowest, the oracle fastest and free of waste, always wastes most (M0, M11)', HEAVY, () => {
     for (const [name, runs] of traces()) {
-      const result = replay(runs, { policies: POLICIES, dial, prices });
+      const result = replay(runs, { policies: POLICIES, dial, prices, keepDecisions: true });
       const never = byPolicy(result, 'never');
       const oracle = byPolicy(result, 'oracle');
       for (const p of result.policies)
@@ -318,8 +401,14 @@ describe('policy invariants on every archetype and on tau-bench', () => {
           expect(oracle[k]!.durationMs, `${name} ${p.policy}`).toBeLessThanOrEqual(r.durationMs + 1e-9);
         });
       expect(oracle.every((r) => r.wasteNano === 0 && r.misses === 0)).toBe(true);
-      const waste = (p: PolicyName) => byPolicy(result, p).reduce((s, r) => s + r.wasteNano, 0);
-      const specs = (p: PolicyName) => byPolicy(result, p).reduce((s, r) => s + r.speculations, 0);
+      // Over the nodes none of whose upstreams is speculable: deeper down, which nodes are decided
+      // at all depends on the upstream's speculation (M8 cascades), so `always` need not lead there.
+      const speculable = new Set(runs.flatMap((r) => r.opportunities.map((o) => `${r.runId}/${o.to}`)));
+      const firstLevel = (d: ReplayDecision) =>
+        runs.find((r) => r.runId === d.runId)!.operations.find((o) => o.id === d.node)!.dependencies.every((u) => !speculable.has(`${d.runId}/${u}`));
+      const decs = (p: PolicyName) => byPolicy(result, p).flatMap((r) => r.decisions!.filter(firstLevel));
+      const waste = (p: PolicyName) => decs(p).reduce((s, d) => s + d.wasteNano, 0);
+      const specs = (p: PolicyName) => decs(p).filter((d) => d.speculated).length;
       for (const p of ['threshold', 'ev'] as const) {
         expect(waste('always'), `${name} always vs ${p}`).toBeGreaterThanOrEqual(waste(p));
         expect(specs('always'), `${name} always vs ${p}`).toBeGreaterThanOrEqual(specs(p));

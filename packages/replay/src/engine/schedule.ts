@@ -3,18 +3,25 @@
  *
  * Without speculation a node starts `gapMs` after its last dependency's output is confirmed (so
  * under `never` every recorded start, duration and cost is reproduced exactly). A node with
- * opportunities is decided when its speculative start is known: the policy picks the speculated
- * edges S (all edges with a guess; the oracle only those that matched) and the speculative
- * attempt would start once every dependency outside S is confirmed and every guess in S is
- * available (the upstream's start, plus the guesser's latency when a model produced it), plus
- * the node's gap.
- * - hit (every guess in S matched): the node starts at its speculative start (never later than
- *   its normal start); its output is confirmed when it has ended and every upstream in S has
+ * opportunities is decided once, at the first moment the live scheduler could decide it (its
+ * `decidable`, M8): every dependency not yet confirmed is either running authoritatively with a
+ * guess available (its start, plus the guesser's latency when a model produced it) or a cascade
+ * source; dependencies without a guess (and, for the oracle, those whose guess missed) must be
+ * confirmed. The speculative attempt starts then, plus the node's gap.
+ * - cascades (M8, depth 2): an upstream whose own speculation (not itself a cascade) has
+ *   finished before its guesses are confirmed offers its speculative result as the guess. The
+ *   node is decided then, with P the product of that speculation's still-unconfirmed edges'
+ *   P (as the live decider: the upstream's hit probability) and of its own other pending edges;
+ *   it hits exactly when that speculation hits, and the upstream's miss cancels it (the whole
+ *   subtree). An upstream whose speculation is still running when its guesses are confirmed
+ *   offers no guess: the node waits for it (live: neither running nor a cascade source).
+ * - hit (every pending guess right): the node starts at its speculative start (never later than
+ *   its normal start); its output is confirmed when it has ended and every pending upstream has
  *   produced its real output; its cost is unchanged.
  * - miss: the node starts at its normal start (a miss costs money, never latency, M0); the
- *   attempt is cancelled when the first missed upstream is confirmed (M8 progressive validation) and
- *   billed with the core's fractional-waste function (input + output streamed until then); a
- *   tool attempt costs its full per-call price.
+ *   attempt is cancelled when the first miss is revealed (M8 progressive validation) and billed
+ *   from the attempt's own operation when the trace records it (model.ts `MissModel`): input +
+ *   output streamed until then; a tool attempt costs its full per-call price.
  * - joins (M4): an upstream that has ended by the speculative start gives its real output: P,
  *   the hit and the cancellation cover only the upstreams still pending then.
  * - paid guesses (M10): two stages, as live: stage 1 decides whether the guesses are worth buying
@@ -42,15 +49,14 @@ import {
   type PosteriorMode,
   pointEstimate,
   progressiveFailCostUsd,
-  costAtUsd,
   llmCostUsd,
   type TimingEdge,
   type TimingNode,
   timingAnalysis,
-  usdToNano,
 } from '@gambit/shared';
 import type { OpEstimate } from './estimates.js';
-import { guesserCostNano, type ModelContext, type OpModel, type RunModel } from './model.js';
+import { decisionMoment, type Schedule } from './decidable.js';
+import { guesserCostNano, missCostNano, type ModelContext, type OpModel, type RunModel } from './model.js';
 import type { EdgeBelief } from './posteriors.js';
 
 export const POLICIES = ['never', 'always', 'threshold', 'ev', 'oracle'] as const;
@@ -77,6 +83,8 @@ export interface ReplayDecision {
   readonly savedMs: number;
   /** When the decision was made: the speculative start, ms after the run's start. */
   readonly atMs: number;
+  /** M8: decided on an upstream's speculative result (depth 2). */
+  readonly cascade: boolean;
 }
 
 export interface RunOutcome {
@@ -90,6 +98,12 @@ export interface RunOutcome {
   readonly speculations: number;
   readonly hits: number;
   readonly misses: number;
+  /**
+   * Misses billed from the operation that finally ran, the trace recording no `speculative`
+   * operation for the node (issue 9 item 8): replay assumed the attempt on the guess ran the same
+   * operation (model or tool, prompt size, output).
+   */
+  readonly missesPricedFromRecorded: number;
   /** Σ (P − outcome)² and the number of terms, over decisions with a guess. */
   readonly brierSum: number;
   readonly brierN: number;
@@ -111,20 +125,25 @@ export function replayRun(
   const n = m.ops.length;
   const start = new Float64Array(n);
   // When each node's output is authoritative: its end, or for a speculative hit the later of its
-  // end and the moment its guesses were confirmed. Downstreams consume only confirmed outputs,
-  // so a speculation is only ever launched on a predictor's guess, never on another
-  // speculation's unconfirmed result (no cascades, M8).
+  // end and the moment its guesses were confirmed.
   const confirmed = new Float64Array(n);
-  // Speculations made so far (M4: later decisions see them in flight): start and P, NaN when none.
+  // Speculations made so far (M4: later decisions see them in flight; M8: cascades stand on
+  // them): start, P, end of the attempt, until when it is in flight (its confirmation on a hit,
+  // its cancellation on a miss), NaN when none; whether it hit and whether it is a cascade.
   const specAt = new Float64Array(n).fill(Number.NaN);
   const specP = new Float64Array(n).fill(Number.NaN);
-  const sched: Schedule = { start, confirmed, specAt, specP };
+  const specEnd = new Float64Array(n).fill(Number.NaN);
+  const specUntil = new Float64Array(n).fill(Number.NaN);
+  const specHit = new Uint8Array(n);
+  const cascade = new Uint8Array(n);
+  const sched: Schedule = { start, confirmed, specAt, specP, specEnd, specUntil, specHit, cascade };
   let costNano = 0;
   let wasteNano = 0;
   let guessNano = 0;
   let speculations = 0;
   let hits = 0;
   let misses = 0;
+  let missesPricedFromRecorded = 0;
   let brierSum = 0;
   let brierN = 0;
   const decisions: ReplayDecision[] = [];
@@ -132,6 +151,7 @@ export function replayRun(
     const normalStart = normalStartOf(m, node, confirmed);
     let s = normalStart;
     let resolvedAt = 0;
+    let lastCancelAt = Number.NaN;
     costNano += node.costNano;
     const edges = beliefs.get(node.op.id);
     if (edges !== undefined && edges.length > 0) {
@@ -139,7 +159,7 @@ export function replayRun(
       // M10: a bought guess is spent whatever happens next (booked as guess spend, not waste).
       costNano += r.guessNano;
       guessNano += r.guessNano;
-      // Every guessed upstream ended before the speculative start: nothing left to decide (M4).
+      // Never decidable with an upstream pending (M8, decidable.ts): nothing to decide.
       if (r.guessedEdges === 0) {
         start[node.index] = s;
         confirmed[node.index] = s + node.durationMs;
@@ -148,6 +168,9 @@ export function replayRun(
       if (r.speculated) {
         specAt[node.index] = r.specStart;
         specP[node.index] = r.decision.p;
+        specEnd[node.index] = r.specStart + (r.hit ? node.durationMs : node.miss.durationMs);
+        specHit[node.index] = r.hit ? 1 : 0;
+        cascade[node.index] = r.cascade ? 1 : 0;
       }
       brierSum += (r.decision.p - (r.allMatched ? 1 : 0)) ** 2;
       brierN++;
@@ -159,8 +182,10 @@ export function replayRun(
           resolvedAt = r.resolvedAt;
         } else {
           misses++;
+          if (node.miss.source === 'recorded') missesPricedFromRecorded++;
           wasteNano += r.wasteNano;
           costNano += r.wasteNano;
+          lastCancelAt = r.cancelAt;
         }
       }
       if (keepDecisions)
@@ -175,10 +200,12 @@ export function replayRun(
           wasteNano: r.speculated && !r.hit ? r.wasteNano : 0,
           savedMs: normalStart - s,
           atMs: Math.min(r.specStart, normalStart),
+          cascade: r.cascade,
         });
     }
     start[node.index] = s;
     confirmed[node.index] = Math.max(s + node.durationMs, resolvedAt);
+    if (!Number.isNaN(specAt[node.index]!)) specUntil[node.index] = specHit[node.index] === 1 ? confirmed[node.index]! : lastCancelAt;
   }
   let durationMs = 0;
   for (let i = 0; i < n; i++) durationMs = Math.max(durationMs, confirmed[i]!);
@@ -191,6 +218,7 @@ export function replayRun(
     speculations,
     hits,
     misses,
+    missesPricedFromRecorded,
     brierSum,
     brierN,
     ...(keepDecisions ? { decisions } : {}),
@@ -230,6 +258,10 @@ interface NodeResult {
   readonly guessNano: number;
   /** Guessed upstreams still pending at the speculative start (0: no decision to make). */
   readonly guessedEdges: number;
+  /** M8: some pending upstream's guess is its speculative result. */
+  readonly cascade: boolean;
+  /** On a miss, when the attempt was cancelled (the first miss revealed); NaN otherwise. */
+  readonly cancelAt: number;
 }
 
 const DONE = fixedDuration(0);
@@ -266,14 +298,6 @@ function shiftedDuration(d: DurationDistribution, shiftMs: number): DurationDist
   return durationDistribution({ meanMs: d.meanMs + shiftMs, cdf: (t) => d.cdf(t - shiftMs), quantileMs: (q) => shiftMs + d.quantileMs(q) });
 }
 
-/** What replayRun has scheduled so far (nodes before the one being decided). */
-interface Schedule {
-  readonly start: Float64Array;
-  /** Confirmation times of the nodes decided so far. */
-  readonly confirmed: Float64Array;
-  readonly specAt: Float64Array;
-  readonly specP: Float64Array;
-}
 
 /**
  * M4 ΔT as the scheduler would compute it at `now` (core/timing.ts): nodes confirmed by then are
@@ -307,12 +331,12 @@ function replayDeltaTSec(
         continue;
       }
       const sAt = sched.specAt[i]!;
-      if (!Number.isNaN(sAt) && sAt <= now) {
+      if (!Number.isNaN(sAt) && sAt <= now && now < sched.specUntil[i]!) {
         nodes.push({
           id: op.op.id,
           state: 'pending',
           duration: distOf(op, op.gapMs),
-          speculation: { p: sched.specP[i]!, elapsedMs: now - sAt },
+          speculation: { p: sched.specP[i]!, elapsedMs: now - sAt, done: sched.specEnd[i]! <= now },
         });
         continue;
       }
@@ -350,51 +374,77 @@ function decideNode(
   ctx: ModelContext,
 ): NodeResult {
   const { start, confirmed: end } = sched;
-  // The oracle speculates only on edges whose guess matched; every other policy on all guessed edges.
+  // The oracle speculates only on guesses that are right (decidable.ts); every other policy on all guessed edges.
   const chosenAll = cfg.policy === 'oracle' ? edges.filter((e) => e.opportunity.matched) : edges;
-  const endOf = (e: EdgeBelief) => end[m.byId.get(e.opportunity.from)!.index]!;
-  const speculativeStart = (S: readonly EdgeBelief[]): number => {
-    const inS = new Set(S.map((e) => e.opportunity.from));
-    let base = 0;
-    for (const d of node.deps) {
-      const dep = m.ops[d]!;
-      const e = inS.has(dep.op.id) ? S.find((c) => c.opportunity.from === dep.op.id) : undefined;
-      base = Math.max(base, e !== undefined ? start[d]! + (e.opportunity.guesser?.durationMs ?? 0) : end[d]!);
-    }
-    return node.deps.length === 0 ? normalStart : base + node.gapMs;
-  };
-  // M4 joins: P and the hit rule cover only the upstreams still pending at the speculative start;
-  // one that has ended by then contributes its real output, not a guess.
-  const first = speculativeStart(chosenAll);
-  const chosen = chosenAll.filter((e) => endOf(e) > first);
-  const guessed = cfg.policy === 'oracle' ? chosen : edges.filter((e) => endOf(e) > first);
-  const allMatched = guessed.every((e) => e.opportunity.matched);
-  // M10: the guesses this speculation would be launched on, bought at their upstream's start.
+  const idx = (id: string) => m.byId.get(id)!.index;
+  // M10: the guesses this speculation would be launched on, bought at their upstream's
+  // (authoritative) start: an upstream that hit on its own speculation never ran with a predictor.
   let guessNano = 0;
-  for (const e of chosenAll) guessNano += guesserCostNano(e.opportunity.guesser, ctx.prices, `run ${m.run.runId} opportunity ${e.opportunity.from}->${e.opportunity.to}`);
-  const specStart = chosen.length === chosenAll.length ? first : speculativeStart(chosen);
-  // What the scheduler knows at specStart: a dependency that has ended, its real end; one still
-  // running, its start plus its estimated duration (M4 uses estimates, not the future).
+  for (const e of chosenAll) {
+    const u = idx(e.opportunity.from);
+    if (!Number.isNaN(sched.specAt[u]!) && sched.specHit[u] === 1 && cfg.policy !== 'oracle') continue;
+    guessNano += guesserCostNano(e.opportunity.guesser, ctx.prices, `run ${m.run.runId} opportunity ${e.opportunity.from}->${e.opportunity.to}`);
+  }
+  // M8: the moment live could decide the node (decidable.ts); undefined: every upstream was
+  // confirmed first (or never offered a guess while pending), nothing to decide.
+  const moment = decisionMoment(m, node, edges, sched, cfg.policy === 'oracle');
+  const edgeClasses = edges.map((e) => e.edgeClass);
+  if (moment === undefined) {
+    const input: DecideInput = { edges: [], cSpecUsd: 0, deltaTSec: 0, dial: cfg.dial, stage: 'replay', flags: NO_DECISION_FLAGS };
+    return { input, decision: decide(input), edgeClasses, speculated: false, hit: false, allMatched: false, specStart: normalStart, resolvedAt: 0, wasteNano: 0, guessNano: 0, guessedEdges: 0, cascade: false, cancelAt: Number.NaN };
+  }
+  const specStart = moment.atMs + node.gapMs;
+  const pending = [...moment.pending.entries()];
+  const isCascade = pending.some(([, pm]) => pm.kind === 'cascade');
+  // What the scheduler knows when it decides (the moment; the attempt starts a gap later): a
+  // dependency that has ended, its real end; one still running, its start plus its estimated
+  // duration (M4 uses estimates, not the future).
+  const now = moment.atMs;
   const est = (op: OpModel) => estimates.get(op.op.id) ?? { durationMs: op.durationMs, outputTokens: op.op['gen_ai.usage.output_tokens'], slackMs: 0 };
   // M4: an upstream still running is expected to run E[T − t | T > t] more (never 0).
-  const remainingAt = (d: number) =>
-    end[d]! <= specStart ? 0 : durationFor(est(m.ops[d]!)).expectedRemainingMs(Math.max(0, specStart - start[d]!));
-  const own = est(node);
-  const pEdges = guessed.map((e) => ({ posterior: e.posterior, mode: cfg.posteriorMode }));
+  const remainingAt = (d: number) => (end[d]! <= now ? 0 : durationFor(est(m.ops[d]!)).expectedRemainingMs(Math.max(0, now - start[d]!)));
+  // P (M1, M8 as the live decider): a guessed edge's own posterior; a cascade edge the upstream
+  // speculation's hit probability, the P of its edges still unconfirmed, resolving when their
+  // upstreams end. Each miss is revealed at its upstream's confirmation (the cascade's: when the
+  // upstream speculation is found wrong, which cancels the whole subtree).
+  const pEdges: Array<{ posterior: EdgeBelief['posterior']; mode: PosteriorMode }> = [];
+  const resolving: Array<{ remainingMs: number; p: number }> = [];
+  let hit = true;
+  let cancelAt = Number.POSITIVE_INFINITY;
+  let resolvedAt = 0;
+  for (const [d, pm] of pending) {
+    resolvedAt = Math.max(resolvedAt, end[d]!);
+    if (pm.kind === 'guess') {
+      pEdges.push({ posterior: pm.edge.posterior, mode: cfg.posteriorMode });
+      resolving.push({ remainingMs: remainingAt(d), p: pointEstimate(pm.edge.posterior, cfg.posteriorMode) });
+      if (!pm.edge.opportunity.matched) {
+        hit = false;
+        cancelAt = Math.min(cancelAt, end[d]!);
+      }
+      continue;
+    }
+    for (const e of beliefs.get(m.ops[d]!.op.id) ?? []) {
+      const g = idx(e.opportunity.from);
+      if (end[g]! <= moment.atMs) continue;
+      pEdges.push({ posterior: e.posterior, mode: cfg.posteriorMode });
+      resolving.push({ remainingMs: remainingAt(g), p: pointEstimate(e.posterior, cfg.posteriorMode) });
+    }
+    if (sched.specHit[d] !== 1) {
+      hit = false;
+      cancelAt = Math.min(cancelAt, sched.specUntil[d]!);
+    }
+  }
   const predictorUsd = nanoToUsd(guessNano);
+  const own = est(node);
   const attempt = node.attempt !== undefined && node.op.kind === 'llm' ? { ...node.attempt, expectedOutputTokens: own.outputTokens } : undefined;
   // M2: C_spec from the rendered prompt's tokens and the expected output (running mean).
   const attemptUsd =
     attempt !== undefined && node.op.costNanoUsd === undefined
       ? llmCostUsd(attempt.rates, { inputTokens: attempt.inputTokens, cachedInputTokens: attempt.cachedInputTokens, outputTokens: attempt.expectedOutputTokens })
       : nanoToUsd(node.costNano);
-  const pending = chosen.map((e) => {
-    const up = m.byId.get(e.opportunity.from)!;
-    return { remainingMs: remainingAt(up.index), p: pointEstimate(e.posterior, cfg.posteriorMode) };
-  });
   // M4/M8: C_fail is the expected waste up to the first miss (progressive validation).
-  const cFailAttemptUsd = attempt !== undefined ? Math.min(attemptUsd, progressiveFailCostUsd(attempt, pending)) : attemptUsd;
-  const deltaT = node.deps.length === 0 || chosen.length === 0 ? 0 : replayDeltaTSec(m, node, specStart, sched, beliefs, est, cfg);
+  const cFailAttemptUsd = attempt !== undefined ? Math.min(attemptUsd, progressiveFailCostUsd(attempt, resolving)) : attemptUsd;
+  const deltaT = replayDeltaTSec(m, node, now, sched, beliefs, est, cfg);
   // M10 two stages: whether the guesses are worth buying (their price in C_spec and C_fail), then,
   // once bought, whether to launch on them (the price is sunk: not counted).
   const input: DecideInput = {
@@ -426,10 +476,10 @@ function decideNode(
       speculated = (buyDecision === undefined || buyDecision.action === 'SPECULATE') && launchDecision.action === 'SPECULATE';
       break;
     case 'oracle':
-      speculated = node.admissible && chosen.length > 0;
+      // Exactly on hits (a cascade on a speculation that misses is not one).
+      speculated = node.admissible && hit;
       break;
   }
-  if (chosen.length === 0) speculated = false;
   // The guesses are bought by the policies that would launch on them (`ev`: stage 1 said buy).
   const bought =
     guessNano > 0 &&
@@ -439,29 +489,25 @@ function decideNode(
     buyDecision !== undefined && buyDecision.action === 'WAIT'
       ? { ...buyDecision, reason: buyDecision.reason === 'below_threshold' ? ('predictor' as const) : buyDecision.reason }
       : launchDecision;
-  const hit = chosen.every((e) => e.opportunity.matched);
-  let wasteNano = 0;
-  if (speculated && !hit) {
-    // The first missed upstream to end reveals the miss and cancels the attempt (M8).
-    let cancelAt = Number.POSITIVE_INFINITY;
-    for (const e of chosen) if (!e.opportunity.matched) cancelAt = Math.min(cancelAt, end[m.byId.get(e.opportunity.from)!.index]!);
-    const elapsed = cancelAt - specStart;
-    // A guess available only after its upstream ended is never used (M10): only the guess is paid.
-    const attemptNano =
-      elapsed <= 0 ? 0 : node.attempt !== undefined && node.op.kind === 'llm' ? usdToNano(costAtUsd(node.attempt, elapsed)) : node.costNano;
-    wasteNano = Math.min(attemptNano, node.costNano);
-  }
+  // A guess available only after its upstream ended is never used (M10): only the guess is paid.
+  // The miss is billed from the attempt's own operation when the trace records it (model.ts).
+  const wasteNano = speculated && !hit ? missCostNano(node.miss, cancelAt - specStart) : 0;
   return {
     input: decision === launchDecision || buyInput === undefined ? input : buyInput,
     decision,
-    edgeClasses: edges.map((e) => e.edgeClass),
+    edgeClasses,
     speculated,
     hit,
-    allMatched,
+    allMatched: hit,
     specStart,
-    resolvedAt: chosen.reduce((t, e) => Math.max(t, end[m.byId.get(e.opportunity.from)!.index]!), 0),
+    resolvedAt,
     wasteNano,
     guessNano: bought ? guessNano : 0,
-    guessedEdges: guessed.length,
+    guessedEdges: pending.length,
+    cascade: isCascade,
+    cancelAt: speculated && !hit ? cancelAt : Number.NaN,
   };
 }
+
+/** The flags of a node that was never decidable (no record is kept for it). */
+const NO_DECISION_FLAGS = { admissible: true, killed: false, hasPrediction: false, budgetOk: true, speculationEnabled: true } as const;

@@ -25,6 +25,8 @@ export interface PolicySummary {
   readonly speculations: number;
   readonly hits: number;
   readonly misses: number;
+  /** Misses billed from the finally-run operation (no `speculative` recorded; schedule.ts). */
+  readonly missesPricedFromRecorded: number;
   /** (never − policy) / (never − oracle) of mean latency; null when the oracle saves nothing. */
   readonly oracleShareCaptured: number | null;
   /** Mean (P − outcome)² over decisions with a guess; null when there were none. */
@@ -79,6 +81,7 @@ export function summarize(result: ReplayResult): PolicySummary[] {
       speculations: runs.reduce((s, r) => s + r.speculations, 0),
       hits: runs.reduce((s, r) => s + r.hits, 0),
       misses: runs.reduce((s, r) => s + r.misses, 0),
+      missesPricedFromRecorded: runs.reduce((s, r) => s + r.missesPricedFromRecorded, 0),
       oracleShareCaptured: oracleSaving === undefined || oracleSaving <= 0 ? null : (nMean - m) / oracleSaving,
       brier: brierN === 0 ? null : runs.reduce((s, r) => s + r.brierSum, 0) / brierN,
     };
