@@ -8,7 +8,7 @@
 // Usage: node bench/agreement/run.mjs [--runs 40] [--scale 0.1] [--concurrency 8] [--warmup 4]
 //          [--alpha 0.5] [--lambda 0.05] [--archetypes auto-reply,code-agent]
 //          [--break-alpha A] [--break-lambda L] [--break-price F]   (replay only: a wrong α or λ, or
-//          every model's rates × F; to show the checks fail)
+//          every model's rates × F; to show the checks fail) [--save-pairs FILE] (the live run views)
 // Writes bench/results/agreement.json; exits non-zero if an archetype misses its tolerance.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -87,7 +87,10 @@ if (isMain) {
     if (a === undefined) throw new Error(`unknown archetype ${n}`);
     return a;
   });
+  // The live run views, to replay them again offline (predict.mjs) without re-running live.
+  const savePairs = arg('save-pairs', undefined);
   const opts = {
+    ...(savePairs !== undefined ? { keepPairs: true } : {}),
     runs: Number(arg('runs', '40')),
     timeScale: Number(arg('scale', '0.1')),
     concurrency: Number(arg('concurrency', '8')),
@@ -112,6 +115,10 @@ if (isMain) {
     rows = await runAgreement({ ...opts, archetypes, redisUrl: redis.url, prefix: uniquePrefix('agr'), onProgress: (s) => process.stdout.write(`${s}\n`) });
   } finally {
     await redis.stop();
+  }
+  if (savePairs !== undefined) {
+    writeFileSync(savePairs, JSON.stringify({ config: opts, rows: rows.map((r) => ({ archetype: r.archetype, pairs: r.pairs })) }));
+    for (const r of rows) delete r.pairs;
   }
   process.stdout.write(`\n${formatTable(rows)}\n`);
   process.stdout.write('\narchetype replay (designed token/latency distributions, not the live workload):\n');
