@@ -160,6 +160,10 @@ describe('traces across scheduler and worker by the OpenTelemetry conventions (s
       ]);
       expect(r?.operations.every((o) => (o.costNanoUsd ?? 0) >= 0 && o.durationMs > 0)).toBe(true);
       expect(r?.opportunities).toEqual([expect.objectContaining({ from: 'route', to: 'answer', type: 'router_k_way', k: 2, matched })]);
+      // Issue 9 item 8: the miss's speculative try, cut short, is the answer's own `speculative` operation.
+      const answer = r?.operations.find((o) => o.id === 'answer');
+      if (matched) expect(answer?.speculative).toBeUndefined();
+      else expect(answer?.speculative).toMatchObject({ kind: 'llm', cancelled: true, 'gen_ai.request.model': answer?.['gen_ai.request.model'] });
     }
   });
 });

@@ -12,6 +12,10 @@
  * - Dependencies are the workflow's edges. A node that ran speculatively started before its
  *   upstreams ended; its start is moved to the end of its last upstream, which is the schedule
  *   without speculation that replay compares against (M11).
+ * - A node whose speculative try was not the one used (a miss: cut short, or run to its end and
+ *   discarded) gets that try as its `speculative` operation (format v3, issue 9 item 8): what ran
+ *   on the guess, its own model or tool, tokens and running time, which replay bills the miss
+ *   from. `cancelled` when the try was aborted (`error.type`).
  * - Opportunities come from the outcomes: a hit (or shadow hit) is a matched guess, a miss (or
  *   shadow miss) an unmatched one; `cancelled` says nothing about the guess and is skipped. The
  *   guess text is not exported (prompts and outputs stay out of traces), so `guess` holds the
@@ -19,7 +23,7 @@
  */
 import { DEPENDENCY_TYPES, ValidationError } from '@gambit/shared';
 import { z } from 'zod';
-import { type Operation, type Opportunity, type Run, TRACE_FORMAT_VERSION } from '../trace.js';
+import { type Operation, type Opportunity, type Run, type SpeculativeOperation, TRACE_FORMAT_VERSION } from '../trace.js';
 import { type Op, type OtlpImportOptions, type Span, str, toOperation } from './otlp-spans.js';
 
 const EdgesSchema = z.array(z.object({ from: z.string().min(1), to: z.string().min(1), type: z.enum(DEPENDENCY_TYPES), k: z.number().int().min(2).optional() }));
@@ -50,6 +54,28 @@ function resultSpans(spans: readonly Span[]): Map<string, Span> {
   return best;
 }
 
+/** Each node's speculative try that was not used (the latest), keyed by node id. */
+function missedSpeculativeSpans(spans: readonly Span[], chosen: ReadonlyMap<string, Span>): Map<string, Span> {
+  const out = new Map<string, Span>();
+  for (const s of spans) {
+    const node = str(s.a.get('gambit.node.id'));
+    if (node === undefined || s.a.get('gambit.attempt.kind') !== 'speculative' || isGuessAttempt(str(s.a.get('gambit.attempt.id')))) continue;
+    if (str(s.a.get('gen_ai.operation.name')) === undefined || chosen.get(node) === s) continue;
+    const prev = out.get(node);
+    if (prev === undefined || s.endNs > prev.endNs) out.set(node, s);
+  }
+  return out;
+}
+
+/** A try's own operation as a trace `speculative` object. */
+function speculativeOf(s: Span, node: string, runStartNs: bigint, where: string): SpeculativeOperation | undefined {
+  const op = toOperation(s, node, runStartNs, where);
+  if (op === undefined) return undefined;
+  const cancelled = s.a.get('error.type') === 'aborted' || String(s.a.get('gambit.attempt.outcome') ?? '').startsWith('aborted');
+  const { id: _id, dependencies: _deps, startMs: _start, effects: _effects, operationClass: _cls, speculative: _spec, ...rest } = op;
+  return { ...rest, cancelled };
+}
+
 export function importGambitTrace(traceId: string, spans: readonly Span[], opts: OtlpImportOptions): { run: Omit<Run, 'opportunities'>; ops: Op[]; recorded: Opportunity[] } | undefined {
   const runSpan = spans.find(isGambitRunSpan);
   if (runSpan === undefined || runSpan.a.get('gambit.run.status') !== 'succeeded') return undefined;
@@ -66,6 +92,11 @@ export function importGambitTrace(traceId: string, spans: readonly Span[], opts:
   for (const [node, s] of chosen) {
     const op = toOperation(s, node, runStartNs, `trace ${traceId} span ${s.raw.spanId}`);
     if (op !== undefined) ops.set(node, { span: s, op });
+  }
+  for (const [node, s] of missedSpeculativeSpans(spans, chosen)) {
+    const o = ops.get(node);
+    const speculative = o === undefined ? undefined : speculativeOf(s, node, runStartNs, `trace ${traceId} span ${s.raw.spanId}`);
+    if (o !== undefined && speculative !== undefined) ops.set(node, { span: o.span, op: { ...o.op, speculative } });
   }
   // Dependencies from the workflow, and the non-speculative start (after the last upstream ends), in topological order.
   const incoming = new Map<string, string[]>();
