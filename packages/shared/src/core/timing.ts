@@ -102,8 +102,7 @@ function badDuration(v: number, d: number, q: number): ValidationError {
 
 export class TimingAnalysis {
   readonly samples: number;
-  /** E[makespan] from now when every node not already speculating waits for its upstreams, ms. */
-  readonly expectedMakespanMs: number;
+  private makespanMs: number | undefined;
   private readonly model: TimingModel;
   private readonly n: number;
   /** The run state (kept: the analysis recomputes itself if its buffers were handed to another). */
@@ -114,6 +113,7 @@ export class TimingAnalysis {
   private base!: TimedState;
   private readonly joint: TimedState;
   private memo: Map<string, number> | undefined;
+  private baseReady = false;
   /** Nodes taken out of the waiting region because a query named them (allocated on first use). */
   private pinned: Uint8Array | undefined;
 
@@ -127,9 +127,29 @@ export class TimingAnalysis {
     this.nodes = dag.nodes;
     this.joint = model.joint;
     this.load();
-    let sum = 0;
-    for (let k = 0; k < K; k++) sum += this.base.m[k]!;
-    this.expectedMakespanMs = sum / K;
+  }
+
+  /** E[makespan] from now when every node not already speculating waits for its upstreams, ms. */
+  get expectedMakespanMs(): number {
+    if (this.makespanMs === undefined) {
+      this.ensure();
+      this.ensureBase();
+      let sum = 0;
+      for (let k = 0; k < this.samples; k++) sum += this.base.m[k]!;
+      this.makespanMs = sum / this.samples;
+    }
+    return this.makespanMs;
+  }
+
+  /**
+   * The baseline forward pass, on first need: a joint query builds its reference from the
+   * draws directly, so the first decision of a state does not pay for a pass it does not read.
+   */
+  private ensureBase(): void {
+    if (this.baseReady) return;
+    this.forward(this.base, 0, false);
+    this.refMakespans(this.base);
+    this.baseReady = true;
   }
 
   /**
@@ -147,7 +167,7 @@ export class TimingAnalysis {
     this.durRun = slot.durRun;
     this.base = slot.base;
     if (model.jOwner === this) model.jOwner = undefined;
-    const { kind, inW, isUpper, written, upper, exits, exitTail, rootTail } = slot;
+    const { kind, inW, isUpper, upper, exits, exitTail, rootTail } = slot;
     const { order, predOffset, predList, succOffset, succList, perm, tail } = model;
     const base = slot.base;
     const nodes = this.nodes;
@@ -185,9 +205,7 @@ export class TimingAnalysis {
       }
     }
     // The upper part, top down: every node outside the region but the done ones under done nodes
-    // (their finish and start times are 0 in every sample; rows left by another state are zeroed).
-    const ef = base.ef;
-    const st = base.st;
+    // (their finish and start times are 0 in every sample: passes skip them as upstreams).
     let count = 0;
     for (let h = 0; h < n; h++) {
       const v = order[h]!;
@@ -198,14 +216,7 @@ export class TimingAnalysis {
       let compute = kind[v] !== KIND_DONE;
       for (let j = predOffset[v]!; j < predOffset[v + 1]! && !compute; j++) if (isUpper[predList[j]!] === 1) compute = true;
       isUpper[v] = compute ? 1 : 0;
-      if (compute) {
-        upper[count++] = v;
-        written[v] = 1;
-      } else if (written[v] === 1) {
-        ef.fill(0, v * K, v * K + K);
-        st.fill(0, v * K, v * K + K);
-        written[v] = 0;
-      }
+      if (compute) upper[count++] = v;
     }
     slot.upperCount = count;
     // Draws of the upper part. A row drawn from a distribution's table (a node not yet started)
@@ -274,8 +285,7 @@ export class TimingAnalysis {
       if (feeds) exits[ex++] = v;
     }
     slot.exitCount = ex;
-    this.forward(base, 0, false);
-    this.refMakespans(base);
+    this.baseReady = false;
   }
 
   /** Recomputes the state if another analysis of the same workflow has taken its buffers since. */
@@ -314,7 +324,7 @@ export class TimingAnalysis {
    */
   private forward(s: TimedState, from: number, onlyDirty: boolean): void {
     const K = this.samples;
-    const { pos, predOffset, predList, dirty, upsK } = this.model;
+    const { pos, predOffset, predList, dirty, upsK, tEs, tSs } = this.model;
     const slot = this.slot!;
     const { upper, kind, isUpper } = slot;
     const count = slot.upperCount;
@@ -332,14 +342,21 @@ export class TimingAnalysis {
       }
       if (launched[v] === 1) {
         const durRun = kind[v] === KIND_SPECULATING ? this.durRun : durWait;
-        for (let k = 0; k < K; k++) {
-          let es = 0;
-          let ss = 0;
-          for (let j = 0; j < np; j++) {
-            const u = upsK[j]! + k;
-            if (ef[u]! > es) es = ef[u]!;
-            if (st[u]! > ss) ss = st[u]!;
+        // The latest upstream finish (es) and start (ss) per sample, pred-major.
+        tEs.fill(0);
+        tSs.fill(0);
+        for (let j = 0; j < np; j++) {
+          const ub = upsK[j]!;
+          for (let k = 0; k < K; k++) {
+            const e = ef[ub + k]!;
+            if (e > tEs[k]!) tEs[k] = e;
+            const x = st[ub + k]!;
+            if (x > tSs[k]!) tSs[k] = x;
           }
+        }
+        for (let k = 0; k < K; k++) {
+          const es = tEs[k]!;
+          const ss = tSs[k]!;
           if (hit[base + k] === 1) {
             st[base + k] = ss;
             ef[base + k] = Math.max(ss + durRun[base + k]!, es);
@@ -556,6 +573,7 @@ export class TimingAnalysis {
     // A done node under done nodes finishes at 0 launched or not: it saves nothing.
     let dt = 0;
     if (this.slot!.isUpper[v] === 1) {
+      this.ensureBase();
       this.overlay(this.base, v, true, this.model.mB);
       dt = this.saving(this.base.m, this.model.mB) / 1000;
     }
@@ -568,7 +586,7 @@ export class TimingAnalysis {
    * Makes the model's joint reference that of this analysis with exactly the needed nodes
    * launched (the `need` stamps, `needEpoch`, with their P), except that `v` may be there too
    * in any state: extended in place when it already holds a subset with the same P, else
-   * rebuilt from the baseline. Nodes outside the upper part (done under done nodes) are left
+   * recomputed by a full pass over the upper part. Nodes outside the upper part (done under done nodes) are left
    * out: launched or not, their times are 0. Returns whether v is launched in it.
    */
   private prepareJoint(v: number, needed: Int32Array, count: number): boolean {
@@ -590,30 +608,14 @@ export class TimingAnalysis {
       }
     }
     if (rebuild) {
-      // The baseline's upper rows (and hit rows of its speculations); other rows read as 0.
-      const jw = m.jWritten;
-      for (let w = 0; w < this.n; w++) {
-        if (isUpper[w] === 0 && jw[w] === 1 && slot.inW[w] === 0) {
-          J.ef.fill(0, w * K, w * K + K);
-          J.st.fill(0, w * K, w * K + K);
-          jw[w] = 0;
-        }
-      }
-      const { ef, st, hit } = this.base;
+      // The baseline's launched nodes (speculations in flight) with their hits; the rows are
+      // computed below by a full pass over the upper part.
+      J.launched.set(this.base.launched);
+      const hit = this.base.hit;
       for (let i = 0; i < upperCount; i++) {
         const w = upper[i]!;
-        const b = w * K;
-        for (let k = b; k < b + K; k++) {
-          J.ef[k] = ef[k]!;
-          J.st[k] = st[k]!;
-        }
-        if (kind[w] === KIND_SPECULATING) for (let k = b; k < b + K; k++) J.hit[k] = hit[k]!;
-        jw[w] = 1;
+        if (kind[w] === KIND_SPECULATING) for (let k = w * K; k < w * K + K; k++) J.hit[k] = hit[k]!;
       }
-      J.launched.set(this.base.launched);
-      J.m.set(this.base.m);
-      J.top2.set(this.base.top2);
-      J.arg1.set(this.base.arg1);
       m.jMember.fill(0);
       m.jCount = 0;
       m.jOwner = this;
@@ -631,7 +633,11 @@ export class TimingAnalysis {
       dirty[w] = 1;
       first = Math.min(first, m.pos[w]!);
     }
-    if (first < this.n) {
+    if (rebuild) {
+      for (let i = 0; i < count; i++) dirty[needed[i]!] = 0;
+      this.forward(J, 0, false);
+      this.refMakespans(J);
+    } else if (first < this.n) {
       // Dirty: the new members and everything of the upper part downstream of them.
       const { pos, predOffset, predList } = m;
       for (let i = 0; i < upperCount; i++) {
@@ -678,6 +684,7 @@ export class TimingAnalysis {
     // A done node under done nodes finishes at 0 launched or not: it saves nothing.
     if (this.slot!.isUpper[v] === 0) return 0;
     if (count === 0) {
+      this.ensureBase();
       this.overlay(this.base, v, true, m.mB);
       return this.saving(this.base.m, m.mB) / 1000;
     }
