@@ -188,7 +188,7 @@ export function remainingQuantileGivenCdfMs(dist: DurationDistribution, elapsedM
 }
 
 /**
- * `remainingQuantileGivenCdfMs` at the K levels (perm[offset + k] + ½)/K, k < K, written to
+ * `remainingQuantileGivenCdfMs` at the levels levels[offset + k], k < K, written to
  * out[offset + k]: the timing analysis's draws of a running node (issue 9: a lognormal skips the
  * generic quantile closure; the numbers are the same).
  */
@@ -196,7 +196,7 @@ export function remainingQuantilesGivenCdfInto(
   dist: DurationDistribution,
   elapsedMs: number,
   f: number,
-  perm: Int32Array,
+  levels: Float64Array,
   offset: number,
   K: number,
   out: Float64Array,
@@ -204,12 +204,12 @@ export function remainingQuantilesGivenCdfInto(
   const ln = dist.lognormal;
   const tail = 1 - f;
   if (ln === undefined || !(tail > OUTRUN_TAIL)) {
-    for (let k = offset; k < offset + K; k++) out[k] = remainingQuantileGivenCdfMs(dist, elapsedMs, f, (perm[k]! + 0.5) / K);
+    for (let k = offset; k < offset + K; k++) out[k] = remainingQuantileGivenCdfMs(dist, elapsedMs, f, levels[k]!);
     return;
   }
   const { mu, sigma } = ln;
   for (let k = offset; k < offset + K; k++) {
-    const q = (perm[k]! + 0.5) / K;
+    const q = levels[k]!;
     // dist.quantileMs of a lognormal (lognormalDuration), then the fallback of remainingQuantileGivenCdfMs.
     const r = Math.exp(mu + sigma * normalQuantile(f + q * tail)) - elapsedMs;
     out[k] = r > 0 ? r : -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);

@@ -151,8 +151,9 @@ export class TimingModel {
   readonly predList: Int32Array;
   readonly succOffset: Int32Array;
   readonly succList: Int32Array;
-  /** perm[v*K + k]: node v's quantile level index at sample k. */
+  /** perm[v*K + k]: node v's quantile level index at sample k; level[v*K + k] = (perm + ½)/K. */
   readonly perm: Int32Array;
+  readonly level: Float64Array;
   readonly phase: Float64Array;
   /** hitLevel[v*K + k] = frac((k + ½)/K + phase_v): sample k of v hits iff hitLevel < p. */
   readonly hitLevel: Float64Array;
@@ -262,6 +263,8 @@ export class TimingModel {
       lhsPermutation(this.ids[v]!, seed, K, this.perm.subarray(v * K, v * K + K));
       this.phase[v] = hitPhase(this.ids[v]!, seed);
     }
+    this.level = new Float64Array(n * K);
+    for (let i = 0; i < n * K; i++) this.level[i] = (this.perm[i]! + 0.5) / K;
     this.hitLevel = new Float64Array(n * K);
     for (let v = 0; v < n; v++) for (let k = 0; k < K; k++) this.hitLevel[v * K + k] = ((k + 0.5) / K + this.phase[v]!) % 1;
     this.desc = new Array<Int32Array | undefined>(n).fill(undefined);
@@ -330,8 +333,18 @@ export class TimingModel {
     }
   }
 
+  /** Whether node v's tail row is current for `dist` (its successors' rows already are). */
+  tailIsCurrent(v: number, dist: DurationDistribution): boolean {
+    if (this.tailDist[v] !== dist) return false;
+    const ver = this.tailVer;
+    const seen = this.tailSeen;
+    const succ = this.succList;
+    for (let j = this.succOffset[v]!; j < this.succOffset[v + 1]!; j++) if (seen[j] !== ver[succ[j]!]) return false;
+    return true;
+  }
+
   /**
-   * Makes node v's tail row current for distribution `dist` (its successors' rows are current:
+   * Recomputes node v's tail row for distribution `dist` (its successors' rows are current:
    * called in reverse topological order). Throws ValidationError (path `nodes[v].duration`) on a
    * duration that is not finite and ≥ 0.
    */
@@ -342,16 +355,6 @@ export class TimingModel {
     const ver = this.tailVer;
     const seen = this.tailSeen;
     const succ = this.succList;
-    if (this.tailDist[v] === dist) {
-      let current = true;
-      for (let j = s0; j < s1; j++) {
-        if (seen[j] !== ver[succ[j]!]) {
-          current = false;
-          break;
-        }
-      }
-      if (current) return;
-    }
     const t = quantileTable(dist, K);
     const row = this.tail;
     const perm = this.perm;
@@ -365,6 +368,7 @@ export class TimingModel {
       const d = t[perm[b + k]!]!;
       if (!(d >= 0 && Number.isFinite(d))) {
         this.tailDist[v] = undefined;
+        ver[v] = ++this.tailClock;
         throw new ValidationError([{ path: `nodes[${v}].duration`, message: `gave a duration of ${d} ms at quantile ${(perm[b + k]! + 0.5) / K}` }]);
       }
       row[b + k] = d + mx;

@@ -168,7 +168,7 @@ export class TimingAnalysis {
     this.base = slot.base;
     if (model.jOwner === this) model.jOwner = undefined;
     const { kind, inW, isUpper, upper, exits, exitTail, rootTail } = slot;
-    const { order, predOffset, predList, succOffset, succList, perm, tail } = model;
+    const { order, predOffset, predList, succOffset, succList, perm, level, tail } = model;
     const base = slot.base;
     const nodes = this.nodes;
     const pinned = this.pinned;
@@ -188,7 +188,7 @@ export class TimingAnalysis {
     }
     // The waiting region, bottom up, with its tail rows; the roots' largest tail per sample.
     model.beginTails();
-    rootTail.fill(0);
+    for (let k = 0; k < K; k++) rootTail[k] = 0;
     for (let h = n - 1; h >= 0; h--) {
       const v = order[h]!;
       let w = kind[v] === KIND_WAITING && (pinned === undefined || pinned[v] === 0);
@@ -198,7 +198,8 @@ export class TimingAnalysis {
       for (let j = succOffset[v]!; j < succOffset[v + 1]! && w; j++) if (inW[succList[j]!] === 0) w = false;
       inW[v] = w ? 1 : 0;
       if (!w) continue;
-      model.refreshTail(v, nodes[v]!.duration);
+      const dist = nodes[v]!.duration;
+      if (!model.tailIsCurrent(v, dist)) model.refreshTail(v, dist);
       if (p0 === p1) {
         const b = v * K;
         for (let k = 0; k < K; k++) if (tail[b + k]! > rootTail[k]!) rootTail[k] = tail[b + k]!;
@@ -238,10 +239,10 @@ export class TimingAnalysis {
       const elapsed = kind[v] === KIND_RUNNING ? (node.elapsedMs ?? 0) : 0;
       if (elapsed > 0) {
         // Conditional remaining time T − t given T > t; F(t) once per node.
-        remainingQuantilesGivenCdfInto(dist, elapsed, dist.cdf(elapsed), perm, pb, K, durWait);
+        remainingQuantilesGivenCdfInto(dist, elapsed, dist.cdf(elapsed), level, pb, K, durWait);
         for (let k = pb; k < pb + K; k++) {
           const d = durWait[k]!;
-          if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, (perm[k]! + 0.5) / K);
+          if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, level[k]!);
         }
         rowDist[v] = undefined;
       } else if (rowDist[v] !== dist) {
@@ -257,8 +258,8 @@ export class TimingAnalysis {
       if (kind[v] !== KIND_SPECULATING) continue;
       const spec = node.speculation!;
       if (spec.done === true) durRun.fill(0, pb, pb + K);
-      else if (spec.elapsedMs > 0) remainingQuantilesGivenCdfInto(dist, spec.elapsedMs, dist.cdf(spec.elapsedMs), perm, pb, K, durRun);
-      else for (let k = pb; k < pb + K; k++) durRun[k] = dist.quantileMs((perm[k]! + 0.5) / K);
+      else if (spec.elapsedMs > 0) remainingQuantilesGivenCdfInto(dist, spec.elapsedMs, dist.cdf(spec.elapsedMs), level, pb, K, durRun);
+      else for (let k = pb; k < pb + K; k++) durRun[k] = dist.quantileMs(level[k]!);
     }
     // Exits: upper nodes that are sinks (tail 0) or feed the region (its successors' largest tail).
     let ex = 0;
@@ -268,7 +269,7 @@ export class TimingAnalysis {
       const s1 = succOffset[v + 1]!;
       const b = v * K;
       if (s0 === s1) {
-        exitTail.fill(0, b, b + K);
+        for (let k = b; k < b + K; k++) exitTail[k] = 0;
         exits[ex++] = v;
         continue;
       }
@@ -343,8 +344,10 @@ export class TimingAnalysis {
       if (launched[v] === 1) {
         const durRun = kind[v] === KIND_SPECULATING ? this.durRun : durWait;
         // The latest upstream finish (es) and start (ss) per sample, pred-major.
-        tEs.fill(0);
-        tSs.fill(0);
+        for (let k = 0; k < K; k++) {
+          tEs[k] = 0;
+          tSs[k] = 0;
+        }
         for (let j = 0; j < np; j++) {
           const ub = upsK[j]!;
           for (let k = 0; k < K; k++) {
@@ -479,8 +482,10 @@ export class TimingAnalysis {
       const b = w * K;
       if (launchedW === 1) {
         const durRun = kind[w] === KIND_SPECULATING ? this.durRun : durWait;
-        tEs.fill(0);
-        tSs.fill(0);
+        for (let k = 0; k < K; k++) {
+          tEs[k] = 0;
+          tSs[k] = 0;
+        }
         for (let j = p0; j < p1; j++) {
           const u = predList[j]!;
           if (isUpper[u] === 0) continue;
@@ -538,7 +543,7 @@ export class TimingAnalysis {
         nChanged++;
       }
     }
-    if (nChanged === 0) out.set(ref.m);
+    if (nChanged === 0) for (let k = 0; k < K; k++) out[k] = ref.m[k]!;
     else if (nChanged === 1) {
       const cb = changed * K;
       for (let k = 0; k < K; k++) {
