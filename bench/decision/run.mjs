@@ -123,6 +123,7 @@ function stats(samplesNs) {
 }
 
 const P99_TARGET_US = 20;
+const candidatesPerStateOf = (states) => states.reduce((s, st) => s + st.candidates.length, 0) / states.length;
 const rnd = mulberry32(2026);
 const dag = buildDag(rnd);
 const prices = createPriceTable();
@@ -210,6 +211,7 @@ function round(r, m, actions) {
       total += own;
       m?.decision.push(own);
       m?.afterChange.push(i === 0 ? build + own : own);
+      if (i === 0) m?.firstByLayer[st.L].push(build + own);
       sink += dec.evUsd;
       if (actions !== undefined) actions[dec.action === 'SPECULATE' ? 'SPECULATE' : dec.reason]++;
     });
@@ -234,7 +236,7 @@ for (let r = 0; r < WARMUP_ROUNDS; r++) {
   oldRound();
   sink += decide(ruleInput).evUsd;
 }
-const ns = { decision: [], afterChange: [], build: [], amortized: [] };
+const ns = { decision: [], afterChange: [], build: [], amortized: [], firstByLayer: LAYERS.map(() => []) };
 for (let r = 0; r < ROUNDS; r++) round(WARMUP_ROUNDS + r, ns);
 const oldNs = [];
 for (let r = 0; r < ROUNDS; r++) oldRound(oldNs);
@@ -245,12 +247,58 @@ for (let r = 0; r < ROUNDS * 20; r++) {
   ruleNs.push(Number(now() - t0));
 }
 const afterChange = stats(ns.afterChange);
+// The first decision of a state (it waits for the state's analysis), per frontier layer: what
+// the p99 above is made of (a state's cost grows with the nodes running and deciding in it).
+const firstDecisionByFrontierLayer = Object.fromEntries(
+  ns.firstByLayer.flatMap((xs, L) => (xs.length === 0 ? [] : [[`L${L}`, { running: LAYERS[L - 1], candidates: LAYERS[L], ...stats(xs) }]])),
+);
+
+/**
+ * Bytes allocated on the JS heap per call of `fn` (heapUsed growth over `reps` calls; a batch
+ * during which a collection ran shows a drop and is measured again).
+ */
+function bytesPer(fn, reps) {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < reps; i++) fn(i);
+    const grown = process.memoryUsage().heapUsed - before;
+    if (grown >= 0) return grown / reps;
+  }
+  return Number.NaN;
+}
+// Allocation of the decision path (the states' node arrays made beforehand, as a snapshot is):
+// per state, its analysis built, then every candidate's ΔT, measured apart.
+const prebuilt = STATES.map((st) => st.nodesAt(7));
+let built;
+const allocation = {
+  analysisBuildBytesPerState: bytesPer((i) => {
+    built = buildAnalysis(prebuilt[i % STATES.length]);
+  }, STATES.length * 4),
+  deltaTBytesPerDecision: (() => {
+    let bytes = 0;
+    let decisions = 0;
+    for (let i = 0; i < STATES.length * 4; i++) {
+      const st = STATES[i % STATES.length];
+      const a = buildAnalysis(prebuilt[i % STATES.length]);
+      bytes += bytesPer(() => {
+        for (const c of st.candidates) sink += a.deltaTSecWith(c.id, st.candidates);
+      }, 1);
+      decisions += st.candidates.length;
+    }
+    return bytes / decisions;
+  })(),
+  costsAndRuleBytesPerDecision: bytesPer((i) => {
+    const st = STATES[i % STATES.length];
+    sink += costsAndRule(st.candidates[0].id, st.frac, 1).evUsd;
+  }, 2000),
+};
+sink += built === undefined ? 0 : 1;
 const full = stats(ns.decision);
 const build = stats(ns.build);
 const amortized = stats(ns.amortized);
 const old = stats(oldNs);
 const ruleOnly = stats(ruleNs);
-const candidatesPerState = STATES.reduce((s, st) => s + st.candidates.length, 0) / STATES.length;
+const candidatesPerState = candidatesPerStateOf(STATES);
 const actions = { SPECULATE: 0, below_threshold: 0, zero_value: 0 };
 round(0, undefined, actions);
 const oldActions = { SPECULATE: 0, WAIT: 0 };
@@ -281,11 +329,13 @@ const result = {
   measured:
     'per round, every run state as a fresh state change (elapsed times jittered per round): its timing analysis built, then each candidate decided jointly with its siblings; decisionAfterStateChange charges the build to the first decision of the state',
   decisionAfterStateChange: afterChange,
+  firstDecisionByFrontierLayer,
   fullDecision: full,
   analysisBuildPerState: build,
   amortizedPerDecision: amortized,
   oldPathCriticalPathPerDecision: old,
   ruleOnly,
+  allocation,
   ratios: {
     decisionAfterStateChangeP99OverOldPathP99: afterChange.p99Us / old.p99Us,
     decisionP99OverOldPathP99: full.p99Us / old.p99Us,
@@ -301,12 +351,20 @@ const result = {
 const fmt = (s) => `p50 ${s.p50Us.toFixed(2)} µs  p99 ${s.p99Us.toFixed(2)} µs  (${Math.round(s.perSec).toLocaleString('en-US')}/s)`;
 console.log(`decision bench: ${dag.nodes.length} nodes, ${dag.edges.length} edges, ${STATES.length} run states × ${candidatesPerState.toFixed(1)} candidates, ${full.n} decisions timed`);
 console.log(`  decision after a state change     ${fmt(afterChange)}   target p99 ≤ ${P99_TARGET_US} µs: ${pass ? 'PASS' : 'FAIL'}`);
-console.log(`    (the first decision of each state pays its analysis build)`);
+console.log(`    (the first decision of each state pays its analysis build; first decisions by frontier layer, p50/p99 µs:`);
+console.log(
+  `     ${Object.entries(firstDecisionByFrontierLayer)
+    .map(([L, s]) => `${L} (${s.running} running, ${s.candidates} deciding) ${s.p50Us.toFixed(1)}/${s.p99Us.toFixed(1)}`)
+    .join('; ')})`,
+);
 console.log(`  decision, analysis already built ${fmt(full)}`);
 console.log(`  timing analysis, once per state  ${fmt(build)}`);
 console.log(`  amortized per decision (state)   ${fmt(amortized)} (build + the state's decisions, per decision)`);
 console.log(`  old path (CP per decision)       ${fmt(old)}`);
 console.log(`  rule only                        ${fmt(ruleOnly)}`);
+console.log(
+  `  allocated (JS heap): analysis build ${Math.round(allocation.analysisBuildBytesPerState)} B/state, ΔT ${Math.round(allocation.deltaTBytesPerDecision)} B/decision, costs + rule ${Math.round(allocation.costsAndRuleBytesPerDecision)} B/decision`,
+);
 console.log(`  ratio: decision p99 / old path p99 = ${result.ratios.decisionP99OverOldPathP99.toFixed(2)}; decision / rule-only (p50) = ${result.ratios.decisionOverRuleOnly.toFixed(1)}x`);
 console.log(`  countTokens (${prompt.length} chars, ${result.countTokens.promptTokens} tokens) ${fmt(tok)}`);
 console.log(`  actions (M4 ΔT): ${JSON.stringify(actions)}; old path: ${JSON.stringify(oldActions)}`);

@@ -187,6 +187,13 @@ export function remainingQuantileGivenCdfMs(dist: DurationDistribution, elapsedM
   return -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);
 }
 
+/** dist.cdf(ms), a lognormal's without the closure call (the same expression as lognormalDuration's). */
+export function cdfAt(dist: DurationDistribution, ms: number): number {
+  const ln = dist.lognormal;
+  if (ln === undefined) return dist.cdf(ms);
+  return ms <= 0 ? 0 : normalCdf((Math.log(ms) - ln.mu) / ln.sigma);
+}
+
 /**
  * `remainingQuantileGivenCdfMs` at the levels levels[offset + k], k < K, written to
  * out[offset + k]: the timing analysis's draws of a running node (issue 9: a lognormal skips the
@@ -210,8 +217,19 @@ export function remainingQuantilesGivenCdfInto(
   const { mu, sigma } = ln;
   for (let k = offset; k < offset + K; k++) {
     const q = levels[k]!;
-    // dist.quantileMs of a lognormal (lognormalDuration), then the fallback of remainingQuantileGivenCdfMs.
-    const r = Math.exp(mu + sigma * normalQuantile(f + q * tail)) - elapsedMs;
+    // dist.quantileMs of a lognormal (lognormalDuration), then the fallback of
+    // remainingQuantileGivenCdfMs. normalQuantile's central region is written out here (the
+    // same expression): a call per level would box its argument and result on the heap.
+    const u = f + q * tail;
+    let z: number;
+    if (u >= 0.02425 && u <= 1 - 0.02425) {
+      const x = u - 0.5;
+      const r2 = x * x;
+      z =
+        ((((((-3.969683028665376e1 * r2 + 2.209460984245205e2) * r2 + -2.759285104469687e2) * r2 + 1.38357751867269e2) * r2 + -3.066479806614716e1) * r2 + 2.506628277459239) * x) /
+        (((((-5.447609879822406e1 * r2 + 1.615858368580409e2) * r2 + -1.556989798598866e2) * r2 + 6.680131188771972e1) * r2 + -1.328068155288572e1) * r2 + 1);
+    } else z = normalQuantile(u);
+    const r = Math.exp(mu + sigma * z) - elapsedMs;
     out[k] = r > 0 ? r : -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);
   }
 }

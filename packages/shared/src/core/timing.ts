@@ -44,7 +44,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { DurationDistribution } from './duration.js';
-import { fixedDuration, remainingQuantilesGivenCdfInto } from './duration.js';
+import { cdfAt, fixedDuration, remainingQuantilesGivenCdfInto } from './duration.js';
 import {
   KIND_DONE,
   KIND_RUNNING,
@@ -239,7 +239,7 @@ export class TimingAnalysis {
       const elapsed = kind[v] === KIND_RUNNING ? (node.elapsedMs ?? 0) : 0;
       if (elapsed > 0) {
         // Conditional remaining time T − t given T > t; F(t) once per node.
-        remainingQuantilesGivenCdfInto(dist, elapsed, dist.cdf(elapsed), level, pb, K, durWait);
+        remainingQuantilesGivenCdfInto(dist, elapsed, cdfAt(dist, elapsed), level, pb, K, durWait);
         for (let k = pb; k < pb + K; k++) {
           const d = durWait[k]!;
           if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, level[k]!);
@@ -258,7 +258,7 @@ export class TimingAnalysis {
       if (kind[v] !== KIND_SPECULATING) continue;
       const spec = node.speculation!;
       if (spec.done === true) durRun.fill(0, pb, pb + K);
-      else if (spec.elapsedMs > 0) remainingQuantilesGivenCdfInto(dist, spec.elapsedMs, dist.cdf(spec.elapsedMs), level, pb, K, durRun);
+      else if (spec.elapsedMs > 0) remainingQuantilesGivenCdfInto(dist, spec.elapsedMs, cdfAt(dist, spec.elapsedMs), level, pb, K, durRun);
       else for (let k = pb; k < pb + K; k++) durRun[k] = dist.quantileMs(level[k]!);
     }
     // Exits: upper nodes that are sinks (tail 0) or feed the region (its successors' largest tail).
