@@ -62,6 +62,8 @@ export interface StateSlot {
   readonly inW: Uint8Array;
   /** 1 for the nodes re-timed per state (the upper part: not in the region, not a done node under done nodes). */
   readonly isUpper: Uint8Array;
+  /** 1 for an upper node without upstreams in the upper part (a waiting one starts at 0). */
+  readonly upperRoot: Uint8Array;
   /** The distribution each durWait row was drawn from by table (undefined: drawn per state). */
   readonly rowDist: (DurationDistribution | undefined)[];
   /** The upper part in topological order, and the exits among it. */
@@ -386,17 +388,18 @@ export class TimingModel {
       const K = this.samples;
       const nK = n * K;
       const f = new Float64Array(5 * nK + 3 * K);
-      const b = new Uint8Array(4 * n + nK);
+      const b = new Uint8Array(5 * n + nK);
       slot = {
         owner,
         durWait: f.subarray(0, nK),
         durRun: f.subarray(nK, 2 * nK),
-        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(4 * n), m: f.subarray(5 * nK, 5 * nK + K), top2: f.subarray(5 * nK + 2 * K), arg1: new Int32Array(K) },
+        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(5 * n), m: f.subarray(5 * nK, 5 * nK + K), top2: f.subarray(5 * nK + 2 * K), arg1: new Int32Array(K) },
         exitTail: f.subarray(4 * nK, 5 * nK),
         rootTail: f.subarray(5 * nK + K, 5 * nK + 2 * K),
         kind: b.subarray(n, 2 * n),
         inW: b.subarray(2 * n, 3 * n),
         isUpper: b.subarray(3 * n, 4 * n),
+        upperRoot: b.subarray(4 * n, 5 * n),
         rowDist: new Array<DurationDistribution | undefined>(n).fill(undefined),
         upper: new Int32Array(n),
         upperCount: 0,

@@ -167,7 +167,7 @@ export class TimingAnalysis {
     this.durRun = slot.durRun;
     this.base = slot.base;
     if (model.jOwner === this) model.jOwner = undefined;
-    const { kind, inW, isUpper, upper, exits, exitTail, rootTail } = slot;
+    const { kind, inW, isUpper, upperRoot, upper, exits, exitTail, rootTail } = slot;
     const { order, predOffset, predList, succOffset, succList, perm, level, tail } = model;
     const base = slot.base;
     const nodes = this.nodes;
@@ -214,9 +214,11 @@ export class TimingAnalysis {
         isUpper[v] = 0;
         continue;
       }
-      let compute = kind[v] !== KIND_DONE;
-      for (let j = predOffset[v]!; j < predOffset[v + 1]! && !compute; j++) if (isUpper[predList[j]!] === 1) compute = true;
+      let root = 1;
+      for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) if (isUpper[predList[j]!] === 1) root = 0;
+      const compute = kind[v] !== KIND_DONE || root === 0;
       isUpper[v] = compute ? 1 : 0;
+      upperRoot[v] = root;
       if (compute) upper[count++] = v;
     }
     slot.upperCount = count;
@@ -327,7 +329,7 @@ export class TimingAnalysis {
     const K = this.samples;
     const { pos, predOffset, predList, dirty, upsK, tEs, tSs } = this.model;
     const slot = this.slot!;
-    const { upper, kind, isUpper } = slot;
+    const { upper, kind, isUpper, upperRoot } = slot;
     const count = slot.upperCount;
     const { ef, st, launched, hit } = s;
     const durWait = this.durWait;
@@ -337,9 +339,14 @@ export class TimingAnalysis {
       const base = v * K;
       // Upstreams outside the upper part (done under done nodes) finish and start at 0: skipped.
       let np = 0;
+      // Whether every upstream starts now in every sample (waiting, with no upstream in the upper
+      // part: start 0), as a candidate's running upstreams do; then ss = 0 without reading.
+      let startsNow = true;
       for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) {
         const u = predList[j]!;
-        if (isUpper[u] === 1) upsK[np++] = u * K;
+        if (isUpper[u] === 0) continue;
+        upsK[np++] = u * K;
+        if (launched[u] === 1 || upperRoot[u] === 0) startsNow = false;
       }
       if (launched[v] === 1) {
         const durRun = kind[v] === KIND_SPECULATING ? this.durRun : durWait;
@@ -353,6 +360,9 @@ export class TimingAnalysis {
           for (let k = 0; k < K; k++) {
             const e = ef[ub + k]!;
             if (e > tEs[k]!) tEs[k] = e;
+          }
+          if (startsNow) continue;
+          for (let k = 0; k < K; k++) {
             const x = st[ub + k]!;
             if (x > tSs[k]!) tSs[k] = x;
           }
