@@ -199,15 +199,23 @@ function speculativeMiss(op: Operation, spec: SpeculativeOperation, ctx: ModelCo
   return { source: 'speculative', fullNano, attempt, durationMs: spec.cancelled ? op.durationMs : dur };
 }
 
-/** Kahn's algorithm, ready nodes taken in recorded start order (so replay follows time). */
+/**
+ * Kahn's algorithm, ready nodes taken in the order they became ready in the recording (the end of
+ * their last dependency; a source's start), so replay follows time; nodes ready at the same moment
+ * (a fan-out's siblings) in the trace's order, as the live scheduler decides them (M4 joint
+ * decisions: each sibling is judged against those decided before it).
+ */
 function topoByStart(ops: readonly Operation[]): Operation[] {
   const indeg = new Map(ops.map((o) => [o.id, o.dependencies.length]));
   const succ = new Map<string, Operation[]>(ops.map((o) => [o.id, []]));
   for (const o of ops) for (const d of o.dependencies) succ.get(d)?.push(o);
+  const endOf = new Map(ops.map((o) => [o.id, o.startMs + o.durationMs]));
+  const position = new Map(ops.map((o, i) => [o.id, i]));
+  const readyAt = (o: Operation) => (o.dependencies.length === 0 ? o.startMs : Math.max(...o.dependencies.map((d) => endOf.get(d) ?? 0)));
   const ready = ops.filter((o) => o.dependencies.length === 0);
   const out: Operation[] = [];
   while (ready.length > 0) {
-    ready.sort((a, b) => a.startMs - b.startMs);
+    ready.sort((a, b) => readyAt(a) - readyAt(b) || position.get(a.id)! - position.get(b.id)!);
     const u = ready.shift()!;
     out.push(u);
     for (const w of succ.get(u.id) ?? []) {

@@ -242,6 +242,35 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
     expect(RunSchema.safeParse({ ...own, v: 2 }).success).toBe(false);
   });
 
+  it('M4: siblings ready at the same moment are decided in the trace\'s order (as live), not by their recorded starts', () => {
+    const llm = (id: string, deps: string[], startMs: number) => ({
+      id,
+      kind: 'llm' as const,
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      dependencies: deps,
+      startMs,
+      durationMs: 500,
+      'gen_ai.usage.input_tokens': 100,
+      'gen_ai.usage.output_tokens': 10,
+    });
+    const run = RunSchema.parse({
+      v: 3,
+      runId: 'fan',
+      tenant: 't',
+      workflow: 'w',
+      startUnixMs: 0,
+      // b is first in the trace but started later than c (dispatch order under load).
+      operations: [llm('a', [], 0), llm('b', ['a'], 540), llm('c', ['a'], 510)],
+      opportunities: [
+        { from: 'a', to: 'b', type: 'passthrough', guess: 'x', matched: true },
+        { from: 'a', to: 'c', type: 'passthrough', guess: 'x', matched: true },
+      ],
+    });
+    const [r] = byPolicy(replay([run], { policies: ['always'], dial, prices, keepDecisions: true }), 'always');
+    expect(r!.decisions!.map((d) => d.node)).toEqual(['b', 'c']);
+  });
+
   it('M5: posteriors learn online in time order, from every outcome (shadow outcomes included)', () => {
     const runs = [chain('r0', 0, true), chain('r1', 10, true), chain('r2', 20, false), chain('r3', 30, true)];
     const result = replay([...runs].reverse(), { policies: ['never'], dial, prices, keepDecisions: true });
