@@ -221,15 +221,17 @@ export function remainingQuantilesGivenCdfInto(
     // remainingQuantileGivenCdfMs. normalQuantile's central region is written out here (the
     // same expression): a call per level would box its argument and result on the heap.
     const u = f + q * tail;
-    let z: number;
+    // Each branch ends in its own double (a z merged from the inline formula and a call would be
+    // kept boxed, one heap number per level).
+    let r: number;
     if (u >= 0.02425 && u <= 1 - 0.02425) {
       const x = u - 0.5;
       const r2 = x * x;
-      z =
+      const z =
         ((((((-3.969683028665376e1 * r2 + 2.209460984245205e2) * r2 + -2.759285104469687e2) * r2 + 1.38357751867269e2) * r2 + -3.066479806614716e1) * r2 + 2.506628277459239) * x) /
         (((((-5.447609879822406e1 * r2 + 1.615858368580409e2) * r2 + -1.556989798598866e2) * r2 + 6.680131188771972e1) * r2 + -1.328068155288572e1) * r2 + 1);
-    } else z = normalQuantile(u);
-    const r = Math.exp(mu + sigma * z) - elapsedMs;
+      r = Math.exp(mu + sigma * z) - elapsedMs;
+    } else r = Math.exp(mu + sigma * normalQuantile(u)) - elapsedMs;
     out[k] = r > 0 ? r : -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);
   }
 }
