@@ -1,9 +1,10 @@
 /**
  * Issue 10 item 4: the fair dispatcher's scripts against a real redis-server and real BullMQ
  * queues: nothing is handed to BullMQ without a registered worker slot; tenants are served by
- * deficit round-robin with weights; reserved slots go to a tenant arriving during another's
- * flood; enqueue is idempotent; a pump that died between its claim and its BullMQ add loses
- * nothing (the sweep adds the job under its id); a job whose BullMQ job is gone frees its slot.
+ * deficit round-robin with weights, a tenant under its share of the slots first; reserved slots go
+ * to a tenant arriving (or running a second job) during another's flood; enqueue is idempotent;
+ * a pump that died between its claim and its BullMQ add loses nothing (the sweep adds the job
+ * under its id); a job whose BullMQ job is gone frees its slot.
  */
 import { silentLogger } from '@gambit/shared';
 import { callScript, type FairItem, FairDispatcher, fairKeys, type KeySpace } from '@gambit/shared/redis';
@@ -106,6 +107,55 @@ describe('fair dispatch (issue 10 item 4)', () => {
     await lone.fair.beat('w1', { ops: 1, spec: 0 });
     await lone.fair.enqueue(item('c', 0), 0);
     expect(await lone.fair.pump('ops')).toBe(1);
+  });
+
+  it('a freed slot goes to a tenant under its share of the slots before a flood that is next in turn', async () => {
+    const { ks, fair } = setup('fair-share');
+    await fair.beat('w1', { ops: 4, spec: 0 });
+    for (let i = 0; i < 10; i++) await fair.enqueue(item('a', i), i);
+    expect(await fair.pump('ops')).toBe(4);
+    for (let i = 0; i < 3; i++) await fair.enqueue(item('b', i), 100 + i);
+    // a is next in turn each time; b (share 2 of 4) holds none, then one: b gets the freed slot.
+    // At two each, a (holding 1 once its job ends) is the one under its share.
+    const inuse = () => redis.hgetall(fairKeys(ks, 'ops').inuse);
+    const after: Array<Record<string, string>> = [];
+    for (let i = 0; i < 3; i++) {
+      await fair.release('ops', `a~r${i}~x.a1`);
+      expect(await fair.pump('ops')).toBe(1);
+      after.push(await inuse());
+    }
+    expect(after).toEqual([
+      { a: '3', b: '1' },
+      { a: '2', b: '2' },
+      { a: '2', b: '2' },
+    ]);
+    expect(await redis.zscore(fairKeys(ks, 'ops').out, 'a~r4~x.a1')).not.toBeNull();
+  });
+
+  it('reserved slots: a tenant already running one job gets a second from the reserve while another floods; two floods leave it free', async () => {
+    const { ks, fair } = setup('fair-reserve-second', 1);
+    await fair.beat('w1', { ops: 4, spec: 0 });
+    for (let i = 0; i < 10; i++) await fair.enqueue(item('a', i), i);
+    expect(await fair.pump('ops')).toBe(3);
+    await fair.enqueue(item('b', 0), 0);
+    await fair.enqueue(item('b', 1), 1);
+    expect(await fair.pump('ops')).toBe(1);
+    // One of a's jobs ends: the freed slot is the reserve again, and b (holding 1, below the
+    // 4 / 3 it would get were a third tenant to arrive) takes it; a may not.
+    await fair.release('ops', 'a~r0~x.a1');
+    expect(await fair.pump('ops')).toBe(1);
+    expect(await redis.hgetall(fairKeys(ks, 'ops').inuse)).toEqual({ a: '2', b: '2' });
+    // Two floods on eight slots: seven taken, the reserve stays for a newcomer.
+    const two = setup('fair-reserve-two', 1);
+    await two.fair.beat('w1', { ops: 8, spec: 0 });
+    for (let i = 0; i < 10; i++) {
+      await two.fair.enqueue(item('a', i), i);
+      await two.fair.enqueue(item('c', i), i);
+    }
+    expect(await two.fair.pump('ops')).toBe(7);
+    await two.fair.enqueue(item('b', 0), 0);
+    expect(await two.fair.pump('ops')).toBe(1);
+    expect(await redis.hget(fairKeys(two.ks, 'ops').inuse, 'b')).toBe('1');
   });
 
   it('enqueue is idempotent by job id: ready, claimed or outstanding', async () => {

@@ -71,6 +71,8 @@ export interface RunServiceDeps {
   readonly submitGate?: TenantGate;
 }
 
+const noTurn = (): undefined => undefined;
+
 export function newRunId(nowMs: number): string {
   return `r${nowMs.toString(36)}${randomBytes(5).toString('hex')}`;
 }
@@ -155,13 +157,23 @@ export class RunService {
   /** Submits a run for `tenant` (from the caller's API key; `body.tenant`, if any, was checked against it). */
   async submit(tenant: string, body: SubmitRunBody, opts: { deadlineMs?: number; abandoned?: () => boolean } = {}): Promise<{ runId: string; created: boolean }> {
     assertKeySafe('tenant', tenant);
-    // Issue 10 item 4: a tenant's burst of submits goes through a few at a time, so another
-    // tenant's submit does not wait behind every step of all of them.
+    // Issue 10 item 4: a tenant's burst of submits goes through a few at a time, and pauses at
+    // its turns while another tenant's submit is in progress, so that submit does not wait
+    // behind the burst's steps on the event loop and the Redis connections.
     const gate = this.deps.submitGate;
-    return gate === undefined ? this.submitNow(tenant, body, opts) : gate.run(tenant, () => this.submitNow(tenant, body, opts));
+    return gate === undefined ? this.submitNow(tenant, body, opts, noTurn) : gate.run(tenant, (turn) => this.submitNow(tenant, body, opts, turn));
   }
 
-  private async submitNow(tenant: string, body: SubmitRunBody, opts: { deadlineMs?: number; abandoned?: () => boolean }): Promise<{ runId: string; created: boolean }> {
+  /**
+   * `turn`: awaited between the steps of the submit; a tenant with a backlog of submits pauses
+   * there while another tenant's submit is in progress (TenantGate).
+   */
+  private async submitNow(
+    tenant: string,
+    body: SubmitRunBody,
+    opts: { deadlineMs?: number; abandoned?: () => boolean },
+    turn: () => Promise<void> | undefined,
+  ): Promise<{ runId: string; created: boolean }> {
     const wf = await this.resolveWorkflow(tenant, body.workflow);
     checkInputs(wf, body.inputs);
     const now = this.deps.clock.nowMs();
@@ -174,6 +186,7 @@ export class RunService {
     assertKeySafe('runId', runId);
     // Issue 10 item 4: per-tenant rate and in-flight admission (429 with Retry-After).
     await admit(this.deps.redis, this.deps.ks, tenant, runId, limits, now);
+    await turn();
     const tenantCfg = await this.deps.tenants.get(tenant, now);
     const plan = await planDecisions({
       tenant,
@@ -227,6 +240,7 @@ export class RunService {
       if (this.listedTenants.size > 10_000) this.listedTenants.clear();
       this.listedTenants.add(tenant);
     }
+    await turn();
     // Issue 11 D3: a submit its client gave up on (disconnected, or past the request's deadline)
     // writes nothing; the deadline also travels into the write, so a script delayed in transit
     // (a stalled Redis) does not create the run when it finally runs.
@@ -248,6 +262,7 @@ export class RunService {
         this.deps.metrics?.decision(d);
       }
     try {
+      await turn();
       // Issue 13 item 1: a run this call created starts from what it wrote (no read back).
       await this.deps.engine.reconcile(tenant, runId, created ? newRunSnapshot({ header, workflowRef: wfRef, workflowJson: wfJson, nodes }) : undefined);
     } catch (err) {

@@ -2,7 +2,7 @@
  * The run's `intents` outbox (docs/runtime.md): a launch script writes the job into the run's
  * `intents` hash in the same atomic step as the state transition; this module puts it on its
  * tenant's ready list for fair dispatch (issue 10 item 4, shared/redis/fair.ts: an idempotent
- * enqueue by the deterministic job id) and only then deletes the intent, then pumps the lane so
+ * enqueue by the deterministic job id) and only then deletes the intent, while it pumps the lane so
  * the job goes to its BullMQ queue as soon as a worker slot is free. A process that dies in
  * between leaves the intent, and the recovery sweep of any scheduler enqueues it again. A
  * duplicate job is harmless: the worker's startAttempt fences it.
@@ -35,8 +35,9 @@ export class Outbox {
     };
     // Within the tenant: first come first served on `ops`; by EV (the BullMQ priority) on `spec`.
     await this.fair.enqueue({ lane, tenant, jobId: intent.jobId, name: intent.name, data: intent.data, opts }, lane === 'ops' ? intent.createdAtMs : priority);
-    await this.redis.hdel(runKeys(this.ks, tenant, runId).intents, intent.jobId);
-    await this.fair.pump(lane);
+    // Once the job is on its ready list the intent may go, and the job may be dispatched: both
+    // at once (the dispatch does not wait for the intent's deletion).
+    await Promise.all([this.redis.hdel(runKeys(this.ks, tenant, runId).intents, intent.jobId), this.fair.pump(lane)]);
   }
 
   /** Sends every intent of the run older than `minAgeMs` (0: all). Returns how many were sent. */

@@ -1,8 +1,8 @@
 --[[
   Issue 10 item 4, fair dispatch: claims up to ARGV[2] ready jobs of a lane for the BullMQ queue,
-  only while the workers' free slots allow (outstanding < registered slots + headroom), choosing
-  tenants by deficit round-robin with weights (unit cost per job; a tenant's weight, default 1, is
-  its quantum per turn). A claimed job moves from its tenant's ready list to `claimed` (until the
+  only while the workers' free slots allow (outstanding < registered slots + headroom), tenants
+  under their share of the slots first, then by deficit round-robin with weights (unit cost per
+  job; a tenant's weight, default 1, is its quantum per turn; see Order below). A claimed job moves from its tenant's ready list to `claimed` (until the
   caller confirms its BullMQ add) and into `out` (until a worker finishes it), in this one step:
   nothing is lost when the caller dies before the add (the recovery sweep adds claimed jobs older
   than its stale time again, under the same job id). Safe with any number of callers.
@@ -24,14 +24,22 @@
   ARGV[3] ready-list key prefix ({P:q}:fair:<lane>:ready:)
   ARGV[4] a worker's registration counts for this long after its last beat (ms)
   ARGV[5] headroom: jobs allowed outstanding beyond the registered slots
-  ARGV[6] reserved slots R: a tenant that already holds R or more outstanding jobs is handed
-          another only while more than R slots are free, so R slots always wait for tenants
-          holding fewer than R (a tenant arriving during another's flood starts at once)
+  ARGV[6] reserved slots R (the reserve): the last R free slots go only to a tenant holding fewer
+          than R, or fewer than its share were one more tenant to arrive (slots × weight /
+          (active weights + 1)); a flooding tenant never fills them, so a tenant arriving (or
+          running a second job) during another's flood starts at once instead of waiting for
+          one of the flood's operations to end
 
-  Tenants skipped for the reserve keep their place and quantum; the claim stops when every
-  tenant in the ring was skipped in a row.
+  Order. A tenant's share is slots × weight / (sum of the weights of the active tenants: those
+  with ready or outstanding jobs). While some tenant in the ring holds less than its share, the
+  tenants at or above theirs are passed over: a freed slot goes to the tenant under its share,
+  not to the next in turn (plain deficit round-robin hands every other freed slot to a flood
+  holding most slots already). Among the tenants under their share, and among all of them when
+  none is, deficit round-robin with weights decides. A tenant passed over keeps its place in
+  turn order and its quantum; the claim stops when every tenant in the ring was passed over in a
+  row (a second round first ignores the shares, so a slot never idles for the order alone).
 
-  Returns { slots, outstanding, item JSON... } (slots and outstanding before the claim).
+Returns { slots, outstanding, item JSON... } (slots and outstanding before the claim).
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -55,32 +63,69 @@ local out = { slots, outstanding }
 if want <= 0 then return out end
 
 local reserved = tonumber(ARGV[6])
+
+-- The active tenants (ring and outstanding), their slots in use and weights: one read each per
+-- call, kept up to date below as jobs are claimed.
+local inuse = {}
+local held = redis.call('HGETALL', KEYS[9])
+for i = 1, #held, 2 do inuse[held[i]] = tonumber(held[i + 1]) or 0 end
+local weights = {}
+local function weight(tenant)
+  local w = weights[tenant]
+  if w == nil then
+    w = tonumber(redis.call('HGET', KEYS[3], tenant) or '1') or 1
+    if w <= 0 then w = 1 end
+    weights[tenant] = w
+  end
+  return w
+end
+local activeWeight = 0
+local ring = redis.call('LRANGE', KEYS[1], 0, -1)
+for _, tenant in ipairs(ring) do
+  if inuse[tenant] == nil then activeWeight = activeWeight + weight(tenant) end
+end
+for tenant, _ in pairs(inuse) do activeWeight = activeWeight + weight(tenant) end
+local function under(tenant)
+  return (inuse[tenant] or 0) < slots * weight(tenant) / activeWeight
+end
+local function mayTakeReserve(tenant)
+  local n = inuse[tenant] or 0
+  return n < reserved or n < slots * weight(tenant) / (activeWeight + 1)
+end
+-- Tenants in the ring under their share (each is in the ring once).
+local underCount = 0
+for _, tenant in ipairs(ring) do
+  if under(tenant) then underCount = underCount + 1 end
+end
+
 local claimed = 0
 local guard = 0
 local skipped = 0
+local byShare = true
 while claimed < want do
   guard = guard + 1
   if guard > 100000 then break end
   local tenant = redis.call('LINDEX', KEYS[1], 0)
   if not tenant then break end
   local ready = ARGV[3] .. tenant
-  local inuse = tonumber(redis.call('HGET', KEYS[9], tenant) or '0') or 0
   if redis.call('ZCARD', ready) == 0 then
+    if under(tenant) then underCount = underCount - 1 end
     redis.call('LPOP', KEYS[1])
     redis.call('HDEL', KEYS[2], tenant)
-  elseif inuse >= reserved and (free - claimed) <= reserved then
-    -- Only the reserve is free and this tenant holds its share of it already: next tenant.
+  elseif ((free - claimed) <= reserved and not mayTakeReserve(tenant)) or (byShare and underCount > 0 and not under(tenant)) then
+    -- Only the reserve is free and this tenant may not fill it, or another tenant is under its
+    -- share and this one is not: next tenant, keeping this one's quantum.
     skipped = skipped + 1
-    if skipped >= redis.call('LLEN', KEYS[1]) then break end
+    if skipped >= redis.call('LLEN', KEYS[1]) then
+      if not byShare then break end
+      byShare = false
+      skipped = 0
+    end
     redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
   else
     skipped = 0
     local d = tonumber(redis.call('HGET', KEYS[2], tenant) or '0') or 0
-    if d < 1 then
-      local w = tonumber(redis.call('HGET', KEYS[3], tenant) or '1') or 1
-      if w <= 0 then w = 1 end
-      d = d + w
-    end
+    if d < 1 then d = d + weight(tenant) end
     if d < 1 then
       -- A weight below 1 earns a job only every few turns: keep the quantum, next tenant.
       redis.call('HSET', KEYS[2], tenant, tostring(d))
@@ -91,16 +136,21 @@ while claimed < want do
       local item = redis.call('HGET', KEYS[4], jobId)
       redis.call('HDEL', KEYS[4], jobId)
       d = d - 1
+      local wasUnder = under(tenant)
       if item then
         redis.call('HSET', KEYS[5], jobId, '{"at":' .. now .. ',"item":' .. item .. '}')
         redis.call('ZADD', KEYS[6], now, jobId)
         redis.call('HSET', KEYS[8], jobId, tenant)
         redis.call('HINCRBY', KEYS[9], tenant, 1)
+        inuse[tenant] = (inuse[tenant] or 0) + 1
         table.insert(out, item)
         claimed = claimed + 1
+        byShare = true
       end
+      if wasUnder and not under(tenant) then underCount = underCount - 1 end
       if redis.call('ZCARD', ready) == 0 then
         -- An emptied list leaves the ring; classic DRR drops its unused quantum.
+        if under(tenant) then underCount = underCount - 1 end
         redis.call('LPOP', KEYS[1])
         redis.call('HDEL', KEYS[2], tenant)
       elseif d < 1 then
