@@ -67,12 +67,13 @@ export const EnvSchema = z
      */
     FAIR_QUEUE_HEADROOM: z.coerce.number().int().nonnegative().max(1_000_000_000).default(0),
     /**
-     * Issue 10 item 4, fair dispatch: slots of each lane (over all workers) held back for tenants
-     * holding fewer than this many, so a tenant arriving during another's flood starts at once
-     * (the reserve stays idle while a single tenant has work). Workers use the same value
-     * (they pump too): set it on both.
+     * Issue 10 item 4, fair dispatch: the last this many free slots of each lane (over all
+     * workers) are never filled by a tenant at or above its share (fairClaim-9.lua), so a tenant
+     * arriving during another's flood, or running its second job meanwhile, starts at once (the
+     * reserve stays idle while a single tenant has work). Workers use the same value (they pump
+     * too): set it on both.
      */
-    FAIR_RESERVED_SLOTS: z.coerce.number().int().nonnegative().max(1_000).default(1),
+    FAIR_RESERVED_SLOTS: z.coerce.number().int().nonnegative().max(1_000).default(2),
     /**
      * Issue 10 item 4: at most this many of one tenant's submits in progress at once in this
      * scheduler process (the rest wait their turn in order), so one tenant's burst does not slow

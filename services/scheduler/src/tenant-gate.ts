@@ -37,7 +37,7 @@ export class TenantGate {
     opts: TenantGateOptions = {},
   ) {
     if (!Number.isInteger(perTenant) || perTenant < 1) throw new RangeError(`TenantGate: perTenant must be a positive integer, got ${perTenant}`);
-    this.maxPauseMs = opts.maxPauseMs ?? 100;
+    this.maxPauseMs = opts.maxPauseMs ?? 50;
     if (!(this.maxPauseMs >= 0)) throw new RangeError(`TenantGate: maxPauseMs must be non-negative, got ${opts.maxPauseMs}`);
   }
 

@@ -87,8 +87,8 @@ export const EnvSchema = z.object({
   OUTBOUND_TIMEOUT_MS: envInt(30_000, 100),
   /** Issue 10 item 4: the longest `sleep` a workflow may ask for; longer ones fail at once. */
   WORKER_MAX_SLEEP_MS: envInt(30_000, 0),
-  /** Issue 10 item 4, fair dispatch: slots held back for tenants holding fewer (as on the scheduler: set both alike). */
-  FAIR_RESERVED_SLOTS: envInt(1, 0),
+  /** Issue 10 item 4, fair dispatch: free slots never filled by a tenant at or above its share (as on the scheduler: set both alike). */
+  FAIR_RESERVED_SLOTS: envInt(2, 0),
   /** Issue 10 item 4: the operator's cap on one operation's deadline (a try), ms; also the deadline of a job that names none. */
   WORKER_MAX_OP_TIMEOUT_MS: envInt(600_000, 1),
   /** Issue 13 item 3: BullMQ's event stream length per queue, as on the scheduler (set both alike). */
