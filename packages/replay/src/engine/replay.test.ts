@@ -269,6 +269,9 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
     });
     const [r] = byPolicy(replay([run], { policies: ['always'], dial, prices, keepDecisions: true }), 'always');
     expect(r!.decisions!.map((d) => d.node)).toEqual(['b', 'c']);
+    // c is judged with b launched a moment before (its attempt starts b's 40 ms gap later): the
+    // run's makespan then waits for c alone, so c saves time too; were b seen waiting, c's ΔT would be 0.
+    expect(r!.decisions![1]!.decision.deltaTSec).toBeGreaterThan(0.3);
   });
 
   it('M5: posteriors learn online in time order, from every outcome (shadow outcomes included)', () => {

@@ -330,13 +330,15 @@ function replayDeltaTSec(
         nodes.push({ id: op.op.id, state: 'done', duration: DONE });
         continue;
       }
-      const sAt = sched.specAt[i]!;
-      if (!Number.isNaN(sAt) && sAt <= now && now < sched.specUntil[i]!) {
+      // A speculation counts from its decision (its start less the node's gap, which the
+      // duration below includes): siblings decided a moment ago are launched, as live sees them.
+      const decidedAt = sched.specAt[i]! - op.gapMs;
+      if (!Number.isNaN(decidedAt) && decidedAt <= now && now < sched.specUntil[i]!) {
         nodes.push({
           id: op.op.id,
           state: 'pending',
           duration: distOf(op, op.gapMs),
-          speculation: { p: sched.specP[i]!, elapsedMs: now - sAt, done: sched.specEnd[i]! <= now },
+          speculation: { p: sched.specP[i]!, elapsedMs: now - decidedAt, done: sched.specEnd[i]! <= now },
         });
         continue;
       }
