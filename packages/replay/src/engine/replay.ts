@@ -5,7 +5,7 @@
  * schedule per policy (schedule.ts).
  */
 import type { Dial, ModelProfiles, PosteriorMode, PriceTable, PriorOverrides } from '@gambit/shared';
-import { type CalibrationOverrides, resolveCalibration, validateDial } from '@gambit/shared';
+import { type CalibrationOverrides, resolveCalibration, suspectParams, validateDial } from '@gambit/shared';
 import type { Run } from '../trace.js';
 import { type EstimateMode, learnEstimates } from './estimates.js';
 import { compileRun, type RunModel } from './model.js';
@@ -64,7 +64,9 @@ export function replay(runs: readonly Run[], opts: ReplayOptions): ReplayResult 
   const models: RunModel[] = ordered.map((r) => compileRun(r, ctx));
   const refit = refitPriors(ordered);
   const priors = opts.useRefitPriors === true ? { ...refitOverrides(refit), ...(opts.priors ?? {}) } : opts.priors;
-  const { beliefs, kills } = learnOnline(models, priors, resolveCalibration(opts.calibration), opts.knownP);
+  // Drift suspicion at the replay's α (suspectParams), as the live decider resolves it per decision.
+  const cal = resolveCalibration(opts.calibration);
+  const { beliefs, kills } = learnOnline(models, priors, { ...cal, suspect: suspectParams(cal, dial.alpha) }, opts.knownP);
   const estimates = learnEstimates(models, opts.estimates ?? 'history');
   const policies = opts.policies.map((policy) => ({
     policy,

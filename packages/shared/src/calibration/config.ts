@@ -34,8 +34,10 @@ export const CalibrationConfigSchema = z.object({
   suspect: z.object({
     /** Drop of the hit rate the CUSUM is tuned to; 0 turns suspicion off. */
     drop: z.number().min(0).max(1),
-    /** CUSUM level (nats) above which the class is suspect. */
+    /** CUSUM level (nats) above which the class is suspect, at α ≤ 0.5. */
     threshold: z.number().positive(),
+    /** The level at α = 1 (linear in between): latency first asks for more evidence. */
+    thresholdAtAlpha1: z.number().positive(),
     /** Most recent outcomes the CUSUM runs over. */
     window: z.number().int().positive().max(600),
     /** Outcomes the whole-history mean counts for in a suspect class's segment posterior. */
@@ -58,7 +60,7 @@ export const DEFAULT_CALIBRATION: CalibrationConfig = {
   tail: { windows: [8, 12, 16, 24, 32, 48, 64, 96, 128, 192], level: 6e-5, minReference: 30 },
   pageHinkley: { delta: 0.05, lambda: 15, minN: 30 },
   windowCap: 600,
-  suspect: { drop: 0.2, threshold: 2, window: 64, weight: 4 },
+  suspect: { drop: 0.2, threshold: 2, thresholdAtAlpha1: 3.5, window: 64, weight: 4 },
 };
 
 /** The stated bound for the defaults (0.9 → 0.2, ≥ 100 outcomes of history, 99% of alarms). */

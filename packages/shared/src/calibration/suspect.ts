@@ -29,8 +29,13 @@ import { DEFAULT_CALIBRATION } from './config.js';
 export interface SuspicionParams {
   /** The drop of the hit rate the CUSUM is tuned to (p1 = p0 − drop). 0 turns suspicion off. */
   readonly drop: number;
-  /** S above this (nats) makes the class suspect. */
+  /**
+   * S above this (nats) makes the class suspect. In the settings a decision uses
+   * (`suspectParams(…, α)`), the level in force at its α; in configuration, the level at α ≤ 0.5.
+   */
   readonly threshold: number;
+  /** The level at α = 1 (latency first); linear from `threshold` at α = 0.5. */
+  readonly thresholdAtAlpha1: number;
   /** Most recent outcomes the CUSUM runs over. */
   readonly window: number;
   /** Outcomes the whole-history mean counts for in the segment's posterior. */
@@ -92,10 +97,22 @@ export function decisionPosterior(
   return { posterior: seg, suspicion: s };
 }
 
-/** The suspicion settings in force for a tenant: the defaults under its calibration overrides (validated where they are set). */
-export function suspectParams(overrides?: { readonly suspect?: Partial<SuspicionParams> }, base: SuspicionParams = DEFAULT_CALIBRATION.suspect): SuspicionParams {
+/**
+ * The suspicion settings a decision at `alpha` uses: the defaults under the tenant's calibration
+ * overrides (validated where they are set), with `threshold` the level in force at that α. M3:
+ * a suspicion trades latency (launches skipped that would have paid, if the class did not drop)
+ * for dollars (launches that miss, if it did), so latency first (α = 1) asks for more evidence:
+ * the level rises linearly from `threshold` at α = 0.5 to `thresholdAtAlpha1` at α = 1.
+ */
+export function suspectParams(
+  overrides: { readonly suspect?: Partial<SuspicionParams> } | undefined,
+  alpha: number,
+  base: SuspicionParams = DEFAULT_CALIBRATION.suspect,
+): SuspicionParams {
   const o = overrides?.suspect;
-  return o === undefined ? base : { ...base, ...o };
+  const p = o === undefined ? base : { ...base, ...o };
+  const level = alpha <= 0.5 ? p.threshold : p.threshold + (p.thresholdAtAlpha1 - p.threshold) * ((Math.min(alpha, 1) - 0.5) / 0.5);
+  return level === p.threshold ? p : { ...p, threshold: level };
 }
 
 /**

@@ -217,7 +217,7 @@ export async function decideNode(
   }
 
   // M5, M9: posterior and stage of every pending edge's class (with drift suspicion, suspect.ts).
-  const suspect = suspectParams(ctx.tenantCfg.calibration);
+  const suspect = suspectParams(ctx.tenantCfg.calibration, dial.alpha);
   const stages: Stage[] = [];
   const edges: PendingEdge[] = [];
   const assumed: Record<string, string> = {};

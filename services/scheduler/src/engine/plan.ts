@@ -19,6 +19,7 @@ import {
   pointEstimate,
   type PriceTable,
   classPosterior,
+  suspectParams,
   resolvePrior,
   progressiveFailCostUsd,
   resolveCalibration,
@@ -98,7 +99,7 @@ export async function planDecisions(p: {
         initialStage: p.tenantCfg.initialStage,
         tenant: p.tenant,
       });
-      pJoint *= pointEstimate(classPosterior(prior, st, cal.suspect), rp.mode ?? p.tenantCfg.posteriorMode);
+      pJoint *= pointEstimate(classPosterior(prior, st, suspectParams(p.tenantCfg.calibration, dial.alpha)), rp.mode ?? p.tenantCfg.posteriorMode);
     }
     candidates.push({ id: d.id, p: pJoint });
   }
@@ -146,7 +147,7 @@ export async function planDecisions(p: {
       const block = p.control.blocked(p.tenant, classId);
       if (block === 'kill') killed = true;
       else if (block === 'estimator') estimatorUnavailable = true;
-      const posterior = classPosterior(prior, st, cal.suspect);
+      const posterior = classPosterior(prior, st, suspectParams(p.tenantCfg.calibration, dial.alpha));
       edges.push({ posterior, mode });
       const upDef = g.byId.get(e.from);
       ups.push({ remainingMs: upDef === undefined ? 0 : expectedDurationMs(upDef), p: pointEstimate(posterior, mode) });

@@ -79,7 +79,7 @@ export class Redecider {
         ...(s.header.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: s.header.lambdaUsdPerSec }),
       },
     );
-    const edges = await this.edges(s, nodeId, spec, rec, cfg);
+    const edges = await this.edges(s, nodeId, spec, rec, cfg, dial.alpha);
     const budgetOk = await this.budgetCovers(tenant, cfg, spec.res);
     const key = JSON.stringify([dial.alpha, dial.lambdaUsdPerSec, edges.map((e) => [e.posterior.a, e.posterior.b]), budgetOk]);
     if (this.checked.get(spec.a) === key) return false;
@@ -112,7 +112,7 @@ export class Redecider {
   }
 
   /** The edges of the recorded decision with their classes' current posteriors (M5). */
-  private async edges(s: RunSnapshot, nodeId: string, spec: LiveSpec, rec: DecisionRecord, cfg: TenantConfig): Promise<PendingEdge[]> {
+  private async edges(s: RunSnapshot, nodeId: string, spec: LiveSpec, rec: DecisionRecord, cfg: TenantConfig, alpha: number): Promise<PendingEdge[]> {
     const recorded = rec.posteriors.map((p): PendingEdge => ({ posterior: { a: p.a, b: p.b }, mode: cfg.posteriorMode }));
     // Refreshed only where each posterior is one edge class of the decision, in order (not for
     // cascades, whose P is the source speculation's, nor where the stream settled a guess).
@@ -135,7 +135,7 @@ export class Redecider {
         initialStage: cfg.initialStage,
         tenant: s.header.tenant,
       });
-      out.push(st === undefined ? fallback : { posterior: classPosterior(prior, st, suspectParams(cfg.calibration)), mode: rp.mode ?? cfg.posteriorMode });
+      out.push(st === undefined ? fallback : { posterior: classPosterior(prior, st, suspectParams(cfg.calibration, alpha)), mode: rp.mode ?? cfg.posteriorMode });
     }
     return out;
   }
