@@ -21,9 +21,16 @@
 // at 0.5 shows 30% of the time (docs/method.md, "Drift: suspicion before the kill"). p90 and max
 // are printed beside it.
 //
+// Also the suspicion statistic on its own (suspect.ts, the decision's P input), as bench/drift
+// measures the kill's detector: the share of decisions on a stationary class (p = 0.05 … 0.95,
+// 100 classes × 2,000 outcomes after 100 of warm-up) taken while the class is suspect, at the
+// α = 0.5 and α = 1 levels, and the outcomes after a drop (300 outcomes of history, 1,000 trials)
+// until it is first suspect. The reference p0 is the whole-history posterior mean under Beta(1, 1).
+//
 // Usage: node bench/drift/launches.mjs [--seeds 20]   (writes bench/results/drift-launches.json)
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadSnapshotPriceTable, mulberry32 } from '@gambit/shared';
+import { DEFAULT_CALIBRATION, driftSuspicion, loadSnapshotPriceTable, mulberry32, suspectParams } from '@gambit/shared';
+import { DROPS, FA_RATES } from './detectors.mjs';
 import { RunSchema, replay } from '../../packages/replay/dist/index.js';
 
 const arg = (name, def) => {
@@ -114,7 +121,58 @@ for (const pre of [0.9, 0.7, 0.5])
         ` | kill only: mean ${k.mean} p90 ${k.p90} max ${k.max} | killed after p50 ${row.killedAfterOutcomes.p50} outcomes; launches after the alarm run ${row.launchesAfterAlarmRun}; Lorden bound ${row.lordenMeanDelayBoundAtFa1e5}`,
     );
   }
-const result = { benchmark: 'drift-launches', at: new Date().toISOString(), seeds: SEEDS, preRuns: PRE, postRuns: POST, cases };
+/** The suspicion statistic alone: stationary suspect share and delay after a drop (see the header). */
+function suspicionStats() {
+  const levels = { 'α≤0.5': suspectParams(undefined, 0.5), 'α=1': suspectParams(undefined, 1) };
+  const stationary = [];
+  for (const p of FA_RATES) {
+    const row = { p };
+    for (const [name, params] of Object.entries(levels)) {
+      let suspect = 0;
+      let n = 0;
+      for (let c = 0; c < 100; c++) {
+        const rnd = mulberry32(31 * (c + 1) + Math.round(p * 1000));
+        let seq = '';
+        let hits = 0;
+        for (let t = 0; t < 2100; t++) {
+          if (t >= 100) {
+            n++;
+            if (driftSuspicion(seq, (1 + hits) / (2 + t), params).suspect) suspect++;
+          }
+          const h = rnd() < p;
+          if (h) hits++;
+          seq = (seq + (h ? '1' : '0')).slice(-DEFAULT_CALIBRATION.suspect.window);
+        }
+      }
+      row[name] = Number((suspect / n).toFixed(4));
+    }
+    stationary.push(row);
+  }
+  const drops = [];
+  for (const [pre, post] of DROPS) {
+    const delays = [];
+    for (let s = 0; s < 1000; s++) {
+      const rnd = mulberry32(7 + 104_729 * s + Math.round(pre * 100));
+      let seq = '';
+      let hits = 0;
+      let d = Number.POSITIVE_INFINITY;
+      for (let t = 0; t < 600 && !Number.isFinite(d); t++) {
+        if (t >= 300 && driftSuspicion(seq, (1 + hits) / (2 + t), levels['α≤0.5']).suspect) d = t - 300;
+        const h = rnd() < (t < 300 ? pre : post);
+        if (h) hits++;
+        seq = (seq + (h ? '1' : '0')).slice(-DEFAULT_CALIBRATION.suspect.window);
+      }
+      delays.push(d);
+    }
+    drops.push({ drop: `${pre}→${post}`, p50: quant(delays, 0.5), p90: quant(delays, 0.9), p99: quant(delays, 0.99) });
+  }
+  return { stationarySuspectShare: stationary, outcomesUntilSuspectAfterDrop: drops };
+}
+const suspicion = suspicionStats();
+for (const r of suspicion.stationarySuspectShare) console.log(`suspicion, stationary p=${r.p}: suspect at ${(r['α≤0.5'] * 100).toFixed(1)}% of decisions (α ≤ 0.5 level), ${(r['α=1'] * 100).toFixed(1)}% (α = 1)`);
+for (const r of suspicion.outcomesUntilSuspectAfterDrop) console.log(`suspicion, drop ${r.drop}: first suspect after p50 ${r.p50} p90 ${r.p90} p99 ${r.p99} outcomes (α ≤ 0.5 level)`);
+
+const result = { benchmark: 'drift-launches', suspicion, at: new Date().toISOString(), seeds: SEEDS, preRuns: PRE, postRuns: POST, cases };
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('../results/drift-launches.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
 if (cases.some((c) => !c.pass)) {
