@@ -13,7 +13,7 @@ const main = (svc) => `${ROOT}services/${svc}/dist/main.js`;
 /**
  * @param {{ redisUrl: string, prefix: string, workers: number, timeScale: number,
  *   workerConcurrency?: number, specConcurrency?: number, schedulerEnv?: Record<string,string>,
- *   logLevel?: string }} opts
+ *   estimatorEnv?: Record<string,string>, logLevel?: string }} opts
  */
 export async function startServices(opts) {
   // The scheduler's API secrets (docs/security.md): a fresh operator key for this run.
@@ -28,7 +28,7 @@ export async function startServices(opts) {
     return stopped;
   };
   try {
-    const est = startProcess('estimator', main('estimator'), [], { ...common, ESTIMATOR_HEARTBEAT_MS: '500' });
+    const est = startProcess('estimator', main('estimator'), [], { ...common, ESTIMATOR_HEARTBEAT_MS: '500', ...opts.estimatorEnv });
     procs.push(est);
     await est.waitForLine((l) => l.includes('estimator ready'), 30_000);
     for (let i = 0; i < opts.workers; i++) {

@@ -5,16 +5,20 @@
 //
 // The run: a → b, two simulated LLM calls of OP_MS each (time scale 1), speculation on (a router
 // edge the rule decides on, so decisions, records and outcomes are part of the load). Ended runs
-// expire after RUN_RETENTION_SEC (set short here, so that what the ended runs keep reaches its
-// steady state inside the soak).
+// expire after RUN_RETENTION_SEC and the estimator remembers outcome ids for
+// ESTIMATOR_DEDUPE_WINDOW_MS (both set short here, so that what the ended runs keep reaches its
+// steady state inside the soak; the warm-up covers both).
 //
 // Fails (exit 1) when memory is not flat: over the measured window (after warm-up and one
 // retention period), the least-squares slope of used_memory must not move it by more than
 // FLAT_TOLERANCE of its mean over the window (tolerance set here, before measuring), and the
 // in-flight count must stay within 2% of K (else the soak did not hold K in flight).
 //
+// A run whose keys expired before the poll saw it end (a loaded machine, a short retention) is
+// counted as ended unseen (no latency) and replaced; the report says how many.
+//
 // Usage: node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2]
-//          [--retention-sec 60] [--sample-sec 10] [--warmup-sec auto]
+//          [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--warmup-sec auto]
 // Writes bench/results/soak.json (progress and every sample also go to stdout as they come).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -23,6 +27,13 @@ import { Redis } from 'ioredis';
 import { SchedulerClient } from '../../packages/cli/dist/demo/client.js';
 import { startServices } from '../agreement/stack.mjs';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(
+    'node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2] [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--warmup-sec auto]\n' +
+      'Keeps --inflight runs in flight for --minutes after the warm-up; exit 1 when Redis memory drifts more than ±10% over the measured window or the in-flight count falls below 98%.\n',
+  );
+  process.exit(0);
+}
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
   if (i === -1) return def;
@@ -40,6 +51,8 @@ const MINUTES = num('minutes', 10, 0.1);
 const OP_MS = num('op-ms', 150_000, 10);
 const WORKERS = num('workers', 2, 1);
 const RETENTION_SEC = num('retention-sec', 60, 1);
+// The estimator's minimum (services/estimator/src/dedupe-horizon.ts MIN_DEDUPE_WINDOW_MS).
+const DEDUPE_WINDOW_SEC = num('dedupe-window-sec', 120, 60);
 const SAMPLE_MS = 1000 * num('sample-sec', 10, 1);
 const FLAT_TOLERANCE = 0.1;
 const POLL_MS = 1000;
@@ -78,6 +91,7 @@ const services = await startServices({
   workerConcurrency: perWorker,
   specConcurrency: Math.max(8, Math.ceil(perWorker / 4)),
   schedulerEnv: { RUN_RETENTION_SEC: String(RETENTION_SEC) },
+  estimatorEnv: { ESTIMATOR_DEDUPE_WINDOW_MS: String(DEDUPE_WINDOW_SEC * 1000) },
 });
 const client = new SchedulerClient(services.baseUrl, services.adminKey);
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await conn.info('memory'))[1]);
@@ -125,6 +139,8 @@ try {
 
   /** runId -> submit time (ms); the closed loop keeps its size at K. */
   const inflight = new Map();
+  /** Runs whose submit was answered (created): a missing run hash then means ended and expired. */
+  const created = new Set();
   let seq = 0;
   let submitErrors = 0;
   const submitOne = async () => {
@@ -132,6 +148,7 @@ try {
     inflight.set(runId, Date.now());
     try {
       await client.submit({ tenant: TENANT, workflow: 'soak', runId, inputs: { request: `r${seq}` }, speculation: true });
+      created.add(runId);
     } catch (err) {
       inflight.delete(runId);
       submitErrors++;
@@ -142,9 +159,10 @@ try {
     const want = K - inflight.size;
     for (let i = 0; i < want; i += 50) await Promise.all(Array.from({ length: Math.min(50, want - i) }, submitOne));
   };
-  /** Ended runs since the last sample: [latencyMs, status]. */
+  /** Ended runs since the last sample: [latencyMs, status] ([null, 'unseen'] for one ended unseen). */
   let ended = [];
   let endedTotal = 0;
+  let endedUnseen = 0;
   let failedTotal = 0;
   const poll = async () => {
     const ids = [...inflight.keys()];
@@ -154,22 +172,31 @@ try {
       for (const id of chunk) p.hmget(`${prefix}:{run:${TENANT}:${id}}:run`, 'status', 'createdAtMs', 'finishedAtMs');
       const res = await p.exec();
       res.forEach(([err, v], k) => {
-        if (err !== null || v[0] === null || v[0] === 'running') return;
         const id = chunk[k];
-        ended.push([Number(v[2]) - Number(v[1]), v[0]]);
-        endedTotal++;
-        if (v[0] !== 'succeeded') failedTotal++;
+        if (err !== null || v[0] === 'running') return;
+        if (v[0] === null) {
+          // Created, then gone: it ended and its record expired between two polls.
+          if (!created.has(id)) return;
+          endedUnseen++;
+          endedTotal++;
+          ended.push([null, 'unseen']);
+        } else {
+          ended.push([Number(v[2]) - Number(v[1]), v[0]]);
+          endedTotal++;
+          if (v[0] !== 'succeeded') failedTotal++;
+        }
         inflight.delete(id);
+        created.delete(id);
       });
     }
   };
 
   const t0 = Date.now();
   const ramp = topUp();
-  const warmupMs = Number(arg('warmup-sec', 'NaN')) * 1000 || 2 * OP_MS + RETENTION_SEC * 1000 + 30_000;
+  const warmupMs = Number(arg('warmup-sec', 'NaN')) * 1000 || 2 * OP_MS + Math.max(RETENTION_SEC, DEDUPE_WINDOW_SEC) * 1000 + 30_000;
   const endAt = t0 + warmupMs + MINUTES * 60_000;
   process.stdout.write(
-    `soak: K=${K} in flight, ${WORKERS} workers × ${perWorker} slots, op ${OP_MS} ms, retention ${RETENTION_SEC} s; warm-up ${Math.round(warmupMs / 1000)} s, then ${MINUTES} min measured\n`,
+    `soak: K=${K} in flight, ${WORKERS} workers × ${perWorker} slots, op ${OP_MS} ms, retention ${RETENTION_SEC} s, dedupe window ${DEDUPE_WINDOW_SEC} s; warm-up ${Math.round(warmupMs / 1000)} s, then ${MINUTES} min measured\n`,
   );
   const samples = [];
   let lastSample = Date.now();
@@ -182,7 +209,7 @@ try {
     if (Date.now() - lastSample >= SAMPLE_MS) {
       const sec = (Date.now() - lastSample) / 1000;
       lastSample = Date.now();
-      const lat = ended.map(([l]) => l).sort((a, b) => a - b);
+      const lat = ended.flatMap(([l]) => (l === null ? [] : [l])).sort((a, b) => a - b);
       const s = {
         tSec: Math.round((Date.now() - t0) / 1000),
         measured: Date.now() - t0 >= warmupMs,
@@ -193,6 +220,7 @@ try {
         latencyP99Ms: pct(lat, 0.99),
         usedMemoryBytes: await usedMemory(),
         endedTotal,
+        endedUnseen,
         failedTotal,
       };
       ended = [];
@@ -201,7 +229,7 @@ try {
       // the process handles for error reports, so drop it here, or the soak's own memory grows.
       for (const p of services.processes) p.lines.length = 0;
       process.stdout.write(
-        `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ${s.inFlight}  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal})\n`,
+        `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ${s.inFlight}  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal}, unseen ${endedUnseen})\n`,
       );
     }
   }
@@ -223,10 +251,10 @@ try {
   const out = {
     headline: `${K} runs in flight for ${MINUTES} min: ${(rates.reduce((a, b) => a + b, 0) / rates.length).toFixed(1)} runs/s, Redis ${(my / 2 ** 20).toFixed(1)} MiB (${(my / K / 1024).toFixed(2)} KiB per in-flight run incl. retained ended runs), memory drift ${(100 * drift).toFixed(1)}% over the window (tolerance ±${100 * FLAT_TOLERANCE}%): ${flat ? 'flat' : 'NOT FLAT'}; in flight ≥ ${minInFlight}${held ? '' : ' (did NOT hold K)'}`,
     pass: flat && held,
-    config: { inflight: K, minutes: MINUTES, opMs: OP_MS, workers: WORKERS, slotsPerWorker: perWorker, retentionSec: RETENTION_SEC, sampleSec: SAMPLE_MS / 1000, warmupSec: warmupMs / 1000, flatTolerance: FLAT_TOLERANCE },
+    config: { inflight: K, minutes: MINUTES, opMs: OP_MS, workers: WORKERS, slotsPerWorker: perWorker, retentionSec: RETENTION_SEC, dedupeWindowSec: DEDUPE_WINDOW_SEC, sampleSec: SAMPLE_MS / 1000, warmupSec: warmupMs / 1000, flatTolerance: FLAT_TOLERANCE },
     machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
     memory: { startBytes: memStart, meanBytes: my, slopeBytesPerSec: slope, driftOverWindow: drift },
-    runs: { ended: endedTotal, failed: failedTotal, submitErrors },
+    runs: { ended: endedTotal, endedUnseen, failed: failedTotal, submitErrors },
     samples,
   };
   out.keys = await keyPatterns();
