@@ -157,7 +157,8 @@ try {
   };
   const topUp = async () => {
     const want = K - inflight.size;
-    for (let i = 0; i < want; i += 50) await Promise.all(Array.from({ length: Math.min(50, want - i) }, submitOne));
+    // Stops between batches once the soak is over (\`running\` below).
+    for (let i = 0; i < want && running; i += 50) await Promise.all(Array.from({ length: Math.min(50, want - i) }, submitOne));
   };
   /** Ended runs since the last sample: [latencyMs, status] ([null, 'unseen'] for one ended unseen). */
   let ended = [];
@@ -192,7 +193,6 @@ try {
   };
 
   const t0 = Date.now();
-  const ramp = topUp();
   const warmupMs = Number(arg('warmup-sec', 'NaN')) * 1000 || 2 * OP_MS + Math.max(RETENTION_SEC, DEDUPE_WINDOW_SEC) * 1000 + 30_000;
   const endAt = t0 + warmupMs + MINUTES * 60_000;
   process.stdout.write(
@@ -200,39 +200,59 @@ try {
   );
   const samples = [];
   let lastSample = Date.now();
-  await ramp;
-  process.stdout.write(`ramp: ${K} runs submitted in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  while (Date.now() < endAt) {
-    await sleep(POLL_MS);
-    await poll();
-    await topUp();
-    if (Date.now() - lastSample >= SAMPLE_MS) {
-      const sec = (Date.now() - lastSample) / 1000;
-      lastSample = Date.now();
-      const lat = ended.flatMap(([l]) => (l === null ? [] : [l])).sort((a, b) => a - b);
-      const s = {
-        tSec: Math.round((Date.now() - t0) / 1000),
-        measured: Date.now() - t0 >= warmupMs,
-        inFlight: inflight.size,
-        runsPerSec: ended.length / sec,
-        latencyP50Ms: pct(lat, 0.5),
-        latencyP95Ms: pct(lat, 0.95),
-        latencyP99Ms: pct(lat, 0.99),
-        usedMemoryBytes: await usedMemory(),
-        endedTotal,
-        endedUnseen,
-        failedTotal,
-      };
-      ended = [];
-      samples.push(s);
-      // The services log at info (their readiness lines are info); what they printed is kept by
-      // the process handles for error reports, so drop it here, or the soak's own memory grows.
-      for (const p of services.processes) p.lines.length = 0;
-      process.stdout.write(
-        `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ${s.inFlight}  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal}, unseen ${endedUnseen})\n`,
-      );
+  let running = true;
+  /**
+   * The fewest runs in flight since the last sample, counted right after a poll took the ended
+   * ones out and before they were replaced: what the system really held. The poll, the top-up and
+   * the sampling run as three loops, so a slow submit path (a loaded machine) shows as fewer runs
+   * in flight, never as a stalled poll or a late sample.
+   */
+  let minSinceSample = Number.POSITIVE_INFINITY;
+  const pollLoop = (async () => {
+    while (running) {
+      await sleep(POLL_MS);
+      await poll();
+      minSinceSample = Math.min(minSinceSample, inflight.size);
     }
+  })();
+  const topUpLoop = (async () => {
+    await topUp();
+    process.stdout.write(`ramp: ${K} runs submitted in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    while (running) {
+      if (inflight.size < K) await topUp();
+      else await sleep(50);
+    }
+  })();
+  while (Date.now() < endAt) {
+    await sleep(Math.max(0, lastSample + SAMPLE_MS - Date.now()));
+    const sec = (Date.now() - lastSample) / 1000;
+    lastSample = Date.now();
+    const lat = ended.flatMap(([l]) => (l === null ? [] : [l])).sort((a, b) => a - b);
+    const s = {
+      tSec: Math.round((Date.now() - t0) / 1000),
+      measured: Date.now() - t0 >= warmupMs,
+      inFlight: Number.isFinite(minSinceSample) ? minSinceSample : inflight.size,
+      runsPerSec: ended.length / sec,
+      latencyP50Ms: pct(lat, 0.5),
+      latencyP95Ms: pct(lat, 0.95),
+      latencyP99Ms: pct(lat, 0.99),
+      usedMemoryBytes: await usedMemory(),
+      endedTotal,
+      endedUnseen,
+      failedTotal,
+    };
+    ended = [];
+    minSinceSample = Number.POSITIVE_INFINITY;
+    samples.push(s);
+    // The services log at info (their readiness lines are info); what they printed is kept by
+    // the process handles for error reports, so drop it here, or the soak's own memory grows.
+    for (const p of services.processes) p.lines.length = 0;
+    process.stdout.write(
+      `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ≥ ${s.inFlight}  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal}, unseen ${endedUnseen})\n`,
+    );
   }
+  running = false;
+  await Promise.all([pollLoop, topUpLoop]);
 
   const m = samples.filter((s) => s.measured);
   if (m.length < 3) throw new Error(`only ${m.length} samples in the measured window: raise --minutes or lower --sample-sec`);
