@@ -89,6 +89,7 @@ describe('issue 9 drift launches, live: scheduler, worker and estimator processe
   }
 
   interface Scenario {
+    classId: string;
     historyOutcomes: number;
     lambda: number;
     launchesIn20RunsBefore: number;
@@ -152,7 +153,7 @@ describe('issue 9 drift launches, live: scheduler, worker and estimator processe
       n = await settled(t, classId, [v], n);
       if (killedAfter < 0 && (await posterior(classId)).stage === 'killed') killedAfter = n - n1;
     }
-    return { historyOutcomes: n0, lambda, launchesIn20RunsBefore: before, launchesAfterOnset: after, killedAfterOutcomes: killedAfter, perRun };
+    return { classId, historyOutcomes: n0, lambda, launchesIn20RunsBefore: before, launchesAfterOnset: after, killedAfterOutcomes: killedAfter, perRun };
   }
 
   it('≤ 15 (α = 0.5) and ≤ 30 (α = 1) speculative launches after a 0.9 → 0.6 drop at a λ where 0.6 no longer pays; fewer than the kill alone on the same outcomes', async () => {
@@ -160,7 +161,7 @@ describe('issue 9 drift launches, live: scheduler, worker and estimator processe
     // and at α = 1, and with it off (`suspect.drop = 0`) at α = 0.5, where only the kill stops
     // speculation.
     const [half, one, killOnly] = await Promise.all([scenario('dlaunch', 0.5, {}), scenario('dlaunch1', 1, {}), scenario('dkill', 0.5, { suspect: { drop: 0 } })]);
-    console.info(JSON.stringify({ driftLaunches: { pStar: P_STAR, alpha05: half, alpha1: { ...one, perRun: undefined }, killOnlyAlpha05: { ...killOnly, perRun: undefined } } }));
+    console.info(JSON.stringify({ driftLaunches: { pStar: P_STAR, alpha05: half, alpha1: one, killOnlyAlpha05: { ...killOnly, perRun: undefined } } }));
     for (const s of [half, one, killOnly]) {
       expect(s.launchesIn20RunsBefore).toBeGreaterThanOrEqual(15);
       // The set-up holds: at the decisions after the onset, 0.9 pays and 0.6 does not.
@@ -175,5 +176,10 @@ describe('issue 9 drift launches, live: scheduler, worker and estimator processe
     // Speculation stopped before the kill: a WAIT below the threshold while the class was online.
     const firstWait = half.perRun.findIndex((r) => r.action === 'WAIT');
     expect(half.perRun[firstWait]?.reason).toBe('below_threshold');
+    // The class view says why: the class is suspect, its segment the post-drop outcomes.
+    const view = await http<RunView>(url, 'GET', `/v1/classes/${encodeURIComponent(half.classId)}`);
+    expect(view.status).toBe(200);
+    expect(view.body.suspicion).toMatchObject({ suspect: true });
+    expect(view.body.suspicion.since).toBeGreaterThan(5);
   }, 400_000);
 });

@@ -8,6 +8,8 @@ import {
   type ClassState,
   type ControlPlane,
   credibleInterval,
+  DEFAULT_CALIBRATION,
+  driftSuspicion,
   type KillBody,
   type KillEntry,
   killInForce,
@@ -44,6 +46,12 @@ export interface ClassView extends ClassState {
     readonly window: { readonly n: number; readonly hits: number };
     readonly pageHinkley: { readonly n: number; readonly mean: number; readonly cum: number; readonly max: number };
   };
+  /**
+   * Drift suspicion (calibration/suspect.ts) on the class's window at the default settings and the
+   * α ≤ 0.5 level: whether decisions read the posterior since the estimated change point, and
+   * that segment (outcomes, hits).
+   */
+  readonly suspicion: { readonly suspect: boolean; readonly stat: number; readonly since: number; readonly hits: number };
   readonly blocked: { readonly blocked: boolean; readonly scope?: string };
   readonly kill: KillView | null;
 }
@@ -175,6 +183,7 @@ export class OperatorService {
           window: { n: win.length, hits: win.filter((x) => x === '1').length },
           pageHinkley: { n: n('phN'), mean: n('phMean'), cum: n('phCum'), max: n('phMax') },
         },
+        suspicion: driftSuspicion(win.join(''), st.a / (st.a + st.b), DEFAULT_CALIBRATION.suspect),
         blocked: this.blocked(tenant, classId),
         kill: entryOf(kills, 'class', classId, this.deps.nowMs()),
       });

@@ -81,17 +81,18 @@ describe('drift suspicion (suspect.ts)', () => {
     expect(() => resolveCalibration({ suspect: { threshold: -1 } })).toThrow();
   });
 
-  it('M3: the level rises from `threshold` at α ≤ 0.5 to `thresholdAtAlpha1` at α = 1', () => {
-    expect(suspectParams(undefined, 0).threshold).toBe(2);
-    expect(suspectParams(undefined, 0.5).threshold).toBe(2);
-    expect(suspectParams(undefined, 0.75).threshold).toBeCloseTo(2.75, 12);
-    expect(suspectParams(undefined, 1).threshold).toBe(3.5);
-    expect(suspectParams({ suspect: { thresholdAtAlpha1: 2 } }, 1).threshold).toBe(2);
+  it('M3: the level rises from `threshold` at α ≤ 0.5 to `thresholdAtAlpha1` at α = 1 (flat by default)', () => {
+    expect(suspectParams(undefined, 1).threshold).toBe(2);
+    const o = { suspect: { thresholdAtAlpha1: 3.5 } };
+    expect(suspectParams(o, 0).threshold).toBe(2);
+    expect(suspectParams(o, 0.5).threshold).toBe(2);
+    expect(suspectParams(o, 0.75).threshold).toBeCloseTo(2.75, 12);
+    expect(suspectParams(o, 1).threshold).toBe(3.5);
     // Three misses after hits on a class at 0.9 (3.3 nats): suspect at α = 0.5, not at α = 1 until a fourth.
     const seq = `${'1'.repeat(40)}000`;
-    expect(driftSuspicion(seq, 0.9, suspectParams(undefined, 0.5)).suspect).toBe(true);
-    expect(driftSuspicion(seq, 0.9, suspectParams(undefined, 1)).suspect).toBe(false);
-    expect(driftSuspicion(`${seq}0`, 0.9, suspectParams(undefined, 1)).suspect).toBe(true);
+    expect(driftSuspicion(seq, 0.9, suspectParams(o, 0.5)).suspect).toBe(true);
+    expect(driftSuspicion(seq, 0.9, suspectParams(o, 1)).suspect).toBe(false);
+    expect(driftSuspicion(`${seq}0`, 0.9, suspectParams(o, 1)).suspect).toBe(true);
   });
 
   it('on stationary classes the fraction of decisions taken as suspect stays small', () => {
