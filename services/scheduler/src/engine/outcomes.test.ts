@@ -134,3 +134,46 @@ describe('M5 learning is never blocked: every WAIT with a guess is scored', () =
     expect((await dueOutcomes(s, 'd', launched, 2000)).map((o) => o.kind)).toEqual(['hit']);
   });
 });
+
+describe('M5 learning is never blocked: the guess of a cancelled speculation is scored when its upstream ends', () => {
+  /** `d` speculated on u = `guess` (attempt d.s1, cancelled with `edge` blamed, billed 5); u ended with 'x' (or is running). */
+  function cancelled(guess: string, o: { upState?: 'succeeded' | 'running'; ok?: Record<string, 0 | 1>; edge?: string } = {}) {
+    const s = snapshot(1000, { startedAtMs: 100, finishedAtMs: 300 }, 2000);
+    s.nodes.set('u', { ...s.nodes.get('u')!, state: o.upState ?? 'succeeded', ...(o.upState === 'running' ? { output: undefined } : {}) });
+    s.attempts.set('d.s1', { ...s.attempts.get('d.s1')!, status: 'cancelled', assumed: { u: guess } });
+    const d: NodeState = {
+      ...s.nodes.get('d')!,
+      source: 'authoritative',
+      auth: 'd.a1',
+      closed: { 'd.s1': { kind: 'cancelled', cls: 'u=t/w/u->d', d: 'r:d:stream', res: 7, at: 300, ...(o.edge === undefined ? {} : { edge: o.edge }), ...(o.ok === undefined ? {} : { ok: o.ok }) } },
+    };
+    return { s, d };
+  }
+
+  it('a wrong guess cancelled mid-stream is a cancel (its waste) and a shadow_miss (the posterior learns the miss)', async () => {
+    const { s, d } = cancelled('z', { edge: 'u' });
+    expect(await dueOutcomes(s, 'd', d, 2000)).toMatchObject([
+      { outcomeId: 'r:d.s1:u', kind: 'cancelled', wasteUsd: 5e-9, decisionId: 'r:d:stream' },
+      { outcomeId: 'r:score:d:d.s1:u', kind: 'shadow_miss', wasteUsd: 0, edgeClass: 't/w/u->d', decisionId: 'r:d:stream' },
+    ]);
+  });
+
+  it('a right guess cancelled (killed, no slot) is scored shadow_hit; a confirmed edge counts once', async () => {
+    const { s, d } = cancelled('x', { edge: '' });
+    expect((await dueOutcomes(s, 'd', d, 2000)).map((o) => [o.outcomeId, o.kind])).toEqual([
+      ['r:d.s1:u', 'cancelled'],
+      ['r:score:d:d.s1:u', 'shadow_hit'],
+    ]);
+    const confirmed = cancelled('x', { ok: { u: 1 } });
+    // Every guess matched and the attempt never ran in time: the confirmed edge is a hit of the class, scored once.
+    const kinds = (await dueOutcomes(confirmed.s, 'd', confirmed.d, 2000)).map((o) => o.kind);
+    expect(kinds.filter((k) => k === 'hit' || k === 'shadow_hit')).toHaveLength(1);
+  });
+
+  it('nothing is scored while the upstream runs, and a miss is not scored twice', async () => {
+    const { s, d } = cancelled('z', { edge: 'u', upState: 'running' });
+    expect((await dueOutcomes(s, 'd', d, 2000)).map((o) => o.kind)).toEqual(['cancelled']);
+    const missed: NodeState = { ...d, closed: { 'd.s1': { ...d.closed['d.s1']!, kind: 'miss' } } };
+    expect((await dueOutcomes(cancelled('z', { edge: 'u' }).s, 'd', missed, 2000)).map((o) => o.kind)).toEqual(['miss']);
+  });
+});

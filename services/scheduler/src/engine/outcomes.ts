@@ -54,7 +54,7 @@ export function secondsSaved(s: RunSnapshot, nodeId: string, attemptId: string):
   return Math.max(0, nonSpeculativeFinish - n.finishedAtMs) / 1000;
 }
 
-function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: number): Pending[] {
+async function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: number): Promise<Pending[]> {
   const out: Pending[] = [];
   const { tenant, runId } = s.header;
   const base = { tenant, workflow: s.workflow.name, runId, fencingViolation: false, atMs: Math.round(nowMs) };
@@ -100,6 +100,37 @@ function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: n
     for (const p of pairs) {
       if (p.up === blamed) out.push(mk(p.up, p.classId, c.kind === 'miss' ? 'miss' : 'cancelled', wasteUsd, 0));
       else if (c.ok?.[p.up] === 1) out.push(mk(p.up, p.classId, 'hit', 0, 0));
+    }
+    // M5: learning is never blocked. A cancel (a kill, a stream's re-decision, a lost slot, a
+    // discarded cascade source, patience) says nothing about the guess, yet the guess exists: each
+    // edge that got no hit or miss above is scored against the upstream's real output once the
+    // upstream has ended, at no cost (shadow), under the speculation's own decision. Without this,
+    // guesses cancelled before their upstream ended were never scored, and a class whose misses
+    // are mostly caught early by the stream learned a hit rate above its real one.
+    if (c.kind === 'miss') continue;
+    for (const p of pairs) {
+      if (p.up !== blamed && c.ok?.[p.up] === 1) continue; // scored as a hit above
+      const guess = a?.assumed[p.up];
+      let matched: boolean;
+      if (c.ok?.[p.up] === 1) matched = true;
+      else {
+        const up = s.nodes.get(p.up);
+        const edge = (s.graph.incoming.get(nodeId) ?? []).find((e) => e.from === p.up);
+        if (guess === undefined || up?.state !== 'succeeded' || up.output === undefined || edge === undefined) continue;
+        matched = (await matchOutput(edge.match, guess, up.output)).matched;
+      }
+      out.push({
+        nodeId,
+        outcome: {
+          ...base,
+          outcomeId: `${runId}:score:${nodeId}:${attemptId}:${p.up}`,
+          decisionId: c.d,
+          edgeClass: p.classId,
+          kind: matched ? 'shadow_hit' : 'shadow_miss',
+          wasteUsd: 0,
+          secondsSaved: 0,
+        },
+      });
     }
   }
   return out;
@@ -215,7 +246,7 @@ async function settleGuesses(deps: OutcomeDeps, s: RunSnapshot): Promise<void> {
 
 /** The outcomes of a node that are due now (recorded or not): closed speculations and scored guesses. */
 export async function dueOutcomes(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: number): Promise<Outcome[]> {
-  return [...outcomesOfClosed(s, nodeId, n, nowMs), ...(await outcomesOfShadow(s, nodeId, n, nowMs))].map((p) => p.outcome);
+  return [...(await outcomesOfClosed(s, nodeId, n, nowMs)), ...(await outcomesOfShadow(s, nodeId, n, nowMs))].map((p) => p.outcome);
 }
 
 /** Publishes, settles and records every outcome of the run that is due and not yet recorded. */
