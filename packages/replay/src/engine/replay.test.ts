@@ -28,6 +28,19 @@ import { headroom, summarize } from './summary.js';
 const prices = loadSnapshotPriceTable();
 const dial = { alpha: 0.5, lambdaUsdPerSec: 0.01 };
 
+/** A gpt-4o-mini call of the trace format (tokens in and out as given). */
+const llmOp = (id: string, deps: string[], startMs: number, durationMs: number, inputTokens = 100, outputTokens = 10) => ({
+  id,
+  kind: 'llm' as const,
+  'gen_ai.provider.name': 'openai',
+  'gen_ai.request.model': 'gpt-4o-mini',
+  dependencies: deps,
+  startMs,
+  durationMs,
+  'gen_ai.usage.input_tokens': inputTokens,
+  'gen_ai.usage.output_tokens': outputTokens,
+});
+
 let tau: Run[];
 beforeAll(() => {
   tau = importTauBench(loadTauBenchData());
@@ -133,17 +146,7 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
   });
 
   it('M8: a downstream without a guess of its own consumes a speculative result only once it is confirmed', () => {
-    const llm = (id: string, deps: string[], startMs: number, durationMs: number) => ({
-      id,
-      kind: 'llm' as const,
-      'gen_ai.provider.name': 'openai',
-      'gen_ai.request.model': 'gpt-4o-mini',
-      dependencies: deps,
-      startMs,
-      durationMs,
-      'gen_ai.usage.input_tokens': 100,
-      'gen_ai.usage.output_tokens': 10,
-    });
+    const llm = (id: string, deps: string[], startMs: number, durationMs: number) => llmOp(id, deps, startMs, durationMs);
     const run = RunSchema.parse({
       v: 1,
       runId: 'c',
@@ -161,17 +164,7 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
 
   /** a (3 s) → b (bLen) → c (1 s), opportunities a → b and b → c; gpt-4o-mini throughout. */
   const cascadeRun = (runId: string, bLen: number, abMatched: boolean, speculative?: object): Run => {
-    const llm = (id: string, deps: string[], startMs: number, durationMs: number, out = 10) => ({
-      id,
-      kind: 'llm' as const,
-      'gen_ai.provider.name': 'openai',
-      'gen_ai.request.model': 'gpt-4o-mini',
-      dependencies: deps,
-      startMs,
-      durationMs,
-      'gen_ai.usage.input_tokens': 1000,
-      'gen_ai.usage.output_tokens': out,
-    });
+    const llm = (id: string, deps: string[], startMs: number, durationMs: number, out = 10) => llmOp(id, deps, startMs, durationMs, 1000, out);
     return RunSchema.parse({
       v: 3,
       runId,
@@ -243,17 +236,7 @@ describe('M0, M4, M8: the schedule of a hit and of a miss', () => {
   });
 
   it('M4: siblings ready at the same moment are decided in the trace\'s order (as live), not by their recorded starts', () => {
-    const llm = (id: string, deps: string[], startMs: number) => ({
-      id,
-      kind: 'llm' as const,
-      'gen_ai.provider.name': 'openai',
-      'gen_ai.request.model': 'gpt-4o-mini',
-      dependencies: deps,
-      startMs,
-      durationMs: 500,
-      'gen_ai.usage.input_tokens': 100,
-      'gen_ai.usage.output_tokens': 10,
-    });
+    const llm = (id: string, deps: string[], startMs: number) => llmOp(id, deps, startMs, 500);
     const run = RunSchema.parse({
       v: 3,
       runId: 'fan',
