@@ -54,6 +54,14 @@ export function secondsSaved(s: RunSnapshot, nodeId: string, attemptId: string):
   return Math.max(0, nonSpeculativeFinish - n.finishedAtMs) / 1000;
 }
 
+/** M5/M7: whether `guess` for upstream `up` of `nodeId` matched its real output; undefined until `up` has succeeded (or without a guess). */
+async function scoreGuess(s: RunSnapshot, nodeId: string, up: string, guess: string | undefined): Promise<boolean | undefined> {
+  const u = s.nodes.get(up);
+  const edge = (s.graph.incoming.get(nodeId) ?? []).find((e) => e.from === up);
+  if (guess === undefined || u?.state !== 'succeeded' || u.output === undefined || edge === undefined) return undefined;
+  return (await matchOutput(edge.match, guess, u.output)).matched;
+}
+
 async function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, nowMs: number): Promise<Pending[]> {
   const out: Pending[] = [];
   const { tenant, runId } = s.header;
@@ -110,15 +118,8 @@ async function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, no
     if (c.kind === 'miss') continue;
     for (const p of pairs) {
       if (p.up !== blamed && c.ok?.[p.up] === 1) continue; // scored as a hit above
-      const guess = a?.assumed[p.up];
-      let matched: boolean;
-      if (c.ok?.[p.up] === 1) matched = true;
-      else {
-        const up = s.nodes.get(p.up);
-        const edge = (s.graph.incoming.get(nodeId) ?? []).find((e) => e.from === p.up);
-        if (guess === undefined || up?.state !== 'succeeded' || up.output === undefined || edge === undefined) continue;
-        matched = (await matchOutput(edge.match, guess, up.output)).matched;
-      }
+      const matched = c.ok?.[p.up] === 1 ? true : await scoreGuess(s, nodeId, p.up, a?.assumed[p.up]);
+      if (matched === undefined) continue;
       out.push({
         nodeId,
         outcome: {
@@ -179,12 +180,8 @@ async function outcomesOfShadow(s: RunSnapshot, nodeId: string, n: NodeState, no
   const launched = launchedUps(n);
   for (const p of parseClasses(sh.cls)) {
     if (launched.has(p.up)) continue;
-    const up = s.nodes.get(p.up);
-    const guess = sh.assumed[p.up];
-    if (up?.state !== 'succeeded' || up.output === undefined || guess === undefined) continue;
-    const edge = (s.graph.incoming.get(nodeId) ?? []).find((e) => e.from === p.up);
-    if (edge === undefined) continue;
-    const m = await matchOutput(edge.match, guess, up.output);
+    const matched = await scoreGuess(s, nodeId, p.up, sh.assumed[p.up]);
+    if (matched === undefined) continue;
     out.push({
       nodeId,
       outcome: {
@@ -194,7 +191,7 @@ async function outcomesOfShadow(s: RunSnapshot, nodeId: string, n: NodeState, no
         workflow: s.workflow.name,
         runId,
         edgeClass: p.classId,
-        kind: m.matched ? 'shadow_hit' : 'shadow_miss',
+        kind: matched ? 'shadow_hit' : 'shadow_miss',
         ...(sh.r === undefined ? {} : { waitReason: sh.r }),
         wasteUsd: 0,
         secondsSaved: 0,
