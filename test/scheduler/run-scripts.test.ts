@@ -67,7 +67,7 @@ async function launch(nodeId: string, expectedEpoch: number) {
   });
 }
 
-async function speculate(nodeId: string, expectedEpoch: number, assumed: Record<string, string>, claim = 'runtime') {
+async function speculate(nodeId: string, expectedEpoch: number, assumed: Record<string, string>, claim = 'runtime', st?: Record<string, number>) {
   const id = `${nodeId}.s${expectedEpoch + 1}`;
   const r = await createSpecAttempt(redis, ks, {
     tenant,
@@ -81,7 +81,7 @@ async function speculate(nodeId: string, expectedEpoch: number, assumed: Record<
     intentJson: '{}',
     nowMs: 11,
     decisionJson: JSON.stringify({ decisionId: `d-${id}`, posteriors: [] }),
-    spec: { a: id, d: `d-${id}`, assumed, ok: {}, res: 500, cls: Object.keys(assumed).map((u) => `${u}=c-${u}`).join(','), at: 11 },
+    spec: { a: id, d: `d-${id}`, assumed, ok: {}, res: 500, cls: Object.keys(assumed).map((u) => `${u}=c-${u}`).join(','), at: 11, ...(st === undefined ? {} : { st }) },
   });
   return { r, id };
 }
@@ -350,6 +350,27 @@ describe('run scripts (M6, M8)', () => {
     expect(all.get('c')?.closed[id]?.kind).toBe('cancelled');
     expect((await startAttempt(redis, ks, { tenant, runId, attemptId: 'b.a1', epoch: 1, workerId: 'w', nowMs: 101 })).code).toBe('FENCED');
     expect(await launch('b', 1)).toEqual({ ok: false, reason: 'run' });
+  });
+});
+
+describe('M5/M8: the upstreams a stream settled stay marked when a speculation closes', () => {
+  it('discardSpeculation, confirmSpeculation and cancelRun keep `st` on the closed speculation', async () => {
+    await launch('a', 0);
+    const b = await speculate('b', 0, { a: 'x' }, 'stream', { a: 1 });
+    const c = await speculate('c', 0, { a: 'x' }, 'stream', { a: 1 });
+    expect(b.r.ok && c.r.ok).toBe(true);
+    expect((await nodes()).get('b')?.spec?.st).toEqual({ a: 1 });
+    await discardSpeculation(redis, ks, { tenant, runId, nodeId: 'b', attemptId: b.id, kind: 'miss', edge: 'a', nowMs: 20 });
+    expect((await nodes()).get('b')?.closed[b.id]).toMatchObject({ kind: 'miss', edge: 'a', st: { a: 1 } });
+    // c: confirmed on a, its attempt succeeded: a hit, still marked.
+    expect((await work(c.id, 1, 'y')).finish).toBe('OK');
+    expect((await confirmSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: c.id, upstreamId: 'a', nowMs: 40 })).code).toBe('completed');
+    expect((await nodes()).get('c')?.closed[c.id]).toMatchObject({ kind: 'hit', st: { a: 1 } });
+    // b again, on the stream, then the run is cancelled: the cancel keeps the mark too.
+    const b2 = await speculate('b', 1, { a: 'x' }, 'stream2', { a: 1 });
+    expect(b2.r.ok).toBe(true);
+    await cancelRun(redis, ks, { tenant, runId, status: 'cancelled', reason: 'user', nowMs: 50 });
+    expect((await nodes()).get('b')?.closed[b2.id]).toMatchObject({ kind: 'cancelled', st: { a: 1 } });
   });
 });
 

@@ -94,6 +94,16 @@ export function replayCommand(o: { runs: number; faults: number; seed: number; t
 /** The supported deliberate breaks: what the chaos tools then do wrong, and the invariant that catches it. */
 export const BREAKS: Readonly<Record<string, { invariant: string; what: string }>>;
 export function checkHistory(h: History): CheckResult;
+/** Everything the checker needs, read from Redis (and the effect logs in `effectDir`) after the campaign quiesced. */
+export function collectHistory(a: {
+  // biome-ignore lint/suspicious/noExplicitAny: an ioredis client (Redis or Cluster)
+  redis: any;
+  prefix: string;
+  tenant: string;
+  runIds: string[];
+  effectDir: string;
+  api: (path: string) => Promise<Json>;
+}): Promise<History>;
 export const INVARIANTS: readonly string[];
 export const FAULT_KINDS: readonly string[];
 // biome-ignore lint/suspicious/noExplicitAny: a workflow definition as the API takes it (JSON)

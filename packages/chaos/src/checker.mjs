@@ -18,7 +18,8 @@
 //   ledger_tenant         the tenant's open reservations are 0 (no `open:*`), and its spent
 //                         waste equals the cost of every closed, non-hit speculation
 //   posterior_once        every scored guess (hit, miss, shadow) is counted once in its class's
-//                         posterior, and every outcome id is in the class's seen set
+//                         posterior, an outcome with `evidence: false` (M5: a stream-settled
+//                         upstream) never, and every outcome id is in the class's seen set
 //
 // An ended, settled run is folded into its compact record (issue 13 item 3): its node states,
 // attempts, outcomes and effects are then read from the record (`expandRunRecord`), which keeps
@@ -203,8 +204,11 @@ export function checkHistory(h) {
     // posterior_once
     for (const o of r.outcomes) {
       const e = expectedClass.get(o.edgeClass) ?? { hits: 0, misses: 0, ids: [] };
-      if (o.kind === 'hit' || o.kind === 'shadow_hit') e.hits++;
-      if (o.kind === 'miss' || o.kind === 'shadow_miss') e.misses++;
+      // M5: an outcome with `evidence: false` (a stream-settled upstream) is counted by the
+      // estimator's value counters, never in the posterior; its id is still in the seen set.
+      const evidence = o.evidence !== false;
+      if (evidence && (o.kind === 'hit' || o.kind === 'shadow_hit')) e.hits++;
+      if (evidence && (o.kind === 'miss' || o.kind === 'shadow_miss')) e.misses++;
       e.ids.push(o.outcomeId);
       expectedClass.set(o.edgeClass, e);
     }

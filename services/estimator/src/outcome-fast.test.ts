@@ -17,12 +17,14 @@ function valid(i: number): Record<string, unknown> {
   if (rnd() < 0.5) o.fencingViolation = rnd() < 0.5;
   if (rnd() < 0.3) o.waitReason = pick(DECISION_REASONS);
   if (rnd() < 0.3) o.guessUsd = pick([0, 0.002]);
+  // M5: a launched speculation's outcome may carry no evidence (a stream-settled upstream).
+  if (rnd() < 0.3) o.evidence = o.kind === 'hit' || o.kind === 'miss' || o.kind === 'cancelled' ? rnd() >= 0.7 : true;
   if (rnd() < 0.2) o.extra = 'ignored';
   return o;
 }
 
 const BAD_VALUES: unknown[] = [undefined, null, '', 'x', -1, -0.5, 0, 1.5, 2 ** 60, Number.NaN, true, false, [], {}, 'hit', 'no_such'];
-const FIELDS = ['outcomeId', 'decisionId', 'tenant', 'workflow', 'runId', 'edgeClass', 'kind', 'waitReason', 'wasteUsd', 'guessUsd', 'secondsSaved', 'fencingViolation', 'atMs'];
+const FIELDS = ['outcomeId', 'decisionId', 'tenant', 'workflow', 'runId', 'edgeClass', 'kind', 'waitReason', 'wasteUsd', 'guessUsd', 'secondsSaved', 'fencingViolation', 'evidence', 'atMs'];
 
 describe('outcomeFast (issue 13 item 2: the estimator validates outcomes without zod on the hot path)', () => {
   it('accepts every valid outcome and returns exactly what OutcomeSchema returns', () => {
@@ -55,5 +57,16 @@ describe('outcomeFast (issue 13 item 2: the estimator validates outcomes without
     }
     expect(rejected).toBeGreaterThan(10_000);
     for (const v of [null, [], 'str', 5, true]) expect(outcomeFast(v)).toBeUndefined();
+  });
+
+  it('M5: a shadow outcome that says it is no evidence is refused by both, naming the field', () => {
+    for (const kind of ['shadow_hit', 'shadow_miss']) {
+      const o = { ...valid(0), kind, evidence: false };
+      expect(outcomeFast(o)).toBeUndefined();
+      const z = OutcomeSchema.safeParse(o);
+      expect(z.success).toBe(false);
+      expect(z.error?.issues.map((i) => i.path.join('.'))).toEqual(['evidence']);
+    }
+    for (const kind of ['hit', 'miss', 'cancelled']) expect(outcomeFast({ ...valid(0), kind, evidence: false })).toMatchObject({ kind, evidence: false });
   });
 });

@@ -7,7 +7,7 @@
  * reverse: `outcome-fast.test.ts` checks both directions against OutcomeSchema on valid outcomes
  * and on many mutated ones.
  */
-import { DECISION_REASONS, OUTCOME_KINDS, type Outcome } from '@gambit/shared';
+import { DECISION_REASONS, NO_EVIDENCE_KINDS, OUTCOME_KINDS, type Outcome } from '@gambit/shared';
 
 const KINDS: ReadonlySet<unknown> = new Set(OUTCOME_KINDS);
 const REASONS: ReadonlySet<unknown> = new Set(DECISION_REASONS);
@@ -17,7 +17,7 @@ const nonNegative = (v: unknown): v is number => typeof v === 'number' && Number
 export function outcomeFast(json: unknown): Outcome | undefined {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
   const o = json as Record<string, unknown>;
-  const { outcomeId, decisionId, tenant, workflow, runId, edgeClass, kind, waitReason, wasteUsd, guessUsd, secondsSaved, fencingViolation, atMs } = o;
+  const { outcomeId, decisionId, tenant, workflow, runId, edgeClass, kind, waitReason, wasteUsd, guessUsd, secondsSaved, fencingViolation, evidence, atMs } = o;
   if (typeof outcomeId !== 'string' || outcomeId.length === 0) return undefined;
   if (typeof decisionId !== 'string' || decisionId.length === 0) return undefined;
   if (typeof tenant !== 'string' || typeof workflow !== 'string' || typeof runId !== 'string' || typeof edgeClass !== 'string') return undefined;
@@ -26,6 +26,8 @@ export function outcomeFast(json: unknown): Outcome | undefined {
   if (!nonNegative(wasteUsd) || !nonNegative(secondsSaved)) return undefined;
   if (guessUsd !== undefined && !nonNegative(guessUsd)) return undefined;
   if (fencingViolation !== undefined && typeof fencingViolation !== 'boolean') return undefined;
+  // M5: `evidence: false` only on a launched speculation's outcome (OutcomeSchema's refinement).
+  if (evidence !== undefined && (typeof evidence !== 'boolean' || (evidence === false && !NO_EVIDENCE_KINDS.has(kind as string)))) return undefined;
   if (typeof atMs !== 'number' || !Number.isSafeInteger(atMs) || atMs < 0) return undefined;
   return {
     outcomeId,
@@ -40,6 +42,7 @@ export function outcomeFast(json: unknown): Outcome | undefined {
     ...(guessUsd === undefined ? {} : { guessUsd }),
     secondsSaved,
     fencingViolation: fencingViolation ?? false,
+    ...(evidence === undefined ? {} : { evidence }),
     atMs,
   };
 }

@@ -8,10 +8,12 @@
  */
 import {
   type AppliedSnapshot,
+  type BatchOutcome,
   type Clock,
   controlSetKill,
   estimatorApplyOutcomes,
   estimatorSetStage,
+  isEvidence,
   type Logger,
   nextTransition,
   OutcomeSchema,
@@ -25,6 +27,16 @@ import type { DedupeHorizon } from './dedupe-horizon.js';
 import { outcomeFast } from './outcome-fast.js';
 import type { TenantCalibration, TenantConfigs } from './tenant-config.js';
 
+
+/**
+ * The kind the estimator's script applies (M5, M9): an outcome that is no evidence (`evidence:
+ * false`, a speculation on an upstream output the stream had settled) is applied as `cancelled`:
+ * its seconds saved, waste and fencing count in the stage's value counters (the canary's net
+ * value), and neither the posterior nor the drift window nor Page-Hinkley sees it.
+ */
+export function scriptKind(o: Pick<Outcome, 'kind' | 'evidence'>): BatchOutcome['kind'] {
+  return isEvidence(o) ? o.kind : 'cancelled';
+}
 
 export interface ProcessorOptions {
   readonly estimatorId: string;
@@ -107,7 +119,7 @@ export class OutcomeProcessor {
           const { cfg } = cals[i] as TenantCalibration;
           return {
             outcomeId: o.outcomeId,
-            kind: o.kind,
+            kind: scriptKind(o),
             wasteNanoUsd: Math.round(o.wasteUsd * 1e9),
             savedMs: Math.round(o.secondsSaved * 1000),
             fencingViolation: o.fencingViolation,

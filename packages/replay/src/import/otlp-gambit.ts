@@ -17,7 +17,9 @@
  *   on the guess, its own model or tool, tokens and running time, which replay bills the miss
  *   from. `cancelled` when the try was aborted (`error.type`).
  * - Opportunities come from the outcomes: a hit (or shadow hit) is a matched guess, a miss (or
- *   shadow miss) an unmatched one; `cancelled` says nothing about the guess and is skipped. The
+ *   shadow miss) an unmatched one; `cancelled` says nothing about the guess and is skipped, and
+ *   so is an outcome with `gambit.outcome.evidence` false (M5: the speculation was launched on an
+ *   upstream output the stream had settled, so its hit was certain, not a guess). The
  *   guess text is not exported (prompts and outputs stay out of traces), so `guess` holds the
  *   deciding record's id as an opaque token.
  */
@@ -131,6 +133,9 @@ export function importGambitTrace(traceId: string, spans: readonly Span[], opts:
     const from = str(s.a.get('gambit.edge.from'));
     const to = str(s.a.get('gambit.edge.to'));
     const kind = str(s.a.get('gambit.outcome.kind'));
+    // M5: an outcome with no evidence (a speculation on a stream-settled upstream output, whose
+    // hit was certain) is not a guess; the WAIT's own guess of that upstream has its outcome.
+    if (s.a.get('gambit.outcome.evidence') === false) continue;
     const edge = edges.find((e) => e.from === from && e.to === to);
     if (edge === undefined || from === undefined || to === undefined || !ops.has(from) || !ops.has(to) || seen.has(`${from}->${to}`)) continue;
     const matched = kind === 'hit' || kind === 'shadow_hit';

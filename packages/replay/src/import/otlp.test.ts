@@ -116,3 +116,71 @@ describe('OTLP/JSON importer', () => {
     ]);
   });
 });
+
+describe("Gambit's own export: outcomes that are no evidence (M5)", () => {
+  /** A router u → d run whose d was speculated by the stream on u's settled label (a hit with no evidence), after a runtime WAIT whose guess missed. */
+  function gambitTrace(settledHit: { evidence?: boolean }): OtlpExport {
+    const traceId = 'g1';
+    const span = (spanId: string, name: string, startMs: number, endMs: number, attributes: Array<{ key: string; value: object }>) => ({
+      traceId,
+      spanId,
+      parentSpanId: 'run',
+      name,
+      startTimeUnixNano: ns(startMs),
+      endTimeUnixNano: ns(endMs),
+      attributes,
+    });
+    const chat = (node: string, attemptId: string, kind: string) => [
+      { key: 'gen_ai.operation.name', value: s('chat') },
+      { key: 'gen_ai.provider.name', value: s('openai') },
+      { key: 'gen_ai.request.model', value: s('gpt-4o-mini') },
+      { key: 'gambit.node.id', value: s(node) },
+      { key: 'gambit.attempt.id', value: s(attemptId) },
+      { key: 'gambit.attempt.kind', value: s(kind) },
+      { key: 'gambit.attempt.outcome', value: s('OK') },
+    ];
+    const outcome = (kind: string, decisionId: string, extra: Array<{ key: string; value: object }> = []) => [
+      { key: 'gambit.edge.from', value: s('u') },
+      { key: 'gambit.edge.to', value: s('d') },
+      { key: 'gambit.outcome.kind', value: s(kind) },
+      { key: 'gambit.decision.id', value: s(decisionId) },
+      ...extra,
+    ];
+    const evidence = settledHit.evidence === undefined ? [] : [{ key: 'gambit.outcome.evidence', value: { boolValue: settledHit.evidence } }];
+    return {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: s('gambit-scheduler') }] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  ...span('run', 'gambit.run', 0, 3000, [
+                    { key: 'gambit.run.id', value: s('r1') },
+                    { key: 'gambit.run.status', value: s('succeeded') },
+                    { key: 'gambit.workflow.edges', value: s(JSON.stringify([{ from: 'u', to: 'd', type: 'router_k_way', k: 2 }])) },
+                  ]),
+                  parentSpanId: '',
+                },
+                span('a1', 'chat gpt-4o-mini', 0, 2000, chat('u', 'u.a1', 'authoritative')),
+                span('s1', 'chat gpt-4o-mini', 1000, 1500, chat('d', 'd.s2', 'speculative')),
+                span('o1', 'gambit.outcome', 2000, 2000, outcome('hit', 'r1:d:stream', evidence)),
+                span('o2', 'gambit.outcome', 2001, 2001, outcome('shadow_miss', 'r1:d:runtime')),
+              ],
+            },
+          ],
+        },
+      ],
+    };
+  }
+
+  it('takes the WAIT\'s scored guess, not the certain hit of a stream-settled speculation', () => {
+    const [run] = importOtlp([gambitTrace({ evidence: false })]);
+    expect(run?.opportunities).toEqual([{ from: 'u', to: 'd', type: 'router_k_way', k: 2, guess: 'decision:r1:d:runtime', matched: false }]);
+    // An outcome that is evidence (no attribute, or true) is taken first, as before.
+    for (const evidence of [undefined, true]) {
+      const [r] = importOtlp([gambitTrace(evidence === undefined ? {} : { evidence })]);
+      expect(r?.opportunities).toEqual([{ from: 'u', to: 'd', type: 'router_k_way', k: 2, guess: 'decision:r1:d:stream', matched: true }]);
+    }
+  });
+});

@@ -66,6 +66,12 @@ export const LiveSpecSchema = z.object({
   at: z.number(),
   /** 1 once every assumed upstream has matched. */
   full: z.number().optional(),
+  /**
+   * M8 stream re-decision: upstream node id -> 1 where the "guess" is the output the upstream's
+   * stream had already settled. Its edge's outcomes carry value but no evidence (M5, outcome
+   * `evidence: false`): the class's real guess is scored by the WAIT the stream overturned.
+   */
+  st: Flags.optional(),
   /** 1 for a cascade (depth 2): a guess is another node's speculative result. */
   cas: z.number().optional(),
   /** Cascade: upstream -> the speculative attempt whose result is the guess (must stay live). */
@@ -83,6 +89,8 @@ export const ClosedSpecSchema = z.object({
   /** The upstream whose real output missed, for a miss. */
   edge: z.string().optional(),
   ok: Flags.optional(),
+  /** The live speculation's `st`: upstreams the stream had settled (M8), no evidence (M5). */
+  st: Flags.optional(),
   /** Nano-USD of its attempt's cost booked as the tenant's waste so far (markWasteBooked-1). */
   w: z.number().int().nonnegative().optional(),
 });

@@ -45,6 +45,9 @@ export const DecisionRecordSchema = z.object({
 });
 export type DecisionRecord = z.infer<typeof DecisionRecordSchema>;
 
+/** Outcome kinds that may carry `evidence: false` (a launched speculation's). */
+export const NO_EVIDENCE_KINDS: ReadonlySet<string> = new Set(['hit', 'miss', 'cancelled']);
+
 export const OutcomeSchema = z.object({
   /** Idempotency key: an outcome delivered twice counts once. */
   outcomeId: z.string().min(1),
@@ -67,6 +70,24 @@ export const OutcomeSchema = z.object({
   secondsSaved: z.number().nonnegative(),
   /** True when a fencing check rejected a late result during this speculation. */
   fencingViolation: z.boolean().default(false),
+  /**
+   * M5: `false` when the outcome carries value (seconds saved, waste, guess spend) but is no
+   * evidence about the class's guesses: the speculation was launched on an upstream output the
+   * stream had already settled (M8), so that edge's "guess" was known, not predicted. The
+   * estimator books its value and leaves the posterior and the drift detector alone; the guess
+   * the class really made for that upstream is scored by its own (WAIT) decision. Absent: evidence.
+   * Only a launched speculation's outcome (hit, miss, cancelled) can carry no evidence: a shadow
+   * outcome is nothing but evidence.
+   */
+  evidence: z.boolean().optional(),
   atMs: z.number().int().nonnegative(),
+}).refine((o) => o.evidence !== false || NO_EVIDENCE_KINDS.has(o.kind), {
+  path: ['evidence'],
+  message: 'false is allowed only on a launched speculation\'s outcome (hit, miss, cancelled), not on a shadow outcome',
 });
 export type Outcome = z.infer<typeof OutcomeSchema>;
+
+/** M5: whether an outcome is evidence for its class's posterior and drift detector (see `evidence`). */
+export function isEvidence(o: Pick<Outcome, 'evidence'>): boolean {
+  return o.evidence !== false;
+}

@@ -68,6 +68,8 @@ export const ATTR = {
   edgeTo: 'gambit.edge.to',
   outcomeId: 'gambit.outcome.id',
   outcomeKind: 'gambit.outcome.kind',
+  /** `false` on an outcome that carries value but no evidence (M5: a stream-settled upstream); absent otherwise. */
+  outcomeEvidence: 'gambit.outcome.evidence',
   secondsSaved: 'gambit.seconds_saved',
 } as const;
 

@@ -53,7 +53,7 @@ export class Decisions {
         await settleBudget(this.deps.redis, this.deps.ks, { tenant, runId, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
         return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
       }
-      const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd, open.id);
+      const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd, open.id, settled);
       if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, runId, id: open.id, amountNanoUsd });
       else {
         // Lost the race (another scheduler decided, or the upstream finished): release the reservation.
@@ -147,8 +147,11 @@ export class Decisions {
     // current set of pending upstreams, so the node is decided again when that set changes.
     const claim = phase === 'runtime' ? runtimeClaimFor(s, nodeId, decided.reason) : phase;
     const record = claim === phase ? decided : { ...decided, decisionId: `${s.header.runId}:${nodeId}:${claim}` };
-    // M5: every WAIT whose guess exists is scored when its upstream ends (outcomes.ts).
-    const shadow = guessesToScore(record, res, settled);
+    // M5: every WAIT whose guess exists is scored when its upstream ends (outcomes.ts). A stream
+    // WAIT does not replace the guesses an earlier WAIT kept: those include the real guess of the
+    // upstream the stream settled, which the stream's own decision knew rather than guessed.
+    const kept = phase === 'stream' && s.nodes.get(nodeId)?.shadow !== undefined;
+    const shadow = kept ? undefined : guessesToScore(record, res, settled);
     const ok = await recordDecision(this.deps.redis, this.deps.ks, {
       tenant: s.header.tenant,
       runId: s.header.runId,
@@ -175,7 +178,15 @@ export class Decisions {
     }
   }
 
-  private async launchSpeculation(s: RunSnapshot, d: WorkflowNode, phase: string, res: DecisionResult, reservedNanoUsd: number, reservationId: string): Promise<boolean> {
+  private async launchSpeculation(
+    s: RunSnapshot,
+    d: WorkflowNode,
+    phase: string,
+    res: DecisionResult,
+    reservedNanoUsd: number,
+    reservationId: string,
+    settled?: ReadonlyMap<string, string>,
+  ): Promise<boolean> {
     const n = s.nodes.get(d.id);
     if (n === undefined) return false;
     const { tenant, runId } = s.header;
@@ -186,6 +197,10 @@ export class Decisions {
     } catch {
       return false;
     }
+    // M5/M8: the upstreams whose output the stream settled are launched on but were not guessed:
+    // their edges' outcomes carry value, no evidence (outcomes.ts), and the WAIT's guess is scored.
+    const st: Record<string, number> = {};
+    for (const up of settled?.keys() ?? []) if (res.assumed[up] !== undefined) st[up] = 1;
     const carrier = traceDecision(this.deps.tracer, s.header, res.record);
     const plan = planLaunch({
       tenant,
@@ -216,7 +231,7 @@ export class Decisions {
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,
       decisionJson: encodeDecision(res.record),
-      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: reservedNanoUsd, cls: res.classes, at: now, ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
+      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: reservedNanoUsd, cls: res.classes, at: now, ...(Object.keys(st).length > 0 ? { st } : {}), ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
     });
     if (!r.ok) return false;
     this.logDecision(res.record);

@@ -177,3 +177,93 @@ describe('M5 learning is never blocked: the guess of a cancelled speculation is 
     expect((await dueOutcomes(cancelled('z', { edge: 'u' }).s, 'd', missed, 2000)).map((o) => o.kind)).toEqual(['miss']);
   });
 });
+
+describe('M5/M8: an upstream the stream settled is value, not evidence; the WAIT it overturned is scored', () => {
+  const join = parseWorkflow({
+    name: 'j',
+    nodes: [
+      { id: 'u', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: 'p', expectedOutputTokens: 1, maxTokens: 2 },
+      { id: 'v', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: 'q', expectedOutputTokens: 1, maxTokens: 2 },
+      { id: 'd', kind: 'llm', provider: 'simulated', model: 'gpt-4o-mini', prompt: '{{nodes.u.output}} {{nodes.v.output}}', expectedOutputTokens: 1, maxTokens: 2 },
+    ],
+    edges: [
+      { from: 'u', to: 'd', type: 'router_k_way', k: 2, predictor: { kind: 'fixed', value: 'refund' } },
+      { from: 'v', to: 'd', type: 'passthrough', predictor: { kind: 'fixed', value: 'y' } },
+    ],
+  });
+  const CLS = 'u=t/j/u->d,v=t/j/v->d';
+  /**
+   * A join d of u (real 'billing') and v (real 'y'): the runtime WAIT guessed u = 'refund', v = 'y';
+   * u's stream settled 'billing' and the stream decision launched d.s1 on it (st: u), with v's guess.
+   */
+  function settledRun(closed: NodeState['closed'][string], attempt: Partial<AttemptRecord> = {}) {
+    const s: RunSnapshot = {
+      header: { tenant: 't', runId: 'r', workflowName: 'j', status: 'running', inputs: {}, alpha: undefined, lambdaUsdPerSec: undefined, speculation: true, createdAtMs: 0, finishedAtMs: undefined, reason: undefined, trace: undefined },
+      workflow: join,
+      nodes: new Map<string, NodeState>([
+        ['u', { ...initialNodeState(), state: 'succeeded', output: 'billing', finishedAtMs: 1000 }],
+        ['v', { ...initialNodeState(), state: 'succeeded', output: 'y', finishedAtMs: 1000 }],
+      ]),
+      attempts: new Map([['d.s1', { attemptId: 'd.s1', nodeId: 'd', kind: 'speculative', epoch: 1, status: 'succeeded', assumed: { u: 'billing', v: 'y' }, costNanoUsd: 5, createdAtMs: 0, tries: 1, startedAtMs: 100, finishedAtMs: 900, ...attempt } as AttemptRecord]]),
+      graph: graphOf(join),
+    };
+    const d: NodeState = {
+      ...initialNodeState(),
+      state: 'succeeded',
+      output: 'z',
+      source: 'speculative',
+      auth: 'd.s1',
+      finishedAtMs: 1000,
+      shadow: { d: 'r:d:runtime', assumed: { u: 'refund', v: 'y' }, cls: CLS, r: 'below_threshold' },
+      closed: { 'd.s1': closed },
+    };
+    s.nodes.set('d', d);
+    return { s, d };
+  }
+
+  it('a hit books the settled edge with no evidence; the guessed edge is evidence; the WAIT is scored for the settled edge only', async () => {
+    const { s, d } = settledRun({ kind: 'hit', d: 'r:d:stream', res: 7, cls: CLS, at: 300, st: { u: 1 } });
+    const out = await dueOutcomes(s, 'd', d, 2000);
+    expect(out.map((o) => [o.outcomeId, o.kind, o.evidence, o.decisionId])).toEqual([
+      ['r:d.s1:u', 'hit', false, 'r:d:stream'],
+      ['r:d.s1:v', 'hit', undefined, 'r:d:stream'],
+      // u's real guess ('refund') against its real output: scored once, under the WAIT.
+      ['r:shadow:d:u', 'shadow_miss', undefined, 'r:d:runtime'],
+    ]);
+    // Both edges share the seconds saved: the settled edge keeps its value.
+    expect(out[0]?.secondsSaved).toBeGreaterThan(0);
+    expect(out[0]?.secondsSaved).toBe(out[1]?.secondsSaved);
+  });
+
+  it('a cancel scores the guessed edge from the speculation and the settled edge from the WAIT, never the settled label', async () => {
+    const { s, d } = settledRun({ kind: 'cancelled', d: 'r:d:stream', res: 7, cls: CLS, at: 300, edge: '', ok: { u: 1 }, st: { u: 1 } }, { status: 'cancelled' });
+    const out = await dueOutcomes(s, 'd', d, 2000);
+    // u matched (settled, confirmed): a hit with no evidence; v, still unconfirmed, takes the
+    // cancel and is scored from the speculation's guess; u's real guess is scored from the WAIT.
+    expect(out.map((o) => [o.outcomeId, o.kind, o.evidence])).toEqual([
+      ['r:d.s1:u', 'hit', false],
+      ['r:d.s1:v', 'cancelled', undefined],
+      ['r:score:d:d.s1:v', 'shadow_hit', undefined],
+      ['r:shadow:d:u', 'shadow_miss', undefined],
+    ]);
+    // The same state without `st` (a speculation that guessed u): its outcomes are evidence, and
+    // the WAIT's guess of u is not scored again.
+    const runtime = settledRun({ kind: 'cancelled', d: 'r:d:runtime2', res: 7, cls: CLS, at: 300, edge: '', ok: { u: 1 } }, { status: 'cancelled' });
+    const kinds = (await dueOutcomes(runtime.s, 'd', runtime.d, 2000)).map((o) => [o.outcomeId, o.kind, o.evidence]);
+    expect(kinds).toEqual([
+      ['r:d.s1:u', 'hit', undefined],
+      ['r:d.s1:v', 'cancelled', undefined],
+      ['r:score:d:d.s1:v', 'shadow_hit', undefined],
+    ]);
+  });
+
+  it('a miss blamed on the settled edge carries its waste and no evidence', async () => {
+    const { s, d } = settledRun({ kind: 'miss', d: 'r:d:stream', res: 7, cls: CLS, at: 300, edge: 'u', ok: { v: 1 }, st: { u: 1 } });
+    const out = await dueOutcomes(s, 'd', d, 2000);
+    expect(out.map((o) => [o.outcomeId, o.kind, o.evidence, o.wasteUsd])).toEqual([
+      ['r:d.s1:u', 'miss', false, 5e-9],
+      ['r:d.s1:v', 'hit', undefined, 0],
+      ['r:shadow:d:u', 'shadow_miss', undefined, 0],
+    ]);
+  });
+});

@@ -4,7 +4,9 @@
  * below threshold, budget, killed, ...) whose upstream has finished, one outcome per edge class,
  * joined to its decision by id. Not-launched guesses are scored as `shadow_hit` / `shadow_miss`
  * with the WAIT's reason: learning is never blocked by the rule (M5), and a class whose P is
- * below the threshold is still watched by the drift detector (M9). A hit's seconds saved compare the node's
+ * below the threshold is still watched by the drift detector (M9). A speculation launched by the
+ * stream on an upstream output it had settled (M8) books that edge's value with `evidence: false`
+ * (its hit was certain, not predicted), and the guess of the WAIT it overturned is scored instead. A hit's seconds saved compare the node's
  * availability with the non-speculative schedule; a miss's waste is the attempt's billed cost,
  * so it is settled only once the worker has recorded the usage of the cancelled attempt.
  *
@@ -76,6 +78,9 @@ async function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, no
       const g = s.attempts.get(guessAttemptId(nodeId, up));
       return g !== undefined && g.output !== undefined && a?.assumed[up] === g.output ? nanoToUsd(g.costNanoUsd) : 0;
     };
+    // M5/M8: an upstream the stream had settled was known, not guessed, when this speculation
+    // launched: its edge's outcome carries the value (seconds saved, waste) and no evidence.
+    const settled = (up: string): boolean => c.st?.[up] === 1;
     const mk = (up: string, classId: string, kind: OutcomeKind, wasteUsd: number, saved: number): Pending => {
       const guessUsd = guessUsdOf(up);
       return {
@@ -89,6 +94,7 @@ async function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, no
           wasteUsd,
           ...(guessUsd > 0 ? { guessUsd } : {}),
           secondsSaved: saved,
+          ...(settled(up) ? { evidence: false } : {}),
         },
       };
     };
@@ -118,6 +124,7 @@ async function outcomesOfClosed(s: RunSnapshot, nodeId: string, n: NodeState, no
     if (c.kind === 'miss') continue;
     for (const p of pairs) {
       if (p.up !== blamed && c.ok?.[p.up] === 1) continue; // scored as a hit above
+      if (settled(p.up)) continue; // not a guess: the WAIT the stream overturned scores its guess
       const matched = c.ok?.[p.up] === 1 ? true : await scoreGuess(s, nodeId, p.up, a?.assumed[p.up]);
       if (matched === undefined) continue;
       out.push({
@@ -164,11 +171,19 @@ export function guessesToScore(
   return { d: record.decisionId, assumed, cls: res.classes, r: record.reason };
 }
 
-/** Upstreams of a node's speculations (live or closed): their guesses are scored by those, not again. */
+/**
+ * Upstreams of a node's speculations (live or closed) that were guessed: their guesses are scored
+ * by those, not again. An upstream a speculation took from the stream's settled output (`st`,
+ * M8) was not guessed by it: the WAIT's guess of that upstream is the class's prediction and is
+ * scored from the shadow (M5), while the speculation's outcome for it carries no evidence.
+ */
 function launchedUps(n: NodeState): Set<string> {
   const ups = new Set<string>();
-  if (n.spec !== undefined) for (const p of parseClasses(n.spec.cls)) ups.add(p.up);
-  for (const c of Object.values(n.closed)) for (const p of parseClasses(c.cls)) ups.add(p.up);
+  const add = (cls: string, st: Readonly<Record<string, number>> | undefined) => {
+    for (const p of parseClasses(cls)) if (st?.[p.up] !== 1) ups.add(p.up);
+  };
+  if (n.spec !== undefined) add(n.spec.cls, n.spec.st);
+  for (const c of Object.values(n.closed)) add(c.cls, c.st);
   return ups;
 }
 

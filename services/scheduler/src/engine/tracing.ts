@@ -79,6 +79,7 @@ export function traceOutcome(tracer: Tracer | undefined, h: RunHeader, o: Outcom
           [ATTR.edgeClass]: o.edgeClass,
           ...(from !== undefined && to !== undefined ? { [ATTR.edgeFrom]: from, [ATTR.edgeTo]: to } : {}),
           [ATTR.outcomeKind]: o.kind,
+          ...(o.evidence === false ? { [ATTR.outcomeEvidence]: false } : {}),
           [ATTR.wasteUsd]: o.wasteUsd,
           [ATTR.secondsSaved]: o.secondsSaved,
         },

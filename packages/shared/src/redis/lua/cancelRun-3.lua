@@ -33,7 +33,7 @@ for i = 1, #nodes, 2 do
   local changed = false
   if type(n.spec) == 'table' then
     if type(n.closed) ~= 'table' then n.closed = {} end
-    n.closed[n.spec.a] = { kind = 'cancelled', d = n.spec.d, res = n.spec.res, cls = n.spec.cls, at = n.spec.at, edge = '' }
+    n.closed[n.spec.a] = { kind = 'cancelled', d = n.spec.d, res = n.spec.res, cls = n.spec.cls, at = n.spec.at, edge = '', st = n.spec.st }
     n.spec = nil
     changed = true
   end

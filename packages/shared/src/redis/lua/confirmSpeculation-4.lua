@@ -56,7 +56,7 @@ n.source = 'speculative'
 n.auth = ARGV[2]
 n.finishedAtMs = tonumber(ARGV[4])
 if type(n.closed) ~= 'table' then n.closed = {} end
-n.closed[ARGV[2]] = { kind = 'hit', d = s.d, res = s.res, cls = s.cls, at = s.at }
+n.closed[ARGV[2]] = { kind = 'hit', d = s.d, res = s.res, cls = s.cls, at = s.at, st = s.st }
 n.spec = nil
 local json = cjson.encode(n)
 redis.call('HSET', KEYS[1], ARGV[1], json)

@@ -17,7 +17,8 @@
   ARGV[6] job id
   ARGV[7] intent JSON
   ARGV[8] decision record JSON
-  ARGV[9] spec JSON object {a, d, assumed, ok, res, cls, at, cas?, src?}; `src` (cascades) maps
+  ARGV[9] spec JSON object {a, d, assumed, ok, res, cls, at, st?, cas?, src?}; `st`: upstreams the stream
+          settled (M8, no evidence: M5); `src` (cascades) maps
           an upstream to the speculative attempt whose result was taken as its guess
   Returns: {1, epoch} launched
            {0, reason} with reason in run|state|epoch|spec|claimed|upstream

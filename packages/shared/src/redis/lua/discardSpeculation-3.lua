@@ -41,7 +41,7 @@ if araw then
 end
 redis.call('DEL', KEYS[3])
 if type(n.closed) ~= 'table' then n.closed = {} end
-n.closed[ARGV[2]] = { kind = ARGV[3], d = s.d, res = s.res, cls = s.cls, at = s.at, edge = ARGV[4], ok = s.ok }
+n.closed[ARGV[2]] = { kind = ARGV[3], d = s.d, res = s.res, cls = s.cls, at = s.at, edge = ARGV[4], ok = s.ok, st = s.st }
 n.spec = nil
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
 return {1, prev}
