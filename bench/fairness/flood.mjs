@@ -4,8 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SchedulerClient } from '../../packages/cli/dist/demo/client.js';
 
-const { baseUrl, adminKey, tenant, runs } = workerData;
-const client = new SchedulerClient(baseUrl, adminKey);
+const { baseUrl, key, tenant, runs } = workerData;
+const client = new SchedulerClient(baseUrl, key);
 try {
   const ids = await Promise.all(Array.from({ length: runs }, (_, i) => client.submit({ tenant, workflow: `${tenant}-wf`, inputs: { q: `a${i}` }, speculation: false }).then((r) => r.runId)));
   parentPort.postMessage({ ids, doneAtMs: Date.now() });

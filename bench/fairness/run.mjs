@@ -105,9 +105,9 @@ const launchMs = (v) => {
  * of concurrent requests and answers in this client does not delay B's trickle (in reality two
  * tenants are two clients). Resolves to A's run ids and when the last submit was answered.
  */
-function floodSubmits(baseUrl, adminKey, tenant) {
+function floodSubmits(baseUrl, key, tenant) {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./flood.mjs', import.meta.url), { workerData: { baseUrl, adminKey, tenant, runs: FLOOD } });
+    const w = new Worker(new URL('./flood.mjs', import.meta.url), { workerData: { baseUrl, key, tenant, runs: FLOOD } });
     w.once('message', (m) => {
       void w.terminate();
       if (m.error === undefined) resolve(m);
@@ -150,12 +150,15 @@ async function measureMode(redisUrl, mode) {
     },
   });
   const client = new SchedulerClient(services.baseUrl, services.adminKey);
+  const keys = new Map();
+  const clientOf = (t) => new SchedulerClient(services.baseUrl, keys.get(t));
   try {
     const alone = [];
     const flood = [];
     const floodViewsAll = [];
     const aLaunch = [];
     const storm = [];
+    const stormViews = [];
     const backlog = [];
     const drains = [];
     const stormSecs = [];
@@ -163,22 +166,23 @@ async function measureMode(redisUrl, mode) {
     for (let round = 1; round <= ROUNDS; round++) {
       const [a, bAlone, bFlood] = ['a', 'b-alone', 'b-flood'].map((t) => `${mode}-${t}-${round}`);
       for (const t of [a, bAlone, bFlood]) {
-        await client.createTenantKey(t);
+        // Each tenant submits with its own API key, as tenants do (the tenant comes from the key).
+        keys.set(t, (await client.createTenantKey(t)).key);
         await client.request('POST', '/v1/workflows', { tenant: t, workflow: workflow(`${t}-wf`, t === a ? A_OP_MS : B_OP_MS) });
       }
       await sleep(500);
       // B alone.
-      const aloneIds = await trickle(client, bAlone);
+      const aloneIds = await trickle(clientOf(bAlone), bAlone);
       alone.push(...(await waitAll(client, bAlone, aloneIds)).map(launchMs));
       await sleep(500);
       // A floods: every submit at once; B trickles meanwhile.
       const floodFrom = Date.now();
       let aSubmitsDoneAt = 0;
-      const aSubmits = floodSubmits(services.baseUrl, services.adminKey, a).then(({ ids, doneAtMs }) => {
+      const aSubmits = floodSubmits(services.baseUrl, keys.get(a), a).then(({ ids, doneAtMs }) => {
         aSubmitsDoneAt = doneAtMs;
         return ids;
       });
-      const floodIds = await trickle(client, bFlood);
+      const floodIds = await trickle(clientOf(bFlood), bFlood);
       const trickleEnd = Date.now();
       const aIds = await aSubmits;
       const floodViews = await waitAll(client, bFlood, floodIds);
@@ -187,6 +191,7 @@ async function measureMode(redisUrl, mode) {
       // B's runs submitted while A's submits were still being answered (the scheduler busy
       // admitting them), and those submitted after, while A's backlog drained.
       storm.push(...floodViews.filter((v) => v.createdAtMs <= aSubmitsDoneAt).map(launchMs));
+      stormViews.push(...floodViews.filter((v) => v.createdAtMs <= aSubmitsDoneAt));
       backlog.push(...floodViews.filter((v) => v.createdAtMs > aSubmitsDoneAt).map(launchMs));
       stormSecs.push((aSubmitsDoneAt - floodFrom) / 1000);
       const aViews = await waitAll(client, a, aIds);
@@ -213,6 +218,8 @@ async function measureMode(redisUrl, mode) {
       // Where B's time went during the flood: the scheduler's launch, then the wait for a slot.
       floodSchedulerLaunch: stats(floodViewsAll.map((v) => splitMs(v).launch)),
       floodDispatchWait: stats(floodViewsAll.map((v) => splitMs(v).dispatch)),
+      stormSchedulerLaunch: stats(stormViews.map((v) => splitMs(v).launch)),
+      stormDispatchWait: stats(stormViews.map((v) => splitMs(v).dispatch)),
       aSubmitStormSec: Math.max(...stormSecs),
       floodDuringSubmitStorm: stats(storm),
       floodDuringBacklog: stats(backlog),
@@ -229,7 +236,7 @@ try {
     const r = await measureMode(redis.url, mode);
     rows.push(r);
     process.stdout.write(
-      `${mode}: B alone p50 ${r.alone.p50Ms} ms p99 ${r.alone.p99Ms} ms (n ${r.alone.n}); B during A's flood p50 ${r.flood.p50Ms} ms p99 ${r.flood.p99Ms} ms (n ${r.flood.n}); p99 ratio ${r.p99Ratio.toFixed(2)}; flood split: scheduler launch p50 ${r.floodSchedulerLaunch.p50Ms} p99 ${r.floodSchedulerLaunch.p99Ms} ms, slot wait p50 ${r.floodDispatchWait.p50Ms} p99 ${r.floodDispatchWait.p99Ms} ms; A's submits answered in ${r.aSubmitStormSec.toFixed(1)} s: B p99 ${r.floodDuringSubmitStorm.p99Ms} ms (n ${r.floodDuringSubmitStorm.n}) then ${r.floodDuringBacklog.p99Ms} ms (n ${r.floodDuringBacklog.n}) during the backlog; A drained in ${r.aDrainSec.toFixed(1)} s\n`,
+      `${mode}: B alone p50 ${r.alone.p50Ms} ms p99 ${r.alone.p99Ms} ms (n ${r.alone.n}); B during A's flood p50 ${r.flood.p50Ms} ms p99 ${r.flood.p99Ms} ms (n ${r.flood.n}); p99 ratio ${r.p99Ratio.toFixed(2)}; flood split: scheduler launch p50 ${r.floodSchedulerLaunch.p50Ms} p99 ${r.floodSchedulerLaunch.p99Ms} ms, slot wait p50 ${r.floodDispatchWait.p50Ms} p99 ${r.floodDispatchWait.p99Ms} ms; A's submits answered in ${r.aSubmitStormSec.toFixed(1)} s: B p99 ${r.floodDuringSubmitStorm.p99Ms} ms (n ${r.floodDuringSubmitStorm.n}) then ${r.floodDuringBacklog.p99Ms} ms (n ${r.floodDuringBacklog.n}) during the backlog (storm split: scheduler launch p99 ${r.stormSchedulerLaunch.p99Ms} ms, slot wait p99 ${r.stormDispatchWait.p99Ms} ms); A drained in ${r.aDrainSec.toFixed(1)} s\n`,
     );
   }
 } finally {

@@ -8,7 +8,7 @@
  * round-robin may start before B's.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { http, newTenant, type RunView, type Stack, startStack, submitRun, waitForRun, waitForView } from '../e2e/harness.js';
+import { http, newTenant, type RunView, type Stack, startStack, submitRun, tenantKey, waitForRun, waitForView } from '../e2e/harness.js';
 import { llm } from '../e2e/workflows.js';
 
 const SLOTS = 2;
@@ -68,6 +68,47 @@ describe('fair dispatch between tenants (issue 10 item 4)', () => {
     // (A shared FIFO queue would have started every one of A's queued runs first.)
     expect(aStartedBeforeB - aStartedBeforeSubmit).toBeLessThanOrEqual(SLOTS + 1);
   }, 180_000);
+
+  it("a tenant-key submit's place in the submit gate is given back however the request ends: rejected, aborted while parked, answered", async () => {
+    // SUBMIT_CONCURRENCY_PER_TENANT is 2: two places that never came back would hold every later
+    // submit of the tenant for good, and this test would time out.
+    const t = newTenant('places');
+    const key = await tenantKey(url, t);
+    if (key === undefined) throw new Error('no tenant key');
+    const post = (body: unknown, signal?: AbortSignal) =>
+      fetch(`${url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body), ...(signal === undefined ? {} : { signal }) });
+    const valid = (q: string) => ({ tenant: t, workflow: workflow(`${t}-wf`, 20), inputs: { q }, speculation: false });
+    // Rejected after taking a place: the body fails validation (before the handler), the workflow
+    // is not registered (in the handler).
+    const rejected = await Promise.all([
+      ...Array.from({ length: 4 }, () => post({ tenant: t, workflow: 123 })),
+      ...Array.from({ length: 4 }, (_, i) => post({ tenant: t, workflow: 'no-such-workflow', inputs: { q: `r${i}` } })),
+    ]);
+    expect(rejected.map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 400, 400, 400]);
+    const reasons = await Promise.all(rejected.map(async (r) => JSON.stringify(await r.json())));
+    for (const why of reasons.slice(4)) expect(why).toContain('no workflow \\"no-such-workflow\\" is registered');
+    // A burst: 24 submits queue for the tenant's two places; 8 of them are aborted while parked.
+    const aborts = Array.from({ length: 8 }, () => new AbortController());
+    const burst = Array.from({ length: 24 }, (_, i) => {
+      const ctl = i % 3 === 1 ? aborts[Math.floor(i / 3)] : undefined;
+      // The others give up after 30 s: a place that never came back holds them for good.
+      return post(valid(`b${i}`), ctl?.signal ?? AbortSignal.timeout(30_000)).then(
+        async (r) => ({ i, status: r.status, body: (await r.json()) as { runId?: string } }),
+        // -1: aborted by the test (or gave up after 30 s: TimeoutError, counted as a failure below).
+        (err: Error) => ({ i, status: err.name === 'AbortError' && ctl !== undefined ? -1 : -2, body: { error: err.name } }),
+      );
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    for (const c of aborts) c.abort();
+    const answered = await Promise.all(burst);
+    expect(answered.filter((a) => a.status === -2 || (a.i % 3 !== 1 && a.status === -1))).toEqual([]);
+    for (const a of answered) if (a.i % 3 !== 1) expect(a.status).toBe(201);
+    // Every place is back: two more submits of the tenant are answered at once.
+    const after = await Promise.all([post(valid('after-1'), AbortSignal.timeout(30_000)), post(valid('after-2'), AbortSignal.timeout(30_000))]);
+    expect(after.map((r) => r.status)).toEqual([201, 201]);
+    const created = answered.filter((a) => a.status === 201).map((a) => a.body.runId as string);
+    for (const v of await Promise.all(created.map((id) => waitForRun(url, t, id, 60_000)))) expect(v.status).toBe('succeeded');
+  }, 120_000);
 });
 
 describe('fair dispatch weights (issue 10 item 4)', () => {

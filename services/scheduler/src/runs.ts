@@ -42,7 +42,7 @@ import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
 import { loadRun, newRunSnapshot, runLists, workflowDefRef } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
-import type { TenantGate } from './tenant-gate.js';
+import type { GateTicket, TenantGate } from './tenant-gate.js';
 import { admit, checkCaps, type LimitStore, type SpendLedger } from './limits.js';
 import type { RetentionSource } from './retention.js';
 import type { TenantStore } from './tenants.js';
@@ -155,13 +155,28 @@ export class RunService {
   }
 
   /** Submits a run for `tenant` (from the caller's API key; `body.tenant`, if any, was checked against it). */
-  async submit(tenant: string, body: SubmitRunBody, opts: { deadlineMs?: number; abandoned?: () => boolean } = {}): Promise<{ runId: string; created: boolean }> {
+  async submit(
+    tenant: string,
+    body: SubmitRunBody,
+    opts: { deadlineMs?: number; abandoned?: () => boolean; ticket?: GateTicket } = {},
+  ): Promise<{ runId: string; created: boolean }> {
     assertKeySafe('tenant', tenant);
     // Issue 10 item 4: a tenant's burst of submits goes through a few at a time, and pauses at
     // its turns while another tenant's submit is in progress, so that submit does not wait
-    // behind the burst's steps on the event loop and the Redis connections.
+    // behind the burst's steps on the event loop and the Redis connections. A caller that
+    // already holds the tenant's place (`opts.ticket`, from `enterGate`) keeps it.
+    if (opts.ticket !== undefined) return this.submitNow(tenant, body, opts, opts.ticket.turn);
     const gate = this.deps.submitGate;
     return gate === undefined ? this.submitNow(tenant, body, opts, noTurn) : gate.run(tenant, (turn) => this.submitNow(tenant, body, opts, turn));
+  }
+
+  /**
+   * Issue 10 item 4: takes the tenant's place in the submit gate ahead of `submit` (the HTTP API
+   * does so before a request's body is parsed); undefined when the service has no gate. The
+   * caller must `leave()` the ticket when the request is over.
+   */
+  enterGate(tenant: string): Promise<GateTicket> | undefined {
+    return this.deps.submitGate?.enter(tenant);
   }
 
   /**

@@ -85,4 +85,35 @@ describe('TenantGate (issue 10 item 4)', () => {
     await expect(gate.run('a', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(await gate.run('a', () => Promise.resolve(7))).toBe(7);
   });
+
+  it('enter/leave: a place held outside run (the HTTP API takes it before parsing); leave is idempotent and frees one place', async () => {
+    const gate = new TenantGate(1);
+    const first = await gate.enter('a');
+    let second: { leave: () => void } | undefined;
+    const entering = gate.enter('a').then((t) => {
+      second = t;
+      return t;
+    });
+    await tick();
+    expect(second).toBeUndefined();
+    expect(gate.load('a')).toEqual({ active: 1, waiting: 1 });
+    first.leave();
+    first.leave();
+    await entering;
+    expect(second).toBeDefined();
+    // The second leave of the first ticket did not free the second's place.
+    expect(gate.load('a')).toEqual({ active: 1, waiting: 0 });
+    let third = false;
+    const thirdEntering = gate.enter('a').then((t) => {
+      third = true;
+      return t;
+    });
+    await tick();
+    expect(third).toBe(false);
+    second?.leave();
+    (await thirdEntering).leave();
+    expect(gate.load('a')).toEqual({ active: 0, waiting: 0 });
+    // After leave, a ticket's turn never pauses.
+    expect(first.turn()).toBeUndefined();
+  });
 });

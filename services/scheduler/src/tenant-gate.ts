@@ -21,6 +21,14 @@ export interface TenantGateOptions {
   readonly maxPauseMs?: number;
 }
 
+/** A place in a tenant's lane of the gate (TenantGate.enter). */
+export interface GateTicket {
+  /** Awaited between a submit's steps: pauses while the tenant is backlogged and another tenant's submit runs. */
+  readonly turn: () => Promise<void> | undefined;
+  /** Gives the place back (idempotent). */
+  readonly leave: () => void;
+}
+
 interface Lane {
   active: number;
   waiting: Array<() => void>;
@@ -47,6 +55,22 @@ export class TenantGate {
    * tenant has a submit in progress.
    */
   async run<T>(tenant: string, work: (turn: () => Promise<void> | undefined) => Promise<T>): Promise<T> {
+    const ticket = await this.enter(tenant);
+    try {
+      return await work(ticket.turn);
+    } finally {
+      ticket.leave();
+    }
+  }
+
+  /**
+   * Takes one of the tenant's places: resolves when fewer than `perTenant` of its calls hold one
+   * (in arrival order) and, if the tenant is backlogged, after its first turn. The HTTP API takes
+   * the place before a submit's body is parsed and validated, so a burst of one tenant's requests
+   * waits here at the cost of a parked promise each, not of their parsing. `leave()` (idempotent)
+   * gives the place back; it must be called once the call is over, however it ended.
+   */
+  async enter(tenant: string): Promise<GateTicket> {
     let lane = this.lanes.get(tenant);
     if (lane === undefined) {
       lane = { active: 0, waiting: [] };
@@ -57,10 +81,10 @@ export class TenantGate {
       await new Promise<void>((resolve) => own.waiting.push(resolve));
       // Taken from the waiting list, so counted as active at once (no other call overtakes it).
     } else own.active++;
-    try {
-      await this.turn(own);
-      return await work(() => this.turn(own));
-    } finally {
+    let left = false;
+    const leave = (): void => {
+      if (left) return;
+      left = true;
       const next = own.waiting.shift();
       if (next !== undefined) next();
       else {
@@ -68,7 +92,14 @@ export class TenantGate {
         if (own.active === 0) this.lanes.delete(tenant);
       }
       this.wake();
+    };
+    try {
+      await this.turn(own);
+    } catch (err) {
+      leave();
+      throw err;
     }
+    return { turn: () => (left ? undefined : this.turn(own)), leave };
   }
 
   /** Undefined (go on at once) unless the lane is backlogged and another lane is light and running. */
