@@ -93,9 +93,9 @@ describe('fair dispatch between tenants (issue 10 item 4)', () => {
       const ctl = i % 3 === 1 ? aborts[Math.floor(i / 3)] : undefined;
       // The others give up after 30 s: a place that never came back holds them for good.
       return post(valid(`b${i}`), ctl?.signal ?? AbortSignal.timeout(30_000)).then(
-        async (r) => ({ i, status: r.status, body: (await r.json()) as { runId?: string } }),
+        async (r) => ({ i, status: r.status, body: (await r.json()) as { runId?: string; error?: string } }),
         // -1: aborted by the test (or gave up after 30 s: TimeoutError, counted as a failure below).
-        (err: Error) => ({ i, status: err.name === 'AbortError' && ctl !== undefined ? -1 : -2, body: { error: err.name } }),
+        (err: Error) => ({ i, status: err.name === 'AbortError' && ctl !== undefined ? -1 : -2, body: { error: err.name } as { runId?: string; error?: string } }),
       );
     });
     await new Promise((r) => setTimeout(r, 5));
