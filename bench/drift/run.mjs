@@ -17,13 +17,19 @@
 //   node bench/drift/run.mjs --only detectors [--classes 200]   (part 3 alone, merged into drift.json)
 //   node bench/drift/run.mjs --only throughput [--rounds 3] [--outcomes 20000] [--batch 500] [--tp-classes 20]
 //                                                                (part 2 alone, merged into drift.json)
+//        [--compare PATH]  each round also runs the estimator at PATH (another build's
+//        services/estimator/dist/main.js, e.g. a worktree of main) on its own fresh stream, the
+//        two estimators in alternating order after the raw loop: a before/after in the same minutes
+//        [--profile DIR]  the estimator of each throughput round runs with node --cpu-prof into DIR
+//        (a .cpuprofile per round: chrome://inspect or speedscope); Redis' INFO commandstats over
+//        each drain (calls and µs per outcome, by command) is printed and kept either way.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlPlane, mulberry32, silentLogger, systemClock } from '@gambit/shared';
 import { controlKeys } from '@gambit/shared/redis';
-import { startProcess, startRedis } from '@gambit/testkit';
+import { startCommand, startProcess, startRedis } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { measureDetectors } from './detectors.mjs';
 
@@ -70,6 +76,8 @@ const ROUNDS = arg('rounds', 3);
 const BATCH = arg('batch', 500);
 const CLASSES = arg('tp-classes', 20);
 const CHILDREN = 4;
+const COMPARE = process.argv.includes('--compare') ? process.argv[process.argv.indexOf('--compare') + 1] : undefined;
+const PROFILE_DIR = process.argv.includes('--profile') ? process.argv[process.argv.indexOf('--profile') + 1] : undefined;
 const ESTIMATOR = join(root, 'services', 'estimator', 'dist', 'main.js');
 
 const q = (xs, f) => {
@@ -117,11 +125,32 @@ async function redisCpuMs() {
   return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
 }
 
+/** Redis `INFO commandstats` as { command: { calls, usec } } (every client of the server). */
+async function commandStats() {
+  const out = {};
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (m) out[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
+  }
+  return out;
+}
+/** Per outcome, by command, between two commandStats(): calls and server µs (the bench's own XADDs and polls included). */
+function commandDelta(a, b) {
+  const out = {};
+  for (const [k, v] of Object.entries(b)) {
+    const calls = v.calls - (a[k]?.calls ?? 0);
+    const usec = v.usec - (a[k]?.usec ?? 0);
+    if (calls > 0) out[k] = { callsPerOutcome: round(calls / OUTCOMES, 4), usPerOutcome: round(usec / OUTCOMES, 2) };
+  }
+  return out;
+}
+
 /** Wall ms until every entry is acked, and the CPU µs per outcome of the consumer process and of Redis meanwhile. */
 async function drain(stream, consumerGroupReady, pid) {
   await consumerGroupReady;
   const cpu0 = procCpuMs(pid);
   const rcpu0 = await redisCpuMs();
+  const cs0 = await commandStats();
   const rnd = mulberry32(42); // same stationary 90% hit sequence for both consumers
   const t0 = performance.now();
   for (let sent = 0; sent < OUTCOMES; sent += 1000) {
@@ -139,7 +168,9 @@ async function drain(stream, consumerGroupReady, pid) {
     return Number(get('entries-read')) >= OUTCOMES && Number(get('pending')) === 0;
   }, 600_000, 'all entries acked');
   const ms = performance.now() - t0;
-  return { ms, cpuUsPerOutcome: ((procCpuMs(pid) - cpu0) * 1000) / OUTCOMES, redisCpuUsPerOutcome: (((await redisCpuMs()) - rcpu0) * 1000) / OUTCOMES };
+  const cpuUsPerOutcome = ((procCpuMs(pid) - cpu0) * 1000) / OUTCOMES;
+  const redisCpuUsPerOutcome = (((await redisCpuMs()) - rcpu0) * 1000) / OUTCOMES;
+  return { ms, cpuUsPerOutcome, redisCpuUsPerOutcome, commands: commandDelta(cs0, await commandStats()) };
 }
 
 /** One round: the raw read/ack loop, then one estimator, on fresh streams (same batch size). */
@@ -152,17 +183,36 @@ async function throughputRound(round) {
   const rawD = await drain(rawStream, raw.waitForLine((l) => l.includes('"type":"ready"'), 20_000), raw.proc.pid);
   await raw.stop();
   // Estimator: CLASSES online classes at a stationary 90% hit rate (detectors run on every outcome).
-  const cp2 = new ControlPlane(url, { prefix }, systemClock, silentLogger);
-  for (let c = 0; c < CLASSES; c++) await cp2.ensureClass(`t${c}`, { depType: 'passthrough', prior: { a: 180, b: 20 }, initialStage: 'online', tenant: 'bench' });
-  await cp2.close();
-  const est2 = startProcess('estimator-tp', ESTIMATOR, [], {
-    REDIS_URL: url, GAMBIT_PREFIX: prefix, ESTIMATOR_ID: 'bench-tp', ESTIMATOR_BATCH: String(BATCH), LOG_LEVEL: 'info',
-  });
-  procs.push(est2);
-  const estD = await drain(controlKeys({ prefix }).outcomes, est2.waitForLine((l) => l.includes('estimator ready'), 20_000), est2.proc.pid);
-  const killed = Number((await redis.hget(controlKeys({ prefix }).kill, 'version')) ?? 0);
-  await est2.stop();
-  return { rawMs: rawD.ms, estMs: estD.ms, killed, cpu: { raw: rawD, estimator: estD } };
+  const runEstimator = async (name, script, pfx) => {
+    const cp2 = new ControlPlane(url, { prefix: pfx }, systemClock, silentLogger);
+    for (let c = 0; c < CLASSES; c++) await cp2.ensureClass(`t${c}`, { depType: 'passthrough', prior: { a: 180, b: 20 }, initialStage: 'online', tenant: 'bench' });
+    await cp2.close();
+    const estEnv = { REDIS_URL: url, GAMBIT_PREFIX: pfx, ESTIMATOR_ID: 'bench-tp', ESTIMATOR_BATCH: String(BATCH), LOG_LEVEL: 'info' };
+    const est =
+      PROFILE_DIR === undefined
+        ? startProcess(name, script, [], estEnv)
+        : startCommand(name, process.execPath, ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}${round}.cpuprofile`, script], { ...process.env, ...estEnv });
+    procs.push(est);
+    const d = await drain(controlKeys({ prefix: pfx }).outcomes, est.waitForLine((l) => l.includes('estimator ready'), 20_000), est.proc.pid);
+    const killed = Number((await redis.hget(controlKeys({ prefix: pfx }).kill, 'version')) ?? 0);
+    await est.stop();
+    return { d, killed };
+  };
+  if (COMPARE === undefined) {
+    const e = await runEstimator('estimator-tp', ESTIMATOR, prefix);
+    return { rawMs: rawD.ms, estMs: e.d.ms, killed: e.killed, cpu: { raw: rawD, estimator: e.d } };
+  }
+  // Before/after: this build's estimator and the one at COMPARE, in alternating order.
+  let e;
+  let c;
+  if (round % 2 === 0) {
+    e = await runEstimator('estimator-tp', ESTIMATOR, prefix);
+    c = await runEstimator('estimator-cmp', COMPARE, `${prefix}:cmp`);
+  } else {
+    c = await runEstimator('estimator-cmp', COMPARE, `${prefix}:cmp`);
+    e = await runEstimator('estimator-tp', ESTIMATOR, prefix);
+  }
+  return { rawMs: rawD.ms, estMs: e.d.ms, killed: e.killed + c.killed, cpu: { raw: rawD, estimator: e.d }, compare: { ms: c.d.ms, cpu: c.d } };
 }
 
 /** ROUNDS rounds; the ratio reported is the median of the per-round ratios. */
@@ -171,7 +221,19 @@ async function throughputPart() {
   for (let i = 0; i < ROUNDS; i++) {
     const r = await throughputRound(i);
     rounds.push({ ...r, ratio: r.rawMs / r.estMs });
-    console.log(`throughput round ${i + 1}/${ROUNDS}: estimator ${Math.round(OUTCOMES / (r.estMs / 1000))}/s, raw ${Math.round(OUTCOMES / (r.rawMs / 1000))}/s, ratio ${round(r.rawMs / r.estMs, 3)}`);
+    console.log(
+      `throughput round ${i + 1}/${ROUNDS}: estimator ${Math.round(OUTCOMES / (r.estMs / 1000))}/s, raw ${Math.round(OUTCOMES / (r.rawMs / 1000))}/s, ratio ${round(r.rawMs / r.estMs, 3)}; ` +
+        `CPU µs/outcome estimator ${round(r.cpu.estimator.cpuUsPerOutcome, 1)} + Redis ${round(r.cpu.estimator.redisCpuUsPerOutcome, 1)}, raw ${round(r.cpu.raw.cpuUsPerOutcome, 1)} + Redis ${round(r.cpu.raw.redisCpuUsPerOutcome, 1)}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    );
+    if (r.compare !== undefined) {
+      console.log(
+        `  compared estimator (${COMPARE}): ${Math.round(OUTCOMES / (r.compare.ms / 1000))}/s, ratio ${round(r.rawMs / r.compare.ms, 3)}; CPU µs/outcome ${round(r.compare.cpu.cpuUsPerOutcome, 1)} + Redis ${round(r.compare.cpu.redisCpuUsPerOutcome, 1)}`,
+      );
+    }
+    if (process.argv.includes('--commands')) {
+      console.log(`  Redis µs/outcome by command (estimator drain): ${JSON.stringify(r.cpu.estimator.commands)}`);
+      if (r.compare !== undefined) console.log(`  Redis µs/outcome by command (compared estimator drain): ${JSON.stringify(r.compare.cpu.commands)}`);
+    }
   }
   const med = [...rounds].sort((x, y) => x.ratio - y.ratio)[Math.floor((rounds.length - 1) / 2)];
   return {
@@ -183,6 +245,24 @@ async function throughputPart() {
     baselineRawReadAckPerSec: Math.round(OUTCOMES / (med.rawMs / 1000)),
     ratioEstimatorToBaseline: round(med.ratio, 3),
     ratioPerRound: rounds.map((r) => round(r.ratio, 3)),
+    cpuPerRound: rounds.map((r) => ({
+      estimatorProcess: round(r.cpu.estimator.cpuUsPerOutcome, 1),
+      redisDuringEstimator: round(r.cpu.estimator.redisCpuUsPerOutcome, 1),
+      rawProcess: round(r.cpu.raw.cpuUsPerOutcome, 1),
+      redisDuringRaw: round(r.cpu.raw.redisCpuUsPerOutcome, 1),
+    })),
+    redisCommandsPerOutcome: { estimator: med.cpu.estimator.commands, raw: med.cpu.raw.commands },
+    ...(COMPARE === undefined
+      ? {}
+      : {
+          compared: {
+            estimator: COMPARE,
+            ratioPerRound: rounds.map((r) => round(r.rawMs / r.compare.ms, 3)),
+            ratioMedian: round([...rounds].map((r) => r.rawMs / r.compare.ms).sort((x, y) => x - y)[Math.floor((rounds.length - 1) / 2)], 3),
+            cpuPerRound: rounds.map((r) => ({ estimatorProcess: round(r.compare.cpu.cpuUsPerOutcome, 1), redisDuringEstimator: round(r.compare.cpu.redisCpuUsPerOutcome, 1) })),
+            redisCommandsPerOutcome: med.compare.cpu.commands,
+          },
+        }),
     estimatorMs: Math.round(med.estMs),
     baselineMs: Math.round(med.rawMs),
     falseAlarmsDuringThroughput: rounds.reduce((s, r) => s + r.killed, 0),
@@ -197,7 +277,8 @@ async function throughputPart() {
 }
 
 const throughputHeadline = (t) =>
-  `one estimator absorbs ${t.estimatorOutcomesPerSec} outcomes/s vs ${t.baselineRawReadAckPerSec}/s raw XREADGROUP+XACK (ratio ${t.ratioEstimatorToBaseline}, median of ${t.rounds} rounds, batch ${t.batch}, ${t.classes} classes); CPU µs per outcome: estimator ${t.cpuUsPerOutcome.estimatorProcess} + Redis ${t.cpuUsPerOutcome.redisDuringEstimator}, raw loop ${t.cpuUsPerOutcome.rawProcess} + Redis ${t.cpuUsPerOutcome.redisDuringRaw}`;
+  `one estimator absorbs ${t.estimatorOutcomesPerSec} outcomes/s vs ${t.baselineRawReadAckPerSec}/s raw XREADGROUP+XACK (ratio ${t.ratioEstimatorToBaseline}, median of ${t.rounds} rounds, batch ${t.batch}, ${t.classes} classes); CPU µs per outcome: estimator ${t.cpuUsPerOutcome.estimatorProcess} + Redis ${t.cpuUsPerOutcome.redisDuringEstimator}, raw loop ${t.cpuUsPerOutcome.rawProcess} + Redis ${t.cpuUsPerOutcome.redisDuringRaw}` +
+  (t.compared === undefined ? '' : `; compared estimator: ratio ${t.compared.ratioMedian} (per round ${t.compared.ratioPerRound.join(', ')}; this build ${t.ratioPerRound.join(', ')})`);
 
 if (ONLY === 'throughput') {
   try {

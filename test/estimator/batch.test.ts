@@ -15,11 +15,13 @@ import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import {
   type AppliedSnapshot,
   type ApplyOutcomeArgs,
+  type BatchOutcome,
   ControlPlane,
   controlEnsureClass,
   defineEstimatorScripts,
   detectDrift,
   detectDriftPrefix,
+  estimatorApplyClasses,
   estimatorApplyOutcome,
   estimatorApplyOutcomes,
   estimatorSetStage,
@@ -65,7 +67,7 @@ async function classState(ks: KeySpace, classId: string) {
   };
 }
 
-describe('issue 13 item 2: estimatorApplyOutcomes-4.lua', () => {
+describe('issue 13 item 2: estimatorApplyOutcomes-N.lua', () => {
   it('gives each outcome of a batch the snapshot it gets alone and leaves the same class state (duplicates and redeliveries included)', async () => {
     const one = { prefix: uniquePrefix('batch-one') };
     const many = { prefix: uniquePrefix('batch-many') };
@@ -137,6 +139,114 @@ describe('issue 13 item 2: estimatorApplyOutcomes-4.lua', () => {
     expect(await redis.exists(k.window, k.windowBits)).toBe(0);
     const [next] = await estimatorApplyOutcomes(redis, ks, { classId: 'c1', outcomes: [o('d', 'shadow_hit')], nowMs: 7, fallbackPrior: { a: 1, b: 1 }, fallbackStage: 'shadow' });
     expect(next?.window).toBe('1');
+  });
+});
+
+describe('issue 13 item 2: several classes per call, any prior, any number of settings (estimatorApplyOutcomes-N.lua)', () => {
+  const rndOutcome = (rnd: () => number, id: string, windowCap: number, phDelta: number): BatchOutcome => ({
+    outcomeId: id,
+    kind: KINDS[Math.floor(rnd() * KINDS.length)] as ApplyOutcomeArgs['kind'],
+    wasteNanoUsd: Math.floor(rnd() * 5000),
+    savedMs: Math.floor(rnd() * 3000),
+    fencingViolation: rnd() < 0.05,
+    windowCap,
+    tenant: 't1',
+    phDelta,
+  });
+  const strip = (x: AppliedSnapshot | undefined) => (x === undefined ? undefined : { ...x, windowHits: undefined });
+
+  it('applies the classes of a batch in one call as each alone, and a class whose key has the wrong type fails alone', async () => {
+    const one = { prefix: uniquePrefix('multi-one') };
+    const many = { prefix: uniquePrefix('multi-many') };
+    const classes = ['m1', 'm2', 'm3', 'bad'];
+    for (const ks of [one, many]) {
+      await controlEnsureClass(redis, ks, { classId: 'm1', prior: { a: 9, b: 1 }, depType: 'passthrough', initialStage: 'online', nowMs: 1, tenant: 't1' });
+      await redis.set(classKeys(ks, 'bad').seen, 'not a sorted set');
+    }
+    const rnd = mulberry32(21);
+    const ids: string[] = [];
+    let nowMs = 1000;
+    let compared = 0;
+    for (let b = 0; b < 20; b++) {
+      nowMs += 1000;
+      const per = classes.map((c) =>
+        Array.from({ length: Math.floor(rnd() * 15) }, (_, i) => {
+          const reuse = ids.length > 0 && rnd() < 0.15;
+          const id = reuse ? (ids[Math.floor(rnd() * ids.length)] as string) : `${c}-${b}-${i}`;
+          ids.push(id);
+          return rndOutcome(rnd, id, rnd() < 0.5 ? 7 : 11, 0.05);
+        }),
+      );
+      const common = { nowMs, fallbackPrior: { a: 1, b: 1 }, fallbackStage: 'shadow' as const, forgetBeforeMs: nowMs - 10_000 };
+      const together = await estimatorApplyClasses(redis, many, { ...common, classes: classes.map((classId, i) => ({ classId, outcomes: per[i] as BatchOutcome[] })) });
+      for (const [i, classId] of classes.entries()) {
+        const outcomes = per[i] as BatchOutcome[];
+        const alone = await estimatorApplyOutcomes(redis, one, { ...common, classId, outcomes }).catch((err: unknown) => err as Error);
+        const got = together[i];
+        if (classId === 'bad' && outcomes.length > 0) {
+          expect(alone).toBeInstanceOf(Error);
+          expect(got).toBeInstanceOf(Error);
+          expect(String(got)).toMatch(/WRONGTYPE/);
+          continue;
+        }
+        expect(got).not.toBeInstanceOf(Error);
+        expect((got as Array<AppliedSnapshot | undefined>).map(strip)).toEqual((alone as Array<AppliedSnapshot | undefined>).map(strip));
+        compared += outcomes.length;
+      }
+    }
+    for (const c of ['m1', 'm2', 'm3']) expect(await classState(many, c)).toEqual(await classState(one, c));
+    expect(compared).toBeGreaterThan(300);
+  });
+
+  it('a prior that is not an integer: every snapshot holds the posterior the class hash stores after its outcome', async () => {
+    const one = { prefix: uniquePrefix('frac-one') };
+    const many = { prefix: uniquePrefix('frac-many') };
+    for (const ks of [one, many]) {
+      // a0 + hits is not what the hash stores (Lua writes 14 significant digits): 1/3 + 1 is stored as 1.3333333333333.
+      await controlEnsureClass(redis, ks, { classId: 'f', prior: { a: 1 / 3, b: 2 / 3 }, depType: 'passthrough', initialStage: 'online', nowMs: 1, tenant: 't1' });
+    }
+    const rnd = mulberry32(5);
+    const batch = Array.from({ length: 60 }, (_, i) => rndOutcome(rnd, `f${i % 50}`, 40, 0.05));
+    const common = { classId: 'f', nowMs: 2000, fallbackPrior: { a: 1, b: 1 }, fallbackStage: 'shadow' as const };
+    const alone: Array<AppliedSnapshot | undefined> = [];
+    for (const o of batch) {
+      const [snap] = await estimatorApplyOutcomes(redis, one, { ...common, outcomes: [o] });
+      alone.push(snap);
+      if (snap === undefined) continue;
+      const [a, b] = await redis.hmget(classKeys(one, 'f').posterior, 'a', 'b');
+      expect([snap.a, snap.b]).toEqual([Number(a), Number(b)]);
+    }
+    expect(alone.filter((x) => x !== undefined)).toHaveLength(50);
+    // The stored posterior is not the double a0 + hits (so a caller that added them would differ).
+    expect(alone.some((x) => x !== undefined && x.a !== 1 / 3 + Math.round(x.a - 1 / 3))).toBe(true);
+    const together = await estimatorApplyOutcomes(redis, many, { ...common, outcomes: batch });
+    expect(together.map(strip)).toEqual(alone.map(strip));
+    expect(await classState(many, 'f')).toEqual(await classState(one, 'f'));
+  });
+
+  it('a batch naming more tenant settings than one call carries is applied as one call would, forgetting only after its last part', async () => {
+    const one = { prefix: uniquePrefix('sets-one') };
+    const many = { prefix: uniquePrefix('sets-many') };
+    const rnd = mulberry32(9);
+    // 200 outcomes with 200 distinct Page-Hinkley deltas (at most 94 per call), 20 of them repeated.
+    const batch = Array.from({ length: 200 }, (_, i) => rndOutcome(rnd, `s${i < 180 ? i : i - 100}`, 50, 0.001 * (i + 1)));
+    const common = { classId: 's', nowMs: 2000, fallbackPrior: { a: 1, b: 1 }, fallbackStage: 'shadow' as const };
+    const alone: Array<AppliedSnapshot | undefined> = [];
+    for (const o of batch) alone.push(...(await estimatorApplyOutcomes(redis, one, { ...common, outcomes: [o] })));
+    const together = await estimatorApplyOutcomes(redis, many, { ...common, outcomes: batch });
+    expect(together.map(strip)).toEqual(alone.map(strip));
+    expect(together.filter((x) => x === undefined)).toHaveLength(20);
+    expect(await classState(many, 's')).toEqual(await classState(one, 's'));
+    // An id applied before the dedupe cutoff and redelivered in the last part of such a batch is a
+    // duplicate (the earlier parts forgot nothing), and is forgotten once the batch is applied.
+    const ks = { prefix: uniquePrefix('sets-forget') };
+    await estimatorApplyOutcomes(redis, ks, { ...common, nowMs: 1000, outcomes: [rndOutcome(rnd, 'old', 50, 0.05)] });
+    const late = [...Array.from({ length: 150 }, (_, i) => rndOutcome(rnd, `n${i}`, 50, 0.001 * (i + 1))), rndOutcome(rnd, 'old', 50, 0.05)];
+    const snaps = await estimatorApplyOutcomes(redis, ks, { ...common, nowMs: 20_000, forgetBeforeMs: 5000, outcomes: late });
+    expect(snaps[150]).toBeUndefined();
+    expect(snaps.filter((x) => x !== undefined)).toHaveLength(150);
+    expect(await redis.zscore(classKeys(ks, 's').seen, 'old')).toBeNull();
+    expect(await redis.zcard(classKeys(ks, 's').seen)).toBe(150);
   });
 });
 

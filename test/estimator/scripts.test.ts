@@ -43,7 +43,7 @@ const base = (classId: string, outcomeId: string, kind: ApplyOutcomeArgs['kind']
   phDelta: 0.05,
 });
 
-describe('M5 estimatorApplyOutcomes-4.lua (one outcome)', () => {
+describe('M5 estimatorApplyOutcomes-N.lua (one outcome)', () => {
   it('counts an outcome delivered twice once (idempotent by outcome id)', async () => {
     const ks = { prefix: uniquePrefix('lua-idem') };
     await controlEnsureClass(redis, ks, { classId: 'c1', prior: { a: 9, b: 1 }, depType: 'passthrough', initialStage: 'online', nowMs: 1, tenant: 't1' });

@@ -29,7 +29,9 @@ export function outcomeFast(json: unknown): Outcome | undefined {
   // M5: `evidence: false` only on a launched speculation's outcome (OutcomeSchema's refinement).
   if (evidence !== undefined && (typeof evidence !== 'boolean' || (evidence === false && !NO_EVIDENCE_KINDS.has(kind as string)))) return undefined;
   if (typeof atMs !== 'number' || !Number.isSafeInteger(atMs) || atMs < 0) return undefined;
-  return {
+  // One object literal of a fixed shape, the optional fields added after (conditional spreads
+  // would allocate and copy on every outcome).
+  const out: { -readonly [K in keyof Outcome]: Outcome[K] } = {
     outcomeId,
     decisionId,
     tenant,
@@ -37,12 +39,13 @@ export function outcomeFast(json: unknown): Outcome | undefined {
     runId,
     edgeClass,
     kind: kind as Outcome['kind'],
-    ...(waitReason === undefined ? {} : { waitReason: waitReason as NonNullable<Outcome['waitReason']> }),
     wasteUsd,
-    ...(guessUsd === undefined ? {} : { guessUsd }),
     secondsSaved,
     fencingViolation: fencingViolation ?? false,
-    ...(evidence === undefined ? {} : { evidence }),
     atMs,
   };
+  if (waitReason !== undefined) out.waitReason = waitReason as NonNullable<Outcome['waitReason']>;
+  if (guessUsd !== undefined) out.guessUsd = guessUsd;
+  if (evidence !== undefined) out.evidence = evidence;
+  return out;
 }

@@ -11,7 +11,7 @@ import {
   type BatchOutcome,
   type Clock,
   controlSetKill,
-  estimatorApplyOutcomes,
+  estimatorApplyClasses,
   estimatorSetStage,
   isEvidence,
   type Logger,
@@ -55,8 +55,12 @@ export interface ProcessorCounters {
   transitions: number;
 }
 
+/** Class ids whose key-safety check is remembered (parse). */
+const SAFE_CLASSES_MAX = 10_000;
+
 export class OutcomeProcessor {
   readonly counters: ProcessorCounters = { applied: 0, duplicates: 0, dead: 0, alarms: 0, transitions: 0 };
+  private readonly safeClasses = new Set<string>();
 
   constructor(
     private readonly redis: RedisLike,
@@ -99,35 +103,43 @@ export class OutcomeProcessor {
       if (list === undefined) byClass.set(parsed.outcome.edgeClass, [{ id, o: parsed.outcome }]);
       else list.push({ id, o: parsed.outcome });
     }
-    await Promise.all([...dead, ...[...byClass].map(([classId, items]) => this.applyClass(classId, items, done))]);
+    await Promise.all([...dead, this.applyClasses(byClass, done)]);
     return done;
   }
 
-  /** One class's outcomes of a batch: one script, then the per-outcome detectors and transitions. */
-  private async applyClass(classId: string, items: ReadonlyArray<{ id: string; o: Outcome }>, done: string[]): Promise<void> {
-    let cals: TenantCalibration[];
-    let snaps: Array<AppliedSnapshot | undefined>;
+  /**
+   * A batch's outcomes by class: one script call for every class on a single server, one per
+   * class in a Cluster (estimatorApplyClasses), then per class the per-outcome detectors and
+   * transitions. A class whose update failed is left pending (logged); the others go on.
+   */
+  private async applyClasses(byClass: ReadonlyMap<string, ReadonlyArray<{ id: string; o: Outcome }>>, done: string[]): Promise<void> {
+    if (byClass.size === 0) return;
+    const classes = [...byClass];
     const now = this.clock.nowMs();
     const forgetBeforeMs = this.opts.dedupe?.forgetBeforeMs(now);
+    const cals = new Map<string, TenantCalibration>();
+    let results: Awaited<ReturnType<typeof estimatorApplyClasses>>;
     try {
-      const tenants = [...new Set(items.map(({ o }) => o.tenant))];
-      const byTenant = new Map((await Promise.all(tenants.map(async (t) => [t, await this.tenants.get(t)] as const))));
-      cals = items.map(({ o }) => byTenant.get(o.tenant) as TenantCalibration);
-      snaps = await estimatorApplyOutcomes(this.redis, this.ks, {
-        classId,
-        outcomes: items.map(({ o }, i) => {
-          const { cfg } = cals[i] as TenantCalibration;
-          return {
-            outcomeId: o.outcomeId,
-            kind: scriptKind(o),
-            wasteNanoUsd: Math.round(o.wasteUsd * 1e9),
-            savedMs: Math.round(o.secondsSaved * 1000),
-            fencingViolation: o.fencingViolation,
-            windowCap: cfg.windowCap,
-            tenant: o.tenant,
-            phDelta: cfg.pageHinkley.delta,
-          };
-        }),
+      const tenants = new Set<string>();
+      for (const [, items] of classes) for (const { o } of items) tenants.add(o.tenant);
+      await Promise.all([...tenants].map(async (t) => void cals.set(t, await this.tenants.get(t))));
+      results = await estimatorApplyClasses(this.redis, this.ks, {
+        classes: classes.map(([classId, items]) => ({
+          classId,
+          outcomes: items.map(({ o }) => {
+            const { cfg } = cals.get(o.tenant) as TenantCalibration;
+            return {
+              outcomeId: o.outcomeId,
+              kind: scriptKind(o),
+              wasteNanoUsd: Math.round(o.wasteUsd * 1e9),
+              savedMs: Math.round(o.secondsSaved * 1000),
+              fencingViolation: o.fencingViolation,
+              windowCap: cfg.windowCap,
+              tenant: o.tenant,
+              phDelta: cfg.pageHinkley.delta,
+            };
+          }),
+        })),
         nowMs: now,
         fallbackPrior: this.opts.fallbackPrior,
         fallbackStage: 'shadow',
@@ -135,21 +147,30 @@ export class OutcomeProcessor {
       });
     } catch (err) {
       // Not acked: redelivered through XAUTOCLAIM after claimIdleMs (here or elsewhere).
-      this.log.error({ classId, entries: items.length, err: String(err) }, 'outcome handling failed; left pending');
+      this.log.error({ classes: classes.length, err: String(err) }, 'outcome handling failed; left pending');
       return;
     }
-    for (const [i, { id, o }] of items.entries()) {
-      try {
-        const snap = snaps[i];
-        const cal = cals[i] as TenantCalibration;
-        // Synchronous unless a transition is due (rare): no promise per outcome.
-        const t = this.evaluate(o, snap, cal);
-        if (t !== null && snap !== undefined) await this.transition(o, t, snap, cal, now);
-        done.push(id);
-      } catch (err) {
-        this.log.error({ entryId: id, err: String(err) }, 'outcome handling failed; left pending');
-      }
-    }
+    await Promise.all(
+      classes.map(async ([classId, items], c) => {
+        const snaps = results[c];
+        if (snaps === undefined || snaps instanceof Error) {
+          this.log.error({ classId, entries: items.length, err: String(snaps) }, 'outcome handling failed; left pending');
+          return;
+        }
+        for (const [i, { id, o }] of items.entries()) {
+          try {
+            const snap = snaps[i];
+            const cal = cals.get(o.tenant) as TenantCalibration;
+            // Synchronous unless a transition is due (rare): no promise per outcome.
+            const t = this.evaluate(o, snap, cal);
+            if (t !== null && snap !== undefined) await this.transition(o, t, snap, cal, now);
+            done.push(id);
+          } catch (err) {
+            this.log.error({ entryId: id, err: String(err) }, 'outcome handling failed; left pending');
+          }
+        }
+      }),
+    );
   }
 
   /** Counts one applied (or duplicate) outcome and runs the detectors and the stage machine on its snapshot: the transition due, if any. */
@@ -242,10 +263,15 @@ export class OutcomeProcessor {
       if (!r.success) return { ok: false, reason: zodIssues(r.error, 'outcome').map((x) => `${x.path}: ${x.message}`).join('; ') };
       outcome = r.data;
     }
-    try {
-      assertKeySafe('outcome.edgeClass', outcome.edgeClass);
-    } catch {
-      return { ok: false, reason: 'outcome.edgeClass: must be 1-128 characters without braces or whitespace' };
+    if (!this.safeClasses.has(outcome.edgeClass)) {
+      try {
+        assertKeySafe('outcome.edgeClass', outcome.edgeClass);
+      } catch {
+        return { ok: false, reason: 'outcome.edgeClass: must be 1-128 characters without braces or whitespace' };
+      }
+      // Class ids already checked (bounded: emptied when full).
+      if (this.safeClasses.size >= SAFE_CLASSES_MAX) this.safeClasses.clear();
+      this.safeClasses.add(outcome.edgeClass);
     }
     return { ok: true, outcome };
   }

@@ -8,7 +8,7 @@ import { classKeys, controlKeys, type KeySpace } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
 export const ESTIMATOR_SCRIPTS = [
-  'estimatorApplyOutcomes-4.lua',
+  'estimatorApplyOutcomes-N.lua',
   'estimatorSetStage-3.lua',
   'controlEnsureClass-1.lua',
   'controlSetKill-1.lua',
@@ -90,27 +90,118 @@ export interface ApplyOutcomesArgs {
   readonly forgetBeforeMs?: number;
 }
 
-const BEFORE = 15;
-const PER_OUTCOME = 3;
+/** One class's outcomes of a batch (`estimatorApplyClasses`), in stream order. */
+export interface ClassBatch {
+  readonly classId: string;
+  readonly outcomes: readonly BatchOutcome[];
+}
+
+export interface ApplyClassesArgs extends Omit<ApplyOutcomesArgs, 'classId' | 'outcomes'> {
+  readonly classes: readonly ClassBatch[];
+}
+
+const SCRIPT = 'estimatorApplyOutcomes-N.lua';
+const KIND_CODE: Readonly<Record<ApplyOutcomeArgs['kind'], string>> = { hit: 'h', miss: 'm', cancelled: 'c', shadow_hit: 'H', shadow_miss: 'M' };
+/** Settings sets (windowCap, tenant, Page-Hinkley delta) one class of a call can name: one printable character each, '!' (33) to '~' (126). */
+const MAX_SETS = 94;
+/** A class's reply: the class state before the batch (15 values), then a, b, a0, b0, hits, misses, applied flags, integral. */
+const AB_BEFORE = 15;
+const FLAGS = 21;
+const INTEGRAL = 22;
+const PER_APPLIED = 23;
+
+/** A class's outcomes [from, to) ready to send: the settings set of each and the number of sets. */
+interface Part {
+  readonly classId: string;
+  readonly outcomes: readonly BatchOutcome[];
+  readonly from: number;
+  readonly to: number;
+  readonly setOf: readonly number[];
+  readonly setCount: number;
+}
+
+/** The longest run of `outcomes` from `from` that names at most MAX_SETS settings sets. */
+function partFrom(classId: string, outcomes: readonly BatchOutcome[], from: number): Part {
+  const sets = new Map<string, number>();
+  const setOf: number[] = [];
+  let prev: BatchOutcome | undefined;
+  let idx = 0;
+  let to = from;
+  for (; to < outcomes.length; to++) {
+    const o = outcomes[to] as BatchOutcome;
+    // Outcomes of one class nearly always share their tenant's settings: no key built then.
+    if (prev === undefined || o.windowCap !== prev.windowCap || o.phDelta !== prev.phDelta || o.tenant !== prev.tenant) {
+      const key = `${o.windowCap}\u0000${o.phDelta}\u0000${o.tenant}`;
+      const known = sets.get(key);
+      if (known === undefined) {
+        if (sets.size === MAX_SETS) break;
+        idx = sets.size;
+        sets.set(key, idx);
+      } else idx = known;
+      prev = o;
+    }
+    setOf.push(idx);
+  }
+  return { classId, outcomes, from, to, setOf, setCount: sets.size };
+}
+
+/** Appends a part's 4 keys and its arguments (the script's per-class layout). */
+function encodePart(ks: KeySpace, p: Part, keys: string[], args: Array<string | number>): void {
+  const k = classKeys(ks, p.classId);
+  keys.push(k.posterior, k.seen, k.window, k.windowBits);
+  const count = p.to - p.from;
+  let kinds = '';
+  let fencing = '';
+  let setChars = '';
+  const setArgs: Array<string | number> = new Array(3 * p.setCount);
+  for (let i = 0; i < count; i++) {
+    const o = p.outcomes[p.from + i] as BatchOutcome;
+    const code = KIND_CODE[o.kind];
+    if (code === undefined) throw new RangeError(`outcome kind must be one of ${Object.keys(KIND_CODE).join(', ')}, got ${String(o.kind)}`);
+    kinds += code;
+    fencing += o.fencingViolation ? '1' : '0';
+    const set = p.setOf[i] as number;
+    setChars += String.fromCharCode(33 + set);
+    if (setArgs[3 * set] === undefined) {
+      setArgs[3 * set] = o.windowCap;
+      setArgs[3 * set + 1] = o.tenant;
+      setArgs[3 * set + 2] = o.phDelta;
+    }
+  }
+  args.push(kinds, fencing, setChars, p.setCount);
+  for (const v of setArgs) args.push(v);
+  for (let i = 0; i < count; i++) {
+    const o = p.outcomes[p.from + i] as BatchOutcome;
+    args.push(o.outcomeId, Math.round(o.wasteNanoUsd), Math.round(o.savedMs));
+  }
+}
+
+/** One script call for `parts` (one per class; in a Cluster, callers send one part per call). */
+async function callParts(
+  redis: RedisLike,
+  ks: KeySpace,
+  x: Omit<ApplyClassesArgs, 'classes'>,
+  parts: readonly Part[],
+  forgetBeforeMs: number | undefined,
+): Promise<Array<Array<AppliedSnapshot | undefined> | Error>> {
+  const keys: string[] = [];
+  const args: Array<string | number> = [x.nowMs, x.fallbackPrior.a, x.fallbackPrior.b, x.fallbackStage, forgetBeforeMs === undefined ? '' : Math.floor(forgetBeforeMs)];
+  for (const p of parts) encodePart(ks, p, keys, args);
+  const replies = await callScript<Array<Array<string | number>>>(redis, SCRIPT, keys, args);
+  return parts.map((p, i) => decodePart(p, replies[i] as Array<string | number>));
+}
 
 /**
- * Applies a batch of outcomes of one class in one script (issue 13 item 2), in order. Returns,
- * per outcome, the class snapshot right after it (what `estimatorApplyOutcome` returned for it
- * alone), or `undefined` when its id was already counted, earlier or in the same batch. The
- * script returns the class state before the batch and each outcome's posterior; the counters,
- * the Page-Hinkley state (the script's steps, in the same double arithmetic) and the window of
- * each snapshot are rebuilt here from the outcomes sent.
+ * Rebuilds each outcome's snapshot of a part from its class's reply: the counters, the posterior
+ * (from the counts, or per outcome when the prior is not integral), the Page-Hinkley state (the
+ * script's steps, in the same double arithmetic) and the window.
  */
-export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: ApplyOutcomesArgs): Promise<Array<AppliedSnapshot | undefined>> {
-  if (x.outcomes.length === 0) return [];
-  const k = classKeys(ks, x.classId);
-  if (x.forgetBeforeMs !== undefined && !Number.isFinite(x.forgetBeforeMs)) throw new RangeError(`forgetBeforeMs must be finite, got ${x.forgetBeforeMs}`);
-  const args: Array<string | number> = [x.nowMs, x.fallbackPrior.a, x.fallbackPrior.b, x.fallbackStage, x.forgetBeforeMs === undefined ? '' : Math.floor(x.forgetBeforeMs)];
-  const sent = x.outcomes;
-  for (const o of sent) args.push(o.outcomeId, o.kind, Math.round(o.wasteNanoUsd), Math.round(o.savedMs), o.fencingViolation ? 1 : 0, o.windowCap, o.tenant, o.phDelta);
-  const r = await callScript<Array<string | number>>(redis, 'estimatorApplyOutcomes-4.lua', [k.posterior, k.seen, k.window, k.windowBits], args);
-  const out: Array<AppliedSnapshot | undefined> = new Array(sent.length).fill(undefined);
-  if (Number(r[0]) === 0) return out;
+function decodePart(p: Part, r: Array<string | number>): Array<AppliedSnapshot | undefined> | Error {
+  const count = p.to - p.from;
+  const out: Array<AppliedSnapshot | undefined> = new Array(count).fill(undefined);
+  const status = Number(r[0]);
+  if (status === -1) return new Error(`estimatorApplyOutcomes: class ${p.classId}: ${String(r[1])}`);
+  if (status === 0) return out;
   const num = (i: number) => Number(r[i] ?? 0);
   const stage = String(r[1]) as LiveStageName;
   const stageVersion = num(2);
@@ -126,12 +217,23 @@ export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: 
   let phMean = num(12);
   let phCum = num(13);
   let phMax = num(14);
+  let a = num(AB_BEFORE);
+  let b = num(AB_BEFORE + 1);
+  const a0 = num(AB_BEFORE + 2);
+  const b0 = num(AB_BEFORE + 3);
+  let hits = num(AB_BEFORE + 4);
+  let misses = num(AB_BEFORE + 5);
+  const flags = String(r[FLAGS] ?? '');
+  const integral = num(INTEGRAL) === 1;
   const hitOf = (o: BatchOutcome) => (o.kind === 'hit' || o.kind === 'shadow_hit' ? 1 : o.kind === 'miss' || o.kind === 'shadow_miss' ? 0 : -1);
-  const applied = sent.map((_, i) => num(BEFORE + i * PER_OUTCOME) === 1);
   // The window before the batch followed by the batch's applied hits and misses: every snapshot's
   // window is a suffix of a prefix of it (RPUSH x + LTRIM -windowCap -1 keeps a suffix).
   let pushed = '';
-  for (const [i, o] of sent.entries()) if (applied[i] && hitOf(o) !== -1) pushed += hitOf(o) === 1 ? '1' : '0';
+  for (let i = 0; i < count; i++) {
+    if (flags.charCodeAt(i) !== 49) continue;
+    const hit = hitOf(p.outcomes[p.from + i] as BatchOutcome);
+    if (hit !== -1) pushed += hit === 1 ? '1' : '0';
+  }
   const full = before + pushed;
   // Prefix hit counts as a plain array (prefixHits' Int32Array would allocate an ArrayBuffer
   // backing store per class per batch, which costs the garbage collector more).
@@ -140,12 +242,20 @@ export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: 
   for (let i = 0; i < full.length; i++) cum[i + 1] = (cum[i] as number) + (full.charCodeAt(i) === 49 ? 1 : 0);
   let end = before.length;
   let len = before.length;
-  for (const [i, o] of sent.entries()) {
-    if (!applied[i]) continue;
-    const at = BEFORE + i * PER_OUTCOME;
+  let nth = 0;
+  for (let i = 0; i < count; i++) {
+    if (flags.charCodeAt(i) !== 49) continue;
+    const o = p.outcomes[p.from + i] as BatchOutcome;
     const hit = hitOf(o);
     if (hit !== -1) {
       stageN++;
+      // The posterior: a0 + hits and b0 + misses, exact for the integers the script vouched for.
+      if (hit === 1) hits++;
+      else misses++;
+      if (integral) {
+        a = a0 + hits;
+        b = b0 + misses;
+      }
       // The script's Page-Hinkley step (pageHinkleyStep), on the same doubles.
       phN++;
       phMean = phMean + (hit - phMean) / phN;
@@ -154,6 +264,11 @@ export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: 
       end++;
       len = Math.min(len + 1, o.windowCap);
     }
+    if (!integral) {
+      a = num(PER_APPLIED + 2 * nth);
+      b = num(PER_APPLIED + 2 * nth + 1);
+    }
+    nth++;
     if (o.kind === 'hit' || o.kind === 'miss' || o.kind === 'cancelled') {
       stageRealN++;
       stageSavedMs += Math.round(o.savedMs);
@@ -163,8 +278,8 @@ export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: 
     out[i] = {
       stage,
       stageVersion,
-      a: num(at + 1),
-      b: num(at + 2),
+      a,
+      b,
       stageN,
       stageRealN,
       stageSavedMs,
@@ -178,6 +293,89 @@ export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: 
     };
   }
   return out;
+}
+
+/**
+ * Applies a batch of outcomes of several classes (issue 13 item 2): on a single server in one
+ * script call, in a Cluster one call per class (each class's keys are one slot); each class's
+ * outcomes in stream order. Returns, per class, per outcome the class snapshot right after it
+ * (what `estimatorApplyOutcome` returned for it alone) or `undefined` when its id was already
+ * counted, earlier or in the same batch; or an Error for a class whose update failed (the others
+ * are applied). A class naming more than MAX_SETS distinct (windowCap, tenant, delta) settings
+ * is sent alone as several consecutive calls, which apply it as one call would (each continues
+ * from the state the previous one left; ids are forgotten by the last call only, so an earlier
+ * one never forgets an id a later part redelivers; a last call of duplicates only forgets
+ * nothing, the next batch does). A failed call (the connection) rejects.
+ */
+export async function estimatorApplyClasses(
+  redis: RedisLike,
+  ks: KeySpace,
+  x: ApplyClassesArgs,
+): Promise<Array<Array<AppliedSnapshot | undefined> | Error>> {
+  if (x.forgetBeforeMs !== undefined && !Number.isFinite(x.forgetBeforeMs)) throw new RangeError(`forgetBeforeMs must be finite, got ${x.forgetBeforeMs}`);
+  const results: Array<Array<AppliedSnapshot | undefined> | Error> = new Array(x.classes.length);
+  const whole: Array<{ at: number; part: Part }> = [];
+  const split: Array<Promise<void>> = [];
+  for (const [at, c] of x.classes.entries()) {
+    if (c.outcomes.length === 0) {
+      results[at] = [];
+      continue;
+    }
+    const first = partFrom(c.classId, c.outcomes, 0);
+    if (first.to === c.outcomes.length) {
+      whole.push({ at, part: first });
+      continue;
+    }
+    split.push(
+      (async () => {
+        const snaps: Array<AppliedSnapshot | undefined> = [];
+        for (let p = first; ; p = partFrom(c.classId, c.outcomes, p.to)) {
+          const last = p.to === c.outcomes.length;
+          const [r] = await callParts(redis, ks, x, [p], last ? x.forgetBeforeMs : undefined);
+          if (r instanceof Error) {
+            results[at] = r;
+            return;
+          }
+          for (const snap of r as Array<AppliedSnapshot | undefined>) snaps.push(snap);
+          if (last) break;
+        }
+        results[at] = snaps;
+      })(),
+    );
+  }
+  const isCluster = (redis as { isCluster?: boolean }).isCluster === true;
+  const calls = isCluster
+    ? whole.map(async ({ at, part }) => {
+        const [r] = await callParts(redis, ks, x, [part], x.forgetBeforeMs);
+        results[at] = r as Array<AppliedSnapshot | undefined> | Error;
+      })
+    : whole.length === 0
+      ? []
+      : [
+          callParts(
+            redis,
+            ks,
+            x,
+            whole.map((w) => w.part),
+            x.forgetBeforeMs,
+          ).then((rs) => {
+            for (const [i, w] of whole.entries()) results[w.at] = rs[i] as Array<AppliedSnapshot | undefined> | Error;
+          }),
+        ];
+  await Promise.all([...calls, ...split]);
+  return results;
+}
+
+/**
+ * Applies a batch of outcomes of one class (`estimatorApplyClasses` with one class), in order:
+ * per outcome, the class snapshot right after it, or `undefined` when its id was already counted.
+ */
+export async function estimatorApplyOutcomes(redis: RedisLike, ks: KeySpace, x: ApplyOutcomesArgs): Promise<Array<AppliedSnapshot | undefined>> {
+  if (x.outcomes.length === 0) return [];
+  const { classId, outcomes, ...rest } = x;
+  const [r] = await estimatorApplyClasses(redis, ks, { ...rest, classes: [{ classId, outcomes }] });
+  if (r instanceof Error) throw r;
+  return r as Array<AppliedSnapshot | undefined>;
 }
 
 /** Applies one outcome (a batch of one); `undefined` when the outcome id was already counted (duplicate delivery). */

@@ -24,11 +24,14 @@ export function luaSource(file: string): string {
   return src;
 }
 
-/** Command name and key count from a file name `verbNoun-<numKeys>.lua`. */
-export function parseScriptName(file: string): { name: string; numberOfKeys: number } {
-  const m = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
-  if (m === null) throw new Error(`bad Lua script file name ${file}: expected verbNoun-<numKeys>.lua`);
-  return { name: m[1] as string, numberOfKeys: Number(m[2]) };
+/**
+ * Command name and key count from a file name `verbNoun-<numKeys>.lua`; `verbNoun-N.lua` takes a
+ * number of keys given per call (`numberOfKeys` undefined; callScript passes the keys' count).
+ */
+export function parseScriptName(file: string): { name: string; numberOfKeys: number | undefined } {
+  const m = /^([A-Za-z]+)-(\d+|N)\.lua$/.exec(file);
+  if (m === null) throw new Error(`bad Lua script file name ${file}: expected verbNoun-<numKeys>.lua or verbNoun-N.lua`);
+  return { name: m[1] as string, numberOfKeys: m[2] === 'N' ? undefined : Number(m[2]) };
 }
 
 const defined = new WeakMap<object, Set<string>>();
@@ -43,15 +46,15 @@ export function defineScripts(redis: RedisLike, files: readonly string[]): void 
   for (const file of files) {
     if (set.has(file)) continue;
     const { name, numberOfKeys } = parseScriptName(file);
-    redis.defineCommand(`gambit_${name}`, { numberOfKeys, lua: luaSource(file) });
+    redis.defineCommand(`gambit_${name}`, numberOfKeys === undefined ? { lua: luaSource(file) } : { numberOfKeys, lua: luaSource(file) });
     set.add(file);
   }
 }
 
 /** Calls a script registered by `defineScripts`. */
 export async function callScript<T = unknown>(redis: RedisLike, file: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> {
-  const { name } = parseScriptName(file);
+  const { name, numberOfKeys } = parseScriptName(file);
   const fn = (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<T>>)[`gambit_${name}`];
   if (fn === undefined) throw new Error(`Lua script ${file} is not defined on this client: call defineScripts first`);
-  return fn.call(redis, ...keys, ...args);
+  return numberOfKeys === undefined ? fn.call(redis, keys.length, ...keys, ...args) : fn.call(redis, ...keys, ...args);
 }
