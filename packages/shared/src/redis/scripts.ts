@@ -54,7 +54,20 @@ export function defineScripts(redis: RedisLike, files: readonly string[]): void 
 /** Calls a script registered by `defineScripts`. */
 export async function callScript<T = unknown>(redis: RedisLike, file: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> {
   const { name, numberOfKeys } = parseScriptName(file);
-  const fn = (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<T>>)[`gambit_${name}`];
+  const commands = redis as unknown as Record<string, (...a: Array<string | number>) => Promise<T>>;
+  const fn = commands[`gambit_${name}`];
   if (fn === undefined) throw new Error(`Lua script ${file} is not defined on this client: call defineScripts first`);
-  return numberOfKeys === undefined ? fn.call(redis, keys.length, ...keys, ...args) : fn.call(redis, ...keys, ...args);
+  if (numberOfKeys !== undefined) return fn.call(redis, ...keys, ...args);
+  if (!(redis as { isCluster?: boolean }).isCluster) return fn.call(redis, keys.length, ...keys, ...args);
+  // A Cluster client routes (and auto-pipelines) a script call by its first argument, which for a
+  // variadic command is the key count: there, the same script with its key count fixed.
+  const fixed = `gambit_${name}_${keys.length}`;
+  const set = defined.get(redis);
+  if (set !== undefined && !set.has(fixed)) {
+    redis.defineCommand(fixed, { numberOfKeys: keys.length, lua: luaSource(file) });
+    set.add(fixed);
+  }
+  const f = commands[fixed];
+  if (f === undefined) throw new Error(`Lua script ${file} is not defined on this client: call defineScripts first`);
+  return f.call(redis, ...keys, ...args);
 }
