@@ -28,6 +28,8 @@ export class StreamConsumer {
   private loopP: Promise<void> | undefined;
   private claimTimer: NodeJS.Timeout | undefined;
   private claiming = false;
+  /** XACKs sent and not yet answered (handle). */
+  private readonly acks = new Set<Promise<void>>();
 
   constructor(
     /** Commands (acks, claims, Lua). */
@@ -112,13 +114,24 @@ export class StreamConsumer {
   }
 
   /**
-   * Applies a batch (issue 13 item 2: one script per class, processor.processBatch) and acks the
+   * Applies a batch (issue 13 item 2: one script per batch, processor.processBatch) and acks the
    * handled entries in one XACK. A crash between the two leaves them pending: they are
    * redelivered and the outcome-id dedupe makes the second application a no-op.
    */
   private async handle(entries: Entry[]): Promise<void> {
     const done = await this.processor.processBatch(entries);
-    if (done.length > 0) await this.redis.xack(this.opts.stream, CONSUMER_GROUP, ...done);
+    if (done.length === 0) return;
+    // Not awaited: the next batch is handled while the XACK travels (it leaves with that batch's
+    // script, auto-pipelined). An ack that fails leaves its entries pending: they come back and
+    // count as duplicates. stop() waits for the acks in flight.
+    const ack: Promise<void> = this.redis.xack(this.opts.stream, CONSUMER_GROUP, ...done).then(
+      () => void this.acks.delete(ack),
+      (err: unknown) => {
+        this.acks.delete(ack);
+        this.log.warn({ entries: done.length, err: String(err) }, 'XACK failed; the entries stay pending and will be redelivered');
+      },
+    );
+    this.acks.add(ack);
   }
 
   /** For /readyz: the read loop is started and not stopping. */
@@ -126,21 +139,28 @@ export class StreamConsumer {
     return this.loopP !== undefined && !this.stopping;
   }
 
-  /** Stops intake and waits (up to `drainMs`) for the batch in hand. Idempotent. */
+  /** Stops intake and waits (up to `drainMs`) for the batch in hand and its XACK. Idempotent. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
     if (this.claimTimer !== undefined) clearInterval(this.claimTimer);
     if (this.loopP === undefined) return;
-    let t: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      this.loopP.then(() => false),
-      new Promise<boolean>((r) => {
-        t = setTimeout(() => r(true), drainMs + this.opts.blockMs);
-      }),
-    ]);
-    if (t !== undefined) clearTimeout(t);
-    if (timedOut) this.log.warn({}, 'drain deadline passed; unacked entries will be claimed by another estimator');
+    const deadline = Date.now() + drainMs + this.opts.blockMs;
+    /** True when `p` did not settle before the deadline. */
+    const late = async (p: Promise<unknown>): Promise<boolean> => {
+      let t: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        p.then(() => false),
+        new Promise<boolean>((r) => {
+          t = setTimeout(() => r(true), Math.max(0, deadline - Date.now()));
+        }),
+      ]);
+      if (t !== undefined) clearTimeout(t);
+      return timedOut;
+    };
+    let timedOut = await late(this.loopP);
     while (this.claiming) await new Promise((r) => setTimeout(r, 10));
+    if (!timedOut) timedOut = await late(Promise.all([...this.acks]));
+    if (timedOut) this.log.warn({}, 'drain deadline passed; unacked entries will be claimed by another estimator');
   }
 }
 

@@ -153,12 +153,15 @@ function encodePart(ks: KeySpace, p: Part, keys: string[], args: Array<string | 
   let kinds = '';
   let fencing = '';
   let setChars = '';
+  let nums = '';
   const setArgs: Array<string | number> = new Array(3 * p.setCount);
   for (let i = 0; i < count; i++) {
     const o = p.outcomes[p.from + i] as BatchOutcome;
     const code = KIND_CODE[o.kind];
     if (code === undefined) throw new RangeError(`outcome kind must be one of ${Object.keys(KIND_CODE).join(', ')}, got ${String(o.kind)}`);
     kinds += code;
+    // Money and time only for the real speculations (hit, miss, cancelled), the script's only readers of them.
+    if (code === 'h' || code === 'm' || code === 'c') nums += `${Math.round(o.wasteNanoUsd)},${Math.round(o.savedMs)},`;
     fencing += o.fencingViolation ? '1' : '0';
     const set = p.setOf[i] as number;
     setChars += String.fromCharCode(33 + set);
@@ -170,10 +173,8 @@ function encodePart(ks: KeySpace, p: Part, keys: string[], args: Array<string | 
   }
   args.push(kinds, fencing, setChars, p.setCount);
   for (const v of setArgs) args.push(v);
-  for (let i = 0; i < count; i++) {
-    const o = p.outcomes[p.from + i] as BatchOutcome;
-    args.push(o.outcomeId, Math.round(o.wasteNanoUsd), Math.round(o.savedMs));
-  }
+  args.push(nums);
+  for (let i = 0; i < count; i++) args.push((p.outcomes[p.from + i] as BatchOutcome).outcomeId);
 }
 
 /** One script call for `parts` (one per class; in a Cluster, callers send one part per call). */

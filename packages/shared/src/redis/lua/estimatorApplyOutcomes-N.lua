@@ -16,8 +16,9 @@
   from it: w_i = (w_{i-1} .. x_i) cut to its last windowCap_i characters, which is what
   RPUSH + LTRIM -windowCap -1 per outcome leaves in the list.
   Cost (issue 13 item 2, docs/estimator.md "Measured"): the seen set is read with one ZMSCORE and
-  written with one ZADD per batch (not one ZADD NX per outcome), an outcome is 3 arguments (its
-  kind, fencing flag and tenant settings ride in one character each of three strings), and the
+  written with one ZADD per batch (not one ZADD NX per outcome), an outcome is one argument (its
+  id; its kind, fencing flag and tenant settings ride in one character each of three strings, its
+  money and time in one string of numbers), and the
   reply carries one character per outcome (the posterior after each outcome is rebuilt by the
   caller from the counts when the prior is integral, which it is for every prior the schedulers
   write; otherwise it is returned per applied outcome).
@@ -37,7 +38,9 @@
     ARGV[B+1] fencing violations, one character per outcome: '1' or '0'
     ARGV[B+2] tenant settings of each outcome, one character per outcome: '!' (33) + index of its set
     ARGV[B+3] S, the number of settings sets; then S sets of 3 values: windowCap, tenant, Page-Hinkley delta
-    ARGV[B+4 + 3S + 3i ..] outcome i, 3 values: outcomeId, wasteNanoUsd (integer), savedMs (integer)
+    ARGV[B+4 + 3S] wasteNanoUsd and savedMs (integers) of each real outcome (h m c), in order,
+      each followed by a comma: 'w1,s1,w2,s2,'
+    ARGV[B+5 + 3S + i] outcome i's id (i from 0)
   Returns one reply per class, in KEYS order:
            { -1, message } the class's update raised an error (what it wrote before stays;
              its outcomes are not acknowledged and come back as duplicates of what was applied), or
@@ -56,7 +59,7 @@
   The Page-Hinkley step mirrors calibration/detectors.ts `pageHinkleyStep` (a test checks it):
     n = n + 1; mean = mean + (x - mean) / n; cum = cum + (x - mean + delta); max = max(max, cum)
 ]]
-local byte, tonumber, tostring, min, max = string.byte, tonumber, tostring, math.min, math.max
+local byte, find, sub, tonumber, tostring, min, max = string.byte, string.find, string.sub, tonumber, tostring, math.min, math.max
 local now = ARGV[1]
 local CHUNK = 1000 -- values per unpack (the Lua stack)
 local function int(v) return string.format('%.0f', v) end
@@ -67,7 +70,8 @@ local function apply(post, seen, win, bits, B)
   local kinds, fencings, sets = ARGV[B], ARGV[B + 1], ARGV[B + 2]
   local S = tonumber(ARGV[B + 3])
   local SETS = B + 4
-  local FIRST = SETS + 3 * S
+  local nums = ARGV[SETS + 3 * S]
+  local FIRST = SETS + 3 * S + 1
   local count = #kinds
   local capOf, deltaOf = {}, {}
   for s = 0, S - 1 do
@@ -76,7 +80,7 @@ local function apply(post, seen, win, bits, B)
   end
 
   local ids = {}
-  for i = 1, count do ids[i] = ARGV[FIRST + (i - 1) * 3] end
+  for i = 1, count do ids[i] = ARGV[FIRST + i - 1] end
   local known = {}
   for s = 1, count, CHUNK do
     local scores = redis.call('ZMSCORE', seen, unpack(ids, s, min(s + CHUNK - 1, count)))
@@ -138,12 +142,24 @@ local function apply(post, seen, win, bits, B)
   local pushed = {}
   local anyX, anyReal = false, false
 
+  local at = 1 -- the next real outcome's numbers in nums
   for i = 1, count do
+    local k = byte(kinds, i)
+    local real = k == 104 or k == 109 or k == 99 -- h m c: a real speculation
+    local waste, saved
+    if real then
+      local c1 = find(nums, ',', at, true)
+      local c2 = find(nums, ',', c1 + 1, true)
+      if fresh[i] then
+        waste = tonumber(sub(nums, at, c1 - 1))
+        saved = tonumber(sub(nums, c1 + 1, c2 - 1))
+      end
+      at = c2 + 1
+    end
     if not fresh[i] then
       appliedFlags[i] = '0'
     else
       appliedFlags[i] = '1'
-      local k = byte(kinds, i)
       local set = byte(sets, i) - 33
       local x = -1
       if k == 104 or k == 72 then x = 1 elseif k == 109 or k == 77 then x = 0 end -- h H / m M
@@ -163,10 +179,8 @@ local function apply(post, seen, win, bits, B)
         pushed[#pushed + 1] = x
         winLen = min(winLen + 1, capOf[set])
       end
-      if k == 104 or k == 109 or k == 99 then -- h m c: a real speculation
+      if real then
         anyReal = true
-        local o = FIRST + (i - 1) * 3
-        local saved, waste = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 1])
         stageRealN = stageRealN + 1
         stageSavedMs = stageSavedMs + saved
         stageWaste = stageWaste + waste
@@ -222,6 +236,6 @@ for c = 1, #KEYS / 4 do
   else
     replies[c] = { -1, type(res) == 'table' and (res.err or 'error') or tostring(res) }
   end
-  B = B + 4 + 3 * tonumber(ARGV[B + 3]) + 3 * #ARGV[B]
+  B = B + 5 + 3 * tonumber(ARGV[B + 3]) + #ARGV[B]
 end
 return replies
