@@ -17,6 +17,8 @@
 //   node bench/drift/run.mjs --only detectors [--classes 200]   (part 3 alone, merged into drift.json)
 //   node bench/drift/run.mjs --only throughput [--rounds 3] [--outcomes 20000] [--batch 500] [--tp-classes 20]
 //                                                                (part 2 alone, merged into drift.json)
+//        [--warmup N]  N outcomes drained by each consumer before the timed part (default 0: a
+//        fresh process, its first outcomes run before the JIT compiled its code)
 //        [--compare PATH]  each round also runs the estimator at PATH (another build's
 //        services/estimator/dist/main.js, e.g. a worktree of main) on its own fresh stream, the
 //        two estimators in alternating order after the raw loop: a before/after in the same minutes
@@ -76,6 +78,7 @@ const ROUNDS = arg('rounds', 3);
 const BATCH = arg('batch', 500);
 const CLASSES = arg('tp-classes', 20);
 const CHILDREN = 4;
+const WARMUP = arg('warmup', 0);
 const COMPARE = process.argv.includes('--compare') ? process.argv[process.argv.indexOf('--compare') + 1] : undefined;
 const PROFILE_DIR = process.argv.includes('--profile') ? process.argv[process.argv.indexOf('--profile') + 1] : undefined;
 const ESTIMATOR = join(root, 'services', 'estimator', 'dist', 'main.js');
@@ -148,25 +151,34 @@ function commandDelta(a, b) {
 /** Wall ms until every entry is acked, and the CPU µs per outcome of the consumer process and of Redis meanwhile. */
 async function drain(stream, consumerGroupReady, pid) {
   await consumerGroupReady;
+  const send = async (n, rnd) => {
+    for (let sent = 0; sent < n; sent += 1000) {
+      const pipe = redis.pipeline();
+      for (let j = 0; j < Math.min(1000, n - sent); j++) {
+        const c = `t${(sent + j) % CLASSES}`;
+        pipe.xadd(stream, '*', 'outcome', outcome(c, rnd() < 0.9 ? 'hit' : 'miss'));
+      }
+      await pipe.exec();
+    }
+  };
+  const acked = (n) =>
+    until(async () => {
+      const groups = await redis.xinfo('GROUPS', stream);
+      const g = groups[0];
+      const get = (k) => g[g.indexOf(k) + 1];
+      return Number(get('entries-read')) >= n && Number(get('pending')) === 0;
+    }, 600_000, 'all entries acked');
+  // --warmup: a running consumer (its code compiled, its classes' windows filled), not a fresh process.
+  if (WARMUP > 0) {
+    await send(WARMUP, mulberry32(7));
+    await acked(WARMUP);
+  }
   const cpu0 = procCpuMs(pid);
   const rcpu0 = await redisCpuMs();
   const cs0 = await commandStats();
-  const rnd = mulberry32(42); // same stationary 90% hit sequence for both consumers
   const t0 = performance.now();
-  for (let sent = 0; sent < OUTCOMES; sent += 1000) {
-    const pipe = redis.pipeline();
-    for (let j = 0; j < Math.min(1000, OUTCOMES - sent); j++) {
-      const c = `t${(sent + j) % CLASSES}`;
-      pipe.xadd(stream, '*', 'outcome', outcome(c, rnd() < 0.9 ? 'hit' : 'miss'));
-    }
-    await pipe.exec();
-  }
-  await until(async () => {
-    const groups = await redis.xinfo('GROUPS', stream);
-    const g = groups[0];
-    const get = (k) => g[g.indexOf(k) + 1];
-    return Number(get('entries-read')) >= OUTCOMES && Number(get('pending')) === 0;
-  }, 600_000, 'all entries acked');
+  await send(OUTCOMES, mulberry32(42)); // same stationary 90% hit sequence for both consumers
+  await acked(WARMUP + OUTCOMES);
   const ms = performance.now() - t0;
   const cpuUsPerOutcome = ((procCpuMs(pid) - cpu0) * 1000) / OUTCOMES;
   const redisCpuUsPerOutcome = (((await redisCpuMs()) - rcpu0) * 1000) / OUTCOMES;
@@ -238,6 +250,7 @@ async function throughputPart() {
   const med = [...rounds].sort((x, y) => x.ratio - y.ratio)[Math.floor((rounds.length - 1) / 2)];
   return {
     outcomes: OUTCOMES,
+    warmup: WARMUP,
     classes: CLASSES,
     batch: BATCH,
     rounds: rounds.length,
@@ -277,7 +290,7 @@ async function throughputPart() {
 }
 
 const throughputHeadline = (t) =>
-  `one estimator absorbs ${t.estimatorOutcomesPerSec} outcomes/s vs ${t.baselineRawReadAckPerSec}/s raw XREADGROUP+XACK (ratio ${t.ratioEstimatorToBaseline}, median of ${t.rounds} rounds, batch ${t.batch}, ${t.classes} classes); CPU µs per outcome: estimator ${t.cpuUsPerOutcome.estimatorProcess} + Redis ${t.cpuUsPerOutcome.redisDuringEstimator}, raw loop ${t.cpuUsPerOutcome.rawProcess} + Redis ${t.cpuUsPerOutcome.redisDuringRaw}` +
+  `one estimator absorbs ${t.estimatorOutcomesPerSec} outcomes/s vs ${t.baselineRawReadAckPerSec}/s raw XREADGROUP+XACK (ratio ${t.ratioEstimatorToBaseline}, median of ${t.rounds} rounds, batch ${t.batch}, ${t.classes} classes${t.warmup > 0 ? `, after ${t.warmup} warm-up outcomes` : ''}); CPU µs per outcome: estimator ${t.cpuUsPerOutcome.estimatorProcess} + Redis ${t.cpuUsPerOutcome.redisDuringEstimator}, raw loop ${t.cpuUsPerOutcome.rawProcess} + Redis ${t.cpuUsPerOutcome.redisDuringRaw}` +
   (t.compared === undefined ? '' : `; compared estimator: ratio ${t.compared.ratioMedian} (per round ${t.compared.ratioPerRound.join(', ')}; this build ${t.ratioPerRound.join(', ')})`);
 
 if (ONLY === 'throughput') {
