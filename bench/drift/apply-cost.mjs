@@ -1,12 +1,13 @@
 // The cost of applying outcomes through the class script alone (issue 13 item 2), without the
 // stream, validation or detectors: batches of --batch outcomes over --classes online classes,
-// each class's share applied by one estimatorApplyOutcomes call (all calls of a batch in one
-// tick, on an auto-pipelining client as the estimator has), --batches batches after a warm-up.
+// each batch applied by one estimatorApplyClasses call as the estimator does on a single server
+// (--per-class: one estimatorApplyOutcomes call per class, as in a Cluster, all calls of a batch
+// in one tick on an auto-pipelining client), --batches batches after --warmup batches.
 // Prints, per outcome: this process's CPU (the wrapper: arguments, command, reply, snapshots),
 // Redis' CPU (INFO cpu) and the script's own time (INFO commandstats, evalsha).
 //
-//   pnpm exec turbo run build && node bench/drift/apply-cost.mjs [--batches 200] [--batch 500] [--classes 20]
-import { controlEnsureClass, defineEstimatorScripts, estimatorApplyOutcomes, mulberry32 } from '@gambit/shared';
+//   pnpm exec turbo run build && node bench/drift/apply-cost.mjs [--batches 200] [--batch 500] [--classes 20] [--per-class]
+import { controlEnsureClass, defineEstimatorScripts, estimatorApplyClasses, estimatorApplyOutcomes, mulberry32 } from '@gambit/shared';
 import { startRedis } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 
@@ -18,6 +19,7 @@ const BATCHES = arg('batches', 200);
 const BATCH = arg('batch', 500);
 const CLASSES = arg('classes', 20);
 const WARMUP = arg('warmup', 50);
+const PER_CLASS = process.argv.includes('--per-class');
 
 const server = process.env.REDIS_URL === undefined ? await startRedis() : undefined;
 const url = process.env.REDIS_URL ?? server.url;
@@ -42,13 +44,15 @@ async function oneBatch() {
     else list.push(o);
   }
   const now = Date.now();
-  const res = await Promise.all(
-    [...byClass].map(([classId, outcomes]) =>
-      estimatorApplyOutcomes(redis, ks, { classId, outcomes, nowMs: now, fallbackPrior: { a: 1, b: 1 }, fallbackStage: 'shadow', forgetBeforeMs: now - 600_000 }),
-    ),
-  );
+  const common = { nowMs: now, fallbackPrior: { a: 1, b: 1 }, fallbackStage: 'shadow', forgetBeforeMs: now - 600_000 };
+  const res = PER_CLASS
+    ? await Promise.all([...byClass].map(([classId, outcomes]) => estimatorApplyOutcomes(redis, ks, { ...common, classId, outcomes })))
+    : await estimatorApplyClasses(redis, ks, { ...common, classes: [...byClass].map(([classId, outcomes]) => ({ classId, outcomes })) });
   let applied = 0;
-  for (const r of res) for (const s of r) if (s !== undefined) applied++;
+  for (const r of res) {
+    if (r instanceof Error) throw r;
+    for (const s of r) if (s !== undefined) applied++;
+  }
   if (applied !== BATCH) throw new Error(`applied ${applied} of ${BATCH}`);
 }
 async function redisCpuMs() {
@@ -73,7 +77,7 @@ const e1 = await evalshaUsec();
 const n = BATCHES * BATCH;
 const f = (x) => x.toFixed(2);
 console.log(
-  `${n} outcomes (${BATCH}/batch, ${CLASSES} classes): client CPU ${f((c1.user + c1.system) / n)} µs/outcome, Redis CPU ${f(((r1 - r0) * 1000) / n)} µs/outcome, ` +
+  `${n} outcomes (${BATCH}/batch, ${CLASSES} classes, ${PER_CLASS ? 'one call per class' : 'one call per batch'}): client CPU ${f((c1.user + c1.system) / n)} µs/outcome, Redis CPU ${f(((r1 - r0) * 1000) / n)} µs/outcome, ` +
     `script ${f((e1.usec - e0.usec) / n)} µs/outcome (${e1.calls - e0.calls} calls, ${f((e1.usec - e0.usec) / (e1.calls - e0.calls))} µs/call); wall ${f((ms * 1000) / n)} µs/outcome`,
 );
 redis.disconnect();
