@@ -194,20 +194,45 @@ export function cdfAt(dist: DurationDistribution, ms: number): number {
   return ms <= 0 ? 0 : normalCdf((Math.log(ms) - ln.mu) / ln.sigma);
 }
 
+/** remainingQuantilesInto's log-scale draws mu + sigma·Φ⁻¹(u), per level (grown to the largest K). */
+let logDraws = new Float64Array(64);
+
+// expDraw: e^y as 2^(i/64) · e^r with i = round(64·y/ln 2), |r| ≤ ln 2/128, e^r by its Taylor
+// polynomial of degree 5 (truncation < 4e-17 relative). ln 2/64 is split as in fdlibm's exp (a
+// high part with 32 significant bits, so that i times it is exact for |i| < 2^20, and the rest
+// of ln 2 to double precision), so r is exact to the last bits. 2^(j/64) and 2^n from tables.
+const EXP_FRAC = Float64Array.from({ length: 64 }, (_, j) => 2 ** (j / 64));
+const EXP_POW2_MAX = 64;
+const EXP_POW2 = Float64Array.from({ length: 2 * EXP_POW2_MAX + 1 }, (_, n) => 2 ** (n - EXP_POW2_MAX));
+const EXP_INV_STEP = 64 / Math.LN2;
+/** 1.5·2^52: adding and subtracting it rounds a double of magnitude < 2^51 to an integer (to even). */
+const ROUND_SHIFT = 6755399441055744;
+const EXP_STEP_HI = 0.6931471803691238 / 64;
+const EXP_STEP_LO = 1.9082149292705877e-10 / 64;
+/** Largest |y| for the tables (2^64 ≈ e^44: durations from 1e-19 to 1e19 ms); beyond, Math.exp. */
+const EXP_TABLE_Y = 44;
+
 /**
- * `remainingQuantileGivenCdfMs` at the levels levels[offset + k], k < K, written to
- * out[offset + k]: the timing analysis's draws of a running node (issue 9: a lognormal skips the
- * generic quantile closure; the numbers are the same).
+ * e^y within 4 ulp of Math.exp (duration.test.ts checks it; relative difference < 1e-15, a
+ * femtosecond on a 1 s duration): the running nodes' draws (issue 9). Math.exp is a call out of
+ * the compiled loop, half of a level's cost; this is arithmetic and two table reads inline.
  */
-export function remainingQuantilesGivenCdfInto(
-  dist: DurationDistribution,
-  elapsedMs: number,
-  f: number,
-  levels: Float64Array,
-  offset: number,
-  K: number,
-  out: Float64Array,
-): void {
+export function expDraw(y: number): number {
+  if (!(y > -EXP_TABLE_Y && y < EXP_TABLE_Y)) return Math.exp(y);
+  const kf = y * EXP_INV_STEP + ROUND_SHIFT - ROUND_SHIFT;
+  const r = y - kf * EXP_STEP_HI - kf * EXP_STEP_LO;
+  const i = kf + 64 * EXP_POW2_MAX;
+  return EXP_FRAC[i & 63]! * EXP_POW2[i >> 6]! * (1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120))))));
+}
+
+/**
+ * `remainingQuantileMs` at the levels levels[offset + k], k < K, written to out[offset + k], for
+ * elapsedMs > 0: the timing analysis's draws of a running node (issue 9: F(t) once per node, a
+ * lognormal without the generic quantile closure; the numbers are the same but for e^y, see
+ * expDraw).
+ */
+export function remainingQuantilesInto(dist: DurationDistribution, elapsedMs: number, levels: Float64Array, offset: number, K: number, out: Float64Array): void {
+  const f = cdfAt(dist, elapsedMs);
   const ln = dist.lognormal;
   const tail = 1 - f;
   if (ln === undefined || !(tail > OUTRUN_TAIL)) {
@@ -215,24 +240,44 @@ export function remainingQuantilesGivenCdfInto(
     return;
   }
   const { mu, sigma } = ln;
-  for (let k = offset; k < offset + K; k++) {
-    const q = levels[k]!;
-    // dist.quantileMs of a lognormal (lognormalDuration), then the fallback of
-    // remainingQuantileGivenCdfMs. normalQuantile's central region is written out here (the
-    // same expression): a call per level would box its argument and result on the heap.
-    const u = f + q * tail;
-    // Each branch ends in its own double (a z merged from the inline formula and a call would be
-    // kept boxed, one heap number per level).
-    let r: number;
+  if (logDraws.length < K) logDraws = new Float64Array(K);
+  const y = logDraws;
+  // Two loops (issue 9): the quantile levels' Φ⁻¹ first, then the exponentials. One loop doing
+  // both per level ran each level's dependent chain (rational, division, exp call) back to back;
+  // apart, the levels overlap in the pipeline. Same expressions; e^y by expDraw (within 4 ulp).
+  for (let k = 0; k < K; k++) {
+    // dist.quantileMs of a lognormal (lognormalDuration): normalQuantile's central region is
+    // written out here (the same expression); a call per level would box its argument and result.
+    const u = f + levels[offset + k]! * tail;
     if (u >= 0.02425 && u <= 1 - 0.02425) {
       const x = u - 0.5;
       const r2 = x * x;
-      const z =
-        ((((((-3.969683028665376e1 * r2 + 2.209460984245205e2) * r2 + -2.759285104469687e2) * r2 + 1.38357751867269e2) * r2 + -3.066479806614716e1) * r2 + 2.506628277459239) * x) /
-        (((((-5.447609879822406e1 * r2 + 1.615858368580409e2) * r2 + -1.556989798598866e2) * r2 + 6.680131188771972e1) * r2 + -1.328068155288572e1) * r2 + 1);
-      r = Math.exp(mu + sigma * z) - elapsedMs;
-    } else r = Math.exp(mu + sigma * normalQuantile(u)) - elapsedMs;
-    out[k] = r > 0 ? r : -Math.log(1 - q) * Math.max(1, dist.meanMs / 2);
+      y[k] =
+        mu +
+        sigma *
+          (((((((-3.969683028665376e1 * r2 + 2.209460984245205e2) * r2 + -2.759285104469687e2) * r2 + 1.38357751867269e2) * r2 + -3.066479806614716e1) * r2 + 2.506628277459239) * x) /
+            (((((-5.447609879822406e1 * r2 + 1.615858368580409e2) * r2 + -1.556989798598866e2) * r2 + 6.680131188771972e1) * r2 + -1.328068155288572e1) * r2 + 1));
+    } else {
+      // normalQuantile's tails, written out likewise (the same expressions): a call here would
+      // return its double boxed, one heap number per tail level.
+      let z: number;
+      if (u <= 0) z = Number.NEGATIVE_INFINITY;
+      else if (u >= 1) z = Number.POSITIVE_INFINITY;
+      else {
+        const lower = u < 0.02425;
+        const r = Math.sqrt(-2 * Math.log(lower ? u : 1 - u));
+        const t =
+          (((((-7.784894002430293e-3 * r + -3.223964580411365e-1) * r + -2.400758277161838) * r + -2.549732539343734) * r + 4.374664141464968) * r + 2.938163982698783) /
+          ((((7.784695709041462e-3 * r + 3.224671290700398e-1) * r + 2.445134137142996) * r + 3.754408661907416) * r + 1);
+        z = lower ? t : -t;
+      }
+      y[k] = mu + sigma * z;
+    }
+  }
+  // Then remainingQuantileGivenCdfMs's fallback past the support.
+  for (let k = 0; k < K; k++) {
+    const r = expDraw(y[k]!) - elapsedMs;
+    out[offset + k] = r > 0 ? r : -Math.log(1 - levels[offset + k]!) * Math.max(1, dist.meanMs / 2);
   }
 }
 

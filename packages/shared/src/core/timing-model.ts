@@ -13,6 +13,11 @@
  *   successor's row changed (`refreshTail`). The analysis re-times only the nodes above that
  *   region per state: the makespan is max over the exits b of the upper part (ef_b + the largest
  *   tail of b's successors in the region), which is the forward pass's max over sinks.
+ * - Shapes: what a state's kinds (done, running, waiting, speculating, pinned) determine, the
+ *   waiting region, the upper part, its roots and exits, with the exits' and the region's roots'
+ *   largest tails (which depend on the region's distributions only): the last SHAPES shapes of
+ *   the workflow, each checked against the waiting nodes' distribution objects before reuse.
+ * - Drawn rows: each not-started node's K draws from its distribution's quantile table.
  * - Buffers: the run states' typed arrays (slots, reused round-robin) and the query scratch.
  */
 import { ValidationError } from '../errors.js';
@@ -32,9 +37,7 @@ export interface TimedState {
   readonly launched: Uint8Array;
   readonly hit: Uint8Array;
   readonly m: Float64Array;
-  /** Per sample, the exit that gives the makespan (−1: the waiting region's roots)... */
-  readonly arg1: Int32Array;
-  /** ...and the largest makespan term of the others (−∞ when none). */
+  /** Per sample, the second largest makespan term (the waiting region's roots' included; −∞ when none). */
   readonly top2: Float64Array;
 }
 
@@ -64,6 +67,8 @@ export interface StateSlot {
   readonly isUpper: Uint8Array;
   /** 1 for an upper node without upstreams in the upper part (a waiting one starts at 0). */
   readonly upperRoot: Uint8Array;
+  /** inW, isUpper and upperRoot as one view (n bytes each, in that order): a state shape's copy. */
+  readonly structure: Uint8Array;
   /** The distribution each durWait row was drawn from by table (undefined: drawn per state). */
   readonly rowDist: (DurationDistribution | undefined)[];
   /** The upper part in topological order, and the exits among it. */
@@ -71,6 +76,38 @@ export interface StateSlot {
   upperCount: number;
   readonly exits: Int32Array;
   exitCount: number;
+}
+
+/** Kind code of a waiting node that a query took out of the waiting region (a state shape's key only). */
+export const KEY_PINNED = 4;
+
+/** State shapes kept per workflow model (least recently used replaced). */
+const SHAPES = 16;
+
+/**
+ * A state shape: what `TimingAnalysis.load` derives from the node kinds alone (the waiting
+ * region, the upper part and its roots, the exits) and from the distributions of the waiting
+ * region's nodes (the exits' and roots' largest tails). Kept per workflow model and reused by
+ * every later state with the same kinds whose waiting nodes have the same distribution objects.
+ */
+interface StateShape {
+  hash: number;
+  used: number;
+  /** Per node: its kind, KEY_PINNED for a pinned waiting node. */
+  readonly key: Uint8Array;
+  /** The slot's `structure` bytes (inW, isUpper, upperRoot). */
+  readonly structure: Uint8Array;
+  readonly upper: Int32Array;
+  upperCount: number;
+  readonly exits: Int32Array;
+  exitCount: number;
+  /** exitTail[i*K + k]: the slot's exitTail row of exits[i]. */
+  exitTail: Float64Array;
+  readonly rootTail: Float64Array;
+  /** The waiting region's nodes and the distribution objects its tails were computed from. */
+  readonly wList: Int32Array;
+  wCount: number;
+  readonly wDist: (DurationDistribution | undefined)[];
 }
 
 /** Φ⁻¹((k + ½)/K) for k < K, per K (the lognormal quantile table). */
@@ -167,6 +204,9 @@ export class TimingModel {
   /** tailSeen[j]: the version of successor succList[j] when its predecessor's row was computed. */
   private readonly tailSeen: Int32Array;
   private tailClock = 0;
+  /** drawn[v*K + k]: node v's duration at its level of sample k, from the distribution drawnDist[v] (`drawnRow`). */
+  private readonly drawn: Float64Array;
+  private readonly drawnDist: (DurationDistribution | undefined)[];
   // Query scratch (used synchronously inside one query).
   readonly ovEf: Float64Array;
   readonly ovSt: Float64Array;
@@ -181,8 +221,15 @@ export class TimingModel {
   readonly needP: Float64Array;
   readonly needList: Int32Array;
   needEpoch = 0;
-  /** The forward pass's upstream rows (offsets v*K) of the node it computes. */
+  /** The last `others` list of a joint query, with its entries' objects, ids and node indices. */
+  othersRef: readonly { readonly id: string }[] | undefined = undefined;
+  othersObj: (object | undefined)[] = [];
+  othersId: (string | undefined)[] = [];
+  othersIdx = new Int32Array(0);
+  /** The upstream rows of the node a pass computes: offsets u*K, and the arrays holding their finish and start times. */
   readonly upsK: Int32Array;
+  readonly upsEf: Float64Array[];
+  readonly upsSt: Float64Array[];
   /** The joint reference (some candidates launched) of `jOwner`, kept between queries. */
   jOwner: object | undefined = undefined;
   readonly jEf: Float64Array;
@@ -204,6 +251,13 @@ export class TimingModel {
   private readonly slots: StateSlot[] = [];
   private nextSlot = 0;
   private slotTarget = 1;
+  /** State shapes (module header), and the key of the state being loaded (filled by the analysis). */
+  private readonly shapes: StateShape[] = [];
+  private shapeClock = 0;
+  readonly shapeKey: Uint8Array;
+  private lastHash = 0;
+  /** The entry with the key of the last `restoreShape` miss, whose distributions changed (replaced by `saveShape`). */
+  private stale: StateShape | undefined = undefined;
 
   constructor(nodes: readonly { readonly id: string }[], edges: readonly TimingEdge[], K: number, seed: number) {
     const n = nodes.length;
@@ -274,6 +328,8 @@ export class TimingModel {
     this.tailDist = new Array<DurationDistribution | undefined>(n).fill(undefined);
     this.tailVer = new Int32Array(n);
     this.tailSeen = new Int32Array(m);
+    this.drawn = new Float64Array(n * K);
+    this.drawnDist = new Array<DurationDistribution | undefined>(n).fill(undefined);
     this.ovEf = new Float64Array(n * K);
     this.ovSt = new Float64Array(n * K);
     this.stamp = new Int32Array(n);
@@ -286,6 +342,8 @@ export class TimingModel {
     this.needP = new Float64Array(n);
     this.needList = new Int32Array(n);
     this.upsK = new Int32Array(n);
+    this.upsEf = new Array<Float64Array>(n).fill(this.ovEf);
+    this.upsSt = new Array<Float64Array>(n).fill(this.ovSt);
     this.jEf = new Float64Array(n * K);
     this.jSt = new Float64Array(n * K);
     this.jLaunched = new Uint8Array(n);
@@ -294,7 +352,106 @@ export class TimingModel {
     this.jMember = new Uint8Array(n);
     this.jP = new Float64Array(n);
     this.jList = new Int32Array(n);
-    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM, top2: new Float64Array(K), arg1: new Int32Array(K) };
+    this.shapeKey = new Uint8Array(n);
+    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM, top2: new Float64Array(K) };
+  }
+
+  /**
+   * Restores into `slot` the shape of a state whose kinds are in `shapeKey` (`pinned` marks
+   * the pinned waiting nodes), if one with the same kinds was saved and its waiting nodes still
+   * have the same distribution objects in `nodes`. Returns whether it did.
+   */
+  restoreShape(slot: StateSlot, nodes: readonly { readonly duration: DurationDistribution }[]): boolean {
+    const key = this.shapeKey;
+    const n = this.n;
+    let h = 0x811c9dc5;
+    for (let v = 0; v < n; v++) h = Math.imul(h ^ key[v]!, 0x01000193);
+    h >>>= 0;
+    let found: StateShape | undefined;
+    this.stale = undefined;
+    for (let x = 0; x < this.shapes.length; x++) {
+      const e = this.shapes[x]!;
+      if (e.hash !== h) continue;
+      let same = true;
+      for (let v = 0; v < n && same; v++) if (e.key[v] !== key[v]) same = false;
+      if (!same) continue;
+      // The same kinds (one entry per key): current if its waiting nodes' distributions are.
+      for (let i = 0; i < e.wCount && same; i++) if (nodes[e.wList[i]!]!.duration !== e.wDist[i]) same = false;
+      if (same) found = e;
+      else this.stale = e;
+      break;
+    }
+    this.lastHash = h;
+    if (found === undefined) return false;
+    found.used = ++this.shapeClock;
+    slot.structure.set(found.structure);
+    slot.upper.set(found.upper);
+    slot.upperCount = found.upperCount;
+    slot.exits.set(found.exits);
+    slot.exitCount = found.exitCount;
+    const K = this.samples;
+    const src = found.exitTail;
+    const dst = slot.exitTail;
+    for (let i = 0; i < found.exitCount; i++) {
+      const b = found.exits[i]! * K;
+      const a = i * K;
+      for (let k = 0; k < K; k++) dst[b + k] = src[a + k]!;
+    }
+    slot.rootTail.set(found.rootTail);
+    return true;
+  }
+
+  /** Saves the shape just computed into `slot` for the kinds in `shapeKey` (after a `restoreShape` miss). */
+  saveShape(slot: StateSlot, nodes: readonly { readonly duration: DurationDistribution }[]): void {
+    const n = this.n;
+    const K = this.samples;
+    let e: StateShape;
+    if (this.stale !== undefined) e = this.stale;
+    else if (this.shapes.length < SHAPES) {
+      e = {
+        hash: 0,
+        used: 0,
+        key: new Uint8Array(n),
+        structure: new Uint8Array(3 * n),
+        upper: new Int32Array(n),
+        upperCount: 0,
+        exits: new Int32Array(n),
+        exitCount: 0,
+        exitTail: new Float64Array(0),
+        rootTail: new Float64Array(K),
+        wList: new Int32Array(n),
+        wCount: 0,
+        wDist: new Array<DurationDistribution | undefined>(n).fill(undefined),
+      };
+      this.shapes.push(e);
+    } else {
+      e = this.shapes[0]!;
+      for (const x of this.shapes) if (x.used < e.used) e = x;
+    }
+    e.hash = this.lastHash;
+    e.used = ++this.shapeClock;
+    e.key.set(this.shapeKey);
+    e.structure.set(slot.structure);
+    e.upper.set(slot.upper);
+    e.upperCount = slot.upperCount;
+    e.exits.set(slot.exits);
+    e.exitCount = slot.exitCount;
+    if (e.exitTail.length < slot.exitCount * K) e.exitTail = new Float64Array(n * K);
+    for (let i = 0; i < slot.exitCount; i++) {
+      const b = slot.exits[i]! * K;
+      for (let k = 0; k < K; k++) e.exitTail[i * K + k] = slot.exitTail[b + k]!;
+    }
+    e.rootTail.set(slot.rootTail);
+    let w = 0;
+    for (let v = 0; v < n; v++) {
+      if (slot.inW[v] === 1) {
+        e.wList[w] = v;
+        e.wDist[w] = nodes[v]!.duration;
+        w++;
+      }
+    }
+    e.wDist.fill(undefined, w);
+    e.wCount = w;
   }
 
   matches(nodes: readonly { readonly id: string }[], K: number, seed: number): boolean {
@@ -380,6 +537,28 @@ export class TimingModel {
     ver[v] = ++this.tailClock;
   }
 
+  /**
+   * Node v's durations at its K levels (sample k at level (perm[k] + ½)/K) from `dist`'s quantile
+   * table, as the row of `drawn` at v*K: computed once per node and distribution object, then
+   * shared by every state in which v has not started. Throws ValidationError (path
+   * `nodes[v].duration`) on a duration that is not finite and ≥ 0.
+   */
+  drawnRow(v: number, dist: DurationDistribution): Float64Array {
+    if (this.drawnDist[v] === dist) return this.drawn;
+    const K = this.samples;
+    const t = quantileTable(dist, K);
+    const perm = this.perm;
+    const row = this.drawn;
+    this.drawnDist[v] = undefined;
+    for (let k = v * K; k < v * K + K; k++) {
+      const d = t[perm[k]!]!;
+      if (!(d >= 0 && Number.isFinite(d))) throw new ValidationError([{ path: `nodes[${v}].duration`, message: `gave a duration of ${d} ms at quantile ${(perm[k]! + 0.5) / K}` }]);
+      row[k] = d;
+    }
+    this.drawnDist[v] = dist;
+    return row;
+  }
+
   /** A slot for `owner`'s state: a new one until SLOTS exist, then the least recently taken. */
   takeSlot(owner: object): StateSlot {
     let slot: StateSlot;
@@ -393,13 +572,14 @@ export class TimingModel {
         owner,
         durWait: f.subarray(0, nK),
         durRun: f.subarray(nK, 2 * nK),
-        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(5 * n), m: f.subarray(5 * nK, 5 * nK + K), top2: f.subarray(5 * nK + 2 * K), arg1: new Int32Array(K) },
+        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(5 * n), m: f.subarray(5 * nK, 5 * nK + K), top2: f.subarray(5 * nK + 2 * K) },
         exitTail: f.subarray(4 * nK, 5 * nK),
         rootTail: f.subarray(5 * nK + K, 5 * nK + 2 * K),
         kind: b.subarray(n, 2 * n),
         inW: b.subarray(2 * n, 3 * n),
         isUpper: b.subarray(3 * n, 4 * n),
         upperRoot: b.subarray(4 * n, 5 * n),
+        structure: b.subarray(2 * n, 5 * n),
         rowDist: new Array<DurationDistribution | undefined>(n).fill(undefined),
         upper: new Int32Array(n),
         upperCount: 0,

@@ -475,6 +475,56 @@ function layeredWorkflow(seed: number) {
   return { layers, edges, means, dists };
 }
 
+describe('M4 fast ΔT reuse across states of one workflow (issue 9 item 1)', () => {
+  // u (running) → d → w1 → w2, u → x → w2: d and x are candidates, w1 and w2 wait below them.
+  const edges = [
+    { from: 'u', to: 'd' },
+    { from: 'd', to: 'w1' },
+    { from: 'w1', to: 'w2' },
+    { from: 'u', to: 'x' },
+    { from: 'x', to: 'w2' },
+  ];
+  const state = (w1: ReturnType<typeof lognormalDuration>, elapsedMs: number): TimingNode[] => [
+    { id: 'u', state: 'running', duration: lognormalDuration(3000, 0.4), elapsedMs },
+    { id: 'd', state: 'pending', duration: lognormalDuration(2000, 0.4) },
+    { id: 'x', state: 'pending', duration: lognormalDuration(2500, 0.4) },
+    { id: 'w1', state: 'pending', duration: w1 },
+    { id: 'w2', state: 'pending', duration: lognormalDuration(500, 0.4) },
+  ];
+  const cands = [
+    { id: 'd', p: 0.8 },
+    { id: 'x', p: 0.6 },
+  ];
+
+  it('a state with the same kinds whose waiting node has a new distribution is re-timed with it', () => {
+    const short = lognormalDuration(100, 0.4);
+    const long = lognormalDuration(9000, 0.4);
+    for (const [i, w1] of [short, long, short, long].entries()) {
+      const nodes = state(w1, 500 + 100 * i);
+      const got = timingAnalysis({ nodes, edges }).deltaTSecWith('x', cands);
+      expect(Math.abs(got - referenceDeltaTSec({ nodes, edges }, 'x', cands, 16, DEFAULT_TIMING_SEED).deltaTSec)).toBeLessThan(1e-9);
+    }
+    // Not vacuous: behind a long w1, x is off the critical path and saves nothing.
+    const a = timingAnalysis({ nodes: state(short, 500), edges }).deltaTSecWith('x', cands);
+    const b = timingAnalysis({ nodes: state(long, 500), edges }).deltaTSecWith('x', cands);
+    expect(a).toBeGreaterThan(0);
+    expect(b).toBe(0);
+  });
+
+  it('a candidate list passed again after an entry was replaced is read anew', () => {
+    const nodes = state(lognormalDuration(100, 0.4), 700);
+    const a = timingAnalysis({ nodes, edges });
+    const list: { id: string; p: number }[] = [...cands];
+    const first = a.deltaTSecWith('d', list);
+    expect(Math.abs(first - referenceDeltaTSec({ nodes, edges }, 'd', list, 16, DEFAULT_TIMING_SEED).deltaTSec)).toBeLessThan(1e-9);
+    // The same array, its entry for x replaced by one for w1 (now launched too): a new answer.
+    list[1] = { id: 'w1', p: 0.9 };
+    const second = a.deltaTSecWith('d', list);
+    expect(Math.abs(second - referenceDeltaTSec({ nodes, edges }, 'd', list, 16, DEFAULT_TIMING_SEED).deltaTSec)).toBeLessThan(1e-9);
+    expect(second).not.toBe(first);
+  });
+});
+
 describe('M4 fast ΔT below the frontier (issue 9 item 1: tails of the waiting region kept between states)', () => {
   it('every state of layered workflows, sibling by sibling, equals a direct re-timing; the rule decides the same', () => {
     let compared = 0;

@@ -23,7 +23,16 @@
  * - Per workflow (timing-model.ts, cached by the edges array): the topological order, edge
  *   lists, each node's Latin-hypercube permutation and hit phase, its descendants, the tail rows
  *   of the waiting region, and the buffers.
- * - Per distribution: its K quantiles, sorted, computed once (`quantileTable`).
+ * - Per distribution: its K quantiles, sorted, computed once (`quantileTable`); per node and
+ *   distribution, the row of its K draws (`drawnRow`), copied into a state where it has not started.
+ * - Per state shape (which nodes are done, running, waiting, speculating): the waiting region,
+ *   the upper part and the exits' tails, kept per workflow (timing-model.ts, `restoreShape`) and
+ *   restored by a later state of the same shape whose waiting nodes have the same distribution
+ *   objects: another run of the workflow at the same point, or a run re-decided before its next
+ *   node ends. Only the draws of running nodes and in-flight speculations are new per state.
+ * - Running nodes' conditional draws: F(t) once per node, the quantile levels' Φ⁻¹ in one loop
+ *   and the exponentials in another (`remainingQuantilesInto`), e^y inline (`expDraw`, within
+ *   4·2^-52 of Math.exp: the one difference from the closures' numbers, below 1e-12 s of ΔT).
  * - The waiting region of a state (pending nodes with every upstream pending and every
  *   downstream in the region: the part of the DAG below the frontier) is never re-timed: a node
  *   there cannot be a candidate's upstream, and its tail row (the longest path from its start to
@@ -38,20 +47,23 @@
  *   pass, and the re-timing stops where a node's finish and start times come out unchanged. A
  *   joint query's reference (the siblings launched) is kept and extended in place from one
  *   sibling's query to the next.
+ * - A node's latest upstream finish and start per sample: sample-major over up to three
+ *   upstreams (`maxRows`), no data-dependent branch per sample.
  * The results are those of a full re-timing per query up to the rounding of sums taken in another
- * order (a path's durations are added from its end in a tail row): timing.test.ts checks them
- * against a direct implementation on random DAGs (|difference| < 1e-9 s).
+ * order (a path's durations are added from its end in a tail row) and expDraw's last bits:
+ * timing.test.ts checks them against a direct implementation on random DAGs and on every state
+ * of layered workflows (|difference| < 1e-9 s, the rule's decision the same).
  */
 import { ValidationError } from '../errors.js';
 import type { DurationDistribution } from './duration.js';
-import { cdfAt, fixedDuration, remainingQuantilesGivenCdfInto } from './duration.js';
+import { fixedDuration, remainingQuantilesInto } from './duration.js';
 import {
   KIND_DONE,
   KIND_RUNNING,
   KIND_SPECULATING,
   KIND_WAITING,
+  KEY_PINNED,
   modelFor,
-  quantileTable,
   type StateSlot,
   type TimedState,
   type TimingEdge,
@@ -98,6 +110,40 @@ const DONE_ROW = fixedDuration(0);
 
 function badDuration(v: number, d: number, q: number): ValidationError {
   return new ValidationError([{ path: `nodes[${v}].duration`, message: `gave a duration of ${d} ms at quantile ${q}` }]);
+}
+
+/**
+ * out[o + k] = the largest srcs[j][rows[j] + k] over the np upstream rows j, or 0 when np = 0:
+ * a node's latest upstream finish (or start) per sample. Sample-major for up to three upstreams
+ * (issue 9: the upstreams' order changes from sample to sample, so a compare-and-store per
+ * upstream and sample mispredicted half of its branches), pred-major beyond. Times are ≥ 0, so
+ * the 0 of np = 0 is also the floor of the others.
+ */
+function maxRows(np: number, rows: Int32Array, srcs: readonly Float64Array[], out: Float64Array, o: number, K: number): void {
+  if (np === 0) {
+    for (let k = 0; k < K; k++) out[o + k] = 0;
+    return;
+  }
+  const s0 = srcs[0]!;
+  const r0 = rows[0]!;
+  if (np === 1) {
+    for (let k = 0; k < K; k++) out[o + k] = s0[r0 + k]!;
+    return;
+  }
+  const s1 = srcs[1]!;
+  const r1 = rows[1]!;
+  if (np === 2) {
+    for (let k = 0; k < K; k++) out[o + k] = Math.max(s0[r0 + k]!, s1[r1 + k]!);
+    return;
+  }
+  const s2 = srcs[2]!;
+  const r2 = rows[2]!;
+  for (let k = 0; k < K; k++) out[o + k] = Math.max(s0[r0 + k]!, s1[r1 + k]!, s2[r2 + k]!);
+  for (let j = 3; j < np; j++) {
+    const sj = srcs[j]!;
+    const rj = rows[j]!;
+    for (let k = 0; k < K; k++) out[o + k] = Math.max(out[o + k]!, sj[rj + k]!);
+  }
 }
 
 export class TimingAnalysis {
@@ -168,7 +214,7 @@ export class TimingAnalysis {
     this.base = slot.base;
     if (model.jOwner === this) model.jOwner = undefined;
     const { kind, inW, isUpper, upperRoot, upper, exits, exitTail, rootTail } = slot;
-    const { order, predOffset, predList, succOffset, succList, perm, level, tail } = model;
+    const { order, predOffset, predList, succOffset, succList, level, tail, shapeKey } = model;
     const base = slot.base;
     const nodes = this.nodes;
     const pinned = this.pinned;
@@ -185,43 +231,76 @@ export class TimingAnalysis {
         base.launched[v] = 1;
         this.drawHits(base.hit, v, p);
       }
+      shapeKey[v] = pinned !== undefined && pinned[v] === 1 && kind[v] === KIND_WAITING ? KEY_PINNED : kind[v]!;
     }
-    // The waiting region, bottom up, with its tail rows; the roots' largest tail per sample.
-    model.beginTails();
-    for (let k = 0; k < K; k++) rootTail[k] = 0;
-    for (let h = n - 1; h >= 0; h--) {
-      const v = order[h]!;
-      let w = kind[v] === KIND_WAITING && (pinned === undefined || pinned[v] === 0);
-      const p0 = predOffset[v]!;
-      const p1 = predOffset[v + 1]!;
-      for (let j = p0; j < p1 && w; j++) if (kind[predList[j]!] !== KIND_WAITING) w = false;
-      for (let j = succOffset[v]!; j < succOffset[v + 1]! && w; j++) if (inW[succList[j]!] === 0) w = false;
-      inW[v] = w ? 1 : 0;
-      if (!w) continue;
-      const dist = nodes[v]!.duration;
-      if (!model.tailIsCurrent(v, dist)) model.refreshTail(v, dist);
-      if (p0 === p1) {
+    // The shape (waiting region, upper part, exits and their tails) depends on the kinds and the
+    // waiting nodes' distributions only: a later state of the same shape (another run of the
+    // workflow, or this run before its next node ends) restores it instead of recomputing it.
+    if (!model.restoreShape(slot, nodes)) {
+      // The waiting region, bottom up, with its tail rows; the roots' largest tail per sample.
+      model.beginTails();
+      for (let k = 0; k < K; k++) rootTail[k] = 0;
+      for (let h = n - 1; h >= 0; h--) {
+        const v = order[h]!;
+        let w = kind[v] === KIND_WAITING && (pinned === undefined || pinned[v] === 0);
+        const p0 = predOffset[v]!;
+        const p1 = predOffset[v + 1]!;
+        for (let j = p0; j < p1 && w; j++) if (kind[predList[j]!] !== KIND_WAITING) w = false;
+        for (let j = succOffset[v]!; j < succOffset[v + 1]! && w; j++) if (inW[succList[j]!] === 0) w = false;
+        inW[v] = w ? 1 : 0;
+        if (!w) continue;
+        const dist = nodes[v]!.duration;
+        if (!model.tailIsCurrent(v, dist)) model.refreshTail(v, dist);
+        if (p0 === p1) {
+          const b = v * K;
+          for (let k = 0; k < K; k++) if (tail[b + k]! > rootTail[k]!) rootTail[k] = tail[b + k]!;
+        }
+      }
+      // The upper part, top down: every node outside the region but the done ones under done nodes
+      // (their finish and start times are 0 in every sample: passes skip them as upstreams).
+      let count = 0;
+      for (let h = 0; h < n; h++) {
+        const v = order[h]!;
+        if (inW[v] === 1) {
+          isUpper[v] = 0;
+          continue;
+        }
+        let root = 1;
+        for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) if (isUpper[predList[j]!] === 1) root = 0;
+        const compute = kind[v] !== KIND_DONE || root === 0;
+        isUpper[v] = compute ? 1 : 0;
+        upperRoot[v] = root;
+        if (compute) upper[count++] = v;
+      }
+      slot.upperCount = count;
+      // Exits: upper nodes that are sinks (tail 0) or feed the region (its successors' largest tail).
+      let ex = 0;
+      for (let i = 0; i < count; i++) {
+        const v = upper[i]!;
+        const s0 = succOffset[v]!;
+        const s1 = succOffset[v + 1]!;
         const b = v * K;
-        for (let k = 0; k < K; k++) if (tail[b + k]! > rootTail[k]!) rootTail[k] = tail[b + k]!;
+        if (s0 === s1) {
+          for (let k = b; k < b + K; k++) exitTail[k] = 0;
+          exits[ex++] = v;
+          continue;
+        }
+        let feeds = false;
+        for (let j = s0; j < s1; j++) {
+          const s = succList[j]!;
+          if (inW[s] === 0) continue;
+          const sb = s * K;
+          if (!feeds) {
+            for (let k = 0; k < K; k++) exitTail[b + k] = tail[sb + k]!;
+            feeds = true;
+          } else for (let k = 0; k < K; k++) if (tail[sb + k]! > exitTail[b + k]!) exitTail[b + k] = tail[sb + k]!;
+        }
+        if (feeds) exits[ex++] = v;
       }
+      slot.exitCount = ex;
+      model.saveShape(slot, nodes);
     }
-    // The upper part, top down: every node outside the region but the done ones under done nodes
-    // (their finish and start times are 0 in every sample: passes skip them as upstreams).
-    let count = 0;
-    for (let h = 0; h < n; h++) {
-      const v = order[h]!;
-      if (inW[v] === 1) {
-        isUpper[v] = 0;
-        continue;
-      }
-      let root = 1;
-      for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) if (isUpper[predList[j]!] === 1) root = 0;
-      const compute = kind[v] !== KIND_DONE || root === 0;
-      isUpper[v] = compute ? 1 : 0;
-      upperRoot[v] = root;
-      if (compute) upper[count++] = v;
-    }
-    slot.upperCount = count;
+    const count = slot.upperCount;
     // Draws of the upper part. A row drawn from a distribution's table (a node not yet started)
     // is kept in the slot while the node's distribution object stays the same; durRun is read
     // only for in-flight speculations (for the others, the attempt is the node's own draw).
@@ -241,53 +320,24 @@ export class TimingAnalysis {
       const elapsed = kind[v] === KIND_RUNNING ? (node.elapsedMs ?? 0) : 0;
       if (elapsed > 0) {
         // Conditional remaining time T − t given T > t; F(t) once per node.
-        remainingQuantilesGivenCdfInto(dist, elapsed, cdfAt(dist, elapsed), level, pb, K, durWait);
+        remainingQuantilesInto(dist, elapsed, level, pb, K, durWait);
         for (let k = pb; k < pb + K; k++) {
           const d = durWait[k]!;
           if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, level[k]!);
         }
         rowDist[v] = undefined;
       } else if (rowDist[v] !== dist) {
-        rowDist[v] = undefined;
-        const t = quantileTable(dist, K);
-        for (let k = pb; k < pb + K; k++) {
-          const d = t[perm[k]!]!;
-          if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, (perm[k]! + 0.5) / K);
-          durWait[k] = d;
-        }
+        // Not started: the node's row of table draws, kept per workflow and distribution.
+        const row = model.drawnRow(v, dist);
+        for (let k = pb; k < pb + K; k++) durWait[k] = row[k]!;
         rowDist[v] = dist;
       }
       if (kind[v] !== KIND_SPECULATING) continue;
       const spec = node.speculation!;
       if (spec.done === true) durRun.fill(0, pb, pb + K);
-      else if (spec.elapsedMs > 0) remainingQuantilesGivenCdfInto(dist, spec.elapsedMs, cdfAt(dist, spec.elapsedMs), level, pb, K, durRun);
+      else if (spec.elapsedMs > 0) remainingQuantilesInto(dist, spec.elapsedMs, level, pb, K, durRun);
       else for (let k = pb; k < pb + K; k++) durRun[k] = dist.quantileMs(level[k]!);
     }
-    // Exits: upper nodes that are sinks (tail 0) or feed the region (its successors' largest tail).
-    let ex = 0;
-    for (let i = 0; i < count; i++) {
-      const v = upper[i]!;
-      const s0 = succOffset[v]!;
-      const s1 = succOffset[v + 1]!;
-      const b = v * K;
-      if (s0 === s1) {
-        for (let k = b; k < b + K; k++) exitTail[k] = 0;
-        exits[ex++] = v;
-        continue;
-      }
-      let feeds = false;
-      for (let j = s0; j < s1; j++) {
-        const s = succList[j]!;
-        if (inW[s] === 0) continue;
-        const sb = s * K;
-        if (!feeds) {
-          for (let k = 0; k < K; k++) exitTail[b + k] = tail[sb + k]!;
-          feeds = true;
-        } else for (let k = 0; k < K; k++) if (tail[sb + k]! > exitTail[b + k]!) exitTail[b + k] = tail[sb + k]!;
-      }
-      if (feeds) exits[ex++] = v;
-    }
-    slot.exitCount = ex;
     this.baseReady = false;
   }
 
@@ -327,7 +377,7 @@ export class TimingAnalysis {
    */
   private forward(s: TimedState, from: number, onlyDirty: boolean): void {
     const K = this.samples;
-    const { pos, predOffset, predList, dirty, upsK, tEs, tSs } = this.model;
+    const { pos, predOffset, predList, dirty, upsK, upsEf, upsSt, tEs, tSs } = this.model;
     const slot = this.slot!;
     const { upper, kind, isUpper, upperRoot } = slot;
     const count = slot.upperCount;
@@ -345,28 +395,30 @@ export class TimingAnalysis {
       for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) {
         const u = predList[j]!;
         if (isUpper[u] === 0) continue;
-        upsK[np++] = u * K;
+        upsK[np] = u * K;
+        upsEf[np] = ef;
+        upsSt[np] = st;
+        np++;
         if (launched[u] === 1 || upperRoot[u] === 0) startsNow = false;
       }
       if (launched[v] === 1) {
         const durRun = kind[v] === KIND_SPECULATING ? this.durRun : durWait;
-        // The latest upstream finish (es) and start (ss) per sample, pred-major.
-        for (let k = 0; k < K; k++) {
-          tEs[k] = 0;
-          tSs[k] = 0;
-        }
-        for (let j = 0; j < np; j++) {
-          const ub = upsK[j]!;
+        // The latest upstream finish (es) and start (ss) per sample.
+        maxRows(np, upsK, upsEf, tEs, 0, K);
+        if (startsNow) {
           for (let k = 0; k < K; k++) {
-            const e = ef[ub + k]!;
-            if (e > tEs[k]!) tEs[k] = e;
+            const es = tEs[k]!;
+            if (hit[base + k] === 1) {
+              st[base + k] = 0;
+              ef[base + k] = Math.max(0 + durRun[base + k]!, es);
+            } else {
+              st[base + k] = es;
+              ef[base + k] = es + durWait[base + k]!;
+            }
           }
-          if (startsNow) continue;
-          for (let k = 0; k < K; k++) {
-            const x = st[ub + k]!;
-            if (x > tSs[k]!) tSs[k] = x;
-          }
+          continue;
         }
+        maxRows(np, upsK, upsSt, tSs, 0, K);
         for (let k = 0; k < K; k++) {
           const es = tEs[k]!;
           const ss = tSs[k]!;
@@ -384,50 +436,35 @@ export class TimingAnalysis {
           ef[k] = 0 + durWait[k]!;
         }
       } else {
-        // Pred-major so that the inner loop runs over contiguous samples; ef[v] accumulates es.
-        const u0 = upsK[0]!;
-        for (let k = 0; k < K; k++) ef[base + k] = ef[u0 + k]!;
-        for (let j = 1; j < np; j++) {
-          const ub = upsK[j]!;
-          for (let k = 0; k < K; k++) {
-            const x = ef[ub + k]!;
-            if (x > ef[base + k]!) ef[base + k] = x;
-          }
-        }
-        for (let k = base; k < base + K; k++) {
-          const es = ef[k]!;
-          st[k] = es;
-          ef[k] = es + durWait[k]!;
-        }
+        // Waiting: it starts at es (written straight into its start row).
+        maxRows(np, upsK, upsEf, st, base, K);
+        for (let k = base; k < base + K; k++) ef[k] = st[k]! + durWait[k]!;
       }
     }
   }
 
   /**
    * Makespans of a reference state (the exits' largest ef + tail per sample) into s.m, with the
-   * exit that gives it (s.arg1, −1 for the region's roots) and the largest of the others (s.top2),
-   * so that an overlay that changes one exit gets its makespans in O(K).
+   * second largest of all the terms, the region's roots' included (s.top2), so that an overlay
+   * that changes one exit gets its makespans in O(K): the others' largest is s.top2 where that
+   * exit's own term is the makespan, else s.m. Branch-free (max and min per term).
    */
   private refMakespans(s: TimedState): void {
     const K = this.samples;
     const slot = this.slot!;
     const { exits, exitTail, rootTail } = slot;
-    const { ef, m, top2, arg1 } = s;
+    const { ef, m, top2 } = s;
     for (let k = 0; k < K; k++) {
       m[k] = rootTail[k]!;
       top2[k] = Number.NEGATIVE_INFINITY;
-      arg1[k] = -1;
     }
     for (let i = 0; i < slot.exitCount; i++) {
-      const b = exits[i]!;
-      const bb = b * K;
+      const bb = exits[i]! * K;
       for (let k = 0; k < K; k++) {
         const x = ef[bb + k]! + exitTail[bb + k]!;
-        if (x > m[k]!) {
-          top2[k] = m[k]!;
-          m[k] = x;
-          arg1[k] = b;
-        } else if (x > top2[k]!) top2[k] = x;
+        const mk = m[k]!;
+        top2[k] = Math.max(top2[k]!, Math.min(x, mk));
+        m[k] = Math.max(mk, x);
       }
     }
   }
@@ -443,10 +480,7 @@ export class TimingAnalysis {
       const b = exits[i]!;
       const e = stamp[b] === epoch ? ovEf : s.ef;
       const bb = b * K;
-      for (let k = 0; k < K; k++) {
-        const x = e[bb + k]! + exitTail[bb + k]!;
-        if (x > out[k]!) out[k] = x;
-      }
+      for (let k = 0; k < K; k++) out[k] = Math.max(out[k]!, e[bb + k]! + exitTail[bb + k]!);
     }
   }
   /**
@@ -458,7 +492,7 @@ export class TimingAnalysis {
   private overlay(ref: TimedState, v: number, hitAll: boolean, out: Float64Array): void {
     const K = this.samples;
     const m = this.model;
-    const { predOffset, predList, ovEf, ovSt, stamp, tEs, tSs } = m;
+    const { predOffset, predList, ovEf, ovSt, stamp, tEs, tSs, upsK, upsEf, upsSt } = m;
     const { inW, isUpper } = this.slot!;
     const list = m.descendants(v);
     const epoch = m.nextEpoch();
@@ -490,23 +524,21 @@ export class TimingAnalysis {
         hitArr = ref.hit;
       }
       const b = w * K;
+      // Upstream rows: the overlay's for those it changed, the reference's for the others.
+      let np = 0;
+      for (let j = p0; j < p1; j++) {
+        const u = predList[j]!;
+        if (isUpper[u] === 0) continue;
+        const changedU = stamp[u] === epoch;
+        upsK[np] = u * K;
+        upsEf[np] = changedU ? ovEf : refEf;
+        upsSt[np] = changedU ? ovSt : refSt;
+        np++;
+      }
       if (launchedW === 1) {
         const durRun = kind[w] === KIND_SPECULATING ? this.durRun : durWait;
-        for (let k = 0; k < K; k++) {
-          tEs[k] = 0;
-          tSs[k] = 0;
-        }
-        for (let j = p0; j < p1; j++) {
-          const u = predList[j]!;
-          if (isUpper[u] === 0) continue;
-          const e = stamp[u] === epoch ? ovEf : refEf;
-          const s = stamp[u] === epoch ? ovSt : refSt;
-          const ub = u * K;
-          for (let k = 0; k < K; k++) {
-            if (e[ub + k]! > tEs[k]!) tEs[k] = e[ub + k]!;
-            if (s[ub + k]! > tSs[k]!) tSs[k] = s[ub + k]!;
-          }
-        }
+        maxRows(np, upsK, upsEf, tEs, 0, K);
+        maxRows(np, upsK, upsSt, tSs, 0, K);
         for (let k = 0; k < K; k++) {
           const es = tEs[k]!;
           const ss = tSs[k]!;
@@ -519,22 +551,8 @@ export class TimingAnalysis {
           }
         }
       } else {
-        for (let k = b; k < b + K; k++) ovEf[k] = 0;
-        for (let j = p0; j < p1; j++) {
-          const u = predList[j]!;
-          if (isUpper[u] === 0) continue;
-          const e = stamp[u] === epoch ? ovEf : refEf;
-          const ub = u * K;
-          for (let k = 0; k < K; k++) {
-            const x = e[ub + k]!;
-            if (x > ovEf[b + k]!) ovEf[b + k] = x;
-          }
-        }
-        for (let k = b; k < b + K; k++) {
-          const es = ovEf[k]!;
-          ovSt[k] = es;
-          ovEf[k] = es + durWait[k]!;
-        }
+        maxRows(np, upsK, upsEf, ovSt, b, K);
+        for (let k = b; k < b + K; k++) ovEf[k] = ovSt[k]! + durWait[k]!;
       }
       for (let k = b; k < b + K; k++) {
         if (ovEf[k] !== refEf[k] || ovSt[k] !== refSt[k]) {
@@ -555,11 +573,13 @@ export class TimingAnalysis {
     }
     if (nChanged === 0) for (let k = 0; k < K; k++) out[k] = ref.m[k]!;
     else if (nChanged === 1) {
+      // The other terms' largest: ref.top2 where the changed exit's reference term is the makespan
+      // (the same sum as refMakespans took), else the makespan.
       const cb = changed * K;
       for (let k = 0; k < K; k++) {
-        const other = ref.arg1[k] === changed ? ref.top2[k]! : ref.m[k]!;
-        const x = ovEf[cb + k]! + exitTail[cb + k]!;
-        out[k] = Math.max(x, other);
+        const mk = ref.m[k]!;
+        const other = refEf[cb + k]! + exitTail[cb + k]! === mk ? ref.top2[k]! : mk;
+        out[k] = Math.max(ovEf[cb + k]! + exitTail[cb + k]!, other);
       }
     } else this.makespans(ref, out, epoch);
   }
@@ -686,10 +706,30 @@ export class TimingAnalysis {
     const ne = m.nextNeedEpoch();
     const needed = m.needList;
     let count = 0;
+    // The indices of `others` resolved by an earlier query with the same list are reused (the
+    // scheduler and the bench pass one list per state): an entry counts as the same if it is the
+    // same object with the same id.
+    let known = m.othersRef === others;
+    if (m.othersIdx.length < others.length) {
+      m.othersIdx = new Int32Array(others.length);
+      m.othersObj = new Array<object | undefined>(others.length).fill(undefined);
+      m.othersId = new Array<string | undefined>(others.length).fill(undefined);
+      known = false;
+    }
+    m.othersRef = others;
+    const { othersIdx, othersObj, othersId } = m;
     for (let i = 0; i < others.length; i++) {
       const c = others[i]!;
       if (!(c.p >= 0 && c.p <= 1)) throw new ValidationError([{ path: `others[${i}].p`, message: `must be in [0, 1], got ${c.p}` }]);
-      const w = this.index(c.id);
+      let w: number;
+      if (known && othersObj[i] === c && othersId[i] === c.id) w = othersIdx[i]!;
+      else {
+        othersObj[i] = undefined;
+        w = this.index(c.id);
+        othersIdx[i] = w;
+        othersObj[i] = c;
+        othersId[i] = c.id;
+      }
       if (w === v) continue;
       if (m.need[w] !== ne) needed[count++] = w;
       m.need[w] = ne;
