@@ -13,10 +13,12 @@
  *   successor's row changed (`refreshTail`). The analysis re-times only the nodes above that
  *   region per state: the makespan is max over the exits b of the upper part (ef_b + the largest
  *   tail of b's successors in the region), which is the forward pass's max over sinks.
- * - Shapes: what a state's kinds (done, running, waiting, speculating, pinned) determine, the
- *   waiting region, the upper part, its roots and exits, with the exits' and the region's roots'
- *   largest tails (which depend on the region's distributions only): the last SHAPES shapes of
- *   the workflow, each checked against the waiting nodes' distribution objects before reuse.
+ * - Waiting regions: the region of a state is determined by which nodes are waiting (pending,
+ *   not speculating, not pinned by a query); with it go the largest tail of its roots and, for
+ *   each node that feeds it, the largest tail of its successors there. The last REGIONS regions
+ *   of the workflow are kept (immutable once made, so a state may keep reading one after it was
+ *   replaced) and reused by a later state with the same waiting nodes, if these still have the
+ *   same distribution objects: the region only changes when a node starts, not when one ends.
  * - Drawn rows: each not-started node's K draws from its distribution's quantile table.
  * - Buffers: the run states' typed arrays (slots, reused round-robin) and the query scratch.
  */
@@ -56,19 +58,13 @@ export interface StateSlot {
   readonly durRun: Float64Array;
   /** The baseline: speculations already in flight launched, the rest waiting. */
   readonly base: TimedState;
-  /** exitTail[b*K + k] for the exits b: the largest tail row of b's successors in the waiting region (0 for a sink). */
-  readonly exitTail: Float64Array;
-  /** Per sample, the largest tail row of the waiting region's roots (nodes without upstreams). */
-  readonly rootTail: Float64Array;
+  /** The state's waiting region (its node flags and tails are read through it). */
+  region: WaitingRegion;
   readonly kind: Uint8Array;
-  /** 1 for the nodes of the waiting region (never re-timed: their tails stand for them). */
-  readonly inW: Uint8Array;
   /** 1 for the nodes re-timed per state (the upper part: not in the region, not a done node under done nodes). */
   readonly isUpper: Uint8Array;
   /** 1 for an upper node without upstreams in the upper part (a waiting one starts at 0). */
   readonly upperRoot: Uint8Array;
-  /** inW, isUpper and upperRoot as one view (n bytes each, in that order): a state shape's copy. */
-  readonly structure: Uint8Array;
   /** The distribution each durWait row was drawn from by table (undefined: drawn per state). */
   readonly rowDist: (DurationDistribution | undefined)[];
   /** The upper part in topological order, and the exits among it. */
@@ -78,36 +74,34 @@ export interface StateSlot {
   exitCount: number;
 }
 
-/** Kind code of a waiting node that a query took out of the waiting region (a state shape's key only). */
-export const KEY_PINNED = 4;
+/** Waiting regions kept per workflow model (least recently used replaced). */
+const REGIONS = 16;
 
-/** State shapes kept per workflow model (least recently used replaced). */
-const SHAPES = 16;
+/** `WaitingRegion.key` codes: not waiting, waiting, waiting but pinned by a query (kept out of the region). */
+export const WAIT_NOT = 0;
+export const WAIT_FREE = 1;
+export const WAIT_PINNED = 2;
 
 /**
- * A state shape: what `TimingAnalysis.load` derives from the node kinds alone (the waiting
- * region, the upper part and its roots, the exits) and from the distributions of the waiting
- * region's nodes (the exits' and roots' largest tails). Kept per workflow model and reused by
- * every later state with the same kinds whose waiting nodes have the same distribution objects.
+ * A waiting region (module header): the pending nodes with every upstream waiting and every
+ * downstream in the region, below the upper part of the states that share it. Immutable.
  */
-interface StateShape {
-  hash: number;
+export interface WaitingRegion {
+  readonly hash: number;
   used: number;
-  /** Per node: its kind, KEY_PINNED for a pinned waiting node. */
+  /** Per node: WAIT_NOT, WAIT_FREE or WAIT_PINNED (what the region was computed from). */
   readonly key: Uint8Array;
-  /** The slot's `structure` bytes (inW, isUpper, upperRoot). */
-  readonly structure: Uint8Array;
-  readonly upper: Int32Array;
-  upperCount: number;
-  readonly exits: Int32Array;
-  exitCount: number;
-  /** exitTail[i*K + k]: the slot's exitTail row of exits[i]. */
-  exitTail: Float64Array;
+  /** 1 for the region's nodes (never re-timed: their tails stand for them). */
+  readonly inW: Uint8Array;
+  /** 1 for a node outside the region that is a sink or has a successor in it: an exit if it is re-timed. */
+  readonly feeds: Uint8Array;
+  /** exitTail[b*K + k] for the feeding nodes b: the largest tail row of b's successors in the region (0 for a sink). */
+  readonly exitTail: Float64Array;
+  /** Per sample, the largest tail row of the region's roots (nodes without upstreams). */
   readonly rootTail: Float64Array;
-  /** The waiting region's nodes and the distribution objects its tails were computed from. */
+  /** The region's nodes and the distribution objects their tails were computed from. */
   readonly wList: Int32Array;
-  wCount: number;
-  readonly wDist: (DurationDistribution | undefined)[];
+  readonly wDist: readonly DurationDistribution[];
 }
 
 /** Φ⁻¹((k + ½)/K) for k < K, per K (the lognormal quantile table). */
@@ -251,13 +245,12 @@ export class TimingModel {
   private readonly slots: StateSlot[] = [];
   private nextSlot = 0;
   private slotTarget = 1;
-  /** State shapes (module header), and the key of the state being loaded (filled by the analysis). */
-  private readonly shapes: StateShape[] = [];
-  private shapeClock = 0;
-  readonly shapeKey: Uint8Array;
-  private lastHash = 0;
-  /** The entry with the key of the last `restoreShape` miss, whose distributions changed (replaced by `saveShape`). */
-  private stale: StateShape | undefined = undefined;
+  /** Waiting regions (module header), and the key of the state being loaded (filled by the analysis). */
+  private readonly regions: WaitingRegion[] = [];
+  private regionClock = 0;
+  readonly regionKey: Uint8Array;
+  /** A slot's region until its first state is loaded (no node waits). */
+  private readonly noRegion: WaitingRegion;
 
   constructor(nodes: readonly { readonly id: string }[], edges: readonly TimingEdge[], K: number, seed: number) {
     const n = nodes.length;
@@ -352,106 +345,103 @@ export class TimingModel {
     this.jMember = new Uint8Array(n);
     this.jP = new Float64Array(n);
     this.jList = new Int32Array(n);
-    this.shapeKey = new Uint8Array(n);
+    this.regionKey = new Uint8Array(n);
+    this.noRegion = { hash: 0, used: 0, key: new Uint8Array(n), inW: new Uint8Array(n), feeds: new Uint8Array(n), exitTail: new Float64Array(0), rootTail: new Float64Array(K), wList: new Int32Array(0), wDist: [] };
     this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM, top2: new Float64Array(K) };
   }
 
   /**
-   * Restores into `slot` the shape of a state whose kinds are in `shapeKey` (`pinned` marks
-   * the pinned waiting nodes), if one with the same kinds was saved and its waiting nodes still
-   * have the same distribution objects in `nodes`. Returns whether it did.
+   * The waiting region of a state whose nodes' waiting codes are in `regionKey`: a kept one with
+   * the same key whose nodes still have the same distribution objects in `nodes`, else computed
+   * (its nodes' tail rows refreshed) and kept in place of the least recently used (or of the one
+   * with the same key). Throws ValidationError (path `nodes[v].duration`) on a bad duration.
    */
-  restoreShape(slot: StateSlot, nodes: readonly { readonly duration: DurationDistribution }[]): boolean {
-    const key = this.shapeKey;
+  region(nodes: readonly { readonly duration: DurationDistribution }[]): WaitingRegion {
+    const key = this.regionKey;
     const n = this.n;
     let h = 0x811c9dc5;
     for (let v = 0; v < n; v++) h = Math.imul(h ^ key[v]!, 0x01000193);
     h >>>= 0;
-    let found: StateShape | undefined;
-    this.stale = undefined;
-    for (let x = 0; x < this.shapes.length; x++) {
-      const e = this.shapes[x]!;
+    let replace = -1;
+    for (let x = 0; x < this.regions.length; x++) {
+      const e = this.regions[x]!;
       if (e.hash !== h) continue;
       let same = true;
       for (let v = 0; v < n && same; v++) if (e.key[v] !== key[v]) same = false;
       if (!same) continue;
-      // The same kinds (one entry per key): current if its waiting nodes' distributions are.
-      for (let i = 0; i < e.wCount && same; i++) if (nodes[e.wList[i]!]!.duration !== e.wDist[i]) same = false;
-      if (same) found = e;
-      else this.stale = e;
+      // The same waiting nodes (one entry per key): current if their distributions are.
+      for (let i = 0; i < e.wList.length && same; i++) if (nodes[e.wList[i]!]!.duration !== e.wDist[i]) same = false;
+      if (same) {
+        e.used = ++this.regionClock;
+        return e;
+      }
+      replace = x;
       break;
     }
-    this.lastHash = h;
-    if (found === undefined) return false;
-    found.used = ++this.shapeClock;
-    slot.structure.set(found.structure);
-    slot.upper.set(found.upper);
-    slot.upperCount = found.upperCount;
-    slot.exits.set(found.exits);
-    slot.exitCount = found.exitCount;
-    const K = this.samples;
-    const src = found.exitTail;
-    const dst = slot.exitTail;
-    for (let i = 0; i < found.exitCount; i++) {
-      const b = found.exits[i]! * K;
-      const a = i * K;
-      for (let k = 0; k < K; k++) dst[b + k] = src[a + k]!;
+    const r = this.computeRegion(nodes, h);
+    if (replace < 0 && this.regions.length < REGIONS) this.regions.push(r);
+    else {
+      if (replace < 0) {
+        replace = 0;
+        for (let x = 1; x < this.regions.length; x++) if (this.regions[x]!.used < this.regions[replace]!.used) replace = x;
+      }
+      this.regions[replace] = r;
     }
-    slot.rootTail.set(found.rootTail);
-    return true;
+    return r;
   }
 
-  /** Saves the shape just computed into `slot` for the kinds in `shapeKey` (after a `restoreShape` miss). */
-  saveShape(slot: StateSlot, nodes: readonly { readonly duration: DurationDistribution }[]): void {
+  private computeRegion(nodes: readonly { readonly duration: DurationDistribution }[], hash: number): WaitingRegion {
     const n = this.n;
     const K = this.samples;
-    let e: StateShape;
-    if (this.stale !== undefined) e = this.stale;
-    else if (this.shapes.length < SHAPES) {
-      e = {
-        hash: 0,
-        used: 0,
-        key: new Uint8Array(n),
-        structure: new Uint8Array(3 * n),
-        upper: new Int32Array(n),
-        upperCount: 0,
-        exits: new Int32Array(n),
-        exitCount: 0,
-        exitTail: new Float64Array(0),
-        rootTail: new Float64Array(K),
-        wList: new Int32Array(n),
-        wCount: 0,
-        wDist: new Array<DurationDistribution | undefined>(n).fill(undefined),
-      };
-      this.shapes.push(e);
-    } else {
-      e = this.shapes[0]!;
-      for (const x of this.shapes) if (x.used < e.used) e = x;
-    }
-    e.hash = this.lastHash;
-    e.used = ++this.shapeClock;
-    e.key.set(this.shapeKey);
-    e.structure.set(slot.structure);
-    e.upper.set(slot.upper);
-    e.upperCount = slot.upperCount;
-    e.exits.set(slot.exits);
-    e.exitCount = slot.exitCount;
-    if (e.exitTail.length < slot.exitCount * K) e.exitTail = new Float64Array(n * K);
-    for (let i = 0; i < slot.exitCount; i++) {
-      const b = slot.exits[i]! * K;
-      for (let k = 0; k < K; k++) e.exitTail[i * K + k] = slot.exitTail[b + k]!;
-    }
-    e.rootTail.set(slot.rootTail);
-    let w = 0;
-    for (let v = 0; v < n; v++) {
-      if (slot.inW[v] === 1) {
-        e.wList[w] = v;
-        e.wDist[w] = nodes[v]!.duration;
-        w++;
+    const key = this.regionKey;
+    const { order, predOffset, predList, succOffset, succList, tail } = this;
+    const inW = new Uint8Array(n);
+    const feeds = new Uint8Array(n);
+    const exitTail = new Float64Array(n * K);
+    const rootTail = new Float64Array(K);
+    const wList: number[] = [];
+    const wDist: DurationDistribution[] = [];
+    // Bottom up, with the region's tail rows; the roots' largest tail per sample.
+    this.beginTails();
+    for (let h = n - 1; h >= 0; h--) {
+      const v = order[h]!;
+      let w = key[v] === WAIT_FREE;
+      const p0 = predOffset[v]!;
+      const p1 = predOffset[v + 1]!;
+      for (let j = p0; j < p1 && w; j++) if (key[predList[j]!] === WAIT_NOT) w = false;
+      for (let j = succOffset[v]!; j < succOffset[v + 1]! && w; j++) if (inW[succList[j]!] === 0) w = false;
+      if (!w) continue;
+      inW[v] = 1;
+      const dist = nodes[v]!.duration;
+      if (!this.tailIsCurrent(v, dist)) this.refreshTail(v, dist);
+      wList.push(v);
+      wDist.push(dist);
+      if (p0 === p1) {
+        const b = v * K;
+        for (let k = 0; k < K; k++) if (tail[b + k]! > rootTail[k]!) rootTail[k] = tail[b + k]!;
       }
     }
-    e.wDist.fill(undefined, w);
-    e.wCount = w;
+    // The nodes that feed it: sinks (tail 0) and the upstreams of its nodes outside it.
+    for (let v = 0; v < n; v++) {
+      if (inW[v] === 1) continue;
+      const s0 = succOffset[v]!;
+      const s1 = succOffset[v + 1]!;
+      if (s0 === s1) {
+        feeds[v] = 1;
+        continue;
+      }
+      const b = v * K;
+      for (let j = s0; j < s1; j++) {
+        const s = succList[j]!;
+        if (inW[s] === 0) continue;
+        const sb = s * K;
+        if (feeds[v] === 0) {
+          for (let k = 0; k < K; k++) exitTail[b + k] = tail[sb + k]!;
+          feeds[v] = 1;
+        } else for (let k = 0; k < K; k++) if (tail[sb + k]! > exitTail[b + k]!) exitTail[b + k] = tail[sb + k]!;
+      }
+    }
+    return { hash, used: ++this.regionClock, key: key.slice(), inW, feeds, exitTail, rootTail, wList: Int32Array.from(wList), wDist };
   }
 
   matches(nodes: readonly { readonly id: string }[], K: number, seed: number): boolean {
@@ -566,20 +556,17 @@ export class TimingModel {
       const n = this.n;
       const K = this.samples;
       const nK = n * K;
-      const f = new Float64Array(5 * nK + 3 * K);
-      const b = new Uint8Array(5 * n + nK);
+      const f = new Float64Array(4 * nK + 2 * K);
+      const b = new Uint8Array(4 * n + nK);
       slot = {
         owner,
         durWait: f.subarray(0, nK),
         durRun: f.subarray(nK, 2 * nK),
-        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(5 * n), m: f.subarray(5 * nK, 5 * nK + K), top2: f.subarray(5 * nK + 2 * K) },
-        exitTail: f.subarray(4 * nK, 5 * nK),
-        rootTail: f.subarray(5 * nK + K, 5 * nK + 2 * K),
+        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(4 * n), m: f.subarray(4 * nK, 4 * nK + K), top2: f.subarray(4 * nK + K) },
+        region: this.noRegion,
         kind: b.subarray(n, 2 * n),
-        inW: b.subarray(2 * n, 3 * n),
-        isUpper: b.subarray(3 * n, 4 * n),
-        upperRoot: b.subarray(4 * n, 5 * n),
-        structure: b.subarray(2 * n, 5 * n),
+        isUpper: b.subarray(2 * n, 3 * n),
+        upperRoot: b.subarray(3 * n, 4 * n),
         rowDist: new Array<DurationDistribution | undefined>(n).fill(undefined),
         upper: new Int32Array(n),
         upperCount: 0,

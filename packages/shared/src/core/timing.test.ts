@@ -496,7 +496,7 @@ describe('M4 fast ΔT reuse across states of one workflow (issue 9 item 1)', () 
     { id: 'x', p: 0.6 },
   ];
 
-  it('a state with the same kinds whose waiting node has a new distribution is re-timed with it', () => {
+  it('a state with the same waiting nodes, one of them with a new distribution, is re-timed with it', () => {
     const short = lognormalDuration(100, 0.4);
     const long = lognormalDuration(9000, 0.4);
     for (const [i, w1] of [short, long, short, long].entries()) {

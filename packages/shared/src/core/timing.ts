@@ -25,11 +25,12 @@
  *   of the waiting region, and the buffers.
  * - Per distribution: its K quantiles, sorted, computed once (`quantileTable`); per node and
  *   distribution, the row of its K draws (`drawnRow`), copied into a state where it has not started.
- * - Per state shape (which nodes are done, running, waiting, speculating): the waiting region,
- *   the upper part and the exits' tails, kept per workflow (timing-model.ts, `restoreShape`) and
- *   restored by a later state of the same shape whose waiting nodes have the same distribution
- *   objects: another run of the workflow at the same point, or a run re-decided before its next
- *   node ends. Only the draws of running nodes and in-flight speculations are new per state.
+ * - Per waiting region (which nodes wait, below): the region, its roots' largest tail and the
+ *   largest tail below each node that feeds it, kept per workflow (timing-model.ts, `region`)
+ *   and reused by a later state with the same waiting nodes, while their distribution objects
+ *   stay the same: the region changes when a node starts, not when one ends, and another run of
+ *   the workflow at the same point has the same one. Per state, only the upper part (a pass over
+ *   the node kinds) and the draws of running nodes and in-flight speculations are new.
  * - Running nodes' conditional draws: F(t) once per node, the quantile levels' Φ⁻¹ in one loop
  *   and the exponentials in another (`remainingQuantilesInto`), e^y inline (`expDraw`, within
  *   4·2^-52 of Math.exp: the one difference from the closures' numbers, below 1e-12 s of ΔT).
@@ -62,12 +63,14 @@ import {
   KIND_RUNNING,
   KIND_SPECULATING,
   KIND_WAITING,
-  KEY_PINNED,
   modelFor,
   type StateSlot,
   type TimedState,
   type TimingEdge,
   type TimingModel,
+  WAIT_FREE,
+  WAIT_NOT,
+  WAIT_PINNED,
 } from './timing-model.js';
 
 export { hitPhase, lhsPermutation, quantileTable, type TimingEdge } from './timing-model.js';
@@ -213,8 +216,8 @@ export class TimingAnalysis {
     this.durRun = slot.durRun;
     this.base = slot.base;
     if (model.jOwner === this) model.jOwner = undefined;
-    const { kind, inW, isUpper, upperRoot, upper, exits, exitTail, rootTail } = slot;
-    const { order, predOffset, predList, succOffset, succList, level, tail, shapeKey } = model;
+    const { kind, isUpper, upperRoot, upper, exits } = slot;
+    const { order, predOffset, predList, level, regionKey } = model;
     const base = slot.base;
     const nodes = this.nodes;
     const pinned = this.pinned;
@@ -231,76 +234,34 @@ export class TimingAnalysis {
         base.launched[v] = 1;
         this.drawHits(base.hit, v, p);
       }
-      shapeKey[v] = pinned !== undefined && pinned[v] === 1 && kind[v] === KIND_WAITING ? KEY_PINNED : kind[v]!;
+      regionKey[v] = kind[v] !== KIND_WAITING ? WAIT_NOT : pinned !== undefined && pinned[v] === 1 ? WAIT_PINNED : WAIT_FREE;
     }
-    // The shape (waiting region, upper part, exits and their tails) depends on the kinds and the
-    // waiting nodes' distributions only: a later state of the same shape (another run of the
-    // workflow, or this run before its next node ends) restores it instead of recomputing it.
-    if (!model.restoreShape(slot, nodes)) {
-      // The waiting region, bottom up, with its tail rows; the roots' largest tail per sample.
-      model.beginTails();
-      for (let k = 0; k < K; k++) rootTail[k] = 0;
-      for (let h = n - 1; h >= 0; h--) {
-        const v = order[h]!;
-        let w = kind[v] === KIND_WAITING && (pinned === undefined || pinned[v] === 0);
-        const p0 = predOffset[v]!;
-        const p1 = predOffset[v + 1]!;
-        for (let j = p0; j < p1 && w; j++) if (kind[predList[j]!] !== KIND_WAITING) w = false;
-        for (let j = succOffset[v]!; j < succOffset[v + 1]! && w; j++) if (inW[succList[j]!] === 0) w = false;
-        inW[v] = w ? 1 : 0;
-        if (!w) continue;
-        const dist = nodes[v]!.duration;
-        if (!model.tailIsCurrent(v, dist)) model.refreshTail(v, dist);
-        if (p0 === p1) {
-          const b = v * K;
-          for (let k = 0; k < K; k++) if (tail[b + k]! > rootTail[k]!) rootTail[k] = tail[b + k]!;
-        }
+    // The waiting region with its tails, kept per workflow for the same waiting nodes.
+    const region = model.region(nodes);
+    slot.region = region;
+    const { inW, feeds } = region;
+    // The upper part, top down: every node outside the region but the done ones under done nodes
+    // (their finish and start times are 0 in every sample: passes skip them as upstreams). Its
+    // exits: the nodes that feed the region or are sinks.
+    let count = 0;
+    let ex = 0;
+    for (let h = 0; h < n; h++) {
+      const v = order[h]!;
+      if (inW[v] === 1) {
+        isUpper[v] = 0;
+        continue;
       }
-      // The upper part, top down: every node outside the region but the done ones under done nodes
-      // (their finish and start times are 0 in every sample: passes skip them as upstreams).
-      let count = 0;
-      for (let h = 0; h < n; h++) {
-        const v = order[h]!;
-        if (inW[v] === 1) {
-          isUpper[v] = 0;
-          continue;
-        }
-        let root = 1;
-        for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) if (isUpper[predList[j]!] === 1) root = 0;
-        const compute = kind[v] !== KIND_DONE || root === 0;
-        isUpper[v] = compute ? 1 : 0;
-        upperRoot[v] = root;
-        if (compute) upper[count++] = v;
-      }
-      slot.upperCount = count;
-      // Exits: upper nodes that are sinks (tail 0) or feed the region (its successors' largest tail).
-      let ex = 0;
-      for (let i = 0; i < count; i++) {
-        const v = upper[i]!;
-        const s0 = succOffset[v]!;
-        const s1 = succOffset[v + 1]!;
-        const b = v * K;
-        if (s0 === s1) {
-          for (let k = b; k < b + K; k++) exitTail[k] = 0;
-          exits[ex++] = v;
-          continue;
-        }
-        let feeds = false;
-        for (let j = s0; j < s1; j++) {
-          const s = succList[j]!;
-          if (inW[s] === 0) continue;
-          const sb = s * K;
-          if (!feeds) {
-            for (let k = 0; k < K; k++) exitTail[b + k] = tail[sb + k]!;
-            feeds = true;
-          } else for (let k = 0; k < K; k++) if (tail[sb + k]! > exitTail[b + k]!) exitTail[b + k] = tail[sb + k]!;
-        }
-        if (feeds) exits[ex++] = v;
-      }
-      slot.exitCount = ex;
-      model.saveShape(slot, nodes);
+      let root = 1;
+      for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) if (isUpper[predList[j]!] === 1) root = 0;
+      const compute = kind[v] !== KIND_DONE || root === 0;
+      isUpper[v] = compute ? 1 : 0;
+      upperRoot[v] = root;
+      if (!compute) continue;
+      upper[count++] = v;
+      if (feeds[v] === 1) exits[ex++] = v;
     }
-    const count = slot.upperCount;
+    slot.upperCount = count;
+    slot.exitCount = ex;
     // Draws of the upper part. A row drawn from a distribution's table (a node not yet started)
     // is kept in the slot while the node's distribution object stays the same; durRun is read
     // only for in-flight speculations (for the others, the attempt is the node's own draw).
@@ -351,7 +312,7 @@ export class TimingAnalysis {
 
   /** Takes nodes of the waiting region named by a query out of it (the `count` first of `list`, and v). */
   private pinIfWaiting(v: number, list: Int32Array, count: number): void {
-    const inW = this.slot!.inW;
+    const inW = this.slot!.region.inW;
     let any = inW[v] === 1;
     for (let i = 0; i < count && !any; i++) if (inW[list[i]!] === 1) any = true;
     if (!any) return;
@@ -452,7 +413,8 @@ export class TimingAnalysis {
   private refMakespans(s: TimedState): void {
     const K = this.samples;
     const slot = this.slot!;
-    const { exits, exitTail, rootTail } = slot;
+    const { exits } = slot;
+    const { exitTail, rootTail } = slot.region;
     const { ef, m, top2 } = s;
     for (let k = 0; k < K; k++) {
       m[k] = rootTail[k]!;
@@ -473,7 +435,8 @@ export class TimingAnalysis {
   private makespans(s: TimedState, out: Float64Array, epoch = -1): void {
     const K = this.samples;
     const slot = this.slot!;
-    const { exits, exitTail, rootTail } = slot;
+    const { exits } = slot;
+    const { exitTail, rootTail } = slot.region;
     const { stamp, ovEf } = this.model;
     out.set(rootTail);
     for (let i = 0; i < slot.exitCount; i++) {
@@ -493,7 +456,8 @@ export class TimingAnalysis {
     const K = this.samples;
     const m = this.model;
     const { predOffset, predList, ovEf, ovSt, stamp, tEs, tSs, upsK, upsEf, upsSt } = m;
-    const { inW, isUpper } = this.slot!;
+    const { isUpper } = this.slot!;
+    const { inW } = this.slot!.region;
     const list = m.descendants(v);
     const epoch = m.nextEpoch();
     const refEf = ref.ef;
@@ -562,7 +526,8 @@ export class TimingAnalysis {
       }
     }
     // Makespans: the reference's, with the exits the overlay changed re-read.
-    const { exits, exitTail } = this.slot!;
+    const { exits } = this.slot!;
+    const { exitTail } = this.slot!.region;
     let changed = -1;
     let nChanged = 0;
     for (let i = 0; i < this.slot!.exitCount; i++) {
