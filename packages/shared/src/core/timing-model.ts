@@ -93,9 +93,12 @@ export interface WaitingRegion {
   readonly key: Uint8Array;
   /** 1 for the region's nodes (never re-timed: their tails stand for them). */
   readonly inW: Uint8Array;
-  /** 1 for a node outside the region that is a sink or has a successor in it: an exit if it is re-timed. */
-  readonly feeds: Uint8Array;
-  /** exitTail[b*K + k] for the feeding nodes b: the largest tail row of b's successors in the region (0 for a sink). */
+  /**
+   * For a node outside the region that is a sink or has a successor in it (an exit if it is
+   * re-timed), its row in exitTail (0, a row of zeros, for a sink); −1 for the others.
+   */
+  readonly feedRow: Int32Array;
+  /** exitTail[feedRow[b]*K + k]: the largest tail row of b's successors in the region (0 for a sink). */
   readonly exitTail: Float64Array;
   /** Per sample, the largest tail row of the region's roots (nodes without upstreams). */
   readonly rootTail: Float64Array;
@@ -346,7 +349,7 @@ export class TimingModel {
     this.jP = new Float64Array(n);
     this.jList = new Int32Array(n);
     this.regionKey = new Uint8Array(n);
-    this.noRegion = { hash: 0, used: 0, key: new Uint8Array(n), inW: new Uint8Array(n), feeds: new Uint8Array(n), exitTail: new Float64Array(0), rootTail: new Float64Array(K), wList: new Int32Array(0), wDist: [] };
+    this.noRegion = { hash: 0, used: 0, key: new Uint8Array(n), inW: new Uint8Array(n), feedRow: new Int32Array(n).fill(-1), exitTail: new Float64Array(K), rootTail: new Float64Array(K), wList: new Int32Array(0), wDist: [] };
     this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM, top2: new Float64Array(K) };
   }
 
@@ -396,8 +399,6 @@ export class TimingModel {
     const key = this.regionKey;
     const { order, predOffset, predList, succOffset, succList, tail } = this;
     const inW = new Uint8Array(n);
-    const feeds = new Uint8Array(n);
-    const exitTail = new Float64Array(n * K);
     const rootTail = new Float64Array(K);
     const wList: number[] = [];
     const wDist: DurationDistribution[] = [];
@@ -421,27 +422,37 @@ export class TimingModel {
         for (let k = 0; k < K; k++) if (tail[b + k]! > rootTail[k]!) rootTail[k] = tail[b + k]!;
       }
     }
-    // The nodes that feed it: sinks (tail 0) and the upstreams of its nodes outside it.
+    // The nodes that feed it: sinks (the zero row) and the upstreams of its nodes outside it.
+    const feedRow = new Int32Array(n).fill(-1);
+    let rows = 1;
     for (let v = 0; v < n; v++) {
       if (inW[v] === 1) continue;
       const s0 = succOffset[v]!;
       const s1 = succOffset[v + 1]!;
-      if (s0 === s1) {
-        feeds[v] = 1;
-        continue;
-      }
-      const b = v * K;
+      if (s0 === s1) feedRow[v] = 0;
       for (let j = s0; j < s1; j++) {
+        if (inW[succList[j]!] === 1) {
+          feedRow[v] = rows++;
+          break;
+        }
+      }
+    }
+    const exitTail = new Float64Array(rows * K);
+    for (let v = 0; v < n; v++) {
+      if (feedRow[v]! <= 0) continue;
+      const b = feedRow[v]! * K;
+      let first = true;
+      for (let j = succOffset[v]!; j < succOffset[v + 1]!; j++) {
         const s = succList[j]!;
         if (inW[s] === 0) continue;
         const sb = s * K;
-        if (feeds[v] === 0) {
+        if (first) {
           for (let k = 0; k < K; k++) exitTail[b + k] = tail[sb + k]!;
-          feeds[v] = 1;
+          first = false;
         } else for (let k = 0; k < K; k++) if (tail[sb + k]! > exitTail[b + k]!) exitTail[b + k] = tail[sb + k]!;
       }
     }
-    return { hash, used: ++this.regionClock, key: key.slice(), inW, feeds, exitTail, rootTail, wList: Int32Array.from(wList), wDist };
+    return { hash, used: ++this.regionClock, key: key.slice(), inW, feedRow, exitTail, rootTail, wList: Int32Array.from(wList), wDist };
   }
 
   matches(nodes: readonly { readonly id: string }[], K: number, seed: number): boolean {

@@ -239,7 +239,7 @@ export class TimingAnalysis {
     // The waiting region with its tails, kept per workflow for the same waiting nodes.
     const region = model.region(nodes);
     slot.region = region;
-    const { inW, feeds } = region;
+    const { inW, feedRow } = region;
     // The upper part, top down: every node outside the region but the done ones under done nodes
     // (their finish and start times are 0 in every sample: passes skip them as upstreams). Its
     // exits: the nodes that feed the region or are sinks.
@@ -258,7 +258,7 @@ export class TimingAnalysis {
       upperRoot[v] = root;
       if (!compute) continue;
       upper[count++] = v;
-      if (feeds[v] === 1) exits[ex++] = v;
+      if (feedRow[v]! >= 0) exits[ex++] = v;
     }
     slot.upperCount = count;
     slot.exitCount = ex;
@@ -414,16 +414,18 @@ export class TimingAnalysis {
     const K = this.samples;
     const slot = this.slot!;
     const { exits } = slot;
-    const { exitTail, rootTail } = slot.region;
+    const { exitTail, rootTail, feedRow } = slot.region;
     const { ef, m, top2 } = s;
     for (let k = 0; k < K; k++) {
       m[k] = rootTail[k]!;
       top2[k] = Number.NEGATIVE_INFINITY;
     }
     for (let i = 0; i < slot.exitCount; i++) {
-      const bb = exits[i]! * K;
+      const b = exits[i]!;
+      const bb = b * K;
+      const tb = feedRow[b]! * K;
       for (let k = 0; k < K; k++) {
-        const x = ef[bb + k]! + exitTail[bb + k]!;
+        const x = ef[bb + k]! + exitTail[tb + k]!;
         const mk = m[k]!;
         top2[k] = Math.max(top2[k]!, Math.min(x, mk));
         m[k] = Math.max(mk, x);
@@ -436,14 +438,15 @@ export class TimingAnalysis {
     const K = this.samples;
     const slot = this.slot!;
     const { exits } = slot;
-    const { exitTail, rootTail } = slot.region;
+    const { exitTail, rootTail, feedRow } = slot.region;
     const { stamp, ovEf } = this.model;
     out.set(rootTail);
     for (let i = 0; i < slot.exitCount; i++) {
       const b = exits[i]!;
       const e = stamp[b] === epoch ? ovEf : s.ef;
       const bb = b * K;
-      for (let k = 0; k < K; k++) out[k] = Math.max(out[k]!, e[bb + k]! + exitTail[bb + k]!);
+      const tb = feedRow[b]! * K;
+      for (let k = 0; k < K; k++) out[k] = Math.max(out[k]!, e[bb + k]! + exitTail[tb + k]!);
     }
   }
   /**
@@ -527,7 +530,7 @@ export class TimingAnalysis {
     }
     // Makespans: the reference's, with the exits the overlay changed re-read.
     const { exits } = this.slot!;
-    const { exitTail } = this.slot!.region;
+    const { exitTail, feedRow } = this.slot!.region;
     let changed = -1;
     let nChanged = 0;
     for (let i = 0; i < this.slot!.exitCount; i++) {
@@ -541,10 +544,12 @@ export class TimingAnalysis {
       // The other terms' largest: ref.top2 where the changed exit's reference term is the makespan
       // (the same sum as refMakespans took), else the makespan.
       const cb = changed * K;
+      const tb = feedRow[changed]! * K;
       for (let k = 0; k < K; k++) {
         const mk = ref.m[k]!;
-        const other = refEf[cb + k]! + exitTail[cb + k]! === mk ? ref.top2[k]! : mk;
-        out[k] = Math.max(ovEf[cb + k]! + exitTail[cb + k]!, other);
+        const tk = exitTail[tb + k]!;
+        const other = refEf[cb + k]! + tk === mk ? ref.top2[k]! : mk;
+        out[k] = Math.max(ovEf[cb + k]! + tk, other);
       }
     } else this.makespans(ref, out, epoch);
   }
