@@ -16,9 +16,9 @@
  * - Waiting regions: the region of a state is determined by which nodes are waiting (pending,
  *   not speculating, not pinned by a query); with it go the largest tail of its roots and, for
  *   each node that feeds it, the largest tail of its successors there. The last REGIONS regions
- *   of the workflow are kept (immutable once made, so a state may keep reading one after it was
- *   replaced) and reused by a later state with the same waiting nodes, if these still have the
- *   same distribution objects: the region only changes when a node starts, not when one ends.
+ *   of the workflow are kept and reused by a later state with the same waiting nodes, if these
+ *   still have the same distribution objects: the region only changes when a node starts, not
+ *   when one ends. The one replaced is refilled in place unless a state's buffers refer to it.
  * - Drawn rows: each not-started node's K draws from its distribution's quantile table.
  * - Buffers: the run states' typed arrays (slots, reused round-robin) and the query scratch.
  */
@@ -84,10 +84,11 @@ export const WAIT_PINNED = 2;
 
 /**
  * A waiting region (module header): the pending nodes with every upstream waiting and every
- * downstream in the region, below the upper part of the states that share it. Immutable.
+ * downstream in the region, below the upper part of the states that share it. Its arrays are
+ * refilled only when no state's buffers refer to it (`region`), so a state reads a fixed region.
  */
 export interface WaitingRegion {
-  readonly hash: number;
+  hash: number;
   used: number;
   /** Per node: WAIT_NOT, WAIT_FREE or WAIT_PINNED (what the region was computed from). */
   readonly key: Uint8Array;
@@ -99,12 +100,13 @@ export interface WaitingRegion {
    */
   readonly feedRow: Int32Array;
   /** exitTail[feedRow[b]*K + k]: the largest tail row of b's successors in the region (0 for a sink). */
-  readonly exitTail: Float64Array;
+  exitTail: Float64Array;
   /** Per sample, the largest tail row of the region's roots (nodes without upstreams). */
   readonly rootTail: Float64Array;
-  /** The region's nodes and the distribution objects their tails were computed from. */
+  /** The region's nodes (the wCount first) and the distribution objects their tails were computed from. */
   readonly wList: Int32Array;
-  readonly wDist: readonly DurationDistribution[];
+  wCount: number;
+  readonly wDist: (DurationDistribution | undefined)[];
 }
 
 /** Φ⁻¹((k + ½)/K) for k < K, per K (the lognormal quantile table). */
@@ -349,7 +351,7 @@ export class TimingModel {
     this.jP = new Float64Array(n);
     this.jList = new Int32Array(n);
     this.regionKey = new Uint8Array(n);
-    this.noRegion = { hash: 0, used: 0, key: new Uint8Array(n), inW: new Uint8Array(n), feedRow: new Int32Array(n).fill(-1), exitTail: new Float64Array(K), rootTail: new Float64Array(K), wList: new Int32Array(0), wDist: [] };
+    this.noRegion = this.newRegion();
     this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM, top2: new Float64Array(K) };
   }
 
@@ -373,7 +375,7 @@ export class TimingModel {
       for (let v = 0; v < n && same; v++) if (e.key[v] !== key[v]) same = false;
       if (!same) continue;
       // The same waiting nodes (one entry per key): current if their distributions are.
-      for (let i = 0; i < e.wList.length && same; i++) if (nodes[e.wList[i]!]!.duration !== e.wDist[i]) same = false;
+      for (let i = 0; i < e.wCount && same; i++) if (nodes[e.wList[i]!]!.duration !== e.wDist[i]) same = false;
       if (same) {
         e.used = ++this.regionClock;
         return e;
@@ -381,29 +383,53 @@ export class TimingModel {
       replace = x;
       break;
     }
-    const r = this.computeRegion(nodes, h);
-    if (replace < 0 && this.regions.length < REGIONS) this.regions.push(r);
-    else {
-      if (replace < 0) {
-        replace = 0;
-        for (let x = 1; x < this.regions.length; x++) if (this.regions[x]!.used < this.regions[replace]!.used) replace = x;
-      }
-      this.regions[replace] = r;
+    if (replace < 0 && this.regions.length >= REGIONS) {
+      replace = 0;
+      for (let x = 1; x < this.regions.length; x++) if (this.regions[x]!.used < this.regions[replace]!.used) replace = x;
     }
+    // The entry replaced is refilled in place unless a state's buffers still refer to it.
+    let r: WaitingRegion | undefined = replace < 0 ? undefined : this.regions[replace];
+    for (let i = 0; i < this.slots.length && r !== undefined; i++) if (this.slots[i]!.region === r) r = undefined;
+    r ??= this.newRegion();
+    this.computeRegion(nodes, h, r);
+    if (replace < 0) this.regions.push(r);
+    else this.regions[replace] = r;
     return r;
   }
 
-  private computeRegion(nodes: readonly { readonly duration: DurationDistribution }[], hash: number): WaitingRegion {
+  private newRegion(): WaitingRegion {
+    const n = this.n;
+    return {
+      hash: 0,
+      used: 0,
+      key: new Uint8Array(n),
+      inW: new Uint8Array(n),
+      feedRow: new Int32Array(n).fill(-1),
+      exitTail: new Float64Array(this.samples),
+      rootTail: new Float64Array(this.samples),
+      wList: new Int32Array(n),
+      wCount: 0,
+      wDist: new Array<DurationDistribution | undefined>(n).fill(undefined),
+    };
+  }
+
+  /** Computes into `r` the waiting region of the key in `regionKey` (its nodes' tail rows refreshed). */
+  private computeRegion(nodes: readonly { readonly duration: DurationDistribution }[], hash: number, r: WaitingRegion): void {
     const n = this.n;
     const K = this.samples;
     const key = this.regionKey;
     const { order, predOffset, predList, succOffset, succList, tail } = this;
-    const inW = new Uint8Array(n);
-    const rootTail = new Float64Array(K);
-    const wList: number[] = [];
-    const wDist: DurationDistribution[] = [];
+    const { inW, rootTail, wList, wDist, feedRow } = r;
+    r.hash = hash;
+    r.used = ++this.regionClock;
+    r.key.set(key);
+    inW.fill(0);
+    rootTail.fill(0);
+    wDist.fill(undefined);
+    r.wCount = 0;
     // Bottom up, with the region's tail rows; the roots' largest tail per sample.
     this.beginTails();
+    let wCount = 0;
     for (let h = n - 1; h >= 0; h--) {
       const v = order[h]!;
       let w = key[v] === WAIT_FREE;
@@ -415,17 +441,19 @@ export class TimingModel {
       inW[v] = 1;
       const dist = nodes[v]!.duration;
       if (!this.tailIsCurrent(v, dist)) this.refreshTail(v, dist);
-      wList.push(v);
-      wDist.push(dist);
+      wList[wCount] = v;
+      wDist[wCount] = dist;
+      wCount++;
       if (p0 === p1) {
         const b = v * K;
         for (let k = 0; k < K; k++) if (tail[b + k]! > rootTail[k]!) rootTail[k] = tail[b + k]!;
       }
     }
+    r.wCount = wCount;
     // The nodes that feed it: sinks (the zero row) and the upstreams of its nodes outside it.
-    const feedRow = new Int32Array(n).fill(-1);
     let rows = 1;
     for (let v = 0; v < n; v++) {
+      feedRow[v] = -1;
       if (inW[v] === 1) continue;
       const s0 = succOffset[v]!;
       const s1 = succOffset[v + 1]!;
@@ -437,7 +465,9 @@ export class TimingModel {
         }
       }
     }
-    const exitTail = new Float64Array(rows * K);
+    if (r.exitTail.length < rows * K) r.exitTail = new Float64Array(Math.min(n + 1, 2 * rows) * K);
+    const exitTail = r.exitTail;
+    for (let k = 0; k < K; k++) exitTail[k] = 0;
     for (let v = 0; v < n; v++) {
       if (feedRow[v]! <= 0) continue;
       const b = feedRow[v]! * K;
@@ -452,7 +482,6 @@ export class TimingModel {
         } else for (let k = 0; k < K; k++) if (tail[sb + k]! > exitTail[b + k]!) exitTail[b + k] = tail[sb + k]!;
       }
     }
-    return { hash, used: ++this.regionClock, key: key.slice(), inW, feedRow, exitTail, rootTail, wList: Int32Array.from(wList), wDist };
   }
 
   matches(nodes: readonly { readonly id: string }[], K: number, seed: number): boolean {

@@ -511,6 +511,22 @@ describe('M4 fast ΔT reuse across states of one workflow (issue 9 item 1)', () 
     expect(b).toBe(0);
   });
 
+  it('analyses of the same waiting nodes with different distributions, queried in turns, each answer for their own', () => {
+    // Two runs at the same point with different estimates for w1: the region kept for one must
+    // not be refilled for the other while the first one's buffers still read it.
+    const short = state(lognormalDuration(100, 0.4), 600);
+    const long = state(lognormalDuration(9000, 0.4), 600);
+    const a = timingAnalysis({ nodes: short, edges });
+    const b = timingAnalysis({ nodes: long, edges });
+    const wantA = referenceDeltaTSec({ nodes: short, edges }, 'x', cands, 16, DEFAULT_TIMING_SEED).deltaTSec;
+    const wantB = referenceDeltaTSec({ nodes: long, edges }, 'x', cands, 16, DEFAULT_TIMING_SEED).deltaTSec;
+    expect(wantA).toBeGreaterThan(wantB);
+    for (let turn = 0; turn < 4; turn++) {
+      expect(Math.abs(a.deltaTSecWith('x', cands) - wantA), `turn ${turn}, a`).toBeLessThan(1e-9);
+      expect(Math.abs(b.deltaTSecWith('x', cands) - wantB), `turn ${turn}, b`).toBeLessThan(1e-9);
+    }
+  });
+
   it('a candidate list passed again after an entry was replaced is read anew', () => {
     const nodes = state(lognormalDuration(100, 0.4), 700);
     const a = timingAnalysis({ nodes, edges });
