@@ -196,6 +196,16 @@ describe('issue 13 item 2: several classes per call, any prior, any number of se
     }
     for (const c of ['m1', 'm2', 'm3']) expect(await classState(many, c)).toEqual(await classState(one, c));
     expect(compared).toBeGreaterThan(300);
+    // A batch larger than one call carries (350 outcomes over 5 classes: cut into calls by class).
+    const big = ['g1', 'g2', 'g3', 'g4', 'g5'].map((classId) => ({ classId, outcomes: Array.from({ length: 70 }, (_, i) => rndOutcome(rnd, `${classId}-${i % 60}`, 20, 0.05)) }));
+    const common = { nowMs: nowMs + 1000, fallbackPrior: { a: 1, b: 1 }, fallbackStage: 'shadow' as const };
+    const bigTogether = await estimatorApplyClasses(redis, many, { ...common, classes: big });
+    for (const [i, { classId, outcomes }] of big.entries()) {
+      const alone = await estimatorApplyOutcomes(redis, one, { ...common, classId, outcomes });
+      expect((bigTogether[i] as Array<AppliedSnapshot | undefined>).map(strip)).toEqual(alone.map(strip));
+      expect(alone.filter((x) => x === undefined)).toHaveLength(10);
+      expect(await classState(many, classId)).toEqual(await classState(one, classId));
+    }
   });
 
   it('a prior that is not an integer: every snapshot holds the posterior the class hash stores after its outcome', async () => {

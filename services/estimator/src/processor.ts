@@ -157,7 +157,8 @@ export class OutcomeProcessor {
           this.log.error({ classId, entries: items.length, err: String(snaps) }, 'outcome handling failed; left pending');
           return;
         }
-        for (const [i, { id, o }] of items.entries()) {
+        for (let i = 0; i < items.length; i++) {
+          const { id, o } = items[i] as { id: string; o: Outcome };
           try {
             const snap = snaps[i];
             const cal = cals.get(o.tenant) as TenantCalibration;
