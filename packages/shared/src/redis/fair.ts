@@ -101,6 +101,37 @@ export class FairDispatcher {
   }
 
   /**
+   * Issue 13 item 1: `enqueue` and the claim of a pump in one script call (fairClaim-9.lua in
+   * enqueue mode; the same outcome as the two calls made back to back, with nothing between
+   * them). Returns the jobs claimed (this one or others), which the caller hands to `dispatch`.
+   */
+  async enqueueAndClaim(item: FairItem, order: number): Promise<{ added: boolean; claimed: FairItem[] }> {
+    const k = fairKeys(this.ks, item.lane);
+    const reply = await callScript<Array<string | number>>(
+      this.redis,
+      'fairClaim-9.lua',
+      [k.ring, k.deficit, k.weights, k.items, k.claimed, k.out, k.workers, k.owner, k.inuse],
+      [item.lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved, item.jobId, JSON.stringify(item), order, item.tenant],
+    );
+    return { added: Number(reply[2]) === 1, claimed: reply.slice(3).map((raw) => JSON.parse(String(raw)) as FairItem) };
+  }
+
+  /**
+   * Hands jobs claimed by `enqueueAndClaim` to BullMQ and confirms them; a full batch means more
+   * may be ready, so the lane is pumped on. Returns jobs added.
+   */
+  async dispatch(lane: FairLane, claimed: readonly FairItem[]): Promise<number> {
+    if (claimed.length === 0) return 0;
+    await this.confirm(lane, claimed);
+    return claimed.length + (claimed.length < CLAIM_BATCH ? 0 : await this.pump(lane));
+  }
+
+  private async confirm(lane: FairLane, items: readonly FairItem[]): Promise<void> {
+    await Promise.all(items.map((it) => this.add(it)));
+    await this.redis.hdel(fairKeys(this.ks, lane).claimed, ...items.map((it) => it.jobId));
+  }
+
+  /**
    * Moves ready jobs of `lane` into BullMQ while slots are free. Calls that overlap in this
    * process coalesce: one more pass runs after the current one. Returns jobs added.
    */
@@ -145,8 +176,7 @@ export class FairDispatcher {
       );
       const items = reply.slice(2).map((raw) => JSON.parse(String(raw)) as FairItem);
       if (items.length === 0) return total;
-      await Promise.all(items.map((it) => this.add(it)));
-      await this.redis.hdel(k.claimed, ...items.map((it) => it.jobId));
+      await this.confirm(lane, items);
       total += items.length;
       if (items.length < CLAIM_BATCH) return total;
     }

@@ -34,10 +34,11 @@ export class Outbox {
       ...(lane === 'ops' ? { attempts: this.opsAttempts, backoff: { type: 'exponential', delay: 100 } } : { attempts: 1, priority }),
     };
     // Within the tenant: first come first served on `ops`; by EV (the BullMQ priority) on `spec`.
-    await this.fair.enqueue({ lane, tenant, jobId: intent.jobId, name: intent.name, data: intent.data, opts }, lane === 'ops' ? intent.createdAtMs : priority);
-    // Once the job is on its ready list the intent may go, and the job may be dispatched: both
-    // at once (the dispatch does not wait for the intent's deletion).
-    await Promise.all([this.redis.hdel(runKeys(this.ks, tenant, runId).intents, intent.jobId), this.fair.pump(lane)]);
+    // The enqueue and the pump's claim are one script call (issue 13 item 1).
+    const { claimed } = await this.fair.enqueueAndClaim({ lane, tenant, jobId: intent.jobId, name: intent.name, data: intent.data, opts }, lane === 'ops' ? intent.createdAtMs : priority);
+    // Once the job is on its ready list (or claimed) the intent may go, and what was claimed may
+    // be dispatched: both at once (the dispatch does not wait for the intent's deletion).
+    await Promise.all([this.redis.hdel(runKeys(this.ks, tenant, runId).intents, intent.jobId), this.fair.dispatch(lane, claimed)]);
   }
 
   /** Sends every intent of the run older than `minAgeMs` (0: all). Returns how many were sent. */

@@ -29,6 +29,11 @@
           (active weights + 1)); a flooding tenant never fills them, so a tenant arriving (or
           running a second job) during another's flood starts at once instead of waiting for
           one of the flood's operations to end
+  ARGV[7..10] optional, enqueue mode (issue 13 item 1: the outbox's enqueue and its pump in one
+          call): job id, item JSON, order score within the tenant, tenant. The job is first put on
+          its tenant's ready list exactly as fairEnqueue-5.lua does (idempotent by job id), then
+          the claim runs; when the ring was empty the job goes straight to `claimed` if that claim
+          would take it (see Fast path in the code), without touching the ready list and ring.
 
   Order. A tenant's share is slots × weight / (sum of the weights of the active tenants: those
   with ready or outstanding jobs). While some tenant in the ring holds less than its share, the
@@ -39,49 +44,159 @@
   turn order and its quantum; the claim stops when every tenant in the ring was passed over in a
   row (a second round first ignores the shares, so a slot never idles for the order alone).
 
-Returns { slots, outstanding, item JSON... } (slots and outstanding before the claim).
-]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lane = ARGV[1]
-local ttl = tonumber(ARGV[4])
+  Round trips (issue 13 item 1): the ring, the ready counts, the deficits and the weights are
+  read once per call and kept in Lua; the writes are made once at the end (the ring trimmed or
+  rewritten, each hash in one variadic call). A call that finds the ring empty returns after that one
+  read. The outcome is the one the step-by-step version gave: nothing else runs
+  inside a script.
 
-local slots = 0
-local workers = redis.call('HGETALL', KEYS[7])
-for i = 1, #workers, 2 do
-  local ok, w = pcall(cjson.decode, workers[i + 1])
-  if ok and type(w) == 'table' and tonumber(w.at) ~= nil and tonumber(w.at) >= now - ttl then
-    slots = slots + (tonumber(w[lane]) or 0)
-  else
-    redis.call('HDEL', KEYS[7], workers[i])
+Returns { slots, outstanding, item JSON... } (slots and outstanding before the claim), or
+{ -1, -1 } when no tenant has a ready job (the ring is empty; capacity is then not read). In
+enqueue mode the third element is 1 when the job was added, 0 when it was known already:
+{ slots, outstanding, added, item JSON... }.
+]]
+-- A variadic call over a list of any length (Lua's unpack is limited to a few thousand values).
+local function each(cmd, key, list, step)
+  local replies = {}
+  for i = 1, #list, step do
+    local r = redis.call(cmd, key, unpack(list, i, math.min(#list, i + step - 1)))
+    if type(r) == 'table' then for _, v in ipairs(r) do replies[#replies + 1] = v end end
   end
+  return replies
 end
-local outstanding = redis.call('ZCARD', KEYS[6])
-local free = slots + tonumber(ARGV[5]) - outstanding
-local want = math.min(free, tonumber(ARGV[2]))
-local out = { slots, outstanding }
-if want <= 0 then return out end
 
 local reserved = tonumber(ARGV[6])
+
+-- The lane's capacity, read once (TIME, the workers' registrations, the outstanding count).
+local cap = nil
+local function capacity()
+  if cap ~= nil then return cap end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local lane = ARGV[1]
+  local ttl = tonumber(ARGV[4])
+  local slots = 0
+  local stale = {}
+  local workers = redis.call('HGETALL', KEYS[7])
+  for i = 1, #workers, 2 do
+    local ok, w = pcall(cjson.decode, workers[i + 1])
+    if ok and type(w) == 'table' and tonumber(w.at) ~= nil and tonumber(w.at) >= now - ttl then
+      slots = slots + (tonumber(w[lane]) or 0)
+    else
+      stale[#stale + 1] = workers[i]
+    end
+  end
+  if #stale > 0 then each('HDEL', KEYS[7], stale, 1000) end
+  local outstanding = redis.call('ZCARD', KEYS[6])
+  local free = slots + tonumber(ARGV[5]) - outstanding
+  cap = { now = now, slots = slots, outstanding = outstanding, free = free, want = math.min(free, tonumber(ARGV[2])) }
+  return cap
+end
+
+-- Enqueue mode (ARGV[7..10]): the reply carries `added` third.
+local enqueue = ARGV[7] ~= nil
+local added = 0
+local function finish(out)
+  if enqueue then table.insert(out, 3, added) end
+  return out
+end
+
+local function weightOf(raw)
+  local w = tonumber(raw or '1') or 1
+  if w <= 0 then w = 1 end
+  return w
+end
+
+-- The ring as a local queue: q[h..#q] is the ring; LPOP is h + 1, a move to the back appends.
+-- Read first: with no tenant ready (most calls of a worker freeing a slot) nothing else is read.
+local q = redis.call('LRANGE', KEYS[1], 0, -1)
+
+if enqueue then
+  local jobId, item, tenant = ARGV[7], ARGV[8], ARGV[10]
+  local ready = ARGV[3] .. tenant
+  -- Idempotent by job id, as fairEnqueue-5.lua: a job ready, claimed or outstanding is known.
+  if redis.call('HEXISTS', KEYS[5], jobId) == 0 and not redis.call('ZSCORE', KEYS[6], jobId) and redis.call('HEXISTS', KEYS[4], jobId) == 0 then
+    added = 1
+    if #q == 0 then
+      -- Fast path. With the ring empty (no ready job: every tenant with one is in the ring), the
+      -- claim after the enqueue would see this tenant alone in the ring with this one job. It
+      -- takes it unless no slot is free, or only the reserve is and this tenant may not fill it
+      -- (a tenant alone is never passed over for its share, and a weight below 1 only makes it
+      -- go round the ring of one until its deficit reaches 1). The job then goes straight to
+      -- `claimed` and `out`, as that claim leaves it: its ready list and the ring empty again,
+      -- the tenant's deficit dropped.
+      local c = capacity()
+      if c.want >= 1 then
+        local w = weightOf(redis.call('HGET', KEYS[3], tenant))
+        local blocked = w < 0.0001 -- (a weight this small: the general path, below)
+        if not blocked and c.free <= reserved then
+          -- Only the reserve is free: the tenant may take it holding fewer than R, or fewer than
+          -- its share were one more tenant to arrive.
+          local held = redis.call('HGETALL', KEYS[9])
+          local names, n = {}, nil
+          for i = 1, #held, 2 do
+            names[#names + 1] = held[i]
+            if held[i] == tenant then n = tonumber(held[i + 1]) or 0 end
+          end
+          local active = 0
+          if #names > 0 then
+            local wr = each('HMGET', KEYS[3], names, 1000)
+            for i = 1, #names do active = active + weightOf(wr[i]) end
+          end
+          if n == nil then active = active + w end
+          n = n or 0
+          blocked = not (n < reserved or n < c.slots * w / (active + 1))
+        end
+        if not blocked then
+          local hadDeficit = redis.call('HGET', KEYS[2], tenant)
+          redis.call('HSET', KEYS[5], jobId, '{"at":' .. c.now .. ',"item":' .. item .. '}')
+          redis.call('ZADD', KEYS[6], c.now, jobId)
+          redis.call('HSET', KEYS[8], jobId, tenant)
+          redis.call('HINCRBY', KEYS[9], tenant, 1)
+          if hadDeficit then redis.call('HDEL', KEYS[2], tenant) end
+          return finish({ c.slots, c.outstanding, item })
+        end
+      end
+    end
+    -- The enqueue as fairEnqueue-5.lua writes it, then the claim.
+    redis.call('HSET', KEYS[4], jobId, item)
+    redis.call('ZADD', ready, tonumber(ARGV[9]), jobId)
+    if redis.call('ZCARD', ready) == 1 then
+      redis.call('RPUSH', KEYS[1], tenant)
+      q[#q + 1] = tenant
+    end
+  end
+end
+
+local n0 = #q
+if n0 == 0 then return finish({ -1, -1 }) end
+local h = 1
+
+local c = capacity()
+local now, slots, outstanding, free, want = c.now, c.slots, c.outstanding, c.free, c.want
+local out = { slots, outstanding }
+if want <= 0 then return finish(out) end
+
 
 -- The active tenants (ring and outstanding), their slots in use and weights: one read each per
 -- call, kept up to date below as jobs are claimed.
 local inuse = {}
 local held = redis.call('HGETALL', KEYS[9])
-for i = 1, #held, 2 do inuse[held[i]] = tonumber(held[i + 1]) or 0 end
-local weights = {}
-local function weight(tenant)
-  local w = weights[tenant]
-  if w == nil then
-    w = tonumber(redis.call('HGET', KEYS[3], tenant) or '1') or 1
-    if w <= 0 then w = 1 end
-    weights[tenant] = w
-  end
-  return w
+local names = {}
+local seen = {}
+for i = 1, #held, 2 do
+  inuse[held[i]] = tonumber(held[i + 1]) or 0
+  if not seen[held[i]] then seen[held[i]] = true; names[#names + 1] = held[i] end
 end
+for _, tenant in ipairs(q) do
+  if not seen[tenant] then seen[tenant] = true; names[#names + 1] = tenant end
+end
+local weights = {}
+local wraw = each('HMGET', KEYS[3], names, 1000)
+for i, tenant in ipairs(names) do weights[tenant] = weightOf(wraw[i]) end
+local function weight(tenant) return weights[tenant] end
 local activeWeight = 0
-local ring = redis.call('LRANGE', KEYS[1], 0, -1)
-for _, tenant in ipairs(ring) do
+for _, tenant in ipairs(q) do
   if inuse[tenant] == nil then activeWeight = activeWeight + weight(tenant) end
 end
 for tenant, _ in pairs(inuse) do activeWeight = activeWeight + weight(tenant) end
@@ -94,9 +209,49 @@ local function mayTakeReserve(tenant)
 end
 -- Tenants in the ring under their share (each is in the ring once).
 local underCount = 0
-for _, tenant in ipairs(ring) do
+for _, tenant in ipairs(q) do
   if under(tenant) then underCount = underCount + 1 end
 end
+
+-- Read once per tenant, written at the end.
+local readyN = {}
+local function readyCount(tenant)
+  local c = readyN[tenant]
+  if c == nil then
+    c = redis.call('ZCARD', ARGV[3] .. tenant)
+    readyN[tenant] = c
+  end
+  return c
+end
+-- The ring's deficits, one read; `stored`: the field exists (only those need an HDEL).
+local deficit = {}
+local stored = {}
+local dirty = {}
+local draw = each('HMGET', KEYS[2], q, 1000)
+for i, tenant in ipairs(q) do
+  deficit[tenant] = tonumber(draw[i] or '0') or 0
+  if draw[i] then stored[tenant] = true end
+end
+local function getDeficit(tenant)
+  return deficit[tenant]
+end
+local function setDeficit(tenant, d)
+  -- As stored: a re-read in the same call sees the value rounded by tostring.
+  deficit[tenant] = tonumber(tostring(d))
+  dirty[tenant] = 'set'
+end
+local function dropDeficit(tenant)
+  deficit[tenant] = 0
+  dirty[tenant] = 'del'
+end
+
+local claimedIds = {}
+local claimedJson = {}
+local outArgs = {}
+local ownerArgs = {}
+local inc = {}
+local incOrder = {}
+local itemDel = {}
 
 local claimed = 0
 local guard = 0
@@ -105,61 +260,117 @@ local byShare = true
 while claimed < want do
   guard = guard + 1
   if guard > 100000 then break end
-  local tenant = redis.call('LINDEX', KEYS[1], 0)
-  if not tenant then break end
+  local tenant = q[h]
+  if tenant == nil then break end
   local ready = ARGV[3] .. tenant
-  if redis.call('ZCARD', ready) == 0 then
+  if readyCount(tenant) == 0 then
     if under(tenant) then underCount = underCount - 1 end
-    redis.call('LPOP', KEYS[1])
-    redis.call('HDEL', KEYS[2], tenant)
+    h = h + 1
+    dropDeficit(tenant)
   elseif ((free - claimed) <= reserved and not mayTakeReserve(tenant)) or (byShare and underCount > 0 and not under(tenant)) then
     -- Only the reserve is free and this tenant may not fill it, or another tenant is under its
     -- share and this one is not: next tenant, keeping this one's quantum.
     skipped = skipped + 1
-    if skipped >= redis.call('LLEN', KEYS[1]) then
+    if skipped >= #q - h + 1 then
       if not byShare then break end
       byShare = false
       skipped = 0
     end
-    redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
+    q[#q + 1] = tenant
+    h = h + 1
   else
     skipped = 0
-    local d = tonumber(redis.call('HGET', KEYS[2], tenant) or '0') or 0
+    local d = getDeficit(tenant)
     if d < 1 then d = d + weight(tenant) end
     if d < 1 then
       -- A weight below 1 earns a job only every few turns: keep the quantum, next tenant.
-      redis.call('HSET', KEYS[2], tenant, tostring(d))
-      redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
+      setDeficit(tenant, d)
+      q[#q + 1] = tenant
+      h = h + 1
     else
       local popped = redis.call('ZPOPMIN', ready)
+      readyN[tenant] = readyN[tenant] - 1
       local jobId = popped[1]
       local item = redis.call('HGET', KEYS[4], jobId)
-      redis.call('HDEL', KEYS[4], jobId)
+      itemDel[#itemDel + 1] = jobId
       d = d - 1
       local wasUnder = under(tenant)
       if item then
-        redis.call('HSET', KEYS[5], jobId, '{"at":' .. now .. ',"item":' .. item .. '}')
-        redis.call('ZADD', KEYS[6], now, jobId)
-        redis.call('HSET', KEYS[8], jobId, tenant)
-        redis.call('HINCRBY', KEYS[9], tenant, 1)
+        claimedIds[#claimedIds + 1] = jobId
+        claimedJson[#claimedJson + 1] = '{"at":' .. now .. ',"item":' .. item .. '}'
+        outArgs[#outArgs + 1] = now
+        outArgs[#outArgs + 1] = jobId
+        ownerArgs[#ownerArgs + 1] = jobId
+        ownerArgs[#ownerArgs + 1] = tenant
+        if inc[tenant] == nil then
+          inc[tenant] = 0
+          incOrder[#incOrder + 1] = tenant
+        end
+        inc[tenant] = inc[tenant] + 1
         inuse[tenant] = (inuse[tenant] or 0) + 1
         table.insert(out, item)
         claimed = claimed + 1
         byShare = true
       end
       if wasUnder and not under(tenant) then underCount = underCount - 1 end
-      if redis.call('ZCARD', ready) == 0 then
+      if readyN[tenant] == 0 then
         -- An emptied list leaves the ring; classic DRR drops its unused quantum.
         if under(tenant) then underCount = underCount - 1 end
-        redis.call('LPOP', KEYS[1])
-        redis.call('HDEL', KEYS[2], tenant)
+        h = h + 1
+        dropDeficit(tenant)
       elseif d < 1 then
-        redis.call('HSET', KEYS[2], tenant, tostring(d))
-        redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
+        setDeficit(tenant, d)
+        q[#q + 1] = tenant
+        h = h + 1
       else
-        redis.call('HSET', KEYS[2], tenant, tostring(d))
+        setDeficit(tenant, d)
       end
     end
   end
 end
-return out
+
+-- The writes, once each.
+if #itemDel > 0 then each('HDEL', KEYS[4], itemDel, 1000) end
+if #claimedIds > 0 then
+  local hs = {}
+  for i, id in ipairs(claimedIds) do
+    hs[#hs + 1] = id
+    hs[#hs + 1] = claimedJson[i]
+  end
+  each('HSET', KEYS[5], hs, 1000)
+  each('ZADD', KEYS[6], outArgs, 1000)
+  each('HSET', KEYS[8], ownerArgs, 1000)
+  for _, tenant in ipairs(incOrder) do redis.call('HINCRBY', KEYS[9], tenant, inc[tenant]) end
+end
+local dset = {}
+local ddel = {}
+for tenant, what in pairs(dirty) do
+  if what == 'set' then
+    dset[#dset + 1] = tenant
+    dset[#dset + 1] = tostring(deficit[tenant])
+  elseif stored[tenant] then
+    ddel[#ddel + 1] = tenant
+  end
+end
+if #ddel > 0 then each('HDEL', KEYS[2], ddel, 1000) end
+if #dset > 0 then each('HSET', KEYS[2], dset, 1000) end
+-- The ring: q[h..#q]. When only elements of the original ring were taken from the front
+-- (h - 1 <= n0), it is the original's tail plus what was moved to the back: LTRIM and RPUSH;
+-- when the queue went round, it is rewritten.
+if h > 1 or #q > n0 then
+  local rest = {}
+  if h - 1 <= n0 then
+    for i = n0 + 1, #q do rest[#rest + 1] = q[i] end
+    if h - 1 == n0 and #rest == 0 then
+      redis.call('DEL', KEYS[1])
+    else
+      if h > 1 then redis.call('LTRIM', KEYS[1], h - 1, -1) end
+      if #rest > 0 then each('RPUSH', KEYS[1], rest, 1000) end
+    end
+  else
+    for i = h, #q do rest[#rest + 1] = q[i] end
+    redis.call('DEL', KEYS[1])
+    if #rest > 0 then each('RPUSH', KEYS[1], rest, 1000) end
+  end
+end
+return finish(out)

@@ -17,10 +17,10 @@
   Returns 1 when added, 0 when the job was already known.
   Invariant (with fairClaim): a tenant is in the ring exactly when its ready list is not empty.
 ]]
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return 0 end
 if redis.call('ZSCORE', KEYS[5], ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+-- Already ready: HSETNX writes nothing (the check and the write in one call).
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
 if redis.call('ZCARD', KEYS[2]) == 1 then redis.call('RPUSH', KEYS[3], ARGV[4]) end
 return 1
