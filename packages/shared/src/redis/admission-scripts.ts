@@ -55,7 +55,17 @@ export type SpendHold = { readonly ok: boolean; readonly bookedNanoUsd: number; 
 export async function holdSpend(
   redis: RedisLike,
   ks: KeySpace,
-  a: { tenant: string; runId: string; key: string; amountNanoUsd: number; capNanoUsd: number | undefined; period: 'day' | 'month'; nowMs: number },
+  a: {
+    tenant: string;
+    runId: string;
+    key: string;
+    amountNanoUsd: number;
+    capNanoUsd: number | undefined;
+    period: 'day' | 'month';
+    nowMs: number;
+    /** Trims of this run (`trimSpendHold`) applied first in the same call (issue 13 item 1). */
+    trims?: ReadonlyArray<{ readonly attemptId: string; readonly costNanoUsd: number }>;
+  },
 ): Promise<SpendHold> {
   defineScripts(redis, ADMISSION_SCRIPT_FILES);
   const [ok, booked, held] = await callScript<[number, number, number]>(redis, 'holdSpend-1.lua', [admissionKeys(ks, a.tenant).spend], [
@@ -67,6 +77,7 @@ export async function holdSpend(
     spendPeriodField(a.period, a.nowMs),
     spendPeriodField('day', a.nowMs),
     spendPeriodField('month', a.nowMs),
+    ...(a.trims === undefined || a.trims.length === 0 ? [] : [JSON.stringify(a.trims.map((t) => [t.attemptId, Number(nanoArg('trims.costNanoUsd', t.costNanoUsd))]))]),
   ]);
   return { ok: ok === 1, bookedNanoUsd: Number(booked), heldNanoUsd: Number(held) };
 }

@@ -117,6 +117,11 @@ const MAX_ROUNDS = 50;
  */
 interface Pass {
   reread: boolean;
+  /**
+   * Spend-cap trims of attempts completed in this pass not yet written: the next launch's hold
+   * carries them (one script call for both, holdSpend-1.lua), or `flushTrims` writes them.
+   */
+  trims: Array<{ attemptId: string; costNanoUsd: number }>;
 }
 
 export class RunEngine {
@@ -288,7 +293,7 @@ export class RunEngine {
       return 'none';
     }
     let progressed = false;
-    const pass: Pass = { reread: false };
+    const pass: Pass = { reread: false, trims: [] };
 
     // 1. Nodes whose authoritative attempt has finished.
     for (const [id, n] of s.nodes) {
@@ -298,8 +303,9 @@ export class RunEngine {
       const r = await completeNode(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: id, attemptId: n.auth, nowMs: now });
       if (r.code === 'completed') {
         progressed = true;
-        // Issue 10 item 3: the attempt's cost is final; its spend-cap hold comes down to it.
-        await trimSpendHold(this.deps.redis, this.deps.ks, { tenant, runId, attemptId: n.auth, costNanoUsd: a.costNanoUsd });
+        // Issue 10 item 3: the attempt's cost is final; its spend-cap hold comes down to it
+        // (with the next launch's hold in this pass, or by flushTrims after step 4).
+        pass.trims.push({ attemptId: n.auth, costNanoUsd: a.costNanoUsd });
         // The snapshot goes on with what this script wrote (the next pass re-reads anyway): the
         // downstream launch then happens in this pass, one Redis read earlier.
         s.nodes.set(id, { ...n, state: r.state, ...(r.state === 'succeeded' ? { output: a.output ?? '', source: 'authoritative' as const } : { error: a.error ?? 'failed' }), finishedAtMs: a.finishedAtMs ?? now });
@@ -324,6 +330,7 @@ export class RunEngine {
     // 3. A node that failed for good ends the run.
     const failed = [...s.nodes.entries()].find(([, n]) => n.state === 'failed');
     if (failed !== undefined) {
+      await this.flushTrims(s, pass);
       await this.end(tenant, runId, 'failed', `node ${failed[0]} failed: ${failed[1].error ?? ''}`);
       return 'ended';
     }
@@ -335,6 +342,7 @@ export class RunEngine {
       if (!ups.every((e) => s.nodes.get(e.from)?.state === 'succeeded')) continue;
       if (await this.launch(s, id, pass)) progressed = true;
     }
+    await this.flushTrims(s, pass);
 
     // 5. Runtime decisions (M1, M4): nodes whose pending upstreams are all running.
     if (s.header.speculation) {
@@ -368,6 +376,12 @@ export class RunEngine {
     }
     if (!progressed) return 'none';
     return pass.reread ? 'progressed' : 'current';
+  }
+
+  /** Writes the spend-cap trims of the pass that no launch carried (see Pass). */
+  private async flushTrims(s: RunSnapshot, pass: Pass): Promise<void> {
+    const { tenant, runId } = s.header;
+    for (const t of pass.trims.splice(0)) await trimSpendHold(this.deps.redis, this.deps.ks, { tenant, runId, attemptId: t.attemptId, costNanoUsd: t.costNanoUsd });
   }
 
   /** Learns from a node's real output: predictor memory of its out-edges, N_out of its in-edges. */
@@ -417,7 +431,8 @@ export class RunEngine {
     // Issue 10 item 3: the launch's worst case is held against the tenant's spend cap first; a
     // node the cap cannot cover fails the run (it would never run in this period otherwise).
     const attemptId = attemptIdFor(nodeId, epoch, 'authoritative');
-    const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd: worstCaseNanoUsd(this.deps.priceTable, op) ?? 0, nowMs: now, what: `node ${nodeId}` });
+    const trims = pass.trims.splice(0);
+    const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd: worstCaseNanoUsd(this.deps.priceTable, op) ?? 0, nowMs: now, what: `node ${nodeId}`, trims });
     if (!hold.ok) {
       await this.end(tenant, runId, 'failed', `node ${nodeId} not launched: ${hold.message}`);
       pass.reread = true;

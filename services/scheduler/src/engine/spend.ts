@@ -24,7 +24,19 @@ export type SpendHoldResult =
   | { readonly ok: false; readonly message: string };
 
 /** Holds `amountNanoUsd` for a launch of run `runId` (`what` names it in the refusal). */
-export async function holdLaunchSpend(deps: SpendCapDeps, a: { tenant: string; runId: string; attemptId: string; amountNanoUsd: number; nowMs: number; what: string }): Promise<SpendHoldResult> {
+export async function holdLaunchSpend(
+  deps: SpendCapDeps,
+  a: {
+    tenant: string;
+    runId: string;
+    attemptId: string;
+    amountNanoUsd: number;
+    nowMs: number;
+    what: string;
+    /** Trims of finished attempts of the run, applied first in the same script call (issue 13 item 1). */
+    trims?: ReadonlyArray<{ readonly attemptId: string; readonly costNanoUsd: number }>;
+  },
+): Promise<SpendHoldResult> {
   const limits = deps.limits === undefined ? undefined : await deps.limits.get(a.tenant, a.nowMs);
   const capUsd = limits?.spendCapUsd;
   const period = limits?.spendCapPeriod ?? 'month';
@@ -38,6 +50,7 @@ export async function holdLaunchSpend(deps: SpendCapDeps, a: { tenant: string; r
     capNanoUsd: capUsd === undefined ? undefined : usdToNano(capUsd),
     period,
     nowMs: a.nowMs,
+    ...(a.trims === undefined ? {} : { trims: a.trims }),
   });
   if (r.ok) return { ok: true, key };
   return {

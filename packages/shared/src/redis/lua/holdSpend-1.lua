@@ -18,11 +18,21 @@
   ARGV[5] cap, nano-USD (integer string), or -1 for none        [hold]
   ARGV[6] the cap's period field (day:D or month:M)             [hold]
   ARGV[7] day field, ARGV[8] month field of now                 [hold]
+  ARGV[9] optional, JSON [[attempt id, final cost nano-USD], ...]: trims of this run applied
+          first, as `trim` calls made just before the hold would (issue 13 item 1: a node's
+          completion and the launch it enables cost one call)                   [hold]
   Returns: hold: {1, booked, held} held; {0, booked, held} the cap cannot cover it (nothing
-  written). release: 1 released, 0 no such hold. trim: nano-USD no longer held.
+  written but the carried trims; `held` is after them). release: 1 released, 0 no such hold. trim: nano-USD no longer held.
 ]]
 local holdField = 'hold:' .. ARGV[2]
-local raw = redis.call('HGET', KEYS[1], holdField)
+-- A hold reads the run's holds and the cap period's booked and held spend in one call.
+local got
+if ARGV[1] == 'hold' then
+  got = redis.call('HMGET', KEYS[1], holdField, ARGV[6], 'held:' .. ARGV[6])
+else
+  got = { redis.call('HGET', KEYS[1], holdField) }
+end
+local raw = got[1]
 local holds = {}
 if raw then holds = cjson.decode(raw) end
 
@@ -39,11 +49,28 @@ if ARGV[1] == 'release' then
   return 1
 end
 
-if ARGV[1] == 'trim' then
-  -- Only one launch of an attempt id can succeed (the epoch fence); other holds under the same id
-  -- are losers about to release theirs: the attempt's holds together come down to its cost.
-  local prefix = ARGV[3] .. ':'
-  local keep = tonumber(ARGV[4])
+-- Increments summed per field and applied once each at the end (a trim and a hold of the same
+-- run mostly share their day and month): the same totals as one HINCRBY per hold and field.
+local sums = {}
+local order = {}
+local function add(field, amt)
+  if sums[field] == nil then
+    sums[field] = 0
+    order[#order + 1] = field
+  end
+  sums[field] = sums[field] + amt
+end
+local function apply()
+  for _, field in ipairs(order) do
+    if sums[field] ~= 0 then redis.call('HINCRBY', KEYS[1], field, string.format('%d', sums[field])) end
+  end
+end
+
+-- Only one launch of an attempt id can succeed (the epoch fence); other holds under the same id
+-- are losers about to release theirs: the attempt's holds together come down to its cost.
+local function trim(attemptId, cost)
+  local prefix = attemptId .. ':'
+  local keep = tonumber(cost)
   local freed = 0
   local keys = {}
   for k in pairs(holds) do
@@ -56,25 +83,42 @@ if ARGV[1] == 'trim' then
     local new = math.min(amt, keep)
     keep = keep - new
     if new < amt then
-      redis.call('HINCRBY', KEYS[1], 'held:' .. h[2], string.format('%d', new - amt))
-      redis.call('HINCRBY', KEYS[1], 'held:' .. h[3], string.format('%d', new - amt))
+      add('held:' .. h[2], new - amt)
+      add('held:' .. h[3], new - amt)
       h[1] = string.format('%d', new)
       freed = freed + (amt - new)
     end
   end
+  return freed
+end
+
+if ARGV[1] == 'trim' then
+  local freed = trim(ARGV[3], ARGV[4])
+  apply()
   if freed > 0 then redis.call('HSET', KEYS[1], holdField, cjson.encode(holds)) end
   return freed
 end
 
+-- Trims carried by the hold (ARGV[9]): applied first, as separate trim calls made just before.
+local trimmed = 0
+if ARGV[9] ~= nil and ARGV[9] ~= '' then
+  for _, t in ipairs(cjson.decode(ARGV[9])) do trimmed = trimmed + trim(t[1], t[2]) end
+end
+
 local amount = tonumber(ARGV[4])
 local cap = tonumber(ARGV[5])
-local booked = tonumber(redis.call('HGET', KEYS[1], ARGV[6]) or '0')
-local held = tonumber(redis.call('HGET', KEYS[1], 'held:' .. ARGV[6]) or '0')
-if cap >= 0 and booked + held + amount > cap then return {0, booked, held} end
+local booked = tonumber(got[2] or '0')
+local held = tonumber(got[3] or '0') + (sums['held:' .. ARGV[6]] or 0)
+if cap >= 0 and booked + held + amount > cap then
+  apply()
+  if trimmed > 0 then redis.call('HSET', KEYS[1], holdField, cjson.encode(holds)) end
+  return {0, booked, held}
+end
 if amount > 0 then
-  redis.call('HINCRBY', KEYS[1], 'held:' .. ARGV[7], ARGV[4])
-  redis.call('HINCRBY', KEYS[1], 'held:' .. ARGV[8], ARGV[4])
+  add('held:' .. ARGV[7], amount)
+  add('held:' .. ARGV[8], amount)
 end
 holds[ARGV[3]] = {ARGV[4], ARGV[7], ARGV[8]}
+apply()
 redis.call('HSET', KEYS[1], holdField, cjson.encode(holds))
 return {1, booked, held}

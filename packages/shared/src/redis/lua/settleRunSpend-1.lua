@@ -32,6 +32,17 @@ local holds = cjson.decode(raw)
 local keys = {}
 for k in pairs(holds) do keys[#keys + 1] = k end
 table.sort(keys)
+-- The increments are summed per field and applied once each (a run's holds mostly share their
+-- day and month): the same totals as one HINCRBY per hold and field.
+local sums = {}
+local order = {}
+local function add(field, amt)
+  if sums[field] == nil then
+    sums[field] = 0
+    order[#order + 1] = field
+  end
+  sums[field] = sums[field] + amt
+end
 local remaining = tonumber(ARGV[2])
 local last = nil
 for _, k in ipairs(keys) do
@@ -39,19 +50,22 @@ for _, k in ipairs(keys) do
   local amt = tonumber(h[1])
   local take = math.min(remaining, amt)
   if amt > 0 then
-    redis.call('HINCRBY', KEYS[1], 'held:' .. h[2], string.format('%d', 0 - amt))
-    redis.call('HINCRBY', KEYS[1], 'held:' .. h[3], string.format('%d', 0 - amt))
+    add('held:' .. h[2], 0 - amt)
+    add('held:' .. h[3], 0 - amt)
   end
   if take > 0 then
-    redis.call('HINCRBY', KEYS[1], h[2], string.format('%d', take))
-    redis.call('HINCRBY', KEYS[1], h[3], string.format('%d', take))
+    add(h[2], take)
+    add(h[3], take)
   end
   remaining = remaining - take
   last = h
 end
 if remaining > 0 and last ~= nil then
-  redis.call('HINCRBY', KEYS[1], last[2], string.format('%d', remaining))
-  redis.call('HINCRBY', KEYS[1], last[3], string.format('%d', remaining))
+  add(last[2], remaining)
+  add(last[3], remaining)
+end
+for _, field in ipairs(order) do
+  if sums[field] ~= 0 then redis.call('HINCRBY', KEYS[1], field, string.format('%d', sums[field])) end
 end
 redis.call('HDEL', KEYS[1], holdField)
 return tonumber(ARGV[2])
