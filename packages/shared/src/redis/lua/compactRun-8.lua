@@ -125,9 +125,11 @@ redis.call('SET', KEYS[8], table.concat(parts))
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[8], ttl) end
 
+-- One DEL for the run's keys and its staging lists (in chunks: Lua's unpack is limited).
 local stagingPrefix = string.sub(KEYS[3], 1, #KEYS[3] - #'attempts') .. 'staging:'
-for _, id in ipairs(attemptIds) do redis.call('DEL', stagingPrefix .. id) end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+local gone = { KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7] }
+for _, id in ipairs(attemptIds) do gone[#gone + 1] = stagingPrefix .. id end
+for i = 1, #gone, 1000 do redis.call('DEL', unpack(gone, i, math.min(#gone, i + 999))) end
 -- The run hash is written anew: a hash that once held a long value (inputs, trace) stays in
 -- Redis's large encoding after HDEL; rewritten with short values only, it is stored compactly.
 -- Tenant and run id are in the key; the trace context and the TTL note are of no use any more.
