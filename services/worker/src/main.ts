@@ -152,9 +152,9 @@ async function main(): Promise<void> {
   const slots = { ops: env.WORKER_CONCURRENCY, spec: env.WORKER_SPEC_CONCURRENCY };
   const freed = (lane: FairLane, job: Job | undefined) => {
     if (job?.id === undefined) return;
+    // The release and the pump that fills the freed slot: one script call (issue 13 item 1).
     void fair
-      .release(lane, job.id)
-      .then(() => fair.pump(lane))
+      .releaseAndPump(lane, job.id)
       .catch((err: unknown) => logger.warn({ lane, jobId: job.id, err: String(err) }, 'fair dispatch release failed'));
   };
   opsWorker.on('completed', (job) => freed('ops', job));

@@ -111,7 +111,7 @@ export class FairDispatcher {
       this.redis,
       'fairClaim-9.lua',
       [k.ring, k.deficit, k.weights, k.items, k.claimed, k.out, k.workers, k.owner, k.inuse],
-      [item.lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved, item.jobId, JSON.stringify(item), order, item.tenant],
+      [item.lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved, 'enqueue', item.jobId, JSON.stringify(item), order, item.tenant],
     );
     return { added: Number(reply[2]) === 1, claimed: reply.slice(3).map((raw) => JSON.parse(String(raw)) as FairItem) };
   }
@@ -136,17 +136,38 @@ export class FairDispatcher {
    * process coalesce: one more pass runs after the current one. Returns jobs added.
    */
   pump(lane: FairLane): Promise<number> {
+    return this.pumpAfter(lane);
+  }
+
+  /**
+   * A worker finished the job (completed or failed for good): `release` and then `pump`, in one
+   * script call when no pump of the lane is in flight in this process (issue 13 item 1). Returns
+   * jobs added.
+   */
+  async releaseAndPump(lane: FairLane, jobId: string): Promise<number> {
+    if (this.pumping.has(lane)) {
+      await this.release(lane, jobId);
+      return this.pump(lane);
+    }
+    return this.pumpAfter(lane, jobId);
+  }
+
+  /** `pump`; with `releaseJobId` (no pump in flight) its first claim releases that job first. */
+  private pumpAfter(lane: FairLane, releaseJobId?: string): Promise<number> {
     const running = this.pumping.get(lane);
     if (running !== undefined) {
+      if (releaseJobId !== undefined) throw new Error('FairDispatcher.pumpAfter: a release while a pump of the lane is in flight needs its own call');
       this.again.add(lane);
       return running;
     }
     const p = (async () => {
       let total = 0;
+      let release = releaseJobId;
       try {
         do {
           this.again.delete(lane);
-          total += await this.drain(lane);
+          total += await this.drain(lane, release);
+          release = undefined;
         } while (this.again.has(lane));
       } finally {
         this.pumping.delete(lane);
@@ -164,17 +185,19 @@ export class FairDispatcher {
     );
   }
 
-  private async drain(lane: FairLane): Promise<number> {
+  private async drain(lane: FairLane, releaseJobId?: string): Promise<number> {
     const k = fairKeys(this.ks, lane);
     let total = 0;
+    let release = releaseJobId;
     for (;;) {
       const reply = await callScript<Array<string | number>>(
         this.redis,
         'fairClaim-9.lua',
         [k.ring, k.deficit, k.weights, k.items, k.claimed, k.out, k.workers, k.owner, k.inuse],
-        [lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved],
+        [lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved, ...(release === undefined ? [] : ['release', release])],
       );
-      const items = reply.slice(2).map((raw) => JSON.parse(String(raw)) as FairItem);
+      const items = reply.slice(release === undefined ? 2 : 3).map((raw) => JSON.parse(String(raw)) as FairItem);
+      release = undefined;
       if (items.length === 0) return total;
       await this.confirm(lane, items);
       total += items.length;

@@ -29,11 +29,14 @@
           (active weights + 1)); a flooding tenant never fills them, so a tenant arriving (or
           running a second job) during another's flood starts at once instead of waiting for
           one of the flood's operations to end
-  ARGV[7..10] optional, enqueue mode (issue 13 item 1: the outbox's enqueue and its pump in one
-          call): job id, item JSON, order score within the tenant, tenant. The job is first put on
-          its tenant's ready list exactly as fairEnqueue-5.lua does (idempotent by job id), then
-          the claim runs; when the ring was empty the job goes straight to `claimed` if that claim
-          would take it (see Fast path in the code), without touching the ready list and ring.
+  ARGV[7] optional mode (issue 13 item 1: a step and the pump after it in one call):
+          'enqueue' (the outbox's enqueue): ARGV[8..11] job id, item JSON, order score within
+          the tenant, tenant. The job is first put on its tenant's ready list exactly as
+          fairEnqueue-5.lua does (idempotent by job id), then the claim runs; when the ring was
+          empty the job goes straight to `claimed` if that claim would take it (see Fast path in
+          the code), without touching the ready list and ring.
+          'release' (a worker finished a job): ARGV[8] job id, released first exactly as
+          fairRelease-3.lua does (idempotent), then the claim runs.
 
   Order. A tenant's share is slots × weight / (sum of the weights of the active tenants: those
   with ready or outstanding jobs). While some tenant in the ring holds less than its share, the
@@ -51,9 +54,9 @@
   inside a script.
 
 Returns { slots, outstanding, item JSON... } (slots and outstanding before the claim), or
-{ -1, -1 } when no tenant has a ready job (the ring is empty; capacity is then not read). In
-enqueue mode the third element is 1 when the job was added, 0 when it was known already:
-{ slots, outstanding, added, item JSON... }.
+{ -1, -1 } when no tenant has a ready job (the ring is empty; capacity is then not read). With a
+mode the third element is 1 when the job was added (enqueue) or released (release), else 0:
+{ slots, outstanding, added or released, item JSON... }.
 ]]
 -- A variadic call over a list of any length (Lua's unpack is limited to a few thousand values).
 local function each(cmd, key, list, step)
@@ -93,12 +96,29 @@ local function capacity()
   return cap
 end
 
--- Enqueue mode (ARGV[7..10]): the reply carries `added` third.
-local enqueue = ARGV[7] ~= nil
+-- Modes (ARGV[7]): 'enqueue' and 'release' put `added` / `released` third in the reply.
+local mode = ARGV[7]
+if mode ~= nil and mode ~= 'enqueue' and mode ~= 'release' then
+  return redis.error_reply('fairClaim: ARGV[7] (mode) must be enqueue or release, got ' .. tostring(mode))
+end
+local enqueue = mode == 'enqueue'
 local added = 0
 local function finish(out)
-  if enqueue then table.insert(out, 3, added) end
+  if mode ~= nil then table.insert(out, 3, added) end
   return out
+end
+
+if mode == 'release' then
+  -- As fairRelease-3.lua: the job's slot is free again, for the lane and its tenant's count.
+  local jobId = ARGV[8]
+  if redis.call('ZREM', KEYS[6], jobId) == 1 then
+    added = 1
+    local tenant = redis.call('HGET', KEYS[8], jobId)
+    redis.call('HDEL', KEYS[8], jobId)
+    if tenant then
+      if redis.call('HINCRBY', KEYS[9], tenant, -1) <= 0 then redis.call('HDEL', KEYS[9], tenant) end
+    end
+  end
 end
 
 local function weightOf(raw)
@@ -112,7 +132,7 @@ end
 local q = redis.call('LRANGE', KEYS[1], 0, -1)
 
 if enqueue then
-  local jobId, item, tenant = ARGV[7], ARGV[8], ARGV[10]
+  local jobId, item, tenant = ARGV[8], ARGV[9], ARGV[11]
   local ready = ARGV[3] .. tenant
   -- Idempotent by job id, as fairEnqueue-5.lua: a job ready, claimed or outstanding is known.
   if redis.call('HEXISTS', KEYS[5], jobId) == 0 and not redis.call('ZSCORE', KEYS[6], jobId) and redis.call('HEXISTS', KEYS[4], jobId) == 0 then
@@ -160,7 +180,7 @@ if enqueue then
     end
     -- The enqueue as fairEnqueue-5.lua writes it, then the claim.
     redis.call('HSET', KEYS[4], jobId, item)
-    redis.call('ZADD', ready, tonumber(ARGV[9]), jobId)
+    redis.call('ZADD', ready, tonumber(ARGV[10]), jobId)
     if redis.call('ZCARD', ready) == 1 then
       redis.call('RPUSH', KEYS[1], tenant)
       q[#q + 1] = tenant
