@@ -30,12 +30,13 @@
            or the outbox is not empty; -3 a due outcome is not recorded
   Staging lists P:{run:T:R}:staging:A are named from KEYS[3] (same hash tag, same slot).
 ]]
-local status = redis.call('HGET', KEYS[1], 'status')
+local head = redis.call('HMGET', KEYS[1], 'status', 'createdAtMs')
+local status = head[1]
 if not status or status == 'running' then return -1 end
 if redis.call('EXISTS', KEYS[8]) == 1 then return 0 end
 if redis.call('HLEN', KEYS[7]) > 0 then return -2 end
 local keep = ARGV[1] == '1'
-local created = tonumber(redis.call('HGET', KEYS[1], 'createdAtMs')) or 0
+local created = tonumber(head[2]) or 0
 local function rel(v)
   local n = tonumber(v)
   if n == nil then return nil end

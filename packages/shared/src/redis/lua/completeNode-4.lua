@@ -29,9 +29,12 @@ if a.status == 'succeeded' then
   n.output = a.output or ''
   n.source = 'authoritative'
   n.finishedAtMs = a.finishedAtMs or tonumber(ARGV[3])
+  -- Released in one RPUSH per 1000 effects; an empty list does not exist (nothing to DEL).
   local staged = redis.call('LRANGE', KEYS[3], 0, -1)
-  for _, e in ipairs(staged) do redis.call('RPUSH', KEYS[4], e) end
-  redis.call('DEL', KEYS[3])
+  if #staged > 0 then
+    for i = 1, #staged, 1000 do redis.call('RPUSH', KEYS[4], unpack(staged, i, math.min(#staged, i + 999))) end
+    redis.call('DEL', KEYS[3])
+  end
 elseif a.status == 'failed' then
   n.state = 'failed'
   n.error = a.error or 'failed'

@@ -47,9 +47,12 @@ if a.status ~= 'succeeded' then
   redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
   return {4, a.status}
 end
+-- Released in one RPUSH per 1000 effects; an empty list does not exist (nothing to DEL).
 local staged = redis.call('LRANGE', KEYS[3], 0, -1)
-for _, e in ipairs(staged) do redis.call('RPUSH', KEYS[4], e) end
-redis.call('DEL', KEYS[3])
+if #staged > 0 then
+  for i = 1, #staged, 1000 do redis.call('RPUSH', KEYS[4], unpack(staged, i, math.min(#staged, i + 999))) end
+  redis.call('DEL', KEYS[3])
+end
 n.state = 'succeeded'
 n.output = a.output or ''
 n.source = 'speculative'
