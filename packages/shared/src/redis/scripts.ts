@@ -4,7 +4,7 @@
  * them once on an ioredis client with `defineCommand`. Typed wrappers live next to their owners
  * (`attempt-scripts.ts`, `run-scripts.ts`, `estimator-scripts.ts`).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
@@ -36,12 +36,26 @@ export function parseScriptName(file: string): { name: string; numberOfKeys: num
 
 const defined = new WeakMap<object, Set<string>>();
 
-/** Registers the scripts once per client (idempotent). Call the command as `redis[name](...)`. */
+/** Every script file of `lua/`. */
+function allScriptFiles(): string[] {
+  return readdirSync(LUA_DIR).filter((f) => f.endsWith('.lua'));
+}
+
+/**
+ * Registers the scripts once per client (idempotent). Call the command as `redis[name](...)`.
+ * The first call on a client registers every script of `lua/`, not only `files`: a client with
+ * auto-pipelining (the scheduler's, main.ts) copies its commands into each pipeline it opens, so
+ * a script first registered while a pipeline of the same tick is open is missing from that
+ * pipeline (ioredis: `pipeline[functionName] is not a function`, then the process dies on the
+ * pipeline's replies). Registered before the client's first command, every script is in every
+ * pipeline.
+ */
 export function defineScripts(redis: RedisLike, files: readonly string[]): void {
   let set = defined.get(redis);
   if (set === undefined) {
     set = new Set();
     defined.set(redis, set);
+    files = [...new Set([...allScriptFiles(), ...files])];
   }
   for (const file of files) {
     if (set.has(file)) continue;
