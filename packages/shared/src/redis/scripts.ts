@@ -4,6 +4,7 @@
  * them once on an ioredis client with `defineCommand`. Typed wrappers live next to their owners
  * (`attempt-scripts.ts`, `run-scripts.ts`, `estimator-scripts.ts`).
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,15 +74,26 @@ export async function callScript<T = unknown>(redis: RedisLike, file: string, ke
   if (fn === undefined) throw new Error(`Lua script ${file} is not defined on this client: call defineScripts first`);
   if (numberOfKeys !== undefined) return fn.call(redis, ...keys, ...args);
   if (!(redis as { isCluster?: boolean }).isCluster) return fn.call(redis, keys.length, ...keys, ...args);
-  // A Cluster client routes (and auto-pipelines) a script call by its first argument, which for a
-  // variadic command is the key count: there, the same script with its key count fixed.
-  const fixed = `gambit_${name}_${keys.length}`;
-  const set = defined.get(redis);
-  if (set !== undefined && !set.has(fixed)) {
-    redis.defineCommand(fixed, { numberOfKeys: keys.length, lua: luaSource(file) });
-    set.add(fixed);
+  // A Cluster client routes (and auto-pipelines) a defined command by its first argument, which
+  // for a variadic one is the key count: there, EVALSHA itself (routed by its first key), and
+  // EVAL on a node that does not have the script yet. (Not a command defined on first use: a
+  // command defined while an auto-pipeline of the same tick is open is missing from it.)
+  const sha = scriptSha(file);
+  try {
+    return (await redis.evalsha(sha, keys.length, ...keys, ...args)) as T;
+  } catch (err) {
+    if (!String(err).includes('NOSCRIPT')) throw err;
+    return (await redis.eval(luaSource(file), keys.length, ...keys, ...args)) as T;
   }
-  const f = commands[fixed];
-  if (f === undefined) throw new Error(`Lua script ${file} is not defined on this client: call defineScripts first`);
-  return f.call(redis, ...keys, ...args);
+}
+
+const shas = new Map<string, string>();
+/** SHA1 of a script's source (its EVALSHA name). */
+function scriptSha(file: string): string {
+  let sha = shas.get(file);
+  if (sha === undefined) {
+    sha = createHash('sha1').update(luaSource(file)).digest('hex');
+    shas.set(file, sha);
+  }
+  return sha;
 }
