@@ -2,7 +2,7 @@
 // into bench/results/REPORT.md. Known benchmarks run first in this order: decision, runtime,
 // drift, policy, scale; any other bench/<name>/run.mjs follows alphabetically. A failing
 // benchmark does not stop the others; the script exits non-zero at the end if any failed.
-// The soak (bench/soak: 10,000 runs in flight for 10 minutes, about 17 minutes with its warm-up)
+// The soak (bench/soak: 10,000 runs in flight for 10 minutes, about 18 minutes with its ramp and warm-up)
 // runs only when named: `--only soak`, or `--with soak`.
 //
 // Each benchmark writes bench/results/<name>.json; the report shows, per file, its `headline`

@@ -3,11 +3,21 @@
 // sample period, throughput, submit-to-end latency percentiles and Redis memory. Closed loop: a
 // run that ends is replaced at once, so the in-flight count stays at K.
 //
+// The initial fill is ramped over one run's nominal length (RAMP, default 2 × OP_MS): the target
+// in flight rises linearly from 0 to K, so the runs' ends are spread evenly and the steady
+// completion (and replacement) rate is about K / run length (10,000 / 300 s ≈ 33 runs/s at the
+// defaults). Submitting all K at once made them end in waves (up to 230 runs/s) faster than the
+// submit path replaces them, and the soak did not hold K.
+//
 // The run: a → b, two simulated LLM calls of OP_MS each (time scale 1), speculation on (a router
 // edge the rule decides on, so decisions, records and outcomes are part of the load). Ended runs
 // expire after RUN_RETENTION_SEC and the estimator remembers outcome ids for
 // ESTIMATOR_DEDUPE_WINDOW_MS (both set short here, so that what the ended runs keep reaches its
 // steady state inside the soak; the warm-up covers both).
+//
+// Every sample also records the CPU share of each service process (/proc/<pid>/stat), of Redis
+// (INFO cpu) and of the soak's own process, and the submits made, so a run that cannot hold K
+// says which component saturated.
 //
 // Fails (exit 1) when memory is not flat: over the measured window (after warm-up and one
 // retention period), the least-squares slope of used_memory must not move it by more than
@@ -18,9 +28,9 @@
 // counted as ended unseen (no latency) and replaced; the report says how many.
 //
 // Usage: node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2]
-//          [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--warmup-sec auto]
+//          [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--ramp-sec auto] [--warmup-sec auto]
 // Writes bench/results/soak.json (progress and every sample also go to stdout as they come).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { startRedis, uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
@@ -29,7 +39,7 @@ import { startServices } from '../agreement/stack.mjs';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(
-    'node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2] [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--warmup-sec auto]\n' +
+    'node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2] [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--ramp-sec auto] [--warmup-sec auto]\n' +
       'Keeps --inflight runs in flight for --minutes after the warm-up; exit 1 when Redis memory drifts more than ±10% over the measured window or the mean in-flight count (after each poll) falls below 98% of K.\n',
   );
   process.exit(0);
@@ -54,6 +64,8 @@ const RETENTION_SEC = num('retention-sec', 60, 1);
 // The estimator's minimum (services/estimator/src/dedupe-horizon.ts MIN_DEDUPE_WINDOW_MS).
 const DEDUPE_WINDOW_SEC = num('dedupe-window-sec', 120, 60);
 const SAMPLE_MS = 1000 * num('sample-sec', 10, 1);
+// The initial fill's ramp: one run's nominal length (a then b), so the runs' ends are spread evenly.
+const RAMP_MS = 1000 * num('ramp-sec', (2 * OP_MS) / 1000, 0);
 const FLAT_TOLERANCE = 0.1;
 const POLL_MS = 1000;
 const TENANT = 'soak';
@@ -146,6 +158,7 @@ try {
   const submitOne = async () => {
     const runId = `s${seq++}`;
     inflight.set(runId, Date.now());
+    submitsTotal++;
     try {
       await client.submit({ tenant: TENANT, workflow: 'soak', runId, inputs: { request: `r${seq}` }, speculation: true });
       created.add(runId);
@@ -155,8 +168,11 @@ try {
       if (submitErrors > 100) throw new Error(`more than 100 submits failed; last: ${err.message}`);
     }
   };
+  let submitsTotal = 0;
+  /** The runs to hold now: rises linearly from 0 to K over the ramp, then K. */
+  const target = () => (RAMP_MS === 0 ? K : Math.min(K, Math.ceil((K * (Date.now() - t0)) / RAMP_MS)));
   const topUp = async () => {
-    const want = K - inflight.size;
+    const want = target() - inflight.size;
     // Stops between batches once the soak is over (\`running\` below).
     for (let i = 0; i < want && running; i += 50) await Promise.all(Array.from({ length: Math.min(50, want - i) }, submitOne));
   };
@@ -193,10 +209,16 @@ try {
   };
 
   const t0 = Date.now();
-  const warmupMs = Number(arg('warmup-sec', 'NaN')) * 1000 || 2 * OP_MS + Math.max(RETENTION_SEC, DEDUPE_WINDOW_SEC) * 1000 + 30_000;
+  // Warm-up: the ramp (K in flight at its end; the runs it started end from one run length on,
+  // at the steady rate, since they were started at that rate), then the longer of the retention
+  // and the dedupe window (what ended runs keep reaches its steady state), then 60 s.
+  const warmupMs =
+    arg('warmup-sec', null) === null
+      ? RAMP_MS + Math.max(RETENTION_SEC, DEDUPE_WINDOW_SEC) * 1000 + 60_000
+      : 1000 * num('warmup-sec', 0, 0);
   const endAt = t0 + warmupMs + MINUTES * 60_000;
   process.stdout.write(
-    `soak: K=${K} in flight, ${WORKERS} workers × ${perWorker} slots, op ${OP_MS} ms, retention ${RETENTION_SEC} s, dedupe window ${DEDUPE_WINDOW_SEC} s; warm-up ${Math.round(warmupMs / 1000)} s, then ${MINUTES} min measured\n`,
+    `soak: K=${K} in flight, ${WORKERS} workers × ${perWorker} slots, op ${OP_MS} ms, ramp ${RAMP_MS / 1000} s, retention ${RETENTION_SEC} s, dedupe window ${DEDUPE_WINDOW_SEC} s; warm-up ${Math.round(warmupMs / 1000)} s, then ${MINUTES} min measured\n`,
   );
   const samples = [];
   let lastSample = Date.now();
@@ -221,17 +243,40 @@ try {
     }
   })();
   const topUpLoop = (async () => {
-    await topUp();
-    process.stdout.write(`ramp: ${K} runs submitted in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    let rampDone = false;
     while (running) {
-      if (inflight.size < K) await topUp();
+      if (!rampDone && inflight.size >= K) {
+        rampDone = true;
+        process.stdout.write(`ramp: ${K} in flight at ${((Date.now() - t0) / 1000).toFixed(1)} s (ramp ${RAMP_MS / 1000} s)\n`);
+      }
+      if (inflight.size < target()) await topUp();
       else await sleep(50);
     }
   })();
+  /** CPU seconds so far: each service process (utime + stime, /proc/<pid>/stat), Redis, the soak. */
+  const clkTck = 100;
+  const cpuNow = async () => {
+    const procs = {};
+    for (const p of services.processes) {
+      const stat = readFileSync(`/proc/${p.proc.pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs[p.name] = (Number(f[11]) + Number(f[12])) / clkTck;
+    }
+    const info = await conn.info('cpu');
+    procs.redis = Number(/used_cpu_user:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]);
+    const u = process.cpuUsage();
+    procs.soak = (u.user + u.system) / 1e6;
+    return procs;
+  };
+  let lastCpu = await cpuNow();
+  let lastSubmits = 0;
   while (Date.now() < endAt) {
     await sleep(Math.max(0, lastSample + SAMPLE_MS - Date.now()));
     const sec = (Date.now() - lastSample) / 1000;
     lastSample = Date.now();
+    const cpu = await cpuNow();
+    const cpuShare = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Number(((v - lastCpu[k]) / sec).toFixed(3))]));
+    lastCpu = cpu;
     const lat = ended.flatMap(([l]) => (l === null ? [] : [l])).sort((a, b) => a - b);
     const s = {
       tSec: Math.round((Date.now() - t0) / 1000),
@@ -239,6 +284,7 @@ try {
       inFlight: pollsSinceSample > 0 ? Math.round(sumSinceSample / pollsSinceSample) : inflight.size,
       inFlightMin: Number.isFinite(minSinceSample) ? minSinceSample : inflight.size,
       runsPerSec: ended.length / sec,
+      submitsPerSec: (submitsTotal - lastSubmits) / sec,
       latencyP50Ms: pct(lat, 0.5),
       latencyP95Ms: pct(lat, 0.95),
       latencyP99Ms: pct(lat, 0.99),
@@ -246,7 +292,11 @@ try {
       endedTotal,
       endedUnseen,
       failedTotal,
+      /** CPU seconds per second of each process over the period (1.0 = one core). */
+      cpu: cpuShare,
+      loadavg1: loadavg()[0],
     };
+    lastSubmits = submitsTotal;
     ended = [];
     minSinceSample = Number.POSITIVE_INFINITY;
     sumSinceSample = 0;
@@ -256,7 +306,7 @@ try {
     // the process handles for error reports, so drop it here, or the soak's own memory grows.
     for (const p of services.processes) p.lines.length = 0;
     process.stdout.write(
-      `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ${s.inFlight} (min ${s.inFlightMin})  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal}, unseen ${endedUnseen})\n`,
+      `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ${s.inFlight} (min ${s.inFlightMin})  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal}, unseen ${endedUnseen})  submits ${s.submitsPerSec.toFixed(1)}/s  cpu ${Object.entries(cpuShare).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ')}  load ${s.loadavg1.toFixed(1)}\n`,
     );
   }
   running = false;
@@ -283,10 +333,10 @@ try {
   const out = {
     headline: `${K} runs in flight for ${MINUTES} min: ${(rates.reduce((a, b) => a + b, 0) / rates.length).toFixed(1)} runs/s, Redis ${(my / 2 ** 20).toFixed(1)} MiB (${(my / K / 1024).toFixed(2)} KiB per in-flight run incl. retained ended runs), memory drift ${(100 * drift).toFixed(1)}% over the window (tolerance ±${100 * FLAT_TOLERANCE}%): ${flat ? 'flat' : 'NOT FLAT'}; in flight ${Math.round(meanInFlight)} on average (min ${minInFlight})${held ? '' : ' (did NOT hold K)'}`,
     pass: flat && held,
-    config: { inflight: K, minutes: MINUTES, opMs: OP_MS, workers: WORKERS, slotsPerWorker: perWorker, retentionSec: RETENTION_SEC, dedupeWindowSec: DEDUPE_WINDOW_SEC, sampleSec: SAMPLE_MS / 1000, warmupSec: warmupMs / 1000, flatTolerance: FLAT_TOLERANCE },
+    config: { inflight: K, minutes: MINUTES, opMs: OP_MS, rampSec: RAMP_MS / 1000, workers: WORKERS, slotsPerWorker: perWorker, retentionSec: RETENTION_SEC, dedupeWindowSec: DEDUPE_WINDOW_SEC, sampleSec: SAMPLE_MS / 1000, warmupSec: warmupMs / 1000, flatTolerance: FLAT_TOLERANCE },
     machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
     memory: { startBytes: memStart, meanBytes: my, slopeBytesPerSec: slope, driftOverWindow: drift },
-    runs: { ended: endedTotal, endedUnseen, failed: failedTotal, submitErrors },
+    runs: { ended: endedTotal, endedUnseen, failed: failedTotal, submitErrors, submits: submitsTotal, submitRetries: client.submitRetries },
     samples,
   };
   out.keys = await keyPatterns();
