@@ -29,6 +29,7 @@
 //
 // Usage: node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2]
 //          [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--ramp-sec auto] [--warmup-sec auto]
+//          [--submit-concurrency 50]
 // Writes bench/results/soak.json (progress and every sample also go to stdout as they come).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -39,7 +40,7 @@ import { startServices } from '../agreement/stack.mjs';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(
-    'node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2] [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--ramp-sec auto] [--warmup-sec auto]\n' +
+    'node bench/soak/run.mjs [--inflight 10000] [--minutes 10] [--op-ms 150000] [--workers 2] [--retention-sec 60] [--dedupe-window-sec 120] [--sample-sec 10] [--ramp-sec auto] [--warmup-sec auto] [--submit-concurrency 50]\n' +
       'Keeps --inflight runs in flight for --minutes after the warm-up; exit 1 when Redis memory drifts more than ±10% over the measured window or the mean in-flight count (after each poll) falls below 98% of K.\n',
   );
   process.exit(0);
@@ -66,6 +67,11 @@ const DEDUPE_WINDOW_SEC = num('dedupe-window-sec', 120, 60);
 const SAMPLE_MS = 1000 * num('sample-sec', 10, 1);
 // The initial fill's ramp: one run's nominal length (a then b), so the runs' ends are spread evenly.
 const RAMP_MS = 1000 * num('ramp-sec', (2 * OP_MS) / 1000, 0);
+// Submits in progress at once: the soak's submit loops, and the scheduler's
+// SUBMIT_CONCURRENCY_PER_TENANT (default 2, a fairness gate between tenants, issue 10 item 4),
+// set to the same here: the soak has one tenant, and with two submits in progress the submit
+// rate is 2 / submit latency (5-25 submits/s on a loaded machine, under what K needs).
+const SUBMIT_CONCURRENCY = num('submit-concurrency', 50, 1);
 const FLAT_TOLERANCE = 0.1;
 const POLL_MS = 1000;
 const TENANT = 'soak';
@@ -102,7 +108,7 @@ const services = await startServices({
   timeScale: 1,
   workerConcurrency: perWorker,
   specConcurrency: Math.max(8, Math.ceil(perWorker / 4)),
-  schedulerEnv: { RUN_RETENTION_SEC: String(RETENTION_SEC) },
+  schedulerEnv: { RUN_RETENTION_SEC: String(RETENTION_SEC), SUBMIT_CONCURRENCY_PER_TENANT: String(SUBMIT_CONCURRENCY) },
   estimatorEnv: { ESTIMATOR_DEDUPE_WINDOW_MS: String(DEDUPE_WINDOW_SEC * 1000) },
 });
 const client = new SchedulerClient(services.baseUrl, services.adminKey);
@@ -155,12 +161,16 @@ try {
   const created = new Set();
   let seq = 0;
   let submitErrors = 0;
+  /** Submit latencies (ms, retries included) since the last sample. */
+  let submitMs = [];
   const submitOne = async () => {
     const runId = `s${seq++}`;
-    inflight.set(runId, Date.now());
+    const t = Date.now();
+    inflight.set(runId, t);
     submitsTotal++;
     try {
       await client.submit({ tenant: TENANT, workflow: 'soak', runId, inputs: { request: `r${seq}` }, speculation: true });
+      submitMs.push(Date.now() - t);
       created.add(runId);
     } catch (err) {
       inflight.delete(runId);
@@ -171,11 +181,6 @@ try {
   let submitsTotal = 0;
   /** The runs to hold now: rises linearly from 0 to K over the ramp, then K. */
   const target = () => (RAMP_MS === 0 ? K : Math.min(K, Math.ceil((K * (Date.now() - t0)) / RAMP_MS)));
-  const topUp = async () => {
-    const want = target() - inflight.size;
-    // Stops between batches once the soak is over (\`running\` below).
-    for (let i = 0; i < want && running; i += 50) await Promise.all(Array.from({ length: Math.min(50, want - i) }, submitOne));
-  };
   /** Ended runs since the last sample: [latencyMs, status] ([null, 'unseen'] for one ended unseen). */
   let ended = [];
   let endedTotal = 0;
@@ -242,17 +247,21 @@ try {
       pollsSinceSample++;
     }
   })();
-  const topUpLoop = (async () => {
-    let rampDone = false;
-    while (running) {
-      if (!rampDone && inflight.size >= K) {
-        rampDone = true;
-        process.stdout.write(`ramp: ${K} in flight at ${((Date.now() - t0) / 1000).toFixed(1)} s (ramp ${RAMP_MS / 1000} s)\n`);
+  // SUBMIT_CONCURRENCY loops, each submitting while fewer than target() runs are in flight (a run
+  // counts from its submit's start), so one slow submit holds up only its own loop.
+  let rampDone = false;
+  const topUpLoop = Promise.all(
+    Array.from({ length: SUBMIT_CONCURRENCY }, async () => {
+      while (running) {
+        if (!rampDone && inflight.size >= K) {
+          rampDone = true;
+          process.stdout.write(`ramp: ${K} in flight at ${((Date.now() - t0) / 1000).toFixed(1)} s (ramp ${RAMP_MS / 1000} s)\n`);
+        }
+        if (inflight.size < target()) await submitOne();
+        else await sleep(20);
       }
-      if (inflight.size < target()) await topUp();
-      else await sleep(50);
-    }
-  })();
+    }),
+  );
   /** CPU seconds so far: each service process (utime + stime, /proc/<pid>/stat), Redis, the soak. */
   const clkTck = 100;
   const cpuNow = async () => {
@@ -285,6 +294,8 @@ try {
       inFlightMin: Number.isFinite(minSinceSample) ? minSinceSample : inflight.size,
       runsPerSec: ended.length / sec,
       submitsPerSec: (submitsTotal - lastSubmits) / sec,
+      submitP50Ms: pct(submitMs.sort((a, b) => a - b), 0.5),
+      submitP99Ms: pct(submitMs, 0.99),
       latencyP50Ms: pct(lat, 0.5),
       latencyP95Ms: pct(lat, 0.95),
       latencyP99Ms: pct(lat, 0.99),
@@ -297,6 +308,7 @@ try {
       loadavg1: loadavg()[0],
     };
     lastSubmits = submitsTotal;
+    submitMs = [];
     ended = [];
     minSinceSample = Number.POSITIVE_INFINITY;
     sumSinceSample = 0;
@@ -306,7 +318,7 @@ try {
     // the process handles for error reports, so drop it here, or the soak's own memory grows.
     for (const p of services.processes) p.lines.length = 0;
     process.stdout.write(
-      `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ${s.inFlight} (min ${s.inFlightMin})  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal}, unseen ${endedUnseen})  submits ${s.submitsPerSec.toFixed(1)}/s  cpu ${Object.entries(cpuShare).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ')}  load ${s.loadavg1.toFixed(1)}\n`,
+      `t=${s.tSec}s${s.measured ? '' : ' (warm-up)'}  in flight ${s.inFlight} (min ${s.inFlightMin})  ${s.runsPerSec.toFixed(1)} runs/s  p50 ${s.latencyP50Ms} p95 ${s.latencyP95Ms} p99 ${s.latencyP99Ms} ms  redis ${(s.usedMemoryBytes / 2 ** 20).toFixed(1)} MiB  ended ${endedTotal} (failed ${failedTotal}, unseen ${endedUnseen})  submits ${s.submitsPerSec.toFixed(1)}/s (p50 ${s.submitP50Ms} p99 ${s.submitP99Ms} ms)  cpu ${Object.entries(cpuShare).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ')}  load ${s.loadavg1.toFixed(1)}\n`,
     );
   }
   running = false;
@@ -333,7 +345,7 @@ try {
   const out = {
     headline: `${K} runs in flight for ${MINUTES} min: ${(rates.reduce((a, b) => a + b, 0) / rates.length).toFixed(1)} runs/s, Redis ${(my / 2 ** 20).toFixed(1)} MiB (${(my / K / 1024).toFixed(2)} KiB per in-flight run incl. retained ended runs), memory drift ${(100 * drift).toFixed(1)}% over the window (tolerance ±${100 * FLAT_TOLERANCE}%): ${flat ? 'flat' : 'NOT FLAT'}; in flight ${Math.round(meanInFlight)} on average (min ${minInFlight})${held ? '' : ' (did NOT hold K)'}`,
     pass: flat && held,
-    config: { inflight: K, minutes: MINUTES, opMs: OP_MS, rampSec: RAMP_MS / 1000, workers: WORKERS, slotsPerWorker: perWorker, retentionSec: RETENTION_SEC, dedupeWindowSec: DEDUPE_WINDOW_SEC, sampleSec: SAMPLE_MS / 1000, warmupSec: warmupMs / 1000, flatTolerance: FLAT_TOLERANCE },
+    config: { inflight: K, minutes: MINUTES, opMs: OP_MS, rampSec: RAMP_MS / 1000, workers: WORKERS, slotsPerWorker: perWorker, submitConcurrency: SUBMIT_CONCURRENCY, retentionSec: RETENTION_SEC, dedupeWindowSec: DEDUPE_WINDOW_SEC, sampleSec: SAMPLE_MS / 1000, warmupSec: warmupMs / 1000, flatTolerance: FLAT_TOLERANCE },
     machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
     memory: { startBytes: memStart, meanBytes: my, slopeBytesPerSec: slope, driftOverWindow: drift },
     runs: { ended: endedTotal, endedUnseen, failed: failedTotal, submitErrors, submits: submitsTotal, submitRetries: client.submitRetries },
