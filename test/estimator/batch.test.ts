@@ -328,6 +328,26 @@ describe('issue 13 item 2: the estimator process in batches', () => {
     expect(stoppedCounters(e)).toMatchObject({ applied: 30, duplicates: 15 });
   });
 
+  it('restarted under the same consumer name, it reads its own pending entries once each (their acks land before it reads again)', async () => {
+    const prefix = uniquePrefix('batch-own');
+    const stream = controlKeys({ prefix }).outcomes;
+    const cp = new ControlPlane(url, { prefix }, systemClock, silentLogger);
+    closers.push(() => cp.close());
+    for (const c of ['a', 'b']) await cp.ensureClass(c, { depType: 'passthrough', prior: { a: 9, b: 1 }, initialStage: 'shadow', tenant: 't1' });
+    const sent = await publishWithDuplicates(prefix);
+    // Delivered to consumer e1 and never acked: what an e1 that crashed before applying leaves.
+    await redis.xgroup('CREATE', stream, 'estimators', '0', 'MKSTREAM');
+    await redis.xreadgroup('GROUP', 'estimators', 'e1', 'COUNT', 100, 'STREAMS', stream, '>');
+    expect(await pendingCount(stream)).toBe(40);
+    // Ten batches of 4 from its pending list (cursor 0), each read after the previous one's ack.
+    const e = estimator('e1', url, prefix, { ESTIMATOR_BATCH: '4' });
+    await estimatorReady(e);
+    await waitFor(async () => (await pendingCount(stream)) === 0, 15_000, 'own pending entries applied and acked');
+    await expectCountedOnce(prefix, sent);
+    await e.stop();
+    expect(stoppedCounters(e)).toMatchObject({ applied: 30, duplicates: 10 });
+  });
+
   it('a crash between applying a batch and acking it counts nothing twice', async () => {
     const prefix = uniquePrefix('batch-crash');
     const stream = controlKeys({ prefix }).outcomes;

@@ -71,6 +71,9 @@ export class StreamConsumer {
     let next: Promise<Entry[]> | undefined;
     while (!this.stopping || next !== undefined) {
       try {
+        // Our own pending entries are read again until none is left: the acks of those handled
+        // must have landed first (they travel on another connection than the read).
+        if (next === undefined && cursor === '0' && this.acks.size > 0) await Promise.all([...this.acks]);
         const reading = next ?? this.read(cursor);
         next = undefined;
         const entries = await reading;
