@@ -79,7 +79,7 @@ describe('issue 9 drift launches, live: scheduler, worker and estimator processe
     await waitFor(
       async () => {
         const fresh = await Promise.all(views.map((v) => http<RunView>(url, 'GET', `/v1/runs/${t}/${v.runId}`)));
-        expected = base + fresh.flatMap((r) => r.body.outcomes as RunView[]).filter((o) => o.edgeClass === classId && o.kind !== 'cancelled').length;
+        expected = base + fresh.flatMap((r) => r.body.outcomes as RunView[]).filter((o) => o.edgeClass === classId && o.kind !== 'cancelled' && o.evidence !== false).length;
         return Number((await posterior(classId)).n ?? 0) === expected;
       },
       30_000,

@@ -76,7 +76,8 @@ describe('M9 end to end: estimator with schedulers and workers', () => {
   const speculative = (v: RunView) => (v.nodes.answer.attempts as RunView[]).filter((a) => a.kind === 'speculative');
   const posterior = async (classId: string) => stack.redis.hgetall(classKeys({ prefix: stack.prefix }, classId).posterior);
   /**
-   * Waits until the estimator has applied every posterior-updating outcome the runs recorded for
+   * Waits until the estimator has applied every posterior-updating outcome (not cancelled, not
+   * `evidence: false`: a stream-settled hit, M5) the runs recorded for
    * the class (on top of `base` applied earlier); returns the class's n.
    */
   async function settled(classId: string, views: RunView[], base = 0): Promise<number> {
@@ -84,7 +85,7 @@ describe('M9 end to end: estimator with schedulers and workers', () => {
     await waitFor(
       async () => {
         const fresh = await Promise.all(views.map((v, i) => http<RunView>(url(i), 'GET', `/v1/runs/${v.tenant}/${v.runId}`)));
-        expected = base + fresh.flatMap((r) => r.body.outcomes as RunView[]).filter((o) => o.edgeClass === classId && o.kind !== 'cancelled').length;
+        expected = base + fresh.flatMap((r) => r.body.outcomes as RunView[]).filter((o) => o.edgeClass === classId && o.kind !== 'cancelled' && o.evidence !== false).length;
         return Number((await posterior(classId)).n ?? 0) === expected;
       },
       30_000,
