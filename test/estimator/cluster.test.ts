@@ -56,6 +56,9 @@ describe('M9 estimator on Redis Cluster', () => {
       for (let j = 0; j < 30; j++) await cp.publishOutcome(o('x1', 'miss'));
       await waitFor(() => cp.speculationBlocked('t1', 'x1').scope === 'class', 15_000, 'class kill seen through cluster pub/sub');
       expect(cp.speculationBlocked('t1', 'x2').blocked).toBe(false);
+      // The estimator writes the kill switch first, then the stage (processor.ts `transition`):
+      // the kill can be seen through pub/sub one round trip before the stage is written.
+      await waitFor(async () => (await redis.hget(classKeys({ prefix }, 'x1').posterior, 'stage')) === 'killed', 5_000, 'stage killed after the kill');
       expect(await redis.hget(classKeys({ prefix }, 'x1').posterior, 'stage')).toBe('killed');
     } finally {
       await est.stop();
