@@ -157,7 +157,6 @@ async function measureMode(redisUrl, mode) {
     const flood = [];
     const floodViewsAll = [];
     const aLaunch = [];
-    const storm = [];
     const stormViews = [];
     const backlog = [];
     const drains = [];
@@ -190,7 +189,6 @@ async function measureMode(redisUrl, mode) {
       flood.push(...floodViews.map(launchMs));
       // B's runs submitted while A's submits were still being answered (the scheduler busy
       // admitting them), and those submitted after, while A's backlog drained.
-      storm.push(...floodViews.filter((v) => v.createdAtMs <= aSubmitsDoneAt).map(launchMs));
       stormViews.push(...floodViews.filter((v) => v.createdAtMs <= aSubmitsDoneAt));
       backlog.push(...floodViews.filter((v) => v.createdAtMs > aSubmitsDoneAt).map(launchMs));
       stormSecs.push((aSubmitsDoneAt - floodFrom) / 1000);
@@ -221,7 +219,7 @@ async function measureMode(redisUrl, mode) {
       stormSchedulerLaunch: stats(stormViews.map((v) => splitMs(v).launch)),
       stormDispatchWait: stats(stormViews.map((v) => splitMs(v).dispatch)),
       aSubmitStormSec: Math.max(...stormSecs),
-      floodDuringSubmitStorm: stats(storm),
+      floodDuringSubmitStorm: stats(stormViews.map(launchMs)),
       floodDuringBacklog: stats(backlog),
     };
   } finally {

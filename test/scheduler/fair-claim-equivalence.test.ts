@@ -11,6 +11,7 @@
  * answers { -1, -1 } without reading the capacity (and so without dropping stale workers).
  */
 import { readFileSync } from 'node:fs';
+import { mulberry32 } from '@gambit/shared';
 import { luaSource } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
@@ -25,18 +26,6 @@ const STEPWISE = readFileSync(new URL('./fixtures/fairClaim-stepwise.lua', impor
 const CLAIM = luaSource('fairClaim-9.lua');
 const ENQUEUE = luaSource('fairEnqueue-5.lua');
 const RELEASE = luaSource('fairRelease-3.lua');
-
-/** A small seeded PRNG (mulberry32): every run checks the same lanes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Lane {
   ready: Record<string, Array<[string, number]>>;
@@ -114,7 +103,8 @@ async function dump(p: string): Promise<Record<string, unknown>> {
 type Mode = 'claim' | 'enqueue' | 'release';
 
 async function compare(mode: Mode, seed: number, emptyMostly: boolean): Promise<{ claimed: number; emptyRing: number }> {
-  const rnd = prng(seed);
+  // Seeded (core/prng.ts): every run checks the same lanes.
+  const rnd = mulberry32(seed);
   const ri = (n: number) => Math.floor(rnd() * n);
   let claimed = 0;
   let emptyRing = 0;

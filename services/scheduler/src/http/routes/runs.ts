@@ -17,7 +17,7 @@ interface Place {
   /** When the request arrived: its deadline (API_DEADLINE_MS) counts from here, parked time included. */
   readonly arrivedAtMs: number;
   ticket?: GateTicket;
-  /** The handler is running the submit: it gives the place back itself when the submit ends. */
+  /** The handler is running the submit: an abort does not take its place away; the submit's end gives it back. */
   handling: boolean;
   /** The request is over (answered or aborted) before it held a place: leave as soon as it gets one. */
   over: boolean;
@@ -52,10 +52,9 @@ export function registerRunRoutes(app: App, deps: HttpDeps): void {
           throw new UnavailableError(`tenant ${req.auth.tenant}: the client went away while its submit waited for its turn; nothing was stored`);
         }
       },
-      // Answered before the handler ran (a body that fails validation, an error): the place is given back.
-      onResponse: async (req) => {
-        if (places.get(req)?.handling !== true) givePlaceBack(req);
-      },
+      // However the request was answered (before the handler ran, too: a body that fails
+      // validation), its place is back once it is (idempotent).
+      onResponse: async (req) => givePlaceBack(req),
       onRequestAbort: async (req) => {
         if (places.get(req)?.handling !== true) givePlaceBack(req);
       },
