@@ -6,7 +6,7 @@
  *
  * | key                                   | type   | owner      | what |
  * |---------------------------------------|--------|------------|------|
- * | P:{run:T:R}:run                       | hash   | scheduler  | run header: tenant, workflowRef (definition in P:{tenant:T}:wfdefs), inputs, status, alpha, created/finished ms, costs (nano-USD) |
+ * | P:{run:T:R}:run                       | hash   | scheduler  | run header: tenant, workflowRef (definition in P:{tenant:T}:wfdefs), inputs, status, alpha, created/finished ms, costs (nano-USD), trace:<key> per trace-carrier entry |
  * | P:{run:T:R}:nodes                     | hash   | scheduler  | node id -> node state JSON (state, epoch, output, attempts) |
  * | P:{run:T:R}:attempts                  | hash   | worker+sch | attempt id -> attempt JSON (kind, epoch, status, usage, costNanoUsd, estimated) |
  * | P:{run:T:R}:decisions                 | list   | scheduler  | decision record JSON, in order |
@@ -236,9 +236,11 @@ export function advanceKeys(ks: KeySpace) {
 /**
  * Issue 13 item 3: default approximate length of BullMQ's event stream per queue (QUEUE_EVENTS_MAX_LEN
  * on the scheduler and the worker: every process that opens a Queue writes it to the queue's meta,
- * so they must agree). Nothing in Gambit reads the stream; each entry costs Redis memory.
+ * so they must agree). Nothing in Gambit reads the stream (no QueueEvents in the scheduler, the
+ * worker, the console or the CLI); each entry costs Redis memory, so the default keeps a few dozen
+ * (Redis trims approximately, by whole stream nodes of `stream-node-max-entries`, 100 by default).
  */
-export const QUEUE_EVENTS_MAX_LEN_DEFAULT = 1_000;
+export const QUEUE_EVENTS_MAX_LEN_DEFAULT = 50;
 
 export const QUEUES = {
   /** Authoritative LLM and tool operations: their own worker slots, never shared with speculation. */
