@@ -105,6 +105,8 @@ async function seedRun(): Promise<{ nodes: Record<string, NodeState>; attempts: 
     workflowRef: 'f'.repeat(32),
     inputs: JSON.stringify({ q: 'a question long enough to push the hash out of its small encoding in Redis, surely' }),
     trace: JSON.stringify({ traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` }),
+    // The trace context as headers write it since issue 13 item 3 (one field per carrier entry).
+    'trace:traceparent': `00-${'a'.repeat(32)}-${'c'.repeat(16)}-01`,
     status: 'succeeded',
     speculation: '1',
     createdAtMs: String(created),
@@ -139,6 +141,7 @@ describe('compactRun-8.lua (issue 13 item 3)', () => {
     expect(h).toMatchObject({ status: 'succeeded', costNanoUsd: '6345', specCostNanoUsd: '2345', createdAtMs: String(created), compact: '1' });
     expect(h.inputs).toBe(JSON.stringify({ q: 'a question long enough to push the hash out of its small encoding in Redis, surely' }));
     expect(h.trace).toBeUndefined();
+    expect(h['trace:traceparent']).toBeUndefined();
     const ttlRun = await redis.pttl(k.run);
     const ttlRec = await redis.pttl(k.rec);
     expect(ttlRun).toBeGreaterThan(50_000);

@@ -40,7 +40,7 @@ import type { SpeculationControl } from './engine/control.js';
 import type { RunEngine } from './engine/engine.js';
 import { planDecisions } from './engine/plan.js';
 import { guessedUpstream } from './predictors/llm.js';
-import { loadRun, newRunSnapshot, runLists, workflowDefRef } from './engine/run-view.js';
+import { loadRun, newRunSnapshot, runLists, traceHeaderFields, workflowDefRef } from './engine/run-view.js';
 import { traceRun } from './engine/tracing.js';
 import type { GateTicket, TenantGate } from './tenant-gate.js';
 import { admit, checkCaps, type LimitStore, type SpendLedger } from './limits.js';
@@ -232,7 +232,9 @@ export class RunService {
       opTimeoutMs: limits.opTimeoutMs,
       ...(body.alpha === undefined ? {} : { alpha: body.alpha }),
       ...(body.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: body.lambdaUsdPerSec }),
-      ...(span.carrier === undefined ? {} : { trace: JSON.stringify(span.carrier) }),
+      // Issue 13 item 3: one short field per carrier entry (`trace:traceparent`, ...), not one JSON
+      // field: every value stays under 64 bytes, so the header keeps Redis's compact hash encoding.
+      ...(span.carrier === undefined ? {} : traceHeaderFields(span.carrier)),
     };
     const nodes: Record<string, NodeState> = {};
     for (const n of wf.nodes) nodes[n.id] = initialNodeState();

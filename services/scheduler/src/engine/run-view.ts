@@ -101,6 +101,31 @@ function num(v: string | undefined): number | undefined {
  */
 const wfCache = new Map<string, Workflow>();
 
+/** Prefix of the run header's trace-context fields: `trace:<carrier key>` = value (issue 13 item 3). */
+export const TRACE_FIELD_PREFIX = 'trace:';
+
+/** The header fields of a trace carrier: one per entry, each value short (a traceparent is 55 bytes). */
+export function traceHeaderFields(carrier: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(carrier)) out[`${TRACE_FIELD_PREFIX}${k}`] = v;
+  return out;
+}
+
+/**
+ * The trace carrier of a run header: the `trace:<key>` fields, or the one `trace` JSON field of a
+ * header written before issue 13 item 3 (a run in flight across the upgrade).
+ */
+export function traceOfHeader(h: Record<string, string>): Record<string, string> | undefined {
+  if (h.trace !== undefined) return JSON.parse(h.trace) as Record<string, string>;
+  let carrier: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(h)) {
+    if (!k.startsWith(TRACE_FIELD_PREFIX)) continue;
+    carrier ??= {};
+    carrier[k.slice(TRACE_FIELD_PREFIX.length)] = v;
+  }
+  return carrier;
+}
+
 export function parseHeader(h: Record<string, string>): RunHeader {
   return {
     tenant: h.tenant ?? '',
@@ -114,7 +139,7 @@ export function parseHeader(h: Record<string, string>): RunHeader {
     createdAtMs: num(h.createdAtMs) ?? 0,
     finishedAtMs: num(h.finishedAtMs),
     reason: h.reason,
-    trace: h.trace === undefined ? undefined : (JSON.parse(h.trace) as Record<string, string>),
+    trace: traceOfHeader(h),
     opTimeoutMs: num(h.opTimeoutMs),
     spendBookedNanoUsd: num(h.spendBooked),
     endNotice: h.endNotice === '1',

@@ -5,7 +5,7 @@
   the outcomes and, with `keepOutputs`, the outputs, guesses and released effects. Everything else
   of the run goes in the same step: the node and attempt hashes, the decision, outcome and effect
   lists, the outbox and every staging list; the run hash keeps its other fields (status, times,
-  costs, workflow) and loses `trace`, `tenant`, `runId` (both in the key), `expiresInMs` (and
+  costs, workflow) and loses `trace:*` (and `trace`), `tenant`, `runId` (both in the key), `expiresInMs` (and
   `inputs` unless outputs are kept), and gains `compact` = 1. The record takes the run hash's
   remaining time to live (retention).
   Refused unless every attempt the run started is settled (issue 11 D1): none queued, running or
@@ -133,13 +133,14 @@ for _, id in ipairs(attemptIds) do gone[#gone + 1] = stagingPrefix .. id end
 for i = 1, #gone, 1000 do redis.call('DEL', unpack(gone, i, math.min(#gone, i + 999))) end
 -- The run hash is written anew: a hash that once held a long value (inputs, trace) stays in
 -- Redis's large encoding after HDEL; rewritten with short values only, it is stored compactly.
--- Tenant and run id are in the key; the trace context and the TTL note are of no use any more.
+-- Tenant and run id are in the key; the trace context (`trace:<key>` fields, or one `trace` JSON
+-- field in a header written before issue 13 item 3) and the TTL note are of no use any more.
 local drop = { trace = true, expiresInMs = true, tenant = true, runId = true }
 if not keep then drop.inputs = true end
 local header = redis.call('HGETALL', KEYS[1])
 local fields = {}
 for i = 1, #header, 2 do
-  if not drop[header[i]] then
+  if not drop[header[i]] and string.sub(header[i], 1, 6) ~= 'trace:' then
     table.insert(fields, header[i])
     table.insert(fields, header[i + 1])
   end
