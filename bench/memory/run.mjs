@@ -200,6 +200,17 @@ async function main(redisUrl) {
       }
       const memHeld = await usedMemory(redis);
       const famHeld = await keyFamilies(redis, prefix);
+      if (process.argv.includes('--dump')) {
+        // --dump: one held run's keys and its running job, raw (to see what an in-flight run holds).
+        const k = runKeys({ prefix }, tenant, ids[0]);
+        const jobKeys = (await redis.keys(`{${prefix}:q}:ops:${tenant}~${ids[0]}~*`)).sort();
+        const jobs = {};
+        for (const jk of jobKeys) jobs[jk] = (await redis.type(jk)) === 'hash' ? await redis.hgetall(jk) : await redis.get(jk);
+        const sizes = {};
+        for (const key of [k.run, k.nodes, k.attempts, k.decisions, ...jobKeys]) sizes[key] = await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+        const dump = { run: await redis.hgetall(k.run), nodes: await redis.hgetall(k.nodes), attempts: await redis.hgetall(k.attempts), decisions: await redis.lrange(k.decisions, 0, -1), jobs, sizes, encodings: { run: await redis.object('ENCODING', k.run), nodes: await redis.object('ENCODING', k.nodes), attempts: await redis.object('ENCODING', k.attempts) } };
+        console.error(`in flight, run ${ids[0]}:\n${JSON.stringify(dump, null, 1)}`);
+      }
       await waitEnded(tenant, ids);
       await settleQuiet();
       const memEnded = await usedMemory(redis);
