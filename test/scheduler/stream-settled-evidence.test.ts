@@ -116,7 +116,6 @@ async function scheduler(ks: KeySpace, clock: ManualClock) {
     redis,
     ks,
     outbox: new Outbox(redis, ks, fair, 3, silentLogger),
-    specQueue: queues.spec,
     fair,
     priceTable: createPriceTable(),
     predictors: new PredictorSet(),

@@ -5,7 +5,7 @@
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { QUEUE_EVENTS_MAX_LEN_DEFAULT } from '@gambit/shared/redis';
 import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
-import { OutcomeShardsSchema, RedisAuthEnvShape } from '@gambit/shared';
+import { OutcomeShardsSchema, QueueShardsSchema, RedisAuthEnvShape } from '@gambit/shared';
 import { z } from 'zod';
 
 const bool = z
@@ -25,6 +25,8 @@ export const EnvSchema = z
     GAMBIT_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]+$/).default('gambit'),
     /** Issue 13 item 4: outcome stream shards; the same value on every scheduler and estimator. */
     GAMBIT_OUTCOME_SHARDS: OutcomeShardsSchema,
+    /** Issue 13 item 4: queue shards (hash tags); the same value on every scheduler and worker. */
+    QUEUE_SHARDS: QueueShardsSchema,
     /** 0 = a free port; the bound one is logged as {"msg":"scheduler listening","port":N}. */
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().default('127.0.0.1'),

@@ -25,7 +25,7 @@
  * tenant (`PUT /v1/admin/tenants/{tenant}/limits`).
  */
 import { type Edge, MAX_OP_TIMEOUT_MS, nanoToUsd, usdToNano, type Workflow, type WorkflowNode } from '@gambit/shared';
-import { admissionKeys, admitRun, fairKeys, type KeySpace, type RedisLike, runKeys, spendPeriodField } from '@gambit/shared/redis';
+import { admissionKeys, admitRun, fairKeys, type KeySpace, queueShardOf, queueShardPrefixes, type RedisLike, runKeys, spendPeriodField } from '@gambit/shared/redis';
 import { z } from 'zod';
 import { HttpError } from './http/errors.js';
 
@@ -86,6 +86,8 @@ export class LimitStore {
     private readonly ks: KeySpace,
     private readonly defaults: Limits,
     private readonly cacheMs = 1_000,
+    /** QUEUE_SHARDS: a tenant's dispatch weight is kept in its queue shard (issue 13 item 4). */
+    private readonly queueShards = 1,
   ) {}
 
   async get(tenant: string, nowMs = Date.now()): Promise<Limits> {
@@ -104,8 +106,11 @@ export class LimitStore {
     const raw = await this.redis.get(key);
     const merged = { ...(raw === null ? {} : (JSON.parse(raw) as LimitsPatch)), ...patch };
     await this.redis.set(key, JSON.stringify(merged));
-    // The dispatcher reads weights in the queues' slot (fairClaim-9.lua), not from the limits.
-    if (patch.weight !== undefined) await this.redis.hset(fairKeys(this.ks, 'ops').weights, tenant, String(patch.weight));
+    // The dispatcher reads weights in the slot of the tenant's queue shard (fairClaim-9.lua), not from the limits.
+    if (patch.weight !== undefined) {
+      const shard = queueShardPrefixes(this.ks, this.queueShards)[queueShardOf(tenant, this.queueShards)];
+      await this.redis.hset(fairKeys(this.ks, 'ops', shard).weights, tenant, String(patch.weight));
+    }
     this.cache.delete(tenant);
     return this.get(tenant);
   }

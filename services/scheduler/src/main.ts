@@ -13,7 +13,20 @@ import {
   type Logger,
   systemClock,
 } from '@gambit/shared';
-import { AdvanceStream, defineAdmissionScripts, defineRunScripts, FairDispatcher, type KeySpace, QUEUES, queuePrefix, type RedisLike, redisConnectionOptions, waitForRedis } from '@gambit/shared/redis';
+import {
+  AdvanceStream,
+  checkQueueShards,
+  defineAdmissionScripts,
+  defineRunScripts,
+  FairDispatcher,
+  type FairShard,
+  type KeySpace,
+  QUEUES,
+  queueShardPrefixes,
+  type RedisLike,
+  redisConnectionOptions,
+  waitForRedis,
+} from '@gambit/shared/redis';
 import { healthAnswer, initTelemetry, startOpsServer } from '@gambit/shared/telemetry';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
@@ -32,7 +45,7 @@ import { cancelSpeculationsInScope } from './kill.js';
 import { LimitStore, SpendLedger } from './limits.js';
 import { TenantGate } from './tenant-gate.js';
 import { OperatorService } from './operator.js';
-import { observeScheduler, schedulerReadiness, streamAsQueue } from './observe.js';
+import { observeScheduler, schedulerReadiness, shardedQueue, streamAsQueue } from './observe.js';
 import { PredictorSet } from './predictors/index.js';
 import { RecoverySweeper } from './recovery.js';
 import { RetentionPolicy } from './retention.js';
@@ -99,11 +112,14 @@ async function main(): Promise<void> {
   defineRunScripts(api);
   const priceTable = env.GAMBIT_PRICES === undefined ? createPriceTable() : createPriceTable(env.GAMBIT_PRICES);
 
-  const prefix = queuePrefix(ks);
   // Issue 13 item 3: BullMQ's event stream per queue is capped (nothing in Gambit reads it).
   const streams = { events: { maxLen: env.QUEUE_EVENTS_MAX_LEN } };
-  const ops = new Queue(QUEUES.ops, { connection: bull, prefix, streams });
-  const spec = new Queue(QUEUES.spec, { connection: bull, prefix, streams });
+  // Issue 13 item 4: the `ops` and `spec` queues of every queue shard (one: `{P:q}` as before).
+  const shards: FairShard[] = queueShardPrefixes(ks, env.QUEUE_SHARDS).map((prefix) => ({
+    prefix,
+    ops: new Queue(QUEUES.ops, { connection: bull, prefix, streams }),
+    spec: new Queue(QUEUES.spec, { connection: bull, prefix, streams }),
+  }));
   const advance = new AdvanceStream(cmd, ks);
   // Issue 11: the ops listener starts before anything waits on Redis, so /healthz answers 200
   // and /readyz 503 while Redis is unreachable at start-up; then each connection is waited for
@@ -114,6 +130,7 @@ async function main(): Promise<void> {
   await waitForRedis(cmd, log, { name: 'redis' });
   await waitForRedis(bull, log, { name: 'redis_queues' });
   await waitForRedis(api, log, { name: 'redis_api' });
+  await checkQueueShards(cmd, ks, env.QUEUE_SHARDS);
   // The control plane takes a plain client or options; on a Cluster it gets the cluster client.
   const cp = new ControlPlane(cmd, ks, clock, log.child({ component: 'control' }), { outcomeShards: env.GAMBIT_OUTCOME_SHARDS });
   await cp.ready();
@@ -144,9 +161,9 @@ async function main(): Promise<void> {
     maxRetentionSec: env.RUN_RETENTION_SEC,
     maxRunsKept: env.TENANT_MAX_RUNS_KEPT,
   };
-  const limits = new LimitStore(api, ks, limitDefaults);
+  const limits = new LimitStore(api, ks, limitDefaults, undefined, env.QUEUE_SHARDS);
   // Retention of ended runs (issue 10 item 9, issue 13 item 3): the engine's own connection.
-  const retention = new RetentionPolicy(cmd, ks, tenants, new LimitStore(cmd, ks, limitDefaults));
+  const retention = new RetentionPolicy(cmd, ks, tenants, new LimitStore(cmd, ks, limitDefaults, undefined, env.QUEUE_SHARDS));
   const apiRetention = new RetentionPolicy(api, ks, apiTenants, limits);
   // Issue 10 item 3: the spend cap's ledger (booked per UTC day/month, held by running work),
   // written at every launch and when an ended run settles (engine/spend.ts), read by the API.
@@ -155,7 +172,7 @@ async function main(): Promise<void> {
   // the workers have free slots, tenants served by weighted deficit round-robin (docs/runtime.md).
   // On the queues' connection, not the engine's: a tenant's enqueue and dispatch do not wait
   // behind the commands another tenant's runs queue on the engine connection.
-  const fair = new FairDispatcher(bull, ks, { ops, spec }, log.child({ component: 'fair' }), { headroom: env.FAIR_QUEUE_HEADROOM, reservedSlots: env.FAIR_RESERVED_SLOTS });
+  const fair = new FairDispatcher(bull, ks, shards, log.child({ component: 'fair' }), { headroom: env.FAIR_QUEUE_HEADROOM, reservedSlots: env.FAIR_RESERVED_SLOTS });
   const outbox = new Outbox(cmd, ks, fair, env.OPS_JOB_ATTEMPTS, log);
   // Workers pump when they free a slot; this timer is the backstop (a missed trigger, new workers).
   const fairPump = setInterval(() => void fair.pumpAll(), env.FAIR_PUMP_MS);
@@ -178,7 +195,6 @@ async function main(): Promise<void> {
     redis: cmd,
     ks,
     outbox,
-    specQueue: spec,
     fair,
     priceTable,
     predictors: new PredictorSet(),
@@ -249,7 +265,7 @@ async function main(): Promise<void> {
     attention,
     platform: { redis: cmd, ks, operator: operatorService, nowMs: () => clock.nowMs(), eventPollMs: EVENT_POLL_MS },
     webhooks,
-    consoleQueues: [ops, spec, webhooks.queue],
+    consoleQueues: [...shards.flatMap((s) => [s.ops, s.spec]), webhooks.queue],
     priceTable,
     ...(tools === undefined ? {} : { knownTools: tools }),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
@@ -258,7 +274,7 @@ async function main(): Promise<void> {
     readiness: () => healthAnswer('/readyz', readiness, { schedulerId }),
   });
   instrumentHttp(app, { tracer, meter: telemetry.meter });
-  observeScheduler(telemetry.meter, { queues: [ops, spec, streamAsQueue(advance)], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
+  observeScheduler(telemetry.meter, { queues: [shardedQueue(shards.map((s) => s.ops)), shardedQueue(shards.map((s) => s.spec)), streamAsQueue(advance)], control: cp, tenants, seenTenants: () => metrics.tenants(), nowMs: () => clock.nowMs() }, log);
   await whenReady(api);
   await app.listen({ port: env.PORT, host: env.HOST });
   const addr = app.server.address();
@@ -284,7 +300,7 @@ async function main(): Promise<void> {
       clearInterval(fairPump);
       await webhooks.close();
       await outbound.close();
-      await Promise.all([ops.close(), spec.close()]);
+      await Promise.all(shards.flatMap((s) => [s.ops.close(), s.spec.close()]));
       await cp.close();
       await telemetry.shutdown();
       await Promise.all([cmd.quit().catch(() => undefined), bull.quit().catch(() => undefined), api.quit().catch(() => undefined)]);

@@ -19,6 +19,7 @@ import {
   scriptsCheck,
 } from '@gambit/shared/telemetry';
 import type { Meter } from '@opentelemetry/api';
+import type { JobType } from 'bullmq';
 import type { TenantStore } from './tenants.js';
 
 export interface SchedulerGaugeSources {
@@ -86,6 +87,29 @@ export function streamAsQueue(stream: AdvanceStream): CountableQueue {
       if (!types.includes('wait')) return [];
       const c = await stream.counts();
       return c.oldestMs === undefined ? [] : [{ timestamp: c.oldestMs }];
+    },
+  };
+  return q as unknown as CountableQueue;
+}
+
+/**
+ * Issue 13 item 4: one lane's queue over its queue shards, as the queue gauges read queues (one
+ * series per lane whatever QUEUE_SHARDS is): counts summed, head age from the oldest head.
+ */
+export function shardedQueue(queues: readonly CountableQueue[]): CountableQueue {
+  const [first] = queues;
+  if (first === undefined) throw new RangeError('shardedQueue: no queues');
+  if (queues.length === 1) return first;
+  const q = {
+    name: first.name,
+    async getJobCounts(...states: JobType[]) {
+      const all = await Promise.all(queues.map((x) => x.getJobCounts(...states)));
+      return Object.fromEntries(states.map((s) => [s, all.reduce((n, c) => n + (c[s] ?? 0), 0)]));
+    },
+    async getJobs(types: JobType[], start?: number, end?: number, asc?: boolean) {
+      const heads = (await Promise.all(queues.map((x) => x.getJobs(types, start, end, asc)))).flat();
+      heads.sort((a, b) => a.timestamp - b.timestamp);
+      return heads.slice(0, 1);
     },
   };
   return q as unknown as CountableQueue;

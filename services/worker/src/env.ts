@@ -4,7 +4,7 @@
  * with the variable named.
  */
 import { hostname } from 'node:os';
-import { ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, PriceConfigSchema, RedisAuthEnvShape, ValidationError, zodIssues } from '@gambit/shared';
+import { ClusterNodesSchema, envInt, envJson, KeyPrefixSchema, PriceConfigSchema, QueueShardsSchema, RedisAuthEnvShape, ValidationError, zodIssues } from '@gambit/shared';
 import { OpsEnvShape, type TelemetryConfig, TelemetryEnvShape, telemetryConfigFromEnv } from '@gambit/shared/telemetry';
 import { QUEUE_EVENTS_MAX_LEN_DEFAULT } from '@gambit/shared/redis';
 import { TrustedOriginsEnvSchema } from '@gambit/shared/outbound';
@@ -93,6 +93,8 @@ export const EnvSchema = z.object({
   WORKER_MAX_OP_TIMEOUT_MS: envInt(600_000, 1),
   /** Issue 13 item 3: BullMQ's event stream length per queue, as on the scheduler (set both alike). */
   QUEUE_EVENTS_MAX_LEN: envInt(QUEUE_EVENTS_MAX_LEN_DEFAULT, 0),
+  /** Issue 13 item 4: queue shards (hash tags), as on the scheduler (the same value: checked at start). */
+  QUEUE_SHARDS: QueueShardsSchema,
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -3,23 +3,27 @@
  * connections, the price table, the provider and tool registries, the cancel watcher and two
  * BullMQ workers: `ops` (authoritative, WORKER_CONCURRENCY slots) and `spec` (speculative,
  * WORKER_SPEC_CONCURRENCY slots of their own, so speculation never takes an authoritative slot:
- * M10). SIGTERM/SIGINT are handled here and only here.
+ * M10). SIGTERM/SIGINT are handled here and only here. With QUEUE_SHARDS > 1 (issue 13 item 4)
+ * there is one `ops` and one `spec` BullMQ worker per queue shard, and the lane's slots are a
+ * cap of this process over all of them (LaneGate).
  */
 import { createLogger, createPriceTable, type Logger, systemClock } from '@gambit/shared';
 import {
   ATTEMPT_SCRIPT_FILES,
+  checkQueueShards,
   defineAttemptScripts,
   FAIR_BEAT_MS,
   FAIR_SCRIPT_FILES,
   FairDispatcher,
   type FairLane,
+  type FairShard,
   QUEUES,
-  queuePrefix,
+  queueShardPrefixes,
   redisConnectionOptions,
   waitForRedis,
 } from '@gambit/shared/redis';
 import { initTelemetry, Readiness, redisCheck, runningCheck, scriptsCheck, startOpsServer } from '@gambit/shared/telemetry';
-import { type Job, Queue, Worker } from 'bullmq';
+import { DelayedError, type Job, type Processor, Queue, Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { CancelWatcher } from './cancellation.js';
 import { loadEnv, type WorkerEnv } from './env.js';
@@ -35,6 +39,33 @@ function connect(env: WorkerEnv): Redis | Cluster {
   const common = redisConnectionOptions(env, { maxRetriesPerRequest: null, enableReadyCheck: true });
   if (env.REDIS_CLUSTER_NODES !== undefined) return new Cluster(env.REDIS_CLUSTER_NODES, { redisOptions: common });
   return new Redis(env.REDIS_URL, common);
+}
+
+/**
+ * Issue 13 item 4: a lane's slots as a cap of the whole process. With queue shards the worker
+ * runs one BullMQ worker per shard for the lane, each allowed the lane's slots (work may sit in
+ * any shard); the gate lets only `slots` jobs run at once over all of them, the others wait
+ * (taken by BullMQ, their locks renewed) in arrival order. With one shard it is not used.
+ */
+class LaneGate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly slots: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.running < this.slots) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.running--;
+  }
 }
 
 function providerConfig(env: WorkerEnv): ProviderConfig {
@@ -91,14 +122,14 @@ async function main(): Promise<void> {
   // The ops listener starts before anything waits on Redis (issue 11): /healthz answers 200 and
   // /readyz 503 while Redis is unreachable at start-up; the consumers are set once they exist.
   let stopping: Promise<void> | undefined;
-  let ops: Worker | undefined;
-  let spec: Worker | undefined;
+  let ops: Worker[] | undefined;
+  let spec: Worker[] | undefined;
   const readiness = new Readiness([
     redisCheck('redis', redis),
     redisCheck('redis_subscriber', subscriber),
     scriptsCheck(redis, [...ATTEMPT_SCRIPT_FILES, ...FAIR_SCRIPT_FILES]),
-    runningCheck('ops_consumer', () => stopping === undefined && ops !== undefined && ops.isRunning()),
-    ...(env.WORKER_SPEC_CONCURRENCY > 0 ? [runningCheck('spec_consumer', () => stopping === undefined && spec !== undefined && spec.isRunning())] : []),
+    runningCheck('ops_consumer', () => stopping === undefined && ops !== undefined && ops.every((w) => w.isRunning())),
+    ...(env.WORKER_SPEC_CONCURRENCY > 0 ? [runningCheck('spec_consumer', () => stopping === undefined && spec !== undefined && spec.every((w) => w.isRunning()))] : []),
   ]);
   telemetry.meter
     .createObservableGauge('gambit.worker.running', { description: 'Attempts this worker is running now (under a cancellable lease)' })
@@ -129,46 +160,74 @@ async function main(): Promise<void> {
     nowMs: () => systemClock.nowMs(),
     logger,
   });
+  // Issue 13 item 4: every scheduler and worker of the deployment uses the same queue shards.
+  await checkQueueShards(redis, ks, env.QUEUE_SHARDS);
+  const prefixes = queueShardPrefixes(ks, env.QUEUE_SHARDS);
   const workerOpts = {
     connection: redis,
-    prefix: queuePrefix(ks),
     lockDuration: env.WORKER_LOCK_DURATION_MS,
     stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
     maxStalledCount: 2 * env.WORKER_MAX_TRIES,
     name: env.WORKER_ID,
   };
-  const opsWorker = new Worker(QUEUES.ops, processor, { ...workerOpts, concurrency: env.WORKER_CONCURRENCY });
-  const specWorker =
-    env.WORKER_SPEC_CONCURRENCY > 0 ? new Worker(QUEUES.spec, processor, { ...workerOpts, concurrency: env.WORKER_SPEC_CONCURRENCY }) : undefined;
-  ops = opsWorker;
-  spec = specWorker;
+  // One shard: the BullMQ worker's concurrency is the lane's slots, as before. More: each shard's
+  // worker may take the lane's slots, and the gate caps the process at them.
+  const gated = (slotCount: number): Processor => {
+    if (prefixes.length === 1) return processor;
+    const gate = new LaneGate(slotCount);
+    return async (job, token, signal) => {
+      await gate.acquire();
+      try {
+        // Stopping: a job that waited for the gate is handed back untouched, for another worker.
+        if (stopping !== undefined && token !== undefined) {
+          await job.moveToDelayed(Date.now(), token);
+          throw new DelayedError();
+        }
+        return await processor(job, token, signal);
+      } finally {
+        gate.release();
+      }
+    };
+  };
+  const opsProcessor = gated(env.WORKER_CONCURRENCY);
+  const specProcessor = gated(env.WORKER_SPEC_CONCURRENCY);
+  const opsWorkers = prefixes.map((prefix) => new Worker(QUEUES.ops, opsProcessor, { ...workerOpts, prefix, concurrency: env.WORKER_CONCURRENCY }));
+  const specWorkers =
+    env.WORKER_SPEC_CONCURRENCY > 0 ? prefixes.map((prefix) => new Worker(QUEUES.spec, specProcessor, { ...workerOpts, prefix, concurrency: env.WORKER_SPEC_CONCURRENCY })) : [];
+  const allWorkers = [...opsWorkers, ...specWorkers];
+  ops = opsWorkers;
+  spec = specWorkers;
   // Issue 10 item 4, fair dispatch (shared/redis/fair.ts): this worker's slots are registered
-  // (refreshed every FAIR_BEAT_MS), and every job it finishes frees its slot and pumps the lane,
-  // so the next tenant in turn gets the slot at once.
+  // (refreshed every FAIR_BEAT_MS, in every shard), and every job it finishes frees its slot and
+  // pumps the lane of its shard, so the next tenant in turn gets the slot at once.
   // The queues' meta is written by every Queue: the same event stream cap as the scheduler's.
   const streams = { events: { maxLen: env.QUEUE_EVENTS_MAX_LEN } };
-  const fairQueues = { ops: new Queue(QUEUES.ops, { connection: redis, prefix: queuePrefix(ks), streams }), spec: new Queue(QUEUES.spec, { connection: redis, prefix: queuePrefix(ks), streams }) };
-  const fair = new FairDispatcher(redis, ks, fairQueues, logger.child({ component: 'fair' }), { reservedSlots: env.FAIR_RESERVED_SLOTS });
+  const fairShards: FairShard[] = prefixes.map((prefix) => ({
+    prefix,
+    ops: new Queue(QUEUES.ops, { connection: redis, prefix, streams }),
+    spec: new Queue(QUEUES.spec, { connection: redis, prefix, streams }),
+  }));
+  const fair = new FairDispatcher(redis, ks, fairShards, logger.child({ component: 'fair' }), { reservedSlots: env.FAIR_RESERVED_SLOTS });
   const slots = { ops: env.WORKER_CONCURRENCY, spec: env.WORKER_SPEC_CONCURRENCY };
-  const freed = (lane: FairLane, job: Job | undefined) => {
+  const freed = (lane: FairLane, shard: number, job: Job | undefined) => {
     if (job?.id === undefined) return;
     // The release and the pump that fills the freed slot: one script call (issue 13 item 1).
     void fair
-      .releaseAndPump(lane, job.id)
-      .catch((err: unknown) => logger.warn({ lane, jobId: job.id, err: String(err) }, 'fair dispatch release failed'));
+      .releaseAndPump(lane, job.id, shard)
+      .catch((err: unknown) => logger.warn({ lane, shard, jobId: job.id, err: String(err) }, 'fair dispatch release failed'));
   };
-  opsWorker.on('completed', (job) => freed('ops', job));
-  opsWorker.on('failed', (job) => freed('ops', job));
-  specWorker?.on('completed', (job) => freed('spec', job));
-  specWorker?.on('failed', (job) => freed('spec', job));
-  for (const [queue, w] of [
-    ['ops', opsWorker],
-    ['spec', specWorker],
+  for (const [lane, workers] of [
+    ['ops', opsWorkers],
+    ['spec', specWorkers],
   ] as const) {
-    w?.on('error', (err) => logger.error({ err, queue }, 'worker error'));
-    w?.on('failed', (job, err) => logger.warn({ queue, jobId: job?.id, error: err.message, attemptsMade: job?.attemptsMade }, 'job failed'));
+    workers.forEach((w, shard) => {
+      w.on('completed', (job) => freed(lane, shard, job));
+      w.on('failed', (job) => freed(lane, shard, job));
+      w.on('error', (err) => logger.error({ err, queue: lane, shard }, 'worker error'));
+      w.on('failed', (job, err) => logger.warn({ queue: lane, shard, jobId: job?.id, error: err.message, attemptsMade: job?.attemptsMade }, 'job failed'));
+    });
   }
-  await Promise.all([opsWorker.waitUntilReady(), specWorker?.waitUntilReady()]);
+  await Promise.all(allWorkers.map((w) => w.waitUntilReady()));
   await fair.beat(env.WORKER_ID, slots);
   const beat = setInterval(() => {
     if (stopping !== undefined) return;
@@ -185,8 +244,8 @@ async function main(): Promise<void> {
       await fair.leave(env.WORKER_ID).catch((err: unknown) => logger.warn({ err: String(err) }, 'fair dispatch leave failed'));
       // Stop intake on both queues at once; speculative work is cut short (its partial cost is
       // billed and the job handed back), authoritative work may finish within the deadline.
-      const specClosed = specWorker?.close();
-      const opsClosed = opsWorker.close();
+      const specClosed = Promise.all(specWorkers.map((w) => w.close()));
+      const opsClosed = Promise.all(opsWorkers.map((w) => w.close()));
       const abortedSpec = cancels.abortAll((r) => r.kind === 'speculative');
       await specClosed;
       let timer: NodeJS.Timeout | undefined;
@@ -201,7 +260,7 @@ async function main(): Promise<void> {
         await opsClosed;
       }
       await cancels.close();
-      await Promise.all([fairQueues.ops.close(), fairQueues.spec.close()]);
+      await Promise.all(fairShards.flatMap((s) => [s.ops.close(), s.spec.close()]));
       await outbound.close();
       await opsServer.close();
       await events.close();
@@ -220,6 +279,7 @@ async function main(): Promise<void> {
     {
       prefix: ks.prefix,
       concurrency: env.WORKER_CONCURRENCY,
+      queueShards: prefixes.length,
       specConcurrency: env.WORKER_SPEC_CONCURRENCY,
       providers: providers.names(),
       simulatedFallback: standIns,

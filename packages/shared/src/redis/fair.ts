@@ -16,10 +16,16 @@
  * idempotent add; a duplicate that already ran is fenced by the worker's startAttempt). A job
  * stays `out`standing until a worker finishes it; the sweep drops outstanding entries whose
  * BullMQ job no longer exists or ended (a job BullMQ failed by itself, a worker that died).
+ *
+ * Issue 13 item 4, queue shards (QUEUE_SHARDS, keys.ts queueShardPrefixes): each shard is all of
+ * the above under its own hash tag, with its own `ops`/`spec` BullMQ queues; a tenant's jobs go
+ * to its shard (queueShardOf), so every script stays in one slot and a tenant's fairness is whole
+ * within its shard. Workers register their slots in every shard and run one BullMQ Worker per
+ * shard and lane (their process caps the jobs run at once: services/worker/src/main.ts).
  */
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Logger } from '../logger.js';
-import { fairKeys, type KeySpace } from './keys.js';
+import { fairKeys, type KeySpace, queuePrefix, queueShardOf, queueShardsKey } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
 export const FAIR_SCRIPT_FILES = ['fairEnqueue-5.lua', 'fairClaim-9.lua', 'fairBeat-1.lua', 'fairRemove-4.lua', 'fairRelease-3.lua'] as const;
@@ -52,6 +58,11 @@ export interface FairQueues {
   readonly spec: Queue;
 }
 
+/** One queue shard: its hash tag (the BullMQ prefix of its queues) and its two queues. */
+export interface FairShard extends FairQueues {
+  readonly prefix: string;
+}
+
 export interface FairOptions {
   /** Jobs allowed outstanding beyond the registered slots (0: only as many as the slots). */
   readonly headroom?: number;
@@ -64,19 +75,27 @@ export interface FairOptions {
   readonly reservedSlots?: number;
 }
 
+/** A lane of one shard: the unit pumps coalesce on. */
+type LaneKey = `${FairLane}:${number}`;
+
 export class FairDispatcher {
-  private readonly pumping = new Map<FairLane, Promise<number>>();
-  private readonly again = new Set<FairLane>();
+  private readonly pumping = new Map<LaneKey, Promise<number>>();
+  private readonly again = new Set<LaneKey>();
   private readonly headroom: number;
   private readonly reserved: number;
+  /** The queue shards (one: the queues of before, under `{P:q}`). */
+  readonly shards: readonly FairShard[];
 
+  /** `queues`: the one shard's queues (under queuePrefix(ks)), or every shard of QUEUE_SHARDS. */
   constructor(
     private readonly redis: RedisLike,
     private readonly ks: KeySpace,
-    private readonly queues: FairQueues,
+    queues: FairQueues | readonly FairShard[],
     private readonly log: Logger,
     opts: FairOptions = {},
   ) {
+    this.shards = 'ops' in queues ? [{ prefix: queuePrefix(ks), ops: queues.ops, spec: queues.spec }] : queues;
+    if (this.shards.length === 0) throw new RangeError('FairDispatcher: at least one queue shard');
     defineFairScripts(redis);
     this.headroom = opts.headroom ?? 0;
     this.reserved = opts.reservedSlots ?? 0;
@@ -90,7 +109,7 @@ export class FairDispatcher {
    * Returns false when the job was already ready, claimed or outstanding.
    */
   async enqueue(item: FairItem, order: number): Promise<boolean> {
-    const k = fairKeys(this.ks, item.lane);
+    const k = this.keys(item.lane, this.shardOf(item.tenant));
     const added = await callScript<number>(this.redis, 'fairEnqueue-5.lua', [k.items, k.ready(item.tenant), k.ring, k.claimed, k.out], [
       item.jobId,
       JSON.stringify(item),
@@ -106,7 +125,7 @@ export class FairDispatcher {
    * them). Returns the jobs claimed (this one or others), which the caller hands to `dispatch`.
    */
   async enqueueAndClaim(item: FairItem, order: number): Promise<{ added: boolean; claimed: FairItem[] }> {
-    const k = fairKeys(this.ks, item.lane);
+    const k = this.keys(item.lane, this.shardOf(item.tenant));
     const reply = await callScript<Array<string | number>>(
       this.redis,
       'fairClaim-9.lua',
@@ -121,22 +140,44 @@ export class FairDispatcher {
    * may be ready, so the lane is pumped on. Returns jobs added.
    */
   async dispatch(lane: FairLane, claimed: readonly FairItem[]): Promise<number> {
-    if (claimed.length === 0) return 0;
-    await this.confirm(lane, claimed);
-    return claimed.length + (claimed.length < CLAIM_BATCH ? 0 : await this.pump(lane));
+    const first = claimed[0];
+    if (first === undefined) return 0;
+    // One claim is one shard's: its items' tenants all map to it.
+    const shard = this.shardOf(first.tenant);
+    await this.confirm(lane, shard, claimed);
+    return claimed.length + (claimed.length < CLAIM_BATCH ? 0 : await this.pump(lane, shard));
   }
 
-  private async confirm(lane: FairLane, items: readonly FairItem[]): Promise<void> {
-    await Promise.all(items.map((it) => this.add(it)));
-    await this.redis.hdel(fairKeys(this.ks, lane).claimed, ...items.map((it) => it.jobId));
+  /** The queue shard of a tenant's jobs. */
+  shardOf(tenant: string): number {
+    return queueShardOf(tenant, this.shards.length);
+  }
+
+  private keys(lane: FairLane, shard: number): ReturnType<typeof fairKeys> {
+    return fairKeys(this.ks, lane, this.shardAt(shard).prefix);
+  }
+
+  private shardAt(shard: number): FairShard {
+    const s = this.shards[shard];
+    if (s === undefined) throw new RangeError(`FairDispatcher: no queue shard ${shard} (of ${this.shards.length})`);
+    return s;
+  }
+
+  private async confirm(lane: FairLane, shard: number, items: readonly FairItem[]): Promise<void> {
+    await Promise.all(items.map((it) => this.add(shard, it)));
+    await this.redis.hdel(this.keys(lane, shard).claimed, ...items.map((it) => it.jobId));
   }
 
   /**
-   * Moves ready jobs of `lane` into BullMQ while slots are free. Calls that overlap in this
-   * process coalesce: one more pass runs after the current one. Returns jobs added.
+   * Moves ready jobs of `lane` into BullMQ while slots are free: of one shard, or of every shard
+   * when `shard` is not given. Calls that overlap in this process coalesce per shard: one more
+   * pass runs after the current one. Returns jobs added.
    */
-  pump(lane: FairLane): Promise<number> {
-    return this.pumpAfter(lane);
+  async pump(lane: FairLane, shard?: number): Promise<number> {
+    if (shard !== undefined) return this.pumpAfter(lane, shard);
+    if (this.shards.length === 1) return this.pumpAfter(lane, 0);
+    const added = await Promise.all(this.shards.map((_, i) => this.pumpAfter(lane, i)));
+    return added.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -144,20 +185,21 @@ export class FairDispatcher {
    * script call when no pump of the lane is in flight in this process (issue 13 item 1). Returns
    * jobs added.
    */
-  async releaseAndPump(lane: FairLane, jobId: string): Promise<number> {
-    if (this.pumping.has(lane)) {
-      await this.release(lane, jobId);
-      return this.pump(lane);
+  async releaseAndPump(lane: FairLane, jobId: string, shard = 0): Promise<number> {
+    if (this.pumping.has(`${lane}:${shard}`)) {
+      await this.release(lane, jobId, shard);
+      return this.pump(lane, shard);
     }
-    return this.pumpAfter(lane, jobId);
+    return this.pumpAfter(lane, shard, jobId);
   }
 
-  /** `pump`; with `releaseJobId` (no pump in flight) its first claim releases that job first. */
-  private pumpAfter(lane: FairLane, releaseJobId?: string): Promise<number> {
-    const running = this.pumping.get(lane);
+  /** `pump` of one shard; with `releaseJobId` (no pump in flight) its first claim releases that job first. */
+  private pumpAfter(lane: FairLane, shard: number, releaseJobId?: string): Promise<number> {
+    const key: LaneKey = `${lane}:${shard}`;
+    const running = this.pumping.get(key);
     if (running !== undefined) {
       if (releaseJobId !== undefined) throw new Error('FairDispatcher.pumpAfter: a release while a pump of the lane is in flight needs its own call');
-      this.again.add(lane);
+      this.again.add(key);
       return running;
     }
     const p = (async () => {
@@ -165,16 +207,16 @@ export class FairDispatcher {
       let release = releaseJobId;
       try {
         do {
-          this.again.delete(lane);
-          total += await this.drain(lane, release);
+          this.again.delete(key);
+          total += await this.drain(lane, shard, release);
           release = undefined;
-        } while (this.again.has(lane));
+        } while (this.again.has(key));
       } finally {
-        this.pumping.delete(lane);
+        this.pumping.delete(key);
       }
       return total;
     })();
-    this.pumping.set(lane, p);
+    this.pumping.set(key, p);
     return p;
   }
 
@@ -185,8 +227,8 @@ export class FairDispatcher {
     );
   }
 
-  private async drain(lane: FairLane, releaseJobId?: string): Promise<number> {
-    const k = fairKeys(this.ks, lane);
+  private async drain(lane: FairLane, shard: number, releaseJobId?: string): Promise<number> {
+    const k = this.keys(lane, shard);
     let total = 0;
     let release = releaseJobId;
     for (;;) {
@@ -199,42 +241,61 @@ export class FairDispatcher {
       const items = reply.slice(release === undefined ? 2 : 3).map((raw) => JSON.parse(String(raw)) as FairItem);
       release = undefined;
       if (items.length === 0) return total;
-      await this.confirm(lane, items);
+      await this.confirm(lane, shard, items);
       total += items.length;
       if (items.length < CLAIM_BATCH) return total;
     }
   }
 
-  private add(it: FairItem): Promise<unknown> {
-    return (it.lane === 'ops' ? this.queues.ops : this.queues.spec).add(it.name, it.data, { ...it.opts, jobId: it.jobId });
+  private queue(shard: number, lane: FairLane): Queue {
+    const s = this.shardAt(shard);
+    return lane === 'ops' ? s.ops : s.spec;
+  }
+
+  private add(shard: number, it: FairItem): Promise<unknown> {
+    return this.queue(shard, it.lane).add(it.name, it.data, { ...it.opts, jobId: it.jobId });
   }
 
   /** Removes a job still waiting on its tenant's ready list (a cancelled queued speculation). */
   async remove(lane: FairLane, tenant: string, jobId: string): Promise<boolean> {
-    const k = fairKeys(this.ks, lane);
+    const k = this.keys(lane, this.shardOf(tenant));
     return (await callScript<number>(this.redis, 'fairRemove-4.lua', [k.items, k.ready(tenant), k.ring, k.deficit], [jobId, tenant])) === 1;
   }
 
-  /** A worker finished the job (completed or failed for good): its slot is free. */
-  async release(lane: FairLane, jobId: string): Promise<boolean> {
-    const k = fairKeys(this.ks, lane);
+  /**
+   * Removes a job of `tenant` that is in its BullMQ queue and not yet taken by a worker, and
+   * releases its slot. Returns whether it was removed.
+   */
+  async removeQueued(lane: FairLane, tenant: string, jobId: string): Promise<boolean> {
+    const shard = this.shardOf(tenant);
+    if ((await this.queue(shard, lane).remove(jobId)) !== 1) return false;
+    await this.release(lane, jobId, shard);
+    return true;
+  }
+
+  /** A worker finished the job (completed or failed for good) of shard `shard`: its slot is free. */
+  async release(lane: FairLane, jobId: string, shard = 0): Promise<boolean> {
+    const k = this.keys(lane, shard);
     return (await callScript<number>(this.redis, 'fairRelease-3.lua', [k.out, k.owner, k.inuse], [jobId])) === 1;
   }
 
-  /** A worker's slots per lane, refreshed every FAIR_BEAT_MS (stamped with Redis's clock). */
+  /**
+   * A worker's slots per lane, refreshed every FAIR_BEAT_MS (stamped with Redis's clock), in
+   * every shard: the worker serves them all.
+   */
   async beat(workerId: string, slots: { ops: number; spec: number }): Promise<void> {
-    await callScript<number>(this.redis, 'fairBeat-1.lua', [fairKeys(this.ks, 'ops').workers], [workerId, slots.ops, slots.spec]);
+    await Promise.all(this.shards.map((_, i) => callScript<number>(this.redis, 'fairBeat-1.lua', [this.keys('ops', i).workers], [workerId, slots.ops, slots.spec])));
   }
 
   /** A worker that stops takes its slots away at once. */
   async leave(workerId: string): Promise<void> {
-    await this.redis.hdel(fairKeys(this.ks, 'ops').workers, workerId);
+    await Promise.all(this.shards.map((_, i) => this.redis.hdel(this.keys('ops', i).workers, workerId)));
   }
 
-  /** The operator's dispatch weight of a tenant (> 0; 1 when never set). */
+  /** The operator's dispatch weight of a tenant (> 0; 1 when never set), in the tenant's shard. */
   async setWeight(tenant: string, weight: number): Promise<void> {
     if (!(weight > 0) || !Number.isFinite(weight)) throw new RangeError(`FairDispatcher.setWeight: weight must be a positive number, got ${weight}`);
-    await this.redis.hset(fairKeys(this.ks, 'ops').weights, tenant, String(weight));
+    await this.redis.hset(this.keys('ops', this.shardOf(tenant)).weights, tenant, String(weight));
   }
 
   /**
@@ -247,25 +308,44 @@ export class FairDispatcher {
     const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     let readded = 0;
     let dropped = 0;
-    for (const lane of ['ops', 'spec'] as const) {
-      const k = fairKeys(this.ks, lane);
-      const claimed = await this.redis.hgetall(k.claimed);
-      for (const [jobId, raw] of Object.entries(claimed)) {
-        const c = JSON.parse(raw) as { at: number; item: FairItem };
-        if (now - c.at < staleMs) continue;
-        await this.add(c.item);
-        await this.redis.hdel(k.claimed, jobId);
-        readded++;
-      }
-      const old = await this.redis.zrangebyscore(k.out, '-inf', now - staleMs);
-      const queue = lane === 'ops' ? this.queues.ops : this.queues.spec;
-      for (const jobId of old) {
-        if ((await this.redis.hexists(k.claimed, jobId)) === 1) continue;
-        const state = await queue.getJobState(jobId);
-        if ((state === 'unknown' || state === 'completed' || state === 'failed') && (await this.release(lane, jobId))) dropped++;
+    for (let shard = 0; shard < this.shards.length; shard++) {
+      for (const lane of ['ops', 'spec'] as const) {
+        const k = this.keys(lane, shard);
+        const claimed = await this.redis.hgetall(k.claimed);
+        for (const [jobId, raw] of Object.entries(claimed)) {
+          const c = JSON.parse(raw) as { at: number; item: FairItem };
+          if (now - c.at < staleMs) continue;
+          await this.add(shard, c.item);
+          await this.redis.hdel(k.claimed, jobId);
+          readded++;
+        }
+        const old = await this.redis.zrangebyscore(k.out, '-inf', now - staleMs);
+        const queue = this.queue(shard, lane);
+        for (const jobId of old) {
+          if ((await this.redis.hexists(k.claimed, jobId)) === 1) continue;
+          const state = await queue.getJobState(jobId);
+          if ((state === 'unknown' || state === 'completed' || state === 'failed') && (await this.release(lane, jobId, shard))) dropped++;
+        }
       }
     }
     if (readded > 0 || dropped > 0) this.log.info({ readded, dropped }, 'fair dispatch swept');
     return { readded, dropped };
+  }
+}
+
+/**
+ * Issue 13 item 4: every scheduler and worker of a deployment must use the same QUEUE_SHARDS (a
+ * tenant's jobs are looked for in the shard the count maps it to). The first process to start
+ * records the count (`{P:q}:shards`, SET NX); a process started with another count refuses to
+ * start with an error naming both and the key. Changing the count is a migration (docs/operations.md).
+ */
+export async function checkQueueShards(redis: RedisLike, ks: KeySpace, shards: number): Promise<void> {
+  const key = queueShardsKey(ks);
+  await redis.set(key, String(shards), 'NX');
+  const recorded = await redis.get(key);
+  if (recorded !== String(shards)) {
+    throw new Error(
+      `QUEUE_SHARDS=${shards} but the queues of prefix "${ks.prefix}" are set up with QUEUE_SHARDS=${recorded} (key ${key}): every scheduler and worker of a deployment must use the same value; to change it, drain and stop them all, then delete the key (docs/operations.md, Queue shards)`,
+    );
   }
 }

@@ -57,6 +57,7 @@
  * | {P:q}:fair:L:inuse                    | hash   | worker+sch | tenant -> its outstanding jobs (slots it holds) |
  * | {P:q}:fair:weights                    | hash   | operator   | tenant -> dispatch weight (absent: 1) |
  * | {P:q}:fair:workers                    | hash   | worker     | worker id -> slots per lane and last beat ms (Redis clock) |
+ * | {P:q}:shards                          | string | sch+worker | QUEUE_SHARDS the queues were set up with (checkQueueShards: a process with another count refuses to start) |
  * | {P:q}:advance:events                  | stream | worker+sch | AdvanceEvents for the schedulers (consumer group `schedulers`; entries deleted once processed) |
  * | {P:q}:advance:dead                    | stream | scheduler  | advance events that could not be processed, with the reason (dead letters) |
  * | P:{tenant:T}:charges:keys             | hash   | worker     | charge_card: idempotency key -> charge JSON (applied at most once per key) |
@@ -71,6 +72,12 @@
  * takes the run hash's remaining TTL.
  *
  * BullMQ queues use the prefix `{P:q}` so that all of a queue's keys share one slot.
+ *
+ * Queue shards (QUEUE_SHARDS, issue 13 item 4): with N > 1 the BullMQ `ops` and `spec` queues and
+ * every `fair:*` key above live once per shard, under the shard's tag `{P:q:I:K}`
+ * (queueShardPrefixes) instead of `{P:q}`; a tenant's jobs are in shard queueShardOf(T). `{P:q}`
+ * keeps the advance streams, the `webhooks` queue and `{P:q}:shards` (the count the deployment's
+ * queues were set up with). With N = 1 every key is as in the table.
  * T = tenant, R = run id, C = edge class id, K = operation class id, A = attempt id. Tenants, run ids and class ids must
  * not contain `{` or `}` (validated at the API).
  */
@@ -187,13 +194,7 @@ export function outcomeStreams(ks: KeySpace, shards: number): string[] {
 
 /** The shard of a class's outcomes (FNV-1a of the class id): one class, one stream, its order kept. */
 export function outcomeShardOf(edgeClass: string, shards: number): number {
-  if (shards <= 1) return 0;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < edgeClass.length; i++) {
-    h ^= edgeClass.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % shards;
+  return shards <= 1 ? 0 : fnv1a(edgeClass) % shards;
 }
 
 /** BullMQ `prefix` option: a hash tag so each queue's keys stay in one cluster slot. */
@@ -201,13 +202,96 @@ export function queuePrefix(ks: KeySpace): string {
   return `{${ks.prefix}:q}`;
 }
 
+/** The most queue shards a deployment may use (QUEUE_SHARDS). */
+export const MAX_QUEUE_SHARDS = 64;
+
+/** Redis Cluster's slot of a key (CRC16-XMODEM of its hash tag, mod 16384), as CLUSTER KEYSLOT. */
+export function keySlot(key: string): number {
+  let tagged = key;
+  const open = key.indexOf('{');
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) tagged = key.slice(open + 1, close);
+  }
+  const bytes = Buffer.from(tagged, 'utf8');
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+const shardPrefixCache = new Map<string, readonly string[]>();
+
+/**
+ * Issue 13 item 4, the queues' side: the hash tags (BullMQ prefixes) of the `shards` queue shards.
+ * Each shard holds its own `ops` and `spec` BullMQ queues and the fair-dispatch keys of the
+ * tenants it serves (fairKeys), all in its one slot, so every script stays single-slot.
+ *
+ * One shard is `{P:q}`, the tag of before (no migration). With N > 1, shard I is `{P:q:I:K}` with K
+ * the smallest integer ≥ 0 that puts the tag's slot in the middle half of the I-th of N equal
+ * slot ranges: the shards spread evenly over the slot space, so on a cluster whose masters own
+ * equal contiguous ranges (as `redis-cli --cluster create` makes them) N = masters puts one shard
+ * on each master, and a multiple of it the same number on each. Deterministic: every process
+ * computes the same tags from the prefix and N.
+ */
+export function queueShardPrefixes(ks: KeySpace, shards: number): readonly string[] {
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_QUEUE_SHARDS) {
+    throw new Error(`QUEUE_SHARDS: must be an integer from 1 to ${MAX_QUEUE_SHARDS}, got ${shards}`);
+  }
+  if (shards === 1) return [queuePrefix(ks)];
+  const cacheKey = `${shards}|${ks.prefix}`;
+  const cached = shardPrefixCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const width = 16384 / shards;
+  const out = Array.from({ length: shards }, (_, i) => {
+    const lo = i * width + width / 4;
+    const hi = i * width + (3 * width) / 4;
+    for (let k = 0; ; k++) {
+      const tag = `{${ks.prefix}:q:${i}:${k}}`;
+      const slot = keySlot(tag);
+      if (slot >= lo && slot < hi) return tag;
+    }
+  });
+  shardPrefixCache.set(cacheKey, out);
+  return out;
+}
+
+/** FNV-1a (32 bit) of a string. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/**
+ * The queue shard of a tenant (FNV-1a of the tenant id): all of a tenant's jobs, both lanes, in one
+ * shard, so its deficit round-robin turn, its in-use count and its reserved-slot test stay whole.
+ */
+export function queueShardOf(tenant: string, shards: number): number {
+  return shards <= 1 ? 0 : fnv1a(tenant) % shards;
+}
+
+/**
+ * The queue shard count a deployment's queues were set up with (issue 13 item 4): written by the
+ * first scheduler or worker to start (SET NX) and checked by every other, which refuses to start
+ * with a different QUEUE_SHARDS. In the base tag `{P:q}` (shard 0 of one shard).
+ */
+export function queueShardsKey(ks: KeySpace): string {
+  return `${queuePrefix(ks)}:shards`;
+}
+
 /**
  * Issue 10 item 4, fair dispatch (fair.ts): per-lane (`ops`, `spec`) ready lists per tenant, the
  * ring of tenants with ready jobs, their deficits, claimed and outstanding jobs, and the shared
  * weights and worker registrations. In the queues' hash tag: every script's keys share one slot.
  */
-export function fairKeys(ks: KeySpace, lane: 'ops' | 'spec') {
-  const q = queuePrefix(ks);
+export function fairKeys(ks: KeySpace, lane: 'ops' | 'spec', shardPrefix: string = queuePrefix(ks)) {
+  const q = shardPrefix;
   const l = `${q}:fair:${lane}`;
   return {
     items: `${l}:items`,

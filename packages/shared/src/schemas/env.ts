@@ -15,6 +15,13 @@ export const envInt = (def: number, min = 0) => z.coerce.number().int().min(min)
  */
 export const OutcomeShardsSchema = z.coerce.number().int().min(1).max(64).default(1);
 
+/**
+ * QUEUE_SHARDS (issue 13 item 4): how many hash tags the queues are sharded over (keys.ts
+ * queueShardPrefixes); every scheduler and worker of a deployment sets the same value (checked at
+ * start: fair.ts checkQueueShards). 1, the default, is the one `{P:q}` tag of before.
+ */
+export const QueueShardsSchema = z.coerce.number().int().min(1).max(64).default(1);
+
 /** A variable holding JSON, validated by `schema` (a bad value names the variable and says why). */
 export const envJson = <T extends z.ZodType>(schema: T) =>
   z

@@ -41,7 +41,6 @@ import {
 } from '@gambit/shared/redis';
 import type { Metrics } from '@gambit/shared/telemetry';
 import type { Tracer } from '@opentelemetry/api';
-import type { Queue } from 'bullmq';
 import {
   type PredictorSet,
   recordDownstreamTokens,
@@ -69,8 +68,10 @@ export interface EngineDeps {
   readonly redis: RedisLike;
   readonly ks: KeySpace;
   readonly outbox: Outbox;
-  readonly specQueue: Queue;
-  /** Issue 10 item 4: the fair dispatcher the outbox enqueues into (a cancelled queued speculation is taken off its ready list). */
+  /**
+   * Issue 10 item 4: the fair dispatcher the outbox enqueues into (a cancelled queued speculation
+   * is taken off its ready list, or out of its shard's BullMQ queue).
+   */
   readonly fair: FairDispatcher;
   readonly priceTable: PriceTable;
   readonly predictors: PredictorSet;
@@ -617,7 +618,7 @@ export class RunEngine {
   private async dropQueuedSpec(tenant: string, runId: string, attemptId: string): Promise<void> {
     const jobId = jobIdFor(tenant, runId, attemptId);
     if (await this.deps.fair.remove('spec', tenant, jobId).catch(() => false)) return;
-    if ((await this.deps.specQueue.remove(jobId).catch(() => 0)) === 1) await this.deps.fair.release('spec', jobId).catch(() => undefined);
+    await this.deps.fair.removeQueued('spec', tenant, jobId).catch(() => false);
   }
 
   async broadcastCancel(msg: CancelMessage): Promise<void> {

@@ -72,7 +72,14 @@ export function registerConsoleRoutes(app: App, deps: ConsoleDeps): void {
   const board = new FastifyAdapter();
   board.setBasePath('/admin/queues');
   // @bull-board/fastify 9.10.1 is typed against @bull-board/api 9.10.1; the adapter interface is the same in 9.10.2.
-  createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: false })), serverAdapter: board as never });
+  // Issue 13 item 4: with queue shards, each lane has a queue per shard under the same name;
+  // bull-board tells them apart by their hash tag (its prefix).
+  const names = deps.queues.map((q) => q.name);
+  const shared = (q: Queue) => names.filter((n) => n === q.name).length > 1;
+  createBullBoard({
+    queues: deps.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: false, ...(shared(q) ? { prefix: `${q.opts.prefix ?? ''} ` } : {}) })),
+    serverAdapter: board as never,
+  });
   void app.register(async (scoped: FastifyInstance) => {
     scoped.addHook('onRoute', (r) => {
       r.config = { ...(r.config ?? {}), public: true };
