@@ -1,6 +1,7 @@
 /**
  * Issue 13 item 4, queue shards on a local three-master Redis Cluster: with QUEUE_SHARDS=3 the
- * `ops`/`spec` queues and their fair-dispatch keys live under three hash tags, one per master;
+ * `ops`/`spec` queues, their fair-dispatch keys and the advance streams live under three hash
+ * tags, one per master;
  * runs of tenants of every shard complete (speculation on, two workers serving every shard), and
  * each master holds queue keys. A process with another QUEUE_SHARDS, or a bad value, refuses to
  * start with an error naming the variable.
@@ -107,11 +108,14 @@ describe('queue shards on a three-master Redis Cluster', () => {
       // BullMQ's queue keys (e.g. the event stream) and the fair-dispatch keys of the shard.
       expect(keys.some((k) => k.startsWith(`${p}:ops:`))).toBe(true);
       expect(keys.some((k) => k.startsWith(`${p}:fair:`))).toBe(true);
+      // The shard's advance stream (its tenants' events), with the schedulers' group.
+      expect(keys).toContain(`${p}:advance:events`);
     }
     expect([...byMaster.values()].filter((keys) => keys.some((k) => k.startsWith(`{${stack?.prefix}:q:`))).length).toBe(SHARDS);
-    // Nothing of the old single tag but its own keys: the count record, the advance stream.
+    // Nothing of the queues under the single tag of before: only the count record (and the
+    // webhooks queue, which no run here uses).
     const single = [...byMaster.values()].flat().filter((k) => k.startsWith(`{${stack?.prefix}:q}`));
-    expect(single.filter((k) => !k.startsWith(`{${stack?.prefix}:q}:shards`) && !k.startsWith(`{${stack?.prefix}:q}:advance:`) && !k.startsWith(`{${stack?.prefix}:q}:webhooks:`))).toEqual([]);
+    expect(single.filter((k) => !k.startsWith(`{${stack?.prefix}:q}:webhooks:`))).toEqual([`{${stack.prefix}:q}:shards`]);
     expect(await stack.redis.get(`{${stack.prefix}:q}:shards`)).toBe(String(SHARDS));
   }, 120_000);
 

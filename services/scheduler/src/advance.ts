@@ -12,9 +12,12 @@
  *   dead-lettered; the recovery sweep kicks the run anyway if it stops progressing.
  * - Entries of a scheduler that died stay pending in its name: every scheduler claims entries idle
  *   for longer than `claimIdleMs` (XAUTOCLAIM) and processes them, as BullMQ moved stalled jobs back.
+ * - With queue shards (QUEUE_SHARDS, issue 13 item 4) there is one stream per shard: one read
+ *   loop (and blocking connection) per stream, sharing the `concurrency` (each loop reads at most
+ *   the free slots, so at most `shards` × `concurrency` may be in flight for a moment).
  */
 import { type AdvanceEvent, AdvanceEventSchema, type Logger, zodIssues } from '@gambit/shared';
-import { ADVANCE_GROUP, type AdvanceEntry, advanceKeys, ensureAdvanceGroup, type KeySpace, parseEntries, type RedisLike } from '@gambit/shared/redis';
+import { ADVANCE_GROUP, type AdvanceEntry, type advanceKeys, advanceStreams, ensureAdvanceGroup, type KeySpace, parseEntries, type RedisLike } from '@gambit/shared/redis';
 import type { EngineDeps, RunEngine } from './engine/engine.js';
 import { onPartial } from './engine/streaming.js';
 
@@ -29,20 +32,27 @@ export interface AdvanceConsumerOptions {
   readonly blockMs?: number;
   /** Tries per event before it is dead-lettered. */
   readonly maxTries?: number;
+  /** QUEUE_SHARDS: the streams read (one per queue shard). */
+  readonly shards?: number;
+}
+
+/** One stream this consumer reads: its keys, its blocking connection, its pending acks. */
+interface StreamState {
+  readonly keys: ReturnType<typeof advanceKeys>;
+  readonly reader: RedisLike;
+  readonly toAck: string[];
+  ackScheduled: Promise<void> | undefined;
+  lastClaimMs: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class AdvanceConsumer {
-  private readonly reader: RedisLike;
-  private readonly keys: ReturnType<typeof advanceKeys>;
+  private readonly streams: StreamState[];
   private readonly inflight = new Set<Promise<void>>();
-  private readonly toAck: string[] = [];
-  private ackScheduled: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private stopped = false;
-  private lastClaimMs = 0;
 
   constructor(
     private readonly redis: RedisLike,
@@ -52,19 +62,21 @@ export class AdvanceConsumer {
     private readonly opts: AdvanceConsumerOptions,
     private readonly log: Logger,
   ) {
-    this.keys = advanceKeys(ks);
-    // The blocking read has a connection of its own, so it never delays other commands.
-    this.reader = (redis as { duplicate(): RedisLike }).duplicate();
-    this.reader.on('error', (err: unknown) => this.log.warn({ err: String(err) }, 'advance reader connection error'));
+    // Each blocking read has a connection of its own, so it never delays other commands.
+    this.streams = advanceStreams(ks, opts.shards ?? 1).map((keys) => {
+      const reader = (redis as { duplicate(): RedisLike }).duplicate();
+      reader.on('error', (err: unknown) => this.log.warn({ err: String(err), stream: keys.stream }, 'advance reader connection error'));
+      return { keys, reader, toAck: [], ackScheduled: undefined, lastClaimMs: 0 };
+    });
   }
 
-  /** Creates the group if needed and starts the read loop. */
+  /** Creates the groups if needed and starts the read loops. */
   async waitUntilReady(): Promise<void> {
-    await ensureAdvanceGroup(this.redis, this.ks);
-    this.loop ??= this.run();
+    await Promise.all(this.streams.map((st) => ensureAdvanceGroup(this.redis, this.ks, st.keys.stream)));
+    this.loop ??= Promise.all(this.streams.map((st) => this.run(st))).then(() => undefined);
   }
 
-  private async run(): Promise<void> {
+  private async run(st: StreamState): Promise<void> {
     const blockMs = this.opts.blockMs ?? 500;
     while (!this.stopped) {
       try {
@@ -73,22 +85,22 @@ export class AdvanceConsumer {
           continue;
         }
         const now = Date.now();
-        if (now - this.lastClaimMs >= this.opts.claimIdleMs / 2) {
-          this.lastClaimMs = now;
-          await this.claimStale();
+        if (now - st.lastClaimMs >= this.opts.claimIdleMs / 2) {
+          st.lastClaimMs = now;
+          await this.claimStale(st);
           continue;
         }
         const free = this.opts.concurrency - this.inflight.size;
-        const res = (await this.reader.xreadgroup('GROUP', ADVANCE_GROUP, this.opts.consumerId, 'COUNT', free, 'BLOCK', blockMs, 'STREAMS', this.keys.stream, '>')) as Array<[string, unknown]> | null;
+        const res = (await st.reader.xreadgroup('GROUP', ADVANCE_GROUP, this.opts.consumerId, 'COUNT', free, 'BLOCK', blockMs, 'STREAMS', st.keys.stream, '>')) as Array<[string, unknown]> | null;
         if (res === null) continue;
-        for (const [, entries] of res) for (const e of parseEntries(entries)) this.dispatch(e);
+        for (const [, entries] of res) for (const e of parseEntries(entries)) this.dispatch(st, e);
       } catch (err) {
         if (this.stopped) break;
         if (String(err).includes('NOGROUP')) {
           // The stream was deleted (e.g. FLUSHALL): recreate the group and go on.
-          await ensureAdvanceGroup(this.redis, this.ks).catch(() => undefined);
+          await ensureAdvanceGroup(this.redis, this.ks, st.keys.stream).catch(() => undefined);
         } else {
-          this.log.warn({ err: String(err) }, 'advance read failed');
+          this.log.warn({ err: String(err), stream: st.keys.stream }, 'advance read failed');
         }
         await sleep(200);
       }
@@ -96,28 +108,28 @@ export class AdvanceConsumer {
   }
 
   /** Takes over entries left pending by a scheduler that died (or hangs) and processes them. */
-  private async claimStale(): Promise<void> {
+  private async claimStale(st: StreamState): Promise<void> {
     const free = Math.max(1, this.opts.concurrency - this.inflight.size);
-    const res = (await this.redis.xautoclaim(this.keys.stream, ADVANCE_GROUP, this.opts.consumerId, this.opts.claimIdleMs, '0-0', 'COUNT', free)) as [string, unknown, unknown?];
+    const res = (await this.redis.xautoclaim(st.keys.stream, ADVANCE_GROUP, this.opts.consumerId, this.opts.claimIdleMs, '0-0', 'COUNT', free)) as [string, unknown, unknown?];
     const entries = parseEntries(res[1]);
-    if (entries.length > 0) this.log.info({ claimed: entries.length }, 'advance events of another scheduler claimed');
-    for (const e of entries) this.dispatch(e);
+    if (entries.length > 0) this.log.info({ claimed: entries.length, stream: st.keys.stream }, 'advance events of another scheduler claimed');
+    for (const e of entries) this.dispatch(st, e);
   }
 
-  private dispatch(entry: AdvanceEntry): void {
-    const p: Promise<void> = this.processEntry(entry)
+  private dispatch(st: StreamState, entry: AdvanceEntry): void {
+    const p: Promise<void> = this.processEntry(st, entry)
       .catch((err: unknown) => this.log.error({ entryId: entry.id, err: String(err) }, 'advance event not processed'))
       .finally(() => this.inflight.delete(p));
     this.inflight.add(p);
   }
 
-  private async processEntry(entry: AdvanceEntry): Promise<void> {
+  private async processEntry(st: StreamState, entry: AdvanceEntry): Promise<void> {
     const parsed = AdvanceEventSchema.safeParse(entry.data);
     if (!parsed.success) {
       const issues = zodIssues(parsed.error, 'event');
       const reason = `invalid advance event: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
       this.log.error({ entryId: entry.id, issues }, 'invalid advance event');
-      await this.deadLetter(entry, reason);
+      await this.deadLetter(st, entry, reason);
       return;
     }
     const maxTries = this.opts.maxTries ?? 3;
@@ -128,31 +140,31 @@ export class AdvanceConsumer {
       } catch (err) {
         if (attempt >= maxTries) {
           this.log.warn({ entryId: entry.id, err: String(err), tries: attempt }, 'advance event failed');
-          await this.deadLetter(entry, `failed after ${attempt} tries: ${String(err)}`);
+          await this.deadLetter(st, entry, `failed after ${attempt} tries: ${String(err)}`);
           return;
         }
         await sleep(100 * 4 ** (attempt - 1));
       }
     }
-    await this.ack(entry.id);
+    await this.ack(st, entry.id);
   }
 
-  private async deadLetter(entry: AdvanceEntry, reason: string): Promise<void> {
+  private async deadLetter(st: StreamState, entry: AdvanceEntry, reason: string): Promise<void> {
     const data = typeof entry.data === 'string' ? entry.data : JSON.stringify(entry.data);
-    await this.redis.xadd(this.keys.dead, 'MAXLEN', '~', 10_000, '*', 'id', entry.id, 'e', data, 'reason', reason);
-    await this.ack(entry.id);
+    await this.redis.xadd(st.keys.dead, 'MAXLEN', '~', 10_000, '*', 'id', entry.id, 'e', data, 'reason', reason);
+    await this.ack(st, entry.id);
   }
 
   /** Acknowledges (and deletes) the entry, together with every other entry finished this turn. */
-  private ack(id: string): Promise<void> {
-    this.toAck.push(id);
-    this.ackScheduled ??= new Promise<void>((resolve, reject) => {
+  private ack(st: StreamState, id: string): Promise<void> {
+    st.toAck.push(id);
+    st.ackScheduled ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
-        const ids = this.toAck.splice(0);
-        this.ackScheduled = undefined;
+        const ids = st.toAck.splice(0);
+        st.ackScheduled = undefined;
         const pipe = this.redis.pipeline();
-        pipe.xack(this.keys.stream, ADVANCE_GROUP, ...ids);
-        pipe.xdel(this.keys.stream, ...ids);
+        pipe.xack(st.keys.stream, ADVANCE_GROUP, ...ids);
+        pipe.xdel(st.keys.stream, ...ids);
         pipe
           .exec()
           .then((res) => {
@@ -163,7 +175,7 @@ export class AdvanceConsumer {
           .catch(reject);
       });
     });
-    return this.ackScheduled;
+    return st.ackScheduled;
   }
 
   async handle(ev: AdvanceEvent): Promise<void> {
@@ -185,8 +197,8 @@ export class AdvanceConsumer {
       this.stopped = true;
       await this.loop;
       await Promise.allSettled([...this.inflight]);
-      await this.ackScheduled?.catch(() => undefined);
-      this.reader.disconnect();
+      await Promise.all(this.streams.map((st) => st.ackScheduled?.catch(() => undefined)));
+      for (const st of this.streams) st.reader.disconnect();
     })();
     return this.closing;
   }

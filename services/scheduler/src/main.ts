@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     ops: new Queue(QUEUES.ops, { connection: bull, prefix, streams }),
     spec: new Queue(QUEUES.spec, { connection: bull, prefix, streams }),
   }));
-  const advance = new AdvanceStream(cmd, ks);
+  const advance = new AdvanceStream(cmd, ks, env.QUEUE_SHARDS);
   // Issue 11: the ops listener starts before anything waits on Redis, so /healthz answers 200
   // and /readyz 503 while Redis is unreachable at start-up; then each connection is waited for
   // (bounded, one log line per attempt).
@@ -235,7 +235,7 @@ async function main(): Promise<void> {
       log.warn({ err: String(err), scope, id }, 'cancelling speculations after a kill failed'),
     );
   });
-  const advanceConsumer = new AdvanceConsumer(bull, ks, engine, deps, { consumerId: schedulerId, concurrency: env.ADVANCE_CONCURRENCY, claimIdleMs: env.RECOVERY_STALE_MS }, log);
+  const advanceConsumer = new AdvanceConsumer(bull, ks, engine, deps, { consumerId: schedulerId, concurrency: env.ADVANCE_CONCURRENCY, claimIdleMs: env.RECOVERY_STALE_MS, shards: env.QUEUE_SHARDS }, log);
   consumer = advanceConsumer;
   await advanceConsumer.waitUntilReady();
   const sweeper = new RecoverySweeper(cmd, ks, outbox, advance, clock, log, { intervalMs: env.RECOVERY_SWEEP_MS, staleMs: env.RECOVERY_STALE_MS, fair });

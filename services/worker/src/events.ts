@@ -14,10 +14,12 @@ export class AdvancePublisher implements AdvanceSink {
   constructor(
     private readonly redis: RedisLike,
     private readonly ks: KeySpace,
+    /** QUEUE_SHARDS: an event goes to its tenant's shard's stream. */
+    private readonly shards = 1,
   ) {}
 
   async publish(ev: AdvanceEvent): Promise<void> {
-    await publishAdvance(this.redis, this.ks, ev);
+    await publishAdvance(this.redis, this.ks, ev, this.shards);
   }
 
   /** Nothing to close: the publisher uses the worker's command connection. */

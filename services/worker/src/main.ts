@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     timeoutMs: env.OUTBOUND_TIMEOUT_MS,
   });
   const tools = await createToolRegistry({ kvLatencyMs: env.WORKER_KV_LATENCY_MS, modulePath: env.GAMBIT_TOOLS_MODULE, outbound, maxSleepMs: env.WORKER_MAX_SLEEP_MS });
-  const events = new AdvancePublisher(redis, ks);
+  const events = new AdvancePublisher(redis, ks, env.QUEUE_SHARDS);
   const cancels = new CancelWatcher(redis, subscriber, ks, env.WORKER_STATUS_CHECK_MS, logger);
 
   // The ops listener starts before anything waits on Redis (issue 11): /healthz answers 200 and

@@ -75,9 +75,10 @@
  *
  * Queue shards (QUEUE_SHARDS, issue 13 item 4): with N > 1 the BullMQ `ops` and `spec` queues and
  * every `fair:*` key above live once per shard, under the shard's tag `{P:q:I:K}`
- * (queueShardPrefixes) instead of `{P:q}`; a tenant's jobs are in shard queueShardOf(T). `{P:q}`
- * keeps the advance streams, the `webhooks` queue and `{P:q}:shards` (the count the deployment's
- * queues were set up with). With N = 1 every key is as in the table.
+ * (queueShardPrefixes) instead of `{P:q}`, and so do the `advance:*` streams; a tenant's jobs and
+ * advance events are in shard queueShardOf(T). `{P:q}` keeps the `webhooks` queue and
+ * `{P:q}:shards` (the count the deployment's queues were set up with). With N = 1 every key is as
+ * in the table.
  * T = tenant, R = run id, C = edge class id, K = operation class id, A = attempt id. Tenants, run ids and class ids must
  * not contain `{` or `}` (validated at the API).
  */
@@ -310,10 +311,11 @@ export function fairKeys(ks: KeySpace, lane: 'ops' | 'spec', shardPrefix: string
 
 /**
  * The `advance` event stream (issue 13): one XADD per event instead of a BullMQ job, read by every
- * scheduler through the consumer group `schedulers`. In the queues' hash tag.
+ * scheduler through the consumer group `schedulers`. In the queues' hash tag; with queue shards
+ * (QUEUE_SHARDS), one stream per shard, in its tag (a tenant's events in its shard's stream).
  */
-export function advanceKeys(ks: KeySpace) {
-  const q = queuePrefix(ks);
+export function advanceKeys(ks: KeySpace, shardPrefix: string = queuePrefix(ks)) {
+  const q = shardPrefix;
   return { stream: `${q}:advance:events`, dead: `${q}:advance:dead` } as const;
 }
 
