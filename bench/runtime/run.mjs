@@ -10,15 +10,18 @@
 // chain-only workload (`--chain N` nodes, speculation off).
 //
 // Usage: node bench/runtime/run.mjs [--runs 150] [--mix realistic|chain] [--chain 3] [--workers 1] [--concurrency 8]
-//        [--idle-runs 20] [--warmup-runs 0] [--monitor]
+//        [--idle-runs 20] [--warmup-runs 0] [--monitor] [--profile]
 // Writes bench/results/runtime.json. Needs `pnpm exec turbo run build` first.
+// --profile: the scheduler and workers run under `node --cpu-prof`; their .cpuprofile files go to
+// bench/results/profiles/<stamp>/, with window.json (the measured phase on the profiles' clock);
+// `node bench/runtime/profile-summary.mjs <dir>` prints where the CPU went in that window.
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeDecision, expandRunRecord, queuePrefix, readRun, runKeys } from '@gambit/shared/redis';
-import { startProcess, startRedis, uniquePrefix } from '@gambit/testkit';
+import { startCommand, startProcess, startRedis, uniquePrefix } from '@gambit/testkit';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 
@@ -41,6 +44,19 @@ const SPECULATION = MIX === 'realistic';
 const IDLE_RUNS = arg('idle-runs', 20);
 const WARMUP_RUNS = arg('warmup-runs', 0);
 const MONITOR = process.argv.includes('--monitor');
+const PROFILE = process.argv.includes('--profile');
+const PROFILE_DIR = PROFILE ? join(ROOT, 'bench', 'results', 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
+/** Monotonic microseconds: the clock of V8's .cpuprofile timestamps (CLOCK_MONOTONIC on Linux). */
+const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+/**
+ * Starts a service, under the CPU profiler with --profile (its file named after it; `--cpu-prof`
+ * is not allowed in NODE_OPTIONS, so the flags go on node's command line). The profile is written
+ * when the process exits (the services exit 0 on SIGTERM).
+ */
+const startService = (name, script, env) =>
+  PROFILE_DIR === undefined
+    ? startProcess(name, script, [], env)
+    : startCommand(name, process.execPath, ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`, script], { ...process.env, ...env });
 
 const pct = (xs, p) => {
   if (xs.length === 0) return null;
@@ -264,7 +280,7 @@ async function system(redisUrl) {
   // The scheduler's API secrets (docs/security.md); the benchmark acts as the operator.
   const adminKey = `adm_${randomBytes(32).toString('base64url')}`;
   const auth = { authorization: `Bearer ${adminKey}` };
-  const scheduler = startProcess('scheduler', join(ROOT, 'services/scheduler/dist/main.js'), [], {
+  const scheduler = startService('scheduler', join(ROOT, 'services/scheduler/dist/main.js'), {
     ...env,
     GAMBIT_ADMIN_KEY: adminKey,
     GAMBIT_KEY_HMAC_SECRET: randomBytes(32).toString('hex'),
@@ -280,7 +296,7 @@ async function system(redisUrl) {
     const line = await scheduler.waitForLine((l) => l.includes('"scheduler listening"'), 30_000);
     const url = `http://127.0.0.1:${JSON.parse(line).port}`;
     for (let i = 0; i < WORKERS; i++) {
-      const w = startProcess(`worker-${i}`, join(ROOT, 'services/worker/dist/main.js'), [], {
+      const w = startService(`worker-${i}`, join(ROOT, 'services/worker/dist/main.js'), {
         ...env,
         LOG_LEVEL: 'info',
         GAMBIT_SIM_TIME_SCALE: '0',
@@ -359,6 +375,7 @@ async function system(redisUrl) {
       bump(`client ${cmd}${cmd === 'evalsha' || cmd === 'eval' ? ` ${lastScript}` : ''}`);
     });
     const t0 = performance.now();
+    const profileFrom = monoUs();
     let next = 0;
     const submitOne = async () => {
       while (next < RUNS) {
@@ -383,6 +400,10 @@ async function system(redisUrl) {
       await sleep(20);
     }
     const ms = performance.now() - t0;
+    if (PROFILE_DIR !== undefined) {
+      mkdirSync(PROFILE_DIR, { recursive: true });
+      writeFileSync(join(PROFILE_DIR, 'window.json'), `${JSON.stringify({ measuredPhase: { fromUs: profileFrom, toUs: monoUs() }, ops: OPS, runs: RUNS, warmupRuns: WARMUP_RUNS, mix: MIX })}\n`);
+    }
     const statsAfter = await commandStats(redis);
     statsAfter.hget = (statsAfter.hget ?? 0) - pollHgets;
     const commandsPerOp = perOp(statsBefore, statsAfter, OPS);

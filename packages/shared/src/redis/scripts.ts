@@ -1,7 +1,7 @@
 /**
  * Loads Lua scripts from `redis/lua/*.lua` (one script per file, named `verbNoun-<numKeys>.lua`,
- * each opening with a header listing KEYS, ARGV and return codes, as BullMQ does) and registers
- * them once on an ioredis client with `defineCommand`. Typed wrappers live next to their owners
+ * each opening with a header listing KEYS, ARGV and return codes, as BullMQ does) and
+ * calls them by EVALSHA (EVAL the first time per client). Typed wrappers live next to their owners
  * (`attempt-scripts.ts`, `run-scripts.ts`, `estimator-scripts.ts`).
  */
 import { createHash } from 'node:crypto';
@@ -29,62 +29,81 @@ export function luaSource(file: string): string {
  * Command name and key count from a file name `verbNoun-<numKeys>.lua`; `verbNoun-N.lua` takes a
  * number of keys given per call (`numberOfKeys` undefined; callScript passes the keys' count).
  */
+const parsedNames = new Map<string, { name: string; numberOfKeys: number | undefined }>();
+
 export function parseScriptName(file: string): { name: string; numberOfKeys: number | undefined } {
+  let parsed = parsedNames.get(file);
+  if (parsed !== undefined) return parsed;
   const m = /^([A-Za-z]+)-(\d+|N)\.lua$/.exec(file);
   if (m === null) throw new Error(`bad Lua script file name ${file}: expected verbNoun-<numKeys>.lua or verbNoun-N.lua`);
-  return { name: m[1] as string, numberOfKeys: m[2] === 'N' ? undefined : Number(m[2]) };
+  parsed = { name: m[1] as string, numberOfKeys: m[2] === 'N' ? undefined : Number(m[2]) };
+  parsedNames.set(file, parsed);
+  return parsed;
 }
-
-const defined = new WeakMap<object, Set<string>>();
 
 /** Every script file of `lua/`. */
 function allScriptFiles(): string[] {
   return readdirSync(LUA_DIR).filter((f) => f.endsWith('.lua'));
 }
 
+let checked = false;
+
 /**
- * Registers the scripts once per client (idempotent). Call the command as `redis[name](...)`.
- * The first call on a client registers every script of `lua/`, not only `files`: a client with
- * auto-pipelining (the scheduler's, main.ts) copies its commands into each pipeline it opens, so
- * a script first registered while a pipeline of the same tick is open is missing from that
- * pipeline (ioredis: `pipeline[functionName] is not a function`, then the process dies on the
- * pipeline's replies). Registered before the client's first command, every script is in every
- * pipeline.
+ * Checks the script files (their names and sources are read once per process). Kept as the
+ * scripts' owners' entry point; since issue 13 item 1 it registers nothing on the client.
+ *
+ * Scripts used to be registered with ioredis `defineCommand`. Every pipeline ioredis opens (one per
+ * tick per auto-pipelined connection, the scheduler's, and each MULTI) copies every defined
+ * command of its client onto itself, two properties per script: with 44 scripts that copy was
+ * about a tenth of the scheduler's CPU (bench/runtime `--profile`, docs/runtime.md "Measured").
+ * `callScript` now sends EVALSHA / EVAL itself, so a client has no defined commands to copy, and
+ * no script can be missing from a pipeline because it was defined while the pipeline was open.
  */
-export function defineScripts(redis: RedisLike, files: readonly string[]): void {
-  let set = defined.get(redis);
-  if (set === undefined) {
-    set = new Set();
-    defined.set(redis, set);
-    files = [...new Set([...allScriptFiles(), ...files])];
+export function defineScripts(_redis: RedisLike, files: readonly string[]): void {
+  if (!checked) {
+    for (const file of allScriptFiles()) {
+      parseScriptName(file);
+      luaSource(file);
+    }
+    checked = true;
   }
   for (const file of files) {
-    if (set.has(file)) continue;
-    const { name, numberOfKeys } = parseScriptName(file);
-    redis.defineCommand(`gambit_${name}`, numberOfKeys === undefined ? { lua: luaSource(file) } : { numberOfKeys, lua: luaSource(file) });
-    set.add(file);
+    parseScriptName(file);
+    luaSource(file);
   }
 }
 
-/** Calls a script registered by `defineScripts`. */
+/**
+ * Per client, the scripts it has sent whole (EVAL) and Redis accepted: the server holds them in
+ * its script cache, so the client sends their SHA-1 (EVALSHA) from then on. A NOSCRIPT reply (a
+ * Redis restarted or flushed, another Cluster node, a script evicted) sends the source again.
+ */
+const loaded = new WeakMap<object, Set<string>>();
+
+/**
+ * Calls the script `lua/<file>`: EVALSHA once this client has sent the script, EVAL (its source)
+ * before that and after a NOSCRIPT reply. A Cluster client routes (and auto-pipelines) EVALSHA and
+ * EVAL by their first key.
+ */
 export async function callScript<T = unknown>(redis: RedisLike, file: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> {
-  const { name, numberOfKeys } = parseScriptName(file);
-  const commands = redis as unknown as Record<string, (...a: Array<string | number>) => Promise<T>>;
-  const fn = commands[`gambit_${name}`];
-  if (fn === undefined) throw new Error(`Lua script ${file} is not defined on this client: call defineScripts first`);
-  if (numberOfKeys !== undefined) return fn.call(redis, ...keys, ...args);
-  if (!(redis as { isCluster?: boolean }).isCluster) return fn.call(redis, keys.length, ...keys, ...args);
-  // A Cluster client routes (and auto-pipelines) a defined command by its first argument, which
-  // for a variadic one is the key count: there, EVALSHA itself (routed by its first key), and
-  // EVAL on a node that does not have the script yet. (Not a command defined on first use: a
-  // command defined while an auto-pipeline of the same tick is open is missing from it.)
-  const sha = scriptSha(file);
-  try {
-    return (await redis.evalsha(sha, keys.length, ...keys, ...args)) as T;
-  } catch (err) {
-    if (!String(err).includes('NOSCRIPT')) throw err;
-    return (await redis.eval(luaSource(file), keys.length, ...keys, ...args)) as T;
+  const { numberOfKeys } = parseScriptName(file);
+  if (numberOfKeys !== undefined && numberOfKeys !== keys.length) throw new Error(`Lua script ${file} takes ${numberOfKeys} keys, called with ${keys.length}`);
+  let set = loaded.get(redis);
+  if (set === undefined) {
+    set = new Set();
+    loaded.set(redis, set);
   }
+  if (set.has(file)) {
+    try {
+      return (await redis.evalsha(scriptSha(file), keys.length, ...keys, ...args)) as T;
+    } catch (err) {
+      if (!String(err).includes('NOSCRIPT')) throw err;
+      set.delete(file);
+    }
+  }
+  const reply = (await redis.eval(luaSource(file), keys.length, ...keys, ...args)) as T;
+  set.add(file);
+  return reply;
 }
 
 const shas = new Map<string, string>();
