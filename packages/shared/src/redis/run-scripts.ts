@@ -130,10 +130,38 @@ export function initialNodeState(): NodeState {
   return { state: 'pending', epoch: 0, closed: {}, claims: {}, outs: {} };
 }
 
+/**
+ * Parsed node states by their stored JSON (issue 13 item 1). A node's JSON changes only when a
+ * script rewrites it, so on most reads of a run most of its nodes are as they were: each distinct
+ * JSON is validated once, not on every reconcile (zod parsing of every node was a tenth of the
+ * scheduler's own code's CPU in bench/runtime). The states are deeply frozen and may be shared
+ * between runs whose nodes are alike: readers replace a node, never edit it.
+ */
+const nodeCache = new Map<string, NodeState>();
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+/** One node's state from its stored JSON (validated; cached by that JSON, frozen). */
+export function parseNodeState(json: string): NodeState {
+  let n = nodeCache.get(json);
+  if (n === undefined) {
+    n = deepFreeze(NodeStateSchema.parse(JSON.parse(json)));
+    if (nodeCache.size > 20_000) nodeCache.clear();
+    nodeCache.set(json, n);
+  }
+  return n;
+}
+
 /** Parses the run's `nodes` hash (HGETALL reply). */
 export function parseNodes(raw: Record<string, string>): Map<string, NodeState> {
   const out = new Map<string, NodeState>();
-  for (const [id, json] of Object.entries(raw)) out.set(id, NodeStateSchema.parse(JSON.parse(json)));
+  for (const [id, json] of Object.entries(raw)) out.set(id, parseNodeState(json));
   return out;
 }
 
@@ -291,11 +319,11 @@ export async function confirmSpeculation(
     case 0:
       return { code: 'not_live' };
     case 1:
-      return { code: 'partial', node: NodeStateSchema.parse(JSON.parse(String(reply[1]))) };
+      return { code: 'partial', node: parseNodeState(String(reply[1])) };
     case 2:
-      return { code: 'waiting', node: NodeStateSchema.parse(JSON.parse(String(reply[1]))) };
+      return { code: 'waiting', node: parseNodeState(String(reply[1])) };
     case 3:
-      return { code: 'completed', releasedEffects: Number(reply[1]), node: NodeStateSchema.parse(JSON.parse(String(reply[2]))) };
+      return { code: 'completed', releasedEffects: Number(reply[1]), node: parseNodeState(String(reply[2])) };
     case 4:
       return { code: 'attempt_ended', status: String(reply[1]) };
     default:
