@@ -23,7 +23,21 @@ import {
 import type { IdGenerator } from '@opentelemetry/sdk-trace-base';
 import { extractContext } from './propagation.js';
 
-const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+/**
+ * Random ids in hex, drawn from a pool of random bytes filled 4 KiB at a time (the same source,
+ * `crypto.randomBytes`): a call per id cost a system random read per span (issue 13 item 1).
+ */
+let pool = Buffer.alloc(0);
+let used = 0;
+const hex = (bytes: number): string => {
+  if (used + bytes > pool.length) {
+    pool = randomBytes(4096);
+    used = 0;
+  }
+  const s = pool.toString('hex', used, used + bytes);
+  used += bytes;
+  return s;
+};
 
 /** Random ids, except for the one span started inside `withIds`. */
 export class PresetIdGenerator implements IdGenerator {
