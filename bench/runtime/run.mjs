@@ -15,6 +15,7 @@
 // --profile: the scheduler and workers run under `node --cpu-prof`; their .cpuprofile files go to
 // bench/results/profiles/<stamp>/, with window.json (the measured phase on the profiles' clock);
 // `node bench/runtime/profile-summary.mjs <dir>` prints where the CPU went in that window.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -238,6 +239,39 @@ async function scriptNames() {
   return names;
 }
 
+/**
+ * --monitor: commands per operation by process (scheduler, workers, the bench), from the client
+ * addresses MONITOR reports, named by the process holding each socket (`ss -tnp`, Linux; run
+ * while the services still run). `client`: commands the process sent; `withScripts`: those plus
+ * the calls of the scripts it called.
+ */
+function commandsByProcess(bySource, pids, ops) {
+  const owner = new Map();
+  try {
+    for (const line of execFileSync('ss', ['-tnpH'], { encoding: 'utf8' }).split('\n')) {
+      const m = /^\S+\s+\d+\s+\d+\s+(\S+)\s+\S+\s+users:\(\("[^"]*",pid=(\d+)/.exec(line);
+      if (m) owner.set(m[1], Number(m[2]));
+    }
+  } catch (err) {
+    return { error: `ss failed: ${String(err)}` };
+  }
+  const nameOf = (pid) => (pid === pids.scheduler ? 'scheduler' : pids.workers.includes(pid) ? 'workers' : pid === process.pid ? 'bench' : pid === undefined ? 'unknown (closed)' : `pid ${pid}`);
+  const out = {};
+  for (const [src, e] of bySource) {
+    const k = nameOf(owner.get(src));
+    const o = out[k] ?? { client: 0, withScripts: 0, connections: 0 };
+    o.client += e.client;
+    o.withScripts += e.client + e.lua;
+    o.connections++;
+    out[k] = o;
+  }
+  for (const o of Object.values(out)) {
+    o.client = Number((o.client / ops).toFixed(2));
+    o.withScripts = Number((o.withScripts / ops).toFixed(2));
+  }
+  return out;
+}
+
 async function rawBullmq(redisUrl, jobs) {
   const ks = { prefix: uniquePrefix('bench-raw').replace(/:/g, '_') };
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -363,13 +397,25 @@ async function system(redisUrl) {
     // attributed to the last script seen.
     let lastScript = '?';
     const bump = (k) => monitored.set(k, (monitored.get(k) ?? 0) + 1);
+    // By connection (client address): its own commands, and those of the scripts it called
+    // (a script's calls follow its EVALSHA in MONITOR). Named by process at the end (`ss`).
+    let lastSource = '?';
+    const bySource = new Map();
+    const bumpSource = (src, field) => {
+      const e = bySource.get(src) ?? { client: 0, lua: 0 };
+      e[field]++;
+      bySource.set(src, e);
+    };
     monitor?.on('monitor', (_t, args, source) => {
       const cmd = String(args[0]).toLowerCase();
       if (source === 'lua') {
         bump(`lua    ${cmd} (in ${lastScript})`);
+        bumpSource(lastSource, 'lua');
         return;
       }
       if (cmd === 'hget' && args[2] === 'status') return; // the bench's own status polling
+      lastSource = source;
+      bumpSource(source, 'client');
       if (cmd === 'evalsha') lastScript = names.get(String(args[1])) ?? `unknown ${String(args[1]).slice(0, 8)}`;
       if (cmd === 'eval') lastScript = names.get(createHash('sha1').update(String(args[1])).digest('hex')) ?? 'unknown eval';
       bump(`client ${cmd}${cmd === 'evalsha' || cmd === 'eval' ? ` ${lastScript}` : ''}`);
@@ -420,6 +466,8 @@ async function system(redisUrl) {
       console.error([...monitored].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${(v / OPS).toFixed(2).padStart(7)} ${k}`).join('\n'));
       if (monitorErrors > 0) console.error(`(${monitorErrors} MONITOR lines lost to client errors)`);
     }
+    const byProcess = MONITOR ? commandsByProcess(bySource, cpuPids, OPS) : undefined;
+    if (byProcess !== undefined) console.error(JSON.stringify(byProcess, null, 2));
     const byScript = MONITOR ? Object.fromEntries([...monitored].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Number((v / OPS).toFixed(2))])) : undefined;
     // Scheduling latency per node: ready -> started.
     const latencies = [];
@@ -440,7 +488,7 @@ async function system(redisUrl) {
       idle.push(...(await nodeLatencies(redis, ks, tenant, id)).latencies);
     }
     await redis.quit();
-    return { runs: RUNS, ops: OPS, durationMs: ms, opsPerSec: (OPS * 1000) / ms, latencies, idle, commandsPerOp, cpuShare, cpuMsPerOp, spec, byScript };
+    return { runs: RUNS, ops: OPS, durationMs: ms, opsPerSec: (OPS * 1000) / ms, latencies, idle, commandsPerOp, cpuShare, cpuMsPerOp, spec, byScript, byProcess };
   } finally {
     await Promise.all(procs.map((p) => p.stop(10_000)));
   }
@@ -453,7 +501,7 @@ try {
   const result = {
     headline: `${sys.opsPerSec.toFixed(0)} ops/s through scheduler+worker vs ${raw.opsPerSec.toFixed(0)} ops/s raw BullMQ (ratio ${(sys.opsPerSec / raw.opsPerSec).toFixed(3)}); scheduling latency per node p50 ${pct(sys.latencies, 50)} ms, p99 ${pct(sys.latencies, 99)} ms under load (${RUNS} runs at once${WARMUP_RUNS > 0 ? `, after ${WARMUP_RUNS} warm-up runs` : ''}), p50 ${pct(sys.idle, 50)} ms, p99 ${pct(sys.idle, 99)} ms one run at a time`,
     config: { mix: MIX, workflows: WORKFLOWS.map((w) => w.name), speculation: SPECULATION, runs: RUNS, warmupRuns: WARMUP_RUNS, chainLength: MIX === 'chain' ? CHAIN : undefined, workers: WORKERS, workerConcurrency: CONCURRENCY, advanceConcurrency: CONCURRENCY, simTimeScale: 0 },
-    system: { ops: sys.ops, durationMs: Math.round(sys.durationMs), opsPerSec: Number(sys.opsPerSec.toFixed(1)), cpuShare: sys.cpuShare, cpuMsPerOp: sys.cpuMsPerOp, redisCommandsPerOp: sys.commandsPerOp, ...(sys.byScript === undefined ? {} : { redisCommandsPerOpBySource: sys.byScript }), speculativeAttempts: sys.spec.attempts, runtimeDecisions: sys.spec.runtimeDecisions, nodesFromSpeculationHits: sys.spec.hits },
+    system: { ops: sys.ops, durationMs: Math.round(sys.durationMs), opsPerSec: Number(sys.opsPerSec.toFixed(1)), cpuShare: sys.cpuShare, cpuMsPerOp: sys.cpuMsPerOp, redisCommandsPerOp: sys.commandsPerOp, ...(sys.byScript === undefined ? {} : { redisCommandsPerOpBySource: sys.byScript, redisCommandsPerOpByProcess: sys.byProcess }), speculativeAttempts: sys.spec.attempts, runtimeDecisions: sys.spec.runtimeDecisions, nodesFromSpeculationHits: sys.spec.hits },
     rawBullmq: { jobs: raw.jobs, durationMs: Math.round(raw.durationMs), opsPerSec: Number(raw.opsPerSec.toFixed(1)), redisCommandsPerOp: raw.commandsPerOp },
     ratio: Number((sys.opsPerSec / raw.opsPerSec).toFixed(4)),
     schedulingLatencyMs: { n: sys.latencies.length, p50: pct(sys.latencies, 50), p99: pct(sys.latencies, 99), max: pct(sys.latencies, 100) },

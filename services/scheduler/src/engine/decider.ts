@@ -23,7 +23,6 @@ import {
   resolvePrior,
   progressiveFailCostUsd,
   renderTemplate,
-  resolveCalibration,
   suspectParams,
   resolveDial,
   type SpeculativeAttempt,
@@ -41,6 +40,7 @@ import { renderOp } from './jobs.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
 import type { OperationEstimateCache } from './op-estimates.js';
 import { deltaTOf } from './timing.js';
+import { calibrationOf } from './calibration-cache.js';
 
 export interface DecisionResult {
   readonly record: DecisionRecord;
@@ -369,7 +369,7 @@ export async function decideNode(
     decidable,
   );
 
-  const cal = resolveCalibration(ctx.tenantCfg.calibration);
+  const cal = calibrationOf(ctx.tenantCfg.calibration);
   const flags = {
     admissible: true,
     killed,
@@ -417,3 +417,4 @@ export function withBudgetRefused(r: DecisionResult, deps: { dial: { alpha: numb
   });
   return { ...rec, ...dec };
 }
+

@@ -22,7 +22,6 @@ import {
   suspectParams,
   resolvePrior,
   progressiveFailCostUsd,
-  resolveCalibration,
   resolveDial,
   type Stage,
   timingAnalysis,
@@ -34,6 +33,7 @@ import type { SpeculationControl } from './control.js';
 import { expectedDurationMs, profileOf } from './estimates.js';
 import { graphOf } from './run-view.js';
 import { durationOf } from './timing.js';
+import { calibrationOf } from './calibration-cache.js';
 
 function combined(stages: readonly Stage[]): Stage {
   if (stages.includes('killed')) return 'killed';
@@ -73,7 +73,7 @@ export async function planDecisions(p: {
     { alpha: p.tenantCfg.alpha, lambdaUsdPerSec: p.tenantCfg.lambdaUsdPerSec },
     { ...(p.alpha === undefined ? {} : { alpha: p.alpha }), ...(p.lambdaUsdPerSec === undefined ? {} : { lambdaUsdPerSec: p.lambdaUsdPerSec }) },
   );
-  const cal = resolveCalibration(p.tenantCfg.calibration);
+  const cal = calibrationOf(p.tenantCfg.calibration);
   const speculable = (d: WorkflowNode): boolean => {
     const incoming = g.incoming.get(d.id) ?? [];
     return (
