@@ -10,7 +10,10 @@ const resolvedCalibrations = new WeakMap<object, ReturnType<typeof resolveCalibr
 let defaultCalibration: ReturnType<typeof resolveCalibration> | undefined;
 
 export function calibrationOf(overrides: Parameters<typeof resolveCalibration>[0]): ReturnType<typeof resolveCalibration> {
-  if (overrides === undefined) return (defaultCalibration ??= resolveCalibration(undefined));
+  if (overrides === undefined) {
+    defaultCalibration ??= resolveCalibration(undefined);
+    return defaultCalibration;
+  }
   let cal = resolvedCalibrations.get(overrides);
   if (cal === undefined) {
     cal = resolveCalibration(overrides);
