@@ -21,7 +21,7 @@
 //
 // Writes bench/results/cluster.json.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +95,16 @@ function pickTenants() {
   return out;
 }
 
+/** CPU time (ms, user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 async function commandCalls(client) {
   let total = 0;
   for (const line of (await client.info('commandstats')).split('\n')) {
@@ -116,6 +126,7 @@ const nodeClients = cluster.nodes.map((n) => new Redis({ host: n.host, port: n.p
 const ownerOf = await slotOwners(nodeClients[0]);
 const tenants = pickTenants();
 const procs = [];
+const redisPids = await Promise.all(nodeClients.map(async (c) => Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1])));
 
 async function runOnce(shards, r) {
   const prefix = `bench_cluster_${process.pid}_${shards}_${r}`;
@@ -178,16 +189,32 @@ async function runOnce(shards, r) {
   await sleep(200);
   for (const c of counts) Object.assign(c, { queue: 0, other: 0 });
   const callsBefore = await Promise.all(nodeClients.map(commandCalls));
+  const cpuOf = () => ({
+    scheduler: cpuMs(scheduler.proc.pid) ?? 0,
+    workers: workers.reduce((a, w) => a + (cpuMs(w.proc.pid) ?? 0), 0),
+    redis: redisPids.map((pid) => cpuMs(pid) ?? 0),
+  });
+  const cpu0 = cpuOf();
   const t0 = performance.now();
   let next = 0;
   let failed = 0;
+  let retried = 0;
   const one = async () => {
     for (;;) {
       const i = next++;
       if (i >= RUNS) return;
       const tenant = tenants[i % tenants.length];
       const wf = WORKFLOWS[Math.floor(i / tenants.length) % WORKFLOWS.length];
-      const res = await fetch(`${url}/v1/runs`, { method: 'POST', headers: auth, body: JSON.stringify({ tenant, workflow: wf.name, inputs: { q: `q${i}` } }) });
+      let res;
+      for (let tries = 1; ; tries++) {
+        res = await fetch(`${url}/v1/runs`, { method: 'POST', headers: auth, body: JSON.stringify({ tenant, workflow: wf.name, inputs: { q: `q${i}` } }) });
+        // 503: the API's deadline passed before the run was written (nothing stored; a loaded
+        // machine): submitted again, counted.
+        if (res.status !== 503 || tries >= 5) break;
+        retried++;
+        await res.text();
+        await sleep(200 * tries);
+      }
       if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
       const { runId } = await res.json();
       for (;;) {
@@ -202,6 +229,7 @@ async function runOnce(shards, r) {
   };
   await Promise.all(Array.from({ length: INFLIGHT }, one));
   const ms = performance.now() - t0;
+  const cpu1 = cpuOf();
   const callsAfter = await Promise.all(nodeClients.map(commandCalls));
   for (const m of monitors) m.disconnect();
   await Promise.all([scheduler, ...workers].map((p) => p.stop(10_000)));
@@ -215,8 +243,14 @@ async function runOnce(shards, r) {
     round: r,
     runs: RUNS,
     failedRuns: failed,
+    submitsRetried: retried,
     seconds: round(ms / 1000, 2),
     runsPerSec: round((RUNS * 1000) / ms, 1),
+    cpuMsPerRun: {
+      scheduler: round((cpu1.scheduler - cpu0.scheduler) / RUNS, 2),
+      workers: round((cpu1.workers - cpu0.workers) / RUNS, 2),
+      redisPerMaster: cpu1.redis.map((c, i) => round((c - cpu0.redis[i]) / RUNS, 2)),
+    },
     shardMasters: tags.map((t) => ({ tag: t, slot: keySlot(t), masterPort: ownerOf(keySlot(t)) })),
     perMaster: cluster.nodes.map((n, i) => ({
       port: n.port,
@@ -232,7 +266,7 @@ async function runOnce(shards, r) {
     monitorErrors,
   };
   console.log(
-    `shards=${shards} round=${r}: ${result.runsPerSec} runs/s (${result.seconds} s, ${failed} failed); queue commands per master ${counts.map((c) => c.queue).join(' / ')} -> busiest share ${result.busiestQueueShare}; all client commands busiest share ${result.busiestClientShare}; commandstats calls per master ${result.perMaster.map((p) => p.commandstatsCalls).join(' / ')}`,
+    `shards=${shards} round=${r}: ${result.runsPerSec} runs/s (${result.seconds} s, ${failed} failed); queue commands per master ${counts.map((c) => c.queue).join(' / ')} -> busiest share ${result.busiestQueueShare}; all client commands busiest share ${result.busiestClientShare}; commandstats calls per master ${result.perMaster.map((p) => p.commandstatsCalls).join(' / ')}; CPU ms per run: scheduler ${result.cpuMsPerRun.scheduler}, workers ${result.cpuMsPerRun.workers}, redis ${result.cpuMsPerRun.redisPerMaster.join(' / ')}`,
   );
   return result;
 }
