@@ -20,8 +20,9 @@
 //   pnpm run build && node bench/cluster/run.mjs [--shards 1,3] [--runs 240] [--tenants 12] [--inflight 48] [--workers 2] [--concurrency 8] [--rounds 1]
 //
 // Writes bench/results/cluster.json.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,17 @@ const CONCURRENCY = Number(arg('concurrency', '8'));
 const ROUNDS = Number(arg('rounds', '1'));
 const PASS = { oneShardMin: 0.95, threeShardsMax: 0.5 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** sha1 -> script name, for the EVALSHAs counted (Gambit's scripts and BullMQ's). */
+const scriptNames = (() => {
+  const names = new Map();
+  const sha = (src) => createHash('sha1').update(src).digest('hex');
+  const dir = join(ROOT, 'packages/shared/src/redis/lua');
+  for (const f of readdirSync(dir)) names.set(sha(readFileSync(join(dir, f), 'utf8')), `gambit:${f.replace(/\.lua$/, '')}`);
+  const bull = createRequire(import.meta.url)('bullmq/dist/cjs/scripts/index.js');
+  for (const v of Object.values(bull)) if (typeof v?.content === 'string') names.set(sha(v.content), `bullmq:${v.name}-${v.keys}`);
+  return names;
+})();
 const round = (x, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
 const sim = (id, prompt, output) => ({
@@ -168,6 +180,7 @@ async function runOnce(shards, r) {
   // Every command each master receives from a client (MONITOR), by kind.
   const queueTag = `{${prefix}:q`;
   const counts = cluster.nodes.map(() => ({ queue: 0, other: 0 }));
+  const queueByCommand = new Map();
   const monitors = [];
   let monitorErrors = 0;
   for (const [i, n] of cluster.nodes.entries()) {
@@ -181,13 +194,18 @@ async function runOnce(shards, r) {
     await ready;
     m.on('monitor', (_t, args, source) => {
       if (source === 'lua') return;
-      if (args.some((a) => String(a).startsWith(queueTag))) counts[i].queue++;
-      else counts[i].other++;
+      if (args.some((a) => String(a).startsWith(queueTag))) {
+        counts[i].queue++;
+        const cmd = String(args[0]).toLowerCase();
+        const name = cmd === 'evalsha' ? `evalsha ${scriptNames.get(String(args[1])) ?? String(args[1]).slice(0, 8)}` : cmd;
+        queueByCommand.set(name, (queueByCommand.get(name) ?? 0) + 1);
+      } else counts[i].other++;
     });
     monitors.push(m);
   }
   await sleep(200);
   for (const c of counts) Object.assign(c, { queue: 0, other: 0 });
+  queueByCommand.clear();
   const callsBefore = await Promise.all(nodeClients.map(commandCalls));
   const cpuOf = () => ({
     scheduler: cpuMs(scheduler.proc.pid) ?? 0,
@@ -260,6 +278,7 @@ async function runOnce(shards, r) {
       otherCommands: counts[i].other,
     })),
     queueCommandsPerRun: round(queueTotal / RUNS, 1),
+    queueCommandsPerRunByCommand: Object.fromEntries([...queueByCommand.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / RUNS, 2)])),
     busiestQueueShare: round(Math.max(...counts.map((c) => c.queue)) / queueTotal),
     busiestClientShare: round(Math.max(...counts.map((c) => c.queue + c.other)) / allTotal),
     busiestCommandstatsShare: round(Math.max(...callsAfter.map((a, i) => a - callsBefore[i])) / callsAfter.reduce((s, a, i) => s + a - callsBefore[i], 0)),

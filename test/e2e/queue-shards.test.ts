@@ -100,6 +100,8 @@ describe('queue shards on a three-master Redis Cluster', () => {
 
     // Each shard's tag is served by its own master, and each master holds keys of its shard.
     const prefixes = queueShardPrefixes(ks, SHARDS);
+    // keySlot is Redis's own slot function (the tags are placed by it).
+    for (const p of prefixes) expect(await stack.redis.cluster('KEYSLOT', `${p}:ops:meta`)).toBe(keySlot(p));
     const masters = await Promise.all(prefixes.map((p) => masterOf(cluster?.nodes ?? [], keySlot(p))));
     expect(new Set(masters).size).toBe(SHARDS);
     const byMaster = await queueKeysByMaster(cluster.nodes, stack.prefix);
