@@ -4,7 +4,6 @@
  * carries its `trace_id` and `span_id` (and `trace_flags`), the OpenTelemetry log correlation
  * fields. `silentLogger` is for tests and benchmarks.
  */
-import { writeSync } from 'node:fs';
 import { context, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 
@@ -38,66 +37,8 @@ export const LOG_REDACT_PATHS: readonly string[] = [
 ];
 export const LOG_REDACTED = '[redacted]';
 
-/** The process's stdout destination for its loggers (see batchedStdout). */
-let stdout: { write(s: string): void; flush(cb?: (err?: Error) => void): void } | undefined;
-
-/**
- * Issue 13 item 1: stdout log lines leave once per turn of the event loop, all the lines of that
- * turn in one write, through the same asynchronous destination pino uses by default (sonic-boom
- * on fd 1). One write per line (a decision, an outcome, a hit: several per operation) was about
- * a twelfth of the scheduler's CPU in bench/runtime. A line waits at most until the end of the
- * turn that wrote it; lines still waiting when the process exits are written synchronously after
- * the destination's own exit flush (same order), so a crash's last lines are kept as before.
- * One per process, shared by its loggers.
- */
-function batchedStdout(): NonNullable<typeof stdout> {
-  if (stdout !== undefined) return stdout;
-  const dest = pino.destination({ dest: 1, sync: false });
-  let pending: string[] = [];
-  let scheduled = false;
-  const take = (): string => {
-    const s = pending.length === 1 ? (pending[0] as string) : pending.join('');
-    pending = [];
-    return s;
-  };
-  const flush = (): void => {
-    scheduled = false;
-    if (pending.length > 0) dest.write(take());
-  };
-  // Registered after the destination's own exit handler (pino.destination registers it), so
-  // this runs after it has written what it held.
-  // As the destination does: a full pipe is written again (EAGAIN), a closed one ends logging (EPIPE).
-  process.on('exit', () => {
-    if (pending.length === 0) return;
-    let rest = Buffer.from(take(), 'utf8');
-    while (rest.length > 0) {
-      try {
-        rest = rest.subarray(writeSync(1, rest));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EPIPE') return;
-        if (code !== 'EAGAIN') throw err;
-      }
-    }
-  });
-  stdout = {
-    write(s: string): void {
-      pending.push(s);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
-    },
-    flush(cb?: (err?: Error) => void): void {
-      flush();
-      dest.flush(cb);
-    },
-  };
-  return stdout;
-}
-
 export function createLogger(opts: { name: string; level?: string; destination?: number | string }): Logger {
-  const dest = opts.destination === undefined ? batchedStdout() : pino.destination({ dest: opts.destination, sync: true });
+  const dest = opts.destination === undefined ? undefined : pino.destination({ dest: opts.destination, sync: true });
   return pino(
     {
       name: opts.name,
