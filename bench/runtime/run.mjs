@@ -162,9 +162,16 @@ const upstreamsOf = new Map(WORKFLOWS.map((wf) => [wf.name, new Map(wf.nodes.map
 
 /** CPU time (ms, user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
 function cpuMs(pid) {
+  return cpuSplitMs(pid)?.total;
+}
+
+/** The same, split: user and system (kernel: system calls, the loopback TCP stack) ms. */
+function cpuSplitMs(pid) {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+    const user = (Number(f[11]) * 1000) / 100;
+    const system = (Number(f[12]) * 1000) / 100;
+    return { user, system, total: user + system };
   } catch {
     return undefined;
   }
@@ -243,7 +250,8 @@ async function scriptNames() {
  * --monitor: commands per operation by process (scheduler, workers, the bench), from the client
  * addresses MONITOR reports, named by the process holding each socket (`ss -tnp`, Linux; run
  * while the services still run). `client`: commands the process sent; `withScripts`: those plus
- * the calls of the scripts it called.
+ * the calls of the scripts it called; `argBytes`: the bytes of the arguments it sent (script
+ * sources of EVAL included).
  */
 function commandsByProcess(bySource, pids, ops) {
   const owner = new Map();
@@ -259,8 +267,9 @@ function commandsByProcess(bySource, pids, ops) {
   const out = {};
   for (const [src, e] of bySource) {
     const k = nameOf(owner.get(src));
-    const o = out[k] ?? { client: 0, withScripts: 0, connections: 0 };
+    const o = out[k] ?? { client: 0, withScripts: 0, argBytes: 0, connections: 0 };
     o.client += e.client;
+    o.argBytes += e.bytes;
     o.withScripts += e.client + e.lua;
     o.connections++;
     out[k] = o;
@@ -268,6 +277,7 @@ function commandsByProcess(bySource, pids, ops) {
   for (const o of Object.values(out)) {
     o.client = Number((o.client / ops).toFixed(2));
     o.withScripts = Number((o.withScripts / ops).toFixed(2));
+    o.argBytes = Math.round(o.argBytes / ops);
   }
   return out;
 }
@@ -376,6 +386,7 @@ async function system(redisUrl) {
       bench: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
     });
     const cpuBefore = cpuOf();
+    const schedSplitBefore = cpuSplitMs(cpuPids.scheduler);
     // --monitor: every command the services send (not the bench's own polling), client vs Lua.
     // ioredis 6 takes MONITOR lines for replies ("Command queue state error") and emits 'error'
     // until its status says `monitoring` (set a tick after MONITOR's OK, so lines in the same
@@ -401,9 +412,10 @@ async function system(redisUrl) {
     // (a script's calls follow its EVALSHA in MONITOR). Named by process at the end (`ss`).
     let lastSource = '?';
     const bySource = new Map();
-    const bumpSource = (src, field) => {
-      const e = bySource.get(src) ?? { client: 0, lua: 0 };
+    const bumpSource = (src, field, bytes = 0) => {
+      const e = bySource.get(src) ?? { client: 0, lua: 0, bytes: 0 };
       e[field]++;
+      e.bytes += bytes;
       bySource.set(src, e);
     };
     monitor?.on('monitor', (_t, args, source) => {
@@ -415,7 +427,9 @@ async function system(redisUrl) {
       }
       if (cmd === 'hget' && args[2] === 'status') return; // the bench's own status polling
       lastSource = source;
-      bumpSource(source, 'client');
+      let bytes = 0;
+      for (const a of args) bytes += Buffer.byteLength(String(a));
+      bumpSource(source, 'client', bytes);
       if (cmd === 'evalsha') lastScript = names.get(String(args[1])) ?? `unknown ${String(args[1]).slice(0, 8)}`;
       if (cmd === 'eval') lastScript = names.get(createHash('sha1').update(String(args[1])).digest('hex')) ?? 'unknown eval';
       bump(`client ${cmd}${cmd === 'evalsha' || cmd === 'eval' ? ` ${lastScript}` : ''}`);
@@ -454,6 +468,12 @@ async function system(redisUrl) {
     statsAfter.hget = (statsAfter.hget ?? 0) - pollHgets;
     const commandsPerOp = perOp(statsBefore, statsAfter, OPS);
     const cpuAfter = cpuOf();
+    const schedSplitAfter = cpuSplitMs(cpuPids.scheduler);
+    // The scheduler's CPU per operation in user and kernel (system) mode.
+    const schedulerCpuSplitMsPerOp =
+      schedSplitBefore === undefined || schedSplitAfter === undefined
+        ? null
+        : { user: Number(((schedSplitAfter.user - schedSplitBefore.user) / OPS).toFixed(2)), system: Number(((schedSplitAfter.system - schedSplitBefore.system) / OPS).toFixed(2)) };
     // CPU each process used during the loaded phase, as a share of its wall time (1 = one core).
     const cpuShare = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, cpuAfter[k] === undefined ? null : Number(((cpuAfter[k] - cpuBefore[k]) / ms).toFixed(2))]));
     // ... and per operation (ms of CPU): less sensitive than ops/s to other load on the machine.
@@ -488,7 +508,7 @@ async function system(redisUrl) {
       idle.push(...(await nodeLatencies(redis, ks, tenant, id)).latencies);
     }
     await redis.quit();
-    return { runs: RUNS, ops: OPS, durationMs: ms, opsPerSec: (OPS * 1000) / ms, latencies, idle, commandsPerOp, cpuShare, cpuMsPerOp, spec, byScript, byProcess };
+    return { runs: RUNS, ops: OPS, durationMs: ms, opsPerSec: (OPS * 1000) / ms, latencies, idle, commandsPerOp, cpuShare, cpuMsPerOp, schedulerCpuSplitMsPerOp, spec, byScript, byProcess };
   } finally {
     await Promise.all(procs.map((p) => p.stop(10_000)));
   }
@@ -501,7 +521,7 @@ try {
   const result = {
     headline: `${sys.opsPerSec.toFixed(0)} ops/s through scheduler+worker vs ${raw.opsPerSec.toFixed(0)} ops/s raw BullMQ (ratio ${(sys.opsPerSec / raw.opsPerSec).toFixed(3)}); scheduling latency per node p50 ${pct(sys.latencies, 50)} ms, p99 ${pct(sys.latencies, 99)} ms under load (${RUNS} runs at once${WARMUP_RUNS > 0 ? `, after ${WARMUP_RUNS} warm-up runs` : ''}), p50 ${pct(sys.idle, 50)} ms, p99 ${pct(sys.idle, 99)} ms one run at a time`,
     config: { mix: MIX, workflows: WORKFLOWS.map((w) => w.name), speculation: SPECULATION, runs: RUNS, warmupRuns: WARMUP_RUNS, chainLength: MIX === 'chain' ? CHAIN : undefined, workers: WORKERS, workerConcurrency: CONCURRENCY, advanceConcurrency: CONCURRENCY, simTimeScale: 0 },
-    system: { ops: sys.ops, durationMs: Math.round(sys.durationMs), opsPerSec: Number(sys.opsPerSec.toFixed(1)), cpuShare: sys.cpuShare, cpuMsPerOp: sys.cpuMsPerOp, redisCommandsPerOp: sys.commandsPerOp, ...(sys.byScript === undefined ? {} : { redisCommandsPerOpBySource: sys.byScript, redisCommandsPerOpByProcess: sys.byProcess }), speculativeAttempts: sys.spec.attempts, runtimeDecisions: sys.spec.runtimeDecisions, nodesFromSpeculationHits: sys.spec.hits },
+    system: { ops: sys.ops, durationMs: Math.round(sys.durationMs), opsPerSec: Number(sys.opsPerSec.toFixed(1)), cpuShare: sys.cpuShare, cpuMsPerOp: sys.cpuMsPerOp, schedulerCpuMsPerOpUserSystem: sys.schedulerCpuSplitMsPerOp, redisCommandsPerOp: sys.commandsPerOp, ...(sys.byScript === undefined ? {} : { redisCommandsPerOpBySource: sys.byScript, redisCommandsPerOpByProcess: sys.byProcess }), speculativeAttempts: sys.spec.attempts, runtimeDecisions: sys.spec.runtimeDecisions, nodesFromSpeculationHits: sys.spec.hits },
     rawBullmq: { jobs: raw.jobs, durationMs: Math.round(raw.durationMs), opsPerSec: Number(raw.opsPerSec.toFixed(1)), redisCommandsPerOp: raw.commandsPerOp },
     ratio: Number((sys.opsPerSec / raw.opsPerSec).toFixed(4)),
     schedulingLatencyMs: { n: sys.latencies.length, p50: pct(sys.latencies, 50), p99: pct(sys.latencies, 99), max: pct(sys.latencies, 100) },
