@@ -320,8 +320,13 @@ const summary = {
   pass,
 };
 console.log(JSON.stringify(summary, null, 2));
+const headline =
+  one !== undefined && three !== undefined
+    ? `busiest master's share of queue commands: ${one.busiestQueueShare} with 1 shard, ${three.busiestQueueShare} with 3 (pass: >= ${PASS.oneShardMin} and <= ${PASS.threeShardsMax}: ${pass ? 'PASS' : 'FAIL'}); queue commands per run ${one.queueCommandsPerRun} -> ${three.queueCommandsPerRun}; runs/s ${one.runsPerSec} -> ${three.runsPerSec} (median of ${ROUNDS})`
+    : `shards ${SHARDS.join(',')}: see results`;
 const out = {
   bench: 'cluster',
+  headline,
   args: { shards: SHARDS, runs: RUNS, tenants: TENANTS, inflight: INFLIGHT, workers: WORKERS, concurrency: CONCURRENCY, rounds: ROUNDS },
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg() },
   tenants: tenants.map((t) => ({ tenant: t, shardOf3: queueShardOf(t, 3) })),
