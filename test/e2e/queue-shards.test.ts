@@ -14,6 +14,26 @@ import { eagerTenant, http, newTenant, type RunView, type Stack, startStack, WOR
 import { routerChain } from './workflows.js';
 
 const SHARDS = 3;
+/** Slots per worker and lane: few, so that the worker's cap over its three BullMQ workers per lane is reached. */
+const OPS_SLOTS = 2;
+const SPEC_SLOTS = 1;
+
+/** The most attempts running at once among `spans` ([start, finish] ms; touching ends do not overlap). */
+function maxOverlap(spans: Array<[number, number]>): number {
+  const edges = spans.flatMap(([a, b]) => [
+    [a, 1],
+    [b, -1],
+  ]);
+  // At equal times an end comes before a start.
+  edges.sort((x, y) => (x[0] as number) - (y[0] as number) || (x[1] as number) - (y[1] as number));
+  let now = 0;
+  let most = 0;
+  for (const [, d] of edges) {
+    now += d as number;
+    most = Math.max(most, now);
+  }
+  return most;
+}
 
 /** The master that serves `slot` (CLUSTER SLOTS of any node). */
 async function masterOf(nodes: ReadonlyArray<{ host: string; port: number }>, slot: number): Promise<number> {
@@ -57,7 +77,8 @@ describe('queue shards on a three-master Redis Cluster', () => {
     cluster = await startRedisCluster(3);
     stack = await startStack(
       { kind: 'cluster', nodes: cluster.nodes },
-      { label: 'e2e-shards', schedulers: 1, workers: 2, schedulerEnv: { QUEUE_SHARDS: String(SHARDS) }, workerEnv: { QUEUE_SHARDS: String(SHARDS) } },
+      { label: 'e2e-shards', schedulers: 1, workers: 2, schedulerEnv: { QUEUE_SHARDS: String(SHARDS) }, workerEnv: { QUEUE_SHARDS: String(SHARDS), WORKER_CONCURRENCY: String(OPS_SLOTS), WORKER_SPEC_CONCURRENCY: String(SPEC_SLOTS) },
+      },
     );
   }, 120_000);
   afterAll(async () => {
@@ -81,22 +102,39 @@ describe('queue shards on a three-master Redis Cluster', () => {
       expect(r.status).toBe(200);
       tenants.push(t);
     }
-    const submitted: Array<{ tenant: string; runId: string }> = [];
-    for (const tenant of tenants) {
-      for (let i = 0; i < 3; i++) {
-        // A hit on even runs, a miss on odd ones: both lanes, cancellations included.
-        const wf = routerChain(`wf${i}`, 'billing', i % 2 === 0 ? 'billing' : 'refund', { routerTtftMs: 150, downTtftMs: 150 });
-        const r = await http(url, 'POST', '/v1/runs', { tenant, workflow: wf, inputs: { q: `q${i}` } });
-        expect(r.status).toBe(201);
-        submitted.push({ tenant, runId: r.body.runId as string });
-      }
-    }
+    // All at once, so that more jobs are ready than the workers have slots.
+    const submitted = await Promise.all(
+      tenants.flatMap((tenant) =>
+        [0, 1, 2].map(async (i) => {
+          // A hit on even runs, a miss on odd ones: both lanes, cancellations included.
+          const wf = routerChain(`wf${i}`, 'billing', i % 2 === 0 ? 'billing' : 'refund', { routerTtftMs: 300, downTtftMs: 300 });
+          const r = await http(url, 'POST', '/v1/runs', { tenant, workflow: wf, inputs: { q: `q${i}` } });
+          expect(r.status).toBe(201);
+          return { tenant, runId: r.body.runId as string };
+        }),
+      ),
+    );
     const views: RunView[] = await Promise.all(submitted.map((s) => waitForRun(url, s.tenant, s.runId, 60_000)));
     for (const v of views) {
       expect(v.status).toBe('succeeded');
       expect(v.nodes.answer.output).toBe('answer for billing');
     }
     expect(views.some((v) => v.nodes.answer.attempts.some((a: RunView) => a.kind === 'speculative' && a.status === 'succeeded'))).toBe(true);
+
+    // Slot accounting: each worker serves three shards (three BullMQ workers per lane) and still
+    // runs at most its slots of each lane at once, and reaches them.
+    const spans = new Map<string, Array<[number, number]>>();
+    for (const v of views)
+      for (const node of Object.values(v.nodes) as RunView[])
+        for (const a of node.attempts as RunView[]) {
+          if (typeof a.startedAtMs !== 'number' || typeof a.finishedAtMs !== 'number') continue;
+          const key = `${a.workerId}|${a.kind}`;
+          spans.set(key, [...(spans.get(key) ?? []), [a.startedAtMs, a.finishedAtMs]]);
+        }
+    const most = (kind: string) => Math.max(...[...spans.entries()].filter(([k]) => k.endsWith(`|${kind}`)).map(([, s]) => maxOverlap(s)));
+    expect([...spans.keys()].filter((k) => k.endsWith('|authoritative'))).toHaveLength(2);
+    expect(most('authoritative')).toBe(OPS_SLOTS);
+    expect(most('speculative')).toBeLessThanOrEqual(SPEC_SLOTS);
 
     // Each shard's tag is served by its own master, and each master holds keys of its shard.
     const prefixes = queueShardPrefixes(ks, SHARDS);
