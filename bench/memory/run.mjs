@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runKeys } from '@gambit/shared/redis';
+import { decodeNode, runKeys } from '@gambit/shared/redis';
 import { startProcess, startRedis, uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 
@@ -192,7 +192,7 @@ async function main(redisUrl) {
       for (;;) {
         const pipe = redis.pipeline();
         for (const id of ids) pipe.hget(runKeys({ prefix }, tenant, id).nodes, 'd');
-        const ds = (await pipe.exec()).map(([, v]) => (v === null ? undefined : JSON.parse(v).state));
+        const ds = (await pipe.exec()).map(([, v]) => (v === null ? undefined : decodeNode(v).state));
         if (ds.every((s) => s === 'running')) break;
         if (ds.some((s) => s === 'succeeded')) throw new Error(`a run finished before all were held: raise --hold-ms (now ${HOLD_MS})`);
         if (performance.now() - t0 > HOLD_MS * 0.8) throw new Error(`runs not all held within ${Math.round(HOLD_MS * 0.8)} ms (d states: ${JSON.stringify(Object.fromEntries([...new Set(ds)].map((x) => [x, ds.filter((y) => y === x).length])))}): raise --hold-ms (now ${HOLD_MS})`);

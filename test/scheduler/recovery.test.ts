@@ -5,7 +5,7 @@
  * created are dropped.
  */
 import { ManualClock, parseWorkflow, silentLogger } from '@gambit/shared';
-import { cancelRun, controlKeys, createRun, defineRunScripts, FairDispatcher, initialNodeState, launchNode, runKeys, settleEndedRun } from '@gambit/shared/redis';
+import { cancelRun, controlKeys, createRun, decodeAttempt, defineRunScripts, FairDispatcher, initialNodeState, launchNode, runKeys, settleEndedRun } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -111,7 +111,7 @@ describe('recovery sweep', () => {
     const r = await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 });
     expect(r).toEqual({ changed: 0, waiting: 0, intentsDiscarded: 1, fencedRunning: [] });
     expect(await redis.hlen(runKeys(ks, tenant, runId).intents)).toBe(0);
-    const a = JSON.parse((await redis.hget(runKeys(ks, tenant, runId).attempts, plan.attemptId)) ?? '{}');
+    const a = decodeAttempt((await redis.hget(runKeys(ks, tenant, runId).attempts, plan.attemptId)) ?? '{}');
     expect(a.status).toBe('cancelled');
     expect(a.finishedAtMs).toBeDefined();
     // Idempotent: nothing left to do.
@@ -133,7 +133,7 @@ describe('recovery sweep', () => {
     expect(await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 })).toEqual({ changed: 0, waiting: 1, intentsDiscarded: 0, fencedRunning: [] });
     clock.advance(5_000);
     expect(await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 })).toEqual({ changed: 1, waiting: 0, intentsDiscarded: 0, fencedRunning: [] });
-    const a = JSON.parse((await redis.hget(k.attempts, 'a.s1')) ?? '{}');
+    const a = decodeAttempt((await redis.hget(k.attempts, 'a.s1')) ?? '{}');
     expect(a).toMatchObject({ status: 'cancelled', finishedAtMs: clock.nowMs(), usageEstimated: true });
   });
 });

@@ -10,6 +10,7 @@ import {
   createGuessAttempt,
   createRun,
   createSpecAttempt,
+  decodeAttempt,
   defineAttemptScripts,
   defineRunScripts,
   discardSpeculation,
@@ -205,7 +206,7 @@ describe('run scripts (M6, M8)', () => {
     const k = runKeys(ks, tenant, runId);
     expect(await redis.exists(k.staging(id))).toBe(0);
     expect(await redis.llen(k.effects)).toBe(0);
-    const rec = JSON.parse((await redis.hget(k.attempts, id)) ?? '{}');
+    const rec = decodeAttempt((await redis.hget(k.attempts, id)) ?? '{}');
     expect(rec).toMatchObject({ status: 'cancelled', costNanoUsd: 99, finishedAtMs: 50 });
     expect(rec.output).toBeUndefined();
     const b = (await nodes()).get('b');
@@ -253,7 +254,7 @@ describe('run scripts (M6, M8)', () => {
     expect(q.r.ok).toBe(true);
     expect(await discardSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: q.id, kind: 'cancelled', nowMs: 31, onlyIfQueued: true })).toEqual({ discarded: true, previousStatus: 'queued' });
     // Never started, so it is finished (nothing spent) and its worker would be fenced.
-    const rec = JSON.parse((await redis.hget(runKeys(ks, tenant, runId).attempts, q.id)) ?? '{}');
+    const rec = decodeAttempt((await redis.hget(runKeys(ks, tenant, runId).attempts, q.id)) ?? '{}');
     expect(rec).toMatchObject({ status: 'cancelled', finishedAtMs: 31, costNanoUsd: 0 });
     expect((await startAttempt(redis, ks, { tenant, runId, attemptId: q.id, epoch: 1, workerId: 'w', nowMs: 32 })).code).toBe('FENCED');
   });

@@ -6,7 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { AttemptRecord, OpJob } from '@gambit/shared';
-import { AdvanceStream, type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys } from '@gambit/shared/redis';
+import { AdvanceStream, decodeAttempt, type KeySpace, QUEUES, queuePrefix, type RedisLike, runKeys } from '@gambit/shared/redis';
 import { type ServiceProcess, startProcess, uniquePrefix } from '@gambit/testkit';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -42,7 +42,7 @@ export async function createAttempt(redis: RedisLike, ks: KeySpace, a: AttemptIn
 export async function readRecord(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, attemptId: string): Promise<AttemptRecord> {
   const raw = await redis.hget(runKeys(ks, tenant, runId).attempts, attemptId);
   if (raw === null) throw new Error(`no attempt ${attemptId}`);
-  return JSON.parse(raw) as AttemptRecord;
+  return decodeAttempt(raw);
 }
 
 /** Sets an attempt's status as the scheduler's cancel does (the hash is the truth). */

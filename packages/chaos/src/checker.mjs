@@ -27,7 +27,7 @@
 // effects are in it too). A run not folded yet is read from its live keys.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expandRunRecord } from '@gambit/shared/redis';
+import { decodeAttempt, decodeNode, expandRunRecord } from '@gambit/shared/redis';
 
 export const INVARIANTS = [
   'runs_end',
@@ -98,8 +98,9 @@ export async function collectHistory(a) {
     runs.push({
       runId,
       header,
-      nodes: Object.fromEntries(Object.entries(nodesRaw).map(([k, v]) => [k, JSON.parse(v)])),
-      attempts: Object.values(attemptsRaw).map((v) => JSON.parse(v)),
+      // Issue 13 item 3: the live hashes hold the compact state encoding (state-codec.ts).
+      nodes: Object.fromEntries(Object.entries(nodesRaw).map(([k, v]) => [k, decodeNode(v)])),
+      attempts: Object.values(attemptsRaw).map((v) => decodeAttempt(v)),
       effects: effects.map((e) => JSON.parse(e)),
       outcomes: outcomes.map((o) => JSON.parse(o)),
       view,

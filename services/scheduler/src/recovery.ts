@@ -9,7 +9,7 @@
  * their job ended unseen. Every action here is idempotent.
  */
 import type { Clock, Logger } from '@gambit/shared';
-import { type AdvanceSink, controlKeys, type FairDispatcher, type KeySpace, type RedisLike, runKeys, settleBudget, tenantKeys } from '@gambit/shared/redis';
+import { type AdvanceSink, controlKeys, decodeAttempt, type FairDispatcher, type KeySpace, type RedisLike, runKeys, settleBudget, tenantKeys } from '@gambit/shared/redis';
 import { z } from 'zod';
 import type { Outbox } from './engine/outbox.js';
 
@@ -25,7 +25,7 @@ const OpenReservationSchema = z.object({ run: z.string(), a: z.string(), amt: z.
  */
 function launchedBy(raw: string | null, id: string): boolean {
   if (raw === null) return false;
-  const rid = (JSON.parse(raw) as { reservationId?: unknown }).reservationId;
+  const rid = decodeAttempt(raw).reservationId;
   return rid === undefined || rid === id;
 }
 

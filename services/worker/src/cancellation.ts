@@ -10,7 +10,7 @@
  * (issue 10 item 4). The lease remembers which came first.
  */
 import { CancelMessageSchema, type Logger } from '@gambit/shared';
-import { controlKeys, type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
+import { controlKeys, decodeAttempt, type KeySpace, type RedisLike, runKeys } from '@gambit/shared/redis';
 
 export type AbortCause = 'cancelled' | 'shutdown' | 'lost' | 'deadline';
 
@@ -160,7 +160,7 @@ export class CancelWatcher {
         all.map(async (e) => {
           const raw = await this.redis.hget(runKeys(this.ks, e.ref.tenant, e.ref.runId).attempts, e.ref.attemptId);
           if (raw === null) return;
-          const rec = JSON.parse(raw) as { status?: string; epoch?: number };
+          const rec = decodeAttempt(raw);
           if (rec.status === 'cancelled' || rec.status === 'superseded' || rec.epoch !== e.ref.epoch) {
             this.logger.info({ attemptId: e.ref.attemptId, runId: e.ref.runId, status: rec.status }, 'attempt cancelled (status re-check)');
             this.abort(e, 'cancelled');

@@ -7,9 +7,10 @@
 import { z } from 'zod';
 import type { TokenUsage } from '../core/types.js';
 import { RedisScriptError } from '../errors.js';
-import { type AttemptRecord, AttemptRecordSchema, type AttemptStatus } from '../schemas/jobs.js';
+import { type AttemptRecord, type AttemptStatus } from '../schemas/jobs.js';
 import { type KeySpace, runKeys, toolKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
+import { decodeAttempt } from './state-codec.js';
 
 export const ATTEMPT_SCRIPT_FILES = ['startAttempt-2.lua', 'finishAttempt-2.lua', 'failAttempt-2.lua', 'stageEffect-2.lua', 'markAttention-1.lua', 'chargeOnce-2.lua'] as const;
 
@@ -187,7 +188,7 @@ export async function stageEffects(
 export async function readAttempt(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, attemptId: string): Promise<AttemptRecord | undefined> {
   const raw = await redis.hget(runKeys(ks, tenant, runId).attempts, attemptId);
   if (raw === null) return undefined;
-  return AttemptRecordSchema.parse(JSON.parse(raw));
+  return decodeAttempt(raw);
 }
 
 /** The staged effects of an attempt, in staging order. */

@@ -4,6 +4,7 @@ export * from './attempt-scripts.js';
 export * from './run-scripts.js';
 export * from './run-record.js';
 export * from './decision-codec.js';
+export * from './state-codec.js';
 export * from './advance.js';
 export * from './attention-scripts.js';
 export * from './op-class-store.js';

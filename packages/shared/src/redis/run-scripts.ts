@@ -11,6 +11,7 @@ import { DECISION_REASONS } from '../core/types.js';
 import { RedisScriptError, UnavailableError } from '../errors.js';
 import { admissionKeys, controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
+import { decodeNode } from './state-codec.js';
 
 export const RUN_SCRIPT_FILES = [
   'createRun-3.lua',
@@ -151,7 +152,8 @@ function deepFreeze<T>(v: T): T {
 export function parseNodeState(json: string): NodeState {
   let n = nodeCache.get(json);
   if (n === undefined) {
-    n = deepFreeze(NodeStateSchema.parse(JSON.parse(json)));
+    // Issue 13 item 3: either stored encoding (state-codec.ts).
+    n = deepFreeze(decodeNode(json));
     if (nodeCache.size > 20_000) nodeCache.clear();
     nodeCache.set(json, n);
   }

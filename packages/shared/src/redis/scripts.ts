@@ -15,11 +15,15 @@ export type RedisLike = Redis | Cluster;
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 const cache = new Map<string, string>();
 
-/** The source of `lua/<file>`; `file` is e.g. `finishAttempt-2.lua`. */
+/**
+ * The source of `lua/<file>`; `file` is e.g. `finishAttempt-2.lua`. A line `--#include <name>`
+ * is replaced by `lua/lib/<name>.lua` (shared local functions, e.g. the state codec of issue 13
+ * item 3), so each script stays one self-contained EVAL body.
+ */
 export function luaSource(file: string): string {
   let src = cache.get(file);
   if (src === undefined) {
-    src = readFileSync(join(LUA_DIR, file), 'utf8');
+    src = readFileSync(join(LUA_DIR, file), 'utf8').replace(/^--#include ([a-z-]+)$/gm, (_, name: string) => readFileSync(join(LUA_DIR, 'lib', `${name}.lua`), 'utf8'));
     cache.set(file, src);
   }
   return src;

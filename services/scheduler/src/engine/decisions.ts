@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type DecisionRecord, resolveDial, usdToNano, type WorkflowNode } from '@gambit/shared';
-import { closeReservation, createGuessAttempt, createSpecAttempt, encodeDecision, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
+import { closeReservation, createGuessAttempt, createSpecAttempt, encodeAttempt, encodeDecision, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
 import { worstCaseNanoUsd } from '../budget.js';
 import { guessAttemptId, guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
@@ -115,7 +115,7 @@ export class Decisions {
         upstreamId: g.up,
         claim,
         attemptId: plan.attemptId,
-        attemptJson: JSON.stringify(plan.attempt),
+        attemptJson: encodeAttempt(plan.attempt),
         jobId: plan.intent.jobId,
         intentJson: JSON.stringify(plan.intent),
         decisionJson: encodeDecision(record),
@@ -226,7 +226,7 @@ export class Decisions {
       expectedEpoch: n.epoch,
       claim: phase,
       attemptId: plan.attemptId,
-      attemptJson: JSON.stringify(plan.attempt),
+      attemptJson: encodeAttempt(plan.attempt),
       jobId: plan.intent.jobId,
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,

@@ -5,14 +5,13 @@
  */
 import {
   type AttemptRecord,
-  AttemptRecordSchema,
   type Edge,
   type Workflow,
   WorkflowSchema,
   type WorkflowNode,
 } from '@gambit/shared';
 import { createHash } from 'node:crypto';
-import { expandRunRecord, type KeySpace, type NodeState, parseNodes, type RedisLike, readRun, runKeys, tenantKeys } from '@gambit/shared/redis';
+import { decodeAttempt, expandRunRecord, type KeySpace, type NodeState, parseNodes, type RedisLike, readRun, runKeys, tenantKeys } from '@gambit/shared/redis';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -156,7 +155,7 @@ const attemptCache = new Map<string, AttemptRecord>();
 function parseAttempt(json: string): AttemptRecord {
   let a = attemptCache.get(json);
   if (a === undefined) {
-    a = Object.freeze(AttemptRecordSchema.parse(JSON.parse(json)));
+    a = Object.freeze(decodeAttempt(json));
     if (attemptCache.size > 20_000) attemptCache.clear();
     attemptCache.set(json, a);
   }

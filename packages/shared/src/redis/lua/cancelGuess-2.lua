@@ -11,15 +11,16 @@
   Returns: {1, previousAttemptStatus} cancelled
            {0} not cancelled (no such attempt, already ended, or the upstream still runs)
 ]]
+--#include state-codec
 local uraw = redis.call('HGET', KEYS[1], ARGV[1])
-if uraw and cjson.decode(uraw).state == 'running' then return {0} end
+if uraw and decN(uraw).state == 'running' then return {0} end
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
 if not araw then return {0} end
-local a = cjson.decode(araw)
+local a = decA(araw)
 if a.status ~= 'queued' and a.status ~= 'running' then return {0} end
 local prev = a.status
 if prev == 'queued' then a.finishedAtMs = tonumber(ARGV[3]) end
 a.status = 'cancelled'
 a.error = 'guess not used: upstream ended'
-redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(a))
+redis.call('HSET', KEYS[2], ARGV[2], encA(a))
 return {1, prev}

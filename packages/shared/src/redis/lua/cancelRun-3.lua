@@ -12,6 +12,7 @@
   Returns: {1, attemptIdsThatWereRunning...} ended; the caller broadcasts their cancels
            {0, status} the run was not running
 ]]
+--#include state-codec
 local st = redis.call('HGET', KEYS[1], 'status')
 if st ~= 'running' then return {0, st or 'missing'} end
 local now = tonumber(ARGV[3])
@@ -19,17 +20,17 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'finishedAtMs'
 local out = {1}
 local attempts = redis.call('HGETALL', KEYS[3])
 for i = 1, #attempts, 2 do
-  local a = cjson.decode(attempts[i + 1])
+  local a = decA(attempts[i + 1])
   if a.status == 'queued' or a.status == 'running' then
     if a.status == 'running' then table.insert(out, a.attemptId) else a.finishedAtMs = now end
     a.status = 'cancelled'
     a.error = 'run ' .. ARGV[1] .. ': ' .. ARGV[2]
-    redis.call('HSET', KEYS[3], attempts[i], cjson.encode(a))
+    redis.call('HSET', KEYS[3], attempts[i], encA(a))
   end
 end
 local nodes = redis.call('HGETALL', KEYS[2])
 for i = 1, #nodes, 2 do
-  local n = cjson.decode(nodes[i + 1])
+  local n = decN(nodes[i + 1])
   local changed = false
   if type(n.spec) == 'table' then
     if type(n.closed) ~= 'table' then n.closed = {} end
@@ -42,6 +43,6 @@ for i = 1, #nodes, 2 do
     n.finishedAtMs = now
     changed = true
   end
-  if changed then redis.call('HSET', KEYS[2], nodes[i], cjson.encode(n)) end
+  if changed then redis.call('HSET', KEYS[2], nodes[i], encN(n)) end
 end
 return out

@@ -30,6 +30,7 @@
            or the outbox is not empty; -3 a due outcome is not recorded
   Staging lists P:{run:T:R}:staging:A are named from KEYS[3] (same hash tag, same slot).
 ]]
+--#include state-codec
 local head = redis.call('HMGET', KEYS[1], 'status', 'createdAtMs')
 local status = head[1]
 if not status or status == 'running' then return -1 end
@@ -48,7 +49,7 @@ end
 
 local nodes = {}
 local flat = redis.call('HGETALL', KEYS[2])
-for i = 1, #flat, 2 do nodes[flat[i]] = cjson.decode(flat[i + 1]) end
+for i = 1, #flat, 2 do nodes[flat[i]] = decN(flat[i + 1]) end
 for _, pair in ipairs(cjson.decode(ARGV[2])) do
   local n = nodes[pair[1]]
   if n == nil or type(n.outs) ~= 'table' or not n.outs[pair[2]] then return -3 end
@@ -71,7 +72,7 @@ local attemptIds = {}
 flat = redis.call('HGETALL', KEYS[3])
 for i = 1, #flat, 2 do
   local id = flat[i]
-  local a = cjson.decode(flat[i + 1])
+  local a = decA(flat[i + 1])
   local st = a.status
   if st == 'queued' or st == 'running' or st == 'needs_attention' then return -2 end
   if (st == 'cancelled' or st == 'superseded') and not present(a.finishedAtMs) and present(a.startedAtMs) then return -2 end

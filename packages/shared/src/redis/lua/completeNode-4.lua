@@ -15,12 +15,13 @@
            {2, state}       already completed by this attempt (duplicate event)
            {0, reason}      fenced: reason in node|attempt|not_current|not_running|not_finished
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {0, 'node'} end
-local n = cjson.decode(raw)
+local n = decN(raw)
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
 if not araw then return {0, 'attempt'} end
-local a = cjson.decode(araw)
+local a = decA(araw)
 if n.auth ~= ARGV[2] then return {0, 'not_current'} end
 if n.state == 'succeeded' or n.state == 'failed' then return {2, n.state} end
 if n.state ~= 'running' then return {0, 'not_running'} end
@@ -42,5 +43,5 @@ elseif a.status == 'failed' then
 else
   return {0, 'not_finished'}
 end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
+redis.call('HSET', KEYS[1], ARGV[1], encN(n))
 return {1, n.state}

@@ -18,9 +18,10 @@
            {4, status} fully confirmed but the speculative attempt ended without a result
            (node: the node state JSON as written, so the caller's snapshot needs no re-read)
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {0} end
-local n = cjson.decode(raw)
+local n = decN(raw)
 if n.state ~= 'pending' or type(n.spec) ~= 'table' or n.spec.a ~= ARGV[2] then return {0} end
 local s = n.spec
 if type(s.ok) ~= 'table' then s.ok = {} end
@@ -30,21 +31,21 @@ if ARGV[3] ~= '' then
 end
 for up, _ in pairs(s.assumed) do
   if not s.ok[up] then
-    local json = cjson.encode(n)
+    local json = encN(n)
     redis.call('HSET', KEYS[1], ARGV[1], json)
     return {1, json}
   end
 end
 s.full = 1
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
-local a = araw and cjson.decode(araw) or { status = 'failed' }
+local a = araw and decA(araw) or { status = 'failed' }
 if a.status == 'queued' or a.status == 'running' then
-  local json = cjson.encode(n)
+  local json = encN(n)
   redis.call('HSET', KEYS[1], ARGV[1], json)
   return {2, json}
 end
 if a.status ~= 'succeeded' then
-  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
+  redis.call('HSET', KEYS[1], ARGV[1], encN(n))
   return {4, a.status}
 end
 -- Released in one RPUSH per 1000 effects; an empty list does not exist (nothing to DEL).
@@ -61,6 +62,6 @@ n.finishedAtMs = tonumber(ARGV[4])
 if type(n.closed) ~= 'table' then n.closed = {} end
 n.closed[ARGV[2]] = { kind = 'hit', d = s.d, res = s.res, cls = s.cls, at = s.at, st = s.st }
 n.spec = nil
-local json = cjson.encode(n)
+local json = encN(n)
 redis.call('HSET', KEYS[1], ARGV[1], json)
 return {3, #staged, json}

@@ -20,19 +20,20 @@
   Returns: 1 created
            0 refused (run not running, node not pending, claim used, upstream not running, attempt exists)
 ]]
+--#include state-codec
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return 0 end
-local n = cjson.decode(raw)
+local n = decN(raw)
 if n.state ~= 'pending' then return 0 end
 if type(n.claims) ~= 'table' then n.claims = {} end
 if n.claims[ARGV[3]] then return 0 end
 local uraw = redis.call('HGET', KEYS[2], ARGV[2])
 if not uraw then return 0 end
-if cjson.decode(uraw).state ~= 'running' then return 0 end
+if decN(uraw).state ~= 'running' then return 0 end
 if redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return 0 end
 n.claims[ARGV[3]] = 1
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(n))
+redis.call('HSET', KEYS[2], ARGV[1], encN(n))
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 redis.call('HSET', KEYS[4], ARGV[6], ARGV[7])
 redis.call('RPUSH', KEYS[5], ARGV[8])

@@ -13,6 +13,7 @@
             empty array into an object)
   Returns: 1 created, 0 already existed, -1 the deadline had passed (nothing written)
 ]]
+--#include state-codec
 local header = cjson.decode(ARGV[1])
 if header['deadlineMs'] ~= nil then
   local t = redis.call('TIME')
@@ -35,7 +36,7 @@ each('HSET', KEYS[1], fields, 1)
 local nodes = {}
 for id, st in pairs(cjson.decode(ARGV[2])) do
   nodes[#nodes + 1] = id
-  nodes[#nodes + 1] = cjson.encode(st)
+  nodes[#nodes + 1] = encN(st)
 end
 each('HSET', KEYS[2], nodes, 1)
 each('RPUSH', KEYS[3], ARGV, 3)

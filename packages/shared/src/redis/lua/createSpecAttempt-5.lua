@@ -23,10 +23,11 @@
   Returns: {1, epoch} launched
            {0, reason} with reason in run|state|epoch|spec|claimed|upstream
 ]]
+--#include state-codec
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return {0, 'run'} end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {0, 'state'} end
-local n = cjson.decode(raw)
+local n = decN(raw)
 if n.state ~= 'pending' then return {0, 'state'} end
 if tostring(n.epoch) ~= ARGV[2] then return {0, 'epoch'} end
 if n.spec then return {0, 'spec'} end
@@ -36,21 +37,21 @@ local spec = cjson.decode(ARGV[9])
 for up, _ in pairs(spec.assumed) do
   local uraw = redis.call('HGET', KEYS[2], up)
   if not uraw then return {0, 'upstream'} end
-  local u = cjson.decode(uraw)
+  local u = decN(uraw)
   if u.state ~= 'pending' and u.state ~= 'running' then return {0, 'upstream'} end
 end
 -- A cascade stands only on a speculation that is still live: one discarded meanwhile (its
 -- upstream missed) takes its subtree with it, including a cascade decided on a stale read.
 if type(spec.src) == 'table' then
   for up, attempt in pairs(spec.src) do
-    local u = cjson.decode(redis.call('HGET', KEYS[2], up))
+    local u = decN(redis.call('HGET', KEYS[2], up))
     if type(u.spec) ~= 'table' or u.spec.a ~= attempt then return {0, 'upstream'} end
   end
 end
 n.claims[ARGV[3]] = 1
 n.epoch = n.epoch + 1
 n.spec = spec
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(n))
+redis.call('HSET', KEYS[2], ARGV[1], encN(n))
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 redis.call('HSET', KEYS[4], ARGV[6], ARGV[7])
 redis.call('RPUSH', KEYS[5], ARGV[8])

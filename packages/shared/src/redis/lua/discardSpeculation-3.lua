@@ -16,15 +16,16 @@
            {0} the attempt is not the node's live speculation (already handled)
            {0, status} ARGV[6] = '1' and the attempt is no longer queued
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {0} end
-local n = cjson.decode(raw)
+local n = decN(raw)
 if type(n.spec) ~= 'table' or n.spec.a ~= ARGV[2] then return {0} end
 local s = n.spec
 local prev = 'missing'
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
 if araw then
-  local a = cjson.decode(araw)
+  local a = decA(araw)
   if ARGV[6] == '1' and a.status ~= 'queued' then return {0, a.status} end
   prev = a.status
   if a.status == 'queued' or a.status == 'running' then
@@ -33,15 +34,15 @@ if araw then
     if a.status == 'queued' then a.finishedAtMs = tonumber(ARGV[5]) end
     a.status = 'cancelled'
     a.error = 'speculation discarded: ' .. ARGV[3]
-    redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(a))
+    redis.call('HSET', KEYS[2], ARGV[2], encA(a))
   elseif a.status == 'succeeded' then
     a.status = 'superseded'
-    redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(a))
+    redis.call('HSET', KEYS[2], ARGV[2], encA(a))
   end
 end
 redis.call('DEL', KEYS[3])
 if type(n.closed) ~= 'table' then n.closed = {} end
 n.closed[ARGV[2]] = { kind = ARGV[3], d = s.d, res = s.res, cls = s.cls, at = s.at, edge = ARGV[4], ok = s.ok, st = s.st }
 n.spec = nil
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
+redis.call('HSET', KEYS[1], ARGV[1], encN(n))
 return {1, prev}

@@ -20,9 +20,10 @@
     'DONE'    already `succeeded`, `failed` or `needs_attention`: unchanged
     'MISSING' no such attempt
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
-local rec = cjson.decode(raw)
+local rec = decA(raw)
 local try = tonumber(ARGV[3])
 local cost = tonumber(ARGV[7])
 
@@ -69,5 +70,5 @@ else
   rec.finishedAtMs = tonumber(ARGV[8])
   status = 'failed'
 end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+redis.call('HSET', KEYS[1], ARGV[1], encA(rec))
 return { code, status }

@@ -28,9 +28,10 @@
     'ABORTED' outcome 'aborted' on a live attempt: usage and cost recorded, status unchanged
     'MISSING' no such attempt
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
-local rec = cjson.decode(raw)
+local rec = decA(raw)
 local try = tonumber(ARGV[3])
 local cost = tonumber(ARGV[8])
 local usage = cjson.decode(ARGV[6])
@@ -82,5 +83,5 @@ else
   rec.finishedAtMs = tonumber(ARGV[9])
   status = 'succeeded'
 end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+redis.call('HSET', KEYS[1], ARGV[1], encA(rec))
 return { code, status }

@@ -19,10 +19,11 @@
            {0, 'epoch'} the node's epoch moved (another scheduler acted)
            {0, 'spec'} a live speculation still stands for the node
 ]]
+--#include state-codec
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return {0, 'run'} end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {0, 'state'} end
-local n = cjson.decode(raw)
+local n = decN(raw)
 if n.state ~= 'pending' then return {0, 'state'} end
 if tostring(n.epoch) ~= ARGV[2] then return {0, 'epoch'} end
 if n.spec then return {0, 'spec'} end
@@ -30,7 +31,7 @@ n.epoch = n.epoch + 1
 n.state = 'running'
 n.auth = ARGV[3]
 n.startedAtMs = tonumber(ARGV[7])
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(n))
+redis.call('HSET', KEYS[2], ARGV[1], encN(n))
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[5], ARGV[6])
 return {1, n.epoch}

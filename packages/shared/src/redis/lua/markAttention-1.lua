@@ -18,9 +18,10 @@
     'DONE'    already `succeeded`, `failed` or `needs_attention`: unchanged
     'MISSING' no such attempt
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
-local rec = cjson.decode(raw)
+local rec = decA(raw)
 local status = rec.status
 if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then return { 'DONE', status } end
 if status == 'cancelled' or status == 'superseded' or tonumber(rec.epoch) ~= tonumber(ARGV[2]) then return { 'FENCED', status } end
@@ -28,5 +29,5 @@ if tonumber(ARGV[3]) < (tonumber(rec.tries) or 0) then return { 'STALE', status 
 rec.status = 'needs_attention'
 rec.attention = ARGV[4]
 rec.attentionAtMs = tonumber(ARGV[5])
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+redis.call('HSET', KEYS[1], ARGV[1], encA(rec))
 return { 'OK', 'needs_attention' }

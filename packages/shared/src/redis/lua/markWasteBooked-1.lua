@@ -8,9 +8,10 @@
   ARGV[3] waste booked so far, nano-USD
   Returns: 1 changed, 0 unchanged (already at least that much, or no such closed speculation)
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
-local n = cjson.decode(raw)
+local n = decN(raw)
 if type(n.closed) ~= 'table' then return 0 end
 local c = n.closed[ARGV[2]]
 if type(c) ~= 'table' then return 0 end
@@ -18,5 +19,5 @@ local w = tonumber(ARGV[3])
 local prev = tonumber(c.w)
 if prev ~= nil and prev >= w then return 0 end
 c.w = w
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
+redis.call('HSET', KEYS[1], ARGV[1], encN(n))
 return 1

@@ -9,13 +9,14 @@
   ARGV[4] shadow JSON object {d, assumed, cls} to score later, or '' for none
   Returns: 1 recorded, 0 already claimed (or unknown node)
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
-local n = cjson.decode(raw)
+local n = decN(raw)
 if type(n.claims) ~= 'table' then n.claims = {} end
 if n.claims[ARGV[2]] then return 0 end
 n.claims[ARGV[2]] = 1
 if ARGV[4] ~= '' then n.shadow = cjson.decode(ARGV[4]) end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
+redis.call('HSET', KEYS[1], ARGV[1], encN(n))
 redis.call('RPUSH', KEYS[2], ARGV[3])
 return 1

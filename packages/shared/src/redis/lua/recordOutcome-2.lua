@@ -8,12 +8,13 @@
   ARGV[3] outcome JSON
   Returns: 1 recorded, 0 already recorded
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
-local n = cjson.decode(raw)
+local n = decN(raw)
 if type(n.outs) ~= 'table' then n.outs = {} end
 if n.outs[ARGV[2]] then return 0 end
 n.outs[ARGV[2]] = 1
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
+redis.call('HSET', KEYS[1], ARGV[1], encN(n))
 redis.call('RPUSH', KEYS[2], ARGV[3])
 return 1

@@ -16,14 +16,15 @@
     'NOT_NEEDED' the attempt is not in `needs_attention` (already resolved, or never was): unchanged
     'MISSING'   no such attempt, or no such run
 ]]
+--#include state-codec
 if redis.call('EXISTS', KEYS[2]) == 0 then return { 'MISSING', '' } end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
-local rec = cjson.decode(raw)
+local rec = decA(raw)
 if rec.status ~= 'needs_attention' then return { 'NOT_NEEDED', rec.status } end
 rec.status = ARGV[2]
 if ARGV[2] == 'succeeded' then rec.output = ARGV[3] else rec.error = ARGV[3] end
 rec.finishedAtMs = tonumber(ARGV[4])
 rec.resolvedBy = 'operator'
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+redis.call('HSET', KEYS[1], ARGV[1], encA(rec))
 return { 'OK', rec.status }

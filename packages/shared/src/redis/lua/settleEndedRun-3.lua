@@ -19,6 +19,7 @@
            {changed, waiting, intentsDiscarded, fencedRunning...}: attempts written, attempts still
            waiting for their worker (grace not over), intents deleted, ids fenced while running
 ]]
+--#include state-codec
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'running' then return {-1} end
 local now = tonumber(ARGV[1])
@@ -31,7 +32,7 @@ local running = {}
 local flat = redis.call('HGETALL', KEYS[2])
 for i = 1, #flat, 2 do
   local id = flat[i]
-  local a = cjson.decode(flat[i + 1])
+  local a = decA(flat[i + 1])
   local finished = a.finishedAtMs ~= nil and a.finishedAtMs ~= cjson.null
   local write = false
   if a.status == 'queued' then
@@ -59,7 +60,7 @@ for i = 1, #flat, 2 do
     end
   end
   if write then
-    redis.call('HSET', KEYS[2], id, cjson.encode(a))
+    redis.call('HSET', KEYS[2], id, encA(a))
     changed = changed + 1
   end
 end

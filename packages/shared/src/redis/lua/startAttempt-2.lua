@@ -18,9 +18,10 @@
     { 'FENCED', tries, status } `cancelled`, `superseded`, or the job's epoch is not the record's
     { 'MISSING' }               no such attempt
 ]]
+--#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING' } end
-local rec = cjson.decode(raw)
+local rec = decA(raw)
 local tries = tonumber(rec.tries) or 0
 local status = rec.status
 if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then return { 'DONE', tries, status } end
@@ -32,6 +33,6 @@ rec.tries = tries
 rec.status = 'running'
 rec.workerId = ARGV[3]
 if rec.startedAtMs == nil or rec.startedAtMs == cjson.null then rec.startedAtMs = tonumber(ARGV[4]) end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+redis.call('HSET', KEYS[1], ARGV[1], encA(rec))
 redis.call('DEL', KEYS[2])
 return { 'OK', tries }
