@@ -70,6 +70,31 @@ async function usedMemory(redis) {
   return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
 }
 
+/** MEMORY STATS as a flat { name: bytes } (numbers only; per-db entries as db.N.name). */
+async function memoryStats(redis) {
+  const flat = {};
+  const walk = (arr, pre) => {
+    for (let i = 0; i + 1 < arr.length; i += 2) {
+      const v = arr[i + 1];
+      if (Array.isArray(v)) walk(v, `${pre}${arr[i]}.`);
+      else if (typeof v === 'number') flat[`${pre}${arr[i]}`] = v;
+    }
+  };
+  walk(await redis.call('MEMORY', 'STATS'), '');
+  return flat;
+}
+
+/** Where the used_memory rise went beyond the keys (MEMORY STATS deltas per run, the larger ones). */
+function statsPerRun(after, before, runs) {
+  const out = {};
+  for (const [k, v] of Object.entries(after)) {
+    if (!/^(overhead\.|clients\.|aof\.|lua\.|functions\.|db\.|dataset\.bytes|keys\.count|replication\.|startup)/.test(k)) continue;
+    const d = Math.round((v - (before[k] ?? 0)) / runs);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
 /** A key's family: prefix, tenant, run id and job id replaced by placeholders. */
 function familyOf(key, prefix) {
   let k = key.startsWith(`{${prefix}:q}`) ? `{P:q}${key.slice(prefix.length + 4)}` : key.startsWith(`${prefix}:`) ? `P:${key.slice(prefix.length + 1)}` : key;
@@ -80,8 +105,21 @@ function familyOf(key, prefix) {
   return k;
 }
 
-/** MEMORY USAGE of every key under the prefix, summed by family: { family: { keys, bytes } }. */
-async function keyFamilies(redis, prefix) {
+/**
+ * MEMORY USAGE of every key under the prefix, summed by family: { family: { keys, bytes } }. On a
+ * connection of its own, closed after: its pipelines' buffers must not count in the next
+ * used_memory reading.
+ */
+async function keyFamilies(url, prefix) {
+  const redis = new Redis(url);
+  try {
+    return await keyFamiliesOn(redis, prefix);
+  } finally {
+    await redis.quit();
+  }
+}
+
+async function keyFamiliesOn(redis, prefix) {
   const out = {};
   for (const pattern of [`${prefix}:*`, `{${prefix}:q}*`]) {
     let cursor = '0';
@@ -116,9 +154,10 @@ function perRun(after, before, runs) {
   return { totalBytesPerRun: rows.reduce((a, r) => a + r.bytesPerRun, 0), families: rows };
 }
 
-function table(title, pr) {
+function table(title, pr, stats) {
   const lines = [`${title}: ${pr.totalBytesPerRun} bytes/run by MEMORY USAGE`];
   for (const r of pr.families) lines.push(`  ${String(r.bytesPerRun).padStart(7)} B  ${String(r.keysPerRun).padStart(5)} keys  ${r.family}`);
+  if (stats !== undefined) lines.push(`  MEMORY STATS per run: ${Object.entries(stats).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   return lines.join('\n');
 }
 
@@ -175,7 +214,8 @@ async function main(redisUrl) {
       await waitEnded(tenant, [warm.body.runId]);
       await settleQuiet();
       const memBefore = await usedMemory(redis);
-      const famBefore = await keyFamilies(redis, prefix);
+      const statsBefore = await memoryStats(redis);
+      const famBefore = await keyFamilies(redisUrl, prefix);
       const ids = [];
       let next = 0;
       const submitter = async () => {
@@ -188,9 +228,12 @@ async function main(redisUrl) {
       };
       const t0 = performance.now();
       await Promise.all(Array.from({ length: 16 }, submitter));
-      // Held: every run's d running (a, b, c done).
+      // Held: every run's d running (a, b, c done). Polled on a connection of its own, closed
+      // before measuring: the poll's pipelines leave query and reply buffers on the server that
+      // would count in used_memory (clients.normal) as if the runs held them.
+      const poll = new Redis(redisUrl);
       for (;;) {
-        const pipe = redis.pipeline();
+        const pipe = poll.pipeline();
         for (const id of ids) pipe.hget(runKeys({ prefix }, tenant, id).nodes, 'd');
         const ds = (await pipe.exec()).map(([, v]) => (v === null ? undefined : decodeNode(v).state));
         if (ds.every((s) => s === 'running')) break;
@@ -198,8 +241,11 @@ async function main(redisUrl) {
         if (performance.now() - t0 > HOLD_MS * 0.8) throw new Error(`runs not all held within ${Math.round(HOLD_MS * 0.8)} ms (d states: ${JSON.stringify(Object.fromEntries([...new Set(ds)].map((x) => [x, ds.filter((y) => y === x).length])))}): raise --hold-ms (now ${HOLD_MS})`);
         await sleep(50);
       }
+      await poll.quit();
+      await sleep(200);
       const memHeld = await usedMemory(redis);
-      const famHeld = await keyFamilies(redis, prefix);
+      const statsHeld = await memoryStats(redis);
+      const famHeld = await keyFamilies(redisUrl, prefix);
       if (process.argv.includes('--dump')) {
         // --dump: one held run's keys and its running job, raw (to see what an in-flight run holds).
         const k = runKeys({ prefix }, tenant, ids[0]);
@@ -214,7 +260,8 @@ async function main(redisUrl) {
       await waitEnded(tenant, ids);
       await settleQuiet();
       const memEnded = await usedMemory(redis);
-      const famEnded = await keyFamilies(redis, prefix);
+      const statsEnded = await memoryStats(redis);
+      const famEnded = await keyFamilies(redisUrl, prefix);
       if (process.argv.includes('--dump')) {
         // --dump: one ended run's keys, raw (to see what is kept).
         const k = runKeys({ prefix }, tenant, ids[0]);
@@ -224,15 +271,23 @@ async function main(redisUrl) {
       return {
         tenant,
         keepOutputs: keepOutputsApplied,
-        inFlight: { usedMemoryBytesPerRun: Math.round((memHeld - memBefore) / RUNS), byFamily: perRun(famHeld, famBefore, RUNS) },
-        ended: { usedMemoryBytesPerRun: Math.round((memEnded - memBefore) / RUNS), byFamily: perRun(famEnded, famBefore, RUNS) },
+        inFlight: { usedMemoryBytesPerRun: Math.round((memHeld - memBefore) / RUNS), byFamily: perRun(famHeld, famBefore, RUNS), memoryStatsPerRun: statsPerRun(statsHeld, statsBefore, RUNS) },
+        ended: { usedMemoryBytesPerRun: Math.round((memEnded - memBefore) / RUNS), byFamily: perRun(famEnded, famBefore, RUNS), memoryStatsPerRun: statsPerRun(statsEnded, statsBefore, RUNS) },
       };
     };
 
     const waitEnded = async (tenant, ids) => {
       const deadline = performance.now() + HOLD_MS + 120_000;
+      const poll = new Redis(redisUrl);
+      try {
+        await waitEndedOn(poll, tenant, ids, deadline);
+      } finally {
+        await poll.quit();
+      }
+    };
+    const waitEndedOn = async (poll, tenant, ids, deadline) => {
       for (;;) {
-        const pipe = redis.pipeline();
+        const pipe = poll.pipeline();
         for (const id of ids) pipe.hget(runKeys({ prefix }, tenant, id).run, 'status');
         const st = (await pipe.exec()).map(([, v]) => v);
         const bad = st.filter((s) => s !== 'running' && s !== 'succeeded');
@@ -269,9 +324,9 @@ const redisSrv = await startRedis();
 let result;
 try {
   const { off, on } = await main(redisSrv.url);
-  console.error(table(`in flight (outputs off), used_memory ${off.inFlight.usedMemoryBytesPerRun} B/run`, off.inFlight.byFamily));
-  console.error(table(`ended (outputs off), used_memory ${off.ended.usedMemoryBytesPerRun} B/run`, off.ended.byFamily));
-  console.error(table(`ended (outputs on${on.keepOutputs ? '' : ': not supported, default'}), used_memory ${on.ended.usedMemoryBytesPerRun} B/run`, on.ended.byFamily));
+  console.error(table(`in flight (outputs off), used_memory ${off.inFlight.usedMemoryBytesPerRun} B/run`, off.inFlight.byFamily, off.inFlight.memoryStatsPerRun));
+  console.error(table(`ended (outputs off), used_memory ${off.ended.usedMemoryBytesPerRun} B/run`, off.ended.byFamily, off.ended.memoryStatsPerRun));
+  console.error(table(`ended (outputs on${on.keepOutputs ? '' : ': not supported, default'}), used_memory ${on.ended.usedMemoryBytesPerRun} B/run`, on.ended.byFamily, on.ended.memoryStatsPerRun));
   const targets = {
     inFlightBytesPerRun: { goal: `<= ${TARGETS.inFlightBytesPerRun}`, value: off.inFlight.usedMemoryBytesPerRun, met: off.inFlight.usedMemoryBytesPerRun <= TARGETS.inFlightBytesPerRun },
     keptBytesPerEndedRunOutputsOff: { goal: `<= ${TARGETS.keptBytesPerEndedRunOutputsOff}`, value: off.ended.usedMemoryBytesPerRun, met: off.ended.usedMemoryBytesPerRun <= TARGETS.keptBytesPerEndedRunOutputsOff },

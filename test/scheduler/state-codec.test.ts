@@ -99,10 +99,17 @@ describe('state codec (issue 13 item 3)', () => {
       expect(text.length).toBeLessThan(JSON.stringify(a).length);
       for (const long of ['attemptId', 'nodeId', 'status', 'createdAtMs', 'authoritative', 'inputTokens']) expect(text).not.toContain(long);
     }
-    expect(JSON.parse(encodeAttempt(minimal))).toEqual({ i: 'a.a1', n: 'a', k: 'A', e: 1, s: 'queued', t: 1_796_000_000_000 });
+    expect(JSON.parse(encodeAttempt(minimal))).toEqual({ i: 'a.a1', s: 'q', t: 1_796_000_000_000 });
+    expect(JSON.parse(encodeAttempt({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b', startedAtMs: 1_796_000_000_007 }))).toEqual({ i: 'b.g-x.y', n: 'b', k: 'A', e: 1, s: 'q', t: 1_796_000_000_000, t0: 7 });
+    expect(decodeAttempt(encodeAttempt({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b' }))).toEqual({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b' });
     const pending = initialNodeState();
     for (const n of [fullNode, pending]) expect(decodeNode(encodeNode(n))).toEqual(n);
-    expect(JSON.parse(encodeNode(pending))).toEqual({ s: 'pending', e: 0 });
+    expect(JSON.parse(encodeNode(pending))).toEqual({ s: 'p', e: 0 });
+    // usageEstimated false with usage is left out and read back as false; without usage it is kept.
+    const billed: AttemptRecord = { ...minimal, status: 'succeeded', usage: { inputTokens: 1, cachedInputTokens: 0, outputTokens: 2 }, usageEstimated: false };
+    expect(encodeAttempt(billed)).not.toContain('ue');
+    expect(decodeAttempt(encodeAttempt(billed))).toEqual(billed);
+    expect(decodeAttempt(encodeAttempt({ ...minimal, usageEstimated: false }))).toEqual({ ...minimal, usageEstimated: false });
   });
 
   it('the Lua codec stores what the TypeScript codec stores, and decodes it to the same record', async () => {
@@ -150,7 +157,13 @@ describe('state codec (issue 13 item 3)', () => {
     expect(await completeNode(redis, ks, { tenant, runId, nodeId: 'a', attemptId: 'a.a1', nowMs: 31 })).toEqual({ code: 'completed', state: 'succeeded' });
     const stored = (await redis.hget(k.attempts, 'a.a1')) ?? '';
     expect(stored).not.toContain('attemptId');
-    expect(await readAttempt(redis, ks, tenant, runId, 'a.a1')).toEqual({
+    // The output is kept once, in the node: the attempt is read with it given its node's output.
+    expect(stored).not.toContain('done');
+    expect(JSON.parse(stored).oc).toBe(1);
+    expect((await readAttempt(redis, ks, tenant, runId, 'a.a1'))?.output).toBeUndefined();
+    const liveNodes = parseNodes(await redis.hgetall(k.nodes));
+    expect(decodeAttempt(stored, (id) => liveNodes.get(id)?.output)).toMatchObject({ output: 'done' });
+    expect(decodeAttempt(stored, (id) => (id === 'a' ? 'done' : undefined))).toEqual({
       ...minimal,
       status: 'succeeded',
       createdAtMs: 10,
@@ -177,6 +190,17 @@ describe('state codec (issue 13 item 3)', () => {
     const r = await launchNode(redis, ks, { tenant, runId, nodeId: 'a', expectedEpoch: 0, attemptId: 'a.a1', attemptJson: encodeAttempt({ ...minimal, createdAtMs: 5 }), jobId: 'j', intentJson: '{}', nowMs: 5 });
     expect(r).toEqual({ ok: true, epoch: 1 });
     expect(await redis.hget(k.attempts, 'a.a1')).toBe(encodeAttempt({ ...minimal, createdAtMs: 5 }));
-    expect(JSON.parse((await redis.hget(k.nodes, 'a')) ?? '')).toEqual({ s: 'running', e: 1, au: 'a.a1', t0: 5 });
+    expect(JSON.parse((await redis.hget(k.nodes, 'a')) ?? '')).toEqual({ s: 'r', e: 1, au: 'a.a1', t0: 5 });
+    // Lua leaves nodeId out as TypeScript does when the attempt id names it, and keeps it when not.
+    // ... and kind and epoch when the id says them, and keeps them when it does not.
+    for (const a of [
+      { ...minimal, attemptId: 'b.g-x.y', nodeId: 'b' },
+      { ...full, attemptId: 'odd', nodeId: 'answer' },
+      { ...minimal, attemptId: 'a.s3', kind: 'authoritative' as const, epoch: 2 },
+      { ...full, attemptId: 'answer.s7' },
+    ]) {
+      expect(JSON.parse(await lua('return encA(cjson.decode(ARGV[1]))', JSON.stringify(a)))).toEqual(JSON.parse(encodeAttempt(a)));
+      expect(decodeAttempt(await lua('return cjson.encode(decA(ARGV[1]))', encodeAttempt(a)))).toEqual(a);
+    }
   });
 });

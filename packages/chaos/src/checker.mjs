@@ -95,12 +95,14 @@ export async function collectHistory(a) {
       });
       continue;
     }
+    // Issue 13 item 3: the live hashes hold the compact state encoding (state-codec.ts); an
+    // attempt whose output is its node's is read with it.
+    const nodes = Object.fromEntries(Object.entries(nodesRaw).map(([k, v]) => [k, decodeNode(v)]));
     runs.push({
       runId,
       header,
-      // Issue 13 item 3: the live hashes hold the compact state encoding (state-codec.ts).
-      nodes: Object.fromEntries(Object.entries(nodesRaw).map(([k, v]) => [k, decodeNode(v)])),
-      attempts: Object.values(attemptsRaw).map((v) => decodeAttempt(v)),
+      nodes,
+      attempts: Object.values(attemptsRaw).map((v) => decodeAttempt(v, (id) => nodes[id]?.output)),
       effects: effects.map((e) => JSON.parse(e)),
       outcomes: outcomes.map((o) => JSON.parse(o)),
       view,

@@ -2,10 +2,16 @@
  * How a run's attempt records (`P:{run:T:R}:attempts`) and node states (`P:{run:T:R}:nodes`) are
  * stored while the run is in flight (issue 13 item 3): the top-level fields under short names,
  * `kind` and `source` as 'A'/'S', `usage` as [inputTokens, cachedInputTokens, outputTokens(,
- * cacheWriteTokens)], and what is empty or a default left out (`assumed`, `closed`, `claims`,
- * `outs` when empty; `costNanoUsd` and `tries` when 0). Nested objects (a node's `spec`, `closed`
- * entries and `shadow`) keep their own names. An attempt takes about 150 bytes instead of about
- * 330. The Lua scripts use the same codec (`lua/lib/state-codec.lua`, included where a script
+ * cacheWriteTokens)], an attempt's `startedAtMs`, `finishedAtMs` and `attentionAtMs` as ms after
+ * its `createdAtMs` and its `nodeId` left out when its id names it (`<node>.<suffix>`, the suffix
+ * without '.') and its `kind` and `epoch` when its id says them (`<node>.a<epoch>`, `<node>.s<epoch>`),
+ * a node's `finishedAtMs` as ms after its `startedAtMs`, and what is empty or a
+ * default left out (`assumed`, `closed`, `claims`, `outs` when empty; `costNanoUsd` and `tries`
+ * when 0), `status`/`state` as a short code, `usageEstimated` false left out when there is usage.
+ * A succeeded node's output is kept once: the attempt it came from loses its output and says `oc`
+ * = 1 (completeNode-4.lua, confirmSpeculation-4.lua); `decodeAttempt` restores it from the node.
+ * Nested objects (a node's `spec`, `closed` entries and `shadow`) keep their own names.
+ * A finished attempt takes about 140 bytes instead of about 330, a node about 130 instead of 250. The Lua scripts use the same codec (`lua/lib/state-codec.lua`, included where a script
  * reads or writes these hashes); the two must agree. A record written before this codec (the long
  * names) decodes as it is: a run in flight across an upgrade stays readable, and its records are
  * rewritten compactly the next time a script changes them.
@@ -60,16 +66,36 @@ const A_LONG = invert(A_SHORT);
 const N_LONG = invert(N_SHORT);
 const KIND_SHORT: Record<string, string> = { authoritative: 'A', speculative: 'S' };
 const KIND_LONG: Record<string, string> = { A: 'authoritative', S: 'speculative' };
+/** Attempt statuses and node states (one field `s`). */
+const STATUS_SHORT: Record<string, string> = { pending: 'p', queued: 'q', running: 'r', succeeded: 'ok', failed: 'f', cancelled: 'c', superseded: 'x', needs_attention: 'na' };
+const STATUS_LONG = invert(STATUS_SHORT);
 
 const isEmptyObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 
-function expand(json: string, long: Record<string, string>, what: string): Record<string, unknown> {
+/** The stored object's fields under their long names, after `compact` restored what the compact encoding derives. */
+function expand(json: string, long: Record<string, string>, what: string, compact: (t: Record<string, unknown>) => void): Record<string, unknown> {
   const raw: unknown = JSON.parse(json);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${what}: stored value is not a JSON object`);
+  const t = raw as Record<string, unknown>;
+  compact(t);
+  if (typeof t.s === 'string') t.s = STATUS_LONG[t.s] ?? t.s;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) out[long[k] ?? k] = v;
   return out;
 }
+
+/** The node id an attempt id `<node>.<suffix>` names (suffix without '.'), or undefined. */
+function nodeOfAttemptId(id: unknown): string | undefined {
+  if (typeof id !== 'string') return undefined;
+  const dot = id.lastIndexOf('.');
+  return dot <= 0 ? undefined : id.slice(0, dot);
+}
+
+/** An attempt id that says its kind and epoch (attemptIdFor: `<node>.a<epoch>`, `<node>.s<epoch>`). */
+const ID_KIND_EPOCH = /\.([as])(\d+)$/;
+
+/** An attempt's times stored after its createdAtMs (`t`). */
+const A_RELATIVE = ['t0', 't1', 'atm'] as const;
 
 /** The stored text of an attempt record. */
 export function encodeAttempt(a: AttemptRecord): string {
@@ -85,19 +111,54 @@ export function encodeAttempt(a: AttemptRecord): string {
       out[short] = u.cacheWriteTokens === undefined ? [u.inputTokens, u.cachedInputTokens, u.outputTokens] : [u.inputTokens, u.cachedInputTokens, u.outputTokens, u.cacheWriteTokens];
     } else out[short] = v;
   }
+  if (typeof out.s === 'string') out.s = STATUS_SHORT[out.s] ?? out.s;
+  if (out.ue === false && out.u !== undefined) delete out.ue;
+  if (typeof out.t === 'number') for (const f of A_RELATIVE) if (typeof out[f] === 'number') out[f] = (out[f] as number) - (out.t as number);
+  if (out.n !== undefined && out.n === nodeOfAttemptId(out.i)) delete out.n;
+  const m = typeof out.i === 'string' && out.t !== undefined ? ID_KIND_EPOCH.exec(out.i) : null;
+  if (m !== null && out.k === (m[1] === 'a' ? 'A' : 'S')) {
+    delete out.k;
+    if (out.e === Number(m[2])) delete out.e;
+  }
   return JSON.stringify(out);
 }
 
-/** An attempt record from its stored text, either encoding (validated: an invalid one is an error). */
-export function decodeAttempt(json: string): AttemptRecord {
-  const a = expand(json, A_LONG, 'attempt record');
+/**
+ * An attempt record from its stored text, either encoding (validated: an invalid one is an error).
+ * An attempt whose output is kept in its node only (`oc`, set when the node completed from it)
+ * gets it from `nodeOutput` (the node's output by node id); without it, its output is absent.
+ */
+export function decodeAttempt(json: string, nodeOutput?: (nodeId: string) => string | undefined): AttemptRecord {
+  const { record, outputInNode } = decodeAttemptRef(json);
+  if (!outputInNode || nodeOutput === undefined) return record;
+  const o = nodeOutput(record.nodeId);
+  return o === undefined ? record : { ...record, output: o };
+}
+
+/** An attempt record from its stored text, and whether its output is its node's (`oc`: not in the record). */
+export function decodeAttemptRef(json: string): { record: AttemptRecord; outputInNode: boolean } {
+  const a = expand(json, A_LONG, 'attempt record', (t) => {
+    if (typeof t.t !== 'number') return;
+    for (const f of A_RELATIVE) if (typeof t[f] === 'number') t[f] = (t.t as number) + (t[f] as number);
+    if (t.n === undefined && t.i !== undefined) t.n = nodeOfAttemptId(t.i);
+    if (t.k === undefined && typeof t.i === 'string') {
+      const m = ID_KIND_EPOCH.exec(t.i);
+      if (m !== null) {
+        t.k = m[1] === 'a' ? 'A' : 'S';
+        if (t.e === undefined) t.e = Number(m[2]);
+      }
+    }
+    if (t.u !== undefined && t.ue === undefined) t.ue = false;
+  });
   if (typeof a.kind === 'string' && KIND_LONG[a.kind] !== undefined) a.kind = KIND_LONG[a.kind];
   if (Array.isArray(a.usage)) {
     const u = a.usage as number[];
     a.usage = { inputTokens: u[0], cachedInputTokens: u[1], outputTokens: u[2], ...(u[3] === undefined ? {} : { cacheWriteTokens: u[3] }) };
   }
   if (a.assumed === undefined) a.assumed = {};
-  return AttemptRecordSchema.parse(a);
+  const outputInNode = a.oc === 1;
+  delete a.oc;
+  return { record: AttemptRecordSchema.parse(a), outputInNode };
 }
 
 /** The stored text of a node state. */
@@ -109,12 +170,16 @@ export function encodeNode(n: NodeState): string {
     const short = (N_SHORT as Record<string, string>)[k] ?? k;
     out[short] = k === 'source' ? (KIND_SHORT[v as string] ?? v) : v;
   }
+  if (typeof out.s === 'string') out.s = STATUS_SHORT[out.s] ?? out.s;
+  if (typeof out.t0 === 'number' && typeof out.t1 === 'number') out.t1 = out.t1 - out.t0;
   return JSON.stringify(out);
 }
 
 /** A node state from its stored text, either encoding (validated). */
 export function decodeNode(json: string): NodeState {
-  const n = expand(json, N_LONG, 'node state');
+  const n = expand(json, N_LONG, 'node state', (t) => {
+    if (typeof t.t0 === 'number' && typeof t.t1 === 'number' && t.s !== undefined) t.t1 = t.t0 + t.t1;
+  });
   if (typeof n.source === 'string' && KIND_LONG[n.source] !== undefined) n.source = KIND_LONG[n.source];
   return NodeStateSchema.parse(n);
 }

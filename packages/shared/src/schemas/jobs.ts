@@ -48,7 +48,20 @@ export const OpSpecSchema = z.discriminatedUnion('kind', [
 ]);
 export type OpSpec = z.infer<typeof OpSpecSchema>;
 
-export const OpJobSchema = z.object({
+/**
+ * Issue 13 item 3: a job payload leaves out what the worker fills in (`compactOpJob`): an empty
+ * `assumed`, `streamPartials` false, and an LLM operation's `seed` when it is `<runId>:<nodeId>`
+ * (renderOp's). A payload with them (written before) parses the same.
+ */
+function fillOpJob(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  const j = v as Record<string, unknown>;
+  const op = j.op as Record<string, unknown> | undefined;
+  if (op === undefined || op === null || typeof op !== 'object' || op.kind !== 'llm' || op.seed !== undefined) return v;
+  return { ...j, op: { ...op, seed: `${String(j.runId)}:${String(j.nodeId)}` } };
+}
+
+const OpJobObjectSchema = z.object({
   v: z.literal(1),
   tenant: z.string(),
   runId: z.string(),
@@ -58,10 +71,10 @@ export const OpJobSchema = z.object({
   epoch: z.number().int().nonnegative(),
   kind: z.enum(ATTEMPT_KINDS),
   op: OpSpecSchema,
-  /** Upstream outputs this attempt assumed (the guesses, for a speculative attempt). */
-  assumed: z.record(z.string(), z.string()),
-  /** Publish partial output (streaming re-estimation, M8) while running. */
-  streamPartials: z.boolean(),
+  /** Upstream outputs this attempt assumed (the guesses, for a speculative attempt); absent: none. */
+  assumed: z.record(z.string(), z.string()).default({}),
+  /** Publish partial output (streaming re-estimation, M8) while running; absent: false. */
+  streamPartials: z.boolean().default(false),
   /** W3C trace context carrier, so traces follow the run across processes. */
   trace: z.record(z.string(), z.string()).optional(),
   enqueuedAtMs: z.number().int().nonnegative(),
@@ -74,7 +87,21 @@ export const OpJobSchema = z.object({
    */
   timeoutMs: z.number().int().positive().optional(),
 });
+export const OpJobSchema = z.preprocess(fillOpJob, OpJobObjectSchema);
 export type OpJob = z.infer<typeof OpJobSchema>;
+
+/** The payload of `job` as it is enqueued: without what `OpJobSchema` fills back in. */
+export function compactOpJob(job: OpJob): Record<string, unknown> {
+  const { assumed, streamPartials, op, ...rest } = job;
+  const out: Record<string, unknown> = { ...rest };
+  if (op.kind === 'llm' && op.seed === `${job.runId}:${job.nodeId}`) {
+    const { seed: _seed, ...opRest } = op;
+    out.op = opRest;
+  } else out.op = op;
+  if (Object.keys(assumed).length > 0) out.assumed = assumed;
+  if (streamPartials) out.streamPartials = true;
+  return out;
+}
 
 /** An attempt as stored in the run's `attempts` hash. Money is integer nano-dollars. */
 export const AttemptRecordSchema = z.object({

@@ -1,4 +1,4 @@
-import { parseWorkflow } from '@gambit/shared';
+import { OpJobSchema, parseWorkflow } from '@gambit/shared';
 import { describe, expect, it } from 'vitest';
 import { attemptIdFor, jobIdFor, MAX_PRIORITY, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 
@@ -49,6 +49,23 @@ describe('jobs (M8 launch payloads, M10 priority)', () => {
     expect(spec.intent).toMatchObject({ queue: 'spec', priority: 7 });
     expect(spec.job.assumed).toEqual({ z: 'g' });
     expect(spec.attemptId).not.toBe(auth.attemptId);
+  });
+
+  it('issue 13 item 3: the enqueued payload leaves out what the worker fills back in, and parses to the job', () => {
+    const op = renderOp(node('a'), { runId: 'r1', inputs: { q: 'x' }, outputs: {} });
+    const auth = planLaunch({ tenant: 't', runId: 'r1', workflow: 'w', node: node('a'), epoch: 1, kind: 'authoritative', op, assumed: {}, streamPartials: false, nowMs: 5 });
+    const data = auth.intent.data as Record<string, unknown>;
+    expect(data).not.toHaveProperty('assumed');
+    expect(data).not.toHaveProperty('streamPartials');
+    expect(data.op).not.toHaveProperty('seed');
+    expect(OpJobSchema.parse(JSON.parse(JSON.stringify(data)))).toEqual(auth.job);
+    // A payload written before (every field) parses the same.
+    expect(OpJobSchema.parse(JSON.parse(JSON.stringify(auth.job)))).toEqual(auth.job);
+    // What differs from the defaults is kept: guesses, streaming, a seed of its own.
+    const spec = planLaunch({ tenant: 't', runId: 'r1', workflow: 'w', node: node('a'), epoch: 2, kind: 'speculative', op: { ...op, seed: 'r1:a:guess:x' } as typeof op, assumed: { z: 'g' }, streamPartials: true, nowMs: 5 });
+    const specData = spec.intent.data as { assumed?: unknown; streamPartials?: unknown; op: { seed?: unknown } };
+    expect(specData).toMatchObject({ assumed: { z: 'g' }, streamPartials: true, op: { seed: 'r1:a:guess:x' } });
+    expect(OpJobSchema.parse(JSON.parse(JSON.stringify(specData)))).toEqual(spec.job);
   });
 
   it('issue 10 item 4: the job carries the node timeoutMs, else the run default, else none (the worker cap)', () => {

@@ -6,6 +6,7 @@
 import {
   type AttemptKind,
   type AttemptRecord,
+  compactOpJob,
   type OpJob,
   type OpSpec,
   operationClassOf,
@@ -126,7 +127,8 @@ export function planLaunch(p: {
     queue: p.kind === 'authoritative' ? QUEUES.ops : QUEUES.spec,
     jobId: jobIdFor(p.tenant, p.runId, attemptId),
     name: p.node.id,
-    data: job,
+    // Issue 13 item 3: without what the worker fills back in (compactOpJob).
+    data: compactOpJob(job),
     ...(p.priority === undefined ? {} : { priority: p.priority }),
     createdAtMs: p.nowMs,
   };
@@ -189,7 +191,8 @@ export function planGuess(p: {
     queue: QUEUES.spec,
     jobId: jobIdFor(p.tenant, p.runId, attemptId),
     name: `${p.nodeId}.guess`,
-    data: job,
+    // Issue 13 item 3: without what the worker fills back in (compactOpJob).
+    data: compactOpJob(job),
     priority: p.priority,
     createdAtMs: p.nowMs,
   };

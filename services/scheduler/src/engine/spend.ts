@@ -7,7 +7,7 @@
  * (settleRunSpend-1.lua). What a refusal means is the caller's: an authoritative node fails the
  * run (`SPEND_CAP_EXCEEDED`), a speculative launch or a paid guess becomes a `budget` WAIT.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { nanoToUsd, usdToNano } from '@gambit/shared';
 import { holdSpend, type KeySpace, type RedisLike, releaseSpendHold, spendPeriodField } from '@gambit/shared/redis';
 import type { Limits } from '../limits.js';
@@ -40,7 +40,9 @@ export async function holdLaunchSpend(
   const limits = deps.limits === undefined ? undefined : await deps.limits.get(a.tenant, a.nowMs);
   const capUsd = limits?.spendCapUsd;
   const period = limits?.spendCapPeriod ?? 'month';
-  const key = `${a.attemptId}:${randomUUID()}`;
+  // Unique per launch try (racing schedulers may hold for the same attempt id): 72 random bits
+  // are enough, and a shorter key is a smaller hold in the tenant's spend hash (issue 13 item 3).
+  const key = `${a.attemptId}:${randomBytes(9).toString('base64url')}`;
   const amountNanoUsd = Math.max(0, Math.ceil(a.amountNanoUsd));
   const r = await holdSpend(deps.redis, deps.ks, {
     tenant: a.tenant,

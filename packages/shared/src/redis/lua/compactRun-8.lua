@@ -100,7 +100,9 @@ for i = 1, #flat, 2 do
     out[a.nodeId] = node
   end
   if keep then
-    if present(a.output) then
+    -- `oc` (state codec): the live attempt's output was its node's, kept there only.
+    if a.oc == 1 then s.oc = 1
+    elseif present(a.output) then
       if node.o ~= nil and node.au == id and node.o == a.output then s.oc = 1 else s.o = a.output end
     end
     if type(a.assumed) == 'table' and next(a.assumed) ~= nil then s.as = a.assumed end

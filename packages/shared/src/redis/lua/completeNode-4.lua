@@ -44,4 +44,10 @@ else
   return {0, 'not_finished'}
 end
 redis.call('HSET', KEYS[1], ARGV[1], encN(n))
+-- The output is kept once, in the node: the attempt says its output is its node's (`oc`).
+if a.output ~= nil and a.output ~= cjson.null and n.state == 'succeeded' then
+  a.output = nil
+  a.oc = 1
+  redis.call('HSET', KEYS[2], ARGV[2], encA(a))
+end
 return {1, n.state}

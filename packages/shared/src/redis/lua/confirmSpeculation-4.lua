@@ -64,4 +64,10 @@ n.closed[ARGV[2]] = { kind = 'hit', d = s.d, res = s.res, cls = s.cls, at = s.at
 n.spec = nil
 local json = encN(n)
 redis.call('HSET', KEYS[1], ARGV[1], json)
+-- The output is kept once, in the node: the attempt says its output is its node's (`oc`).
+if a.output ~= nil and a.output ~= cjson.null then
+  a.output = nil
+  a.oc = 1
+  redis.call('HSET', KEYS[2], ARGV[2], encA(a))
+end
 return {3, #staged, json}

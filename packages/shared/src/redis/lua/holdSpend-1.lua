@@ -12,7 +12,7 @@
   KEYS[1] spend hash   P:{tenant:T}:spend  (day:D, month:M booked; held:day:D, held:month:M; hold:<run>)
   ARGV[1] 'hold', 'release' or 'trim'
   ARGV[2] run id
-  ARGV[3] hold key (unique per launch try: `<attempt id>:<uuid>`); for trim, the attempt id
+  ARGV[3] hold key (unique per launch try: `<attempt id>:<random>`); for trim, the attempt id
   ARGV[4] trim: the attempt's final cost, nano-USD (integer string)
   ARGV[4] amount, nano-USD (integer string, >= 0)              [hold]
   ARGV[5] cap, nano-USD (integer string), or -1 for none        [hold]

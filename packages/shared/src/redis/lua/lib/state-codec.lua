@@ -1,9 +1,15 @@
 -- State codec (issue 13 item 3), included by the scripts that read or write a run's attempt
 -- records (P:{run:T:R}:attempts) or node states (P:{run:T:R}:nodes); its TypeScript twin is
 -- packages/shared/src/redis/state-codec.ts, and the two must agree.
--- Stored: top-level fields under short names, `kind`/`source` as 'A'/'S', `usage` as
--- [inputTokens, cachedInputTokens, outputTokens(, cacheWriteTokens)], and what is empty or a
--- default left out (assumed/closed/claims/outs {}, costNanoUsd 0, tries 0, nulls). Nested
+-- Stored: top-level fields under short names, `kind`/`source` as 'A'/'S', `status`/`state` as a
+-- code (SC_ST), `usageEstimated` false left out when there is usage, `usage` as
+-- [inputTokens, cachedInputTokens, outputTokens(, cacheWriteTokens)], an attempt's times after
+-- its createdAtMs (t0, t1, atm relative to t) and its nodeId left out when its id names it
+-- (`<node>.<suffix>`, suffix without '.'), its kind and epoch left out when its id says them
+-- (`<node>.a<epoch>`, `<node>.s<epoch>`, as attemptIdFor names them), a node's finishedAtMs after its startedAtMs (t1
+-- relative to t0), and what is empty or a default left out (assumed/closed/claims/outs {},
+-- costNanoUsd 0, tries 0, nulls). `oc` = 1 on an attempt: its output is its node's, kept once in
+-- the node (completeNode-4, confirmSpeculation-4); decA leaves `output` absent then. Nested
 -- objects (spec, closed entries, shadow) keep their own names. Decoded: the long names, the
 -- defaults restored. A record written before this codec (long names) decodes as it is.
 local SC_A = { attemptId = 'i', nodeId = 'n', kind = 'k', epoch = 'e', status = 's', assumed = 'as', decisionId = 'd',
@@ -17,19 +23,45 @@ for k, v in pairs(SC_A) do SC_A_LONG[v] = k end
 for k, v in pairs(SC_N) do SC_N_LONG[v] = k end
 local SC_KIND = { authoritative = 'A', speculative = 'S' }
 local SC_KIND_LONG = { A = 'authoritative', S = 'speculative' }
+-- Attempt statuses and node states (one field `s`, either kind of record).
+local SC_ST = { pending = 'p', queued = 'q', running = 'r', succeeded = 'ok', failed = 'f', cancelled = 'c', superseded = 'x', needs_attention = 'na' }
+local SC_ST_LONG = {}
+for k, v in pairs(SC_ST) do SC_ST_LONG[v] = k end
 
 local function sc_empty(v) return type(v) == 'table' and next(v) == nil end
 
-local function sc_expand(raw, long)
-  local t = cjson.decode(raw)
-  local r = {}
-  for k, v in pairs(t) do r[long[k] or k] = v end
-  return r
+-- The node id an attempt id `<node>.<suffix>` names (suffix without '.'), or nil.
+local function sc_node_of(id)
+  if type(id) ~= 'string' then return nil end
+  local dot = string.find(id, '%.[^.]*$')
+  if dot == nil or dot == 1 then return nil end
+  return string.sub(id, 1, dot - 1)
 end
 
 -- An attempt record (JSON text, either encoding) as a table with the long field names.
 local function decA(raw)
-  local a = sc_expand(raw, SC_A_LONG)
+  local t = cjson.decode(raw)
+  local created = t.t
+  if type(created) == 'number' then
+    -- Compact: t0, t1 and atm are ms after t (createdAtMs); n absent when the id names it.
+    for _, f in ipairs({ 't0', 't1', 'atm' }) do
+      if type(t[f]) == 'number' then t[f] = created + t[f] end
+    end
+    if t.n == nil and t.i ~= nil then t.n = sc_node_of(t.i) end
+    -- k and e absent when the id says them (`<node>.a<epoch>`, `<node>.s<epoch>`).
+    if t.k == nil and type(t.i) == 'string' then
+      local letter, epoch = string.match(t.i, '%.([as])(%d+)$')
+      if letter ~= nil then
+        t.k = letter == 'a' and 'A' or 'S'
+        if t.e == nil then t.e = tonumber(epoch) end
+      end
+    end
+    -- ue absent with usage: false (every try that bills sets it).
+    if t.u ~= nil and t.ue == nil then t.ue = false end
+  end
+  if SC_ST_LONG[t.s] then t.s = SC_ST_LONG[t.s] end
+  local a = {}
+  for k, v in pairs(t) do a[SC_A_LONG[k] or k] = v end
   if SC_KIND_LONG[a.kind] then a.kind = SC_KIND_LONG[a.kind] end
   local u = a.usage
   if type(u) == 'table' and u[1] ~= nil then
@@ -50,6 +82,21 @@ local function encA(a)
     end
   end
   if SC_KIND[r.k] then r.k = SC_KIND[r.k] end
+  if SC_ST[r.s] then r.s = SC_ST[r.s] end
+  if r.ue == false and r.u ~= nil then r.ue = nil end
+  if type(r.t) == 'number' then
+    for _, f in ipairs({ 't0', 't1', 'atm' }) do
+      if type(r[f]) == 'number' then r[f] = r[f] - r.t end
+    end
+  end
+  if r.n ~= nil and r.n == sc_node_of(r.i) then r.n = nil end
+  if type(r.i) == 'string' and r.t ~= nil then
+    local letter, epoch = string.match(r.i, '%.([as])(%d+)$')
+    if letter ~= nil and r.k == (letter == 'a' and 'A' or 'S') then
+      r.k = nil
+      if r.e == tonumber(epoch) then r.e = nil end
+    end
+  end
   local u = a.usage
   if type(u) == 'table' and u.inputTokens ~= nil then
     r.u = { u.inputTokens, u.cachedInputTokens or 0, u.outputTokens or 0 }
@@ -60,7 +107,12 @@ end
 
 -- A node state (JSON text, either encoding) as a table with the long field names.
 local function decN(raw)
-  local n = sc_expand(raw, SC_N_LONG)
+  local t = cjson.decode(raw)
+  -- Compact: t1 is ms after t0 when both are there.
+  if type(t.t0) == 'number' and type(t.t1) == 'number' and t.s ~= nil then t.t1 = t.t0 + t.t1 end
+  if SC_ST_LONG[t.s] then t.s = SC_ST_LONG[t.s] end
+  local n = {}
+  for k, v in pairs(t) do n[SC_N_LONG[k] or k] = v end
   if SC_KIND_LONG[n.source] then n.source = SC_KIND_LONG[n.source] end
   if n.closed == nil then n.closed = {} end
   if n.claims == nil then n.claims = {} end
@@ -77,5 +129,7 @@ local function encN(n)
     end
   end
   if SC_KIND[r.src] then r.src = SC_KIND[r.src] end
+  if SC_ST[r.s] then r.s = SC_ST[r.s] end
+  if type(r.t0) == 'number' and type(r.t1) == 'number' then r.t1 = r.t1 - r.t0 end
   return cjson.encode(r)
 end
