@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { TokenUsage } from '../core/types.js';
 import { RedisScriptError } from '../errors.js';
-import { type AttemptRecord, type AttemptStatus } from '../schemas/jobs.js';
+import type { AttemptRecord, AttemptStatus } from '../schemas/jobs.js';
 import { type KeySpace, runKeys, toolKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 import { decodeAttempt } from './state-codec.js';
