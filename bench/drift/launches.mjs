@@ -27,7 +27,12 @@
 // α = 0.5 and α = 1 levels, and the outcomes after a drop (300 outcomes of history, 1,000 trials)
 // until it is first suspect. The reference p0 is the whole-history posterior mean under Beta(1, 1).
 //
-// Usage: node bench/drift/launches.mjs [--seeds 20]   (writes bench/results/drift-launches.json)
+// --suspect '<json>' runs the EV rule with these drift-suspicion settings over the defaults
+// (`calibration.suspect`, e.g. '{"method":"changepoint","hazard":0.03}'): the frontier in
+// docs/method.md M9. The statistic-alone part measures the CUSUM at the resulting levels (with
+// method changepoint it is not what the decisions use).
+//
+// Usage: node bench/drift/launches.mjs [--seeds 20] [--suspect '<json>']   (writes bench/results/drift-launches.json)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { DEFAULT_CALIBRATION, driftSuspicion, loadSnapshotPriceTable, mulberry32, suspectParams } from '@gambit/shared';
 import { DROPS, FA_RATES } from './detectors.mjs';
@@ -38,6 +43,8 @@ const arg = (name, def) => {
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
 const SEEDS = arg('seeds', 20);
+// --suspect '<json>': drift-suspicion settings over the defaults (calibration.suspect), for the frontier.
+const SUSPECT = process.argv.includes('--suspect') ? JSON.parse(process.argv[process.argv.indexOf('--suspect') + 1]) : {};
 const PRE = 300;
 const POST = 300;
 const TOLERANCE = { 0.5: 15, 1: 30 };
@@ -81,7 +88,7 @@ function measure(pre, post, alpha, lambda, suspect) {
   const killedAfter = [];
   let afterAlarm = 0;
   for (let seed = 1; seed <= SEEDS; seed++) {
-    const calibration = { cooldownMs: 600_000, ...(suspect === undefined ? {} : { suspect }) };
+    const calibration = { cooldownMs: 600_000, suspect: { ...SUSPECT, ...(suspect ?? {}) } };
     const res = replay(runsFor(seed, pre, post), { policies: ['ev'], dial: { alpha, lambdaUsdPerSec: lambda }, prices, calibration });
     const after = res.policies[0].runs.slice(PRE);
     launches.push(after.reduce((s, r) => s + r.speculations, 0));
@@ -123,7 +130,7 @@ for (const pre of [0.9, 0.7, 0.5])
   }
 /** The suspicion statistic alone: stationary suspect share and delay after a drop (see the header). */
 function suspicionStats() {
-  const levels = { 'α≤0.5': suspectParams(undefined, 0.5), 'α=1': suspectParams(undefined, 1) };
+  const levels = { 'α≤0.5': suspectParams({ suspect: SUSPECT }, 0.5), 'α=1': suspectParams({ suspect: SUSPECT }, 1) };
   const stationary = [];
   for (const p of FA_RATES) {
     const row = { p };
@@ -172,7 +179,7 @@ const suspicion = suspicionStats();
 for (const r of suspicion.stationarySuspectShare) console.log(`suspicion, stationary p=${r.p}: suspect at ${(r['α≤0.5'] * 100).toFixed(1)}% of decisions (α ≤ 0.5 level), ${(r['α=1'] * 100).toFixed(1)}% (α = 1)`);
 for (const r of suspicion.outcomesUntilSuspectAfterDrop) console.log(`suspicion, drop ${r.drop}: first suspect after p50 ${r.p50} p90 ${r.p90} p99 ${r.p99} outcomes (α ≤ 0.5 level)`);
 
-const result = { benchmark: 'drift-launches', suspicion, at: new Date().toISOString(), seeds: SEEDS, preRuns: PRE, postRuns: POST, cases };
+const result = { benchmark: 'drift-launches', suspect: suspectParams({ suspect: SUSPECT }, 0.5), suspicion, at: new Date().toISOString(), seeds: SEEDS, preRuns: PRE, postRuns: POST, cases };
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('../results/drift-launches.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
 if (cases.some((c) => !c.pass)) {

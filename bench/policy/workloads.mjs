@@ -22,7 +22,12 @@
 // margin (code-agent α = 1, λ = 0.001: share 0.989, lower bound 0.62), so the gate measured the
 // sample, not the rule. `--runs 300` still runs the shorter measurement.
 //
-// Usage: node bench/policy/workloads.mjs [--runs 1000] [--seed 1] [--resamples 400]
+// --suspect '<json>': the EV rule's drift-suspicion settings over the defaults (`calibration.suspect`,
+// e.g. '{"drop":0}' off, '{"method":"changepoint","hazard":0.03}'): the frontier in docs/method.md M9.
+// --only a,b: just these workloads (a quick look; the gates are judged on all). --out <path>: the
+// result file (default bench/results/workloads.json).
+//
+// Usage: node bench/policy/workloads.mjs [--runs 1000] [--seed 1] [--resamples 400] [--suspect '<json>'] [--only a,b] [--out path]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadSnapshotPriceTable, mulberry32 } from '@gambit/shared';
 import { ARCHETYPES, classKey, importTauBench, loadTauBenchData, replay } from '../../packages/replay/dist/index.js';
@@ -34,6 +39,9 @@ function arg(name, dflt) {
 const RUNS = arg('runs', 1000);
 const SEED = arg('seed', 1);
 const RESAMPLES = arg('resamples', 400);
+// --suspect '<json>': drift-suspicion settings over the defaults (calibration.suspect), for the frontier.
+const SUSPECT = process.argv.includes('--suspect') ? JSON.parse(process.argv[process.argv.indexOf('--suspect') + 1]) : undefined;
+const CALIBRATION = SUSPECT === undefined ? {} : { calibration: { suspect: SUSPECT } };
 const ALPHAS = [0, 0.5, 1];
 const LAMBDAS = [0.001, 0.003, 0.01, 0.03, 0.1];
 const HEADLINE = { alpha: 1, lambda: 0.01 };
@@ -101,9 +109,12 @@ const workloads = [
   })),
 ];
 const failures = [];
+// --only a,b: just these workloads (a quick look; the gates are judged on all of them).
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : undefined;
 
 const out = [];
 for (const w of workloads) {
+  if (ONLY !== undefined && !ONLY.includes(w.name)) continue;
   const runs = w.runs();
   const knownP = w.knownP(runs);
   const base = replay(runs, { policies: ['never', 'oracle'], dial: { alpha: 1, lambdaUsdPerSec: 0.01 }, prices });
@@ -113,7 +124,7 @@ for (const w of workloads) {
   const grid = [];
   for (const alpha of ALPHAS)
     for (const lambda of LAMBDAS) {
-      const r = replay(runs, { policies: ['ev'], dial: { alpha, lambdaUsdPerSec: lambda }, prices });
+      const r = replay(runs, { policies: ['ev'], dial: { alpha, lambdaUsdPerSec: lambda }, prices, ...CALIBRATION });
       const ev = r.policies[0].runs;
       const e = nvPerRun(ev, never, lambda);
       const o = nvPerRun(oracle, never, lambda);
@@ -161,6 +172,8 @@ const summary = { workloads: out.length, reached80PctOfOracleAtAlpha1Lambda001: 
 console.log(JSON.stringify(summary));
 for (const f of failures) console.log(`FAIL ${f}`);
 if (failures.length > 0) process.exitCode = 1;
-const result = { benchmark: 'workloads', at: new Date().toISOString(), seed: SEED, runsPerArchetype: RUNS, resamples: RESAMPLES, alphas: ALPHAS, lambdas: LAMBDAS, summary, failures, workloads: out };
+const result = { benchmark: 'workloads', at: new Date().toISOString(), seed: SEED, ...(SUSPECT === undefined ? {} : { suspect: SUSPECT }), runsPerArchetype: RUNS, resamples: RESAMPLES, alphas: ALPHAS, lambdas: LAMBDAS, summary, failures, workloads: out };
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('../results/workloads.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+// --out <path>: write the result there instead (frontier runs side by side).
+const OUT = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : new URL('../results/workloads.json', import.meta.url);
+writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
