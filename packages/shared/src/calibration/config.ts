@@ -32,7 +32,13 @@ export const CalibrationConfigSchema = z.object({
   windowCap: z.number().int().positive(),
   /** Drift suspicion (suspect.ts): the CUSUM that lets the decision's P follow a drop before the kill. */
   suspect: z.object({
-    /** Drop of the hit rate the CUSUM is tuned to; 0 turns suspicion off. */
+    /** `cusum` (the CUSUM switch) or `changepoint` (the Bayes predictive under a change-point model); suspect.ts. */
+    method: z.enum(['cusum', 'changepoint']),
+    /** changepoint: prior probability of a change before each outcome. */
+    hazard: z.number().gt(0).lt(1),
+    /** changepoint: a new segment's prior mean, the whole-history mean (`whole`) or that minus `drop` (`drop`). */
+    segmentPrior: z.enum(['whole', 'drop']),
+    /** Drop of the hit rate the CUSUM is tuned to; 0 turns suspicion (either method) off. */
     drop: z.number().min(0).max(1),
     /** CUSUM level (nats) above which the class is suspect, at α ≤ 0.5. */
     threshold: z.number().positive(),
@@ -60,7 +66,7 @@ export const DEFAULT_CALIBRATION: CalibrationConfig = {
   tail: { windows: [8, 12, 16, 24, 32, 48, 64, 96, 128, 192], level: 6e-5, minReference: 30 },
   pageHinkley: { delta: 0.05, lambda: 15, minN: 30 },
   windowCap: 600,
-  suspect: { drop: 0.2, threshold: 2, thresholdAtAlpha1: 2, window: 64, weight: 4 },
+  suspect: { method: 'cusum', hazard: 0.03, segmentPrior: 'whole', drop: 0.2, threshold: 2, thresholdAtAlpha1: 2, window: 64, weight: 4 },
 };
 
 /** The stated bound for the defaults (0.9 → 0.2, ≥ 100 outcomes of history, 99% of alarms). */

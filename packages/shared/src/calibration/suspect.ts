@@ -21,13 +21,31 @@
  * ln(1e5) / KL outcomes of delay, 37 to 60 for a 0.3 drop, every one of them a launch at the old
  * P. A suspicion costs only the launches it skips while it lasts, so it can fire at a rate a
  * kill cannot.
+ *
+ * `method: 'changepoint'` replaces the switch with the Bayes predictive of a change-point model
+ * (`changePointPosterior`), which lowers P by as much as a change is probable; measured worse
+ * than the CUSUM on both of issue 9's gates at every hazard (docs/method.md M9, the frontier), so
+ * it is selectable, not the default.
  */
 import { type LearnedBeta, posteriorUnder } from '../core/priors.js';
 import type { BetaParams } from '../core/types.js';
 import { DEFAULT_CALIBRATION } from './config.js';
 
 export interface SuspicionParams {
-  /** The drop of the hit rate the CUSUM is tuned to (p1 = p0 − drop). 0 turns suspicion off. */
+  /**
+   * `cusum` (the default): the CUSUM switch (`driftSuspicion`); `changepoint`: the Bayes
+   * predictive under a change-point model (`changePointPosterior`). Measured against each other
+   * in docs/method.md M9 (the frontier table).
+   */
+  readonly method: 'cusum' | 'changepoint';
+  /** changepoint: prior probability of a change before each outcome (constant hazard). */
+  readonly hazard: number;
+  /**
+   * changepoint: a new segment's prior mean, `whole` the whole-history mean m, `drop` m − drop
+   * (a change is expected to be a drop); its weight is `weight` outcomes.
+   */
+  readonly segmentPrior: 'whole' | 'drop';
+  /** The drop of the hit rate the CUSUM is tuned to (p1 = p0 − drop). 0 turns suspicion (either method) off. */
   readonly drop: number;
   /**
    * S above this (nats) makes the class suspect. In the settings a decision uses
@@ -78,6 +96,69 @@ export function driftSuspicion(seq: string, p0: number, p: SuspicionParams): Sus
 }
 
 /**
+ * The Bayes predictive of the next outcome under a change-point model (Adams & MacKay's run
+ * length, truncated to the window), moment-matched to a Beta. Hypotheses: the last r outcomes of
+ * the window (r = 0 … n − 1, n ≤ `window`) are a new segment that began after a change, prior
+ * h(1 − h)^r; or no change within the window, prior (1 − h)^n (longer run lengths merged into
+ * it), under which the class's whole-history posterior holds. A segment's rate has the prior
+ * `segmentPrior` (mean m or m − drop) at `weight` outcomes. The weight of hypothesis r is its
+ * prior times the Bayes factor of "the last r outcomes are a new segment" against "they continue
+ * the whole history": the product, over those outcomes, of the segment's sequential predictive
+ * over the whole history's; exchangeability makes both O(1) per step walking back from the
+ * newest outcome, so the whole is O(n) and deterministic. P only falls: a predictive mean at or
+ * above m leaves the whole-history posterior (a rise is the whole history's to learn, as with the
+ * CUSUM). Unlike the CUSUM's switch, P falls by as much as a change is probable. The walk stops
+ * where the whole-history counts run out (a window longer than the evidence the posterior holds,
+ * which the estimator never writes).
+ */
+export function changePointPosterior(posterior: BetaParams, seq: string, p: SuspicionParams): BetaParams {
+  const a = posterior.a;
+  const b = posterior.b;
+  const m = a / (a + b);
+  const m1 = p.segmentPrior === 'drop' ? m - p.drop : m;
+  if (!(p.drop > 0) || m1 < 0.01 || m >= 1 || seq.length === 0) return posterior;
+  const n = Math.min(seq.length, p.window);
+  const h = p.hazard;
+  const w = p.weight;
+  const last = seq.length - 1;
+  // r = 0: a change right now, the next outcome is the new segment's first.
+  let q = 1; // (1 − h)^r
+  let W = h;
+  let M = h * m1;
+  let Q = h * (m1 * m1 + (m1 * (1 - m1)) / (w + 1));
+  let ca = a; // whole-history counts before the outcome walked
+  let cb = b;
+  let sa = w * m1; // the segment's counts from it on
+  let sb = w * (1 - m1);
+  let bf = 1;
+  for (let r = 1; r < n; r++) {
+    const hit = seq.charCodeAt(last - r + 1) === 49;
+    if (hit) ca -= 1;
+    else cb -= 1;
+    if (!(ca > 0 && cb > 0)) break;
+    bf *= hit ? (sa / (sa + sb)) * ((ca + cb) / ca) : (sb / (sa + sb)) * ((ca + cb) / cb);
+    if (hit) sa += 1;
+    else sb += 1;
+    q *= 1 - h;
+    const wr = h * q * bf;
+    const mr = sa / (sa + sb);
+    W += wr;
+    M += wr * mr;
+    Q += wr * (mr * mr + (mr * (1 - mr)) / (sa + sb + 1));
+  }
+  // No change within the window: the whole history.
+  q *= 1 - h;
+  W += q;
+  M += q * m;
+  Q += q * (m * m + (m * (1 - m)) / (a + b + 1));
+  const mu = M / W;
+  if (mu >= m) return posterior;
+  const v = Q / W - mu * mu;
+  const k = (mu * (1 - mu)) / v - 1;
+  return { a: mu * k, b: (1 - mu) * k };
+}
+
+/**
  * The posterior a decision uses (M5 with drift suspicion): the class's whole-history posterior,
  * or, while the class is suspect, the segment's posterior (see the header) when its mean is
  * lower. `recent` is the class's hit sequence (oldest first); undefined or empty leaves the
@@ -89,6 +170,7 @@ export function decisionPosterior(
   p: SuspicionParams,
 ): { posterior: BetaParams; suspicion?: Suspicion } {
   if (recent === undefined || recent.length === 0) return { posterior };
+  if (p.method === 'changepoint') return { posterior: changePointPosterior(posterior, recent, p) };
   const m = posterior.a / (posterior.a + posterior.b);
   const s = driftSuspicion(recent, m, p);
   if (!s.suspect) return { posterior };
