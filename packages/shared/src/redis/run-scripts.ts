@@ -23,6 +23,7 @@ export const RUN_SCRIPT_FILES = [
   'discardSpeculation-3.lua',
   'recordOutcome-2.lua',
   'markWasteBooked-1.lua',
+  'closeReservation-2.lua',
   'markEndedRun-1.lua',
   'setSpendBooked-1.lua',
   'cancelRun-3.lua',
@@ -467,9 +468,8 @@ export async function reserveBudget(
 export async function closeReservation(redis: RedisLike, ks: KeySpace, a: { tenant: string; runId: string; id: string; amountNanoUsd: number }): Promise<void> {
   const t = tenantKeys(ks, a.tenant);
   // Settled meanwhile: under the run, or as a marker from before they moved (`settled:<id>`).
-  const replies = (await redis.multi().hdel(t.budget, `open:${a.id}`).hexists(t.settled(a.runId), a.id).hexists(t.budget, `settled:${a.id}`).exec()) ?? [];
-  for (const [err] of replies) if (err !== null) throw err;
-  if (replies.slice(1).some(([, v]) => v === 1)) await reserveBudget(redis, ks, { tenant: a.tenant, amountNanoUsd: a.amountNanoUsd, limitNanoUsd: undefined });
+  const settled = await callScript<number>(redis, 'closeReservation-2.lua', [t.budget, t.settled(a.runId)], [a.id]);
+  if (settled === 1) await reserveBudget(redis, ks, { tenant: a.tenant, amountNanoUsd: a.amountNanoUsd, limitNanoUsd: undefined });
 }
 
 /**
