@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeAttempt, decodeDecision, decodeNode, expandRunRecord, queuePrefix, readRun, runKeys } from '@gambit/shared/redis';
+import { decodeAttempt, decodeDecision, decodeNode, expandRunRecord, luaSource, queuePrefix, readRun, runKeys } from '@gambit/shared/redis';
 import { startCommand, startProcess, startRedis, uniquePrefix } from '@gambit/testkit';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -240,7 +240,8 @@ async function scriptNames() {
   const names = new Map();
   const sha = (src) => createHash('sha1').update(src).digest('hex');
   const dir = join(ROOT, 'packages/shared/src/redis/lua');
-  for (const f of readdirSync(dir)) names.set(sha(readFileSync(join(dir, f), 'utf8')), `gambit:${f.replace(/\.lua$/, '')}`);
+  // The source as sent (luaSource: `--#include` lines expanded), so its SHA-1 is the EVALSHA's.
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.lua'))) names.set(sha(luaSource(f)), `gambit:${f.replace(/\.lua$/, '')}`);
   const bull = createRequire(import.meta.url)('bullmq/dist/cjs/scripts/index.js');
   for (const v of Object.values(bull)) if (typeof v?.content === 'string') names.set(sha(v.content), `bullmq:${v.name}-${v.keys}`);
   return names;
