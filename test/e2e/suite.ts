@@ -4,7 +4,7 @@
  * worker are separate child processes; the simulated provider has fixed, scaled-down latencies.
  */
 import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
-import { advanceKeys, classKeys, controlKeys, runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
+import { advanceStreams, classKeys, controlKeys, queueShardOf, runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Backend, eagerTenant, http, type RunView, type Stack, startStack, waitForRun, waitForView } from './harness.js';
 import { llm, MODEL, routerChain } from './workflows.js';
@@ -26,12 +26,15 @@ function attemptsOf(v: RunView, node: string): RunView[] {
   return v.nodes[node].attempts as RunView[];
 }
 
-export function defineE2eSuite(name: string, backend: () => Backend): void {
+/** `queueShards`: QUEUE_SHARDS of every scheduler and worker (issue 13 item 4; default 1). */
+export function defineE2eSuite(name: string, backend: () => Backend, opts: { queueShards?: number } = {}): void {
+  const queueShards = opts.queueShards ?? 1;
+  const shardEnv: Record<string, string> = queueShards === 1 ? {} : { QUEUE_SHARDS: String(queueShards) };
   describe(`end to end (${name})`, () => {
     let stack: Stack;
     let url: string;
     beforeAll(async () => {
-      stack = await startStack(backend(), { label: `e2e-${name}`, schedulers: 2, workers: 1 });
+      stack = await startStack(backend(), { label: `e2e-${name}`, schedulers: 2, workers: 1, schedulerEnv: shardEnv, workerEnv: shardEnv });
       url = stack.urls[0] as string;
     }, 120_000);
     afterAll(async () => {
@@ -458,7 +461,8 @@ export function defineE2eSuite(name: string, backend: () => Backend): void {
     });
 
     it('an invalid advance event fails loudly (dead-lettered once, with the reason), and the scheduler keeps serving', async () => {
-      const k = advanceKeys({ prefix: stack.prefix });
+      // The stream of tenant `t`'s queue shard (the one stream with one shard).
+      const k = advanceStreams({ prefix: stack.prefix }, queueShards)[queueShardOf('t', queueShards)] as { stream: string; dead: string };
       // Written as a producer would, bypassing publishAdvance's validation.
       const id = await stack.redis.xadd(k.stream, '*', 'e', JSON.stringify({ type: 'attempt_finished', tenant: 't', runId: 'r' }));
       const deadline = Date.now() + 15_000;
