@@ -50,7 +50,9 @@ function attempt(id: string, nodeId: string, kind: 'authoritative' | 'speculativ
 }
 
 async function nodes() {
-  return parseNodes(await redis.hgetall(runKeys(ks, tenant, runId).nodes));
+  // A succeeded node's output is read from its auth attempt (issue 13 item 3, `oa`).
+  const attempts = await redis.hgetall(runKeys(ks, tenant, runId).attempts);
+  return parseNodes(await redis.hgetall(runKeys(ks, tenant, runId).nodes), (id) => (attempts[id] === undefined ? undefined : decodeAttempt(attempts[id]).output));
 }
 
 async function launch(nodeId: string, expectedEpoch: number) {

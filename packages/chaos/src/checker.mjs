@@ -95,14 +95,15 @@ export async function collectHistory(a) {
       });
       continue;
     }
-    // Issue 13 item 3: the live hashes hold the compact state encoding (state-codec.ts); an
-    // attempt whose output is its node's is read with it.
-    const nodes = Object.fromEntries(Object.entries(nodesRaw).map(([k, v]) => [k, decodeNode(v)]));
+    // Issue 13 item 3: the live hashes hold the compact state encoding (state-codec.ts); a
+    // succeeded node's output is kept in its auth attempt, and read from there.
+    const attempts = Object.values(attemptsRaw).map((v) => decodeAttempt(v));
+    const output = (id) => attempts.find((a) => a.attemptId === id)?.output;
     runs.push({
       runId,
       header,
-      nodes,
-      attempts: Object.values(attemptsRaw).map((v) => decodeAttempt(v, (id) => nodes[id]?.output)),
+      nodes: Object.fromEntries(Object.entries(nodesRaw).map(([k, v]) => [k, decodeNode(v, output)])),
+      attempts,
       effects: effects.map((e) => JSON.parse(e)),
       outcomes: outcomes.map((o) => JSON.parse(o)),
       view,

@@ -11,7 +11,7 @@ import { DECISION_REASONS } from '../core/types.js';
 import { RedisScriptError, UnavailableError } from '../errors.js';
 import { admissionKeys, controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
-import { decodeNode } from './state-codec.js';
+import { decodeNodeRef } from './state-codec.js';
 
 export const RUN_SCRIPT_FILES = [
   'createRun-3.lua',
@@ -139,7 +139,7 @@ export function initialNodeState(): NodeState {
  * scheduler's own code's CPU in bench/runtime). The states are deeply frozen and may be shared
  * between runs whose nodes are alike: readers replace a node, never edit it.
  */
-const nodeCache = new Map<string, NodeState>();
+const nodeCache = new Map<string, { record: NodeState; outputInAttempt: boolean }>();
 
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
@@ -149,22 +149,31 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
-/** One node's state from its stored JSON (validated; cached by that JSON, frozen). */
-export function parseNodeState(json: string): NodeState {
+/**
+ * One node's state from its stored JSON (validated; cached by that JSON, frozen). Issue 13 item 3:
+ * either stored encoding (state-codec.ts); a node whose output is kept in its auth attempt
+ * (`oa`) takes it from `attemptOutput` (absent without it).
+ */
+export function parseNodeState(json: string, attemptOutput?: (attemptId: string) => string | undefined): NodeState {
   let n = nodeCache.get(json);
   if (n === undefined) {
-    // Issue 13 item 3: either stored encoding (state-codec.ts).
-    n = deepFreeze(decodeNode(json));
+    n = decodeNodeRef(json);
+    deepFreeze(n.record);
     if (nodeCache.size > 20_000) nodeCache.clear();
     nodeCache.set(json, n);
   }
-  return n;
+  if (!n.outputInAttempt || attemptOutput === undefined || n.record.auth === undefined) return n.record;
+  const output = attemptOutput(n.record.auth);
+  return output === undefined ? n.record : Object.freeze({ ...n.record, output });
 }
 
-/** Parses the run's `nodes` hash (HGETALL reply). */
-export function parseNodes(raw: Record<string, string>): Map<string, NodeState> {
+/**
+ * Parses the run's `nodes` hash (HGETALL reply). `attemptOutput`: an attempt's output by id (from
+ * the run's attempts), for the nodes whose output is kept there (`oa`).
+ */
+export function parseNodes(raw: Record<string, string>, attemptOutput?: (attemptId: string) => string | undefined): Map<string, NodeState> {
   const out = new Map<string, NodeState>();
-  for (const [id, json] of Object.entries(raw)) out.set(id, parseNodeState(json));
+  for (const [id, json] of Object.entries(raw)) out.set(id, parseNodeState(json, attemptOutput));
   return out;
 }
 

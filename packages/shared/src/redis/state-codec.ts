@@ -8,8 +8,8 @@
  * a node's `finishedAtMs` as ms after its `startedAtMs`, and what is empty or a
  * default left out (`assumed`, `closed`, `claims`, `outs` when empty; `costNanoUsd` and `tries`
  * when 0), `status`/`state` as a short code, `usageEstimated` false left out when there is usage.
- * A succeeded node's output is kept once: the attempt it came from loses its output and says `oc`
- * = 1 (completeNode-4.lua, confirmSpeculation-4.lua); `decodeAttempt` restores it from the node.
+ * A succeeded node's output is kept once, in the attempt it came from: the node says `oa` = 1
+ * instead (completeNode-4.lua, confirmSpeculation-4.lua); `decodeNode` restores it from the attempt.
  * Nested objects (a node's `spec`, `closed` entries and `shadow`) keep their own names.
  * A finished attempt takes about 140 bytes instead of about 330, a node about 130 instead of 250. The Lua scripts use the same codec (`lua/lib/state-codec.lua`, included where a script
  * reads or writes these hashes); the two must agree. A record written before this codec (the long
@@ -123,20 +123,8 @@ export function encodeAttempt(a: AttemptRecord): string {
   return JSON.stringify(out);
 }
 
-/**
- * An attempt record from its stored text, either encoding (validated: an invalid one is an error).
- * An attempt whose output is kept in its node only (`oc`, set when the node completed from it)
- * gets it from `nodeOutput` (the node's output by node id); without it, its output is absent.
- */
-export function decodeAttempt(json: string, nodeOutput?: (nodeId: string) => string | undefined): AttemptRecord {
-  const { record, outputInNode } = decodeAttemptRef(json);
-  if (!outputInNode || nodeOutput === undefined) return record;
-  const o = nodeOutput(record.nodeId);
-  return o === undefined ? record : { ...record, output: o };
-}
-
-/** An attempt record from its stored text, and whether its output is its node's (`oc`: not in the record). */
-export function decodeAttemptRef(json: string): { record: AttemptRecord; outputInNode: boolean } {
+/** An attempt record from its stored text, either encoding (validated: an invalid one is an error). */
+export function decodeAttempt(json: string): AttemptRecord {
   const a = expand(json, A_LONG, 'attempt record', (t) => {
     if (typeof t.t !== 'number') return;
     for (const f of A_RELATIVE) if (typeof t[f] === 'number') t[f] = (t.t as number) + (t[f] as number);
@@ -156,9 +144,7 @@ export function decodeAttemptRef(json: string): { record: AttemptRecord; outputI
     a.usage = { inputTokens: u[0], cachedInputTokens: u[1], outputTokens: u[2], ...(u[3] === undefined ? {} : { cacheWriteTokens: u[3] }) };
   }
   if (a.assumed === undefined) a.assumed = {};
-  const outputInNode = a.oc === 1;
-  delete a.oc;
-  return { record: AttemptRecordSchema.parse(a), outputInNode };
+  return AttemptRecordSchema.parse(a);
 }
 
 /** The stored text of a node state. */
@@ -175,11 +161,25 @@ export function encodeNode(n: NodeState): string {
   return JSON.stringify(out);
 }
 
-/** A node state from its stored text, either encoding (validated). */
-export function decodeNode(json: string): NodeState {
+/**
+ * A node state from its stored text, either encoding (validated). A succeeded node whose output
+ * is kept in its auth attempt only (`oa`, set when it completed from it) gets it from
+ * `attemptOutput` (an attempt's output by attempt id); without it, its output is absent.
+ */
+export function decodeNode(json: string, attemptOutput?: (attemptId: string) => string | undefined): NodeState {
+  const { record, outputInAttempt } = decodeNodeRef(json);
+  if (!outputInAttempt || attemptOutput === undefined || record.auth === undefined) return record;
+  const o = attemptOutput(record.auth);
+  return o === undefined ? record : { ...record, output: o };
+}
+
+/** A node state from its stored text, and whether its output is its auth attempt's (`oa`: not in the record). */
+export function decodeNodeRef(json: string): { record: NodeState; outputInAttempt: boolean } {
   const n = expand(json, N_LONG, 'node state', (t) => {
     if (typeof t.t0 === 'number' && typeof t.t1 === 'number' && t.s !== undefined) t.t1 = t.t0 + t.t1;
   });
   if (typeof n.source === 'string' && KIND_LONG[n.source] !== undefined) n.source = KIND_LONG[n.source];
-  return NodeStateSchema.parse(n);
+  const outputInAttempt = n.oa === 1;
+  delete n.oa;
+  return { record: NodeStateSchema.parse(n), outputInAttempt };
 }

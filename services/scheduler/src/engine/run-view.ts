@@ -11,7 +11,7 @@ import {
   type WorkflowNode,
 } from '@gambit/shared';
 import { createHash } from 'node:crypto';
-import { decodeAttemptRef, expandRunRecord, type KeySpace, type NodeState, parseNodes, type RedisLike, readRun, runKeys, tenantKeys } from '@gambit/shared/redis';
+import { decodeAttempt, expandRunRecord, type KeySpace, type NodeState, parseNodes, type RedisLike, readRun, runKeys, tenantKeys } from '@gambit/shared/redis';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -150,20 +150,16 @@ export function parseHeader(h: Record<string, string>): RunHeader {
  * rewrites it, so an unchanged record (most of a run's attempts on most reads) is validated once,
  * not on every reconcile. The records are frozen: the engine replaces, never edits, them.
  */
-const attemptCache = new Map<string, { record: AttemptRecord; outputInNode: boolean }>();
+const attemptCache = new Map<string, AttemptRecord>();
 
-function parseAttempt(json: string, nodes: ReadonlyMap<string, NodeState>): AttemptRecord {
+function parseAttempt(json: string): AttemptRecord {
   let a = attemptCache.get(json);
   if (a === undefined) {
-    a = decodeAttemptRef(json);
-    Object.freeze(a.record);
+    a = Object.freeze(decodeAttempt(json));
     if (attemptCache.size > 20_000) attemptCache.clear();
     attemptCache.set(json, a);
   }
-  if (!a.outputInNode) return a.record;
-  // Issue 13 item 3: an attempt whose output is its node's (`oc`) is read with the node's output.
-  const output = nodes.get(a.record.nodeId)?.output;
-  return output === undefined ? a.record : Object.freeze({ ...a.record, output });
+  return a;
 }
 
 /**
@@ -236,9 +232,10 @@ export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, ru
     const compact: CompactLists = { decisions: x.decisions, outcomes: x.outcomes, effects: x.effects, effectCount: x.effectCount, outputsKept: x.outputsKept };
     return { header, workflow, nodes: x.nodes, attempts: x.attempts, graph: graphOf(workflow), intents: 0, compact };
   }
-  const nodes = parseNodes(nRaw);
   const attempts = new Map<string, AttemptRecord>();
-  for (const [id, json] of Object.entries(aRaw)) attempts.set(id, parseAttempt(json, nodes));
+  for (const [id, json] of Object.entries(aRaw)) attempts.set(id, parseAttempt(json));
+  // Issue 13 item 3: a succeeded node's output is kept in its auth attempt (`oa`).
+  const nodes = parseNodes(nRaw, (id) => attempts.get(id)?.output);
   return { header: parseHeader(hRaw), workflow, nodes, attempts, graph: graphOf(workflow), ...(intents === undefined ? {} : { intents }) };
 }
 

@@ -55,8 +55,18 @@ for _, pair in ipairs(cjson.decode(ARGV[2])) do
   if n == nil or type(n.outs) ~= 'table' or not n.outs[pair[2]] then return -3 end
 end
 
+-- The attempts are read before the nodes are summed: a node whose output is its auth attempt's
+-- (`oa`, state codec) takes it from there.
+local attemptFlat = redis.call('HGETALL', KEYS[3])
+local attemptsById = {}
+for i = 1, #attemptFlat, 2 do attemptsById[attemptFlat[i]] = decA(attemptFlat[i + 1]) end
+
 local out = {}
 for id, n in pairs(nodes) do
+  if n.oa == 1 then
+    local src = attemptsById[n.auth]
+    n.output = src and src.output or nil
+  end
   local s = { s = n.state, e = n.epoch, a = {} }
   if present(n.auth) then s.au = n.auth end
   if present(n.source) then s.src = n.source end
@@ -69,10 +79,9 @@ for id, n in pairs(nodes) do
 end
 
 local attemptIds = {}
-flat = redis.call('HGETALL', KEYS[3])
-for i = 1, #flat, 2 do
-  local id = flat[i]
-  local a = decA(flat[i + 1])
+for i = 1, #attemptFlat, 2 do
+  local id = attemptFlat[i]
+  local a = attemptsById[id]
   local st = a.status
   if st == 'queued' or st == 'running' or st == 'needs_attention' then return -2 end
   if (st == 'cancelled' or st == 'superseded') and not present(a.finishedAtMs) and present(a.startedAtMs) then return -2 end
@@ -100,9 +109,7 @@ for i = 1, #flat, 2 do
     out[a.nodeId] = node
   end
   if keep then
-    -- `oc` (state codec): the live attempt's output was its node's, kept there only.
-    if a.oc == 1 then s.oc = 1
-    elseif present(a.output) then
+    if present(a.output) then
       if node.o ~= nil and node.au == id and node.o == a.output then s.oc = 1 else s.o = a.output end
     end
     if type(a.assumed) == 'table' and next(a.assumed) ~= nil then s.as = a.assumed end

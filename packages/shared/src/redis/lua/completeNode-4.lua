@@ -27,7 +27,13 @@ if n.state == 'succeeded' or n.state == 'failed' then return {2, n.state} end
 if n.state ~= 'running' then return {0, 'not_running'} end
 if a.status == 'succeeded' then
   n.state = 'succeeded'
-  n.output = a.output or ''
+  -- The output is kept once, in the attempt: the node says its output is its auth attempt's (`oa`).
+  if a.output ~= nil and a.output ~= cjson.null then
+    n.output = nil
+    n.oa = 1
+  else
+    n.output = ''
+  end
   n.source = 'authoritative'
   n.finishedAtMs = a.finishedAtMs or tonumber(ARGV[3])
   -- Released in one RPUSH per 1000 effects; an empty list does not exist (nothing to DEL).
@@ -44,10 +50,4 @@ else
   return {0, 'not_finished'}
 end
 redis.call('HSET', KEYS[1], ARGV[1], encN(n))
--- The output is kept once, in the node: the attempt says its output is its node's (`oc`).
-if a.output ~= nil and a.output ~= cjson.null and n.state == 'succeeded' then
-  a.output = nil
-  a.oc = 1
-  redis.call('HSET', KEYS[2], ARGV[2], encA(a))
-end
 return {1, n.state}

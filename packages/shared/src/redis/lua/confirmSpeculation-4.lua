@@ -56,18 +56,20 @@ if #staged > 0 then
 end
 n.state = 'succeeded'
 n.output = a.output or ''
+n.oa = nil
 n.source = 'speculative'
 n.auth = ARGV[2]
 n.finishedAtMs = tonumber(ARGV[4])
 if type(n.closed) ~= 'table' then n.closed = {} end
 n.closed[ARGV[2]] = { kind = 'hit', d = s.d, res = s.res, cls = s.cls, at = s.at, st = s.st }
 n.spec = nil
+-- Returned with its output; stored with the output kept once, in the attempt (`oa`).
 local json = encN(n)
-redis.call('HSET', KEYS[1], ARGV[1], json)
--- The output is kept once, in the node: the attempt says its output is its node's (`oc`).
 if a.output ~= nil and a.output ~= cjson.null then
-  a.output = nil
-  a.oc = 1
-  redis.call('HSET', KEYS[2], ARGV[2], encA(a))
+  n.output = nil
+  n.oa = 1
+  redis.call('HSET', KEYS[1], ARGV[1], encN(n))
+else
+  redis.call('HSET', KEYS[1], ARGV[1], json)
 end
 return {3, #staged, json}

@@ -8,8 +8,8 @@
 -- (`<node>.<suffix>`, suffix without '.'), its kind and epoch left out when its id says them
 -- (`<node>.a<epoch>`, `<node>.s<epoch>`, as attemptIdFor names them), a node's finishedAtMs after its startedAtMs (t1
 -- relative to t0), and what is empty or a default left out (assumed/closed/claims/outs {},
--- costNanoUsd 0, tries 0, nulls). `oc` = 1 on an attempt: its output is its node's, kept once in
--- the node (completeNode-4, confirmSpeculation-4); decA leaves `output` absent then. Nested
+-- costNanoUsd 0, tries 0, nulls). `oa` = 1 on a node: its output is its auth attempt's, kept once
+-- in the attempt (completeNode-4, confirmSpeculation-4); decN leaves `output` absent then. Nested
 -- objects (spec, closed entries, shadow) keep their own names. Decoded: the long names, the
 -- defaults restored. A record written before this codec (long names) decodes as it is.
 local SC_A = { attemptId = 'i', nodeId = 'n', kind = 'k', epoch = 'e', status = 's', assumed = 'as', decisionId = 'd',
