@@ -7,8 +7,8 @@
  * | key                                   | type   | owner      | what |
  * |---------------------------------------|--------|------------|------|
  * | P:{run:T:R}:run                       | hash   | scheduler  | run header: tenant, workflowRef (definition in P:{tenant:T}:wfdefs), inputs, status, alpha, created/finished ms, costs (nano-USD), trace:<key> per trace-carrier entry |
- * | P:{run:T:R}:nodes                     | hash   | scheduler  | node id -> node state JSON (state, epoch, output, attempts) |
- * | P:{run:T:R}:attempts                  | hash   | worker+sch | attempt id -> attempt JSON (kind, epoch, status, usage, costNanoUsd, estimated) |
+ * | P:{run:T:R}:nodes                     | hash   | scheduler  | node id -> node state JSON (state, epoch, auth attempt, times; a succeeded node's output is its auth attempt's), compact encoding (state-codec.ts) |
+ * | P:{run:T:R}:attempts                  | hash   | worker+sch | attempt id -> attempt JSON (kind, epoch, status, output, usage, costNanoUsd, estimated), compact encoding (state-codec.ts) |
  * | P:{run:T:R}:decisions                 | list   | scheduler  | decision record JSON, in order |
  * | P:{run:T:R}:outcomes                  | list   | scheduler  | outcome JSON, in order |
  * | P:{run:T:R}:staging:A                 | list   | worker     | staged effects of attempt A, held until commit |
