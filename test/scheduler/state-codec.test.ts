@@ -121,7 +121,12 @@ describe('state codec (issue 13 item 3)', () => {
       // decode then encode in Lua is the identity on stored text.
       expect(JSON.parse(await lua('return encA(decA(ARGV[1]))', encodeAttempt(a)))).toEqual(JSON.parse(encodeAttempt(a)));
     }
-    for (const n of [fullNode, initialNodeState()]) {
+    // A succeeded node: its source left out when authoritative, kept when speculative or absent.
+    const done: NodeState = { state: 'succeeded', epoch: 1, auth: 'a.a1', source: 'authoritative', startedAtMs: 1_796_000_000_100, finishedAtMs: 1_796_000_000_250, closed: {}, claims: {}, outs: {} };
+    expect(JSON.parse(encodeNode(done))).toEqual({ s: 'ok', e: 1, au: 'a.a1', t0: 1_796_000_000_100, t1: 150 });
+    const { source: _none, ...noSource } = done;
+    for (const n of [fullNode, initialNodeState(), done, { ...done, source: 'speculative' as const }, noSource]) {
+      expect(decodeNode(encodeNode(n))).toEqual(n);
       expect(JSON.parse(await lua('return encN(cjson.decode(ARGV[1]))', JSON.stringify(n)))).toEqual(JSON.parse(encodeNode(n)));
       expect(decodeNode(await lua('return cjson.encode(decN(ARGV[1]))', encodeNode(n)))).toEqual(n);
     }

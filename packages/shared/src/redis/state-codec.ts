@@ -5,7 +5,8 @@
  * cacheWriteTokens)], an attempt's `startedAtMs`, `finishedAtMs` and `attentionAtMs` as ms after
  * its `createdAtMs` and its `nodeId` left out when its id names it (`<node>.<suffix>`, the suffix
  * without '.') and its `kind` and `epoch` when its id says them (`<node>.a<epoch>`, `<node>.s<epoch>`),
- * a node's `finishedAtMs` as ms after its `startedAtMs`, and what is empty or a
+ * a node's `finishedAtMs` as ms after its `startedAtMs` and a succeeded node's `source` when it is
+ * authoritative, and what is empty or a
  * default left out (`assumed`, `closed`, `claims`, `outs` when empty; `costNanoUsd` and `tries`
  * when 0), `status`/`state` as a short code, `usageEstimated` false left out when there is usage.
  * A succeeded node's output is kept once, in the attempt it came from: the node says `oa` = 1
@@ -157,6 +158,11 @@ export function encodeNode(n: NodeState): string {
     out[short] = k === 'source' ? (KIND_SHORT[v as string] ?? v) : v;
   }
   if (typeof out.s === 'string') out.s = STATUS_SHORT[out.s] ?? out.s;
+  // A succeeded node's source is authoritative unless it says otherwise ('' = none).
+  if (out.s === 'ok') {
+    if (out.src === 'A') delete out.src;
+    else if (out.src === undefined) out.src = '';
+  }
   if (typeof out.t0 === 'number' && typeof out.t1 === 'number') out.t1 = out.t1 - out.t0;
   return JSON.stringify(out);
 }
@@ -177,6 +183,10 @@ export function decodeNode(json: string, attemptOutput?: (attemptId: string) => 
 export function decodeNodeRef(json: string): { record: NodeState; outputInAttempt: boolean } {
   const n = expand(json, N_LONG, 'node state', (t) => {
     if (typeof t.t0 === 'number' && typeof t.t1 === 'number' && t.s !== undefined) t.t1 = t.t0 + t.t1;
+    if (t.s === 'ok') {
+      if (t.src === undefined) t.src = 'A';
+      else if (t.src === '') delete t.src;
+    }
   });
   if (typeof n.source === 'string' && KIND_LONG[n.source] !== undefined) n.source = KIND_LONG[n.source];
   const outputInAttempt = n.oa === 1;

@@ -7,7 +7,7 @@
 -- its createdAtMs (t0, t1, atm relative to t) and its nodeId left out when its id names it
 -- (`<node>.<suffix>`, suffix without '.'), its kind and epoch left out when its id says them
 -- (`<node>.a<epoch>`, `<node>.s<epoch>`, as attemptIdFor names them), a node's finishedAtMs after its startedAtMs (t1
--- relative to t0), and what is empty or a default left out (assumed/closed/claims/outs {},
+-- relative to t0), a succeeded node's source left out when authoritative, and what is empty or a default left out (assumed/closed/claims/outs {},
 -- costNanoUsd 0, tries 0, nulls). `oa` = 1 on a node: its output is its auth attempt's, kept once
 -- in the attempt (completeNode-4, confirmSpeculation-4); decN leaves `output` absent then. Nested
 -- objects (spec, closed entries, shadow) keep their own names. Decoded: the long names, the
@@ -110,6 +110,10 @@ local function decN(raw)
   local t = cjson.decode(raw)
   -- Compact: t1 is ms after t0 when both are there.
   if type(t.t0) == 'number' and type(t.t1) == 'number' and t.s ~= nil then t.t1 = t.t0 + t.t1 end
+  -- A succeeded node's source is authoritative unless it says otherwise ('' = none).
+  if t.s == 'ok' then
+    if t.src == nil then t.src = 'A' elseif t.src == '' then t.src = nil end
+  end
   if SC_ST_LONG[t.s] then t.s = SC_ST_LONG[t.s] end
   local n = {}
   for k, v in pairs(t) do n[SC_N_LONG[k] or k] = v end
@@ -130,6 +134,9 @@ local function encN(n)
   end
   if SC_KIND[r.src] then r.src = SC_KIND[r.src] end
   if SC_ST[r.s] then r.s = SC_ST[r.s] end
+  if r.s == 'ok' then
+    if r.src == 'A' then r.src = nil elseif r.src == nil then r.src = '' end
+  end
   if type(r.t0) == 'number' and type(r.t1) == 'number' then r.t1 = r.t1 - r.t0 end
   return cjson.encode(r)
 end
