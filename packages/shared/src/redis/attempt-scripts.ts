@@ -169,16 +169,23 @@ export async function chargeOnce(
 
 export type StageEffectCode = 'OK' | 'FENCED' | 'STALE' | 'DONE' | 'MISSING';
 
-/** stageEffect-2.lua: appends effects to the attempt's staging list if this try is live. */
+/**
+ * stageEffect-2.lua: appends effects to the attempt's staging list if this try is live.
+ * `stagedBefore` is how many effects this try staged in its earlier calls (0, the default, for its
+ * first call; the worker stages a try's effects in one call). The script is idempotent: a call
+ * executed twice because ioredis re-sent it after its reply was lost (the connection dropped:
+ * CLIENT KILL, a Redis restart) appends once. A staging list that matches neither `stagedBefore`
+ * nor `stagedBefore` plus this call's effects is a caller's error (CONFLICT): thrown.
+ */
 export async function stageEffects(
   redis: RedisLike,
   ks: KeySpace,
-  a: AttemptRef & { readonly tryNo: number; readonly effects: readonly StagedEffect[] },
+  a: AttemptRef & { readonly tryNo: number; readonly effects: readonly StagedEffect[]; readonly stagedBefore?: number },
 ): Promise<{ code: StageEffectCode; length: number }> {
   const file = 'stageEffect-2.lua';
   const k = runKeys(ks, a.tenant, a.runId);
   const effects = a.effects.map((e) => JSON.stringify(StagedEffectSchema.parse(e)));
-  const reply = await callScript<unknown[]>(redis, file, [k.attempts, k.staging(a.attemptId)], [a.attemptId, a.epoch, a.tryNo, ...effects]);
+  const reply = await callScript<unknown[]>(redis, file, [k.attempts, k.staging(a.attemptId)], [a.attemptId, a.epoch, a.tryNo, a.stagedBefore ?? 0, ...effects]);
   const [code, length] = reply;
   if (code === 'OK' || code === 'FENCED' || code === 'STALE' || code === 'DONE' || code === 'MISSING') return { code, length: Number(length) };
   throw bad(file, reply);
