@@ -188,6 +188,18 @@ describe('state codec (issue 13 item 3)', () => {
     expect(decodeNode(node, attemptOutput).output).toBe('done');
   });
 
+  it('parsed node states are cached by their JSON, frozen, and a long JSON (an output kept in the node) is not cached', () => {
+    const short = encodeNode({ ...initialNodeState(), state: 'running', epoch: 1, auth: 'a.a1' });
+    const first = parseNodes({ a: short }).get('a');
+    expect(parseNodes({ a: short }).get('a')).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    const long = encodeNode({ ...initialNodeState(), state: 'failed', epoch: 1, auth: 'a.a1', error: 'x'.repeat(5_000) });
+    const once = parseNodes({ a: long }).get('a');
+    expect(once?.error).toHaveLength(5_000);
+    expect(parseNodes({ a: long }).get('a')).not.toBe(once);
+    expect(parseNodes({ a: long }).get('a')).toEqual(once);
+  });
+
   it('a launch stores the compact encoding of both the node and its attempt', async () => {
     const tenant = 't';
     const runId = 'r-new';

@@ -140,6 +140,12 @@ export function initialNodeState(): NodeState {
  * between runs whose nodes are alike: readers replace a node, never edit it.
  */
 const nodeCache = new Map<string, { record: NodeState; outputInAttempt: boolean }>();
+/** The cache's bound: entries and the characters of their keys (a parsed state is about as large again). */
+const NODE_CACHE_MAX_ENTRIES = 20_000;
+const NODE_CACHE_MAX_CHARS = 4_000_000;
+/** A node JSON longer than this (an output kept in the node) is parsed every time, not cached. */
+const NODE_CACHE_MAX_KEY_CHARS = 2_048;
+let nodeCacheChars = 0;
 
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
@@ -159,8 +165,14 @@ export function parseNodeState(json: string, attemptOutput?: (attemptId: string)
   if (n === undefined) {
     n = decodeNodeRef(json);
     deepFreeze(n.record);
-    if (nodeCache.size > 20_000) nodeCache.clear();
-    nodeCache.set(json, n);
+    if (json.length <= NODE_CACHE_MAX_KEY_CHARS) {
+      if (nodeCache.size >= NODE_CACHE_MAX_ENTRIES || nodeCacheChars + json.length > NODE_CACHE_MAX_CHARS) {
+        nodeCache.clear();
+        nodeCacheChars = 0;
+      }
+      nodeCache.set(json, n);
+      nodeCacheChars += json.length;
+    }
   }
   if (!n.outputInAttempt || attemptOutput === undefined || n.record.auth === undefined) return n.record;
   const output = attemptOutput(n.record.auth);
