@@ -393,6 +393,20 @@ describe('budget scripts (M10)', () => {
     expect(await reserveBudget(redis, ks, { tenant: t, limitNanoUsd: undefined, amountNanoUsd: 10 ** 12 })).toBe(true);
   });
 
+  // The chaos helper's finding (c72550f): ioredis sends a script again after a reconnect when its
+  // reply was lost, though Redis ran it. A reservation with an id is reserved once however often
+  // the same call arrives; without the guard the second call reserved 700 more (1,400).
+  it('a reservation re-sent with the same id is reserved once', async () => {
+    const t = `br-${runId}`;
+    const open = { id: `r1:b.s1:unused:${runId}`, runId: 'r1', attemptId: 'b.s1', atMs: 5 };
+    const call = { tenant: t, amountNanoUsd: 700, limitNanoUsd: 1_000, open };
+    expect(await reserveBudget(redis, ks, call)).toBe(true);
+    expect(await reserveBudget(redis, ks, call)).toBe(true);
+    expect(await redis.hget(tenantKeys(ks, t).budget, 'reservedNanoUsd')).toBe('700');
+    // Another reservation (another id) is still checked against the limit.
+    expect(await reserveBudget(redis, ks, { ...call, open: { ...open, id: `r1:b.s2:unused:${runId}` } })).toBe(false);
+  });
+
   // Issue 13 items 3 and 5: the soak's key report found `settled:<id>` and `waste:<id>` kept in
   // the budget hash for ever (≈ 110 B per speculative run ended). They live under their run now.
   it('keeps settlement markers under their run, and honours markers written in the budget hash before', async () => {

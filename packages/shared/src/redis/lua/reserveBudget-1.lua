@@ -10,7 +10,11 @@
   ARGV[3] reservation id (its settlement id when unused), or '' for none
   ARGV[4] open-reservation record JSON {run, a, amt, at} (with ARGV[3])
   Returns: 1 reserved, 0 the budget cannot cover it
+  Idempotent with a reservation id (ids are unique per reservation, a random UUID in them): a call
+  whose `open:<id>` record exists already is a re-send of one that ran (ioredis sends a command
+  again after a reconnect when its reply was lost) and answers 1 without reserving twice.
 ]]
+if ARGV[3] ~= nil and ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], 'open:' .. ARGV[3]) == 1 then return 1 end
 local amount = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 if limit >= 0 then
