@@ -3,7 +3,9 @@
  * catch-up test): `cut()` destroys every open connection and refuses new ones until `restore()`.
  * `hold` (optional) sees every chunk a client sends; when it returns true, that chunk and all
  * later ones of that connection are held back from Redis (the crash-between-apply-and-ack test
- * holds the chunk carrying an XACK, then SIGKILLs the client).
+ * holds the chunk carrying an XACK, then SIGKILLs the client). `dropReplyAfter(marker)` arms the
+ * proxy to swallow the first reply that follows a client chunk containing `marker` and cut that
+ * connection (a reply lost in a reconnect: test/worker/stage-resend); `dropped()` counts them.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
@@ -11,12 +13,16 @@ export interface TcpProxy {
   readonly port: number;
   cut(): void;
   restore(): void;
+  dropReplyAfter(marker: string): void;
+  dropped(): number;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number, hold?: (chunk: Buffer) => boolean): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let down = false;
+  let marker: string | undefined;
+  let dropped = 0;
   const server: Server = createServer((client) => {
     if (down) {
       client.destroy();
@@ -35,16 +41,24 @@ export async function startTcpProxy(targetHost: string, targetPort: number, hold
     upstream.on('error', drop);
     client.on('close', drop);
     upstream.on('close', drop);
-    if (hold === undefined) {
-      client.pipe(upstream);
-    } else {
-      let held = false;
-      client.on('data', (chunk: Buffer) => {
-        if (!held && hold(chunk)) held = true;
-        if (!held) upstream.write(chunk);
-      });
-    }
-    upstream.pipe(client);
+    let held = false;
+    let dropNext = false;
+    client.on('data', (chunk: Buffer) => {
+      if (marker !== undefined && chunk.includes(marker)) {
+        marker = undefined;
+        dropNext = true;
+      }
+      if (!held && hold?.(chunk) === true) held = true;
+      if (!held) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (dropNext) {
+        dropped += 1;
+        drop();
+        return;
+      }
+      client.write(chunk);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
@@ -59,6 +73,10 @@ export async function startTcpProxy(targetHost: string, targetPort: number, hold
     restore() {
       down = false;
     },
+    dropReplyAfter(m) {
+      marker = m;
+    },
+    dropped: () => dropped,
     close() {
       down = true;
       for (const s of sockets) s.destroy();

@@ -6,70 +6,17 @@
  * executes it a second time. Here a TCP proxy in front of a real Redis swallows the reply of the
  * stageEffect call and cuts the connection: ioredis re-sends the call on its new connection.
  */
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { type KeySpace, completeNode, defineAttemptScripts, defineRunScripts, finishAttempt, readStaging, runKeys, stageEffects, startAttempt } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../estimator/tcp-proxy.js';
 import { createAttempt } from './helpers.js';
-
-/** A proxy that, once armed, drops the first reply after a client chunk containing `marker`, and cuts that connection. */
-async function startReplyDropper(host: string, port: number): Promise<{ port: number; arm(marker: string): void; dropped(): number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let marker: string | undefined;
-  let dropped = 0;
-  const server: Server = createServer((client) => {
-    const upstream = createConnection({ host, port });
-    sockets.add(client);
-    sockets.add(upstream);
-    const cut = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', cut);
-    upstream.on('error', cut);
-    client.on('close', cut);
-    upstream.on('close', cut);
-    let dropNext = false;
-    client.on('data', (chunk: Buffer) => {
-      if (marker !== undefined && chunk.includes(marker)) {
-        marker = undefined;
-        dropNext = true;
-      }
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      if (dropNext) {
-        dropped += 1;
-        cut();
-        return;
-      }
-      client.write(chunk);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('proxy: no port');
-  return {
-    port: addr.port,
-    arm(m) {
-      marker = m;
-    },
-    dropped: () => dropped,
-    close() {
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe('stageEffect re-sent after a lost reply (no_effect_twice)', () => {
   let direct: Redis;
   let viaProxy: Redis;
-  let proxy: Awaited<ReturnType<typeof startReplyDropper>>;
+  let proxy: TcpProxy;
   let ks: KeySpace;
   const ref = { tenant: 'acme', runId: 'r1', attemptId: 'notify.a1', epoch: 1 };
   const message = { type: 'message', to: 'o-1', body: 'your billing case is open' };
@@ -77,7 +24,7 @@ describe('stageEffect re-sent after a lost reply (no_effect_twice)', () => {
   beforeAll(async () => {
     const url = new URL(inject('redisUrl'));
     direct = new Redis(inject('redisUrl'));
-    proxy = await startReplyDropper(url.hostname, Number(url.port));
+    proxy = await startTcpProxy(url.hostname, Number(url.port));
     // The worker's options (services/worker/src/main.ts): ioredis's defaults for re-sending.
     viaProxy = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: () => 20 });
     defineAttemptScripts(direct);
@@ -99,7 +46,7 @@ describe('stageEffect re-sent after a lost reply (no_effect_twice)', () => {
     await direct.hset(k.nodes, 'notify', JSON.stringify({ state: 'running', epoch: 1, auth: ref.attemptId }));
     expect(await startAttempt(direct, ks, { ...ref, workerId: 'w1', nowMs: 1000 })).toEqual({ code: 'OK', tries: 1 });
     // The stageEffect script's source (sent whole by EVAL on a connection's first call) says this.
-    proxy.arm('staging list (M6 commit barrier)');
+    proxy.dropReplyAfter('staging list (M6 commit barrier)');
     expect(await stageEffects(viaProxy, ks, { ...ref, tryNo: 1, effects: [message] })).toEqual({ code: 'OK', length: 1 });
     // The reply was dropped and the connection cut: the call reached Redis twice.
     expect(proxy.dropped()).toBe(1);
