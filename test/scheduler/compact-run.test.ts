@@ -73,6 +73,10 @@ async function seedRun(): Promise<{ nodes: Record<string, NodeState>; attempts: 
       claims: { runtime: 1 },
       outs: { [outcomeId]: 1 },
     }),
+    // What the v 2 record's defaults must not swallow: a node with no auth and no source, and one
+    // whose output came from a kept speculation (source 'speculative', auth not '<node>.a1').
+    skipped: node({ state: 'cancelled', epoch: 0 }),
+    tail: node({ auth: 'tail.s1', output: 'kept guess', source: 'speculative', startedAtMs: created + 30, finishedAtMs: created + 600 }),
   };
   const attempts = [
     attempt({ attemptId: 'route.a1', nodeId: 'route', output: 'billing' }),
@@ -91,6 +95,7 @@ async function seedRun(): Promise<{ nodes: Record<string, NodeState>; attempts: 
       reservationId: 'res1',
     }),
     attempt({ attemptId: 'answer.a3', nodeId: 'answer', epoch: 3, output: 'answer for billing', costNanoUsd: 3_000, usage: { inputTokens: 40, cachedInputTokens: 0, cacheWriteTokens: 3, outputTokens: 9 } }),
+    attempt({ attemptId: 'tail.s1', nodeId: 'tail', kind: 'speculative', output: 'kept guess', decisionId: `${runId}:tail:runtime` }),
   ];
   const decisions = [
     JSON.stringify({ decisionId: `${runId}:answer:plan`, phase: 'plan', p: 0.123456789012345, cSpecUsd: 1.5e-7 }),
@@ -233,5 +238,40 @@ describe('compactRun-8.lua (issue 13 item 3)', () => {
     expect(r.code).toBe('MISSING');
     expect(await redis.exists(k.attempts)).toBe(0);
     expect(await redis.hgetall(k.run)).toEqual(before);
+  });
+
+  it('reads a v 1 record (written before the v 2 defaults) exactly as before, and refuses one missing what v 1 requires', () => {
+    const v1 = JSON.stringify({
+      v: 1,
+      n: {
+        a: { s: 'succeeded', e: 1, au: 'a.a1', src: 'authoritative', t0: 5, t1: 700, a: { 'a.a1': { k: 'authoritative', e: 1, s: 'succeeded', c: 1000, t: 10, t0: 20, t1: 900, n: 1, w: 'w1' } } },
+        b: { s: 'cancelled', e: 0, a: {} },
+      },
+      d: [],
+      o: [],
+      xn: 0,
+    });
+    const x = expandRunRecord(v1, created);
+    expect(x.nodes.get('a')).toMatchObject({ state: 'succeeded', epoch: 1, auth: 'a.a1', source: 'authoritative' });
+    // v 1: a missing auth or source means none (v 2 would read them as the defaults).
+    expect(x.nodes.get('b')?.auth).toBeUndefined();
+    expect(x.nodes.get('b')?.source).toBeUndefined();
+    expect(x.attempts.get('a.a1')).toMatchObject({ kind: 'authoritative', epoch: 1, status: 'succeeded', workerId: 'w1' });
+    const noKind = v1.replace('"k":"authoritative",', '');
+    expect(() => expandRunRecord(noKind, created, 'run t/r')).toThrow(/run t\/r: invalid compact record: n\.a\.a\.a\.a1: k, e and s are required in a v 1 record/);
+    expect(() => expandRunRecord(v1.replace('"s":"cancelled",', ''), created, 'run t/r')).toThrow(/n\.b\.s: missing/);
+  });
+
+  it('writes v 2: the common values are left out of the record (issue 13 item 3: bytes per ended run)', async () => {
+    await seedRun();
+    const k = runKeys(ks, tenant, runId);
+    expect(await compactRun(redis, ks, { tenant, runId, keepOutputs: false, dueOutcomes: due() })).toBe('compacted');
+    const rec = JSON.parse((await redis.get(k.rec)) as string);
+    expect(rec.v).toBe(2);
+    expect(rec.n.route).toEqual({ e: 1, t0: 5, t1: 700, a: { 'route.a1': { c: 1_000, t: 10, t0: 20, t1: 900, n: 1, w: 'w1', u: [30, 4, 7] } } });
+    expect(rec.n.skipped).toEqual({ s: 'cancelled', e: 0, au: false, src: false, a: {} });
+    expect(rec.n.tail).toMatchObject({ au: 'tail.s1', src: 'speculative' });
+    expect(rec.n.answer.a['answer.s2']).toMatchObject({ k: 'speculative', e: 2, s: 'cancelled' });
+    expect(rec.n.answer.a['answer.a3'].e).toBeUndefined();
   });
 });

@@ -14,10 +14,14 @@ import { ClosedSpecSchema, type NodeState, NodeStateSchema } from './run-scripts
 
 const Rel = z.number().int().optional();
 
+/**
+ * An attempt's summary. In a v 2 record `k` ('authoritative'), `s` ('succeeded') and `e` (its
+ * node's epoch) are left out at those values; a v 1 record has all three.
+ */
 const AttemptSummarySchema = z.object({
-  k: z.string(),
-  e: z.number().int().nonnegative(),
-  s: z.string(),
+  k: z.string().optional(),
+  e: z.number().int().nonnegative().optional(),
+  s: z.string().optional(),
   d: z.string().optional(),
   /** [inputTokens, cachedInputTokens, outputTokens, cacheWriteTokens?] */
   u: z.array(z.number().int().nonnegative()).min(3).max(4).optional(),
@@ -39,11 +43,16 @@ const AttemptSummarySchema = z.object({
   as: z.record(z.string(), z.string()).optional(),
 });
 
+/**
+ * A node's summary. In a v 2 record `s` is left out when it is 'succeeded', `au` when it is
+ * '<node>.a1' and `src` when it is 'authoritative'; `false` says the node has none. In a v 1
+ * record `s` is always there and a missing `au` or `src` means none.
+ */
 const NodeSummarySchema = z.object({
-  s: z.string(),
+  s: z.string().optional(),
   e: z.number().int().nonnegative(),
-  au: z.string().optional(),
-  src: z.string().optional(),
+  au: z.union([z.string(), z.literal(false)]).optional(),
+  src: z.union([z.string(), z.literal(false)]).optional(),
   t0: Rel,
   t1: Rel,
   err: z.string().optional(),
@@ -53,7 +62,7 @@ const NodeSummarySchema = z.object({
 });
 
 export const RunRecordSchema = z.object({
-  v: z.literal(1),
+  v: z.union([z.literal(1), z.literal(2)]),
   n: z.record(z.string(), NodeSummarySchema),
   d: z.array(z.unknown()),
   o: z.array(z.unknown()),
@@ -93,16 +102,23 @@ export function expandRunRecord(json: string, createdAtMs: number, what = 'run')
   const abs = (v: number | undefined) => (v === undefined ? undefined : v + createdAtMs);
   const nodes = new Map<string, NodeState>();
   const attempts = new Map<string, AttemptRecord>();
+  // v 2 leaves out the values most records would repeat (compactRun-8.lua); v 1 has them all.
+  const v2 = r.v === 2;
+  const orDefault = (x: string | false | undefined, dflt: string): string | undefined => (x === false ? undefined : x === undefined ? (v2 ? dflt : undefined) : x);
   for (const [nodeId, n] of Object.entries(r.n)) {
-    if (n.s !== 'unknown') {
+    const state = n.s ?? (v2 ? 'succeeded' : undefined);
+    if (state === undefined) throw new Error(`${what}: invalid compact record: n.${nodeId}.s: missing`);
+    const auth = orDefault(n.au, `${nodeId}.a1`);
+    const source = orDefault(n.src, 'authoritative');
+    if (state !== 'unknown') {
       nodes.set(
         nodeId,
         NodeStateSchema.parse({
-          state: n.s,
+          state,
           epoch: n.e,
-          ...(n.au === undefined ? {} : { auth: n.au }),
+          ...(auth === undefined ? {} : { auth }),
           ...(n.o === undefined ? {} : { output: n.o }),
-          ...(n.src === undefined ? {} : { source: n.src }),
+          ...(source === undefined ? {} : { source }),
           ...(n.err === undefined ? {} : { error: n.err }),
           ...(n.t0 === undefined ? {} : { startedAtMs: abs(n.t0) }),
           ...(n.t1 === undefined ? {} : { finishedAtMs: abs(n.t1) }),
@@ -114,14 +130,17 @@ export function expandRunRecord(json: string, createdAtMs: number, what = 'run')
     }
     for (const [attemptId, a] of Object.entries(n.a)) {
       const output = a.oc === 1 ? n.o : a.o;
+      if (!v2 && (a.k === undefined || a.e === undefined || a.s === undefined)) {
+        throw new Error(`${what}: invalid compact record: n.${nodeId}.a.${attemptId}: k, e and s are required in a v 1 record`);
+      }
       attempts.set(
         attemptId,
         AttemptRecordSchema.parse({
           attemptId,
           nodeId,
-          kind: a.k,
-          epoch: a.e,
-          status: a.s,
+          kind: a.k ?? 'authoritative',
+          epoch: a.e ?? n.e,
+          status: a.s ?? 'succeeded',
           assumed: a.as ?? {},
           ...(a.d === undefined ? {} : { decisionId: a.d }),
           ...(output === undefined ? {} : { output }),

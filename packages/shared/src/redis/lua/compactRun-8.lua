@@ -11,11 +11,15 @@
   Refused unless every attempt the run started is settled (issue 11 D1): none queued, running or
   needing an operator, none fenced after it started and not yet billed (no finishedAtMs), and the
   outbox empty; and unless every outcome the caller found due is recorded (node `outs`).
-  Record format (v 1; packages/shared/src/redis/run-record.ts reads it):
-    {"v":1,"n":{node:{s,e,au,src,t0,t1,err,o,cl,a:{attemptId:{k,e,s,d,u:[in,cachedIn,out,cacheWrite],
+  Record format (v 2; packages/shared/src/redis/run-record.ts reads it, and v 1 records too):
+    {"v":2,"n":{node:{s,e,au,src,t0,t1,err,o,cl,a:{attemptId:{k,e,s,d,u:[in,cachedIn,out,cacheWrite],
      ue,c,r,t,t0,t1,n,err,at,atm,rb,w,o,oc,as}}}},"d":[decision...],"o":[outcome...],"x":[effect...],"xn":n}
     times (t, t0, t1, atm) are ms after the run's createdAtMs; `oc`:1 = the attempt's output is
     its node's output (kept once); `xn` = number of released effects when they are not kept.
+    v 2 leaves out what most records would repeat (about 90 B per node): a node's `s` when it is
+    'succeeded', its `au` when it is '<node>.a1', its `src` when it is 'authoritative' (a node
+    with no auth or no source says `false`); an attempt's `k` when it is 'authoritative', its `s`
+    when it is 'succeeded', and its `e` when it is its node's epoch.
   KEYS[1] run hash        P:{run:T:R}:run
   KEYS[2] nodes hash      P:{run:T:R}:nodes
   KEYS[3] attempts hash   P:{run:T:R}:attempts
@@ -67,9 +71,10 @@ for id, n in pairs(nodes) do
     local src = attemptsById[n.auth]
     n.output = src and src.output or nil
   end
-  local s = { s = n.state, e = n.epoch, a = {} }
-  if present(n.auth) then s.au = n.auth end
-  if present(n.source) then s.src = n.source end
+  local s = { e = n.epoch, a = {} }
+  if n.state ~= 'succeeded' then s.s = n.state end
+  if not present(n.auth) then s.au = false elseif n.auth ~= id .. '.a1' then s.au = n.auth end
+  if not present(n.source) then s.src = false elseif n.source ~= 'authoritative' then s.src = n.source end
   if present(n.startedAtMs) then s.t0 = rel(n.startedAtMs) end
   if present(n.finishedAtMs) then s.t1 = rel(n.finishedAtMs) end
   if present(n.error) then s.err = n.error end
@@ -86,7 +91,9 @@ for i = 1, #attemptFlat, 2 do
   if st == 'queued' or st == 'running' or st == 'needs_attention' then return -2 end
   if (st == 'cancelled' or st == 'superseded') and not present(a.finishedAtMs) and present(a.startedAtMs) then return -2 end
   table.insert(attemptIds, id)
-  local s = { k = a.kind, e = a.epoch, s = st, c = tonumber(a.costNanoUsd) or 0, t = rel(a.createdAtMs), n = tonumber(a.tries) or 0 }
+  local s = { c = tonumber(a.costNanoUsd) or 0, t = rel(a.createdAtMs), n = tonumber(a.tries) or 0 }
+  if a.kind ~= 'authoritative' then s.k = a.kind end
+  if st ~= 'succeeded' then s.s = st end
   if present(a.decisionId) then s.d = a.decisionId end
   if type(a.usage) == 'table' then
     local u = a.usage
@@ -105,12 +112,14 @@ for i = 1, #attemptFlat, 2 do
   local node = out[a.nodeId]
   if node == nil then
     -- An attempt of a node the run does not list (never expected): kept under its own entry.
-    node = { s = 'unknown', e = 0, a = {} }
+    node = { s = 'unknown', e = 0, au = false, src = false, a = {} }
     out[a.nodeId] = node
   end
+  if a.epoch ~= node.e then s.e = a.epoch end
   if keep then
     if present(a.output) then
-      if node.o ~= nil and node.au == id and node.o == a.output then s.oc = 1 else s.o = a.output end
+      local auth = nodes[a.nodeId] and nodes[a.nodeId].auth
+      if node.o ~= nil and auth == id and node.o == a.output then s.oc = 1 else s.o = a.output end
     end
     if type(a.assumed) == 'table' and next(a.assumed) ~= nil then s.as = a.assumed end
   end
@@ -118,7 +127,7 @@ for i = 1, #attemptFlat, 2 do
 end
 
 -- cjson writes an empty table as {}: every `a` is a map, so that is what it must be.
-local parts = { '{"v":1,"n":', cjson.encode(out) }
+local parts = { '{"v":2,"n":', cjson.encode(out) }
 local function list(key, name)
   local items = redis.call('LRANGE', key, 0, -1)
   table.insert(parts, ',"' .. name .. '":[' .. table.concat(items, ',') .. ']')
