@@ -4,6 +4,7 @@
  * documents KEYS, ARGV and return codes; every key of a call is in the run's hash tag, so the
  * scripts work on Redis Cluster. Unexpected replies raise RedisScriptError (one place).
  */
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { TokenUsage } from '../core/types.js';
 import { RedisScriptError } from '../errors.js';
@@ -40,15 +41,20 @@ function bad(file: string, reply: unknown): RedisScriptError {
   return new RedisScriptError(`${file}: unexpected reply ${JSON.stringify(reply)}`);
 }
 
-/** startAttempt-2.lua: marks the attempt running and returns the try number, or why not to run. */
+/**
+ * startAttempt-2.lua: marks the attempt running and returns the try number, or why not to run.
+ * Each call carries a key of its own (`startKey`; 48 random bits unless given), so a call that
+ * ioredis re-sends after its reply was lost (a reconnect) is the same try, not a second one.
+ */
 export async function startAttempt(
   redis: RedisLike,
   ks: KeySpace,
-  a: AttemptRef & { readonly workerId: string; readonly nowMs: number },
+  a: AttemptRef & { readonly workerId: string; readonly nowMs: number; readonly startKey?: string },
 ): Promise<StartAttemptResult> {
   const file = 'startAttempt-2.lua';
   const k = runKeys(ks, a.tenant, a.runId);
-  const reply = await callScript<unknown[]>(redis, file, [k.attempts, k.staging(a.attemptId)], [a.attemptId, a.epoch, a.workerId, a.nowMs]);
+  const key = a.startKey ?? randomBytes(6).toString('base64url');
+  const reply = await callScript<unknown[]>(redis, file, [k.attempts, k.staging(a.attemptId)], [a.attemptId, a.epoch, a.workerId, a.nowMs, key]);
   const [code, tries, status] = reply;
   if (code === 'OK') return { code, tries: Number(tries) };
   if (code === 'DONE' || code === 'FENCED') return { code, tries: Number(tries), status: status as AttemptStatus };

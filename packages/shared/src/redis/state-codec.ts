@@ -44,6 +44,7 @@ const A_SHORT = {
   attention: 'at',
   attentionAtMs: 'atm',
   resolvedBy: 'rb',
+  startKey: 'sk',
 } as const satisfies Record<keyof AttemptRecord, string>;
 
 const N_SHORT = {

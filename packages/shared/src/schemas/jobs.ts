@@ -138,6 +138,11 @@ export const AttemptRecordSchema = z.object({
   attentionAtMs: z.number().int().nonnegative().optional(),
   /** `operator` once an operator resolved a `needs_attention` attempt through the API. */
   resolvedBy: z.literal('operator').optional(),
+  /**
+   * The key of the try now running (startAttempt-2.lua: unique per call), so that a call ioredis
+   * re-sends after its reply was lost starts no second try; cleared when the try records its result.
+   */
+  startKey: z.string().optional(),
 });
 export type AttemptRecord = z.infer<typeof AttemptRecordSchema>;
 

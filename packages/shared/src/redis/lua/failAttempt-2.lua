@@ -13,6 +13,10 @@
   ARGV[7] cost of this try, integer nano-USD
   ARGV[8] finished at (ms)
 
+  Idempotent: executed twice (a reply lost in a reconnect, the call re-sent by ioredis), the try
+  is billed once and the second execution answers OK again when the record is this call's
+  failure (this error, at this time, of this try); another end of a finished attempt is DONE.
+
   Returns { code, status }:
     'OK'      status is now `failed`
     'FENCED'  `cancelled` or `superseded` or epoch differs: unchanged (cost still billed)
@@ -26,6 +30,8 @@ if not raw then return { 'MISSING', '' } end
 local rec = decA(raw)
 local try = tonumber(ARGV[3])
 local cost = tonumber(ARGV[7])
+-- The try records its result: its start key (startAttempt-2) is no longer needed.
+if try == (tonumber(rec.tries) or 0) then rec.startKey = nil end
 
 if ARGV[5] ~= '' and try > 0 then
   local billed = rec.billedTries
@@ -59,6 +65,8 @@ local status = rec.status
 local code
 if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then
   code = 'DONE'
+  -- This very call, executed before (a re-send): it answers as it did.
+  if status == 'failed' and (try == 0 or try == (tonumber(rec.tries) or 0)) and rec.error == ARGV[4] and tonumber(rec.finishedAtMs) == tonumber(ARGV[8]) then code = 'OK' end
 elseif status == 'cancelled' or status == 'superseded' or tonumber(rec.epoch) ~= tonumber(ARGV[2]) then
   code = 'FENCED'
 elseif try > 0 and try < (tonumber(rec.tries) or 0) then

@@ -18,6 +18,11 @@
   ARGV[8] cost of this try, integer nano-USD
   ARGV[9] finished at (ms)
 
+  Idempotent: executed twice (a reply lost in a reconnect, the call re-sent by ioredis), the try
+  is billed once (`billedTries`) and the second execution answers OK again when the record is
+  this call's acceptance (succeeded by this try, with this output, at this time); another
+  result of a finished attempt is DONE as before.
+
   Returns { code, status }:
     'OK'      accepted: status `succeeded`, output stored
     'FENCED'  the attempt is `cancelled` or `superseded` (or the epoch differs): usage and cost
@@ -42,6 +47,8 @@ local already = false
 for _, t in ipairs(billed) do
   if tonumber(t) == try then already = true end
 end
+-- The try records its result: its start key (startAttempt-2) is no longer needed.
+if try == (tonumber(rec.tries) or 0) then rec.startKey = nil end
 if not already then
   table.insert(billed, try)
   rec.billedTries = billed
@@ -69,6 +76,8 @@ local status = rec.status
 local code
 if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then
   code = 'DONE'
+  -- This very call, executed before (a re-send): it answers as it did.
+  if already and status == 'succeeded' and ARGV[4] == 'ok' and try == (tonumber(rec.tries) or 0) and rec.output == ARGV[5] and tonumber(rec.finishedAtMs) == tonumber(ARGV[9]) then code = 'OK' end
 elseif status == 'cancelled' or status == 'superseded' or tonumber(rec.epoch) ~= tonumber(ARGV[2]) then
   code = 'FENCED'
   if rec.finishedAtMs == nil or rec.finishedAtMs == cjson.null then rec.finishedAtMs = tonumber(ARGV[9]) end

@@ -8,6 +8,15 @@
   ARGV[2] epoch the job carries
   ARGV[3] worker id
   ARGV[4] now (ms)
+  ARGV[5] start key: unique per call (the worker's wrapper draws it), or '' for none
+
+  Idempotent with a start key: a call executed twice (its reply lost when the connection dropped,
+  e.g. CLIENT KILL or a Redis restart, and re-sent by ioredis's autoResendUnfulfilledCommands)
+  starts one try. The key is kept on the record (`startKey`) until the try records its result
+  (finishAttempt, failAttempt, markAttention); a running record that holds this call's key is
+  this call, applied: it answers OK with the same try number and clears nothing. Without it, the
+  re-send counted a second try: a tool's first try seen as a retry (an irreversible tool then
+  stops in `needs_attention`), and one try of WORKER_MAX_TRIES used up.
 
   Returns:
     { 'OK', tries }             status is now `running`, tries incremented, startedAtMs set once,
@@ -27,11 +36,14 @@ local status = rec.status
 if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then return { 'DONE', tries, status } end
 if status == 'cancelled' or status == 'superseded' then return { 'FENCED', tries, status } end
 if tonumber(rec.epoch) ~= tonumber(ARGV[2]) then return { 'FENCED', tries, status } end
+local key = ARGV[5] or ''
+if key ~= '' and status == 'running' and rec.startKey == key then return { 'OK', tries } end
 
 tries = tries + 1
 rec.tries = tries
 rec.status = 'running'
 rec.workerId = ARGV[3]
+if key ~= '' then rec.startKey = key else rec.startKey = nil end
 if rec.startedAtMs == nil or rec.startedAtMs == cjson.null then rec.startedAtMs = tonumber(ARGV[4]) end
 redis.call('HSET', KEYS[1], ARGV[1], encA(rec))
 redis.call('DEL', KEYS[2])

@@ -15,7 +15,7 @@
 local SC_A = { attemptId = 'i', nodeId = 'n', kind = 'k', epoch = 'e', status = 's', assumed = 'as', decisionId = 'd',
   output = 'o', usage = 'u', usageEstimated = 'ue', costNanoUsd = 'c', reservedNanoUsd = 'r', reservationId = 'ri',
   createdAtMs = 't', startedAtMs = 't0', finishedAtMs = 't1', tries = 'tr', billedTries = 'b', workerId = 'w',
-  error = 'err', attention = 'at', attentionAtMs = 'atm', resolvedBy = 'rb' }
+  error = 'err', attention = 'at', attentionAtMs = 'atm', resolvedBy = 'rb', startKey = 'sk' }
 local SC_N = { state = 's', epoch = 'e', auth = 'au', output = 'o', source = 'src', error = 'err', startedAtMs = 't0',
   finishedAtMs = 't1', spec = 'sp', closed = 'cl', shadow = 'sh', claims = 'cm', outs = 'ou' }
 local SC_A_LONG, SC_N_LONG = {}, {}
