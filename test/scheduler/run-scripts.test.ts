@@ -4,6 +4,7 @@
  */
 import { type AttemptRecord, parseWorkflow } from '@gambit/shared';
 import {
+  admissionKeys,
   cancelRun,
   completeNode,
   confirmSpeculation,
@@ -15,6 +16,7 @@ import {
   defineRunScripts,
   discardSpeculation,
   finishAttempt,
+  holdSpend,
   indexEndedRun,
   initialNodeState,
   type KeySpace,
@@ -25,6 +27,7 @@ import {
   reserveBudget,
   runKeys,
   settleBudget,
+  spendPeriodField,
   stageEffects,
   startAttempt,
   tenantKeys,
@@ -55,7 +58,8 @@ async function nodes() {
   return parseNodes(await redis.hgetall(runKeys(ks, tenant, runId).nodes), (id) => (attempts[id] === undefined ? undefined : decodeAttempt(attempts[id]).output));
 }
 
-async function launch(nodeId: string, expectedEpoch: number) {
+/** `key`: the launch call's own key in its intent (the engine's spend hold key): a new one per call unless given. */
+async function launch(nodeId: string, expectedEpoch: number, key = Math.random().toString(36).slice(2)) {
   const id = `${nodeId}.a${expectedEpoch + 1}`;
   return launchNode(redis, ks, {
     tenant,
@@ -65,7 +69,7 @@ async function launch(nodeId: string, expectedEpoch: number) {
     attemptId: id,
     attemptJson: JSON.stringify(attempt(id, nodeId, 'authoritative', expectedEpoch + 1)),
     jobId: `job-${id}`,
-    intentJson: '{}',
+    intentJson: JSON.stringify({ k: key }),
     nowMs: 10,
   });
 }
@@ -445,5 +449,82 @@ describe('budget scripts (M10)', () => {
     expect(await redis.hgetall(b.settled('r3'))).toEqual({ 'r3:b.s1': '10' });
     expect(await redis.hgetall(b.settled('r4'))).toEqual({ 'r4:b.s1': '-' });
     expect(await redis.hmget(b.budget, 'spentNanoUsd')).toEqual(['40']);
+  });
+});
+
+/**
+ * A call executed twice: ioredis's default autoResendUnfulfilledCommands sends a command again
+ * after a reconnect when its reply was lost (CLIENT KILL, a Redis restart), and Redis may have
+ * executed it already. The second execution writes nothing and answers as the first did
+ * (docs/runtime.md "Re-sent commands"); a different call of the same kind is still refused.
+ */
+describe('calls re-sent after a lost reply', () => {
+  it('launchNode: the same call twice launches once and answers launched both times; another call is refused', async () => {
+    expect(await launch('a', 0, 'hold-1')).toEqual({ ok: true, epoch: 1 });
+    expect(await launch('a', 0, 'hold-1')).toEqual({ ok: true, epoch: 1 });
+    expect(await launch('a', 0, 'hold-2')).toEqual({ ok: false, reason: 'state' });
+    expect((await nodes()).get('a')).toMatchObject({ state: 'running', epoch: 1, auth: 'a.a1' });
+    const k = runKeys(ks, tenant, runId);
+    expect(await redis.hgetall(k.intents)).toEqual({ 'job-a.a1': '{"k":"hold-1"}' });
+  });
+
+  it('createSpecAttempt: the same call (its reservation id) twice launches once; another reservation is refused', async () => {
+    await launch('a', 0);
+    const spec = (reservationId: string) =>
+      createSpecAttempt(redis, ks, {
+        tenant,
+        runId,
+        nodeId: 'b',
+        expectedEpoch: 0,
+        claim: 'runtime',
+        attemptId: 'b.s1',
+        attemptJson: JSON.stringify({ ...attempt('b.s1', 'b', 'speculative', 1, { a: 'x' }), reservationId }),
+        jobId: 'job-b.s1',
+        intentJson: '{}',
+        nowMs: 11,
+        decisionJson: '{"decisionId":"d-b","posteriors":[]}',
+        spec: { a: 'b.s1', d: 'd-b', assumed: { a: 'x' }, ok: {}, res: 500, cls: 'a=c', at: 11 },
+      });
+    expect(await spec(`${runId}:b.s1:unused:u-1`)).toEqual({ ok: true, epoch: 1 });
+    expect(await spec(`${runId}:b.s1:unused:u-1`)).toEqual({ ok: true, epoch: 1 });
+    expect(await spec(`${runId}:b.s1:unused:u-2`)).toEqual({ ok: false, reason: 'epoch' });
+    // The re-send still answers launched once a worker has started the attempt.
+    await startAttempt(redis, ks, { tenant, runId, attemptId: 'b.s1', epoch: 1, workerId: 'w', nowMs: 12 });
+    expect(await spec(`${runId}:b.s1:unused:u-1`)).toEqual({ ok: true, epoch: 1 });
+    expect(await redis.llen(runKeys(ks, tenant, runId).decisions)).toBe(2);
+    expect((await nodes()).get('b')).toMatchObject({ state: 'pending', epoch: 1, claims: { runtime: 1 } });
+  });
+
+  it('createGuessAttempt: the same call (its reservation id) twice buys once; another reservation is refused', async () => {
+    await launch('a', 0);
+    const buy = (reservationId: string) =>
+      createGuessAttempt(redis, ks, {
+        tenant,
+        runId,
+        nodeId: 'b',
+        upstreamId: 'a',
+        claim: 'guess-a',
+        attemptId: 'b.g-a',
+        attemptJson: JSON.stringify({ ...attempt('b.g-a', 'b', 'speculative', 0), reservationId }),
+        jobId: 'job-b.g-a',
+        intentJson: '{}',
+        decisionJson: '{"decisionId":"buy","posteriors":[]}',
+      });
+    expect(await buy(`${runId}:b.g-a:unused:u-1`)).toBe(true);
+    expect(await buy(`${runId}:b.g-a:unused:u-1`)).toBe(true);
+    expect(await buy(`${runId}:b.g-a:unused:u-2`)).toBe(false);
+    expect(await redis.llen(runKeys(ks, tenant, runId).decisions)).toBe(2);
+  });
+
+  it('holdSpend: the same hold (its key) twice is held once and answered held both times', async () => {
+    const nowMs = Date.UTC(2026, 11, 7);
+    const hold = () => holdSpend(redis, ks, { tenant, runId, key: 'a.a1:k1', amountNanoUsd: 600, capNanoUsd: 1_000, period: 'day', nowMs });
+    expect((await hold()).ok).toBe(true);
+    expect((await hold()).ok).toBe(true);
+    const spend = admissionKeys(ks, tenant).spend;
+    expect(await redis.hget(spend, `held:${spendPeriodField('day', nowMs)}`)).toBe('600');
+    expect(await redis.hget(spend, `held:${spendPeriodField('month', nowMs)}`)).toBe('600');
+    // Another launch's hold is checked against the cap with this one counted once.
+    expect((await holdSpend(redis, ks, { tenant, runId, key: 'b.a1:k2', amountNanoUsd: 400, capNanoUsd: 1_000, period: 'day', nowMs })).ok).toBe(true);
   });
 });

@@ -463,7 +463,9 @@ export class RunEngine {
       attemptId: plan.attemptId,
       attemptJson: encodeAttempt(plan.attempt),
       jobId: plan.intent.jobId,
-      intentJson: JSON.stringify(plan.intent),
+      // The hold key makes the intent this call's own: a call ioredis re-sends after a lost reply
+      // finds it in the outbox and is answered as launched (launchNode-4.lua).
+      intentJson: JSON.stringify({ ...plan.intent, k: hold.key }),
       nowMs: now,
     });
     if (!r.ok) {

@@ -34,6 +34,8 @@ export const IntentSchema = z.object({
   data: z.unknown(),
   priority: z.number().int().optional(),
   createdAtMs: z.number(),
+  /** The launch call's spend hold key (launchNode-4.lua: a re-sent call recognises its own intent). */
+  k: z.string().optional(),
 });
 export type Intent = z.infer<typeof IntentSchema>;
 

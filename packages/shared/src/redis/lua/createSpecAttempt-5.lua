@@ -22,17 +22,36 @@
           an upstream to the speculative attempt whose result was taken as its guess
   Returns: {1, epoch} launched
            {0, reason} with reason in run|state|epoch|spec|claimed|upstream
+  Idempotent: a call executed twice (its reply lost when the connection dropped and the call
+  re-sent by ioredis's autoResendUnfulfilledCommands) finds its attempt carrying its reservation
+  id (unique per call, a random UUID in it) and answers {1, epoch} again, writing nothing.
+  (Refused instead, its caller released the budget reservation and the spend hold of a
+  speculation that stood: the outcome's settlement later released the reservation a second time.)
 ]]
 --#include state-codec
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return {0, 'run'} end
+-- This call, executed before: its attempt exists with its reservation id.
+local function mine()
+  local prior = redis.call('HGET', KEYS[3], ARGV[4])
+  if not prior then return nil end
+  local a = decA(prior)
+  local rid = decA(ARGV[5]).reservationId
+  if rid == nil or rid == cjson.null or a.reservationId ~= rid then return nil end
+  return a
+end
+local function refuse(reason)
+  local a = mine()
+  if a then return {1, tonumber(a.epoch)} end
+  return {0, reason}
+end
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return refuse('run') end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {0, 'state'} end
 local n = decN(raw)
-if n.state ~= 'pending' then return {0, 'state'} end
-if tostring(n.epoch) ~= ARGV[2] then return {0, 'epoch'} end
-if n.spec then return {0, 'spec'} end
+if n.state ~= 'pending' then return refuse('state') end
+if tostring(n.epoch) ~= ARGV[2] then return refuse('epoch') end
+if n.spec then return refuse('spec') end
 if type(n.claims) ~= 'table' then n.claims = {} end
-if n.claims[ARGV[3]] then return {0, 'claimed'} end
+if n.claims[ARGV[3]] then return refuse('claimed') end
 local spec = cjson.decode(ARGV[9])
 for up, _ in pairs(spec.assumed) do
   local uraw = redis.call('HGET', KEYS[2], up)

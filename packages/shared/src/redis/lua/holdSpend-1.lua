@@ -12,7 +12,9 @@
   KEYS[1] spend hash   P:{tenant:T}:spend  (day:D, month:M booked; held:day:D, held:month:M; hold:<run>)
   ARGV[1] 'hold', 'release' or 'trim'
   ARGV[2] run id
-  ARGV[3] hold key (unique per launch try: `<attempt id>:<random>`); for trim, the attempt id
+  ARGV[3] hold key (unique per launch try: `<attempt id>:<random>`; a hold whose key is held
+          already is a re-send of this call: answered {1, ...}, nothing held twice); for trim,
+          the attempt id
   ARGV[4] trim: the attempt's final cost, nano-USD (integer string)
   ARGV[4] amount, nano-USD (integer string, >= 0)              [hold]
   ARGV[5] cap, nano-USD (integer string), or -1 for none        [hold]
@@ -109,6 +111,14 @@ local amount = tonumber(ARGV[4])
 local cap = tonumber(ARGV[5])
 local booked = tonumber(got[2] or '0')
 local held = tonumber(got[3] or '0') + (sums['held:' .. ARGV[6]] or 0)
+-- This very call, executed before (its reply lost in a reconnect and the call re-sent by ioredis):
+-- hold keys are unique per launch try, so the hold exists already; it is not held twice (the
+-- held counters would keep the second amount for ever: a release or settlement frees one).
+if holds[ARGV[3]] ~= nil then
+  apply()
+  if trimmed > 0 then redis.call('HSET', KEYS[1], holdField, cjson.encode(holds)) end
+  return {1, booked, held}
+end
 if cap >= 0 and booked + held + amount > cap then
   apply()
   if trimmed > 0 then redis.call('HSET', KEYS[1], holdField, cjson.encode(holds)) end
