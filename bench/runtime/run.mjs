@@ -44,7 +44,12 @@ const MIX = (() => {
 const SPECULATION = MIX === 'realistic';
 const IDLE_RUNS = arg('idle-runs', 20);
 const WARMUP_RUNS = arg('warmup-runs', 0);
-const MONITOR = process.argv.includes('--monitor');
+const MONITOR = process.argv.includes('--monitor') || process.argv.includes('--monitor-log');
+/** --monitor-log FILE: every MONITOR line of the measured phase (source, command, arguments cut to 120 characters), for tracing. */
+const MONITOR_LOG = (() => {
+  const i = process.argv.indexOf('--monitor-log');
+  return i === -1 ? undefined : process.argv[i + 1];
+})();
 const PROFILE = process.argv.includes('--profile');
 const PROFILE_DIR = PROFILE ? join(ROOT, 'bench', 'results', 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
 /** Monotonic microseconds: the clock of V8's .cpuprofile timestamps (CLOCK_MONOTONIC on Linux). */
@@ -252,7 +257,7 @@ async function scriptNames() {
  * addresses MONITOR reports, named by the process holding each socket (`ss -tnp`, Linux; run
  * while the services still run). `client`: commands the process sent; `withScripts`: those plus
  * the calls of the scripts it called; `argBytes`: the bytes of the arguments it sent (script
- * sources of EVAL included).
+ * sources of EVAL included); `commands`: its client commands per operation by name (EVALSHA by script).
  */
 function commandsByProcess(bySource, pids, ops) {
   const owner = new Map();
@@ -266,10 +271,13 @@ function commandsByProcess(bySource, pids, ops) {
   }
   const nameOf = (pid) => (pid === pids.scheduler ? 'scheduler' : pids.workers.includes(pid) ? 'workers' : pid === process.pid ? 'bench' : pid === undefined ? 'unknown (closed)' : `pid ${pid}`);
   const out = {};
+  const sources = {};
   for (const [src, e] of bySource) {
     const k = nameOf(owner.get(src));
-    const o = out[k] ?? { client: 0, withScripts: 0, argBytes: 0, connections: 0 };
+    sources[src] = k;
+    const o = out[k] ?? { client: 0, withScripts: 0, argBytes: 0, connections: 0, commands: {} };
     o.client += e.client;
+    for (const [what, v] of e.commands) o.commands[what] = (o.commands[what] ?? 0) + v;
     o.argBytes += e.bytes;
     o.withScripts += e.client + e.lua;
     o.connections++;
@@ -279,7 +287,14 @@ function commandsByProcess(bySource, pids, ops) {
     o.client = Number((o.client / ops).toFixed(2));
     o.withScripts = Number((o.withScripts / ops).toFixed(2));
     o.argBytes = Math.round(o.argBytes / ops);
+    o.commands = Object.fromEntries(
+      Object.entries(o.commands)
+        .sort((a, b) => b[1] - a[1])
+        .map(([what, v]) => [what, Number((v / ops).toFixed(2))]),
+    );
   }
+  // The connection of each source address (not printed): --monitor-log names its lines by it.
+  Object.defineProperty(out, 'sources', { value: sources, enumerable: false });
   return out;
 }
 
@@ -413,14 +428,17 @@ async function system(redisUrl) {
     // (a script's calls follow its EVALSHA in MONITOR). Named by process at the end (`ss`).
     let lastSource = '?';
     const bySource = new Map();
-    const bumpSource = (src, field, bytes = 0) => {
-      const e = bySource.get(src) ?? { client: 0, lua: 0, bytes: 0 };
+    const bumpSource = (src, field, bytes = 0, what = undefined) => {
+      const e = bySource.get(src) ?? { client: 0, lua: 0, bytes: 0, commands: new Map() };
       e[field]++;
       e.bytes += bytes;
+      if (what !== undefined) e.commands.set(what, (e.commands.get(what) ?? 0) + 1);
       bySource.set(src, e);
     };
+    const monitorLog = [];
     monitor?.on('monitor', (_t, args, source) => {
       const cmd = String(args[0]).toLowerCase();
+      if (MONITOR_LOG !== undefined) monitorLog.push(`${source} ${args.map((a) => String(a).slice(0, 120).replace(/\s+/g, ' ')).join(' ')}`);
       if (source === 'lua') {
         bump(`lua    ${cmd} (in ${lastScript})`);
         bumpSource(lastSource, 'lua');
@@ -430,10 +448,11 @@ async function system(redisUrl) {
       lastSource = source;
       let bytes = 0;
       for (const a of args) bytes += Buffer.byteLength(String(a));
-      bumpSource(source, 'client', bytes);
       if (cmd === 'evalsha') lastScript = names.get(String(args[1])) ?? `unknown ${String(args[1]).slice(0, 8)}`;
       if (cmd === 'eval') lastScript = names.get(createHash('sha1').update(String(args[1])).digest('hex')) ?? 'unknown eval';
-      bump(`client ${cmd}${cmd === 'evalsha' || cmd === 'eval' ? ` ${lastScript}` : ''}`);
+      const what = `${cmd}${cmd === 'evalsha' || cmd === 'eval' ? ` ${lastScript}` : ''}`;
+      bumpSource(source, 'client', bytes, what);
+      bump(`client ${what}`);
     });
     const t0 = performance.now();
     const profileFrom = monoUs();
@@ -488,6 +507,7 @@ async function system(redisUrl) {
       if (monitorErrors > 0) console.error(`(${monitorErrors} MONITOR lines lost to client errors)`);
     }
     const byProcess = MONITOR ? commandsByProcess(bySource, cpuPids, OPS) : undefined;
+    if (MONITOR_LOG !== undefined) writeFileSync(MONITOR_LOG, `${JSON.stringify(byProcess?.sources ?? {})}\n${monitorLog.join('\n')}\n`);
     if (byProcess !== undefined) console.error(JSON.stringify(byProcess, null, 2));
     const byScript = MONITOR ? Object.fromEntries([...monitored].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Number((v / OPS).toFixed(2))])) : undefined;
     // Scheduling latency per node: ready -> started.
