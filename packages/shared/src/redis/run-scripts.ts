@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { DECISION_REASONS } from '../core/types.js';
 import { RedisScriptError, UnavailableError } from '../errors.js';
 import { admissionKeys, controlKeys, type KeySpace, runKeys, tenantKeys } from './keys.js';
+import { spendPeriodField } from './admission-scripts.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 import { decodeNodeRef } from './state-codec.js';
 
@@ -29,6 +30,7 @@ export const RUN_SCRIPT_FILES = [
   'cancelRun-3.lua',
   'finishRun-2.lua',
   'reserveBudget-1.lua',
+  'reserveLaunch-2.lua',
   'settleBudget-2.lua',
   'createGuessAttempt-5.lua',
   'cancelGuess-2.lua',
@@ -478,6 +480,48 @@ export async function reserveBudget(
     record,
   ]);
   return reply === 1;
+}
+
+/**
+ * reserveLaunch-2.lua (issue 13 item 1): `reserveBudget` with `open` and `holdSpend` of a
+ * speculative launch or a paid guess in one call, both or neither: `reserved` (and held),
+ * `budget` (the budget cannot cover `amountNanoUsd`) or `cap` (the spend cap cannot cover
+ * `holdNanoUsd`, with the period's booked and held spend). The tenant is indexed in
+ * `{ctl}:reservations` first, as `reserveBudget` does. Re-sent after a lost reply, it reserves
+ * and holds once (the `open:<id>` record).
+ */
+export async function reserveLaunch(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: {
+    tenant: string;
+    amountNanoUsd: number;
+    limitNanoUsd: number | undefined;
+    open: { id: string; runId: string; attemptId: string; atMs: number };
+    /** The spend-cap hold: its key (unique per launch try), amount, the cap (undefined: none) and its period. */
+    hold: { key: string; amountNanoUsd: number; capNanoUsd: number | undefined; period: 'day' | 'month' };
+  },
+): Promise<{ readonly code: 'reserved' | 'budget' } | { readonly code: 'cap'; readonly bookedNanoUsd: number; readonly heldNanoUsd: number }> {
+  const o = a.open;
+  await redis.zadd(controlKeys(ks).reservations, 'LT', Math.round(o.atMs), a.tenant);
+  const amount = Math.round(a.amountNanoUsd);
+  const hold = Math.max(0, Math.ceil(a.hold.amountNanoUsd));
+  const [code, booked, held] = await callScript<[number, number, number]>(redis, 'reserveLaunch-2.lua', [tenantKeys(ks, a.tenant).budget, admissionKeys(ks, a.tenant).spend], [
+    amount,
+    a.limitNanoUsd === undefined ? -1 : Math.round(a.limitNanoUsd),
+    o.id,
+    JSON.stringify({ run: o.runId, a: o.attemptId, amt: amount, at: Math.round(o.atMs) }),
+    o.runId,
+    a.hold.key,
+    String(hold),
+    a.hold.capNanoUsd === undefined ? '-1' : String(Math.round(a.hold.capNanoUsd)),
+    spendPeriodField(a.hold.period, o.atMs),
+    spendPeriodField('day', o.atMs),
+    spendPeriodField('month', o.atMs),
+  ]);
+  if (code === 1) return { code: 'reserved' };
+  if (code === 2) return { code: 'cap', bookedNanoUsd: Number(booked), heldNanoUsd: Number(held) };
+  return { code: 'budget' };
 }
 
 /**

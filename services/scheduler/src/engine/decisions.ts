@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type DecisionRecord, resolveDial, usdToNano, type WorkflowNode } from '@gambit/shared';
-import { closeReservation, createGuessAttempt, createSpecAttempt, encodeAttempt, encodeDecision, recordDecision, reserveBudget, settleBudget } from '@gambit/shared/redis';
+import { closeReservation, createGuessAttempt, createSpecAttempt, encodeAttempt, encodeDecision, recordDecision, settleBudget } from '@gambit/shared/redis';
 import { worstCaseNanoUsd } from '../budget.js';
 import { guessAttemptId, guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
@@ -15,7 +15,7 @@ import type { EngineDeps } from './engine.js';
 import { attemptIdFor, planGuess, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 import { guessesToScore } from './outcomes.js';
 import { outputsOf, type RunSnapshot } from './run-view.js';
-import { holdLaunchSpend, releaseLaunchSpend } from './spend.js';
+import { releaseLaunchSpend, reserveAndHoldLaunch } from './spend.js';
 import { traceDecision } from './tracing.js';
 
 export class Decisions {
@@ -44,15 +44,11 @@ export class Decisions {
       // input rate plus maxTokens at the output rate), not the expected C_spec, so that whatever
       // the workflow declares, settling to the actual cost never takes the tenant past its budget.
       const amountNanoUsd = this.reservationNanoUsd(s, d, res);
-      const reserved = await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
-      if (!reserved) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
       // Issue 10 item 3: the same worst case is held against the tenant's spend cap (all spend);
       // a speculation the cap cannot cover is the rule's `budget` WAIT, like the budget's refusal.
-      const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd, nowMs: now, what: `the speculative launch of node ${d.id}` });
-      if (!hold.ok) {
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, runId, settlementId: open.id, reservedNanoUsd: amountNanoUsd, wasteNanoUsd: 0 });
-        return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
-      }
+      // Issue 13 item 1: the reservation and the hold are one script call, both or neither.
+      const hold = await reserveAndHoldLaunch(this.deps, { tenant, runId, attemptId, amountNanoUsd, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
+      if (!hold.ok) return this.recordOnly(s, d.id, phase, withBudgetRefused(res, { dial }), res);
       const launched = await this.launchSpeculation(s, d, phase, res, amountNanoUsd, open.id, settled);
       if (launched) await closeReservation(this.deps.redis, this.deps.ks, { tenant, runId, id: open.id, amountNanoUsd });
       else {
@@ -95,14 +91,10 @@ export class Decisions {
       const priceNano = Math.max(usdToNano(g.priceUsd), worstCaseNanoUsd(this.deps.priceTable, g.op) ?? 0);
       const attemptId = guessAttemptId(d.id, g.up);
       const open = { id: `${runId}:${attemptId}:unused:${randomUUID()}`, runId, attemptId, atMs: now };
-      if (!(await reserveBudget(this.deps.redis, this.deps.ks, { tenant, amountNanoUsd: priceNano, limitNanoUsd: tenantCfg.budgetNanoUsd, open }))) {
-        const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: base.alpha, lambdaUsdPerSec: base.lambdaUsdPerSec });
-        return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
-      }
-      // Issue 10 item 3: and against the tenant's spend cap (a refusal is a `budget` WAIT too).
-      const hold = await holdLaunchSpend(this.deps, { tenant, runId, attemptId, amountNanoUsd: priceNano, nowMs: now, what: `the guess of ${g.up} for node ${d.id}` });
+      // Issue 10 item 3: and against the tenant's spend cap (a refusal is a `budget` WAIT too),
+      // in the same script call (issue 13 item 1): both or neither.
+      const hold = await reserveAndHoldLaunch(this.deps, { tenant, runId, attemptId, amountNanoUsd: priceNano, limitNanoUsd: tenantCfg.budgetNanoUsd, open });
       if (!hold.ok) {
-        await settleBudget(this.deps.redis, this.deps.ks, { tenant, runId, settlementId: open.id, reservedNanoUsd: priceNano, wasteNanoUsd: 0 });
         const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: base.alpha, lambdaUsdPerSec: base.lambdaUsdPerSec });
         return (await this.recordOnly(s, d.id, 'runtime', withBudgetRefused(res, { dial }), { ...res, assumed: {} })) || progressed;
       }

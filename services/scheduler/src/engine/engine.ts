@@ -344,7 +344,10 @@ export class RunEngine {
       if (!ups.every((e) => s.nodes.get(e.from)?.state === 'succeeded')) continue;
       if (await this.launch(s, id, pass)) progressed = true;
     }
-    await this.flushTrims(s, pass);
+    // A run whose every node succeeded is finished below: its trims are not written (issue 13
+    // item 1), since the end's settleRunSpend releases all of the run's holds at once.
+    const finishing = [...s.nodes.values()].every((n) => n.state === 'succeeded');
+    if (!finishing) await this.flushTrims(s, pass);
 
     // 5. Runtime decisions (M1, M4): nodes whose pending upstreams are all running.
     if (s.header.speculation) {
@@ -368,13 +371,15 @@ export class RunEngine {
     await settleOutcomes(this.deps, s, now);
 
     // 7. Done?
-    if ([...s.nodes.values()].every((n) => n.state === 'succeeded')) {
+    if (finishing) {
       if (await finishRun(this.deps.redis, this.deps.ks, { tenant, runId, nowMs: now })) {
         this.deps.log.info({ tenant, runId, durationMs: now - s.header.createdAtMs }, 'run succeeded');
         runEnded(this.deps, s, 'succeeded', now);
         await this.expire(tenant, runId);
         return 'ended';
       }
+      // Not finished by this pass (the run ended otherwise meanwhile): the trims as usual.
+      await this.flushTrims(s, pass);
     }
     if (!progressed) return 'none';
     return pass.reread ? 'progressed' : 'current';

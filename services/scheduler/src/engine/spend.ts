@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { nanoToUsd, usdToNano } from '@gambit/shared';
-import { holdSpend, type KeySpace, type RedisLike, releaseSpendHold, spendPeriodField } from '@gambit/shared/redis';
+import { holdSpend, type KeySpace, type RedisLike, releaseSpendHold, reserveLaunch, spendPeriodField } from '@gambit/shared/redis';
 import type { Limits } from '../limits.js';
 
 export interface SpendCapDeps {
@@ -59,6 +59,37 @@ export async function holdLaunchSpend(
     ok: false,
     message: `SPEND_CAP_EXCEEDED: ${a.what} may cost up to ${nanoToUsd(amountNanoUsd)} USD, and the tenant's spend this ${period} (${spendPeriodField(period, a.nowMs)}), ${nanoToUsd(r.bookedNanoUsd)} USD booked plus ${nanoToUsd(r.heldNanoUsd)} USD held by running work, would pass its cap spendCapUsd = ${capUsd} USD`,
   };
+}
+
+/**
+ * Issue 13 item 1: a speculative launch or a paid guess reserves its price in the tenant's
+ * budget (M10, recorded open under `open.id`) and holds its worst case against the spend cap in
+ * one call (reserveLaunch-2.lua): both or neither. `budget`: the budget refused; `cap`: the
+ * spend cap refused (both are the rule's `budget` WAIT for the caller).
+ */
+export async function reserveAndHoldLaunch(
+  deps: SpendCapDeps,
+  a: {
+    tenant: string;
+    runId: string;
+    attemptId: string;
+    amountNanoUsd: number;
+    limitNanoUsd: number | undefined;
+    open: { id: string; runId: string; attemptId: string; atMs: number };
+  },
+): Promise<{ readonly ok: true; readonly key: string } | { readonly ok: false; readonly refusedBy: 'budget' | 'cap' }> {
+  const limits = deps.limits === undefined ? undefined : await deps.limits.get(a.tenant, a.open.atMs);
+  const capUsd = limits?.spendCapUsd;
+  // As holdLaunchSpend: unique per launch try.
+  const key = `${a.attemptId}:${randomBytes(9).toString('base64url')}`;
+  const r = await reserveLaunch(deps.redis, deps.ks, {
+    tenant: a.tenant,
+    amountNanoUsd: a.amountNanoUsd,
+    limitNanoUsd: a.limitNanoUsd,
+    open: a.open,
+    hold: { key, amountNanoUsd: a.amountNanoUsd, capNanoUsd: capUsd === undefined ? undefined : usdToNano(capUsd), period: limits?.spendCapPeriod ?? 'month' },
+  });
+  return r.code === 'reserved' ? { ok: true, key } : { ok: false, refusedBy: r.code };
 }
 
 /** Releases the hold of a launch that was not made (lost a race, failed to write). */
