@@ -17,8 +17,9 @@ import {
   controlSetKill,
   defineEstimatorScripts,
   estimatorSetStage,
+  readClassState,
 } from '../redis/estimator-scripts.js';
-import { assertKeySafe, classKeys, controlKeys, type KeySpace, outcomeShardOf, outcomeStreams } from '../redis/keys.js';
+import { assertKeySafe, controlKeys, type KeySpace, outcomeShardOf, outcomeStreams } from '../redis/keys.js';
 import { parseClassHash, type ClassState } from './class-state.js';
 import { HeartbeatTracker } from './heartbeat.js';
 import {
@@ -287,11 +288,9 @@ export class ControlPlane {
     const hit = this.cache.get(classId);
     if (opts.fresh !== true && hit !== undefined && now - hit.atMs < this.cacheMs) return hit.value;
     // The posterior and the recent hit sequence (drift suspicion, calibration/suspect.ts) in one
-    // round trip; both keys share the class's hash tag.
-    const k = classKeys(this.ks, classId);
-    const r = await this.cmd.multi().hgetall(k.posterior).get(k.windowBits).exec();
-    if (r === null || r[0]?.[0] || r[1]?.[0]) throw r?.[0]?.[0] ?? r?.[1]?.[0] ?? new Error(`class state read of ${classId} aborted`);
-    const value = parseClassHash(r[0]?.[1] as Record<string, string>, r[1]?.[1] as string | null);
+    // command (a script; both keys share the class's hash tag).
+    const r = await readClassState(this.cmd, this.ks, classId);
+    const value = parseClassHash(r.posterior, r.windowBits);
     this.cache.set(classId, { atMs: now, value });
     return value;
   }

@@ -13,6 +13,7 @@ export const ESTIMATOR_SCRIPTS = [
   'controlEnsureClass-1.lua',
   'controlSetKill-1.lua',
   'controlClearKill-1.lua',
+  'readClassState-2.lua',
 ] as const;
 
 export function defineEstimatorScripts(redis: RedisLike): void {
@@ -456,6 +457,18 @@ export interface EnsureClassArgs {
   readonly initialStage: 'shadow' | 'canary' | 'online';
   readonly nowMs: number;
   readonly tenant: string;
+}
+
+/**
+ * readClassState-2.lua (issue 13 item 1): a class's posterior hash and its recent hit sequence
+ * (`windowbits`, null when absent) in one command.
+ */
+export async function readClassState(redis: RedisLike, ks: KeySpace, classId: string): Promise<{ posterior: Record<string, string>; windowBits: string | null }> {
+  const k = classKeys(ks, classId);
+  const [flat, bits] = await callScript<[string[], string | null | undefined]>(redis, 'readClassState-2.lua', [k.posterior, k.windowBits], []);
+  const posterior: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) posterior[flat[i] as string] = flat[i + 1] as string;
+  return { posterior, windowBits: bits ?? null };
 }
 
 /** 1 created, 2 completed a hash the estimator had created provisionally, 0 already existed. */
