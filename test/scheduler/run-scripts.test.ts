@@ -5,7 +5,9 @@
 import { type AttemptRecord, parseWorkflow } from '@gambit/shared';
 import {
   admissionKeys,
+  bookLateRunSpend,
   cancelRun,
+  closeReservation,
   completeNode,
   confirmSpeculation,
   createGuessAttempt,
@@ -16,6 +18,7 @@ import {
   defineRunScripts,
   discardSpeculation,
   finishAttempt,
+  finishRun,
   holdSpend,
   indexEndedRun,
   initialNodeState,
@@ -27,6 +30,7 @@ import {
   reserveBudget,
   runKeys,
   settleBudget,
+  settleEndedRun,
   spendPeriodField,
   stageEffects,
   startAttempt,
@@ -526,5 +530,68 @@ describe('calls re-sent after a lost reply', () => {
     expect(await redis.hget(spend, `held:${spendPeriodField('month', nowMs)}`)).toBe('600');
     // Another launch's hold is checked against the cap with this one counted once.
     expect((await holdSpend(redis, ks, { tenant, runId, key: 'b.a1:k2', amountNanoUsd: 400, capNanoUsd: 1_000, period: 'day', nowMs })).ok).toBe(true);
+  });
+
+  it('finishRun: the same call twice answers succeeded both times (the caller then ends the run: its TTL)', async () => {
+    for (const id of ['a', 'b', 'c']) {
+      await launch(id, 0);
+      await work(`${id}.a1`, 1, `out-${id}`);
+      await completeNode(redis, ks, { tenant, runId, nodeId: id, attemptId: `${id}.a1`, nowMs: 40 });
+    }
+    expect(await finishRun(redis, ks, { tenant, runId, nowMs: 50 })).toBe(true);
+    expect(await finishRun(redis, ks, { tenant, runId, nowMs: 50 })).toBe(true);
+    // Another call (another time) finds the run ended.
+    expect(await finishRun(redis, ks, { tenant, runId, nowMs: 51 })).toBe(false);
+  });
+
+  it('cancelRun: the same call twice answers ended both times, with the attempts it fenced while running', async () => {
+    await launch('a', 0);
+    await launch('b', 0);
+    await startAttempt(redis, ks, { tenant, runId, attemptId: 'a.a1', epoch: 1, workerId: 'w', nowMs: 5 });
+    const call = { tenant, runId, status: 'failed' as const, reason: 'node x failed', nowMs: 99 };
+    const first = await cancelRun(redis, ks, call);
+    expect(first).toEqual({ ended: true, runningAttempts: ['a.a1'] });
+    const before = await redis.hgetall(runKeys(ks, tenant, runId).attempts);
+    expect(await cancelRun(redis, ks, call)).toEqual(first);
+    expect(await redis.hgetall(runKeys(ks, tenant, runId).attempts)).toEqual(before);
+    // Another end (another reason) is refused.
+    expect((await cancelRun(redis, ks, { ...call, reason: 'user' })).ended).toBe(false);
+  });
+
+  it('settleEndedRun: the same call twice lists the attempt it fenced while running both times (its cancel broadcast)', async () => {
+    await launch('a', 0);
+    await startAttempt(redis, ks, { tenant, runId, attemptId: 'a.a1', epoch: 1, workerId: 'w', nowMs: 5 });
+    // Ended with the attempt still running (a finished run's paid guess, say).
+    await redis.hset(runKeys(ks, tenant, runId).run, 'status', 'succeeded', 'finishedAtMs', '60');
+    const call = { tenant, runId, nowMs: 70, graceMs: 5_000 };
+    expect(await settleEndedRun(redis, ks, call)).toEqual({ changed: 1, waiting: 1, intentsDiscarded: 1, fencedRunning: ['a.a1'] });
+    expect(await settleEndedRun(redis, ks, call)).toEqual({ changed: 0, waiting: 1, intentsDiscarded: 0, fencedRunning: ['a.a1'] });
+  });
+
+  it('closeReservation: the same call twice takes a reservation the sweep released meanwhile once', async () => {
+    const t = `cr-${runId}`;
+    const open = { id: `${runId}:b.s1:unused:u-1`, runId, attemptId: 'b.s1', atMs: 5 };
+    expect(await reserveBudget(redis, ks, { tenant: t, amountNanoUsd: 700, limitNanoUsd: 10_000, open })).toBe(true);
+    // The recovery sweep released it (this scheduler stalled); the launch then succeeded.
+    expect(await settleBudget(redis, ks, { tenant: t, runId, settlementId: open.id, reservedNanoUsd: 700, wasteNanoUsd: 0, onlyIfOpen: true })).toBe(true);
+    expect(await redis.hget(tenantKeys(ks, t).budget, 'reservedNanoUsd')).toBe('0');
+    const call = { tenant: t, runId, id: open.id, amountNanoUsd: 700 };
+    await closeReservation(redis, ks, call);
+    await closeReservation(redis, ks, call);
+    expect(await redis.hget(tenantKeys(ks, t).budget, 'reservedNanoUsd')).toBe('700');
+  });
+
+  it('bookLateRunSpend: the same call twice (or a second scheduler with the same read) books a late bill once', async () => {
+    const t = `lb-${runId}`;
+    const nowMs = Date.UTC(2026, 11, 7);
+    const day = spendPeriodField('day', nowMs);
+    const call = { tenant: t, runId, costNanoUsd: 1_500, bookedNanoUsd: 1_000, nowMs };
+    expect(await bookLateRunSpend(redis, ks, call)).toBe(500);
+    expect(await bookLateRunSpend(redis, ks, call)).toBe(0);
+    expect(await redis.hget(admissionKeys(ks, t).spend, day)).toBe('500');
+    // A later bill books what is above the most booked, whatever the caller read.
+    expect(await bookLateRunSpend(redis, ks, { ...call, costNanoUsd: 1_800 })).toBe(300);
+    expect(await bookLateRunSpend(redis, ks, { ...call, costNanoUsd: 1_800, bookedNanoUsd: 1_500 })).toBe(0);
+    expect(await redis.hget(admissionKeys(ks, t).spend, day)).toBe('800');
   });
 });

@@ -16,7 +16,7 @@
  * launch (engine/spend.ts, holdSpend-1.lua): the launch's worst case is held against the cap
  * atomically (booked + held + worst case never passes it), and an ended run, once nothing of it
  * can bill any more, books its settled cost (the sum of its attempts' billed `costNanoUsd`) and
- * releases its holds (settleRunSpend-1.lua). An authoritative node the cap cannot cover fails its
+ * releases its holds (settleRunSpend-2.lua). An authoritative node the cap cannot cover fails its
  * run (`SPEND_CAP_EXCEEDED`); a speculative launch or a paid guess becomes a `budget` WAIT. A
  * submit while booked + held is at or above the cap is refused with 402 SPEND_CAP_REACHED naming
  * `spendCapUsd`.

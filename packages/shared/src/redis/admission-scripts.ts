@@ -1,12 +1,12 @@
 /**
  * Per-tenant admission (issue 10 item 4): the typed wrapper of admitRun-2.lua. The scheduler's
  * limits.ts decides what to do with the answer (429 with Retry-After). And the spend cap at
- * launch (issue 10 item 3): holdSpend-1.lua and settleRunSpend-1.lua.
+ * launch (issue 10 item 3): holdSpend-1.lua and settleRunSpend-2.lua.
  */
-import { admissionKeys, type KeySpace } from './keys.js';
+import { admissionKeys, type KeySpace, tenantKeys } from './keys.js';
 import { callScript, defineScripts, type RedisLike } from './scripts.js';
 
-export const ADMISSION_SCRIPT_FILES = ['admitRun-2.lua', 'holdSpend-1.lua', 'settleRunSpend-1.lua'] as const;
+export const ADMISSION_SCRIPT_FILES = ['admitRun-2.lua', 'holdSpend-1.lua', 'settleRunSpend-2.lua'] as const;
 
 export function defineAdmissionScripts(redis: RedisLike): void {
   defineScripts(redis, ADMISSION_SCRIPT_FILES);
@@ -98,29 +98,40 @@ export async function trimSpendHold(redis: RedisLike, ks: KeySpace, a: { tenant:
 }
 
 /**
- * settleRunSpend-1.lua: books an ended run's settled cost into the periods of its holds and
+ * settleRunSpend-2.lua: books an ended run's settled cost into the periods of its holds and
  * releases them, once per run; returns the nano-USD booked, or undefined when the run held
  * nothing (already settled, or it never launched).
  */
 export async function settleRunSpend(redis: RedisLike, ks: KeySpace, a: { tenant: string; runId: string; costNanoUsd: number }): Promise<number | undefined> {
   defineScripts(redis, ADMISSION_SCRIPT_FILES);
-  const r = await callScript<number>(redis, 'settleRunSpend-1.lua', [admissionKeys(ks, a.tenant).spend], [a.runId, nanoArg('costNanoUsd', a.costNanoUsd)]);
+  const r = await callScript<number>(redis, 'settleRunSpend-2.lua', [admissionKeys(ks, a.tenant).spend, tenantKeys(ks, a.tenant).settled(a.runId)], [
+    a.runId,
+    nanoArg('costNanoUsd', a.costNanoUsd),
+  ]);
   return r < 0 ? undefined : Number(r);
 }
 
 /**
- * settleRunSpend-1.lua `late`: books a cost an ended run was billed after its settlement into the
- * spend periods of `nowMs`. Returns the nano-USD booked.
+ * settleRunSpend-2.lua `late`: an ended run's cost is `costNanoUsd` now, more than the
+ * `bookedNanoUsd` its record says was booked (a try billed after its settlement): what is above
+ * the most booked so far goes into the spend periods of `nowMs`, once (a running total per run,
+ * so a call re-sent after a lost reply, or a second scheduler, books nothing twice). Returns the
+ * nano-USD booked now.
  */
-export async function bookLateRunSpend(redis: RedisLike, ks: KeySpace, a: { tenant: string; runId: string; costNanoUsd: number; nowMs: number }): Promise<number> {
+export async function bookLateRunSpend(
+  redis: RedisLike,
+  ks: KeySpace,
+  a: { tenant: string; runId: string; costNanoUsd: number; bookedNanoUsd: number; nowMs: number },
+): Promise<number> {
   defineScripts(redis, ADMISSION_SCRIPT_FILES);
   return Number(
-    await callScript<number>(redis, 'settleRunSpend-1.lua', [admissionKeys(ks, a.tenant).spend], [
+    await callScript<number>(redis, 'settleRunSpend-2.lua', [admissionKeys(ks, a.tenant).spend, tenantKeys(ks, a.tenant).settled(a.runId)], [
       a.runId,
       nanoArg('costNanoUsd', a.costNanoUsd),
       'late',
       spendPeriodField('day', a.nowMs),
       spendPeriodField('month', a.nowMs),
+      nanoArg('bookedNanoUsd', a.bookedNanoUsd),
     ]),
   );
 }

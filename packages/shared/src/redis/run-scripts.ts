@@ -533,8 +533,8 @@ export async function reserveLaunch(
 export async function closeReservation(redis: RedisLike, ks: KeySpace, a: { tenant: string; runId: string; id: string; amountNanoUsd: number }): Promise<void> {
   const t = tenantKeys(ks, a.tenant);
   // Settled meanwhile: under the run, or as a marker from before they moved (`settled:<id>`).
-  const settled = await callScript<number>(redis, 'closeReservation-2.lua', [t.budget, t.settled(a.runId)], [a.id]);
-  if (settled === 1) await reserveBudget(redis, ks, { tenant: a.tenant, amountNanoUsd: a.amountNanoUsd, limitNanoUsd: undefined });
+  // Taken again in the same step (once: a re-sent call finds the marker `r`).
+  await callScript<number>(redis, 'closeReservation-2.lua', [t.budget, t.settled(a.runId)], [a.id, Math.round(a.amountNanoUsd)]);
 }
 
 /**

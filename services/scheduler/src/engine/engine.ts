@@ -268,8 +268,11 @@ export class RunEngine {
         await settleRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd });
         await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: undefined, to: costNanoUsd });
       } else if (costNanoUsd > booked) {
-        if (await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: booked, to: costNanoUsd }))
-          await bookLateRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd: costNanoUsd - booked, nowMs: now });
+        // Booked first, then recorded: the booking is once per run and total (settleRunSpend-2
+        // `late` keeps the most booked), so a call re-sent after a lost reply, a second scheduler,
+        // or a crash before the record books nothing twice; the record only spares the call.
+        await bookLateRunSpend(this.deps.redis, this.deps.ks, { tenant, runId, costNanoUsd, bookedNanoUsd: booked, nowMs: now });
+        await setSpendBooked(this.deps.redis, this.deps.ks, { tenant, runId, expected: booked, to: costNanoUsd });
       }
       // Before it leaves the index (after which nothing visits it again): its end notice.
       if (!s.header.endNotice && this.deps.ensureRunEndNotice !== undefined)
@@ -663,12 +666,13 @@ export class RunEngine {
     for (const [nodeId, n] of s.nodes) for (const o of await dueOutcomes(s, nodeId, n, now)) due.push([nodeId, o.outcomeId]);
     const rules = await this.deps.retention.rules(tenant, now);
     const r = await compactRun(this.deps.redis, this.deps.ks, { tenant, runId, keepOutputs: rules.keepOutputs, dueOutcomes: due });
-    if (r === 'compacted') {
+    // 'already': folded by another scheduler, or by this call executed twice (ioredis re-sends a
+    // call whose reply was lost): indexing it as ended is idempotent, so it is indexed again.
+    if (r === 'compacted' || r === 'already') {
       const dropped = await this.deps.retention.folded(tenant, runId, s.header.finishedAtMs ?? now, now);
       this.deps.log.debug({ tenant, runId, dropped }, 'ended run folded into its compact record');
       return true;
     }
-    if (r === 'already') return true;
     if (r === 'missing_or_running') {
       // Ended and gone: its record expired before it could be folded (retention shorter than
       // the fold's delay), so it never enters the `ended` index: its settlement markers go now.

@@ -4,7 +4,7 @@
  * (holdSpend-1.lua: booked + held + this launch never passes the cap, atomically, so overshoot is
  * 0 whatever the number of schedulers); a launch that is not made releases its hold; an ended run,
  * once nothing of it can bill any more, books its settled cost and releases all its holds
- * (settleRunSpend-1.lua). What a refusal means is the caller's: an authoritative node fails the
+ * (settleRunSpend-2.lua). What a refusal means is the caller's: an authoritative node fails the
  * run (`SPEND_CAP_EXCEEDED`), a speculative launch or a paid guess becomes a `budget` WAIT.
  */
 import { randomBytes } from 'node:crypto';

@@ -11,10 +11,28 @@
   ARGV[3] now ms
   Returns: {1, attemptIdsThatWereRunning...} ended; the caller broadcasts their cancels
            {0, status} the run was not running
+  A call executed twice (its reply lost when the connection dropped and the call re-sent by
+  ioredis's autoResendUnfulfilledCommands) answers {1, ...} again, writing nothing: the run ended
+  with this call's status, reason and time, and the attempts it fenced while running (cancelled
+  with this call's error, not finished since) are listed again for their cancel broadcast.
+  (Answered {0}, its caller skipped the end: no cancel broadcast, no TTL on the run's keys.)
 ]]
 --#include state-codec
-local st = redis.call('HGET', KEYS[1], 'status')
-if st ~= 'running' then return {0, st or 'missing'} end
+local head = redis.call('HMGET', KEYS[1], 'status', 'reason', 'finishedAtMs')
+local st = head[1]
+if st ~= 'running' then
+  if st == ARGV[1] and head[2] == ARGV[2] and head[3] == ARGV[3] then
+    local again = {1}
+    local why = 'run ' .. ARGV[1] .. ': ' .. ARGV[2]
+    local flat = redis.call('HGETALL', KEYS[3])
+    for i = 1, #flat, 2 do
+      local a = decA(flat[i + 1])
+      if a.status == 'cancelled' and a.error == why and (a.finishedAtMs == nil or a.finishedAtMs == cjson.null) then table.insert(again, a.attemptId) end
+    end
+    return again
+  end
+  return {0, st or 'missing'}
+end
 local now = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'finishedAtMs', ARGV[3])
 local out = {1}

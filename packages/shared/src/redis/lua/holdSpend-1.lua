@@ -5,7 +5,7 @@
   cap set later counts the work already running. The check and the hold are one step: for the
   cap's period, booked spend + held spend + this amount never passes the cap (overshoot 0, any
   number of schedulers). Holds are kept per run (`hold:<run>`, JSON {key: [amount, day, month]})
-  and all released when the run's spend is settled (settleRunSpend-1.lua).
+  and all released when the run's spend is settled (settleRunSpend-2.lua).
   Once an attempt's cost is final (it succeeded or failed: billed, fenced), `trim` lowers the holds
   of its launch to that cost, so a finished node of a running run holds what it spent, not its
   worst case.

@@ -10,6 +10,9 @@
     it) is finished now if it never started (startAttempt refuses it for ever), or else once
     `graceMs` has passed since the run ended and since the attempt started: its worker died (D1). Whatever usage it recorded stays; with none, none is billed.
   Attempts that are `succeeded`, `failed` or `needs_attention` are left as they are.
+  An attempt fenced here while running that has not reported yet is returned again by every later
+  call (its cancel is broadcast again): a call re-sent by ioredis after its reply was lost returns
+  it too, instead of nothing.
   KEYS[1] run hash        P:{run:T:R}:run
   KEYS[2] attempts hash   P:{run:T:R}:attempts
   KEYS[3] intents hash    P:{run:T:R}:intents
@@ -57,6 +60,10 @@ for i = 1, #flat, 2 do
       write = true
     else
       waiting = waiting + 1
+      -- Fenced here while running (no error of its own) and not billed yet: listed again for its
+      -- cancel broadcast, so a call re-sent after its reply was lost (the first listed it) or a
+      -- worker that missed the first broadcast still hears it.
+      if a.status == 'cancelled' and (a.error == nil or a.error == cjson.null) then table.insert(running, id) end
     end
   end
   if write then

@@ -7,23 +7,33 @@
   cost above the holds (not expected: a hold is the launch's worst case) goes to the last hold's
   periods.
   Mode `late` books a cost billed after the run was settled (a try whose bill came after the
-  settlement: setSpendBooked-1.lua says how much was booked before) into the periods of now: the
-  money was spent; its holds are gone, so it is booked where it lands.
+  settlement) into the periods of now: the money was spent; its holds are gone, so it is booked
+  where it lands. It is given the run's cost now (a running total) and books what is above the
+  most booked so far: the run's `spend` marker among its settlement markers (KEYS[2]), or, before
+  the first late booking, what the run says was booked (`spendBooked`, setSpendBooked-1.lua); the
+  marker then holds the total. So a call executed twice (its reply lost when the connection
+  dropped and the call re-sent by ioredis's autoResendUnfulfilledCommands), or two schedulers
+  booking the same late bill, book it once. The marker lives as long as the run's record
+  (retention deletes the markers hash with it, indexEndedRun-3.lua).
   KEYS[1] spend hash   P:{tenant:T}:spend
+  KEYS[2] the run's settlement markers   P:{tenant:T}:settled:R (late; field `spend`)
   ARGV[1] run id
-  ARGV[2] the run's settled cost (settle), or the cost billed since (late), nano-USD (integer string, >= 0)
+  ARGV[2] the run's settled cost (settle), or its cost now (late), nano-USD (integer string, >= 0)
   ARGV[3] mode: 'settle' (or absent) | 'late'
   ARGV[4] late: the day field of now, ARGV[5] late: the month field of now
-  Returns: the nano-USD booked, or -1 when settling a run that holds nothing (settled before, or
-  never launched)
+  ARGV[6] late: the nano-USD the run says was booked (`spendBooked`) when the caller read it
+  Returns: the nano-USD booked (late: 0 when nothing is above what was booked), or -1 when
+  settling a run that holds nothing (settled before, or never launched)
 ]]
 if ARGV[3] == 'late' then
-  local amt = tonumber(ARGV[2])
-  if amt > 0 then
-    redis.call('HINCRBY', KEYS[1], ARGV[4], ARGV[2])
-    redis.call('HINCRBY', KEYS[1], ARGV[5], ARGV[2])
-  end
-  return amt
+  local total = tonumber(ARGV[2])
+  local booked = math.max(tonumber(redis.call('HGET', KEYS[2], 'spend') or '0'), tonumber(ARGV[6]))
+  if total <= booked then return 0 end
+  local amt = string.format('%d', total - booked)
+  redis.call('HINCRBY', KEYS[1], ARGV[4], amt)
+  redis.call('HINCRBY', KEYS[1], ARGV[5], amt)
+  redis.call('HSET', KEYS[2], 'spend', ARGV[2])
+  return total - booked
 end
 local holdField = 'hold:' .. ARGV[1]
 local raw = redis.call('HGET', KEYS[1], holdField)
