@@ -6,6 +6,7 @@ import { type AttemptRecord, parseWorkflow } from '@gambit/shared';
 import {
   admissionKeys,
   bookLateRunSpend,
+  cancelGuess,
   cancelRun,
   closeReservation,
   completeNode,
@@ -24,10 +25,12 @@ import {
   initialNodeState,
   type KeySpace,
   launchNode,
+  markAttention,
   parseNodes,
   recordDecision,
   recordOutcome,
   reserveBudget,
+  resolveAttention,
   runKeys,
   settleBudget,
   settleEndedRun,
@@ -579,6 +582,58 @@ describe('calls re-sent after a lost reply', () => {
     await closeReservation(redis, ks, call);
     await closeReservation(redis, ks, call);
     expect(await redis.hget(tenantKeys(ks, t).budget, 'reservedNanoUsd')).toBe('700');
+  });
+
+  it('discardSpeculation: the same call twice answers discarded both times, with the status it found (the cancel broadcast)', async () => {
+    await launch('a', 0);
+    const { id } = await speculate('b', 0, { a: 'x' });
+    await startAttempt(redis, ks, { tenant, runId, attemptId: id, epoch: 1, workerId: 'w', nowMs: 12 });
+    const call = { tenant, runId, nodeId: 'b', attemptId: id, kind: 'miss' as const, edge: 'a', nowMs: 20 };
+    expect(await discardSpeculation(redis, ks, call)).toEqual({ discarded: true, previousStatus: 'running' });
+    const before = await redis.hgetall(runKeys(ks, tenant, runId).nodes);
+    expect(await discardSpeculation(redis, ks, call)).toEqual({ discarded: true, previousStatus: 'running' });
+    expect(await redis.hgetall(runKeys(ks, tenant, runId).nodes)).toEqual(before);
+    // Another discard of it (another kind) is not this call.
+    expect(await discardSpeculation(redis, ks, { ...call, kind: 'cancelled', edge: '' })).toEqual({ discarded: false });
+    // A queued one: finished at the call's time, so its re-send says queued (the job is dropped).
+    const c = await speculate('c', 0, { a: 'x' });
+    const q = { tenant, runId, nodeId: 'c', attemptId: c.id, kind: 'cancelled' as const, edge: '', nowMs: 21, onlyIfQueued: true };
+    expect(await discardSpeculation(redis, ks, q)).toEqual({ discarded: true, previousStatus: 'queued' });
+    expect(await discardSpeculation(redis, ks, q)).toEqual({ discarded: true, previousStatus: 'queued' });
+  });
+
+  it('cancelGuess: the same call twice answers cancelled both times, with the status it found', async () => {
+    await launch('a', 0);
+    const buy = await createGuessAttempt(redis, ks, {
+      tenant,
+      runId,
+      nodeId: 'b',
+      upstreamId: 'a',
+      claim: 'guess-a',
+      attemptId: 'b.g-a',
+      attemptJson: JSON.stringify(attempt('b.g-a', 'b', 'speculative', 0)),
+      jobId: 'job-b.g-a',
+      intentJson: '{}',
+      decisionJson: '{"decisionId":"buy","posteriors":[]}',
+    });
+    expect(buy).toBe(true);
+    await startAttempt(redis, ks, { tenant, runId, attemptId: 'b.g-a', epoch: 0, workerId: 'w', nowMs: 12 });
+    await work('a.a1', 1, 'real');
+    await completeNode(redis, ks, { tenant, runId, nodeId: 'a', attemptId: 'a.a1', nowMs: 40 });
+    const call = { tenant, runId, upstreamId: 'a', attemptId: 'b.g-a', nowMs: 41 };
+    expect(await cancelGuess(redis, ks, call)).toEqual({ cancelled: true, previousStatus: 'running' });
+    expect(await cancelGuess(redis, ks, call)).toEqual({ cancelled: true, previousStatus: 'running' });
+  });
+
+  it('resolveAttention: the same resolution twice answers OK both times; another one is NOT_NEEDED', async () => {
+    await launch('a', 0);
+    await startAttempt(redis, ks, { tenant, runId, attemptId: 'a.a1', epoch: 1, workerId: 'w', nowMs: 5 });
+    await startAttempt(redis, ks, { tenant, runId, attemptId: 'a.a1', epoch: 1, workerId: 'w', nowMs: 6 });
+    expect((await markAttention(redis, ks, { tenant, runId, attemptId: 'a.a1', epoch: 1, tryNo: 2, reason: 'may have run', nowMs: 7 })).code).toBe('OK');
+    const call = { tenant, runId, attemptId: 'a.a1', resolution: 'succeeded' as const, text: 'it ran', nowMs: 8 };
+    expect(await resolveAttention(redis, ks, call)).toEqual({ code: 'OK', status: 'succeeded' });
+    expect(await resolveAttention(redis, ks, call)).toEqual({ code: 'OK', status: 'succeeded' });
+    expect(await resolveAttention(redis, ks, { ...call, resolution: 'failed', text: 'it did not' })).toEqual({ code: 'NOT_NEEDED', status: 'succeeded' });
   });
 
   it('bookLateRunSpend: the same call twice (or a second scheduler with the same read) books a late bill once', async () => {

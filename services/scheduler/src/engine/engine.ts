@@ -315,6 +315,14 @@ export class RunEngine {
         // downstream launch then happens in this pass, one Redis read earlier.
         s.nodes.set(id, { ...n, state: r.state, ...(r.state === 'succeeded' ? { output: a.output ?? '', source: 'authoritative' as const } : { error: a.error ?? 'failed' }), finishedAtMs: a.finishedAtMs ?? now });
         if (r.state === 'succeeded') await this.learn(s, id, n.auth, a.output ?? '');
+      } else if (r.code === 'duplicate') {
+        // Completed already: by another scheduler, or by this very call executed twice (ioredis
+        // re-sends a call whose reply was lost). Either way the run moved on: re-read and go on
+        // (stopping here left it to the recovery sweep's kick), and the attempt's hold comes down
+        // to its cost (a trim is idempotent). Its learning is the completing call's.
+        progressed = true;
+        pass.reread = true;
+        pass.trims.push({ attemptId: n.auth, costNanoUsd: a.costNanoUsd });
       } else pass.reread = true;
     }
 

@@ -15,12 +15,30 @@
   Returns: {1, previousAttemptStatus} discarded
            {0} the attempt is not the node's live speculation (already handled)
            {0, status} ARGV[6] = '1' and the attempt is no longer queued
+  A call executed twice (its reply lost when the connection dropped and the call re-sent by
+  ioredis's autoResendUnfulfilledCommands) finds the speculation closed as this call closes it
+  (its kind and edge; the attempt cancelled with this call's error, or superseded) and answers
+  {1, previousAttemptStatus} again, writing nothing: a queued attempt was finished at this call's
+  time. (Answered {0}, its caller skipped the cancel broadcast: a running attempt ran on.)
 ]]
 --#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {0} end
 local n = decN(raw)
-if type(n.spec) ~= 'table' or n.spec.a ~= ARGV[2] then return {0} end
+if type(n.spec) ~= 'table' or n.spec.a ~= ARGV[2] then
+  local c = n.closed[ARGV[2]]
+  if type(c) == 'table' and c.kind == ARGV[3] and (c.edge or '') == ARGV[4] then
+    local araw = redis.call('HGET', KEYS[2], ARGV[2])
+    if not araw then return {1, 'missing'} end
+    local a = decA(araw)
+    if a.status == 'superseded' then return {1, 'succeeded'} end
+    if a.status == 'cancelled' and a.error == 'speculation discarded: ' .. ARGV[3] then
+      if tonumber(a.finishedAtMs) == tonumber(ARGV[5]) then return {1, 'queued'} end
+      return {1, 'running'}
+    end
+  end
+  return {0}
+end
 local s = n.spec
 local prev = 'missing'
 local araw = redis.call('HGET', KEYS[2], ARGV[2])

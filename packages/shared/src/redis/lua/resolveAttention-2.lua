@@ -21,7 +21,14 @@ if redis.call('EXISTS', KEYS[2]) == 0 then return { 'MISSING', '' } end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
 local rec = decA(raw)
-if rec.status ~= 'needs_attention' then return { 'NOT_NEEDED', rec.status } end
+if rec.status ~= 'needs_attention' then
+  -- This very call, executed before (its reply lost when the connection dropped and the call
+  -- re-sent by ioredis): resolved as it resolves, at its time. It answers OK again (NOT_NEEDED
+  -- told the operator 409 for a resolution that was applied, and the run was not reconciled).
+  local text = ARGV[2] == 'succeeded' and rec.output or rec.error
+  if rec.resolvedBy == 'operator' and rec.status == ARGV[2] and text == ARGV[3] and tonumber(rec.finishedAtMs) == tonumber(ARGV[4]) then return { 'OK', rec.status } end
+  return { 'NOT_NEEDED', rec.status }
+end
 rec.status = ARGV[2]
 if ARGV[2] == 'succeeded' then rec.output = ARGV[3] else rec.error = ARGV[3] end
 rec.finishedAtMs = tonumber(ARGV[4])
