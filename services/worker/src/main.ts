@@ -260,6 +260,8 @@ async function main(): Promise<void> {
         await opsClosed;
       }
       await cancels.close();
+      // Claimed jobs added to BullMQ whose confirmation waits for a claim (issue 13 item 1).
+      await fair.flushConfirmed().catch((err: unknown) => logger.warn({ err: String(err) }, 'fair dispatch confirmations failed'));
       await Promise.all(fairShards.flatMap((s) => [s.ops.close(), s.spec.close()]));
       await outbound.close();
       await opsServer.close();

@@ -78,8 +78,20 @@ export interface FairOptions {
 /** A lane of one shard: the unit pumps coalesce on. */
 type LaneKey = `${FairLane}:${number}`;
 
+/**
+ * Issue 13 item 1: how long the confirmation of claimed jobs added to BullMQ (their deletion from
+ * `claimed`) may wait for this process's next claim of the lane to carry it before it is sent on
+ * its own. Well under the recovery sweep's stale period (RECOVERY_STALE_MS, 5 s by default), after
+ * which the sweep would add a claimed job again (harmless, the add is idempotent by job id and a
+ * job that already ran is fenced by startAttempt, but a waste).
+ */
+export const CONFIRM_DEFER_MS = 1_000;
+
 export class FairDispatcher {
   private readonly pumping = new Map<LaneKey, Promise<number>>();
+  /** Claimed jobs added to BullMQ whose deletion from `claimed` waits for the lane's next claim (see `confirm`). */
+  private readonly confirmed = new Map<LaneKey, string[]>();
+  private confirmTimer: NodeJS.Timeout | undefined;
   private readonly again = new Set<LaneKey>();
   private readonly headroom: number;
   private readonly reserved: number;
@@ -125,13 +137,21 @@ export class FairDispatcher {
    * them). Returns the jobs claimed (this one or others), which the caller hands to `dispatch`.
    */
   async enqueueAndClaim(item: FairItem, order: number): Promise<{ added: boolean; claimed: FairItem[] }> {
-    const k = this.keys(item.lane, this.shardOf(item.tenant));
-    const reply = await callScript<Array<string | number>>(
-      this.redis,
-      'fairClaim-9.lua',
-      [k.ring, k.deficit, k.weights, k.items, k.claimed, k.out, k.workers, k.owner, k.inuse],
-      [item.lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved, 'enqueue', item.jobId, JSON.stringify(item), order, item.tenant],
-    );
+    const shard = this.shardOf(item.tenant);
+    const k = this.keys(item.lane, shard);
+    const reply = await this.claimCall(item.lane, shard, [
+      item.lane,
+      CLAIM_BATCH,
+      k.readyPrefix,
+      FAIR_WORKER_TTL_MS,
+      this.headroom,
+      this.reserved,
+      'enqueue',
+      item.jobId,
+      JSON.stringify(item),
+      order,
+      item.tenant,
+    ]);
     return { added: Number(reply[2]) === 1, claimed: reply.slice(3).map((raw) => JSON.parse(String(raw)) as FairItem) };
   }
 
@@ -163,9 +183,65 @@ export class FairDispatcher {
     return s;
   }
 
+  /**
+   * fairClaim-9.lua with `args`, carrying the lane's confirmations waiting in this process
+   * ('confirm' and their job ids, last); given back if the call fails.
+   */
+  private async claimCall(lane: FairLane, shard: number, args: Array<string | number>): Promise<Array<string | number>> {
+    const k = this.keys(lane, shard);
+    const key: LaneKey = `${lane}:${shard}`;
+    const done = this.confirmed.get(key);
+    if (done !== undefined) this.confirmed.delete(key);
+    try {
+      return await callScript<Array<string | number>>(
+        this.redis,
+        'fairClaim-9.lua',
+        [k.ring, k.deficit, k.weights, k.items, k.claimed, k.out, k.workers, k.owner, k.inuse],
+        done === undefined ? args : [...args, 'confirm', ...done],
+      );
+    } catch (err) {
+      if (done !== undefined) this.deferConfirm(key, done);
+      throw err;
+    }
+  }
+
+  /**
+   * Adds claimed jobs to BullMQ; once added they are confirmed (deleted from `claimed`) by this
+   * process's next claim of the lane, or by `flushConfirmed` within CONFIRM_DEFER_MS (issue 13
+   * item 1: the HDEL rides on a script call that is made anyway).
+   */
   private async confirm(lane: FairLane, shard: number, items: readonly FairItem[]): Promise<void> {
     await Promise.all(items.map((it) => this.add(shard, it)));
-    await this.redis.hdel(this.keys(lane, shard).claimed, ...items.map((it) => it.jobId));
+    this.deferConfirm(`${lane}:${shard}`, items.map((it) => it.jobId));
+  }
+
+  private deferConfirm(key: LaneKey, jobIds: readonly string[]): void {
+    const list = this.confirmed.get(key);
+    if (list === undefined) this.confirmed.set(key, [...jobIds]);
+    else list.push(...jobIds);
+    if (this.confirmTimer === undefined) {
+      this.confirmTimer = setTimeout(() => {
+        this.confirmTimer = undefined;
+        this.flushConfirmed().catch((err: unknown) => this.log.warn({ err: String(err) }, 'fair dispatch: confirmations failed (the sweep adds those jobs again)'));
+      }, CONFIRM_DEFER_MS);
+      this.confirmTimer.unref();
+    }
+  }
+
+  /** Sends every confirmation still waiting for a claim (the timer; a process that stops). */
+  async flushConfirmed(): Promise<void> {
+    const all = [...this.confirmed];
+    this.confirmed.clear();
+    const r = await Promise.allSettled(
+      all.map(([key, ids]) => {
+        const [lane, shard] = key.split(':') as [FairLane, string];
+        return this.redis.hdel(this.keys(lane, Number(shard)).claimed, ...ids);
+      }),
+    );
+    r.forEach((x, i) => {
+      const e = all[i];
+      if (x.status === 'rejected' && e !== undefined) this.deferConfirm(e[0], e[1]);
+    });
   }
 
   /**
@@ -232,12 +308,7 @@ export class FairDispatcher {
     let total = 0;
     let release = releaseJobId;
     for (;;) {
-      const reply = await callScript<Array<string | number>>(
-        this.redis,
-        'fairClaim-9.lua',
-        [k.ring, k.deficit, k.weights, k.items, k.claimed, k.out, k.workers, k.owner, k.inuse],
-        [lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved, ...(release === undefined ? [] : ['release', release])],
-      );
+      const reply = await this.claimCall(lane, shard, [lane, CLAIM_BATCH, k.readyPrefix, FAIR_WORKER_TTL_MS, this.headroom, this.reserved, ...(release === undefined ? [] : ['release', release])]);
       const items = reply.slice(release === undefined ? 2 : 3).map((raw) => JSON.parse(String(raw)) as FairItem);
       release = undefined;
       if (items.length === 0) return total;
@@ -304,6 +375,8 @@ export class FairDispatcher {
    * `staleMs` whose BullMQ job ended or is gone. Returns { readded, dropped }.
    */
   async sweep(staleMs: number): Promise<{ readded: number; dropped: number }> {
+    // What this process added already is confirmed first, not taken for a pump that died.
+    await this.flushConfirmed();
     const [sec, usec] = await this.redis.time();
     const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     let readded = 0;

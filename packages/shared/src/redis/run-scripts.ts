@@ -623,11 +623,15 @@ function fieldsOf(flat: unknown): Record<string, string> {
   return out;
 }
 
-/** readRun-5.lua: a run's header, nodes, attempts, outbox size (and compact record) in one round trip (one consistent read). */
-export async function readRun(redis: RedisLike, ks: KeySpace, a: RunRef): Promise<RunHashes> {
+/**
+ * readRun-5.lua: a run's header, nodes, attempts, outbox size (and compact record) in one round
+ * trip (one consistent read). `deleteIntents`: job ids of outbox intents already enqueued, deleted
+ * from the outbox first in the same call (issue 13 item 1).
+ */
+export async function readRun(redis: RedisLike, ks: KeySpace, a: RunRef & { deleteIntents?: readonly string[] }): Promise<RunHashes> {
   defineScripts(redis, ['readRun-5.lua']);
   const k = runKeys(ks, a.tenant, a.runId);
-  const reply = await callScript<unknown>(redis, 'readRun-5.lua', [k.run, k.nodes, k.attempts, k.intents, k.rec], []);
+  const reply = await callScript<unknown>(redis, 'readRun-5.lua', [k.run, k.nodes, k.attempts, k.intents, k.rec], a.deleteIntents ?? []);
   if (!Array.isArray(reply) || reply.length !== 5) throw bad('readRun-5.lua', reply);
   return {
     run: fieldsOf(reply[0]),

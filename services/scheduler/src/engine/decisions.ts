@@ -121,7 +121,7 @@ export class Decisions {
       }
       await closeReservation(this.deps.redis, this.deps.ks, { tenant, runId, id: open.id, amountNanoUsd: priceNano });
       this.logDecision(record);
-      await this.deps.outbox.send(tenant, runId, plan.intent);
+      await this.deps.outbox.send(tenant, runId, plan.intent, { deferDelete: true });
       progressed = true;
     }
     return progressed;
@@ -227,7 +227,7 @@ export class Decisions {
     });
     if (!r.ok) return false;
     this.logDecision(res.record);
-    await this.deps.outbox.send(tenant, runId, plan.intent);
+    await this.deps.outbox.send(tenant, runId, plan.intent, { deferDelete: true });
     return true;
   }
 

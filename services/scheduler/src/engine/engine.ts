@@ -186,7 +186,7 @@ export class RunEngine {
   private async reconcileOnce(tenant: string, runId: string, first?: RunSnapshot): Promise<void> {
     let bumped = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const s = round === 0 && first !== undefined ? first : await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
+      const s = round === 0 && first !== undefined ? first : await this.read(tenant, runId);
       if (s === undefined) return;
       const r = await this.step(s);
       if (r === 'none') return;
@@ -201,6 +201,20 @@ export class RunEngine {
       // pass), so a re-read would find nothing more to do. Events that arrive meanwhile still get
       // their own read (`again` in reconcile), and a lost race always re-reads.
       if (r === 'current') return;
+    }
+  }
+
+  /**
+   * Reads the run; the read deletes the outbox intents this process enqueued for it since its
+   * last read (Outbox `deferDelete`, issue 13 item 1: no command of their own).
+   */
+  private async read(tenant: string, runId: string): Promise<RunSnapshot | undefined> {
+    const sent = this.deps.outbox.takeDeferred(tenant, runId);
+    try {
+      return await loadRun(this.deps.redis, this.deps.ks, tenant, runId, sent);
+    } catch (err) {
+      if (sent !== undefined) this.deps.outbox.restoreDeferred(tenant, runId, sent);
+      throw err;
     }
   }
 
@@ -491,7 +505,7 @@ export class RunEngine {
     }
     s.nodes.set(nodeId, { ...n, state: 'running', epoch: r.epoch, auth: plan.attemptId, startedAtMs: now });
     s.attempts.set(plan.attemptId, plan.attempt);
-    await this.deps.outbox.send(tenant, runId, plan.intent);
+    await this.deps.outbox.send(tenant, runId, plan.intent, { deferDelete: true });
     this.deps.log.debug({ tenant, runId, nodeId, attemptId: plan.attemptId }, 'node launched');
     return true;
   }

@@ -211,9 +211,12 @@ export function newRunSnapshot(a: { header: Record<string, string | number>; wor
   return { header, workflow, nodes, attempts: new Map(), graph: graphOf(workflow) };
 }
 
-/** The run, or undefined when it does not exist. */
-export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, runId: string): Promise<RunSnapshot | undefined> {
-  const { run: hRaw, nodes: nRaw, attempts: aRaw, intents, record } = await readRun(redis, ks, { tenant, runId });
+/**
+ * The run, or undefined when it does not exist. `deleteIntents`: outbox intents already enqueued,
+ * deleted in the same call before the read (Outbox.takeDeferred).
+ */
+export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, deleteIntents?: readonly string[]): Promise<RunSnapshot | undefined> {
+  const { run: hRaw, nodes: nRaw, attempts: aRaw, intents, record } = await readRun(redis, ks, { tenant, runId, ...(deleteIntents === undefined || deleteIntents.length === 0 ? {} : { deleteIntents }) });
   let workflow: Workflow | undefined;
   if (hRaw.workflowRef !== undefined) workflow = await workflowByRef(redis, ks, tenant, runId, hRaw.workflowRef);
   else if (hRaw.workflow !== undefined) {

@@ -37,6 +37,9 @@
           the code), without touching the ready list and ring.
           'release' (a worker finished a job): ARGV[8] job id, released first exactly as
           fairRelease-3.lua does (idempotent), then the claim runs.
+  After the mode's arguments (from ARGV[7] without a mode), optional: 'confirm' and job ids the
+          caller claimed before and has added to BullMQ since: deleted from `claimed` first, as
+          the HDEL that confirmed them did (issue 13 item 1: no command of their own).
 
   Order. A tenant's share is slots × weight / (sum of the weights of the active tenants: those
   with ready or outstanding jobs). While some tenant in the ring holds less than its share, the
@@ -98,8 +101,18 @@ end
 
 -- Modes (ARGV[7]): 'enqueue' and 'release' put `added` / `released` third in the reply.
 local mode = ARGV[7]
+if mode == 'confirm' then mode = nil end
 if mode ~= nil and mode ~= 'enqueue' and mode ~= 'release' then
   return redis.error_reply('fairClaim: ARGV[7] (mode) must be enqueue or release, got ' .. tostring(mode))
+end
+-- Confirmations (issue 13 item 1): jobs this caller claimed earlier and has since added to
+-- BullMQ leave `claimed` here, instead of by an HDEL of their own.
+local ci = 7
+if mode == 'enqueue' then ci = 12 elseif mode == 'release' then ci = 9 end
+if ARGV[ci] == 'confirm' and #ARGV > ci then
+  local done = {}
+  for i = ci + 1, #ARGV do done[#done + 1] = ARGV[i] end
+  each('HDEL', KEYS[5], done, 1000)
 end
 local enqueue = mode == 'enqueue'
 local added = 0

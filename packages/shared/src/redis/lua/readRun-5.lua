@@ -9,12 +9,15 @@
   KEYS[3] attempts hash   P:{run:T:R}:attempts
   KEYS[4] intents hash    P:{run:T:R}:intents
   KEYS[5] record string   P:{run:T:R}:rec
-  ARGV    (none)
+  ARGV    optional: job ids of outbox intents whose jobs are enqueued already, deleted from the
+          outbox first (issue 13 item 1: the scheduler's deletion after its enqueue rides on the
+          run's next read instead of a command of its own; HDEL, so a re-sent call is harmless)
   Returns: { HGETALL run, HGETALL nodes, HGETALL attempts, intents, record } (flat field/value
   lists; empty when the hash does not exist; intents = HLEN of the outbox when the run has a
   status other than `running`, else -1; record = the compact record, or false when the run has
   node states or no record)
 ]]
+if #ARGV > 0 then redis.call('HDEL', KEYS[4], unpack(ARGV)) end
 local run = redis.call('HGETALL', KEYS[1])
 local intents = -1
 for i = 1, #run, 2 do
