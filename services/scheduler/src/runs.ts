@@ -125,11 +125,16 @@ export function checkLlmPredictors(wf: Workflow, priceTable: PriceTable): void {
   if (issues.length > 0) throw new ValidationError(issues);
 }
 
+/** How often one process trims a tenant's run index of entries past retention (issue 13 item 1). */
+const TRIM_RUNS_EVERY_MS = 1_000;
+
 export class RunService {
   /** Parsed registered workflows by their stored JSON (see resolveWorkflow). */
   private readonly registered = new Map<string, Workflow>();
   /** Tenants this process has added to the tenant set (which is only ever added to). */
   private readonly listedTenants = new Set<string>();
+  /** When this process last trimmed each tenant's run index (see submitNow). */
+  private readonly trimmedAt = new Map<string, number>();
 
   constructor(private readonly deps: RunServiceDeps) {}
 
@@ -249,8 +254,14 @@ export class RunService {
     const newTenant = !this.listedTenants.has(tenant);
     if (newTenant) control.sadd(ctl.tenants, tenant);
     const own = this.deps.redis.pipeline().hsetnx(tk.workflowDefs, wfRef, wfJson).zadd(tk.runs, now, runId);
-    // Index entries older than the retention point at runs whose keys have expired.
-    if (ttlMs !== undefined) own.zremrangebyscore(tk.runs, '-inf', now - 2 * ttlMs);
+    // Index entries older than the retention point at runs whose keys have expired: trimmed at
+    // most once a second per tenant by this process (issue 13 item 1: not on every submit).
+    const trimmed = this.trimmedAt.get(tenant);
+    if (ttlMs !== undefined && (trimmed === undefined || now - trimmed >= TRIM_RUNS_EVERY_MS || now < trimmed)) {
+      own.zremrangebyscore(tk.runs, '-inf', now - 2 * ttlMs);
+      if (this.trimmedAt.size > 10_000) this.trimmedAt.clear();
+      this.trimmedAt.set(tenant, now);
+    }
     for (const res of await Promise.all([control.exec(), own.exec()]))
       for (const [err] of res ?? []) if (err !== null) throw err;
     if (newTenant) {
