@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type DecisionRecord, resolveDial, usdToNano, type WorkflowNode } from '@gambit/shared';
-import { closeReservation, createGuessAttempt, createSpecAttempt, encodeAttempt, encodeDecision, recordDecision, settleBudget } from '@gambit/shared/redis';
+import { closeReservation, createGuessAttempt, createSpecAttempt, encodeAttempt, encodeDecision, type LiveSpec, recordDecision, settleBudget } from '@gambit/shared/redis';
 import { worstCaseNanoUsd } from '../budget.js';
 import { guessAttemptId, guessClaim } from '../predictors/llm.js';
 import { type DecisionResult, decideNode, type GuessToBuy, runtimeClaimFor, withBudgetRefused } from './decider.js';
@@ -18,14 +18,25 @@ import { outputsOf, type RunSnapshot } from './run-view.js';
 import { releaseLaunchSpend, reserveAndHoldLaunch } from './spend.js';
 import { traceDecision } from './tracing.js';
 
+/**
+ * Issue 13 item 1: what a decision wrote that its snapshot does not show. A recorded decision and
+ * a speculative launch are applied to the snapshot as their scripts wrote them (the node's claim
+ * and shadow; its epoch, claim and live speculation, and the attempt); anything else that made
+ * progress (a paid guess bought) sets `stale`, and the caller reads the run again.
+ */
+export interface DecisionEffect {
+  stale: boolean;
+}
+
 export class Decisions {
   constructor(private readonly deps: EngineDeps) {}
 
   /**
    * Makes and records one decision for `d` (M4) and acts on it: SPECULATE reserves the budget
    * (M10) and launches the speculative attempt; shadow-stage predictions are kept for scoring.
+   * `fx`: told whether the snapshot shows what was written (see DecisionEffect).
    */
-  async decideAndAct(s: RunSnapshot, d: WorkflowNode, phase: 'runtime' | 'stream', settled?: ReadonlyMap<string, string>): Promise<boolean> {
+  async decideAndAct(s: RunSnapshot, d: WorkflowNode, phase: 'runtime' | 'stream', settled?: ReadonlyMap<string, string>, fx?: DecisionEffect): Promise<boolean> {
     const now = this.deps.clock.nowMs();
     const { tenant, runId } = s.header;
     const tenantCfg = await this.deps.tenants.get(tenant, now);
@@ -33,7 +44,10 @@ export class Decisions {
     if (res === undefined) return false;
     const n = s.nodes.get(d.id);
     if (n === undefined) return false;
-    if (res.buy !== undefined && phase === 'runtime') return this.buyGuesses(s, d, res, res.buy);
+    if (res.buy !== undefined && phase === 'runtime') {
+      if (fx !== undefined) fx.stale = true;
+      return this.buyGuesses(s, d, res, res.buy);
+    }
     if (res.record.action === 'SPECULATE') {
       const dial = resolveDial({ alpha: tenantCfg.alpha, lambdaUsdPerSec: tenantCfg.lambdaUsdPerSec }, { alpha: res.record.alpha, lambdaUsdPerSec: res.record.lambdaUsdPerSec });
       // The reservation is recorded as open (with the attempt id the launch would create) so the
@@ -153,6 +167,9 @@ export class Decisions {
       ...(shadow === undefined ? {} : { shadow }),
     });
     if (ok) {
+      // The node as recordDecision-2.lua wrote it (issue 13 item 1: no re-read).
+      const n = s.nodes.get(nodeId);
+      if (n !== undefined) s.nodes.set(nodeId, { ...n, claims: { ...n.claims, [claim]: 1 }, ...(shadow === undefined ? {} : { shadow }) });
       this.logDecision(record);
       traceDecision(this.deps.tracer, s.header, record);
     }
@@ -211,6 +228,17 @@ export class Decisions {
       ...(s.header.opTimeoutMs === undefined ? {} : { defaultTimeoutMs: s.header.opTimeoutMs }),
       nowMs: now,
     });
+    const spec: LiveSpec = {
+      a: plan.attemptId,
+      d: res.record.decisionId,
+      assumed: res.assumed,
+      ok: {},
+      res: reservedNanoUsd,
+      cls: res.classes,
+      at: now,
+      ...(Object.keys(st).length > 0 ? { st } : {}),
+      ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}),
+    };
     const r = await createSpecAttempt(this.deps.redis, this.deps.ks, {
       tenant,
       runId,
@@ -223,9 +251,12 @@ export class Decisions {
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,
       decisionJson: encodeDecision(res.record),
-      spec: { a: plan.attemptId, d: res.record.decisionId, assumed: res.assumed, ok: {}, res: reservedNanoUsd, cls: res.classes, at: now, ...(Object.keys(st).length > 0 ? { st } : {}), ...(Object.keys(res.cascadeFrom).length > 0 ? { cas: 1, src: res.cascadeFrom } : {}) },
+      spec,
     });
     if (!r.ok) return false;
+    // The node and attempt as createSpecAttempt-5.lua wrote them (issue 13 item 1: no re-read).
+    s.nodes.set(d.id, { ...n, epoch: r.epoch, claims: { ...n.claims, [phase]: 1 }, spec });
+    s.attempts.set(plan.attemptId, plan.attempt);
     this.logDecision(res.record);
     await this.deps.outbox.send(tenant, runId, plan.intent, { deferDelete: true });
     return true;

@@ -54,7 +54,7 @@ import type { TenantStore } from '../tenants.js';
 import { guessAttemptId, isLlmPredictor } from '../predictors/llm.js';
 import type { SpeculationControl } from './control.js';
 import { decidable, transientClaim } from './decider.js';
-import { Decisions } from './decisions.js';
+import { type DecisionEffect, Decisions } from './decisions.js';
 import { attemptIdFor, jobIdFor, planLaunch, renderOp } from './jobs.js';
 import type { Outbox } from './outbox.js';
 import { dueOutcomes, settleOutcomes } from './outcomes.js';
@@ -112,6 +112,9 @@ const DEFAULT_LOST_ATTEMPT_GRACE_MS = 5_000;
 const LOST_ATTEMPT_ERROR = 'settled by the scheduler: its worker never reported (lost)';
 
 const MAX_ROUNDS = 50;
+
+/** Step 5's sweeps over the nodes on one snapshot (a decision enabling another: a cascade). */
+const MAX_DECISION_SWEEPS = 4;
 
 /**
  * What one pass learns as it goes (issue 13 item 1): whether it changed anything the snapshot
@@ -374,21 +377,32 @@ export class RunEngine {
     const finishing = [...s.nodes.values()].every((n) => n.state === 'succeeded');
     if (!finishing) await this.flushTrims(s, pass);
 
-    // 5. Runtime decisions (M1, M4): nodes whose pending upstreams are all running.
+    // 5. Runtime decisions (M1, M4): nodes whose pending upstreams are all running. A decision
+    // recorded or a speculation launched is applied to the snapshot (DecisionEffect), and the
+    // nodes are gone over again on it while that makes progress (a cascade on a speculation
+    // just launched), as a re-read of the run would: issue 13 item 1, no re-read per decision.
     if (s.header.speculation) {
-      for (const [id, n] of s.nodes) {
-        if (n.state !== 'pending' || n.spec !== undefined || n.claims.runtime === 1) continue;
-        const ups = s.graph.incoming.get(id) ?? [];
-        if (ups.length === 0) continue;
-        const def = s.graph.byId.get(id);
-        if (def === undefined) continue;
-        if (!decidable(s, id)) continue;
-        // A transient WAIT already recorded for this set of pending upstreams (see decider.ts).
-        if (n.claims[transientClaim(s, id)] === 1) continue;
-        if (await this.decideAndAct(s, def, 'runtime')) {
-          progressed = true;
-          pass.reread = true;
+      for (let sweep = 0; sweep < MAX_DECISION_SWEEPS; sweep++) {
+        let decided = false;
+        for (const [id, n] of s.nodes) {
+          if (n.state !== 'pending' || n.spec !== undefined || n.claims.runtime === 1) continue;
+          const ups = s.graph.incoming.get(id) ?? [];
+          if (ups.length === 0) continue;
+          const def = s.graph.byId.get(id);
+          if (def === undefined) continue;
+          if (!decidable(s, id)) continue;
+          // A transient WAIT already recorded for this set of pending upstreams (see decider.ts).
+          if (n.claims[transientClaim(s, id)] === 1) continue;
+          const fx: DecisionEffect = { stale: false };
+          if (await this.decideAndAct(s, def, 'runtime', undefined, fx)) {
+            progressed = true;
+            decided = true;
+            if (fx.stale) pass.reread = true;
+          }
         }
+        if (!decided || pass.reread) break;
+        // The last sweep's progress is left to a re-read, as before.
+        if (sweep === MAX_DECISION_SWEEPS - 1) pass.reread = true;
       }
     }
 
@@ -511,8 +525,8 @@ export class RunEngine {
   }
 
   /** Makes, records and acts on one decision for `d` (M4); see decisions.ts. */
-  decideAndAct(s: RunSnapshot, d: WorkflowNode, phase: 'runtime' | 'stream', settled?: ReadonlyMap<string, string>): Promise<boolean> {
-    return this.decisions.decideAndAct(s, d, phase, settled);
+  decideAndAct(s: RunSnapshot, d: WorkflowNode, phase: 'runtime' | 'stream', settled?: ReadonlyMap<string, string>, fx?: DecisionEffect): Promise<boolean> {
+    return this.decisions.decideAndAct(s, d, phase, settled, fx);
   }
 
   /**
