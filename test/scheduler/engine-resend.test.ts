@@ -11,6 +11,7 @@
 import { ControlPlane, createPriceTable, ManualClock, silentLogger } from '@gambit/shared';
 import {
   createRun,
+  createSpecAttempt,
   defineAttemptScripts,
   defineRunScripts,
   FairDispatcher,
@@ -115,7 +116,7 @@ async function work(ks: KeySpace, clock: ManualClock, runId: string, nodeId: str
 }
 
 /** A new run of the chain, its first node launched (no marker armed) and finished by the worker. */
-async function started(marker: string): Promise<{ ks: KeySpace; clock: ManualClock; engine: RunEngine; runId: string }> {
+async function started(marker: string | undefined, speculate = false): Promise<{ ks: KeySpace; clock: ManualClock; engine: RunEngine; runId: string }> {
   const ks = { prefix: uniquePrefix('engresend') };
   const clock = new ManualClock(5_000_000);
   const runId = 'r1';
@@ -129,8 +130,28 @@ async function started(marker: string): Promise<{ ks: KeySpace; clock: ManualClo
   });
   await engine.reconcile(TENANT, runId);
   expect((await loadRun(direct, ks, TENANT, runId))?.nodes.get('a')?.state).toBe('running');
+  if (speculate) {
+    // A speculation of b on a's output, as decisions.ts launches one (its decision not a SPECULATE
+    // record, so the re-decision leaves it alone); its job is played by the test.
+    const spec = await createSpecAttempt(direct, ks, {
+      tenant: TENANT,
+      runId,
+      nodeId: 'b',
+      expectedEpoch: 0,
+      claim: 'runtime',
+      attemptId: 'b.s1',
+      attemptJson: JSON.stringify({ attemptId: 'b.s1', nodeId: 'b', kind: 'speculative', epoch: 1, status: 'queued', assumed: { a: 'out-a' }, costNanoUsd: 0, createdAtMs: clock.nowMs(), tries: 0 }),
+      jobId: 'job-b.s1',
+      intentJson: '{}',
+      nowMs: clock.nowMs(),
+      decisionJson: JSON.stringify({ decisionId: 'd-b', posteriors: [] }),
+      spec: { a: 'b.s1', d: 'd-b', assumed: { a: 'out-a' }, ok: {}, res: 0, cls: 'a=c', at: clock.nowMs() },
+    });
+    expect(spec.ok).toBe(true);
+    await direct.hdel(runKeys(ks, TENANT, runId).intents, 'job-b.s1');
+  }
   await work(ks, clock, runId, 'a');
-  proxy.dropReplyAfter(marker);
+  if (marker !== undefined) proxy.dropReplyAfter(marker);
   return { ks, clock, engine, runId };
 }
 
@@ -157,6 +178,26 @@ describe('the engine when a script reply is lost and ioredis re-sends the call',
     // The run's keys (or its compact record, once folded) carry the tenant's retention.
     const ttl = Math.max(await direct.pttl(runKeys(ks, TENANT, runId).run), await direct.pttl(runKeys(ks, TENANT, runId).rec));
     expect(ttl).toBeGreaterThan(0);
+  });
+
+  it('confirmSpeculation re-sent after it completed the node: the run still finishes in this reconcile', async () => {
+    const { ks, clock, engine, runId } = await started(undefined, true);
+    // b's speculation runs; a completes and its output matches the guess: the speculation waits for its attempt.
+    const ref = { tenant: TENANT, runId, attemptId: 'b.s1', epoch: 1 };
+    expect(await startAttempt(direct, ks, { ...ref, workerId: 'w2', nowMs: clock.nowMs() })).toEqual({ code: 'OK', tries: 1 });
+    await engine.reconcile(TENANT, runId);
+    expect((await loadRun(direct, ks, TENANT, runId))?.nodes.get('b')?.spec?.full).toBe(1);
+    const usage = { inputTokens: 8, cachedInputTokens: 0, outputTokens: 4 };
+    expect((await finishAttempt(direct, ks, { ...ref, tryNo: 1, outcome: 'ok', output: 'from the speculation', usage, usageEstimated: false, costNanoUsd: 2_000, finishedAtMs: clock.nowMs() })).code).toBe('OK');
+    // Another scheduler (a client of its own: its first confirm is sent whole, with the marker).
+    const other = await scheduler(ks, clock);
+    proxy.dropReplyAfter('Confirms a speculation');
+    const dropped = proxy.dropped();
+    await other.reconcile(TENANT, runId);
+    expect(proxy.dropped()).toBe(dropped + 1);
+    const s = await loadRun(direct, ks, TENANT, runId);
+    expect(s?.nodes.get('b')?.state).toBe('succeeded');
+    expect(s?.header.status).toBe('succeeded');
   });
 
   it('compactRun re-sent: the folded run is still indexed as ended', async () => {

@@ -611,8 +611,11 @@ export class RunEngine {
       await this.checkSpeculation(s, nodeId, pass);
       return true;
     }
+    // Not live: another scheduler moved it, or this very call completed the node and was executed
+    // twice (ioredis re-sends a call whose reply was lost). Either way the run moved on: the pass
+    // counts as progress, so it is re-read at once (stopping left it to the recovery sweep's kick).
     pass.reread = true;
-    return false;
+    return true;
   }
 
   /** Discards a speculation (M6, M8): cancel broadcast if it may be running, its queued job removed. */
