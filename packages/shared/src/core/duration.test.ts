@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { empiricalDuration, expDraw, fixedDuration, lognormalDuration, remainingQuantileMs, remainingQuantilesInto } from './duration.js';
+import {
+  cdfAt,
+  empiricalDuration,
+  expDraw,
+  fixedDuration,
+  lognormalDuration,
+  lognormalRemainingRows,
+  remainingJobs,
+  remainingQuantileMs,
+  remainingQuantilesInto,
+} from './duration.js';
 import { mulberry32 } from './prng.js';
 
 describe('running nodes’ draws without the quantile closure (issue 9 item 1)', () => {
@@ -50,5 +60,38 @@ describe('running nodes’ draws without the quantile closure (issue 9 item 1)',
       }
     }
     expect(compared).toBe(12 * K);
+  });
+
+  it('lognormalRemainingRows draws many running nodes in one call, each row as remainingQuantilesInto does, and names an overflow', () => {
+    const K = 16;
+    const rnd = mulberry32(5);
+    const nodes = Array.from({ length: 12 }, (_, v) => {
+      const dist = lognormalDuration(200 + 20_000 * rnd(), 0.1 + 1.4 * rnd());
+      // From just started to far past the mean (tail levels and the fallback past the support).
+      return { dist, elapsed: dist.meanMs * 4 * rnd() ** 2 + 1, row: ((v * 5) % 12) * K };
+    });
+    const levels = Float64Array.from({ length: 12 * K }, (_, i) => (((i * 11) % K) + 0.5) / K);
+    const jobs = remainingJobs(nodes.length);
+    nodes.forEach(({ dist, elapsed, row }, j) => {
+      jobs.row[j] = row;
+      jobs.f[j] = cdfAt(dist, elapsed);
+      jobs.mu[j] = dist.lognormal!.mu;
+      jobs.sigma[j] = dist.lognormal!.sigma;
+      jobs.elapsed[j] = elapsed;
+      jobs.halfMean[j] = Math.max(1, dist.meanMs / 2);
+    });
+    const out = new Float64Array(12 * K);
+    expect(lognormalRemainingRows(jobs, nodes.length, levels, K, out)).toBe(-1);
+    for (const { dist, elapsed, row } of nodes) {
+      const one = new Float64Array(12 * K);
+      remainingQuantilesInto(dist, elapsed, levels, row, K, one);
+      for (let k = row; k < row + K; k++) {
+        expect(out[k]).toBe(one[k]);
+        expect(Math.abs(out[k]! - remainingQuantileMs(dist, elapsed, levels[k]!))).toBeLessThanOrEqual(4 * Number.EPSILON * (elapsed + out[k]!));
+      }
+    }
+    // A lognormal whose draws overflow (e^y past the largest double) is named by its first draw.
+    jobs.mu[3] = 800;
+    expect(lognormalRemainingRows(jobs, nodes.length, levels, K, out)).toBe(nodes[3]!.row);
   });
 });

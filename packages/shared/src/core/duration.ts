@@ -169,7 +169,7 @@ export function histogramDuration(h: LogHistogram): DurationDistribution {
 }
 
 /** Below this tail mass the support is taken as outrun (see the module header). */
-const OUTRUN_TAIL = 1e-9;
+export const OUTRUN_TAIL = 1e-9;
 
 /** M4: the q-quantile of the remaining time T − t given T > t, for a node that has run `elapsedMs`. */
 export function remainingQuantileMs(dist: DurationDistribution, elapsedMs: number, q: number): number {
@@ -193,9 +193,6 @@ export function cdfAt(dist: DurationDistribution, ms: number): number {
   if (ln === undefined) return dist.cdf(ms);
   return ms <= 0 ? 0 : normalCdf((Math.log(ms) - ln.mu) / ln.sigma);
 }
-
-/** remainingQuantilesInto's log-scale draws mu + sigma·Φ⁻¹(u), per level (grown to the largest K). */
-let logDraws = new Float64Array(64);
 
 // expDraw: e^y as 2^(i/64) · e^r with i = round(64·y/ln 2), |r| ≤ ln 2/128, e^r by its Taylor
 // polynomial of degree 5 (truncation < 4e-17 relative). ln 2/64 is split as in fdlibm's exp (a
@@ -239,46 +236,104 @@ export function remainingQuantilesInto(dist: DurationDistribution, elapsedMs: nu
     for (let k = offset; k < offset + K; k++) out[k] = remainingQuantileGivenCdfMs(dist, elapsedMs, f, levels[k]!);
     return;
   }
-  const { mu, sigma } = ln;
-  if (logDraws.length < K) logDraws = new Float64Array(K);
-  const y = logDraws;
-  // Two loops (issue 9): the quantile levels' Φ⁻¹ first, then the exponentials. One loop doing
-  // both per level ran each level's dependent chain (rational, division, exp call) back to back;
-  // apart, the levels overlap in the pipeline. Same expressions; e^y by expDraw (within 4 ulp).
-  for (let k = 0; k < K; k++) {
-    // dist.quantileMs of a lognormal (lognormalDuration): normalQuantile's central region is
-    // written out here (the same expression); a call per level would box its argument and result.
-    const u = f + levels[offset + k]! * tail;
-    if (u >= 0.02425 && u <= 1 - 0.02425) {
-      const x = u - 0.5;
-      const r2 = x * x;
-      y[k] =
-        mu +
-        sigma *
-          (((((((-3.969683028665376e1 * r2 + 2.209460984245205e2) * r2 + -2.759285104469687e2) * r2 + 1.38357751867269e2) * r2 + -3.066479806614716e1) * r2 + 2.506628277459239) * x) /
-            (((((-5.447609879822406e1 * r2 + 1.615858368580409e2) * r2 + -1.556989798598866e2) * r2 + 6.680131188771972e1) * r2 + -1.328068155288572e1) * r2 + 1));
-    } else {
-      // normalQuantile's tails, written out likewise (the same expressions): a call here would
-      // return its double boxed, one heap number per tail level.
-      let z: number;
-      if (u <= 0) z = Number.NEGATIVE_INFINITY;
-      else if (u >= 1) z = Number.POSITIVE_INFINITY;
-      else {
-        const lower = u < 0.02425;
-        const r = Math.sqrt(-2 * Math.log(lower ? u : 1 - u));
-        const t =
-          (((((-7.784894002430293e-3 * r + -3.223964580411365e-1) * r + -2.400758277161838) * r + -2.549732539343734) * r + 4.374664141464968) * r + 2.938163982698783) /
-          ((((7.784695709041462e-3 * r + 3.224671290700398e-1) * r + 2.445134137142996) * r + 3.754408661907416) * r + 1);
-        z = lower ? t : -t;
+  one.row[0] = offset;
+  one.f[0] = f;
+  one.mu[0] = ln.mu;
+  one.sigma[0] = ln.sigma;
+  one.elapsed[0] = elapsedMs;
+  one.halfMean[0] = Math.max(1, dist.meanMs / 2);
+  lognormalRemainingRows(one, 1, levels, K, out);
+}
+
+/**
+ * Lognormal running nodes for `lognormalRemainingRows`: job j is the row at row[j] (levels and
+ * out at row[j] + k, k < K) of a lognormal (mu[j], sigma[j]) that has run elapsed[j] ms, with
+ * f[j] = F(elapsed[j]) (1 − f[j] > OUTRUN_TAIL) and halfMean[j] = max(1, mean/2) (the remainder
+ * past the support, see the module header). Grown by `remainingJobs`.
+ */
+export interface RemainingJobs {
+  row: Int32Array;
+  f: Float64Array;
+  mu: Float64Array;
+  sigma: Float64Array;
+  elapsed: Float64Array;
+  halfMean: Float64Array;
+}
+
+/** Job arrays for at least `n` jobs (`jobs` itself when large enough). */
+export function remainingJobs(n: number, jobs?: RemainingJobs): RemainingJobs {
+  if (jobs !== undefined && jobs.row.length >= n) return jobs;
+  return { row: new Int32Array(n), f: new Float64Array(n), mu: new Float64Array(n), sigma: new Float64Array(n), elapsed: new Float64Array(n), halfMean: new Float64Array(n) };
+}
+
+const one = remainingJobs(1);
+
+/**
+ * remainingQuantilesInto's lognormal case for `count` running nodes at once (issue 9: the
+ * timing analysis draws every running node of a state in one call, so the levels of all of them
+ * run through one loop of Φ⁻¹ and one of exponentials, with no call per node or level). Returns
+ * the index in `out` of the first draw that is not finite and ≥ 0, or −1.
+ */
+export function lognormalRemainingRows(jobs: RemainingJobs, count: number, levels: Float64Array, K: number, out: Float64Array): number {
+  const { row, f: fs, mu: mus, sigma: sigmas, elapsed, halfMean } = jobs;
+  // The log-scale draws mu + sigma·Φ⁻¹(F(t) + level·(1 − F(t))), into `out` (replaced below):
+  // normalQuantile written out (the same expressions); a call per level would box its argument
+  // and result.
+  for (let j = 0; j < count; j++) {
+    const o = row[j]!;
+    const f = fs[j]!;
+    const tail = 1 - f;
+    const mu = mus[j]!;
+    const sigma = sigmas[j]!;
+    for (let k = o; k < o + K; k++) {
+      const u = f + levels[k]! * tail;
+      if (u >= 0.02425 && u <= 1 - 0.02425) {
+        const x = u - 0.5;
+        const r2 = x * x;
+        out[k] =
+          mu +
+          sigma *
+            (((((((-3.969683028665376e1 * r2 + 2.209460984245205e2) * r2 + -2.759285104469687e2) * r2 + 1.38357751867269e2) * r2 + -3.066479806614716e1) * r2 + 2.506628277459239) * x) /
+              (((((-5.447609879822406e1 * r2 + 1.615858368580409e2) * r2 + -1.556989798598866e2) * r2 + 6.680131188771972e1) * r2 + -1.328068155288572e1) * r2 + 1));
+      } else {
+        let z: number;
+        if (u <= 0) z = Number.NEGATIVE_INFINITY;
+        else if (u >= 1) z = Number.POSITIVE_INFINITY;
+        else {
+          const lower = u < 0.02425;
+          const r = Math.sqrt(-2 * Math.log(lower ? u : 1 - u));
+          const t =
+            (((((-7.784894002430293e-3 * r + -3.223964580411365e-1) * r + -2.400758277161838) * r + -2.549732539343734) * r + 4.374664141464968) * r + 2.938163982698783) /
+            ((((7.784695709041462e-3 * r + 3.224671290700398e-1) * r + 2.445134137142996) * r + 3.754408661907416) * r + 1);
+          z = lower ? t : -t;
+        }
+        out[k] = mu + sigma * z;
       }
-      y[k] = mu + sigma * z;
     }
   }
-  // Then remainingQuantileGivenCdfMs's fallback past the support.
-  for (let k = 0; k < K; k++) {
-    const r = expDraw(y[k]!) - elapsedMs;
-    out[offset + k] = r > 0 ? r : -Math.log(1 - levels[offset + k]!) * Math.max(1, dist.meanMs / 2);
+  // Then e^y − t (expDraw written out: the same expressions), and remainingQuantileGivenCdfMs's
+  // fallback past the support, which is > 0 and finite for a finite mean; only e^y can overflow.
+  let bad = -1;
+  for (let j = 0; j < count; j++) {
+    const o = row[j]!;
+    const t = elapsed[j]!;
+    const h = halfMean[j]!;
+    for (let k = o; k < o + K; k++) {
+      const y = out[k]!;
+      let e: number;
+      if (y > -EXP_TABLE_Y && y < EXP_TABLE_Y) {
+        const kf = y * EXP_INV_STEP + ROUND_SHIFT - ROUND_SHIFT;
+        const r = y - kf * EXP_STEP_HI - kf * EXP_STEP_LO;
+        const i = kf + 64 * EXP_POW2_MAX;
+        e = EXP_FRAC[i & 63]! * EXP_POW2[i >> 6]! * (1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120))))));
+      } else e = Math.exp(y);
+      const r = e - t;
+      const d = r > 0 ? r : -Math.log(1 - levels[k]!) * h;
+      out[k] = d;
+      if (!(d < Number.POSITIVE_INFINITY) && bad < 0) bad = k;
+    }
   }
+  return bad;
 }
 
 /**

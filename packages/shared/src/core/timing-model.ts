@@ -24,7 +24,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { DurationDistribution } from './duration.js';
-import { normalQuantile } from './duration.js';
+import { normalQuantile, type RemainingJobs, remainingJobs } from './duration.js';
 import { mulberry32 } from './prng.js';
 
 export interface TimingEdge {
@@ -39,8 +39,6 @@ export interface TimedState {
   readonly launched: Uint8Array;
   readonly hit: Uint8Array;
   readonly m: Float64Array;
-  /** Per sample, the second largest makespan term (the waiting region's roots' included; −∞ when none). */
-  readonly top2: Float64Array;
 }
 
 /** Node kinds of a state (`StateSlot.kind`). */
@@ -70,6 +68,13 @@ export interface StateSlot {
   /** The upper part in topological order, and the exits among it. */
   readonly upper: Int32Array;
   upperCount: number;
+  /**
+   * The upstreams of the upper part's nodes that are in the upper part (the others finish and
+   * start at 0): those of upper[i] are upRow[upOffset[i]] to upRow[upOffset[i + 1]] (exclusive),
+   * in the order of the workflow's predecessor list.
+   */
+  readonly upOffset: Int32Array;
+  readonly upRow: Int32Array;
   readonly exits: Int32Array;
   exitCount: number;
 }
@@ -213,6 +218,8 @@ export class TimingModel {
   epoch = 0;
   readonly tEs: Float64Array;
   readonly tSs: Float64Array;
+  /** The running lognormal nodes of the state being loaded, drawn in one call (`lognormalRemainingRows`). */
+  readonly runJobs: RemainingJobs;
   readonly mA: Float64Array;
   readonly mB: Float64Array;
   readonly dirty: Uint8Array;
@@ -235,6 +242,8 @@ export class TimingModel {
   readonly jSt: Float64Array;
   readonly jLaunched: Uint8Array;
   readonly jHit: Uint8Array;
+  /** The P each node's row of jHit was drawn for (NaN: a speculation's hits, copied from a state). */
+  readonly jHitP: Float64Array;
   readonly jM: Float64Array;
   readonly jMember: Uint8Array;
   readonly jP: Float64Array;
@@ -332,6 +341,7 @@ export class TimingModel {
     this.ovSt = new Float64Array(n * K);
     this.stamp = new Int32Array(n);
     this.tEs = new Float64Array(K);
+    this.runJobs = remainingJobs(n);
     this.tSs = new Float64Array(K);
     this.mA = new Float64Array(K);
     this.mB = new Float64Array(K);
@@ -346,13 +356,14 @@ export class TimingModel {
     this.jSt = new Float64Array(n * K);
     this.jLaunched = new Uint8Array(n);
     this.jHit = new Uint8Array(n * K);
+    this.jHitP = new Float64Array(n).fill(Number.NaN);
     this.jM = new Float64Array(K);
     this.jMember = new Uint8Array(n);
     this.jP = new Float64Array(n);
     this.jList = new Int32Array(n);
     this.regionKey = new Uint8Array(n);
     this.noRegion = this.newRegion();
-    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM, top2: new Float64Array(K) };
+    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM };
   }
 
   /**
@@ -596,13 +607,13 @@ export class TimingModel {
       const n = this.n;
       const K = this.samples;
       const nK = n * K;
-      const f = new Float64Array(4 * nK + 2 * K);
+      const f = new Float64Array(4 * nK + K);
       const b = new Uint8Array(4 * n + nK);
       slot = {
         owner,
         durWait: f.subarray(0, nK),
         durRun: f.subarray(nK, 2 * nK),
-        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(4 * n), m: f.subarray(4 * nK, 4 * nK + K), top2: f.subarray(4 * nK + K) },
+        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(4 * n), m: f.subarray(4 * nK, 4 * nK + K) },
         region: this.noRegion,
         kind: b.subarray(n, 2 * n),
         isUpper: b.subarray(2 * n, 3 * n),
@@ -610,6 +621,8 @@ export class TimingModel {
         rowDist: new Array<DurationDistribution | undefined>(n).fill(undefined),
         upper: new Int32Array(n),
         upperCount: 0,
+        upOffset: new Int32Array(n + 1),
+        upRow: new Int32Array(this.predList.length),
         exits: new Int32Array(n),
         exitCount: 0,
       };

@@ -57,7 +57,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { DurationDistribution } from './duration.js';
-import { fixedDuration, remainingQuantilesInto } from './duration.js';
+import { cdfAt, fixedDuration, lognormalRemainingRows, OUTRUN_TAIL, remainingQuantilesInto } from './duration.js';
 import {
   KIND_DONE,
   KIND_RUNNING,
@@ -146,6 +146,34 @@ function maxRows(np: number, rows: Int32Array, srcs: readonly Float64Array[], ou
     const sj = srcs[j]!;
     const rj = rows[j]!;
     for (let k = 0; k < K; k++) out[o + k] = Math.max(out[o + k]!, sj[rj + k]!);
+  }
+}
+
+/**
+ * maxRows with every upstream row in one array: out[o + k] = the largest src[rows[j] + k] over
+ * p0 ≤ j < p1 (0 when none), sample-major for up to three rows.
+ */
+function maxRowsOf(src: Float64Array, rows: Int32Array, p0: number, p1: number, out: Float64Array, o: number, K: number): void {
+  const np = p1 - p0;
+  if (np === 0) {
+    for (let k = 0; k < K; k++) out[o + k] = 0;
+    return;
+  }
+  const r0 = rows[p0]! * K;
+  if (np === 1) {
+    for (let k = 0; k < K; k++) out[o + k] = src[r0 + k]!;
+    return;
+  }
+  const r1 = rows[p0 + 1]! * K;
+  if (np === 2) {
+    for (let k = 0; k < K; k++) out[o + k] = Math.max(src[r0 + k]!, src[r1 + k]!);
+    return;
+  }
+  const r2 = rows[p0 + 2]! * K;
+  for (let k = 0; k < K; k++) out[o + k] = Math.max(src[r0 + k]!, src[r1 + k]!, src[r2 + k]!);
+  for (let j = p0 + 3; j < p1; j++) {
+    const rj = rows[j]! * K;
+    for (let k = 0; k < K; k++) out[o + k] = Math.max(out[o + k]!, src[rj + k]!);
   }
 }
 
@@ -245,21 +273,32 @@ export class TimingAnalysis {
     // exits: the nodes that feed the region or are sinks.
     let count = 0;
     let ex = 0;
+    const { upOffset, upRow } = slot;
+    let e = 0;
     for (let h = 0; h < n; h++) {
       const v = order[h]!;
       if (inW[v] === 1) {
         isUpper[v] = 0;
         continue;
       }
-      let root = 1;
-      for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) if (isUpper[predList[j]!] === 1) root = 0;
+      const e0 = e;
+      for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) {
+        const u = predList[j]!;
+        if (isUpper[u] === 1) upRow[e++] = u;
+      }
+      const root = e === e0 ? 1 : 0;
       const compute = kind[v] !== KIND_DONE || root === 0;
       isUpper[v] = compute ? 1 : 0;
       upperRoot[v] = root;
-      if (!compute) continue;
+      if (!compute) {
+        e = e0;
+        continue;
+      }
+      upOffset[count] = e0;
       upper[count++] = v;
       if (feedRow[v]! >= 0) exits[ex++] = v;
     }
+    upOffset[count] = e;
     slot.upperCount = count;
     slot.exitCount = ex;
     // Draws of the upper part. A row drawn from a distribution's table (a node not yet started)
@@ -268,6 +307,8 @@ export class TimingAnalysis {
     const durWait = this.durWait;
     const durRun = this.durRun;
     const rowDist = slot.rowDist;
+    const jobs = model.runJobs;
+    let jobCount = 0;
     for (let i = 0; i < count; i++) {
       const v = upper[i]!;
       const pb = v * K;
@@ -280,13 +321,26 @@ export class TimingAnalysis {
       const dist = node.duration;
       const elapsed = kind[v] === KIND_RUNNING ? (node.elapsedMs ?? 0) : 0;
       if (elapsed > 0) {
-        // Conditional remaining time T − t given T > t; F(t) once per node.
-        remainingQuantilesInto(dist, elapsed, level, pb, K, durWait);
-        for (let k = pb; k < pb + K; k++) {
-          const d = durWait[k]!;
-          if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, level[k]!);
-        }
+        // Conditional remaining time T − t given T > t; F(t) once per node. A lognormal's levels
+        // are drawn below with those of the state's other running lognormals, in one call.
         rowDist[v] = undefined;
+        const ln = dist.lognormal;
+        const f = ln === undefined ? 0 : cdfAt(dist, elapsed);
+        if (ln !== undefined && 1 - f > OUTRUN_TAIL) {
+          jobs.row[jobCount] = pb;
+          jobs.f[jobCount] = f;
+          jobs.mu[jobCount] = ln.mu;
+          jobs.sigma[jobCount] = ln.sigma;
+          jobs.elapsed[jobCount] = elapsed;
+          jobs.halfMean[jobCount] = Math.max(1, dist.meanMs / 2);
+          jobCount++;
+        } else {
+          remainingQuantilesInto(dist, elapsed, level, pb, K, durWait);
+          for (let k = pb; k < pb + K; k++) {
+            const d = durWait[k]!;
+            if (!(d >= 0 && Number.isFinite(d))) throw badDuration(v, d, level[k]!);
+          }
+        }
       } else if (rowDist[v] !== dist) {
         // Not started: the node's row of table draws, kept per workflow and distribution.
         const row = model.drawnRow(v, dist);
@@ -298,6 +352,10 @@ export class TimingAnalysis {
       if (spec.done === true) durRun.fill(0, pb, pb + K);
       else if (spec.elapsedMs > 0) remainingQuantilesInto(dist, spec.elapsedMs, level, pb, K, durRun);
       else for (let k = pb; k < pb + K; k++) durRun[k] = dist.quantileMs(level[k]!);
+    }
+    if (jobCount > 0) {
+      const bad = lognormalRemainingRows(jobs, jobCount, level, K, durWait);
+      if (bad >= 0) throw badDuration(Math.floor(bad / K), durWait[bad]!, level[bad]!);
     }
     this.baseReady = false;
   }
@@ -338,9 +396,9 @@ export class TimingAnalysis {
    */
   private forward(s: TimedState, from: number, onlyDirty: boolean): void {
     const K = this.samples;
-    const { pos, predOffset, predList, dirty, upsK, upsEf, upsSt, tEs, tSs } = this.model;
+    const { pos, dirty, tEs, tSs } = this.model;
     const slot = this.slot!;
-    const { upper, kind, isUpper, upperRoot } = slot;
+    const { upper, kind, upperRoot, upOffset, upRow } = slot;
     const count = slot.upperCount;
     const { ef, st, launched, hit } = s;
     const durWait = this.durWait;
@@ -348,24 +406,20 @@ export class TimingAnalysis {
       const v = upper[i]!;
       if (pos[v]! < from || (onlyDirty && dirty[v] === 0)) continue;
       const base = v * K;
-      // Upstreams outside the upper part (done under done nodes) finish and start at 0: skipped.
-      let np = 0;
-      // Whether every upstream starts now in every sample (waiting, with no upstream in the upper
-      // part: start 0), as a candidate's running upstreams do; then ss = 0 without reading.
-      let startsNow = true;
-      for (let j = predOffset[v]!; j < predOffset[v + 1]!; j++) {
-        const u = predList[j]!;
-        if (isUpper[u] === 0) continue;
-        upsK[np] = u * K;
-        upsEf[np] = ef;
-        upsSt[np] = st;
-        np++;
-        if (launched[u] === 1 || upperRoot[u] === 0) startsNow = false;
-      }
+      // Upstreams outside the upper part (done under done nodes) finish and start at 0: not listed.
+      const p0 = upOffset[i]!;
+      const p1 = upOffset[i + 1]!;
       if (launched[v] === 1) {
         const durRun = kind[v] === KIND_SPECULATING ? this.durRun : durWait;
+        // Whether every upstream starts now in every sample (waiting, with no upstream in the
+        // upper part: start 0), as a candidate's running upstreams do; then ss = 0 without reading.
+        let startsNow = true;
+        for (let j = p0; j < p1; j++) {
+          const u = upRow[j]!;
+          if (launched[u] === 1 || upperRoot[u] === 0) startsNow = false;
+        }
         // The latest upstream finish (es) and start (ss) per sample.
-        maxRows(np, upsK, upsEf, tEs, 0, K);
+        maxRowsOf(ef, upRow, p0, p1, tEs, 0, K);
         if (startsNow) {
           for (let k = 0; k < K; k++) {
             const es = tEs[k]!;
@@ -379,7 +433,7 @@ export class TimingAnalysis {
           }
           continue;
         }
-        maxRows(np, upsK, upsSt, tSs, 0, K);
+        maxRowsOf(st, upRow, p0, p1, tSs, 0, K);
         for (let k = 0; k < K; k++) {
           const es = tEs[k]!;
           const ss = tSs[k]!;
@@ -391,45 +445,31 @@ export class TimingAnalysis {
             ef[base + k] = es + durWait[base + k]!;
           }
         }
-      } else if (np === 0) {
+      } else if (p0 === p1) {
         for (let k = base; k < base + K; k++) {
           st[k] = 0;
           ef[k] = 0 + durWait[k]!;
         }
       } else {
         // Waiting: it starts at es (written straight into its start row).
-        maxRows(np, upsK, upsEf, st, base, K);
+        maxRowsOf(ef, upRow, p0, p1, st, base, K);
         for (let k = base; k < base + K; k++) ef[k] = st[k]! + durWait[k]!;
       }
     }
   }
 
-  /**
-   * Makespans of a reference state (the exits' largest ef + tail per sample) into s.m, with the
-   * second largest of all the terms, the region's roots' included (s.top2), so that an overlay
-   * that changes one exit gets its makespans in O(K): the others' largest is s.top2 where that
-   * exit's own term is the makespan, else s.m. Branch-free (max and min per term).
-   */
+  /** Makespans of a reference state into s.m: per sample, the largest of the exits' ef + tail and the region's roots' tails. */
   private refMakespans(s: TimedState): void {
     const K = this.samples;
     const slot = this.slot!;
     const { exits } = slot;
     const { exitTail, rootTail, feedRow } = slot.region;
-    const { ef, m, top2 } = s;
-    for (let k = 0; k < K; k++) {
-      m[k] = rootTail[k]!;
-      top2[k] = Number.NEGATIVE_INFINITY;
-    }
+    const { ef, m } = s;
+    for (let k = 0; k < K; k++) m[k] = rootTail[k]!;
     for (let i = 0; i < slot.exitCount; i++) {
-      const b = exits[i]!;
-      const bb = b * K;
-      const tb = feedRow[b]! * K;
-      for (let k = 0; k < K; k++) {
-        const x = ef[bb + k]! + exitTail[tb + k]!;
-        const mk = m[k]!;
-        top2[k] = Math.max(top2[k]!, Math.min(x, mk));
-        m[k] = Math.max(mk, x);
-      }
+      const bb = exits[i]! * K;
+      const tb = feedRow[exits[i]!]! * K;
+      for (let k = 0; k < K; k++) m[k] = Math.max(m[k]!, ef[bb + k]! + exitTail[tb + k]!);
     }
   }
 
@@ -541,14 +581,24 @@ export class TimingAnalysis {
     }
     if (nChanged === 0) for (let k = 0; k < K; k++) out[k] = ref.m[k]!;
     else if (nChanged === 1) {
-      // The other terms' largest: ref.top2 where the changed exit's reference term is the makespan
-      // (the same sum as refMakespans took), else the makespan.
+      // The other terms' largest is the reference makespan, except in the samples where the
+      // changed exit's own reference term is it (the same sum as refMakespans took): only there
+      // are the other terms read again.
       const cb = changed * K;
       const tb = feedRow[changed]! * K;
+      const { rootTail } = this.slot!.region;
+      const exitCount = this.slot!.exitCount;
       for (let k = 0; k < K; k++) {
         const mk = ref.m[k]!;
         const tk = exitTail[tb + k]!;
-        const other = refEf[cb + k]! + tk === mk ? ref.top2[k]! : mk;
+        let other = mk;
+        if (refEf[cb + k]! + tk === mk) {
+          other = rootTail[k]!;
+          for (let i = 0; i < exitCount; i++) {
+            const b = exits[i]!;
+            if (b !== changed) other = Math.max(other, refEf[b * K + k]! + exitTail[feedRow[b]! * K + k]!);
+          }
+        }
         out[k] = Math.max(ovEf[cb + k]! + tk, other);
       }
     } else this.makespans(ref, out, epoch);
@@ -619,7 +669,9 @@ export class TimingAnalysis {
       const hit = this.base.hit;
       for (let i = 0; i < upperCount; i++) {
         const w = upper[i]!;
-        if (kind[w] === KIND_SPECULATING) for (let k = w * K; k < w * K + K; k++) J.hit[k] = hit[k]!;
+        if (kind[w] !== KIND_SPECULATING) continue;
+        for (let k = w * K; k < w * K + K; k++) J.hit[k] = hit[k]!;
+        m.jHitP[w] = Number.NaN;
       }
       m.jMember.fill(0);
       m.jCount = 0;
@@ -634,7 +686,12 @@ export class TimingAnalysis {
       m.jP[w] = m.needP[w]!;
       m.jList[m.jCount++] = w;
       J.launched[w] = 1;
-      this.drawHits(J.hit, w, m.needP[w]!);
+      // The row is redrawn only if it was drawn for another P (P is a candidate's class's, so it
+      // stays from one state to the next while no outcome arrives).
+      if (m.jHitP[w] !== m.needP[w]) {
+        this.drawHits(J.hit, w, m.needP[w]!);
+        m.jHitP[w] = m.needP[w]!;
+      }
       dirty[w] = 1;
       first = Math.min(first, m.pos[w]!);
     }
