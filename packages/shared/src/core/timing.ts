@@ -31,9 +31,10 @@
  *   stay the same: the region changes when a node starts, not when one ends, and another run of
  *   the workflow at the same point has the same one. Per state, only the upper part (a pass over
  *   the node kinds) and the draws of running nodes and in-flight speculations are new.
- * - Running nodes' conditional draws: F(t) once per node, the quantile levels' Φ⁻¹ in one loop
- *   and the exponentials in another (`remainingQuantilesInto`), e^y inline (`expDraw`, within
- *   4·2^-52 of Math.exp: the one difference from the closures' numbers, below 1e-12 s of ΔT).
+ * - Running nodes' conditional draws: F(t) once per node, then every lognormal running node of
+ *   the state in one call (`lognormalRemainingRows`: the quantile levels' Φ⁻¹ in one loop over
+ *   all their levels, the exponentials in another), e^y as `expDraw` computes it (within 4·2^-52
+ *   of Math.exp: the one difference from the closures' numbers, below 1e-12 s of ΔT).
  * - The waiting region of a state (pending nodes with every upstream pending and every
  *   downstream in the region: the part of the DAG below the frontier) is never re-timed: a node
  *   there cannot be a candidate's upstream, and its tail row (the longest path from its start to
@@ -47,9 +48,12 @@
  * - Per candidate: only its upper descendants are re-timed, into an overlay over the reference
  *   pass, and the re-timing stops where a node's finish and start times come out unchanged. A
  *   joint query's reference (the siblings launched) is kept and extended in place from one
- *   sibling's query to the next.
+ *   sibling's query to the next; a sibling's hit row is redrawn only when its P changed. When an
+ *   overlay changes one exit, the other terms of the makespan are read again only in the samples
+ *   where that exit's reference term was the makespan.
  * - A node's latest upstream finish and start per sample: sample-major over up to three
- *   upstreams (`maxRows`), no data-dependent branch per sample.
+ *   upstreams (`maxRowsOf` over the state's list of upper upstreams, `maxRows` in overlays), no
+ *   data-dependent branch per sample.
  * The results are those of a full re-timing per query up to the rounding of sums taken in another
  * order (a path's durations are added from its end in a tail row) and expDraw's last bits:
  * timing.test.ts checks them against a direct implementation on random DAGs and on every state
@@ -275,7 +279,10 @@ export class TimingAnalysis {
     let ex = 0;
     const { upOffset, upRow } = slot;
     let e = 0;
-    for (let h = 0; h < n; h++) {
+    // A prefix of done nodes in topological order are done nodes under done nodes: not upper.
+    let h0 = 0;
+    for (; h0 < n && kind[order[h0]!] === KIND_DONE; h0++) isUpper[order[h0]!] = 0;
+    for (let h = h0; h < n; h++) {
       const v = order[h]!;
       if (inW[v] === 1) {
         isUpper[v] = 0;
