@@ -39,6 +39,12 @@ export interface TimedState {
   readonly launched: Uint8Array;
   readonly hit: Uint8Array;
   readonly m: Float64Array;
+  /**
+   * Per sample, the second largest makespan term (the waiting region's roots' included; −∞ when
+   * none), valid while `top2Ready` (`ensureTop2`, for references that several overlays read).
+   */
+  readonly top2: Float64Array;
+  top2Ready: boolean;
 }
 
 /** Node kinds of a state (`StateSlot.kind`). */
@@ -363,7 +369,7 @@ export class TimingModel {
     this.jList = new Int32Array(n);
     this.regionKey = new Uint8Array(n);
     this.noRegion = this.newRegion();
-    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM };
+    this.joint = { ef: this.jEf, st: this.jSt, launched: this.jLaunched, hit: this.jHit, m: this.jM, top2: new Float64Array(K), top2Ready: false };
   }
 
   /**
@@ -607,13 +613,13 @@ export class TimingModel {
       const n = this.n;
       const K = this.samples;
       const nK = n * K;
-      const f = new Float64Array(4 * nK + K);
+      const f = new Float64Array(4 * nK + 2 * K);
       const b = new Uint8Array(4 * n + nK);
       slot = {
         owner,
         durWait: f.subarray(0, nK),
         durRun: f.subarray(nK, 2 * nK),
-        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(4 * n), m: f.subarray(4 * nK, 4 * nK + K) },
+        base: { ef: f.subarray(2 * nK, 3 * nK), st: f.subarray(3 * nK, 4 * nK), launched: b.subarray(0, n), hit: b.subarray(4 * n), m: f.subarray(4 * nK, 4 * nK + K), top2: f.subarray(4 * nK + K), top2Ready: false },
         region: this.noRegion,
         kind: b.subarray(n, 2 * n),
         isUpper: b.subarray(2 * n, 3 * n),
