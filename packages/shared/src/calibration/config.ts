@@ -66,7 +66,7 @@ export const DEFAULT_CALIBRATION: CalibrationConfig = {
   tail: { windows: [8, 12, 16, 24, 32, 48, 64, 96, 128, 192], level: 6e-5, minReference: 30 },
   pageHinkley: { delta: 0.05, lambda: 15, minN: 30 },
   windowCap: 600,
-  suspect: { method: 'cusum', hazard: 0.03, segmentPrior: 'whole', drop: 0.2, threshold: 2, thresholdAtAlpha1: 2, window: 64, weight: 4 },
+  suspect: { method: 'cusum', hazard: 0.03, segmentPrior: 'whole', drop: 0.2, threshold: 2.25, thresholdAtAlpha1: 3, window: 64, weight: 4 },
 };
 
 /** The stated bound for the defaults (0.9 → 0.2, ≥ 100 outcomes of history, 99% of alarms). */

@@ -9,7 +9,9 @@ import { mulberry32 } from '../core/prng.js';
 import { DEFAULT_CALIBRATION, resolveCalibration } from './config.js';
 import { changePointPosterior, classPosterior, decisionPosterior, driftSuspicion, suspectParams } from './suspect.js';
 
-const P = DEFAULT_CALIBRATION.suspect;
+const D = DEFAULT_CALIBRATION.suspect;
+/** The CUSUM's mechanics at a level of 2 nats (the defaults' level is checked on its own below). */
+const P = { ...D, threshold: 2 };
 const seqAt = (rnd: () => number, p: number, n: number) => {
   let s = '';
   for (let i = 0; i < n; i++) s += rnd() < p ? '1' : '0';
@@ -75,24 +77,28 @@ describe('drift suspicion (suspect.ts)', () => {
   });
 
   it('tenant overrides: merged over the defaults, and resolveCalibration validates them', () => {
-    expect(suspectParams({ suspect: { threshold: 3 } }, 0.5)).toEqual({ ...P, threshold: 3 });
-    expect(suspectParams({}, 0)).toEqual(P);
-    expect(resolveCalibration({ suspect: { drop: 0 } }).suspect).toEqual({ ...P, drop: 0 });
+    expect(suspectParams({ suspect: { threshold: 3 } }, 0.5)).toEqual({ ...D, threshold: 3 });
+    expect(suspectParams({}, 0)).toEqual(D);
+    expect(resolveCalibration({ suspect: { drop: 0 } }).suspect).toEqual({ ...D, drop: 0 });
     expect(() => resolveCalibration({ suspect: { threshold: -1 } })).toThrow();
   });
 
-  it('M3: the level rises from `threshold` at α ≤ 0.5 to `thresholdAtAlpha1` at α = 1 (flat by default)', () => {
-    expect(suspectParams(undefined, 1).threshold).toBe(2);
-    const o = { suspect: { thresholdAtAlpha1: 3.5 } };
-    expect(suspectParams(o, 0).threshold).toBe(2);
-    expect(suspectParams(o, 0.5).threshold).toBe(2);
-    expect(suspectParams(o, 0.75).threshold).toBeCloseTo(2.75, 12);
-    expect(suspectParams(o, 1).threshold).toBe(3.5);
-    // Three misses after hits on a class at 0.9 (3.3 nats): suspect at α = 0.5, not at α = 1 until a fourth.
-    const seq = `${'1'.repeat(40)}000`;
-    expect(driftSuspicion(seq, 0.9, suspectParams(o, 0.5)).suspect).toBe(true);
-    expect(driftSuspicion(seq, 0.9, suspectParams(o, 1)).suspect).toBe(false);
-    expect(driftSuspicion(`${seq}0`, 0.9, suspectParams(o, 1)).suspect).toBe(true);
+  it('M3: the level rises from `threshold` at α ≤ 0.5 to `thresholdAtAlpha1` at α = 1 (2.25 and 3 nats by default)', () => {
+    expect(suspectParams(undefined, 0).threshold).toBe(2.25);
+    expect(suspectParams(undefined, 0.5).threshold).toBe(2.25);
+    expect(suspectParams(undefined, 0.75).threshold).toBeCloseTo(2.625, 12);
+    expect(suspectParams(undefined, 1).threshold).toBe(3);
+    // Flat when asked: the level at α = 1 is the tenant's.
+    expect(suspectParams({ suspect: { thresholdAtAlpha1: 2.25 } }, 1).threshold).toBe(2.25);
+    // A class at 0.7 (p1 = 0.5, ln(0.5 / 0.3) = 0.51 nats a miss): five misses after hits (2.55
+    // nats) are suspect at α = 0.5, not at α = 1 until a sixth (3.06).
+    const seq = `${'1'.repeat(40)}00000`;
+    expect(driftSuspicion(seq, 0.7, suspectParams(undefined, 0.5)).suspect).toBe(true);
+    expect(driftSuspicion(seq, 0.7, suspectParams(undefined, 1)).suspect).toBe(false);
+    expect(driftSuspicion(`${seq}0`, 0.7, suspectParams(undefined, 1)).suspect).toBe(true);
+    // At 2 nats four misses would do (2.04): the default level asks for one more.
+    expect(driftSuspicion(`${'1'.repeat(40)}0000`, 0.7, P).suspect).toBe(true);
+    expect(driftSuspicion(`${'1'.repeat(40)}0000`, 0.7, suspectParams(undefined, 0.5)).suspect).toBe(false);
   });
 
   it('on stationary classes the fraction of decisions taken as suspect stays small', () => {
@@ -108,7 +114,7 @@ describe('drift suspicion (suspect.ts)', () => {
         for (let t = 0; t < seq.length; t++) {
           if (t >= 100) {
             n++;
-            if (driftSuspicion(seq.slice(0, t), (1 + hits) / (4 + t), P).suspect) suspect++;
+            if (driftSuspicion(seq.slice(0, t), (1 + hits) / (4 + t), suspectParams(undefined, 0.5)).suspect) suspect++;
           }
           if (seq[t] === '1') hits++;
         }
@@ -256,7 +262,7 @@ describe('drift suspicion (suspect.ts)', () => {
     });
 
     it('tenant overrides: method, hazard and segment prior validated', () => {
-      expect(resolveCalibration({ suspect: { method: 'changepoint', hazard: 0.01 } }).suspect).toEqual({ ...P, method: 'changepoint', hazard: 0.01 });
+      expect(resolveCalibration({ suspect: { method: 'changepoint', hazard: 0.01 } }).suspect).toEqual({ ...D, method: 'changepoint', hazard: 0.01 });
       expect(() => resolveCalibration({ suspect: { hazard: 0 } })).toThrow();
       expect(() => resolveCalibration({ suspect: { hazard: 1 } })).toThrow();
       expect(() => resolveCalibration({ suspect: { method: 'bocpd' as 'cusum' } })).toThrow();
