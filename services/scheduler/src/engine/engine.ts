@@ -113,6 +113,18 @@ const LOST_ATTEMPT_ERROR = 'settled by the scheduler: its worker never reported 
 
 const MAX_ROUNDS = 50;
 
+/**
+ * A reconcile in flight for one run in this process (see RunEngine.reconcile). `reads`: reads of
+ * the run it has sent; `readsBeforeEvent`: how many it had sent when the last event arrived
+ * that asked for a pass more (`again`).
+ */
+interface Inflight {
+  again: boolean;
+  reads: number;
+  readsBeforeEvent: number;
+  done: Promise<void>;
+}
+
 /** Step 5's sweeps over the nodes on one snapshot (a decision enabling another: a cascade). */
 const MAX_DECISION_SWEEPS = 4;
 
@@ -146,7 +158,7 @@ export class RunEngine {
    * its caller waits for that pass, so events arriving together are coalesced into one re-read
    * while every event is still followed by a read that started after it arrived.
    */
-  private readonly inflight = new Map<string, { again: boolean; done: Promise<void> }>();
+  private readonly inflight = new Map<string, Inflight>();
 
   /**
    * When this process last moved each run's score in the active index (see bumpActive), so a
@@ -165,11 +177,14 @@ export class RunEngine {
     const current = this.inflight.get(key);
     if (current !== undefined) {
       current.again = true;
+      current.readsBeforeEvent = current.reads;
       return current.done;
     }
-    const entry: { again: boolean; done: Promise<void> } = { again: false, done: Promise.resolve() };
+    const entry: Inflight = { again: false, reads: 0, readsBeforeEvent: 0, done: Promise.resolve() };
     // A run just created was indexed by its submit a moment ago.
     if (created !== undefined) this.noteBumped(`${tenant}:${runId}`, this.deps.clock.nowMs());
+    // In the map before the first read is sent (read() counts it).
+    this.inflight.set(key, entry);
     entry.done = (async () => {
       try {
         let first = created;
@@ -177,12 +192,14 @@ export class RunEngine {
           entry.again = false;
           await this.reconcileOnce(tenant, runId, first);
           first = undefined;
-        } while (entry.again);
+          // Issue 13 item 1: an event that arrived before a read of this reconcile was sent is
+          // in that read (its change was written before the event was added), and the pass on
+          // it went as far as it could: no pass more for it.
+        } while (entry.again && entry.reads <= entry.readsBeforeEvent);
       } finally {
         this.inflight.delete(key);
       }
     })();
-    this.inflight.set(key, entry);
     return entry.done;
   }
 
@@ -212,6 +229,8 @@ export class RunEngine {
    * last read (Outbox `deferDelete`, issue 13 item 1: no command of their own).
    */
   private async read(tenant: string, runId: string): Promise<RunSnapshot | undefined> {
+    const entry = this.inflight.get(`${tenant}\u0000${runId}`);
+    if (entry !== undefined) entry.reads++;
     const sent = this.deps.outbox.takeDeferred(tenant, runId);
     try {
       return await loadRun(this.deps.redis, this.deps.ks, tenant, runId, sent);
