@@ -113,6 +113,9 @@ const LOST_ATTEMPT_ERROR = 'settled by the scheduler: its worker never reported 
 
 const MAX_ROUNDS = 50;
 
+/** How long after this process folded a run the run's next event is known to need no pass. */
+const FOLDED_SKIP_MS = 5_000;
+
 /**
  * A reconcile in flight for one run in this process (see RunEngine.reconcile). `reads`: reads of
  * the run it has sent; `readsBeforeEvent`: how many it had sent when the last event arrived
@@ -179,6 +182,17 @@ export class RunEngine {
       current.again = true;
       current.readsBeforeEvent = current.reads;
       return current.done;
+    }
+    // Issue 13 item 1: the first event for a run after this process folded it (a late report of
+    // one of its attempts, an event queued behind others) finds nothing to do: a folded run's
+    // pass only takes it out of the active index, which the fold did. Once per fold: a second
+    // event reads the run as usual.
+    // (Within FOLDED_SKIP_MS of the fold: a run id used again after its record expired is read.)
+    const foldedAt = this.folded.get(`${tenant}:${runId}`);
+    if (foldedAt !== undefined) {
+      this.folded.delete(`${tenant}:${runId}`);
+      const age = this.deps.clock.nowMs() - foldedAt;
+      if (created === undefined && age >= 0 && age < FOLDED_SKIP_MS) return Promise.resolve();
     }
     const entry: Inflight = { again: false, reads: 0, readsBeforeEvent: 0, done: Promise.resolve() };
     // A run just created was indexed by its submit a moment ago.
@@ -255,6 +269,18 @@ export class RunEngine {
     this.noteBumped(member, now);
   }
 
+  /**
+   * Runs this process folded into their compact record (or found folded) and took out of the
+   * active index, `T:R` -> when: a fold is final, so the next event of such a run within
+   * FOLDED_SKIP_MS needs no pass (see reconcile). Bounded; an entry is used once.
+   */
+  private readonly folded = new Map<string, number>();
+
+  private noteFolded(member: string): void {
+    if (this.folded.size >= 10_000) this.folded.clear();
+    this.folded.set(member, this.deps.clock.nowMs());
+  }
+
   private noteBumped(member: string, atMs: number): void {
     if (this.bumpedAt.size >= 10_000) this.bumpedAt.clear();
     this.bumpedAt.set(member, atMs);
@@ -271,6 +297,7 @@ export class RunEngine {
       // Folded already (issue 13 item 3): everything was settled before; nothing is left to do.
       if (s.compact !== undefined) {
         await this.deps.redis.zrem(controlKeys(this.deps.ks).active, `${tenant}:${runId}`);
+        this.noteFolded(`${tenant}:${runId}`);
         return 'none';
       }
       // Issue 11 D1, D5: an ended run discards its outbox and settles every attempt it ever
@@ -327,10 +354,13 @@ export class RunEngine {
         await this.deps.redis.zrem(controlKeys(this.deps.ks).active, member);
         return 'none';
       }
-      const folded = [...s.attempts.values()].some((a) => a.status === 'needs_attention') ? true : await this.compact(s, now);
+      const attention = [...s.attempts.values()].some((a) => a.status === 'needs_attention');
+      const folded = attention ? true : await this.compact(s, now);
       // Not folded because something changed since the snapshot: the recovery sweep comes back.
-      if (folded) await this.deps.redis.zrem(controlKeys(this.deps.ks).active, member);
-      else await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, member);
+      if (folded) {
+        await this.deps.redis.zrem(controlKeys(this.deps.ks).active, member);
+        if (!attention) this.noteFolded(member);
+      } else await this.deps.redis.zadd(controlKeys(this.deps.ks).active, now, member);
       return 'none';
     }
     let progressed = false;
