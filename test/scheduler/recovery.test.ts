@@ -4,7 +4,7 @@
  * deterministic job id, the stalled run gets a `kick`, and index entries of runs that were never
  * created are dropped.
  */
-import { ManualClock, OpJobSchema, parseWorkflow, silentLogger } from '@gambit/shared';
+import { expandOpJob, ManualClock, OpJobSchema, parseWorkflow, silentLogger } from '@gambit/shared';
 import { cancelRun, controlKeys, createRun, decodeAttempt, defineRunScripts, FairDispatcher, initialNodeState, launchNode, runKeys, settleEndedRun } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
 import { Redis } from 'ioredis';
@@ -67,7 +67,7 @@ describe('recovery sweep', () => {
     const job = await queues.ops.getJob(plan.intent.jobId);
     // The enqueued payload is the intent's (issue 13 item 3: compact), and the worker reads the planned job from it.
     expect(job?.data).toEqual(plan.intent.data);
-    expect(OpJobSchema.parse(job?.data)).toEqual(plan.job);
+    expect(OpJobSchema.parse(expandOpJob(job?.data, { jobId: plan.intent.jobId, kind: 'authoritative' }))).toEqual(plan.job);
     expect(await redis.hlen(runKeys(ks, tenant, runId).intents)).toBe(0);
     expect((await queues.advance.backlog()).map((e) => e.data)).toEqual([{ type: 'kick', tenant, runId, reason: 'recovery' }]);
     expect(await redis.zscore(active, `${tenant}:ghost`)).toBeNull();

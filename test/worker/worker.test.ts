@@ -6,8 +6,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
-import { runKeys, toolKeys } from '@gambit/shared/redis';
+import { compactOpJob, countTokens, createPriceTable, llmCostUsd, usdToNano } from '@gambit/shared';
+import { runKeys, tenantKeys, toolKeys } from '@gambit/shared/redis';
 import { flattenOtlp } from '@gambit/replay';
 import { describe, expect, it } from 'vitest';
 import { advanceEvents, createAttempt, llmJob, readRecord, startWorker, submit, toolJob, waitFor, useWorkerFixture } from './helpers.js';
@@ -170,6 +170,40 @@ describe('worker service (child process)', () => {
     const charges = (await fx.redis.lrange(toolKeys(ks, 'acme').charges, 0, -1)).map((s) => JSON.parse(s));
     expect(charges).toHaveLength(1);
     expect(charges[0]).toMatchObject({ kind: 'authoritative', attemptId: 'a1', amountCents: 500 });
+  });
+
+  it('issue 13 item 3: runs a compact payload whose ids, node, epoch and kind come from its job id and lane', async () => {
+    const ks = { prefix: fx.prefix };
+    fx.procs.push(await startWorker({ redisUrl: fx.redisUrl, prefix: fx.prefix }));
+    const full = { ...llmJob({ tenant: 'acme', runId: 'r7', nodeId: 'classify', attemptId: 'classify.a2', epoch: 2, output: 'billing' }), opClass: 'llm:simulated/gpt-4o-mini#abc' };
+    await createAttempt(fx.redis, ks, full);
+    const jobId = 'acme~r7~classify.a2';
+    const data = compactOpJob(full, jobId);
+    expect(data).not.toHaveProperty('tenant');
+    expect(data).not.toHaveProperty('epoch');
+    await fx.queues.ops.add('classify', data, { jobId, attempts: 3, removeOnFail: true });
+    const rec = await waitFor(
+      () => readRecord(fx.redis, ks, 'acme', 'r7', 'classify.a2'),
+      (r) => r.status === 'succeeded',
+      20_000,
+      'attempt succeeded',
+    );
+    expect(rec.output).toBe('billing');
+    const events = await waitFor(
+      () => advanceEvents(fx.queues.advance),
+      (e) => e.length >= 1,
+      10_000,
+      'attempt_finished event',
+    );
+    expect(events.map((e) => e.data)).toEqual([{ type: 'attempt_finished', tenant: 'acme', runId: 'r7', nodeId: 'classify', attemptId: 'classify.a2', epoch: 2 }]);
+    // The operation's sample is learned under its whole class.
+    const classes = await waitFor(
+      async () => fx.redis.smembers(tenantKeys(ks, 'acme').opClasses),
+      (xs) => xs.length > 0,
+      10_000,
+      'the class sample',
+    );
+    expect(classes).toEqual(['llm:simulated/gpt-4o-mini#abc']);
   });
 
   it('rejects an invalid payload non-retryably, naming the field', async () => {

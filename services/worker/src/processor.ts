@@ -14,6 +14,7 @@ import {
   type FieldIssue,
   isGambitError,
   type OpJob,
+  expandOpJob,
   OpJobSchema,
   RetryAfterError,
   zodIssues,
@@ -239,8 +240,10 @@ export function createProcessor(deps: ProcessorDeps): OpProcessor {
   };
 
   return async function processOpJob(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<OpJobResult> {
-    const parsed = OpJobSchema.safeParse(job.data);
-    if (!parsed.success) return rejectInvalid(job.data, zodIssues(parsed.error, 'job.data'));
+    // Issue 13 item 3: the payload leaves out what the job id and the lane say (compactOpJob).
+    const raw = expandOpJob(job.data, { jobId: job.id, kind: job.queueName === QUEUES.spec ? 'speculative' : 'authoritative' });
+    const parsed = OpJobSchema.safeParse(raw);
+    if (!parsed.success) return rejectInvalid(raw, zodIssues(parsed.error, 'job.data'));
     const data = parsed.data;
     // M10: speculative work runs only in speculative slots, authoritative work only in its own.
     const expectedQueue = data.kind === 'speculative' ? QUEUES.spec : QUEUES.ops;

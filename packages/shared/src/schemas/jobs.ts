@@ -77,7 +77,8 @@ const OpJobObjectSchema = z.object({
   streamPartials: z.boolean().default(false),
   /** W3C trace context carrier, so traces follow the run across processes. */
   trace: z.record(z.string(), z.string()).optional(),
-  enqueuedAtMs: z.number().int().nonnegative(),
+  /** When the scheduler planned the job. No longer written (issue 13 item 3: nothing read it); kept readable. */
+  enqueuedAtMs: z.number().int().nonnegative().optional(),
   /** M4 operation class of the node (core/operation-class.ts): the worker records the finished operation under it. */
   opClass: z.string().min(1).max(125).optional(),
   /**
@@ -90,17 +91,98 @@ const OpJobObjectSchema = z.object({
 export const OpJobSchema = z.preprocess(fillOpJob, OpJobObjectSchema);
 export type OpJob = z.infer<typeof OpJobSchema>;
 
-/** The payload of `job` as it is enqueued: without what `OpJobSchema` fills back in. */
-export function compactOpJob(job: OpJob): Record<string, unknown> {
-  const { assumed, streamPartials, op, ...rest } = job;
+/** The node id an attempt id `<node>.<suffix>` names (suffix without '.'), or undefined (as the state codec's). */
+function nodeOfAttemptId(id: string): string | undefined {
+  const dot = id.lastIndexOf('.');
+  return dot <= 0 ? undefined : id.slice(0, dot);
+}
+
+/** The epoch an attempt id of `kind` says (attemptIdFor: `<node>.a<epoch>`, `<node>.s<epoch>`), or undefined. */
+function epochOfAttemptId(id: string, kind: AttemptKind): number | undefined {
+  const m = /\.([as])(\d+)$/.exec(id);
+  return m === null || m[1] !== (kind === 'authoritative' ? 'a' : 's') ? undefined : Number(m[2]);
+}
+
+/** The operation class's part an operation says (`llm:<provider>/<model>`, `tool:<tool>`); the stored class may leave it out. */
+function opClassPrefix(op: unknown): string | undefined {
+  if (typeof op !== 'object' || op === null) return undefined;
+  const o = op as Record<string, unknown>;
+  if (o.kind === 'llm' && typeof o.provider === 'string' && typeof o.model === 'string') return `llm:${o.provider}/${o.model}`;
+  if (o.kind === 'tool' && typeof o.tool === 'string') return `tool:${o.tool}`;
+  return undefined;
+}
+
+/** The parts of a job id `<tenant>~<runId>~<attemptId>` (jobIdFor: tenant and run ids have no '~'), or undefined. */
+function jobIdParts(jobId: string | undefined): { tenant: string; runId: string; attemptId: string } | undefined {
+  if (jobId === undefined) return undefined;
+  const a = jobId.indexOf('~');
+  const b = a < 0 ? -1 : jobId.indexOf('~', a + 1);
+  if (a <= 0 || b <= a + 1 || b === jobId.length - 1) return undefined;
+  return { tenant: jobId.slice(0, a), runId: jobId.slice(a + 1, b), attemptId: jobId.slice(b + 1) };
+}
+
+/**
+ * The payload of `job` as it is enqueued (issue 13 item 3), without what the worker fills back in
+ * (`expandOpJob`): an empty `assumed`, `streamPartials` false, an LLM operation's `seed` when it is
+ * `<runId>:<nodeId>`; `v`; `kind` (the lane says it: `ops` authoritative, `spec` speculative);
+ * `tenant`, `runId` and `attemptId` when `jobId` is `<tenant>~<runId>~<attemptId>`, then `nodeId`
+ * and `epoch` when the attempt id says them (`<node>.a<epoch>`); the operation class's
+ * `llm:<provider>/<model>` (`tool:<tool>`) part when the operation says it; the trace carrier as
+ * its `traceparent` alone when that is all it holds. The job must be enqueued under `jobId` on the
+ * lane of its kind.
+ */
+export function compactOpJob(job: OpJob, jobId?: string): Record<string, unknown> {
+  const { assumed, streamPartials, op, v: _v, kind: _kind, ...rest } = job;
   const out: Record<string, unknown> = { ...rest };
+  if (jobId !== undefined && jobId === `${job.tenant}~${job.runId}~${job.attemptId}` && jobIdParts(jobId)?.attemptId === job.attemptId) {
+    delete out.tenant;
+    delete out.runId;
+    delete out.attemptId;
+    if (nodeOfAttemptId(job.attemptId) === job.nodeId) delete out.nodeId;
+    if (epochOfAttemptId(job.attemptId, job.kind) === job.epoch) delete out.epoch;
+  }
   if (op.kind === 'llm' && op.seed === `${job.runId}:${job.nodeId}`) {
     const { seed: _seed, ...opRest } = op;
     out.op = opRest;
   } else out.op = op;
+  const prefix = opClassPrefix(op);
+  if (job.opClass !== undefined && prefix !== undefined && job.opClass.startsWith(`${prefix}#`)) out.opClass = job.opClass.slice(prefix.length);
+  if (job.trace !== undefined) {
+    const keys = Object.keys(job.trace);
+    if (keys.length === 1 && keys[0] === 'traceparent') out.trace = job.trace.traceparent;
+  }
   if (Object.keys(assumed).length > 0) out.assumed = assumed;
   if (streamPartials) out.streamPartials = true;
   return out;
+}
+
+/**
+ * A job payload with what `compactOpJob` left out filled back in from the BullMQ job: its id
+ * (`<tenant>~<runId>~<attemptId>`) and the kind of its lane; then `OpJobSchema` fills the rest. A
+ * payload that carries a field keeps it (written before issue 13 item 3's job ids, or not
+ * derivable); one whose job id does not have that form gets no ids from it.
+ */
+export function expandOpJob(data: unknown, job: { readonly jobId?: string; readonly kind: AttemptKind }): unknown {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return data;
+  const j: Record<string, unknown> = { ...(data as Record<string, unknown>) };
+  j.v ??= 1;
+  j.kind ??= job.kind;
+  const ids = jobIdParts(job.jobId);
+  if (ids !== undefined && j.tenant === undefined && j.runId === undefined && j.attemptId === undefined) {
+    j.tenant = ids.tenant;
+    j.runId = ids.runId;
+    j.attemptId = ids.attemptId;
+  }
+  if (typeof j.attemptId === 'string') {
+    j.nodeId ??= nodeOfAttemptId(j.attemptId);
+    if (j.epoch === undefined && (j.kind === 'authoritative' || j.kind === 'speculative')) j.epoch = epochOfAttemptId(j.attemptId, j.kind);
+  }
+  if (typeof j.opClass === 'string' && j.opClass.startsWith('#')) {
+    const prefix = opClassPrefix(j.op);
+    if (prefix !== undefined) j.opClass = `${prefix}${j.opClass}`;
+  }
+  if (typeof j.trace === 'string') j.trace = { traceparent: j.trace };
+  return j;
 }
 
 /** An attempt as stored in the run's `attempts` hash. Money is integer nano-dollars. */

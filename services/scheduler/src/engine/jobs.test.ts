@@ -1,6 +1,6 @@
-import { OpJobSchema, parseWorkflow } from '@gambit/shared';
+import { expandOpJob, OpJobSchema, parseWorkflow } from '@gambit/shared';
 import { describe, expect, it } from 'vitest';
-import { attemptIdFor, jobIdFor, MAX_PRIORITY, planLaunch, priorityFromEv, renderOp } from './jobs.js';
+import { attemptIdFor, jobIdFor, MAX_PRIORITY, planGuess, planLaunch, priorityFromEv, renderOp } from './jobs.js';
 
 const wf = parseWorkflow({
   name: 'w',
@@ -53,19 +53,35 @@ describe('jobs (M8 launch payloads, M10 priority)', () => {
 
   it('issue 13 item 3: the enqueued payload leaves out what the worker fills back in, and parses to the job', () => {
     const op = renderOp(node('a'), { runId: 'r1', inputs: { q: 'x' }, outputs: {} });
-    const auth = planLaunch({ tenant: 't', runId: 'r1', workflow: 'w', node: node('a'), epoch: 1, kind: 'authoritative', op, assumed: {}, streamPartials: false, nowMs: 5 });
+    const trace = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+    const auth = planLaunch({ tenant: 't', runId: 'r1', workflow: 'w', node: node('a'), epoch: 1, kind: 'authoritative', op, assumed: {}, streamPartials: false, trace, defaultTimeoutMs: 9_000, nowMs: 5 });
     const data = auth.intent.data as Record<string, unknown>;
-    expect(data).not.toHaveProperty('assumed');
-    expect(data).not.toHaveProperty('streamPartials');
+    const read = (d: unknown, jobId: string, kind: 'authoritative' | 'speculative') => OpJobSchema.parse(expandOpJob(JSON.parse(JSON.stringify(d)), { jobId, kind }));
+    // What the job id (t~r1~a.a1) and the lane say is not in the payload, nor the defaults.
+    for (const f of ['v', 'tenant', 'runId', 'attemptId', 'nodeId', 'epoch', 'kind', 'assumed', 'streamPartials', 'enqueuedAtMs']) expect(data).not.toHaveProperty(f);
     expect(data.op).not.toHaveProperty('seed');
-    expect(OpJobSchema.parse(JSON.parse(JSON.stringify(data)))).toEqual(auth.job);
-    // A payload written before (every field) parses the same.
-    expect(OpJobSchema.parse(JSON.parse(JSON.stringify(auth.job)))).toEqual(auth.job);
-    // What differs from the defaults is kept: guesses, streaming, a seed of its own.
-    const spec = planLaunch({ tenant: 't', runId: 'r1', workflow: 'w', node: node('a'), epoch: 2, kind: 'speculative', op: { ...op, seed: 'r1:a:guess:x' } as typeof op, assumed: { z: 'g' }, streamPartials: true, nowMs: 5 });
-    const specData = spec.intent.data as { assumed?: unknown; streamPartials?: unknown; op: { seed?: unknown } };
-    expect(specData).toMatchObject({ assumed: { z: 'g' }, streamPartials: true, op: { seed: 'r1:a:guess:x' } });
-    expect(OpJobSchema.parse(JSON.parse(JSON.stringify(specData)))).toEqual(spec.job);
+    expect(data).toMatchObject({ workflow: 'w', trace: trace.traceparent, opClass: expect.stringMatching(/^#[0-9a-f]+$/), timeoutMs: 9_000 });
+    expect(auth.job.opClass).toBe(`llm:simulated/gpt-4o-mini${String(data.opClass)}`);
+    expect(read(data, auth.intent.jobId, 'authoritative')).toEqual(auth.job);
+    // Without its job id it is not a job (the worker rejects it, naming the fields).
+    expect(OpJobSchema.safeParse(expandOpJob(data, { jobId: 'not-a-job-id', kind: 'authoritative' })).success).toBe(false);
+    // A payload written before (every field, enqueuedAtMs included) parses the same, under any job id.
+    const old = { ...auth.job, enqueuedAtMs: 5 };
+    expect(read(old, auth.intent.jobId, 'authoritative')).toEqual(old);
+    expect(read(old, 'r1-a1', 'authoritative')).toEqual(old);
+    // What differs from the defaults is kept: guesses, streaming, a seed of its own, a trace carrier with more entries.
+    const trace2 = { ...trace, tracestate: 'x=1' };
+    const spec = planLaunch({ tenant: 't', runId: 'r1', workflow: 'w', node: node('a'), epoch: 2, kind: 'speculative', op: { ...op, seed: 'r1:a:guess:x' } as typeof op, assumed: { z: 'g' }, streamPartials: true, trace: trace2, nowMs: 5 });
+    const specData = spec.intent.data as Record<string, unknown>;
+    expect(specData).toMatchObject({ assumed: { z: 'g' }, streamPartials: true, op: { seed: 'r1:a:guess:x' }, trace: trace2 });
+    expect(specData).not.toHaveProperty('epoch');
+    expect(read(specData, spec.intent.jobId, 'speculative')).toEqual(spec.job);
+    // A guess's attempt id (`<node>.g-<upstream>`) does not say its epoch (0): kept.
+    const guess = planGuess({ tenant: 't', runId: 'r1', workflow: 'w', nodeId: 'b', upstream: 'a', op, decisionId: 'r1:b:plan', priority: 3, reservedNanoUsd: 10, nowMs: 5 });
+    const guessData = guess.intent.data as Record<string, unknown>;
+    expect(guessData).toMatchObject({ epoch: 0 });
+    expect(guessData).not.toHaveProperty('nodeId');
+    expect(read(guessData, guess.intent.jobId, 'speculative')).toEqual(guess.job);
   });
 
   it('issue 10 item 4: the job carries the node timeoutMs, else the run default, else none (the worker cap)', () => {

@@ -120,17 +120,17 @@ export function planLaunch(p: {
     assumed: p.assumed,
     streamPartials: p.streamPartials,
     ...(p.trace === undefined ? {} : { trace: p.trace }),
-    enqueuedAtMs: p.nowMs,
     // M4: what the worker learns the operation's duration and output tokens under.
     opClass: operationClassOf(p.node),
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
   };
+  const jobId = jobIdFor(p.tenant, p.runId, attemptId);
   const intent: Intent = {
     queue: p.kind === 'authoritative' ? QUEUES.ops : QUEUES.spec,
-    jobId: jobIdFor(p.tenant, p.runId, attemptId),
+    jobId,
     name: p.node.id,
-    // Issue 13 item 3: without what the worker fills back in (compactOpJob).
-    data: compactOpJob(job),
+    // Issue 13 item 3: without what the worker fills back in from the job id and lane (compactOpJob).
+    data: compactOpJob(job, jobId),
     ...(p.priority === undefined ? {} : { priority: p.priority }),
     createdAtMs: p.nowMs,
   };
@@ -186,15 +186,15 @@ export function planGuess(p: {
     op: p.op,
     assumed: {},
     streamPartials: false,
-    enqueuedAtMs: p.nowMs,
     ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
   };
+  const jobId = jobIdFor(p.tenant, p.runId, attemptId);
   const intent: Intent = {
     queue: QUEUES.spec,
-    jobId: jobIdFor(p.tenant, p.runId, attemptId),
+    jobId,
     name: `${p.nodeId}.guess`,
-    // Issue 13 item 3: without what the worker fills back in (compactOpJob).
-    data: compactOpJob(job),
+    // Issue 13 item 3: without what the worker fills back in from the job id and lane (compactOpJob).
+    data: compactOpJob(job, jobId),
     priority: p.priority,
     createdAtMs: p.nowMs,
   };
