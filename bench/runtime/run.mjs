@@ -236,7 +236,7 @@ async function nodeLatencies(redis, ks, tenant, runId) {
     if (a.startedAtMs !== undefined && Number.isFinite(ready)) latencies.push(a.startedAtMs - ready);
   }
   const texts = folded !== undefined ? folded.decisions : await redis.lrange(k.decisions, 0, -1);
-  const decisions = texts.map((j) => decodeDecision(j, { tenant, workflow, runId })).filter((d) => d.phase !== 'plan');
+  const decisions = texts.map((j) => decodeDecision(j, { tenant, workflow, runId, createdAtMs: created })).filter((d) => d.phase !== 'plan');
   return { latencies, hits, specAttempts: attempts.filter((a) => a.kind === 'speculative').length, reasons: decisions.map((d) => `${d.action}:${d.reason}`) };
 }
 

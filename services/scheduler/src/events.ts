@@ -56,7 +56,7 @@ export async function* runEvents(
     const { decisions, outcomes } = await runLists(redis, ks, s, { decisions: nDecisions, outcomes: nOutcomes });
     nDecisions += decisions.length;
     nOutcomes += outcomes.length;
-    for (const d of decisions) yield { event: 'decision', data: decodeDecision(d, { tenant, workflow: s.workflow.name, runId }) };
+    for (const d of decisions) yield { event: 'decision', data: decodeDecision(d, { tenant, workflow: s.workflow.name, runId, createdAtMs: s.header.createdAtMs }) };
     for (const o of outcomes) yield { event: 'outcome', data: OutcomeSchema.parse(JSON.parse(o)) };
     if (s.header.status !== 'running') {
       yield { event: 'end', data: { tenant, runId, status: s.header.status, reason: s.header.reason ?? null, finishedAtMs: s.header.finishedAtMs ?? null } };

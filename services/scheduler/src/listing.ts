@@ -155,16 +155,16 @@ export async function runStats(redis: RedisLike, ks: KeySpace, tenants: readonly
       await Promise.all(
         ids.map(async (runId) => {
           const k = runKeys(ks, tenant, runId);
-          const [wf, live, liveDecisions, rec] = await Promise.all([redis.hget(k.run, 'workflowName'), redis.lrange(k.outcomes, 0, -1), redis.lrange(k.decisions, 0, -1), redis.get(k.rec)]);
+          const [[wf, created], live, liveDecisions, rec] = await Promise.all([redis.hmget(k.run, 'workflowName', 'createdAtMs'), redis.lrange(k.outcomes, 0, -1), redis.lrange(k.decisions, 0, -1), redis.get(k.rec)]);
           // Issue 13 item 3: a folded run's outcomes and decisions are in its compact record.
           const folded = rec === null ? undefined : expandRunRecord(rec, 0, `run ${tenant}/${runId}`);
           const outcomes = folded?.outcomes ?? live;
           const decisions = folded?.decisions ?? liveDecisions;
-          if (wf === null || (q.workflow !== undefined && wf !== q.workflow) || outcomes.length === 0) return;
+          if (wf === null || wf === undefined || (q.workflow !== undefined && wf !== q.workflow) || outcomes.length === 0) return;
           const lambda = new Map<string, number>();
           for (const d of decisions) {
             try {
-              const r = decodeDecision(d, { tenant, workflow: wf, runId });
+              const r = decodeDecision(d, { tenant, workflow: wf, runId, createdAtMs: Number(created) });
               lambda.set(r.decisionId, r.lambdaUsdPerSec);
             } catch {
               // as before: an entry that is not a valid record contributes no λ

@@ -281,7 +281,7 @@ export class RunService {
       header,
       nodes,
       // Issue 13 item 3: stored in the compact encoding (decision-codec.ts).
-      planDecisions: plan.map(encodeDecision),
+      planDecisions: plan.map((d) => encodeDecision(d, { createdAtMs: now })),
       ...(opts.deadlineMs === undefined ? {} : { deadlineMs: opts.deadlineMs }),
     });
     if (created)
@@ -357,7 +357,7 @@ export class RunService {
           },
         ]),
       ),
-      decisions: decisions.map((d) => decodeDecision(d, { tenant, workflow: s.workflow.name, runId })),
+      decisions: decisions.map((d) => decodeDecision(d, { tenant, workflow: s.workflow.name, runId, createdAtMs: s.header.createdAtMs })),
       outcomes: outcomes.map((o) => OutcomeSchema.parse(JSON.parse(o))),
       effects: effects.map((e) => JSON.parse(e) as unknown),
       // Issue 13 item 3: an ended run folded into its compact record; outputs as the tenant kept them.
@@ -369,7 +369,7 @@ export class RunService {
   async decisions(tenant: string, runId: string): Promise<unknown[]> {
     const s = await loadRun(this.deps.redis, this.deps.ks, tenant, runId);
     if (s === undefined) throw new NotFoundError(`run ${tenant}/${runId} not found`);
-    return (await runLists(this.deps.redis, this.deps.ks, s)).decisions.map((d) => decodeDecision(d, { tenant, workflow: s.workflow.name, runId }));
+    return (await runLists(this.deps.redis, this.deps.ks, s)).decisions.map((d) => decodeDecision(d, { tenant, workflow: s.workflow.name, runId, createdAtMs: s.header.createdAtMs }));
   }
 
   async cancel(tenant: string, runId: string, reason: string): Promise<{ cancelled: boolean; status: string }> {

@@ -93,7 +93,7 @@ export class Decisions {
       const decisionId = `${runId}:${d.id}:${claim}`;
       if (base.action === 'WAIT') {
         const record: DecisionRecord = { ...base, reason: 'predictor', decisionId };
-        if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: d.id, claim, decisionJson: encodeDecision(record) })) {
+        if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId: d.id, claim, decisionJson: encodeDecision(record, s.header) })) {
           this.logDecision(record);
           progressed = true;
         }
@@ -124,7 +124,7 @@ export class Decisions {
         attemptJson: encodeAttempt(plan.attempt),
         jobId: plan.intent.jobId,
         intentJson: JSON.stringify(plan.intent),
-        decisionJson: encodeDecision(record),
+        decisionJson: encodeDecision(record, s.header),
       });
       if (!ok) {
         // Lost the race (claim taken, upstream ended): release this reservation. Its id is unique
@@ -163,7 +163,7 @@ export class Decisions {
       runId: s.header.runId,
       nodeId,
       claim,
-      decisionJson: encodeDecision(record),
+      decisionJson: encodeDecision(record, s.header),
       ...(shadow === undefined ? {} : { shadow }),
     });
     if (ok) {
@@ -250,7 +250,7 @@ export class Decisions {
       jobId: plan.intent.jobId,
       intentJson: JSON.stringify(plan.intent),
       nowMs: now,
-      decisionJson: encodeDecision(res.record),
+      decisionJson: encodeDecision(res.record, s.header),
       spec,
     });
     if (!r.ok) return false;

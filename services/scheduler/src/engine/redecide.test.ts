@@ -111,7 +111,7 @@ beforeEach(async () => {
 
 async function decisions(): Promise<DecisionRecord[]> {
   const s = snapshot();
-  const ctx = { tenant: s.header.tenant, workflow: s.workflow.name, runId: s.header.runId };
+  const ctx = { tenant: s.header.tenant, workflow: s.workflow.name, runId: s.header.runId, createdAtMs: s.header.createdAtMs };
   return (await redis.lrange(runKeys(ks, 't', runId).decisions, 0, -1)).map((j) => decodeDecision(j, ctx));
 }
 

@@ -103,7 +103,7 @@ export class Redecider {
     const record: DecisionRecord = { ...rec, ...dec, phase: 'runtime', decisionId: `${runId}:${nodeId}:${claim}`, atMs: Math.round(now) };
     // Recorded first (once per attempt), then discarded: a crash in between is finished by the
     // next reconcile (the claim is there), and two schedulers record it once.
-    if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, claim, decisionJson: encodeDecision(record) })) {
+    if (await recordDecision(this.deps.redis, this.deps.ks, { tenant, runId, nodeId, claim, decisionJson: encodeDecision(record, s.header) })) {
       this.deps.log.info({ decision: record, cancels: spec.a }, 'decision');
       this.deps.metrics?.decision(record);
     }
@@ -152,7 +152,7 @@ export class Redecider {
     if (hit !== undefined) return hit;
     const raw = await this.deps.redis.lrange(runKeys(this.deps.ks, s.header.tenant, s.header.runId).decisions, 0, -1);
     if (this.records.size > MAX_CACHED) this.records.clear();
-    const ctx = { tenant: s.header.tenant, workflow: s.workflow.name, runId: s.header.runId };
+    const ctx = { tenant: s.header.tenant, workflow: s.workflow.name, runId: s.header.runId, createdAtMs: s.header.createdAtMs };
     for (const text of raw) {
       let d: DecisionRecord;
       try {
