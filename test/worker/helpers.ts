@@ -115,11 +115,13 @@ export function opQueues(redis: RedisLike, ks: KeySpace): { ops: Queue; spec: Qu
 }
 
 /** Enqueues like the scheduler: authoritative on `ops`, speculative on `spec` with a priority. */
-export async function enqueue(queues: { ops: Queue; spec: Queue }, job: OpJob | Record<string, unknown>, opts: { jobId: string; attempts?: number; priority?: number }): Promise<void> {
+export async function enqueue(queues: { ops: Queue; spec: Queue }, job: OpJob | Record<string, unknown>, opts: { jobId: string; attempts?: number; priority?: number; keepCompleted?: boolean }): Promise<void> {
   const speculative = (job as { kind?: string }).kind === 'speculative';
   const q = speculative ? queues.spec : queues.ops;
   await q.add('op', job, {
     jobId: opts.jobId,
+    // The worker deletes a completed job unless the job says otherwise (issue 13 item 3).
+    ...(opts.keepCompleted === true ? { removeOnComplete: false } : {}),
     attempts: opts.attempts ?? 3,
     backoff: { type: 'exponential', delay: 100 },
     ...(speculative ? { priority: opts.priority ?? 10 } : {}),
@@ -127,7 +129,7 @@ export async function enqueue(queues: { ops: Queue; spec: Queue }, job: OpJob | 
 }
 
 /** Creates the attempt record and enqueues its job (the scheduler's order). */
-export async function submit(redis: RedisLike, ks: KeySpace, queues: { ops: Queue; spec: Queue }, job: OpJob, opts: { attempts?: number } = {}): Promise<void> {
+export async function submit(redis: RedisLike, ks: KeySpace, queues: { ops: Queue; spec: Queue }, job: OpJob, opts: { attempts?: number; keepCompleted?: boolean } = {}): Promise<void> {
   await createAttempt(redis, ks, job);
   await enqueue(queues, job, { jobId: `${job.runId}-${job.attemptId}`, ...opts });
 }

@@ -20,7 +20,9 @@ describe('worker process lifecycle', () => {
     fx.procs.push(first);
     // ~60 tokens at 40 tok/s: about 1.5 s, long enough to be killed in the middle.
     const job = llmJob({ tenant: 'acme', runId: 'r1', nodeId: 'draft', attemptId: 'a1', output: TEXT, ttftMs: 10, tokensPerSec: 40, maxTokens: 500 });
-    await submit(fx.redis, ks, fx.queues, job);
+    // Kept once completed (the job's own option wins over the worker's removeOnComplete), so that
+    // its BullMQ state can be checked below.
+    await submit(fx.redis, ks, fx.queues, job, { keepCompleted: true });
     await waitFor(
       () => readRecord(fx.redis, ks, 'acme', 'r1', 'a1'),
       (r) => r.status === 'running',

@@ -189,6 +189,8 @@ describe('worker service (child process)', () => {
       'attempt succeeded',
     );
     expect(rec.output).toBe('billing');
+    // Enqueued without removeOnComplete (as the scheduler does): the worker's own option deletes it.
+    expect(await waitFor(() => fx.queues.ops.getJob(jobId), (j) => j === undefined, 10_000, 'the completed job deleted')).toBeUndefined();
     const events = await waitFor(
       () => advanceEvents(fx.queues.advance),
       (e) => e.length >= 1,

@@ -169,6 +169,10 @@ async function main(): Promise<void> {
     stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
     maxStalledCount: 2 * env.WORKER_MAX_TRIES,
     name: env.WORKER_ID,
+    // Issue 13 item 3: a completed job is deleted (its attempt record keeps what happened). The
+    // scheduler leaves this option out of the job (services/scheduler/src/engine/outbox.ts); a
+    // job that says otherwise (an older scheduler's `removeOnComplete: true`, a test's `false`) wins.
+    removeOnComplete: { count: 0 },
   };
   // One shard: the BullMQ worker's concurrency is the lane's slots, as before. More: each shard's
   // worker may take the lane's slots, and the gate caps the process at them.

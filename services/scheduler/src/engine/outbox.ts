@@ -51,7 +51,9 @@ export class Outbox {
       // Job payloads (the rendered prompt) are deleted when done, failed included (issue 13
       // item 3, issue 10 item 9): the attempt record keeps what happened; a re-sent job id is
       // fenced by the worker's startAttempt, so nothing needs the finished job for de-duplication.
-      removeOnComplete: true,
+      // Completed: by the worker's own `removeOnComplete` (services/worker/src/main.ts), not an
+      // option stored in every job hash (issue 13 item 3: 24 bytes a job). Failed: here, because
+      // BullMQ's stalled-job script, which fails a job whose worker died, reads the job's own.
       removeOnFail: true,
       ...(lane === 'ops' ? { attempts: this.opsAttempts, backoff: { type: 'exponential', delay: 100 } } : { attempts: 1, priority }),
     };
