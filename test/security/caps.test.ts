@@ -76,7 +76,9 @@ describe('caps and admission (issue 10 items 4-5)', () => {
 
   it('admission: 429 with Retry-After above the rate, and above the in-flight cap until runs end', async () => {
     const tenant = await eagerTenant(url, 'rate');
-    expect((await http(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { ratePerSec: 0.5, burst: 3 })).status).toBe(200);
+    // One token per 20 s: the five submits below cannot outlast a refill even on a loaded machine
+    // (at 0.5/s a fourth submit more than 2 s after the first was admitted: load 15, twice).
+    expect((await http(url, 'PUT', `/v1/admin/tenants/${tenant}/limits`, { ratePerSec: 0.05, burst: 3 })).status).toBe(200);
     const wf = routerChain('ratewf', 'billing', 'billing', { routerTtftMs: 50, downTtftMs: 50 });
     const answers = [];
     for (let i = 0; i < 5; i++) answers.push(await submitRun<{ error?: { code: string } }>(url, { tenant, workflow: wf, inputs: { q: `r${i}` } }));
