@@ -219,8 +219,8 @@ async function nodeLatencies(redis, ks, tenant, runId) {
   const workflow = r.run.workflowName;
   const ups = upstreamsOf.get(workflow);
   const folded = r.record === undefined ? undefined : expandRunRecord(r.record, created, `run ${runId}`);
-  const attempts = folded !== undefined ? [...folded.attempts.values()] : Object.values(r.attempts).map((j) => decodeAttempt(j));
-  const nodes = folded !== undefined ? folded.nodes : new Map(Object.entries(r.nodes).map(([id, j]) => [id, decodeNode(j, (a) => r.attempts[a] === undefined ? undefined : decodeAttempt(r.attempts[a]).output)]));
+  const attempts = folded !== undefined ? [...folded.attempts.values()] : Object.entries(r.attempts).map(([id, j]) => decodeAttempt(j, id));
+  const nodes = folded !== undefined ? folded.nodes : new Map(Object.entries(r.nodes).map(([id, j]) => [id, decodeNode(j, (a) => r.attempts[a] === undefined ? undefined : decodeAttempt(r.attempts[a], a).output)]));
   const finished = (nodeId) => attempts.find((a) => a.attemptId === nodes.get(nodeId)?.auth)?.finishedAtMs;
   const latencies = [];
   let hits = 0;

@@ -113,7 +113,7 @@ describe('recovery sweep', () => {
     const r = await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 });
     expect(r).toEqual({ changed: 0, waiting: 0, intentsDiscarded: 1, fencedRunning: [] });
     expect(await redis.hlen(runKeys(ks, tenant, runId).intents)).toBe(0);
-    const a = decodeAttempt((await redis.hget(runKeys(ks, tenant, runId).attempts, plan.attemptId)) ?? '{}');
+    const a = decodeAttempt((await redis.hget(runKeys(ks, tenant, runId).attempts, plan.attemptId)) ?? '{}', plan.attemptId);
     expect(a.status).toBe('cancelled');
     expect(a.finishedAtMs).toBeDefined();
     // Idempotent: nothing left to do.
@@ -135,7 +135,7 @@ describe('recovery sweep', () => {
     expect(await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 })).toEqual({ changed: 0, waiting: 1, intentsDiscarded: 0, fencedRunning: [] });
     clock.advance(5_000);
     expect(await settleEndedRun(redis, ks, { tenant, runId, nowMs: clock.nowMs(), graceMs: 5_000 })).toEqual({ changed: 1, waiting: 0, intentsDiscarded: 0, fencedRunning: [] });
-    const a = decodeAttempt((await redis.hget(k.attempts, 'a.s1')) ?? '{}');
+    const a = decodeAttempt((await redis.hget(k.attempts, 'a.s1')) ?? '{}', 'a.s1');
     expect(a).toMatchObject({ status: 'cancelled', finishedAtMs: clock.nowMs(), usageEstimated: true });
   });
 });

@@ -62,7 +62,7 @@ function attempt(id: string, nodeId: string, kind: 'authoritative' | 'speculativ
 async function nodes() {
   // A succeeded node's output is read from its auth attempt (issue 13 item 3, `oa`).
   const attempts = await redis.hgetall(runKeys(ks, tenant, runId).attempts);
-  return parseNodes(await redis.hgetall(runKeys(ks, tenant, runId).nodes), (id) => (attempts[id] === undefined ? undefined : decodeAttempt(attempts[id]).output));
+  return parseNodes(await redis.hgetall(runKeys(ks, tenant, runId).nodes), (id) => (attempts[id] === undefined ? undefined : decodeAttempt(attempts[id], id).output));
 }
 
 /** `key`: the launch call's own key in its intent (the engine's spend hold key): a new one per call unless given. */
@@ -219,7 +219,7 @@ describe('run scripts (M6, M8)', () => {
     const k = runKeys(ks, tenant, runId);
     expect(await redis.exists(k.staging(id))).toBe(0);
     expect(await redis.llen(k.effects)).toBe(0);
-    const rec = decodeAttempt((await redis.hget(k.attempts, id)) ?? '{}');
+    const rec = decodeAttempt((await redis.hget(k.attempts, id)) ?? '{}', id);
     expect(rec).toMatchObject({ status: 'cancelled', costNanoUsd: 99, finishedAtMs: 50 });
     expect(rec.output).toBeUndefined();
     const b = (await nodes()).get('b');
@@ -267,7 +267,7 @@ describe('run scripts (M6, M8)', () => {
     expect(q.r.ok).toBe(true);
     expect(await discardSpeculation(redis, ks, { tenant, runId, nodeId: 'c', attemptId: q.id, kind: 'cancelled', nowMs: 31, onlyIfQueued: true })).toEqual({ discarded: true, previousStatus: 'queued' });
     // Never started, so it is finished (nothing spent) and its worker would be fenced.
-    const rec = decodeAttempt((await redis.hget(runKeys(ks, tenant, runId).attempts, q.id)) ?? '{}');
+    const rec = decodeAttempt((await redis.hget(runKeys(ks, tenant, runId).attempts, q.id)) ?? '{}', q.id);
     expect(rec).toMatchObject({ status: 'cancelled', finishedAtMs: 31, costNanoUsd: 0 });
     expect((await startAttempt(redis, ks, { tenant, runId, attemptId: q.id, epoch: 1, workerId: 'w', nowMs: 32 })).code).toBe('FENCED');
   });

@@ -41,7 +41,7 @@ afterAll(async () => {
 
 const LIB = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../packages/shared/src/redis/lua/lib/state-codec.lua'), 'utf8');
 /** Runs `body` after the Lua codec, with ARGV[1] the input. */
-const lua = async (body: string, arg: string): Promise<string> => String(await redis.eval(`${LIB}\n${body}`, 0, arg));
+const lua = async (body: string, arg: string, arg2 = ''): Promise<string> => String(await redis.eval(`${LIB}\n${body}`, 0, arg, arg2));
 
 const full: AttemptRecord = {
   attemptId: 'answer.s2',
@@ -95,21 +95,24 @@ describe('state codec (issue 13 item 3)', () => {
   it('round-trips every attempt and node field in TypeScript, with short names and no empty defaults stored', () => {
     for (const a of [full, minimal]) {
       const text = encodeAttempt(a);
-      expect(decodeAttempt(text)).toEqual(a);
+      expect(decodeAttempt(text, a.attemptId)).toEqual(a);
       expect(text.length).toBeLessThan(JSON.stringify(a).length);
       for (const long of ['attemptId', 'nodeId', 'status', 'createdAtMs', 'authoritative', 'inputTokens']) expect(text).not.toContain(long);
     }
-    expect(JSON.parse(encodeAttempt(minimal))).toEqual({ i: 'a.a1', s: 'q', t: 1_796_000_000_000 });
-    expect(JSON.parse(encodeAttempt({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b', startedAtMs: 1_796_000_000_007 }))).toEqual({ i: 'b.g-x.y', n: 'b', k: 'A', e: 1, s: 'q', t: 1_796_000_000_000, t0: 7 });
-    expect(decodeAttempt(encodeAttempt({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b' }))).toEqual({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b' });
+    // The attempt id is the record's field in the hash: not in the record.
+    expect(JSON.parse(encodeAttempt(minimal))).toEqual({ s: 'q', t: 1_796_000_000_000 });
+    expect(JSON.parse(encodeAttempt({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b', startedAtMs: 1_796_000_000_007 }))).toEqual({ n: 'b', k: 'A', e: 1, s: 'q', t: 1_796_000_000_000, t0: 7 });
+    expect(decodeAttempt(encodeAttempt({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b' }), 'b.g-x.y')).toEqual({ ...minimal, attemptId: 'b.g-x.y', nodeId: 'b' });
+    // A compact record written with its id (before it was left out) reads the same under its field.
+    expect(decodeAttempt(JSON.stringify({ i: 'a.a1', s: 'q', t: 1_796_000_000_000 }), 'a.a1')).toEqual(minimal);
     const pending = initialNodeState();
     for (const n of [fullNode, pending]) expect(decodeNode(encodeNode(n))).toEqual(n);
     expect(JSON.parse(encodeNode(pending))).toEqual({ s: 'p', e: 0 });
     // usageEstimated false with usage is left out and read back as false; without usage it is kept.
     const billed: AttemptRecord = { ...minimal, status: 'succeeded', usage: { inputTokens: 1, cachedInputTokens: 0, outputTokens: 2 }, usageEstimated: false };
     expect(encodeAttempt(billed)).not.toContain('ue');
-    expect(decodeAttempt(encodeAttempt(billed))).toEqual(billed);
-    expect(decodeAttempt(encodeAttempt({ ...minimal, usageEstimated: false }))).toEqual({ ...minimal, usageEstimated: false });
+    expect(decodeAttempt(encodeAttempt(billed), billed.attemptId)).toEqual(billed);
+    expect(decodeAttempt(encodeAttempt({ ...minimal, usageEstimated: false }), minimal.attemptId)).toEqual({ ...minimal, usageEstimated: false });
   });
 
   it('the Lua codec stores what the TypeScript codec stores, and decodes it to the same record', async () => {
@@ -117,9 +120,11 @@ describe('state codec (issue 13 item 3)', () => {
       // Lua encodes a long-named record as TypeScript does (compared as values: key order differs).
       expect(JSON.parse(await lua('return encA(cjson.decode(ARGV[1]))', JSON.stringify(a)))).toEqual(JSON.parse(encodeAttempt(a)));
       // Lua decodes TypeScript's text to the long names, defaults restored.
-      expect(decodeAttempt(await lua('return cjson.encode(decA(ARGV[1]))', encodeAttempt(a)))).toEqual(a);
+      expect(decodeAttempt(await lua('return cjson.encode(decA(ARGV[1], ARGV[2]))', encodeAttempt(a), a.attemptId), a.attemptId)).toEqual(a);
       // decode then encode in Lua is the identity on stored text.
-      expect(JSON.parse(await lua('return encA(decA(ARGV[1]))', encodeAttempt(a)))).toEqual(JSON.parse(encodeAttempt(a)));
+      expect(JSON.parse(await lua('return encA(decA(ARGV[1], ARGV[2]))', encodeAttempt(a), a.attemptId))).toEqual(JSON.parse(encodeAttempt(a)));
+      // Lua restores the id from the hash field: the decoded record says it.
+      expect(JSON.parse(await lua('return cjson.encode(decA(ARGV[1], ARGV[2]))', encodeAttempt(a), a.attemptId)).attemptId).toBe(a.attemptId);
     }
     // A succeeded node: its source left out when authoritative, kept when speculative or absent.
     const done: NodeState = { state: 'succeeded', epoch: 1, auth: 'a.a1', source: 'authoritative', startedAtMs: 1_796_000_000_100, finishedAtMs: 1_796_000_000_250, closed: {}, claims: {}, outs: {} };
@@ -133,9 +138,9 @@ describe('state codec (issue 13 item 3)', () => {
   });
 
   it('reads records written before the codec (long names), in TypeScript and in the scripts, and rewrites them compactly', async () => {
-    expect(decodeAttempt(JSON.stringify(full))).toEqual(full);
+    expect(decodeAttempt(JSON.stringify(full), 'ignored: the record says its id')).toEqual(full);
     expect(decodeNode(JSON.stringify(fullNode))).toEqual(fullNode);
-    expect(JSON.parse(await lua('return encA(decA(ARGV[1]))', JSON.stringify(full)))).toEqual(JSON.parse(encodeAttempt(full)));
+    expect(JSON.parse(await lua('return encA(decA(ARGV[1], ARGV[2]))', JSON.stringify(full), full.attemptId))).toEqual(JSON.parse(encodeAttempt(full)));
     // A run in flight across the upgrade: its node and attempt in the old encoding.
     const tenant = 't';
     const runId = 'r-old';
@@ -183,7 +188,7 @@ describe('state codec (issue 13 item 3)', () => {
     expect(JSON.parse(node).oa).toBe(1);
     expect(parseNodes({ a: node }).get('a')?.output).toBeUndefined();
     const attempts = await redis.hgetall(k.attempts);
-    const attemptOutput = (id: string) => (attempts[id] === undefined ? undefined : decodeAttempt(attempts[id]).output);
+    const attemptOutput = (id: string) => (attempts[id] === undefined ? undefined : decodeAttempt(attempts[id], id).output);
     expect(parseNodes(await redis.hgetall(k.nodes), attemptOutput).get('a')).toEqual({ state: 'succeeded', epoch: 1, auth: 'a.a1', source: 'authoritative', output: 'done', startedAtMs: 10, finishedAtMs: 30, closed: {}, claims: {}, outs: {} });
     expect(decodeNode(node, attemptOutput).output).toBe('done');
   });
@@ -219,7 +224,7 @@ describe('state codec (issue 13 item 3)', () => {
       { ...full, attemptId: 'answer.s7' },
     ]) {
       expect(JSON.parse(await lua('return encA(cjson.decode(ARGV[1]))', JSON.stringify(a)))).toEqual(JSON.parse(encodeAttempt(a)));
-      expect(decodeAttempt(await lua('return cjson.encode(decA(ARGV[1]))', encodeAttempt(a)))).toEqual(a);
+      expect(decodeAttempt(await lua('return cjson.encode(decA(ARGV[1], ARGV[2]))', encodeAttempt(a), a.attemptId), a.attemptId)).toEqual(a);
     }
   });
 });

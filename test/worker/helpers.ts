@@ -42,7 +42,7 @@ export async function createAttempt(redis: RedisLike, ks: KeySpace, a: AttemptIn
 export async function readRecord(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, attemptId: string): Promise<AttemptRecord> {
   const raw = await redis.hget(runKeys(ks, tenant, runId).attempts, attemptId);
   if (raw === null) throw new Error(`no attempt ${attemptId}`);
-  return decodeAttempt(raw);
+  return decodeAttempt(raw, attemptId);
 }
 
 /** Sets an attempt's status as the scheduler's cancel does (the hash is the truth). */

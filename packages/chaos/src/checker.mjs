@@ -97,7 +97,7 @@ export async function collectHistory(a) {
     }
     // Issue 13 item 3: the live hashes hold the compact state encoding (state-codec.ts); a
     // succeeded node's output is kept in its auth attempt, and read from there.
-    const attempts = Object.values(attemptsRaw).map((v) => decodeAttempt(v));
+    const attempts = Object.entries(attemptsRaw).map(([id, v]) => decodeAttempt(v, id));
     const output = (id) => attempts.find((a) => a.attemptId === id)?.output;
     runs.push({
       runId,

@@ -23,9 +23,9 @@ const OpenReservationSchema = z.object({ run: z.string(), a: z.string(), amt: z.
  * releasing its own reservation must still be released. A record without `reservationId`
  * (written before the field existed) counts as the launch, as before.
  */
-function launchedBy(raw: string | null, id: string): boolean {
+function launchedBy(raw: string | null, id: string, attemptId: string): boolean {
   if (raw === null) return false;
-  const rid = decodeAttempt(raw).reservationId;
+  const rid = decodeAttempt(raw, attemptId).reservationId;
   return rid === undefined || rid === id;
 }
 
@@ -140,7 +140,7 @@ export class RecoverySweeper {
             oldest = Math.min(oldest, r.at);
             continue;
           }
-          if (launchedBy(await this.redis.hget(runKeys(this.ks, tenant, r.run).attempts, r.a), id)) {
+          if (launchedBy(await this.redis.hget(runKeys(this.ks, tenant, r.run).attempts, r.a), id, r.a)) {
             await this.redis.hdel(budget, field);
             continue;
           }

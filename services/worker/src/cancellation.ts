@@ -160,7 +160,7 @@ export class CancelWatcher {
         all.map(async (e) => {
           const raw = await this.redis.hget(runKeys(this.ks, e.ref.tenant, e.ref.runId).attempts, e.ref.attemptId);
           if (raw === null) return;
-          const rec = decodeAttempt(raw);
+          const rec = decodeAttempt(raw, e.ref.attemptId);
           if (rec.status === 'cancelled' || rec.status === 'superseded' || rec.epoch !== e.ref.epoch) {
             this.logger.info({ attemptId: e.ref.attemptId, runId: e.ref.runId, status: rec.status }, 'attempt cancelled (status re-check)');
             this.abort(e, 'cancelled');

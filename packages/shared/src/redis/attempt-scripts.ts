@@ -201,7 +201,7 @@ export async function stageEffects(
 export async function readAttempt(redis: RedisLike, ks: KeySpace, tenant: string, runId: string, attemptId: string): Promise<AttemptRecord | undefined> {
   const raw = await redis.hget(runKeys(ks, tenant, runId).attempts, attemptId);
   if (raw === null) return undefined;
-  return decodeAttempt(raw);
+  return decodeAttempt(raw, attemptId);
 }
 
 /** The staged effects of an attempt, in staging order. */

@@ -3,7 +3,8 @@
  * stored while the run is in flight (issue 13 item 3): the top-level fields under short names,
  * `kind` and `source` as 'A'/'S', `usage` as [inputTokens, cachedInputTokens, outputTokens(,
  * cacheWriteTokens)], an attempt's `startedAtMs`, `finishedAtMs` and `attentionAtMs` as ms after
- * its `createdAtMs` and its `nodeId` left out when its id names it (`<node>.<suffix>`, the suffix
+ * its `createdAtMs`, its `attemptId` left out (the record's field in the hash: `decodeAttempt`
+ * takes it; issue 13 item 3, a later step) and its `nodeId` left out when its id names it (`<node>.<suffix>`, the suffix
  * without '.') and its `kind` and `epoch` when its id says them (`<node>.a<epoch>`, `<node>.s<epoch>`),
  * a node's `finishedAtMs` as ms after its `startedAtMs` and a succeeded node's `source` when it is
  * authoritative, and what is empty or a
@@ -122,12 +123,18 @@ export function encodeAttempt(a: AttemptRecord): string {
     delete out.k;
     if (out.e === Number(m[2])) delete out.e;
   }
+  // The attempt id is the record's field in the attempts hash (decodeAttempt takes it).
+  if (out.t !== undefined) delete out.i;
   return JSON.stringify(out);
 }
 
-/** An attempt record from its stored text, either encoding (validated: an invalid one is an error). */
-export function decodeAttempt(json: string): AttemptRecord {
+/**
+ * An attempt record from its stored text, either encoding (validated: an invalid one is an error).
+ * `attemptId`: its field in the attempts hash (a compact record leaves its id out).
+ */
+export function decodeAttempt(json: string, attemptId: string): AttemptRecord {
   const a = expand(json, A_LONG, 'attempt record', (t) => {
+    if (t.i === undefined && t.attemptId === undefined) t.i = attemptId;
     if (typeof t.t !== 'number') return;
     for (const f of A_RELATIVE) if (typeof t[f] === 'number') t[f] = (t.t as number) + (t[f] as number);
     if (t.n === undefined && t.i !== undefined) t.n = nodeOfAttemptId(t.i);

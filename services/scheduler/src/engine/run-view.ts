@@ -152,12 +152,14 @@ export function parseHeader(h: Record<string, string>): RunHeader {
  */
 const attemptCache = new Map<string, AttemptRecord>();
 
-function parseAttempt(json: string): AttemptRecord {
-  let a = attemptCache.get(json);
+function parseAttempt(id: string, json: string): AttemptRecord {
+  // By id and text: a compact record leaves its id out (two attempts may store the same text).
+  const key = `${id}\u0000${json}`;
+  let a = attemptCache.get(key);
   if (a === undefined) {
-    a = Object.freeze(decodeAttempt(json));
+    a = Object.freeze(decodeAttempt(json, id));
     if (attemptCache.size > 20_000) attemptCache.clear();
-    attemptCache.set(json, a);
+    attemptCache.set(key, a);
   }
   return a;
 }
@@ -236,7 +238,7 @@ export async function loadRun(redis: RedisLike, ks: KeySpace, tenant: string, ru
     return { header, workflow, nodes: x.nodes, attempts: x.attempts, graph: graphOf(workflow), intents: 0, compact };
   }
   const attempts = new Map<string, AttemptRecord>();
-  for (const [id, json] of Object.entries(aRaw)) attempts.set(id, parseAttempt(json));
+  for (const [id, json] of Object.entries(aRaw)) attempts.set(id, parseAttempt(id, json));
   // Issue 13 item 3: a succeeded node's output is kept in its auth attempt (`oa`).
   const nodes = parseNodes(nRaw, (id) => attempts.get(id)?.output);
   return { header: parseHeader(hRaw), workflow, nodes, attempts, graph: graphOf(workflow), ...(intents === undefined ? {} : { intents }) };

@@ -20,7 +20,7 @@ local uraw = redis.call('HGET', KEYS[1], ARGV[1])
 if uraw and decN(uraw).state == 'running' then return {0} end
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
 if not araw then return {0} end
-local a = decA(araw)
+local a = decA(araw, ARGV[2])
 if a.status == 'cancelled' and a.error == 'guess not used: upstream ended' then
   if tonumber(a.finishedAtMs) == tonumber(ARGV[3]) then return {1, 'queued'} end
   return {1, 'running'}

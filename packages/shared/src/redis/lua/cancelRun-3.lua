@@ -26,7 +26,7 @@ if st ~= 'running' then
     local why = 'run ' .. ARGV[1] .. ': ' .. ARGV[2]
     local flat = redis.call('HGETALL', KEYS[3])
     for i = 1, #flat, 2 do
-      local a = decA(flat[i + 1])
+      local a = decA(flat[i + 1], flat[i])
       if a.status == 'cancelled' and a.error == why and (a.finishedAtMs == nil or a.finishedAtMs == cjson.null) then table.insert(again, a.attemptId) end
     end
     return again
@@ -38,7 +38,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'finishedAtMs'
 local out = {1}
 local attempts = redis.call('HGETALL', KEYS[3])
 for i = 1, #attempts, 2 do
-  local a = decA(attempts[i + 1])
+  local a = decA(attempts[i + 1], attempts[i])
   if a.status == 'queued' or a.status == 'running' then
     if a.status == 'running' then table.insert(out, a.attemptId) else a.finishedAtMs = now end
     a.status = 'cancelled'

@@ -63,7 +63,7 @@ end
 -- (`oa`, state codec) takes it from there.
 local attemptFlat = redis.call('HGETALL', KEYS[3])
 local attemptsById = {}
-for i = 1, #attemptFlat, 2 do attemptsById[attemptFlat[i]] = decA(attemptFlat[i + 1]) end
+for i = 1, #attemptFlat, 2 do attemptsById[attemptFlat[i]] = decA(attemptFlat[i + 1], attemptFlat[i]) end
 
 local out = {}
 for id, n in pairs(nodes) do

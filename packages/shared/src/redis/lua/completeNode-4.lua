@@ -21,7 +21,7 @@ if not raw then return {0, 'node'} end
 local n = decN(raw)
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
 if not araw then return {0, 'attempt'} end
-local a = decA(araw)
+local a = decA(araw, ARGV[2])
 if n.auth ~= ARGV[2] then return {0, 'not_current'} end
 if n.state == 'succeeded' or n.state == 'failed' then return {2, n.state} end
 if n.state ~= 'running' then return {0, 'not_running'} end

@@ -38,7 +38,7 @@ for up, _ in pairs(s.assumed) do
 end
 s.full = 1
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
-local a = araw and decA(araw) or { status = 'failed' }
+local a = araw and decA(araw, ARGV[2]) or { status = 'failed' }
 if a.status == 'queued' or a.status == 'running' then
   local json = encN(n)
   redis.call('HSET', KEYS[1], ARGV[1], json)

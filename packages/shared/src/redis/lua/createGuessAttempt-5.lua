@@ -30,8 +30,8 @@
 local function refuse()
   local prior = redis.call('HGET', KEYS[3], ARGV[4])
   if prior then
-    local rid = decA(ARGV[5]).reservationId
-    if rid ~= nil and rid ~= cjson.null and decA(prior).reservationId == rid then return 1 end
+    local rid = decA(ARGV[5], ARGV[4]).reservationId
+    if rid ~= nil and rid ~= cjson.null and decA(prior, ARGV[4]).reservationId == rid then return 1 end
   end
   return 0
 end

@@ -33,8 +33,8 @@
 local function mine()
   local prior = redis.call('HGET', KEYS[3], ARGV[4])
   if not prior then return nil end
-  local a = decA(prior)
-  local rid = decA(ARGV[5]).reservationId
+  local a = decA(prior, ARGV[4])
+  local rid = decA(ARGV[5], ARGV[4]).reservationId
   if rid == nil or rid == cjson.null or a.reservationId ~= rid then return nil end
   return a
 end

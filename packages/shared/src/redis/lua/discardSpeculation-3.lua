@@ -30,7 +30,7 @@ if type(n.spec) ~= 'table' or n.spec.a ~= ARGV[2] then
   if type(c) == 'table' and c.kind == ARGV[3] and (c.edge or '') == ARGV[4] then
     local araw = redis.call('HGET', KEYS[2], ARGV[2])
     if not araw then return {1, 'missing'} end
-    local a = decA(araw)
+    local a = decA(araw, ARGV[2])
     if a.status == 'superseded' then return {1, 'succeeded'} end
     if a.status == 'cancelled' and a.error == 'speculation discarded: ' .. ARGV[3] then
       if tonumber(a.finishedAtMs) == tonumber(ARGV[5]) then return {1, 'queued'} end
@@ -43,7 +43,7 @@ local s = n.spec
 local prev = 'missing'
 local araw = redis.call('HGET', KEYS[2], ARGV[2])
 if araw then
-  local a = decA(araw)
+  local a = decA(araw, ARGV[2])
   if ARGV[6] == '1' and a.status ~= 'queued' then return {0, a.status} end
   prev = a.status
   if a.status == 'queued' or a.status == 'running' then

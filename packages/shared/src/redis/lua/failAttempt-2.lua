@@ -27,7 +27,7 @@
 --#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
-local rec = decA(raw)
+local rec = decA(raw, ARGV[1])
 local try = tonumber(ARGV[3])
 local cost = tonumber(ARGV[7])
 -- The try records its result: its start key (startAttempt-2) is no longer needed.

@@ -36,7 +36,7 @@
 --#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
-local rec = decA(raw)
+local rec = decA(raw, ARGV[1])
 local try = tonumber(ARGV[3])
 local cost = tonumber(ARGV[8])
 local usage = cjson.decode(ARGV[6])

@@ -26,7 +26,7 @@
 --#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
-local rec = decA(raw)
+local rec = decA(raw, ARGV[1])
 local status = rec.status
 if status == 'needs_attention' and tonumber(ARGV[3]) == (tonumber(rec.tries) or 0) and rec.attention == ARGV[4] and tonumber(rec.attentionAtMs) == tonumber(ARGV[5]) then
   return { 'OK', 'needs_attention' }

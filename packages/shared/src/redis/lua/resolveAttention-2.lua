@@ -20,7 +20,7 @@
 if redis.call('EXISTS', KEYS[2]) == 0 then return { 'MISSING', '' } end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', '' } end
-local rec = decA(raw)
+local rec = decA(raw, ARGV[1])
 if rec.status ~= 'needs_attention' then
   -- This very call, executed before (its reply lost when the connection dropped and the call
   -- re-sent by ioredis): resolved as it resolves, at its time. It answers OK again (NOT_NEEDED

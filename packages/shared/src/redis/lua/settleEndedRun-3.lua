@@ -35,7 +35,7 @@ local running = {}
 local flat = redis.call('HGETALL', KEYS[2])
 for i = 1, #flat, 2 do
   local id = flat[i]
-  local a = decA(flat[i + 1])
+  local a = decA(flat[i + 1], flat[i])
   local finished = a.finishedAtMs ~= nil and a.finishedAtMs ~= cjson.null
   local write = false
   if a.status == 'queued' then

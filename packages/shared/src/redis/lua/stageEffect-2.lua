@@ -29,7 +29,7 @@
 --#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING', 0 } end
-local rec = decA(raw)
+local rec = decA(raw, ARGV[1])
 local status = rec.status
 if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then return { 'DONE', 0 } end
 if status ~= 'running' or tonumber(rec.epoch) ~= tonumber(ARGV[2]) then return { 'FENCED', 0 } end

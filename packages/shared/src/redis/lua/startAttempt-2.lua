@@ -30,7 +30,7 @@
 --#include state-codec
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return { 'MISSING' } end
-local rec = decA(raw)
+local rec = decA(raw, ARGV[1])
 local tries = tonumber(rec.tries) or 0
 local status = rec.status
 if status == 'succeeded' or status == 'failed' or status == 'needs_attention' then return { 'DONE', tries, status } end

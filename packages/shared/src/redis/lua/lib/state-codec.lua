@@ -6,7 +6,8 @@
 -- [inputTokens, cachedInputTokens, outputTokens(, cacheWriteTokens)], an attempt's times after
 -- its createdAtMs (t0, t1, atm relative to t) and its nodeId left out when its id names it
 -- (`<node>.<suffix>`, suffix without '.'), its kind and epoch left out when its id says them
--- (`<node>.a<epoch>`, `<node>.s<epoch>`, as attemptIdFor names them), a node's finishedAtMs after its startedAtMs (t1
+-- (`<node>.a<epoch>`, `<node>.s<epoch>`, as attemptIdFor names them), its attempt id left out (the
+-- record's field in the attempts hash: decA takes it), a node's finishedAtMs after its startedAtMs (t1
 -- relative to t0), a succeeded node's source left out when authoritative, and what is empty or a default left out (assumed/closed/claims/outs {},
 -- costNanoUsd 0, tries 0, nulls). `oa` = 1 on a node: its output is its auth attempt's, kept once
 -- in the attempt (completeNode-4, confirmSpeculation-4); decN leaves `output` absent then. Nested
@@ -38,9 +39,11 @@ local function sc_node_of(id)
   return string.sub(id, 1, dot - 1)
 end
 
--- An attempt record (JSON text, either encoding) as a table with the long field names.
-local function decA(raw)
+-- An attempt record (JSON text, either encoding) as a table with the long field names; `id`: its
+-- field in the attempts hash, its attempt id (a compact record leaves out `i`, issue 13 item 3).
+local function decA(raw, id)
   local t = cjson.decode(raw)
+  if t.i == nil and t.attemptId == nil and id ~= nil then t.i = id end
   local created = t.t
   if type(created) == 'number' then
     -- Compact: t0, t1 and atm are ms after t (createdAtMs); n absent when the id names it.
@@ -97,6 +100,8 @@ local function encA(a)
       if r.e == tonumber(epoch) then r.e = nil end
     end
   end
+  -- The attempt id is the record's field in the attempts hash: left out of a compact record.
+  if r.t ~= nil then r.i = nil end
   local u = a.usage
   if type(u) == 'table' and u.inputTokens ~= nil then
     r.u = { u.inputTokens, u.cachedInputTokens or 0, u.outputTokens or 0 }
