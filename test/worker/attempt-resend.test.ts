@@ -9,10 +9,10 @@
  */
 import { defineAttemptScripts, failAttempt, finishAttempt, type KeySpace, markAttention, runKeys, startAttempt } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { startTcpProxy, type TcpProxy } from '../estimator/tcp-proxy.js';
-import { createAttempt, readRecord } from './helpers.js';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TcpProxy } from '../estimator/tcp-proxy.js';
+import { createAttempt, type ResendLink, readRecord, startResendLink } from './helpers.js';
 
 describe('attempt scripts re-sent after a lost reply', () => {
   let direct: Redis;
@@ -22,20 +22,13 @@ describe('attempt scripts re-sent after a lost reply', () => {
   const ref = { tenant: 'acme', runId: 'r1', attemptId: 'charge.a1', epoch: 1 };
   const usage = { inputTokens: 10, cachedInputTokens: 0, outputTokens: 5 };
 
+  let link: ResendLink;
   beforeAll(async () => {
-    const url = new URL(inject('redisUrl'));
-    direct = new Redis(inject('redisUrl'));
-    proxy = await startTcpProxy(url.hostname, Number(url.port));
-    // The worker's options (services/worker/src/main.ts): ioredis's defaults for re-sending.
-    viaProxy = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: () => 20 });
+    link = await startResendLink();
+    ({ direct, viaProxy, proxy } = link);
     defineAttemptScripts(direct);
-    await viaProxy.ping();
   });
-  afterAll(async () => {
-    viaProxy.disconnect();
-    await direct.quit();
-    await proxy.close();
-  });
+  afterAll(() => link.close());
   beforeEach(async () => {
     ks = { prefix: uniquePrefix('atresend') };
     await createAttempt(direct, ks, { ...ref, nodeId: 'charge', epoch: 1 });

@@ -11,6 +11,7 @@ import { type ServiceProcess, startProcess, uniquePrefix } from '@gambit/testkit
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, inject } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../estimator/tcp-proxy.js';
 
 export const WORKER_MAIN = fileURLToPath(new URL('../../services/worker/dist/main.js', import.meta.url));
 
@@ -225,6 +226,36 @@ export function useWorkerFixture(label: string): WorkerFixture {
     },
     get queues() {
       return get().queues;
+    },
+  };
+}
+
+/**
+ * A connection to the test Redis through a TCP proxy that can drop a reply and cut the connection
+ * (test/estimator/tcp-proxy.ts `dropReplyAfter`), with the worker's options (services/worker/src/
+ * main.ts: ioredis's defaults for re-sending a call whose reply was lost), beside a direct one.
+ */
+export interface ResendLink {
+  readonly direct: Redis;
+  readonly viaProxy: Redis;
+  readonly proxy: TcpProxy;
+  close(): Promise<void>;
+}
+
+export async function startResendLink(): Promise<ResendLink> {
+  const url = new URL(inject('redisUrl'));
+  const direct = new Redis(inject('redisUrl'));
+  const proxy = await startTcpProxy(url.hostname, Number(url.port));
+  const viaProxy = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: () => 20 });
+  await viaProxy.ping();
+  return {
+    direct,
+    viaProxy,
+    proxy,
+    async close() {
+      viaProxy.disconnect();
+      await direct.quit();
+      await proxy.close();
     },
   };
 }

@@ -8,10 +8,10 @@
  */
 import { type KeySpace, completeNode, defineAttemptScripts, defineRunScripts, finishAttempt, readStaging, runKeys, stageEffects, startAttempt } from '@gambit/shared/redis';
 import { uniquePrefix } from '@gambit/testkit';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { startTcpProxy, type TcpProxy } from '../estimator/tcp-proxy.js';
-import { createAttempt } from './helpers.js';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TcpProxy } from '../estimator/tcp-proxy.js';
+import { createAttempt, type ResendLink, startResendLink } from './helpers.js';
 
 describe('stageEffect re-sent after a lost reply (no_effect_twice)', () => {
   let direct: Redis;
@@ -21,21 +21,14 @@ describe('stageEffect re-sent after a lost reply (no_effect_twice)', () => {
   const ref = { tenant: 'acme', runId: 'r1', attemptId: 'notify.a1', epoch: 1 };
   const message = { type: 'message', to: 'o-1', body: 'your billing case is open' };
 
+  let link: ResendLink;
   beforeAll(async () => {
-    const url = new URL(inject('redisUrl'));
-    direct = new Redis(inject('redisUrl'));
-    proxy = await startTcpProxy(url.hostname, Number(url.port));
-    // The worker's options (services/worker/src/main.ts): ioredis's defaults for re-sending.
-    viaProxy = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: () => 20 });
+    link = await startResendLink();
+    ({ direct, viaProxy, proxy } = link);
     defineAttemptScripts(direct);
     defineRunScripts(direct);
-    await viaProxy.ping();
   });
-  afterAll(async () => {
-    viaProxy.disconnect();
-    await direct.quit();
-    await proxy.close();
-  });
+  afterAll(() => link.close());
   beforeEach(() => {
     ks = { prefix: uniquePrefix('stresend') };
   });

@@ -52,21 +52,8 @@ if ARGV[1] == 'release' then
 end
 
 -- Increments summed per field and applied once each at the end (a trim and a hold of the same
--- run mostly share their day and month): the same totals as one HINCRBY per hold and field.
-local sums = {}
-local order = {}
-local function add(field, amt)
-  if sums[field] == nil then
-    sums[field] = 0
-    order[#order + 1] = field
-  end
-  sums[field] = sums[field] + amt
-end
-local function apply()
-  for _, field in ipairs(order) do
-    if sums[field] ~= 0 then redis.call('HINCRBY', KEYS[1], field, string.format('%d', sums[field])) end
-  end
-end
+-- run mostly share their day and month).
+--#include field-sums
 
 -- Only one launch of an attempt id can succeed (the epoch fence); other holds under the same id
 -- are losers about to release theirs: the attempt's holds together come down to its cost.
@@ -96,7 +83,7 @@ end
 
 if ARGV[1] == 'trim' then
   local freed = trim(ARGV[3], ARGV[4])
-  apply()
+  applySums(KEYS[1])
   if freed > 0 then redis.call('HSET', KEYS[1], holdField, cjson.encode(holds)) end
   return freed
 end
@@ -115,12 +102,12 @@ local held = tonumber(got[3] or '0') + (sums['held:' .. ARGV[6]] or 0)
 -- hold keys are unique per launch try, so the hold exists already; it is not held twice (the
 -- held counters would keep the second amount for ever: a release or settlement frees one).
 if holds[ARGV[3]] ~= nil then
-  apply()
+  applySums(KEYS[1])
   if trimmed > 0 then redis.call('HSET', KEYS[1], holdField, cjson.encode(holds)) end
   return {1, booked, held}
 end
 if cap >= 0 and booked + held + amount > cap then
-  apply()
+  applySums(KEYS[1])
   if trimmed > 0 then redis.call('HSET', KEYS[1], holdField, cjson.encode(holds)) end
   return {0, booked, held}
 end
@@ -129,6 +116,6 @@ if amount > 0 then
   add('held:' .. ARGV[8], amount)
 end
 holds[ARGV[3]] = {ARGV[4], ARGV[7], ARGV[8]}
-apply()
+applySums(KEYS[1])
 redis.call('HSET', KEYS[1], holdField, cjson.encode(holds))
 return {1, booked, held}

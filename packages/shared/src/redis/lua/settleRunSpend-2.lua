@@ -43,16 +43,8 @@ local keys = {}
 for k in pairs(holds) do keys[#keys + 1] = k end
 table.sort(keys)
 -- The increments are summed per field and applied once each (a run's holds mostly share their
--- day and month): the same totals as one HINCRBY per hold and field.
-local sums = {}
-local order = {}
-local function add(field, amt)
-  if sums[field] == nil then
-    sums[field] = 0
-    order[#order + 1] = field
-  end
-  sums[field] = sums[field] + amt
-end
+-- day and month).
+--#include field-sums
 local remaining = tonumber(ARGV[2])
 local last = nil
 for _, k in ipairs(keys) do
@@ -74,8 +66,6 @@ if remaining > 0 and last ~= nil then
   add(last[2], remaining)
   add(last[3], remaining)
 end
-for _, field in ipairs(order) do
-  if sums[field] ~= 0 then redis.call('HINCRBY', KEYS[1], field, string.format('%d', sums[field])) end
-end
+applySums(KEYS[1])
 redis.call('HDEL', KEYS[1], holdField)
 return tonumber(ARGV[2])
