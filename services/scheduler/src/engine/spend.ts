@@ -23,6 +23,22 @@ export type SpendHoldResult =
   | { readonly ok: true; readonly key: string }
   | { readonly ok: false; readonly message: string };
 
+/**
+ * A launch's hold key, unique per launch try (racing schedulers may hold for the same attempt
+ * id): 72 random bits are enough, and a shorter key is a smaller hold in the tenant's spend hash
+ * (issue 13 item 3).
+ */
+function launchHoldKey(attemptId: string): string {
+  return `${attemptId}:${randomBytes(9).toString('base64url')}`;
+}
+
+/** The tenant's spend cap at `nowMs` (undefined: none) and its period (default month). */
+async function spendCapOf(deps: SpendCapDeps, tenant: string, nowMs: number): Promise<{ capUsd: number | undefined; capNanoUsd: number | undefined; period: 'day' | 'month' }> {
+  const limits = deps.limits === undefined ? undefined : await deps.limits.get(tenant, nowMs);
+  const capUsd = limits?.spendCapUsd;
+  return { capUsd, capNanoUsd: capUsd === undefined ? undefined : usdToNano(capUsd), period: limits?.spendCapPeriod ?? 'month' };
+}
+
 /** Holds `amountNanoUsd` for a launch of run `runId` (`what` names it in the refusal). */
 export async function holdLaunchSpend(
   deps: SpendCapDeps,
@@ -37,19 +53,15 @@ export async function holdLaunchSpend(
     trims?: ReadonlyArray<{ readonly attemptId: string; readonly costNanoUsd: number }>;
   },
 ): Promise<SpendHoldResult> {
-  const limits = deps.limits === undefined ? undefined : await deps.limits.get(a.tenant, a.nowMs);
-  const capUsd = limits?.spendCapUsd;
-  const period = limits?.spendCapPeriod ?? 'month';
-  // Unique per launch try (racing schedulers may hold for the same attempt id): 72 random bits
-  // are enough, and a shorter key is a smaller hold in the tenant's spend hash (issue 13 item 3).
-  const key = `${a.attemptId}:${randomBytes(9).toString('base64url')}`;
+  const { capUsd, capNanoUsd, period } = await spendCapOf(deps, a.tenant, a.nowMs);
+  const key = launchHoldKey(a.attemptId);
   const amountNanoUsd = Math.max(0, Math.ceil(a.amountNanoUsd));
   const r = await holdSpend(deps.redis, deps.ks, {
     tenant: a.tenant,
     runId: a.runId,
     key,
     amountNanoUsd,
-    capNanoUsd: capUsd === undefined ? undefined : usdToNano(capUsd),
+    capNanoUsd,
     period,
     nowMs: a.nowMs,
     ...(a.trims === undefined ? {} : { trims: a.trims }),
@@ -78,16 +90,14 @@ export async function reserveAndHoldLaunch(
     open: { id: string; runId: string; attemptId: string; atMs: number };
   },
 ): Promise<{ readonly ok: true; readonly key: string } | { readonly ok: false; readonly refusedBy: 'budget' | 'cap' }> {
-  const limits = deps.limits === undefined ? undefined : await deps.limits.get(a.tenant, a.open.atMs);
-  const capUsd = limits?.spendCapUsd;
-  // As holdLaunchSpend: unique per launch try.
-  const key = `${a.attemptId}:${randomBytes(9).toString('base64url')}`;
+  const { capNanoUsd, period } = await spendCapOf(deps, a.tenant, a.open.atMs);
+  const key = launchHoldKey(a.attemptId);
   const r = await reserveLaunch(deps.redis, deps.ks, {
     tenant: a.tenant,
     amountNanoUsd: a.amountNanoUsd,
     limitNanoUsd: a.limitNanoUsd,
     open: a.open,
-    hold: { key, amountNanoUsd: a.amountNanoUsd, capNanoUsd: capUsd === undefined ? undefined : usdToNano(capUsd), period: limits?.spendCapPeriod ?? 'month' },
+    hold: { key, amountNanoUsd: a.amountNanoUsd, capNanoUsd, period },
   });
   return r.code === 'reserved' ? { ok: true, key } : { ok: false, refusedBy: r.code };
 }
